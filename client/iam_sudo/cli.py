@@ -1,0 +1,187 @@
+"""The ``iam-sudo`` command line."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import asyncclick as click
+
+from ._exceptions import IamSudoError
+from .credentials import Credentials, write_profile
+
+if TYPE_CHECKING:
+    from .principal import Principal
+
+log = logging.getLogger("iam_sudo")
+
+# Everything after the first argument belongs to the command, so that its own options
+# (`aws s3 ls --recursive`) need no `--`.
+_COMMAND_SETTINGS: dict[str, Any] = {"allow_interspersed_args": False}
+
+
+class UserError(click.ClickException):
+    """An :class:`IamSudoError` shown as one line on stderr, with exit code 1."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"iam-sudo: error: {self.format_message()}", err=True)
+
+
+class _Cli(click.Group):
+    async def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return await super().invoke(ctx)
+        except IamSudoError as error:
+            raise UserError(str(error)) from None
+
+
+def _parse_principal(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    from .principal import Principal
+
+    try:
+        return Principal.parse(value)
+    except IamSudoError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def _require_destination(profile: str | None, command: Sequence[str]) -> None:
+    if not profile and not command:
+        raise click.UsageError("specify --profile, a command to run, or both")
+
+
+def _deliver(credentials: Credentials, profile: str | None, command: Sequence[str]) -> int:
+    """Save the credentials and/or run the command with them; the exit code to return."""
+    if profile:
+        path = write_profile(credentials, profile)
+        click.echo(
+            f"iam-sudo: credentials saved as profile {profile} in {path}, "
+            f"valid until {credentials.expiration.isoformat()}",
+            err=True,
+        )
+    if not command:
+        return 0
+    try:
+        return subprocess.run(
+            list(command), env=credentials.env(os.environ), check=False
+        ).returncode
+    except FileNotFoundError:
+        raise UserError(f"command not found: {command[0]}") from None
+    except PermissionError:
+        raise UserError(f"command not executable: {command[0]}") from None
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--verbose", "-v", is_flag=True, help="Log what iam-sudo does (never secrets).")
+@click.version_option(package_name="iam-sudo")
+def cli(verbose: bool) -> None:
+    """Get credentials of a real or a simulated IAM role.
+
+    Credentials go to a profile in the shared credentials file (--profile), to a command
+    run with them (CMD...), or both. AWS settings come from the usual places: AWS_PROFILE,
+    AWS_REGION, AWS_ENDPOINT_URL and friends.
+    """
+    logging.basicConfig(
+        format="iam-sudo: %(message)s", level=logging.INFO if verbose else logging.WARNING
+    )
+
+
+@cli.command(context_settings=_COMMAND_SETTINGS)
+@click.option(
+    "--role-name",
+    required=True,
+    metavar="NAME",
+    help="Role to assume: a name in your account, or an ARN.",
+)
+@click.option("--profile", metavar="PROFILE", help="Save the credentials under this profile.")
+@click.argument("cmd", nargs=-1, type=click.UNPROCESSED, metavar="[CMD]...")
+@click.pass_context
+async def assume(
+    ctx: click.Context, role_name: str, profile: str | None, cmd: tuple[str, ...]
+) -> None:
+    """Assume the IAM role NAME.
+
+    \b
+    Example:
+      iam-sudo assume --role-name Deployer aws sts get-caller-identity
+    """
+    _require_destination(profile, cmd)
+    from .client import IamSudo
+
+    async with IamSudo() as sudo:
+        credentials = await sudo.assume(role_name)
+    await ctx.aexit(_deliver(credentials, profile, cmd))
+
+
+@cli.command(context_settings=_COMMAND_SETTINGS)
+@click.option(
+    "--role-name", required=True, metavar="NAME", help="Role to simulate: a part of its name."
+)
+@click.option(
+    "--principal",
+    metavar="TYPE:ID",
+    callback=_parse_principal,
+    help="Only roles that trust it, e.g. Service:ecs-tasks.amazonaws.com.",
+)
+@click.option(
+    "--base-role",
+    metavar="NAME|ARN",
+    help="Role to assume with the session policies [env IAM_SUDO_BASE_ROLE, else IAMSudoUser].",
+)
+@click.option(
+    "--remote/--local",
+    default=True,
+    show_default=True,
+    help="Simulate in the iam-sudo Lambda function, or with your own credentials.",
+)
+@click.option("--profile", metavar="PROFILE", help="Save the credentials under this profile.")
+@click.argument("cmd", nargs=-1, type=click.UNPROCESSED, metavar="[CMD]...")
+@click.pass_context
+async def simulate(
+    ctx: click.Context,
+    role_name: str,
+    principal: Principal | None,
+    base_role: str | None,
+    remote: bool,
+    profile: str | None,
+    cmd: tuple[str, ...],
+) -> None:
+    """Simulate the IAM role whose name contains NAME.
+
+    Assumes the base role with the role's managed and inline policies as session
+    policies: the credentials can do what the role can, never more than the base role.
+
+    \b
+    Example:
+      iam-sudo simulate --local --role-name TaskRole \\
+        --principal Service:ecs-tasks.amazonaws.com -- python app.py
+    """
+    _require_destination(profile, cmd)
+    from .client import IamSudo
+
+    if remote:
+        raise IamSudoError(
+            "--remote is not available yet; use --local to simulate with your own credentials"
+        )
+    async with IamSudo() as sudo:
+        session = await sudo.session(role_name, principal=principal, base_role=base_role)
+        log.info(
+            "simulating %s as %s with %d managed policies and %d inline characters",
+            session.role.arn,
+            session.base_role_arn,
+            len(session.request.policy_arns),
+            len(session.request.policy or ""),
+        )
+        credentials = await sudo.assume_session(session)
+    await ctx.aexit(_deliver(credentials, profile, cmd))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the CLI (the ``iam-sudo`` console script)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    cli(args=args, prog_name="iam-sudo", _anyio_backend="asyncio")

@@ -1,0 +1,97 @@
+"""Principals (``TYPE:ID``) and what a role's trust policy admits."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ._exceptions import InvalidPrincipal
+
+_ACCOUNT_ID = re.compile(r"\d{12}")
+_ACCOUNT_ROOT = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):root")
+
+
+@dataclass(frozen=True, order=True)
+class Principal:
+    """A principal as IAM names it in a trust policy, e.g. ``Service:ecs-tasks.amazonaws.com``."""
+
+    type: str
+    id: str
+
+    @classmethod
+    def parse(cls, text: str) -> Principal:
+        """Parse ``TYPE:ID``, splitting on the first colon so that ARNs survive intact."""
+        type_, sep, id_ = text.partition(":")
+        if not sep or not type_.strip() or not id_.strip() or type_ != type_.strip():
+            raise InvalidPrincipal(
+                f"invalid principal {text!r}: expected TYPE:ID, "
+                "e.g. Service:ecs-tasks.amazonaws.com or AWS:arn:aws:iam::123456789012:root"
+            )
+        return cls(type_, id_.strip())
+
+    def __str__(self) -> str:
+        return f"{self.type}:{self.id}"
+
+    @property
+    def is_wildcard(self) -> bool:
+        """Whether this is IAM's everyone principal (``"*"`` or ``{"AWS": "*"}``)."""
+        return self.id == "*" and self.type in ("*", "AWS")
+
+
+def _statements(document: Mapping[str, Any] | None) -> Iterator[Mapping[str, Any]]:
+    statements = (document or {}).get("Statement", [])
+    if isinstance(statements, Mapping):
+        statements = [statements]
+    for statement in statements if isinstance(statements, list) else []:
+        if isinstance(statement, Mapping):
+            yield statement
+
+
+def trusted_principals(trust_policy: Mapping[str, Any] | None) -> list[Principal]:
+    """The principals that the Allow statements of a trust policy name, in order, once each.
+
+    Deny statements never add a principal. ``"Principal": "*"`` is IAM's shorthand for
+    ``{"AWS": "*"}`` and is returned as that.
+    """
+    found: dict[Principal, None] = {}
+    for statement in _statements(trust_policy):
+        if statement.get("Effect") != "Allow":
+            continue
+        principal = statement.get("Principal")
+        if principal == "*":
+            found[Principal("AWS", "*")] = None
+        elif isinstance(principal, Mapping):
+            for type_, ids in principal.items():
+                for id_ in ids if isinstance(ids, list) else [ids]:
+                    if isinstance(id_, str):
+                        found[Principal(str(type_), id_)] = None
+    return list(found)
+
+
+def _same_aws_account_principal(a: str, b: str) -> bool:
+    """IAM treats ``123456789012`` and ``arn:aws:iam::123456789012:root`` as the same principal."""
+
+    def account(value: str) -> str | None:
+        if _ACCOUNT_ID.fullmatch(value):
+            return value
+        match = _ACCOUNT_ROOT.fullmatch(value)
+        return match.group(1) if match else None
+
+    account_a = account(a)
+    return account_a is not None and account_a == account(b)
+
+
+def admits(trust_policy: Mapping[str, Any] | None, principal: Principal) -> bool:
+    """Whether any Allow statement of the trust policy names ``principal`` (or everyone)."""
+    for trusted in trusted_principals(trust_policy):
+        if trusted.is_wildcard:
+            return True
+        if trusted.type != principal.type:
+            continue
+        if trusted.id == principal.id:
+            return True
+        if trusted.type == "AWS" and _same_aws_account_principal(trusted.id, principal.id):
+            return True
+    return False

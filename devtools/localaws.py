@@ -1,0 +1,261 @@
+"""A local AWS for tests, the demo and the benchmark: moto's server behind a recording proxy.
+
+The proxy forwards every request to moto, optionally after a fixed delay (to stand in for
+real round-trip times), and records what was sent: service, action, parameters, and when
+each request started and ended, so callers can count requests, duplicates and how many
+sequential rounds a job took.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+ACCOUNT_ID = "123456789012"
+REGION = "us-east-1"
+_SERVICE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not answer within {timeout}s") from None
+            time.sleep(0.05)
+
+
+@dataclass
+class Request:
+    service: str
+    action: str
+    params: dict[str, str]
+    start: float
+    end: float = 0.0
+
+    def key(self) -> tuple[str, str, str]:
+        return (self.service, self.action, json.dumps(self.params, sort_keys=True))
+
+
+@dataclass
+class Recorder:
+    requests: list[Request] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.requests.clear()
+            self.max_in_flight = 0
+
+    def actions(self, service: str | None = None) -> list[str]:
+        return [r.action for r in self.requests if service is None or r.service == service]
+
+    def sent(self, action: str) -> list[dict[str, str]]:
+        return [r.params for r in self.requests if r.action == action]
+
+    def duplicates(self) -> int:
+        return sum(n - 1 for n in Counter(r.key() for r in self.requests).values())
+
+    def rounds(self) -> int:
+        """The longest chain of requests each of which started after the previous ended."""
+        depth: list[int] = []
+        ordered = sorted(self.requests, key=lambda r: r.start)
+        for i, request in enumerate(ordered):
+            before = [depth[j] for j in range(i) if ordered[j].end <= request.start]
+            depth.append(1 + max(before, default=0))
+        return max(depth, default=0)
+
+
+def _parse(handler: BaseHTTPRequestHandler, body: bytes) -> tuple[str, str, dict[str, str]]:
+    match = _SERVICE.search(handler.headers.get("Authorization", ""))
+    service = match.group(1) if match else "unknown"
+    content_type = handler.headers.get("Content-Type", "")
+    if "x-www-form-urlencoded" in content_type:
+        params = dict(urllib.parse.parse_qsl(body.decode(), keep_blank_values=True))
+        return service, params.pop("Action", "?"), params
+    target = handler.headers.get("X-Amz-Target", "")
+    return service, target.rpartition(".")[2] or f"{handler.command} {handler.path}", {}
+
+
+def start_proxy(upstream: str, recorder: Recorder, delay: float = 0.0) -> ThreadingHTTPServer:
+    """A loopback proxy to ``upstream`` that records and optionally delays every request."""
+    target = urllib.parse.urlsplit(upstream)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def _forward(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            service, action, params = _parse(self, body)
+            entry = Request(service, action, params, time.monotonic())
+            with recorder.lock:
+                recorder.in_flight += 1
+                recorder.max_in_flight = max(recorder.max_in_flight, recorder.in_flight)
+            try:
+                if delay:
+                    time.sleep(delay)
+                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                conn.request(self.command, self.path, body=body, headers=headers)
+                reply = conn.getresponse()
+                data = reply.read()
+                conn.close()
+            finally:
+                entry.end = time.monotonic()
+                with recorder.lock:
+                    recorder.in_flight -= 1
+                    recorder.requests.append(entry)
+            self.send_response(reply.status)
+            for name, value in reply.getheaders():
+                if name.lower() not in ("transfer-encoding", "connection", "content-length"):
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _forward
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@dataclass
+class LocalAws:
+    """A running moto server and the recording proxy in front of it."""
+
+    moto_url: str
+    url: str
+    recorder: Recorder
+    process: subprocess.Popen[bytes]
+    proxy: ThreadingHTTPServer
+
+    def env(self) -> dict[str, str]:
+        """Environment that points any AWS SDK or CLI at the local AWS through the proxy."""
+        return {
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
+            "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+    def stop(self) -> None:
+        self.proxy.shutdown()
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def start(delay: float = 0.0, log: Path | None = None) -> LocalAws:
+    """Start moto's server (AWS managed policies loaded) and a proxy in front of it."""
+    port = free_port()
+    env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true")
+    output = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+    )
+    moto_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(f"{moto_url}/moto-api/")
+    except TimeoutError:
+        process.kill()
+        raise
+    recorder = Recorder()
+    proxy = start_proxy(moto_url, recorder, delay)
+    url = f"http://127.0.0.1:{proxy.server_address[1]}"
+    return LocalAws(moto_url, url, recorder, process, proxy)
+
+
+@contextlib.contextmanager
+def running(delay: float = 0.0) -> Iterator[LocalAws]:
+    aws = start(delay)
+    try:
+        yield aws
+    finally:
+        aws.stop()
+
+
+def trust_policy(*principals: tuple[str, str | list[str]]) -> dict[str, Any]:
+    """A trust policy with one Allow statement per (type, id or ids)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {type_: ids}, "Action": "sts:AssumeRole"}
+            for type_, ids in principals
+        ],
+    }
+
+
+def create_role(
+    iam: Any,
+    name: str,
+    *,
+    trust: dict[str, Any] | None = None,
+    inline: dict[str, dict[str, Any]] | None = None,
+    managed: list[str] = (),  # type: ignore[assignment]
+    **extra: Any,
+) -> str:
+    """Create a role with inline and attached managed policies; return its ARN."""
+    trust = trust or trust_policy(("Service", "ecs-tasks.amazonaws.com"))
+    arn: str = iam.create_role(
+        RoleName=name, AssumeRolePolicyDocument=json.dumps(trust), **extra
+    )["Role"]["Arn"]
+    for policy_name, document in (inline or {}).items():
+        iam.put_role_policy(
+            RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(document)
+        )
+    for policy_arn in managed:
+        iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn)
+    return arn
+
+
+def allow(action: str, resource: str = "*") -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": action, "Resource": resource}],
+    }
+
+
+def create_base_role(iam: Any, name: str = "IAMSudoUser") -> str:
+    """The powerful role simulations assume, trusted by the (local) account."""
+    return create_role(
+        iam,
+        name,
+        trust=trust_policy(("AWS", f"arn:aws:iam::{ACCOUNT_ID}:root")),
+        managed=["arn:aws:iam::aws:policy/PowerUserAccess"],
+    )

@@ -1,0 +1,90 @@
+"""Fixtures: one local AWS (moto's server behind a recording proxy) for the whole run."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from devtools import localaws
+
+ROOT = Path(__file__).resolve().parent.parent
+_counter = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def local_aws() -> Iterator[localaws.LocalAws]:
+    aws = localaws.start()
+    yield aws
+    aws.stop()
+
+
+@pytest.fixture(scope="session")
+def iam(local_aws: localaws.LocalAws) -> Any:
+    """An IAM client that seeds moto directly, so that seeding is not recorded."""
+    return boto3.client(
+        "iam",
+        endpoint_url=local_aws.moto_url,
+        region_name=localaws.REGION,
+        aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
+        aws_secret_access_key="seed",
+    )
+
+
+@pytest.fixture(scope="session")
+def base_role(iam: Any) -> str:
+    return localaws.create_base_role(iam)
+
+
+@pytest.fixture
+def aws_env(
+    local_aws: localaws.LocalAws, base_role: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """This process and its children talk to the local AWS; nothing of the user's leaks in."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "IAM_SUDO_")):
+            monkeypatch.delenv(name)
+    env = {
+        **local_aws.env(),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws" / "credentials"),
+        "AWS_CONFIG_FILE": str(tmp_path / "aws" / "config"),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    local_aws.recorder.clear()
+    return dict(os.environ)
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A name prefix unique to the test, so that role name substrings match only its roles."""
+    return f"t{next(_counter):03d}x{os.getpid()}-"
+
+
+@pytest.fixture
+def credentials_file(aws_env: dict[str, str]) -> Path:
+    return Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"])
+
+
+@pytest.fixture
+def cli(aws_env: dict[str, str]) -> Any:
+    """Run `python -m iam_sudo ARGS` as a user would, in the test's environment."""
+
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "iam_sudo", *args],
+            env=aws_env if env is None else env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    return run
