@@ -232,9 +232,9 @@ def create_role(
 ) -> str:
     """Create a role with inline and attached managed policies; return its ARN."""
     trust = trust or trust_policy(("Service", "ecs-tasks.amazonaws.com"))
-    arn: str = iam.create_role(
-        RoleName=name, AssumeRolePolicyDocument=json.dumps(trust), **extra
-    )["Role"]["Arn"]
+    arn: str = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust), **extra)[
+        "Role"
+    ]["Arn"]
     for policy_name, document in (inline or {}).items():
         iam.put_role_policy(
             RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(document)

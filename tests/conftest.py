@@ -88,3 +88,39 @@ def cli(aws_env: dict[str, str]) -> Any:
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def slow_aws(local_aws: localaws.LocalAws) -> Iterator[localaws.LocalAws]:
+    """The same moto behind a second proxy that adds 50 ms to every request, like real AWS."""
+    recorder = localaws.Recorder()
+    proxy = localaws.start_proxy(local_aws.moto_url, recorder, delay=0.05)
+    url = f"http://127.0.0.1:{proxy.server_address[1]}"
+    yield localaws.LocalAws(local_aws.moto_url, url, recorder, local_aws.process, proxy)
+    proxy.shutdown()
+
+
+@pytest.fixture
+def task_role(iam: Any, prefix: str) -> dict[str, Any]:
+    """An ECS task role with three inline and two managed policies, plus a decoy role."""
+    inline = {
+        "s3": localaws.allow("s3:GetObject", "arn:aws:s3:::bucket/*"),
+        "sqs": {
+            "Version": "2012-10-17",
+            "Statement": {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": "*"},
+        },
+        "ddb": localaws.allow("dynamodb:Query"),
+    }
+    managed = [
+        "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess",
+        "arn:aws:iam::aws:policy/CloudWatchLogsReadOnlyAccess",
+    ]
+    name = f"{prefix}stack-TaskRole-9AO01PCC7I0T"
+    arn = localaws.create_role(iam, name, inline=inline, managed=managed)
+    localaws.create_role(
+        iam,
+        f"{prefix}stack-FnTaskRole-X",
+        trust=localaws.trust_policy(("Service", "lambda.amazonaws.com")),
+        inline={"any": localaws.allow("ec2:*")},
+    )
+    return {"name": name, "arn": arn, "inline": inline, "managed": managed}

@@ -44,6 +44,11 @@ def map_exceptions(service: str, operation: str) -> Iterator[None]:
         yield
     except IamSudoError:
         raise
+    except bce.ProfileNotFound as error:
+        raise NoCredentials(
+            f"the AWS profile {error.kwargs.get('profile')!r} is not in your AWS config files; "
+            "check AWS_PROFILE"
+        ) from None
     except bce.NoCredentialsError:
         raise NoCredentials(
             "no AWS credentials found; configure a profile, set AWS_PROFILE or "
@@ -90,7 +95,7 @@ def _client_config(retry_mode: RetryMode, max_pool_connections: int) -> Any:
     from botocore.config import Config
 
     return Config(
-        retries={"mode": retry_mode, "max_attempts": 8},
+        retries={"mode": retry_mode},
         max_pool_connections=max_pool_connections,
         user_agent_appid="iam-sudo",
     )
@@ -117,7 +122,8 @@ class AioTransport:
     async def __aenter__(self) -> Self:
         import aioboto3
 
-        self._session = aioboto3.Session(profile_name=self._profile, region_name=self._region)
+        with map_exceptions("aws", "session"):
+            self._session = aioboto3.Session(profile_name=self._profile, region_name=self._region)
         return self
 
     async def __aexit__(

@@ -25,10 +25,19 @@ _COMMAND_SETTINGS: dict[str, Any] = {"allow_interspersed_args": False}
 
 
 class UserError(click.ClickException):
-    """An :class:`IamSudoError` shown as one line on stderr, with exit code 1."""
+    """An error the user can act on; shown as one line on stderr, exit code 1."""
 
-    def show(self, file: Any = None) -> None:
-        click.echo(f"iam-sudo: error: {self.format_message()}", err=True)
+
+class CommandNotFound(UserError):
+    """The command to run does not exist; exit code 127, as in a shell."""
+
+    exit_code = 127
+
+
+class CommandNotExecutable(UserError):
+    """The command to run cannot be executed; exit code 126, as in a shell."""
+
+    exit_code = 126
 
 
 class _Cli(click.Group):
@@ -71,9 +80,9 @@ def _deliver(credentials: Credentials, profile: str | None, command: Sequence[st
             list(command), env=credentials.env(os.environ), check=False
         ).returncode
     except FileNotFoundError:
-        raise UserError(f"command not found: {command[0]}") from None
+        raise CommandNotFound(f"command not found: {command[0]}") from None
     except PermissionError:
-        raise UserError(f"command not executable: {command[0]}") from None
+        raise CommandNotExecutable(f"command not executable: {command[0]}") from None
 
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -86,9 +95,11 @@ def cli(verbose: bool) -> None:
     run with them (CMD...), or both. AWS settings come from the usual places: AWS_PROFILE,
     AWS_REGION, AWS_ENDPOINT_URL and friends.
     """
-    logging.basicConfig(
-        format="iam-sudo: %(message)s", level=logging.INFO if verbose else logging.WARNING
-    )
+    # Only our own logger: botocore's INFO lines are noise to a user.
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("iam-sudo: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO if verbose else logging.WARNING)
 
 
 @cli.command(context_settings=_COMMAND_SETTINGS)
@@ -182,6 +193,18 @@ async def simulate(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run the CLI (the ``iam-sudo`` console script)."""
+    """Run the CLI (the ``iam-sudo`` console script); every error is one line on stderr."""
     args = list(sys.argv[1:] if argv is None else argv)
-    cli(args=args, prog_name="iam-sudo", _anyio_backend="asyncio")
+    try:
+        code = cli(args=args, prog_name="iam-sudo", standalone_mode=False, _anyio_backend="asyncio")
+    except click.UsageError as error:
+        command = error.ctx.command_path if error.ctx else "iam-sudo"
+        click.echo(f"iam-sudo: error: {error.format_message()} (see '{command} --help')", err=True)
+        sys.exit(error.exit_code)
+    except click.ClickException as error:
+        click.echo(f"iam-sudo: error: {error.format_message()}", err=True)
+        sys.exit(error.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("iam-sudo: aborted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,255 @@
+"""The `iam-sudo` command as a user runs it, against a local AWS."""
+
+import configparser
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+ECS = "Service:ecs-tasks.amazonaws.com"
+PRINT_IDENTITY = "import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])"
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], code: int, text: str) -> None:
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert text in lines[0]
+
+
+def test_help_lists_both_commands_and_their_options(cli: Any) -> None:
+    result = cli("--help")
+    assert result.returncode == 0
+    assert "assume" in result.stdout
+    assert "simulate" in result.stdout
+    result = cli("simulate", "--help")
+    for option in ("--role-name", "--principal", "--base-role", "--remote / --local", "--profile"):
+        assert option in result.stdout
+
+
+def test_simulate_local_saves_a_profile_that_boto3_and_the_aws_cli_use(
+    cli: Any,
+    task_role: dict[str, Any],
+    prefix: str,
+    credentials_file: Path,
+    aws_env: dict[str, str],
+) -> None:
+    credentials_file.parent.mkdir(parents=True)
+    credentials_file.write_text("[keep]\naws_access_key_id = AKIAKEEP\n")
+    result = cli(
+        "simulate",
+        "--local",
+        "--role-name",
+        f"{prefix}stack-",
+        "--principal",
+        ECS,
+        "--profile",
+        "sim",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "saved as profile sim" in result.stderr
+    assert oct(credentials_file.stat().st_mode & 0o777) == "0o600"
+
+    parser = configparser.ConfigParser()
+    parser.read(credentials_file)
+    assert parser["keep"]["aws_access_key_id"] == "AKIAKEEP"
+    assert set(parser["sim"]) == {
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_session_token",
+        "expiration",
+    }
+    secret = parser["sim"]["aws_secret_access_key"]
+    assert secret not in result.stdout + result.stderr, "secrets are never printed"
+
+    expected = f"arn:aws:sts::123456789012:assumed-role/IAMSudoUser/iam-sudo-{task_role['name']}"
+    session = boto3.Session(profile_name="sim")
+    assert session.client("sts").get_caller_identity()["Arn"] == expected
+
+    aws = shutil.which("aws", path=os.path.dirname(sys.executable))
+    assert aws, "the AWS CLI is a test dependency"
+    env = {
+        k: v
+        for k, v in aws_env.items()
+        if not k.startswith("AWS_ACCESS_KEY_ID") and "SECRET" not in k
+    }
+    output = subprocess.run(
+        [aws, "sts", "get-caller-identity", "--profile", "sim"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(output.stdout)["Arn"] == expected
+
+
+def test_simulate_runs_the_command_with_the_credentials_and_without_aws_profile(
+    cli: Any, task_role: dict[str, Any], aws_env: dict[str, str], credentials_file: Path
+) -> None:
+    credentials_file.parent.mkdir(parents=True)
+    credentials_file.write_text(
+        f"[source]\naws_access_key_id = {aws_env['AWS_ACCESS_KEY_ID']}\n"
+        f"aws_secret_access_key = {aws_env['AWS_SECRET_ACCESS_KEY']}\n"
+    )
+    env = {
+        k: v for k, v in aws_env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    }
+    env["AWS_PROFILE"] = "source"
+    # The command's own options need no `--`.
+    script = f"import os; assert 'AWS_PROFILE' not in os.environ; {PRINT_IDENTITY}"
+    result = cli(
+        "simulate",
+        "--local",
+        "--role-name",
+        task_role["name"],
+        sys.executable,
+        "-c",
+        script,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith(f"assumed-role/IAMSudoUser/iam-sudo-{task_role['name']}")
+
+
+@pytest.mark.parametrize("code", [0, 3, 42])
+def test_the_exit_code_is_the_commands(cli: Any, task_role: dict[str, Any], code: int) -> None:
+    result = cli(
+        "simulate",
+        "--local",
+        "--role-name",
+        task_role["name"],
+        "--",
+        sys.executable,
+        "-c",
+        f"exit({code})",
+    )
+    assert result.returncode == code
+
+
+def test_assume_runs_the_command_as_the_real_role(cli: Any, credentials_file: Path) -> None:
+    result = cli(
+        "assume",
+        "--role-name",
+        "IAMSudoUser",
+        "--profile",
+        "real",
+        sys.executable,
+        "-c",
+        PRINT_IDENTITY,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "assumed-role/IAMSudoUser/iam-sudo-IAMSudoUser" in result.stdout
+    assert "aws_session_token" in credentials_file.read_text()
+
+
+def test_without_profile_or_command_it_is_a_usage_error(cli: Any) -> None:
+    for command in ("assume", "simulate"):
+        result = cli(command, "--role-name", "x")
+        assert result.returncode == 2
+        assert "specify --profile, a command to run, or both" in result.stderr
+
+
+def test_remote_is_the_default(cli: Any, task_role: dict[str, Any]) -> None:
+    result = cli("simulate", "--role-name", task_role["name"], "--profile", "p")
+    assert result.returncode == 1
+    assert "--remote" in result.stderr
+
+
+def test_command_not_found_exits_127(cli: Any, task_role: dict[str, Any]) -> None:
+    result = cli("simulate", "--local", "--role-name", task_role["name"], "no-such-command-xyz")
+    one_line_error(result, 127, "command not found: no-such-command-xyz")
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "code", "message"),
+    [
+        (["--role-name", "NoSuchRoleAnywhere"], {}, 1, "no role matches name 'NoSuchRoleAnywhere'"),
+        (["--role-name", "{prefix}stack-"], {}, 1, "2 roles match name"),
+        (["--role-name", "{prefix}stack-", "--principal", "ecs"], {}, 2, "expected TYPE:ID"),
+        (
+            ["--role-name", "{prefix}stack-", "--base-role", "bad name"],
+            {},
+            1,
+            "not a valid IAM role name",
+        ),
+        (
+            ["--role-name", "{prefix}stack-TaskRole"],
+            {"IAM_SUDO_POLICY": "allowed-role-names: [\n"},
+            1,
+            "invalid sudo policy",
+        ),
+        (
+            ["--role-name", "{prefix}stack-TaskRole"],
+            {
+                "IAM_SUDO_POLICY": "allowed-role-names: ['x*']\n"
+                "allowed-principals: [{'*': '*'}]\nallowed-base-roles: ['*']"
+            },
+            1,
+            "sudo policy does not allow the role",
+        ),
+        (
+            ["--role-name", "{prefix}stack-TaskRole"],
+            {
+                "IAM_SUDO_POLICY": "allowed-role-names: ['*']\n"
+                "allowed-principals: {}\nallowed-base-roles: ['*']"
+            },
+            1,
+            "allowed-principals must be a list",
+        ),
+        (
+            ["--role-name", "{prefix}stack-TaskRole"],
+            {"AWS_ACCESS_KEY_ID": None},
+            1,
+            "no AWS credentials found",
+        ),
+        (
+            ["--role-name", "{prefix}stack-TaskRole"],
+            {"AWS_PROFILE": "missing"},
+            1,
+            "profile 'missing' is not",
+        ),
+        (
+            ["--role-name", "{prefix}stack-TaskRole"],
+            {"AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_MAX_ATTEMPTS": "1"},
+            1,
+            "cannot reach the",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_the_right_exit_code_and_nothing_written(
+    cli: Any,
+    task_role: dict[str, Any],
+    prefix: str,
+    aws_env: dict[str, str],
+    credentials_file: Path,
+    args: list[str],
+    env: dict[str, str | None],
+    code: int,
+    message: str,
+) -> None:
+    run_env = {**aws_env, **{k: v for k, v in env.items() if v is not None}}
+    for name in (k for k, v in env.items() if v is None):
+        run_env.pop(name)
+        run_env.pop("AWS_SECRET_ACCESS_KEY")
+    argv = [a.format(prefix=prefix) for a in args]
+    result = cli(
+        "simulate",
+        "--local",
+        *argv,
+        "--profile",
+        "p",
+        sys.executable,
+        "-c",
+        "print('ran')",
+        env=run_env,
+    )
+    one_line_error(result, code, message)
+    assert "ran" not in result.stdout
+    assert not credentials_file.exists()

@@ -1,0 +1,163 @@
+import configparser
+import multiprocessing
+import os
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from iam_sudo import Credentials, CredentialsFileError, write_profile
+from iam_sudo.credentials import shared_credentials_file, update_profile
+
+CREDS = Credentials(
+    access_key_id="ASIAEXAMPLE",
+    secret_access_key="s3cr3t-key",
+    session_token="t0ken",
+    expiration=datetime(2026, 11, 24, 19, 0, tzinfo=UTC),
+)
+EXISTING = """\
+# my own comment
+[default]
+aws_access_key_id = AKIADEFAULT
+aws_secret_access_key = default-secret
+
+[dev]
+region = eu-west-1
+aws_access_key_id = OLD
+aws_session_token = OLD-TOKEN
+; keep me
+
+[prod]
+aws_access_key_id = AKIAPROD
+"""
+
+
+def read(path: Path) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser()
+    parser.read(path)
+    return parser
+
+
+def test_repr_never_shows_the_secret_parts() -> None:
+    assert "s3cr3t" not in repr(CREDS)
+    assert "t0ken" not in repr(CREDS)
+
+
+def test_the_command_env_holds_the_credentials_and_no_profile() -> None:
+    base = {
+        "AWS_PROFILE": "admin",
+        "AWS_DEFAULT_PROFILE": "admin",
+        "PATH": "/bin",
+        "AWS_SECURITY_TOKEN": "x",
+    }
+    env = CREDS.env(base)
+    assert env == {
+        "PATH": "/bin",
+        "AWS_ACCESS_KEY_ID": "ASIAEXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "s3cr3t-key",
+        "AWS_SESSION_TOKEN": "t0ken",
+    }
+    assert base["AWS_PROFILE"] == "admin", "the caller's mapping is not changed"
+
+
+def test_sts_and_function_replies_both_parse() -> None:
+    reply = {**CREDS.to_dict(), "Expiration": "2026-11-24T19:00:00Z"}
+    assert Credentials.from_sts(reply) == CREDS
+
+
+def test_updating_a_profile_keeps_everything_else_in_the_file() -> None:
+    values = {"aws_access_key_id": "NEW", "aws_session_token": "NEW-TOKEN"}
+    text = update_profile(EXISTING, "dev", values)
+    assert text.startswith("# my own comment\n[default]\naws_access_key_id = AKIADEFAULT")
+    assert "region = eu-west-1" in text
+    assert "; keep me" in text
+    assert "OLD" not in text
+    assert text.endswith("[prod]\naws_access_key_id = AKIAPROD\n")
+    assert read_text(text)["dev"]["aws_session_token"] == "NEW-TOKEN"
+
+
+def test_a_new_profile_is_appended_after_the_others() -> None:
+    text = update_profile(EXISTING, "sim", {"aws_access_key_id": "NEW"})
+    assert text == EXISTING + "\n[sim]\naws_access_key_id = NEW\n"
+    assert update_profile("", "sim", {"k": "v"}) == "[sim]\nk = v\n"
+
+
+def read_text(text: str) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser()
+    parser.read_string(text)
+    return parser
+
+
+def test_write_profile_writes_0600_and_keeps_other_sections(tmp_path: Path) -> None:
+    path = tmp_path / "credentials"
+    path.write_text(EXISTING)
+    os.chmod(path, 0o644)
+    assert write_profile(CREDS, "dev", path) == path
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    parser = read(path)
+    assert dict(parser["dev"]) == {
+        "region": "eu-west-1",
+        "aws_access_key_id": "ASIAEXAMPLE",
+        "aws_secret_access_key": "s3cr3t-key",
+        "aws_session_token": "t0ken",
+        "expiration": "2026-11-24T19:00:00+00:00",
+    }
+    assert parser["default"]["aws_access_key_id"] == "AKIADEFAULT"
+    assert parser["prod"]["aws_access_key_id"] == "AKIAPROD"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_the_file_and_its_directory_are_created_when_missing(tmp_path: Path) -> None:
+    path = tmp_path / "new" / ".aws" / "credentials"
+    write_profile(CREDS, "sim", path)
+    assert read(path)["sim"]["aws_session_token"] == "t0ken"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_the_standard_variable_chooses_the_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "c"))
+    assert shared_credentials_file() == tmp_path / "c"
+    monkeypatch.delenv("AWS_SHARED_CREDENTIALS_FILE")
+    assert shared_credentials_file() == Path.home() / ".aws" / "credentials"
+
+
+@pytest.mark.parametrize("name", ["", "a]b", "x\ny", " padded"])
+def test_invalid_profile_names_are_refused_and_nothing_is_written(
+    tmp_path: Path, name: str
+) -> None:
+    path = tmp_path / "credentials"
+    path.write_text(EXISTING)
+    with pytest.raises(CredentialsFileError, match="invalid profile name"):
+        write_profile(CREDS, name, path)
+    assert path.read_text() == EXISTING
+
+
+def test_an_unwritable_location_is_a_one_line_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(CredentialsFileError, match="cannot write credentials file") as caught:
+        write_profile(CREDS, "sim", blocker / "credentials")
+    assert "\n" not in str(caught.value)
+
+
+def _writer(path: str, index: int) -> None:
+    credentials = Credentials(f"KEY{index}", "secret", "token", CREDS.expiration)
+    write_profile(credentials, f"p{index}", Path(path))
+
+
+def test_twenty_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "credentials"
+    path.write_text(EXISTING)
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_writer, args=(str(path), i)) for i in range(20)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(60)
+        assert process.exitcode == 0
+    parser = read(path)
+    assert {f"p{i}" for i in range(20)} <= set(parser.sections())
+    assert all(parser[f"p{i}"]["aws_access_key_id"] == f"KEY{i}" for i in range(20))
+    assert parser["prod"]["aws_access_key_id"] == "AKIAPROD"
