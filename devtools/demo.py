@@ -96,7 +96,8 @@ def main() -> None:
         print("the session policies sent to sts:AssumeRole:")
         print(f"  PolicyArns: {[v for k, v in sent.items() if k.startswith('PolicyArns')]}")
         print(f"  Policy:     {json.dumps(json.loads(sent['Policy']))}")
-        print(f"{len(aws.recorder.requests)} requests, none repeated: {aws.recorder.duplicates() == 0}")
+        requests, repeated = len(aws.recorder.requests), aws.recorder.duplicates()
+        print(f"{requests} requests to AWS, {repeated} of them repeated")
 
         show("save the simulated credentials as a profile")
         run(
