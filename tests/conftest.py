@@ -124,3 +124,75 @@ def task_role(iam: Any, prefix: str) -> dict[str, Any]:
         inline={"any": localaws.allow("ec2:*")},
     )
     return {"name": name, "arn": arn, "inline": inline, "managed": managed}
+
+
+ALLOW_ALL_POLICY = """\
+allowed-role-names: ["*"]
+allowed-principals:
+  - "*": "*"
+allowed-base-roles:
+  - "arn:aws:iam::*:role/IAMSudoUser"
+"""
+ECS_ONLY_POLICY = ALLOW_ALL_POLICY.replace('"*": "*"', "Service: ecs-tasks.amazonaws.com")
+NAMED_POLICY = ALLOW_ALL_POLICY.replace('["*"]', '["*-Allowed-*"]')
+
+
+@pytest.fixture(scope="session")
+def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("pulumi")
+
+
+@pytest.fixture(scope="session")
+def program(build_dir: Path) -> Any:
+    """The Pulumi program run under mocks with a valid policy."""
+    from devtools import pulumi_program
+
+    return pulumi_program.run({"policy": ALLOW_ALL_POLICY}, build_dir)
+
+
+@pytest.fixture(scope="session")
+def function_aws(local_aws: localaws.LocalAws) -> Iterator[localaws.LocalAws]:
+    """moto as the function sees it: behind its own recorder, apart from the client's."""
+    recorder = localaws.Recorder()
+    proxy = localaws.start_proxy(local_aws.moto_url, recorder)
+    url = f"http://127.0.0.1:{proxy.server_address[1]}"
+    yield localaws.LocalAws(local_aws.moto_url, url, recorder, local_aws.process, proxy)
+    proxy.shutdown()
+
+
+@pytest.fixture(scope="session")
+def stand_in(
+    program: Any, build_dir: Path, function_aws: localaws.LocalAws, base_role: str
+) -> Iterator[Any]:
+    """Lambda's Invoke API on loopback, serving the program's archive with the program's env.
+
+    Functions: `iam-sudo` (allow all), `iam-sudo-ecs-only`, `iam-sudo-named` (policies
+    applied through the program, which validates them), and two with an env var missing.
+    """
+    from devtools import pulumi_program
+    from devtools.lambda_stand_in import LambdaStandIn
+
+    lambda_env = {
+        **function_aws.env(),
+        "AWS_ENDPOINT_URL": function_aws.url,
+        "AWS_SESSION_TOKEN": "function-execution-role-token",
+    }
+    stand_in = LambdaStandIn()
+    stand_in.add_function("iam-sudo", program.archive, {**lambda_env, **program.function_env})
+    for name, policy in (("iam-sudo-ecs-only", ECS_ONLY_POLICY), ("iam-sudo-named", NAMED_POLICY)):
+        variant = pulumi_program.run({"policy": policy, "functionName": name}, build_dir)
+        stand_in.add_function(name, variant.archive, {**lambda_env, **variant.function_env})
+    for missing in ("IAM_SUDO_POLICY", "IAM_SUDO_BASE_ROLE"):
+        env = {k: v for k, v in program.function_env.items() if k != missing}
+        stand_in.add_function(f"iam-sudo-without-{missing}", program.archive, {**lambda_env, **env})
+    yield stand_in
+    stand_in.stop()
+
+
+@pytest.fixture
+def remote_env(
+    aws_env: dict[str, str], stand_in: Any, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """The client's environment with Lambda served by the stand-in."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", stand_in.url)
+    return {**aws_env, "AWS_ENDPOINT_URL_LAMBDA": stand_in.url}

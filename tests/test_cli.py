@@ -156,10 +156,14 @@ def test_without_profile_or_command_it_is_a_usage_error(cli: Any) -> None:
         assert "specify --profile, a command to run, or both" in result.stderr
 
 
-def test_remote_is_the_default(cli: Any, task_role: dict[str, Any]) -> None:
+def test_remote_is_the_default_and_needs_the_function(
+    cli: Any, task_role: dict[str, Any], local_aws: Any, credentials_file: Path
+) -> None:
     result = cli("simulate", "--role-name", task_role["name"], "--profile", "p")
-    assert result.returncode == 1
-    assert "--remote" in result.stderr
+    one_line_error(result, 1, "iam-sudo")
+    assert "pulumi up" in result.stderr
+    assert [r.service for r in local_aws.recorder.requests] == ["lambda"], "no IAM, no STS"
+    assert not credentials_file.exists()
 
 
 def test_command_not_found_exits_127(cli: Any, task_role: dict[str, Any]) -> None:

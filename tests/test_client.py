@@ -4,8 +4,10 @@ import asyncio
 import json
 from typing import Any
 
-import iam_sudo.client
 import pytest
+
+import iam_sudo.client
+from devtools import localaws
 from iam_sudo import (
     AmbiguousRole,
     EndpointUnreachable,
@@ -18,8 +20,6 @@ from iam_sudo import (
     SudoPolicyDenied,
     UnsupportedRole,
 )
-
-from devtools import localaws
 
 ECS = "Service:ecs-tasks.amazonaws.com"
 BASE_ARN = "arn:aws:iam::123456789012:role/IAMSudoUser"

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from iam_sudo import Credentials, CredentialsFileError, write_profile
 from iam_sudo.credentials import shared_credentials_file, update_profile
 

@@ -1,4 +1,5 @@
 import pytest
+
 from iam_sudo import InvalidSudoPolicy, Principal, Role, SudoPolicy, SudoPolicyDenied
 
 BASE = "arn:aws:iam::123456789012:role/IAMSudoUser"

@@ -1,4 +1,5 @@
 import pytest
+
 from iam_sudo import InvalidPrincipal, Principal
 from iam_sudo.principal import admits, trusted_principals
 

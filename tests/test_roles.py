@@ -1,4 +1,5 @@
 import pytest
+
 from iam_sudo import AmbiguousRole, InvalidRequest, Principal, Role, RoleNotFound, resolve_role
 from iam_sudo.roles import is_role_arn, role_arn, role_name_of
 

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+
 from iam_sudo import SessionLimitExceeded, build_session
 from iam_sudo.session import DENY_ALL, merge_inline_policies, session_name
 

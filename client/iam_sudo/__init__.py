@@ -9,6 +9,7 @@ The public API::
         credentials = await sudo.assume_session(session)
 """
 
+from ._aws import AioTransport, ThreadTransport, Transport
 from ._exceptions import (
     AccessDenied,
     AmbiguousRole,
@@ -33,12 +34,15 @@ from .client import DEFAULT_BASE_ROLE, IamSudo, Identity, SimulatedSession
 from .credentials import Credentials, shared_credentials_file, write_profile
 from .policy import SudoPolicy
 from .principal import Principal
+from .remote import DEFAULT_FUNCTION_NAME, SimulateRequest
 from .roles import Role, resolve_role
 from .session import SessionRequest, build_session
 
 __all__ = [
     "DEFAULT_BASE_ROLE",
+    "DEFAULT_FUNCTION_NAME",
     "AccessDenied",
+    "AioTransport",
     "AmbiguousRole",
     "AwsError",
     "Credentials",
@@ -59,10 +63,13 @@ __all__ = [
     "RoleNotFound",
     "SessionLimitExceeded",
     "SessionRequest",
+    "SimulateRequest",
     "SimulatedSession",
     "SudoPolicy",
     "SudoPolicyDenied",
     "SudoPolicyError",
+    "ThreadTransport",
+    "Transport",
     "UnsupportedRole",
     "build_session",
     "resolve_role",

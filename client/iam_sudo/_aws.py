@@ -20,6 +20,7 @@ from ._exceptions import (
     EndpointUnreachable,
     IamSudoError,
     NoCredentials,
+    RemoteError,
     RoleNotFound,
 )
 
@@ -65,6 +66,12 @@ def map_exceptions(service: str, operation: str) -> Iterator[None]:
         code = str(info.get("Code", "Unknown"))
         message = str(info.get("Message", "")).strip() or code
         where = f"{service}:{operation}"
+        if code == "ResourceNotFoundException" and service == "lambda":
+            raise RemoteError(
+                f"{message}; deploy iam-sudo with `pulumi up`, or name the function with "
+                "--function-name or IAM_SUDO_FUNCTION",
+                error_type=code,
+            ) from None
         if code == "NoSuchEntity" and service == "iam":
             raise RoleNotFound(f"{where}: {message}") from None
         if code in _ACCESS_DENIED_CODES:
@@ -149,11 +156,19 @@ class AioTransport:
                 self._clients[service] = asyncio.ensure_future(self._open(service))
             client = await self._clients[service]
             result: dict[str, Any] = await getattr(client, operation)(**params)
+            # Streaming bodies (lambda:Invoke's Payload) are read here, while the client is open.
+            for key, value in result.items():
+                if hasattr(value, "read"):
+                    result[key] = await value.read()
             return result
 
 
 class ThreadTransport:
-    """boto3 clients called in worker threads: the pure-Python transport for Lambda."""
+    """boto3 clients called in worker threads: the pure-Python transport for Lambda.
+
+    Its clients outlive each ``async with``, so that a warm Lambda container reuses them
+    and their connections; create one per container, not per request.
+    """
 
     def __init__(self, *, retry_mode: RetryMode = "standard", max_pool_connections: int = 20):
         self._config = (retry_mode, max_pool_connections)
@@ -168,9 +183,7 @@ class ThreadTransport:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        for client in self._clients.values():
-            client.close()
-        self._clients.clear()
+        return None
 
     def _client(self, service: str) -> Any:
         if service not in self._clients:
@@ -187,4 +200,7 @@ class ThreadTransport:
             # Clients are built on the loop's thread: boto3's client creation is not thread-safe.
             method = getattr(self._client(service), operation)
             result: dict[str, Any] = await asyncio.to_thread(method, **params)
+            for key, value in result.items():
+                if hasattr(value, "read"):
+                    result[key] = await asyncio.to_thread(value.read)
             return result

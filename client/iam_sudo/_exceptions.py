@@ -74,6 +74,11 @@ class InvalidSudoPolicy(SudoPolicyError):
 class SudoPolicyDenied(SudoPolicyError):
     """The sudo policy does not allow this role, principal or base role."""
 
+    def __init__(self, message: str, role_arn: str, base_role_arn: str) -> None:
+        super().__init__(message)
+        self.role_arn = role_arn
+        self.base_role_arn = base_role_arn
+
 
 class SessionLimitExceeded(IamSudoError):
     """The role's policies exceed what STS accepts as session policies."""

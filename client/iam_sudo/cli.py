@@ -150,6 +150,14 @@ async def assume(
     show_default=True,
     help="Simulate in the iam-sudo Lambda function, or with your own credentials.",
 )
+@click.option(
+    "--function-name",
+    metavar="NAME",
+    envvar="IAM_SUDO_FUNCTION",
+    default="iam-sudo",
+    show_default=True,
+    help="The iam-sudo Lambda function to invoke with --remote [env IAM_SUDO_FUNCTION].",
+)
 @click.option("--profile", metavar="PROFILE", help="Save the credentials under this profile.")
 @click.argument("cmd", nargs=-1, type=click.UNPROCESSED, metavar="[CMD]...")
 @click.pass_context
@@ -159,6 +167,7 @@ async def simulate(
     principal: Principal | None,
     base_role: str | None,
     remote: bool,
+    function_name: str,
     profile: str | None,
     cmd: tuple[str, ...],
 ) -> None:
@@ -176,9 +185,12 @@ async def simulate(
     from .client import IamSudo
 
     if remote:
-        raise IamSudoError(
-            "--remote is not available yet; use --local to simulate with your own credentials"
-        )
+        async with IamSudo() as sudo:
+            log.info("invoking the function %s to simulate %s", function_name, role_name)
+            credentials = await sudo.simulate_remote(
+                role_name, principal=principal, base_role=base_role, function_name=function_name
+            )
+        await ctx.aexit(_deliver(credentials, profile, cmd))
     async with IamSudo() as sudo:
         session = await sudo.session(role_name, principal=principal, base_role=base_role)
         log.info(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from ._exceptions import IamSudoError, InvalidRequest, UnsupportedRole
 from .credentials import Credentials
 from .policy import SudoPolicy
 from .principal import Principal
+from .remote import DEFAULT_FUNCTION_NAME, SimulateRequest, parse_reply
 from .roles import Role, check_role_reference, resolve_role, role_arn, role_name_of
 from .session import DEFAULT_DURATION_SECONDS, SessionRequest, build_session, session_name
 
@@ -91,10 +93,7 @@ class IamSudo:
         """
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
-        if policy is None:
-            text = os.environ.get("IAM_SUDO_POLICY")
-            policy = SudoPolicy.from_yaml(text) if text else SudoPolicy.default()
-        self.policy = policy
+        self._policy = policy
         self.base_role = base_role or os.environ.get("IAM_SUDO_BASE_ROLE") or DEFAULT_BASE_ROLE
         self._transport: Transport = transport or AioTransport(
             profile=profile,
@@ -104,6 +103,14 @@ class IamSudo:
         )
         self._iam_slots = asyncio.Semaphore(max_concurrency)
         self._cache: dict[str, asyncio.Task[Any]] = {}
+
+    @property
+    def policy(self) -> SudoPolicy:
+        """The sudo policy; read from ``IAM_SUDO_POLICY`` when first needed."""
+        if self._policy is None:
+            text = os.environ.get("IAM_SUDO_POLICY")
+            self._policy = SudoPolicy.from_yaml(text) if text else SudoPolicy.default()
+        return self._policy
 
     async def __aenter__(self) -> Self:
         await self._transport.__aenter__()
@@ -228,11 +235,12 @@ class IamSudo:
         wanted = Principal.parse(principal) if isinstance(principal, str) else principal
         base = base_role or self.base_role
         check_role_reference(base)
+        policy = self.policy
         async with _task_group() as group:
             listing = group.create_task(self.roles())
             base_arn = group.create_task(self.role_arn(base))
         role = resolve_role(listing.result(), role_name, wanted)
-        self.policy.check(role, base_arn.result(), wanted)
+        policy.check(role, base_arn.result(), wanted)
 
         async with _task_group() as group:
             group.create_task(self._check_no_permissions_boundary(role.name))
@@ -278,3 +286,28 @@ class IamSudo:
             duration_seconds=duration_seconds,
         )
         return await self.assume_session(request)
+
+    async def simulate_remote(
+        self,
+        role_name: str,
+        *,
+        principal: Principal | str | None = None,
+        base_role: str | None = None,
+        function_name: str = DEFAULT_FUNCTION_NAME,
+    ) -> Credentials:
+        """Ask the iam-sudo Lambda function to simulate the role, with its own permissions.
+
+        Only ``lambda:InvokeFunction`` is needed; the function's sudo policy decides. A
+        function error raises :class:`RemoteError` carrying the function's message.
+        """
+        wanted = Principal.parse(principal) if isinstance(principal, str) else principal
+        event = SimulateRequest(role_name, wanted, base_role).to_event()
+        SimulateRequest.from_event(event)
+        reply = await self._transport.call(
+            "lambda",
+            "invoke",
+            FunctionName=function_name,
+            InvocationType="RequestResponse",
+            Payload=json.dumps(event).encode(),
+        )
+        return parse_reply(reply.get("Payload", b""), reply.get("FunctionError"))

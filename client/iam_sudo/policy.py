@@ -145,14 +145,15 @@ class SudoPolicy:
         The role name and trust principals are those of the *resolved* role, so a short
         substring cannot slip past the policy.
         """
+        reason = None
         if not self.allows_base_role(base_role_arn):
-            raise SudoPolicyDenied(f"sudo policy does not allow the base role {base_role_arn}")
-        if not self.allows_role_name(role.name):
-            raise SudoPolicyDenied(f"sudo policy does not allow the role {role.name}")
-        if principal is not None and not self.allows_principal(principal):
-            raise SudoPolicyDenied(f"sudo policy does not allow the principal {principal}")
-        if not any(self.allows_principal(trusted) for trusted in role.principals):
+            reason = f"sudo policy does not allow the base role {base_role_arn}"
+        elif not self.allows_role_name(role.name):
+            reason = f"sudo policy does not allow the role {role.name}"
+        elif principal is not None and not self.allows_principal(principal):
+            reason = f"sudo policy does not allow the principal {principal}"
+        elif not any(self.allows_principal(trusted) for trusted in role.principals):
             trusted = ", ".join(str(p) for p in role.principals) or "none"
-            raise SudoPolicyDenied(
-                f"sudo policy allows none of the principals of role {role.name} ({trusted})"
-            )
+            reason = f"sudo policy allows none of the principals of role {role.name} ({trusted})"
+        if reason is not None:
+            raise SudoPolicyDenied(reason, role_arn=role.arn, base_role_arn=base_role_arn)

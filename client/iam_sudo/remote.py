@@ -1,0 +1,84 @@
+"""The request the client sends to the iam-sudo function, and its strict validation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ._exceptions import InvalidRequest, RemoteError
+from .credentials import Credentials
+from .principal import Principal
+
+DEFAULT_FUNCTION_NAME = "iam-sudo"
+MAX_FIELD_CHARS = 512
+_FIELDS = ("role_name", "principal", "base_role")
+_CREDENTIAL_KEYS = ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")
+
+
+@dataclass(frozen=True)
+class SimulateRequest:
+    """What the function is asked to simulate: ``{"role_name", "principal"?, "base_role"?}``."""
+
+    role_name: str
+    principal: Principal | None = None
+    base_role: str | None = None
+
+    def to_event(self) -> dict[str, str]:
+        """The Lambda event; optional fields are left out rather than sent empty."""
+        event = {"role_name": self.role_name}
+        if self.principal is not None:
+            event["principal"] = str(self.principal)
+        if self.base_role is not None:
+            event["base_role"] = self.base_role
+        return event
+
+    @classmethod
+    def from_event(cls, event: object) -> SimulateRequest:
+        """Validate an event; raise :class:`InvalidRequest` saying exactly what is wrong."""
+        if not isinstance(event, Mapping):
+            raise InvalidRequest(f"the request must be a JSON object, got {type(event).__name__}")
+        unknown = sorted(str(key) for key in event if key not in _FIELDS)
+        if unknown:
+            raise InvalidRequest(
+                f"unknown field {unknown[0]!r} in the request; expected {', '.join(_FIELDS)}"
+            )
+        if "role_name" not in event:
+            raise InvalidRequest("the request has no role_name")
+        for key in _FIELDS:
+            if key not in event:
+                continue
+            value = event[key]
+            if not isinstance(value, str):
+                raise InvalidRequest(f"{key} must be a string, got {type(value).__name__}")
+            if not value.strip():
+                raise InvalidRequest(f"{key} must not be empty")
+            if len(value) > MAX_FIELD_CHARS:
+                raise InvalidRequest(f"{key} is longer than {MAX_FIELD_CHARS} characters")
+        principal = event.get("principal")
+        return cls(
+            role_name=event["role_name"],
+            principal=Principal.parse(principal) if principal is not None else None,
+            base_role=event.get("base_role"),
+        )
+
+
+def parse_reply(payload: bytes, function_error: str | None) -> Credentials:
+    """The credentials in the function's reply, or the function's error as :class:`RemoteError`."""
+    try:
+        reply: Any = json.loads(payload or b"null")
+    except ValueError:
+        reply = None
+    if function_error:
+        if isinstance(reply, Mapping) and isinstance(reply.get("errorMessage"), str):
+            error_type = reply.get("errorType")
+            raise RemoteError(
+                reply["errorMessage"], error_type if isinstance(error_type, str) else None
+            )
+        raise RemoteError(f"the iam-sudo function failed ({function_error}) without a message")
+    if not isinstance(reply, Mapping) or not all(
+        isinstance(reply.get(key), str) for key in _CREDENTIAL_KEYS
+    ):
+        raise RemoteError("the iam-sudo function replied without credentials")
+    return Credentials.from_sts(reply)

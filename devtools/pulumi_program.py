@@ -1,0 +1,112 @@
+"""Run the iam-sudo Pulumi program under Pulumi's mocks: no CLI, no provider, no cloud.
+
+Returns every resource the program registered, with its inputs, and the stack outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+ROOT = Path(__file__).resolve().parent.parent
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+
+@dataclass
+class Resource:
+    type: str
+    name: str
+    inputs: dict[str, Any]
+
+
+@dataclass
+class Mocks(pulumi.runtime.Mocks):
+    resources: list[Resource] = field(default_factory=list)
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        self.resources.append(Resource(args.typ, args.name, dict(args.inputs)))
+        name = args.inputs.get("name", args.name)
+        arns = {
+            "aws:iam/role:Role": f"arn:aws:iam::{ACCOUNT}:role/{name}",
+            "aws:iam/policy:Policy": f"arn:aws:iam::{ACCOUNT}:policy/{name}",
+            "aws:lambda/function:Function": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",
+            "aws:cloudwatch/logGroup:LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}",
+        }
+        state = {**args.inputs, "name": name}
+        if args.typ in arns:
+            state["arn"] = arns[args.typ]
+        return f"{name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
+        # A bare dict: pulumi's mock monitor cannot take (result, None) for "no failures".
+        if args.token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            arn = f"arn:aws:iam::{ACCOUNT}:user/deployer"
+            return {"accountId": ACCOUNT, "arn": arn, "userId": "AIDA", "id": ACCOUNT}
+        raise NotImplementedError(args.token)
+
+
+@dataclass
+class ProgramRun:
+    resources: list[Resource]
+    outputs: dict[str, Any]
+
+    def of_type(self, type_: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str, name_part: str = "") -> Resource:
+        [found] = [r for r in self.of_type(type_) if name_part in r.name]
+        return found
+
+    @property
+    def function_env(self) -> dict[str, str]:
+        variables: dict[str, str] = self.one("aws:lambda/function:Function").inputs["environment"][
+            "variables"
+        ]
+        return variables
+
+    @property
+    def archive(self) -> Path:
+        return Path(self.one("aws:lambda/function:Function").inputs["code"].path)
+
+
+def run(config: dict[str, Any], build_dir: Path, mocks: Mocks | None = None) -> ProgramRun:
+    """Run ``__main__.py`` with ``iam-sudo:*`` config; raises what the program raises.
+
+    Pass ``mocks`` to see what was registered even when the program fails.
+    """
+    mocks = Mocks() if mocks is None else mocks
+    pulumi.runtime.set_mocks(mocks, project="iam-sudo", stack="test", preview=False)
+    pulumi.runtime.set_all_config(
+        {
+            f"iam-sudo:{key}": value if isinstance(value, str) else json.dumps(value)
+            for key, value in config.items()
+        }
+    )
+    exports: dict[str, Any] = {}
+    outputs: dict[str, Any] = {}
+    original_export, original_cwd = pulumi.export, Path.cwd()
+
+    @pulumi.runtime.test
+    def program() -> pulumi.Output[Any]:
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+        return pulumi.Output.all(**exports).apply(outputs.update)
+
+    pulumi.export = lambda name, value: exports.__setitem__(name, value)  # type: ignore[assignment]
+    build_dir.mkdir(parents=True, exist_ok=True)
+    import os
+
+    os.chdir(build_dir)
+    try:
+        program()
+    finally:
+        pulumi.export = original_export
+        os.chdir(original_cwd)
+    return ProgramRun(mocks.resources, outputs)

@@ -1,0 +1,247 @@
+"""``IamSudoDeployment``: everything iam-sudo needs in one AWS account, as one Pulumi component."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from iam_sudo import IamSudoError, SudoPolicy
+
+from .archive import build_archive
+
+# Exactly the IAM read actions the iam-sudo core calls (tests compare with what it sends).
+IAM_READ_ACTIONS = (
+    "iam:GetRole",
+    "iam:GetRolePolicy",
+    "iam:ListAttachedRolePolicies",
+    "iam:ListRolePolicies",
+    "iam:ListRoles",
+)
+
+
+@dataclass
+class IamSudoDeploymentArgs:
+    """What to deploy; every field but ``policy`` has the documented default."""
+
+    policy: str
+    function_name: str = "iam-sudo"
+    runtime: str = "python3.13"
+    base_role_name: str = "IAMSudoUser"
+    base_role_policies: Sequence[str] | None = None
+    base_role_trusted_principals: Sequence[str] = ()
+    max_session_duration: int = 3600
+    log_retention_days: int = 30
+    invoker_users: Sequence[str] = ()
+    invoker_groups: Sequence[str] = ()
+    invoker_roles: Sequence[str] = ()
+    build_dir: Path = field(default_factory=lambda: Path.cwd() / "build")
+
+    @classmethod
+    def from_config(cls, config: pulumi.Config) -> IamSudoDeploymentArgs:
+        """Read the ``iam-sudo:*`` stack configuration documented in Pulumi.yaml."""
+        defaults = cls(policy="")
+        return cls(
+            policy=config.require("policy"),
+            function_name=config.get("functionName") or defaults.function_name,
+            runtime=config.get("runtime") or defaults.runtime,
+            base_role_name=config.get("baseRoleName") or defaults.base_role_name,
+            base_role_policies=config.get_object("baseRolePolicies"),
+            base_role_trusted_principals=config.get_object("baseRoleTrustedPrincipals") or (),
+            max_session_duration=config.get_int("maxSessionDuration")
+            or defaults.max_session_duration,
+            log_retention_days=config.get_int("logRetentionDays") or defaults.log_retention_days,
+            invoker_users=config.get_object("invokerUsers") or (),
+            invoker_groups=config.get_object("invokerGroups") or (),
+            invoker_roles=config.get_object("invokerRoles") or (),
+        )
+
+
+def _policy(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def validate(args: IamSudoDeploymentArgs, partition: str, account: str) -> SudoPolicy:
+    """The function's own validator, plus what a deployment needs; RunError if invalid."""
+    try:
+        policy = SudoPolicy.from_yaml(args.policy)
+    except IamSudoError as error:
+        raise pulumi.RunError(str(error)) from None
+    if any("[" in glob for glob in policy.allowed_base_roles):
+        raise pulumi.RunError(
+            "invalid sudo policy: allowed-base-roles may only use * and ? globs, "
+            "since they also limit the function's sts:AssumeRole in IAM"
+        )
+    base_role_arn = f"arn:{partition}:iam::{account}:role/{args.base_role_name}"
+    if not policy.allows_base_role(base_role_arn):
+        raise pulumi.RunError(
+            f"the sudo policy's allowed-base-roles do not include the base role {base_role_arn}; "
+            "add it to iam-sudo:policy"
+        )
+    return policy
+
+
+class IamSudoDeployment(pulumi.ComponentResource):
+    """The iam-sudo Lambda function, its execution role, the base role and an invoker policy.
+
+    Outputs: ``function_name``, ``function_arn``, ``base_role_arn``, ``invoker_policy_arn``.
+    """
+
+    function_name: pulumi.Output[str]
+    function_arn: pulumi.Output[str]
+    base_role_arn: pulumi.Output[str]
+    invoker_policy_arn: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: IamSudoDeploymentArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        partition = aws.get_partition().partition
+        account = aws.get_caller_identity().account_id
+        policy = validate(args, partition, account)
+        super().__init__("iam-sudo:index:IamSudoDeployment", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=f"/aws/lambda/{args.function_name}",
+            retention_in_days=args.log_retention_days,
+            opts=child,
+        )
+
+        execution_role = aws.iam.Role(
+            f"{name}-execution",
+            name=f"{args.function_name}-execution",
+            description="Runs the iam-sudo function: reads roles, assumes the base roles",
+            assume_role_policy=_policy(
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "lambda.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ),
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-execution-policy",
+            role=execution_role.id,
+            name="iam-sudo",
+            policy=log_group.arn.apply(
+                lambda log_group_arn: _policy(
+                    {
+                        "Sid": "ListRoles",
+                        "Effect": "Allow",
+                        "Action": "iam:ListRoles",
+                        "Resource": "*",
+                    },
+                    {
+                        "Sid": "ReadRoles",
+                        "Effect": "Allow",
+                        "Action": [a for a in IAM_READ_ACTIONS if a != "iam:ListRoles"],
+                        "Resource": f"arn:{partition}:iam::{account}:role/*",
+                    },
+                    {
+                        "Sid": "AssumeBaseRoles",
+                        "Effect": "Allow",
+                        "Action": "sts:AssumeRole",
+                        "Resource": list(policy.allowed_base_roles),
+                    },
+                    {
+                        "Sid": "Log",
+                        "Effect": "Allow",
+                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                        "Resource": f"{log_group_arn}:*",
+                    },
+                )
+            ),
+            opts=child,
+        )
+
+        base_role = aws.iam.Role(
+            f"{name}-base-role",
+            name=args.base_role_name,
+            description="The role iam-sudo assumes with session policies to simulate roles",
+            max_session_duration=args.max_session_duration,
+            assume_role_policy=execution_role.arn.apply(
+                lambda execution_arn: _policy(
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": [execution_arn, *args.base_role_trusted_principals]},
+                        "Action": "sts:AssumeRole",
+                    }
+                )
+            ),
+            opts=child,
+        )
+        managed = args.base_role_policies
+        if managed is None:
+            managed = [f"arn:{partition}:iam::aws:policy/PowerUserAccess"]
+        for index, policy_arn in enumerate(managed):
+            aws.iam.RolePolicyAttachment(
+                f"{name}-base-role-policy-{index}",
+                role=base_role.name,
+                policy_arn=policy_arn,
+                opts=child,
+            )
+
+        archive = build_archive(args.build_dir / f"{args.function_name}.zip")
+        function = aws.lambda_.Function(
+            f"{name}-function",
+            name=args.function_name,
+            description="iam-sudo: credentials of simulated IAM roles",
+            runtime=args.runtime,
+            handler="handler.handler",
+            architectures=["arm64"],
+            memory_size=256,
+            timeout=30,
+            role=execution_role.arn,
+            code=pulumi.FileArchive(str(archive)),
+            environment=aws.lambda_.FunctionEnvironmentArgs(
+                variables={"IAM_SUDO_POLICY": args.policy, "IAM_SUDO_BASE_ROLE": base_role.arn}
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
+        )
+
+        invoker_policy = aws.iam.Policy(
+            f"{name}-invoker",
+            name=f"{args.function_name}-invoker",
+            description="Allows invoking the iam-sudo function (iam-sudo simulate --remote)",
+            policy=function.arn.apply(
+                lambda function_arn: _policy(
+                    {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": function_arn}
+                )
+            ),
+            opts=child,
+        )
+        for user in args.invoker_users:
+            aws.iam.UserPolicyAttachment(
+                f"{name}-invoker-user-{user}", user=user, policy_arn=invoker_policy.arn, opts=child
+            )
+        for group in args.invoker_groups:
+            aws.iam.GroupPolicyAttachment(
+                f"{name}-invoker-group-{group}",
+                group=group,
+                policy_arn=invoker_policy.arn,
+                opts=child,
+            )
+        for role in args.invoker_roles:
+            aws.iam.RolePolicyAttachment(
+                f"{name}-invoker-role-{role}", role=role, policy_arn=invoker_policy.arn, opts=child
+            )
+
+        self.function_name = function.name
+        self.function_arn = function.arn
+        self.base_role_arn = base_role.arn
+        self.invoker_policy_arn = invoker_policy.arn
+        self.register_outputs(
+            {
+                "function_name": self.function_name,
+                "function_arn": self.function_arn,
+                "base_role_arn": self.base_role_arn,
+                "invoker_policy_arn": self.invoker_policy_arn,
+            }
+        )

@@ -1,0 +1,125 @@
+"""The iam-sudo Lambda function: simulates a role with the function's own permissions.
+
+Deployed as ``handler.handler``. It imports only the standard library, the boto3 that the
+Lambda runtime ships, and the pure-Python packages in its archive (iam_sudo, yaml).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from iam_sudo import (
+    IamSudo,
+    IamSudoError,
+    RequestError,
+    SimulateRequest,
+    SudoPolicy,
+    SudoPolicyDenied,
+    ThreadTransport,
+)
+from iam_sudo.roles import check_role_reference
+
+MAX_LOGGED_CHARS = 512
+
+
+class ConfigurationError(IamSudoError):
+    """The function's environment lacks IAM_SUDO_POLICY or IAM_SUDO_BASE_ROLE, or is invalid."""
+
+
+class InternalError(Exception):
+    """An unexpected failure; details stay in the function's log."""
+
+
+@functools.cache
+def _configuration() -> tuple[SudoPolicy, str]:
+    """The sudo policy and base role, parsed once per container (a failure is not cached)."""
+    text = os.environ.get("IAM_SUDO_POLICY", "").strip()
+    if not text:
+        raise ConfigurationError(
+            "IAM_SUDO_POLICY is not set: the function refuses to serve without a sudo policy"
+        )
+    base_role = os.environ.get("IAM_SUDO_BASE_ROLE", "").strip()
+    if not base_role:
+        raise ConfigurationError(
+            "IAM_SUDO_BASE_ROLE is not set: the function refuses to serve without a base role"
+        )
+    check_role_reference(base_role)
+    return SudoPolicy.from_yaml(text), base_role
+
+
+@functools.cache
+def _transport() -> ThreadTransport:
+    # One per container: a warm invocation reuses the boto3 clients and their connections.
+    return ThreadTransport()
+
+
+async def _simulate(request: SimulateRequest, record: dict[str, Any]) -> dict[str, str]:
+    policy, base_role = _configuration()
+    async with IamSudo(policy=policy, base_role=base_role, transport=_transport()) as sudo:
+        session = await sudo.session(
+            request.role_name, principal=request.principal, base_role=request.base_role
+        )
+        record["resolved_role"] = session.role.arn
+        record["base_role"] = session.base_role_arn
+        credentials = await sudo.assume_session(session)
+    return credentials.to_dict()
+
+
+def _field(event: Any, key: str) -> Any:
+    value = event.get(key) if isinstance(event, dict) else None
+    return value[:MAX_LOGGED_CHARS] if isinstance(value, str) else value
+
+
+def _log(record: dict[str, Any]) -> None:
+    print(json.dumps(record, sort_keys=True), file=sys.stdout, flush=True)
+
+
+def handler(event: Any, context: Any) -> dict[str, str]:
+    """Simulate ``event["role_name"]`` and return its credentials, or raise an iam-sudo error.
+
+    The event is ``{"role_name": str, "principal": "TYPE:ID"?, "base_role": str?}``.
+    """
+    started = time.monotonic()
+    record: dict[str, Any] = {
+        "request_id": getattr(context, "aws_request_id", None),
+        "requested_role": _field(event, "role_name"),
+        "principal": _field(event, "principal"),
+        "requested_base_role": _field(event, "base_role"),
+    }
+    error: Exception | None = None
+    try:
+        request = SimulateRequest.from_event(event)
+        reply = asyncio.run(_simulate(request, record))
+        record["decision"] = "allow"
+        return reply
+    except IamSudoError as failure:
+        record["decision"] = (
+            "deny"
+            if isinstance(failure, SudoPolicyDenied)
+            else "invalid"
+            if isinstance(failure, RequestError)
+            else "error"
+        )
+        record["error"] = f"{type(failure).__name__}: {failure}"
+        if isinstance(failure, SudoPolicyDenied):
+            record["resolved_role"] = failure.role_arn
+            record["base_role"] = failure.base_role_arn
+        error = failure
+    except Exception as failure:  # nothing unexpected may leave with its internals
+        record["decision"] = "error"
+        record["error"] = f"internal: {type(failure).__name__}: {failure}"
+        error = InternalError(
+            f"internal error in the iam-sudo function; see its log for request "
+            f"{record['request_id']}"
+        )
+    finally:
+        record["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
+        _log(record)
+    # Raised here, outside the handling above, so the error carries no chained internals.
+    raise error.with_traceback(None)

@@ -1,0 +1,251 @@
+"""The Pulumi program under Pulumi's mocks: what it would create, and what it refuses."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pytest
+
+import iam_sudo.client
+from devtools import localaws, pulumi_program
+from iam_sudo import IamSudo, InvalidSudoPolicy, SudoPolicy
+from iam_sudo_deploy.component import IAM_READ_ACTIONS
+from tests.conftest import ALLOW_ALL_POLICY, ROOT
+
+FUNCTION = "aws:lambda/function:Function"
+ROLE = "aws:iam/role:Role"
+
+
+def document(resource: pulumi_program.Resource, key: str) -> dict[str, Any]:
+    parsed: dict[str, Any] = json.loads(resource.inputs[key])
+    return parsed
+
+
+def statements_by_sid(program: pulumi_program.ProgramRun) -> dict[str, dict[str, Any]]:
+    policy = document(program.one("aws:iam/rolePolicy:RolePolicy"), "policy")
+    return {s["Sid"]: s for s in policy["Statement"]}
+
+
+def test_the_function_runs_the_handler_on_a_current_python_with_the_programs_env(
+    program: pulumi_program.ProgramRun,
+) -> None:
+    function = program.one(FUNCTION)
+    assert function.inputs["name"] == "iam-sudo"
+    assert function.inputs["handler"] == "handler.handler"
+    runtime = function.inputs["runtime"]
+    assert runtime.startswith("python3.")
+    assert int(runtime.split(".")[1]) >= 12
+    assert function.inputs["role"] == "arn:aws:iam::123456789012:role/iam-sudo-execution"
+    assert program.function_env == {
+        "IAM_SUDO_POLICY": ALLOW_ALL_POLICY,
+        "IAM_SUDO_BASE_ROLE": "arn:aws:iam::123456789012:role/IAMSudoUser",
+    }
+
+
+def test_the_base_role_trusts_the_function_not_the_account(
+    program: pulumi_program.ProgramRun,
+) -> None:
+    base = program.one(ROLE, "base-role")
+    assert base.inputs["name"] == "IAMSudoUser"
+    assert base.inputs["maxSessionDuration"] == 3600
+    [statement] = document(base, "assumeRolePolicy")["Statement"]
+    assert statement["Principal"] == {"AWS": ["arn:aws:iam::123456789012:role/iam-sudo-execution"]}
+    attachment = program.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "base-role")
+    assert attachment.inputs["policyArn"] == "arn:aws:iam::aws:policy/PowerUserAccess"
+
+
+def test_the_execution_role_may_read_roles_assume_allowed_base_roles_and_log(
+    program: pulumi_program.ProgramRun,
+) -> None:
+    execution = program.one(ROLE, "execution")
+    [trust] = document(execution, "assumeRolePolicy")["Statement"]
+    assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
+    statements = statements_by_sid(program)
+    assert set(statements) == {"ListRoles", "ReadRoles", "AssumeBaseRoles", "Log"}
+    assert statements["ListRoles"]["Action"] == "iam:ListRoles"
+    assert statements["ReadRoles"]["Resource"] == "arn:aws:iam::123456789012:role/*"
+    assert statements["AssumeBaseRoles"] == {
+        "Sid": "AssumeBaseRoles",
+        "Effect": "Allow",
+        "Action": "sts:AssumeRole",
+        "Resource": ["arn:aws:iam::*:role/IAMSudoUser"],
+    }
+    assert statements["Log"]["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    assert statements["Log"]["Resource"] == (
+        "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/iam-sudo:*"
+    )
+    assert all(s["Effect"] == "Allow" for s in statements.values())
+
+
+async def test_the_iam_actions_granted_are_exactly_those_a_simulation_calls(
+    aws_env: dict[str, str],
+    local_aws: localaws.LocalAws,
+    program: pulumi_program.ProgramRun,
+    iam: Any,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(iam_sudo.client, "IAM_PAGE_SIZE", 1)
+    localaws.create_role(
+        iam,
+        f"{prefix}Full",
+        inline={"p": localaws.allow("s3:*")},
+        managed=["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+    )
+    async with IamSudo() as sudo:
+        await sudo.simulate(f"{prefix}Full")
+    called = {f"iam:{action}" for action in local_aws.recorder.actions("iam")}
+    statements = statements_by_sid(program)
+    granted = {statements["ListRoles"]["Action"], *statements["ReadRoles"]["Action"]}
+    assert called == granted == set(IAM_READ_ACTIONS)
+
+
+def test_the_log_group_keeps_logs_30_days_by_default(program: pulumi_program.ProgramRun) -> None:
+    group = program.one("aws:cloudwatch/logGroup:LogGroup")
+    assert group.inputs["name"] == "/aws/lambda/iam-sudo"
+    assert group.inputs["retentionInDays"] == 30
+
+
+def test_the_invoker_policy_allows_invoking_only_the_function(
+    program: pulumi_program.ProgramRun,
+) -> None:
+    invoker = program.one("aws:iam/policy:Policy", "invoker")
+    assert document(invoker, "policy")["Statement"] == [
+        {
+            "Effect": "Allow",
+            "Action": "lambda:InvokeFunction",
+            "Resource": "arn:aws:lambda:us-east-1:123456789012:function:iam-sudo",
+        }
+    ]
+
+
+def test_the_stack_exports_function_base_role_and_invoker_policy(
+    program: pulumi_program.ProgramRun,
+) -> None:
+    assert program.outputs == {
+        "functionName": "iam-sudo",
+        "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:iam-sudo",
+        "baseRoleArn": "arn:aws:iam::123456789012:role/IAMSudoUser",
+        "invokerPolicyArn": "arn:aws:iam::123456789012:policy/iam-sudo-invoker",
+    }
+
+
+def test_every_resource_belongs_to_the_component(program: pulumi_program.ProgramRun) -> None:
+    types = [r.type for r in program.resources]
+    assert types[0] == "iam-sudo:index:IamSudoDeployment"
+    assert len(types) == 8
+
+
+def test_configuration_changes_names_policies_trust_and_invokers(tmp_path: Path) -> None:
+    run = pulumi_program.run(
+        {
+            "policy": ALLOW_ALL_POLICY.replace("IAMSudoUser", "Sudo"),
+            "functionName": "sudo-fn",
+            "runtime": "python3.12",
+            "baseRoleName": "Sudo",
+            "baseRolePolicies": [
+                "arn:aws:iam::aws:policy/ReadOnlyAccess",
+                "arn:aws:iam::aws:policy/AmazonS3FullAccess",
+            ],
+            "baseRoleTrustedPrincipals": ["arn:aws:iam::123456789012:role/Developer"],
+            "maxSessionDuration": 7200,
+            "logRetentionDays": 7,
+            "invokerUsers": ["alice"],
+            "invokerGroups": ["developers"],
+            "invokerRoles": ["ci"],
+        },
+        tmp_path,
+    )
+    assert run.one(FUNCTION).inputs["runtime"] == "python3.12"
+    assert run.function_env["IAM_SUDO_BASE_ROLE"] == "arn:aws:iam::123456789012:role/Sudo"
+    base = run.one(ROLE, "base-role")
+    assert base.inputs["maxSessionDuration"] == 7200
+    [trust] = document(base, "assumeRolePolicy")["Statement"]
+    assert trust["Principal"]["AWS"] == [
+        "arn:aws:iam::123456789012:role/sudo-fn-execution",
+        "arn:aws:iam::123456789012:role/Developer",
+    ]
+    attached = {
+        r.inputs["policyArn"]
+        for r in run.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if "base-role" in r.name
+    }
+    assert attached == {
+        "arn:aws:iam::aws:policy/ReadOnlyAccess",
+        "arn:aws:iam::aws:policy/AmazonS3FullAccess",
+    }
+    assert run.one("aws:cloudwatch/logGroup:LogGroup").inputs["retentionInDays"] == 7
+    invoker_arn = "arn:aws:iam::123456789012:policy/sudo-fn-invoker"
+    assert run.one("aws:iam/userPolicyAttachment:UserPolicyAttachment").inputs == {
+        "user": "alice",
+        "policyArn": invoker_arn,
+    }
+    assert (
+        run.one("aws:iam/groupPolicyAttachment:GroupPolicyAttachment").inputs["group"]
+        == "developers"
+    )
+    assert (
+        run.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "invoker").inputs["role"]
+        == "ci"
+    )
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        "allowed-role-names: [",
+        "allowed-role-names: ['*']\nallowed-principals: [{'*': '*'}]",
+        ALLOW_ALL_POLICY + "extra: 1\n",
+        ALLOW_ALL_POLICY.replace('"*": "*"', "nope"),
+    ],
+)
+def test_an_invalid_policy_fails_with_the_validators_message_before_any_resource(
+    tmp_path: Path, policy: str
+) -> None:
+    with pytest.raises(InvalidSudoPolicy) as expected:
+        SudoPolicy.from_yaml(policy)
+    mocks = pulumi_program.Mocks()
+    with pytest.raises(pulumi.RunError) as caught:
+        pulumi_program.run({"policy": policy}, tmp_path, mocks)
+    assert str(caught.value) == str(expected.value)
+    assert str(caught.value).startswith("invalid sudo policy")
+    assert mocks.resources == [], "no resource, not even the component, is registered"
+    assert not (tmp_path / "build").exists(), "not even the archive is built"
+
+
+def test_a_policy_that_excludes_the_base_role_fails(tmp_path: Path) -> None:
+    policy = ALLOW_ALL_POLICY.replace("IAMSudoUser", "Other")
+    with pytest.raises(
+        Exception, match="do not include the base role arn:aws:iam::123456789012:role/IAMSudoUser"
+    ):
+        pulumi_program.run({"policy": policy}, tmp_path)
+
+
+def test_a_missing_policy_fails(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="iam-sudo:policy"):
+        pulumi_program.run({}, tmp_path)
+
+
+def test_every_config_key_is_documented_in_pulumi_yaml_and_the_readme() -> None:
+    import yaml
+
+    declared = set(yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"])
+    readme = (ROOT / "README.md").read_text()
+    used = {
+        "policy",
+        "functionName",
+        "runtime",
+        "baseRoleName",
+        "baseRolePolicies",
+        "baseRoleTrustedPrincipals",
+        "maxSessionDuration",
+        "logRetentionDays",
+        "invokerUsers",
+        "invokerGroups",
+        "invokerRoles",
+    }
+    component = (ROOT / "function" / "component.py").read_text()
+    assert all(f'"{key}"' in component for key in used)
+    assert declared == {f"iam-sudo:{key}" for key in used}
+    assert all(f"iam-sudo:{key}" in readme for key in used)
