@@ -84,6 +84,20 @@ class Recorder:
     def duplicates(self) -> int:
         return sum(n - 1 for n in Counter(r.key() for r in self.requests).values())
 
+    def max_concurrent(self, service: str) -> int:
+        """The most requests to ``service`` that were in flight at one moment."""
+        events = sorted(
+            (time, step)
+            for r in self.requests
+            if r.service == service
+            for time, step in ((r.start, 1), (r.end, -1))
+        )
+        most = current = 0
+        for _, step in events:
+            current += step
+            most = max(most, current)
+        return most
+
     def rounds(self) -> int:
         """The longest chain of requests each of which started after the previous ended."""
         depth: list[int] = []

@@ -34,6 +34,21 @@ def test_help_lists_both_commands_and_their_options(cli: Any) -> None:
         assert option in result.stdout
 
 
+def test_help_and_usage_errors_do_not_load_the_aws_sdk() -> None:
+    for args in (["--help"], ["simulate"], ["simulate", "--help"]):
+        result = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "iam_sudo", *args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode in (0, 2)
+        imported = {
+            line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines()
+        }
+        assert not {"botocore", "aioboto3", "aiobotocore", "aiohttp", "yaml"} & imported
+
+
 def test_simulate_local_saves_a_profile_that_boto3_and_the_aws_cli_use(
     cli: Any,
     task_role: dict[str, Any],

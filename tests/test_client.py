@@ -90,6 +90,56 @@ async def test_a_simulation_takes_at_most_four_sequential_rounds(
     assert slow_aws.recorder.max_in_flight >= 3
 
 
+async def test_the_benchmark_scenario_stays_within_the_round_trip_budget(
+    aws_env: dict[str, str],
+    slow_aws: localaws.LocalAws,
+    iam: Any,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """9 inline and 3 managed policies: 15 requests, none twice, in at most 4 rounds."""
+    name = f"{prefix}Budget-TaskRole"
+    localaws.create_role(
+        iam,
+        name,
+        inline={f"p{i}": localaws.allow(f"sqs:Action{i}") for i in range(9)},
+        managed=[
+            "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess",
+            "arn:aws:iam::aws:policy/AmazonSQSReadOnlyAccess",
+            "arn:aws:iam::aws:policy/AmazonSNSReadOnlyAccess",
+        ],
+    )
+    monkeypatch.setenv("AWS_ENDPOINT_URL", slow_aws.url)
+    slow_aws.recorder.clear()
+    async with IamSudo() as sudo:
+        await sudo.simulate(name)
+    recorder = slow_aws.recorder
+    assert len(recorder.requests) == 6 + 9
+    assert recorder.duplicates() == 0
+    assert recorder.rounds() <= 4
+    assert recorder.actions().count("ListRoles") == 1
+
+
+async def test_concurrency_toward_iam_is_bounded(
+    aws_env: dict[str, str],
+    slow_aws: localaws.LocalAws,
+    iam: Any,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    names = [f"{prefix}bounded-{i:02d}" for i in range(12)]
+    for name in names:
+        localaws.create_role(
+            iam, name, inline={"a": localaws.allow("s3:A"), "b": localaws.allow("s3:B")}
+        )
+    monkeypatch.setenv("AWS_ENDPOINT_URL", slow_aws.url)
+    slow_aws.recorder.clear()
+    async with IamSudo(max_concurrency=3) as sudo:
+        await asyncio.gather(*(sudo.simulate(name) for name in names))
+    assert slow_aws.recorder.max_concurrent("iam") == 3
+    assert slow_aws.recorder.actions().count("AssumeRole") == 12
+
+
 async def test_every_page_is_read_and_every_document_fetched_once(
     aws_env: dict[str, str],
     local_aws: localaws.LocalAws,

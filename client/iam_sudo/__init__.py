@@ -9,7 +9,11 @@ The public API::
         credentials = await sudo.assume_session(session)
 """
 
-from ._aws import AioTransport, ThreadTransport, Transport
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._exceptions import (
     AccessDenied,
     AmbiguousRole,
@@ -30,13 +34,49 @@ from ._exceptions import (
     SudoPolicyError,
     UnsupportedRole,
 )
-from .client import DEFAULT_BASE_ROLE, IamSudo, Identity, SimulatedSession
-from .credentials import Credentials, shared_credentials_file, write_profile
-from .policy import SudoPolicy
-from .principal import Principal
-from .remote import DEFAULT_FUNCTION_NAME, SimulateRequest
-from .roles import Role, resolve_role
-from .session import SessionRequest, build_session
+
+# Names resolve on first use, so that `iam-sudo --help` does not pay for asyncio, botocore
+# and the rest: start-up time is part of the CLI's interface.
+_LAZY = {
+    "AioTransport": "_aws",
+    "ThreadTransport": "_aws",
+    "Transport": "_aws",
+    "DEFAULT_BASE_ROLE": "client",
+    "IamSudo": "client",
+    "Identity": "client",
+    "SimulatedSession": "client",
+    "Credentials": "credentials",
+    "shared_credentials_file": "credentials",
+    "write_profile": "credentials",
+    "SudoPolicy": "policy",
+    "Principal": "principal",
+    "DEFAULT_FUNCTION_NAME": "remote",
+    "SimulateRequest": "remote",
+    "Role": "roles",
+    "resolve_role": "roles",
+    "SessionRequest": "session",
+    "build_session": "session",
+}
+
+if TYPE_CHECKING:
+    from ._aws import AioTransport, ThreadTransport, Transport
+    from .client import DEFAULT_BASE_ROLE, IamSudo, Identity, SimulatedSession
+    from .credentials import Credentials, shared_credentials_file, write_profile
+    from .policy import SudoPolicy
+    from .principal import Principal
+    from .remote import DEFAULT_FUNCTION_NAME, SimulateRequest
+    from .roles import Role, resolve_role
+    from .session import SessionRequest, build_session
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'iam_sudo' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEFAULT_BASE_ROLE",
