@@ -19,12 +19,12 @@ import threading
 import uuid
 import zipfile
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from devtools.localaws import free_port
+from devtools.localaws import LoopbackServer, free_port
 
 WORKER = Path(__file__).with_name("lambda_worker.py")
 # What the Lambda Python runtime ships besides the standard library.
@@ -105,8 +105,7 @@ class LambdaStandIn:
         self.invocations: list[tuple[str, Any]] = []
         self._temp = tempfile.TemporaryDirectory(prefix="lambda-stand-in-")
         self.boto_dir = runtime_boto_dir(Path(self._temp.name) / "runtime")
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), self._handler())
-        self.server.daemon_threads = True
+        self.server = LoopbackServer(("127.0.0.1", free_port()), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -128,6 +127,9 @@ class LambdaStandIn:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Without it, headers and body in separate segments meet the client's delayed
+            # ACK: 40 ms per request, which would dwarf the delay being measured.
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

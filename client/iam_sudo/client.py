@@ -80,7 +80,7 @@ class IamSudo:
         base_role: str | None = None,
         profile: str | None = None,
         region: str | None = None,
-        max_concurrency: int = 10,
+        max_concurrency: int = 16,
         retry_mode: RetryMode = "standard",
         transport: Transport | None = None,
     ) -> None:
@@ -99,7 +99,8 @@ class IamSudo:
             profile=profile,
             region=region,
             retry_mode=retry_mode,
-            max_pool_connections=max(max_concurrency, 10),
+            # IAM is bounded by the semaphore; the pool also serves STS's concurrent calls.
+            max_pool_connections=max(max_concurrency, 20),
         )
         self._iam_slots = asyncio.Semaphore(max_concurrency)
         self._cache: dict[str, asyncio.Task[Any]] = {}

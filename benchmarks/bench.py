@@ -1,0 +1,347 @@
+"""Side by side: iam-sudo 0.2.0 (from PyPI) and this iam-sudo, on the same local AWS.
+
+Every request to the local AWS passes a proxy that adds a fixed delay (default 50 ms) and
+records it, so both tools are measured in wall time *and* in requests, duplicates, requests
+in flight and sequential rounds. Absolute times depend on the machine; the ratio is what we
+track.
+
+    python -m benchmarks.bench [--delay 0.05] [--runs 5] [--roles 400] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from devtools import localaws
+from devtools.lambda_stand_in import LambdaStandIn, extract, runtime_boto_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / ".bench"
+OLD_VERSION = "0.2.0"
+TARGET = "bench-stack-TaskRole-9AO01PCC7I0T"
+MANAGED = [
+    "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess",
+    "arn:aws:iam::aws:policy/AmazonSQSReadOnlyAccess",
+    "arn:aws:iam::aws:policy/AmazonDynamoDBReadOnlyAccess",
+]
+BATCH = [f"bench-batch-{i:02d}" for i in range(20)]
+IMPORT_HANDLER = (
+    "import sys, time; t = time.perf_counter(); "
+    "rest = [p for p in sys.path[1:] if 'site-packages' not in p]; "
+    "sys.path[:] = [sys.argv[1], sys.argv[2], *rest]; "
+    "import handler; print((time.perf_counter() - t) * 1000)"
+)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def venv(name: str, *requirements: str, refresh: bool = False) -> Path:
+    """A virtualenv under .bench/ with ``requirements`` installed; returns its bin dir."""
+    path = BENCH / name
+    python = path / "bin" / "python"
+    if not python.exists():
+        log(f"creating {path} with {' '.join(requirements)}")
+        subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
+        subprocess.run([python, "-m", "pip", "install", "-q", *requirements], check=True)
+    elif refresh:
+        subprocess.run(
+            [python, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", *requirements],
+            check=True,
+        )
+    return path / "bin"
+
+
+def seed(aws: localaws.LocalAws, total_roles: int) -> None:
+    iam = boto3.client(
+        "iam",
+        endpoint_url=aws.moto_url,
+        region_name=localaws.REGION,
+        aws_access_key_id="AKIASEED",
+        aws_secret_access_key="seed",
+    )
+    localaws.create_base_role(iam)
+    inline = {
+        f"policy-{i}": localaws.allow(f"dynamodb:Query{i}", f"arn:aws:dynamodb:*:*:table/t{i}")
+        for i in range(9)
+    }
+    localaws.create_role(iam, TARGET, inline=inline, managed=MANAGED)
+    for name in BATCH:
+        localaws.create_role(iam, name, inline={"p": localaws.allow("s3:GetObject")})
+    for i in range(total_roles - 2 - len(BATCH)):
+        service = ("lambda", "ec2", "codebuild", "ecs-tasks")[i % 4]
+        localaws.create_role(
+            iam,
+            f"bench-filler-{i:03d}-Role",
+            trust=localaws.trust_policy(("Service", f"{service}.amazonaws.com")),
+        )
+
+
+def measure_cli(
+    aws: localaws.LocalAws, command: list[str], env: dict[str, str]
+) -> dict[str, float]:
+    aws.recorder.clear()
+    started, clock = time.perf_counter(), time.monotonic()
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"{command[0]} failed: {result.stderr.strip()}")
+    recorder = aws.recorder
+    first = min(r.start for r in recorder.requests)
+    return {
+        "wall_s": wall,
+        "before_first_request_s": first - clock,
+        "aws_phase_s": max(r.end for r in recorder.requests) - first,
+        "requests": len(recorder.requests),
+        "duplicates": recorder.duplicates(),
+        "max_in_flight": recorder.max_in_flight,
+        "rounds": recorder.rounds(),
+    }
+
+
+def time_help(binary: Path, runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([str(binary), "--help"], capture_output=True, check=True)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+async def library_batch(aws: localaws.LocalAws, runs: int) -> dict[str, Any]:
+    from iam_sudo import IamSudo
+
+    single, batch, list_roles, iam_in_flight = [], [], [], []
+    for _ in range(runs):
+        started = time.perf_counter()
+        async with IamSudo() as sudo:
+            await sudo.simulate(BATCH[0])
+        single.append(time.perf_counter() - started)
+
+        aws.recorder.clear()
+        started = time.perf_counter()
+        async with IamSudo() as sudo:
+            await asyncio.gather(*(sudo.simulate(name) for name in BATCH))
+        batch.append(time.perf_counter() - started)
+        list_roles.append(aws.recorder.actions().count("ListRoles"))
+        iam_in_flight.append(aws.recorder.max_concurrent("iam"))
+    return {
+        "one_simulation_median_s": statistics.median(single),
+        "twenty_concurrent_median_s": statistics.median(batch),
+        "ratio": statistics.median(batch) / statistics.median(single),
+        "list_roles_requests": max(list_roles),
+        "max_iam_in_flight": max(iam_in_flight),
+    }
+
+
+def function_figures(aws: localaws.LocalAws, work: Path, runs: int) -> dict[str, Any]:
+    from iam_sudo_deploy.archive import archive_files, build_archive
+
+    archive = build_archive(work / "function.zip")
+    code, boto = extract(archive, work / "code"), runtime_boto_dir(work / "boto")
+    imports = []
+    for _ in range(runs):
+        result = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", IMPORT_HANDLER, str(code), str(boto)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        imports.append(float(result.stdout))
+
+    stand_in = LambdaStandIn()
+    try:
+        env = {
+            **aws.env(),
+            "IAM_SUDO_POLICY": "allowed-role-names: ['*']\nallowed-principals: [{'*': '*'}]\n"
+            "allowed-base-roles: ['arn:aws:iam::*:role/IAMSudoUser']",
+            "IAM_SUDO_BASE_ROLE": f"arn:aws:iam::{localaws.ACCOUNT_ID}:role/IAMSudoUser",
+        }
+        function = stand_in.add_function("iam-sudo", archive, env)
+        client = boto3.client(
+            "lambda",
+            endpoint_url=stand_in.url,
+            region_name=localaws.REGION,
+            aws_access_key_id="AKIAINVOKER",
+            aws_secret_access_key="invoker",
+        )
+        for _ in range(runs + 1):
+            reply = client.invoke(
+                FunctionName="iam-sudo", Payload=json.dumps({"role_name": TARGET})
+            )
+            if reply.get("FunctionError"):
+                raise SystemExit(f"the function failed: {reply['Payload'].read()!r}")
+        durations = [json.loads(line)["duration_ms"] for line in function.logs]
+    finally:
+        stand_in.stop()
+    return {
+        "archive_bytes": archive.stat().st_size,
+        "archive_files": len(archive_files()),
+        "cold_import_median_ms": statistics.median(imports),
+        "cold_first_invocation_ms": durations[0],
+        "warm_handler_median_ms": statistics.median(durations[1:]),
+    }
+
+
+def summary(samples: list[dict[str, float]]) -> dict[str, float]:
+    walls = [s["wall_s"] for s in samples]
+    return {
+        "min_s": min(walls),
+        "median_s": statistics.median(walls),
+        "before_first_request_median_s": statistics.median(
+            s["before_first_request_s"] for s in samples
+        ),
+        "aws_phase_median_s": statistics.median(s["aws_phase_s"] for s in samples),
+        "requests": max(s["requests"] for s in samples),
+        "duplicates": max(s["duplicates"] for s in samples),
+        "max_in_flight": max(s["max_in_flight"] for s in samples),
+        "rounds": max(s["rounds"] for s in samples),
+    }
+
+
+def table(results: dict[str, Any]) -> str:
+    old, new = results["old"], results["new"]
+    rows = [
+        ("simulate --local, min", f"{old['min_s'] * 1000:.0f} ms", f"{new['min_s'] * 1000:.0f} ms"),
+        (
+            "simulate --local, median",
+            f"{old['median_s'] * 1000:.0f} ms",
+            f"{new['median_s'] * 1000:.0f} ms",
+        ),
+        (
+            "  start-up, to 1st request",
+            f"{old['before_first_request_median_s'] * 1000:.0f} ms",
+            f"{new['before_first_request_median_s'] * 1000:.0f} ms",
+        ),
+        (
+            "  AWS phase (1st to last)",
+            f"{old['aws_phase_median_s'] * 1000:.0f} ms",
+            f"{new['aws_phase_median_s'] * 1000:.0f} ms",
+        ),
+        ("requests", old["requests"], new["requests"]),
+        ("duplicate requests", old["duplicates"], new["duplicates"]),
+        ("max requests in flight", old["max_in_flight"], new["max_in_flight"]),
+        ("sequential rounds", old["rounds"], new["rounds"]),
+        (
+            "--help, min",
+            f"{results['help']['old_min_ms']:.0f} ms",
+            f"{results['help']['new_min_ms']:.0f} ms",
+        ),
+        (
+            "--help, median",
+            f"{results['help']['old_median_ms']:.0f} ms",
+            f"{results['help']['new_median_ms']:.0f} ms",
+        ),
+    ]
+    s = results["scenario"]
+    lines = [
+        f"scenario: {s['roles']} roles; target with 9 inline + 3 managed policies; "
+        f"{s['delay_ms']:.0f} ms per request; {s['runs']} runs of each, alternating",
+        "",
+        f"| {'':<26} | {'iam-sudo ' + OLD_VERSION:>15} | {'iam-sudo (this)':>15} |",
+        f"|{'-' * 28}|{'-' * 17}|{'-' * 17}|",
+        *(f"| {name:<26} | {a!s:>15} | {b!s:>15} |" for name, a, b in rows),
+        "",
+        f"ratio of medians (0.2.0 / this): {results['ratio']:.1f}x; "
+        f"of the AWS phase: {results['aws_phase_ratio']:.1f}x",
+    ]
+    lib, fn = results["library"], results["function"]
+    lines += [
+        f"library: one simulation {lib['one_simulation_median_s'] * 1000:.0f} ms; "
+        f"20 concurrent through one client {lib['twenty_concurrent_median_s'] * 1000:.0f} ms "
+        f"({lib['ratio']:.2f}x); ListRoles requests {lib['list_roles_requests']}; "
+        f"IAM requests in flight at most {lib['max_iam_in_flight']}",
+        f"function: cold import {fn['cold_import_median_ms']:.0f} ms (python -I -S, median); "
+        f"first invocation {fn['cold_first_invocation_ms']:.0f} ms; warm handler "
+        f"{fn['warm_handler_median_ms']:.0f} ms (median); archive {fn['archive_bytes']} bytes, "
+        f"{fn['archive_files']} files",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--delay", type=float, default=0.05, help="seconds added per request")
+    parser.add_argument("--runs", type=int, default=5, help="runs of each tool (at least 5)")
+    parser.add_argument("--roles", type=int, default=400, help="roles in the account")
+    parser.add_argument("--json", type=Path, default=BENCH / "benchmark.json")
+    options = parser.parse_args()
+    runs = max(options.runs, 5)
+
+    old_bin = venv("old", f"iam-sudo=={OLD_VERSION}")
+    new_bin = venv("new", str(ROOT), refresh=True)
+    log(f"starting the local AWS with {options.delay * 1000:.0f} ms per request")
+    with localaws.running(options.delay) as aws, tempfile.TemporaryDirectory() as work:
+        seed(aws, options.roles)
+        env = {
+            **os.environ,
+            **aws.env(),
+            "AWS_SHARED_CREDENTIALS_FILE": str(Path(work) / "credentials"),
+            "AWS_CONFIG_FILE": str(Path(work) / "config"),
+        }
+        env.pop("IAM_SUDO_POLICY", None)
+        args = [
+            "simulate",
+            "--local",
+            "--role-name",
+            TARGET,
+            "--base-role",
+            "IAMSudoUser",
+            "--",
+            "true",
+        ]
+        samples: dict[str, list[dict[str, float]]] = {"old": [], "new": []}
+        for run in range(runs):
+            log(f"run {run + 1}/{runs}")
+            samples["old"].append(measure_cli(aws, [str(old_bin / "iam-sudo"), *args], env))
+            samples["new"].append(measure_cli(aws, [str(new_bin / "iam-sudo"), *args], env))
+
+        helps: dict[str, list[float]] = {"old": [], "new": []}
+        for _ in range(runs * 2):
+            helps["old"] += time_help(old_bin / "iam-sudo", 1)
+            helps["new"] += time_help(new_bin / "iam-sudo", 1)
+
+        os.environ.update(aws.env())
+        log("library batch")
+        library = asyncio.run(library_batch(aws, runs))
+        log("function")
+        function = function_figures(aws, Path(work), runs)
+
+    old, new = summary(samples["old"]), summary(samples["new"])
+    results = {
+        "scenario": {"roles": options.roles, "delay_ms": options.delay * 1000, "runs": runs},
+        "old": old,
+        "new": new,
+        "ratio": old["median_s"] / new["median_s"],
+        "aws_phase_ratio": old["aws_phase_median_s"] / new["aws_phase_median_s"],
+        "help": {
+            "old_min_ms": min(helps["old"]) * 1000,
+            "old_median_ms": statistics.median(helps["old"]) * 1000,
+            "new_min_ms": min(helps["new"]) * 1000,
+            "new_median_ms": statistics.median(helps["new"]) * 1000,
+        },
+        "library": library,
+        "function": function,
+        "samples": samples,
+    }
+    options.json.parent.mkdir(parents=True, exist_ok=True)
+    options.json.write_text(json.dumps(results, indent=2))
+    print(table(results))
+    print(f"\n(written to {options.json})")
+
+
+if __name__ == "__main__":
+    main()
