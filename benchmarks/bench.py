@@ -22,8 +22,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from devtools import localaws
 from devtools.lambda_stand_in import LambdaStandIn, extract, runtime_boto_dir
 
@@ -66,13 +64,7 @@ def venv(name: str, *requirements: str, refresh: bool = False) -> Path:
 
 
 def seed(aws: localaws.LocalAws, total_roles: int) -> None:
-    iam = boto3.client(
-        "iam",
-        endpoint_url=aws.moto_url,
-        region_name=localaws.REGION,
-        aws_access_key_id="AKIASEED",
-        aws_secret_access_key="seed",
-    )
+    iam = localaws.client("iam", aws.moto_url)
     localaws.create_base_role(iam)
     inline = {
         f"policy-{i}": localaws.allow(f"dynamodb:Query{i}", f"arn:aws:dynamodb:*:*:table/t{i}")
@@ -171,13 +163,7 @@ def function_figures(aws: localaws.LocalAws, work: Path, runs: int) -> dict[str,
             "IAM_SUDO_BASE_ROLE": f"arn:aws:iam::{localaws.ACCOUNT_ID}:role/IAMSudoUser",
         }
         function = stand_in.add_function("iam-sudo", archive, env)
-        client = boto3.client(
-            "lambda",
-            endpoint_url=stand_in.url,
-            region_name=localaws.REGION,
-            aws_access_key_id="AKIAINVOKER",
-            aws_secret_access_key="invoker",
-        )
+        client = localaws.client("lambda", stand_in.url)
         for _ in range(runs + 1):
             reply = client.invoke(
                 FunctionName="iam-sudo", Payload=json.dumps({"role_name": TARGET})

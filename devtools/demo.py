@@ -16,8 +16,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import boto3
-
 from devtools import localaws, pulumi_program
 from devtools.lambda_stand_in import LambdaStandIn
 
@@ -45,7 +43,7 @@ allowed-base-roles:
 
 
 def seed(aws: localaws.LocalAws) -> None:
-    iam = boto3.client("iam", endpoint_url=aws.moto_url, **_seed_credentials())
+    iam = localaws.client("iam", aws.moto_url)
     localaws.create_base_role(iam)
     localaws.create_role(
         iam,
@@ -62,14 +60,6 @@ def seed(aws: localaws.LocalAws) -> None:
         trust=localaws.trust_policy(("Service", "codebuild.amazonaws.com")),
         inline={"all": localaws.allow("*")},
     )
-
-
-def _seed_credentials() -> dict[str, str]:
-    return {
-        "region_name": localaws.REGION,
-        "aws_access_key_id": "AKIADEMO",
-        "aws_secret_access_key": "demo",
-    }
 
 
 def main() -> None:

@@ -233,6 +233,19 @@ def running(delay: float = 0.0) -> Iterator[LocalAws]:
         aws.stop()
 
 
+def client(service: str, endpoint_url: str) -> Any:
+    """A boto3 client for a local endpoint, with the local region and made-up credentials."""
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=endpoint_url,
+        region_name=REGION,
+        aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
+        aws_secret_access_key="local",
+    )
+
+
 def trust_policy(*principals: tuple[str, str | list[str]]) -> dict[str, Any]:
     """A trust policy with one Allow statement per (type, id or ids)."""
     return {

@@ -10,12 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from devtools import localaws
 
 ROOT = Path(__file__).resolve().parent.parent
+PRINT_IDENTITY = "import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])"
 _counter = itertools.count(1)
 
 
@@ -29,13 +29,7 @@ def local_aws() -> Iterator[localaws.LocalAws]:
 @pytest.fixture(scope="session")
 def iam(local_aws: localaws.LocalAws) -> Any:
     """An IAM client that seeds moto directly, so that seeding is not recorded."""
-    return boto3.client(
-        "iam",
-        endpoint_url=local_aws.moto_url,
-        region_name=localaws.REGION,
-        aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
-        aws_secret_access_key="seed",
-    )
+    return localaws.client("iam", local_aws.moto_url)
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,9 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.conftest import PRINT_IDENTITY
+
 ECS = "Service:ecs-tasks.amazonaws.com"
-PRINT_IDENTITY = "import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])"
 
 
 def one_line_error(result: subprocess.CompletedProcess[str], code: int, text: str) -> None:

@@ -5,14 +5,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from devtools import localaws
 from iam_sudo import IamSudo
+from tests.conftest import PRINT_IDENTITY
 
 ECS = "Service:ecs-tasks.amazonaws.com"
-PRINT_IDENTITY = "import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])"
 
 
 @pytest.fixture
@@ -32,14 +31,7 @@ def roles(iam: Any, prefix: str) -> dict[str, str]:
 
 
 def invoke(stand_in: Any, function: str, payload: bytes) -> dict[str, Any]:
-    client = boto3.client(
-        "lambda",
-        endpoint_url=stand_in.url,
-        region_name=localaws.REGION,
-        aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
-        aws_secret_access_key="invoker",
-    )
-    reply = client.invoke(FunctionName=function, Payload=payload)
+    reply = localaws.client("lambda", stand_in.url).invoke(FunctionName=function, Payload=payload)
     return {"error": reply.get("FunctionError"), "payload": json.loads(reply["Payload"].read())}
 
 
