@@ -4,6 +4,7 @@ import configparser
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -147,6 +148,52 @@ def test_the_exit_code_is_the_commands(cli: Any, task_role: dict[str, Any], code
         f"exit({code})",
     )
     assert result.returncode == code
+
+
+def test_a_command_killed_by_a_signal_exits_128_plus_the_signal(
+    cli: Any, task_role: dict[str, Any]
+) -> None:
+    suicide = "import os, signal; os.kill(os.getpid(), signal.SIGTERM)"
+    result = cli(
+        "simulate", "--local", "--role-name", task_role["name"], sys.executable, "-c", suicide
+    )
+    assert result.returncode == 128 + 15
+
+
+def test_ctrl_c_goes_to_the_command_which_decides_the_exit_code(
+    task_role: dict[str, Any], aws_env: dict[str, str]
+) -> None:
+    child = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGINT, lambda *_: sys.exit(5))\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "iam_sudo",
+            "simulate",
+            "--local",
+            "--role-name",
+            task_role["name"],
+            sys.executable,
+            "-c",
+            child,
+        ],
+        env=aws_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "ready"
+    os.killpg(process.pid, signal.SIGINT)  # as a terminal does: the whole foreground group
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 5
+    assert "Traceback" not in stderr
 
 
 def test_assume_runs_the_command_as_the_real_role(cli: Any, credentials_file: Path) -> None:

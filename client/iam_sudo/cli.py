@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -76,13 +77,18 @@ def _deliver(credentials: Credentials, profile: str | None, command: Sequence[st
     if not command:
         return 0
     try:
-        return subprocess.run(
-            list(command), env=credentials.env(os.environ), check=False
-        ).returncode
+        process = subprocess.Popen(list(command), env=credentials.env(os.environ))
     except FileNotFoundError:
         raise CommandNotFound(f"command not found: {command[0]}") from None
     except PermissionError:
         raise CommandNotExecutable(f"command not executable: {command[0]}") from None
+    # As a shell does for a foreground job: Ctrl-C is the command's to handle, not ours.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        code = process.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return code if code >= 0 else 128 - code
 
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -96,9 +102,10 @@ def cli(verbose: bool) -> None:
     AWS_REGION, AWS_ENDPOINT_URL and friends.
     """
     # Only our own logger: botocore's INFO lines are noise to a user.
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("iam-sudo: %(message)s"))
-    log.addHandler(handler)
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("iam-sudo: %(message)s"))
+        log.addHandler(handler)
     log.setLevel(logging.INFO if verbose else logging.WARNING)
 
 
