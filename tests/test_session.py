@@ -56,6 +56,24 @@ def test_sids_are_dropped_and_identical_statements_sent_once() -> None:
     }
 
 
+def test_policy_variables_keep_their_meaning_from_older_policy_versions() -> None:
+    resource = "arn:aws:s3:::home/${aws:username}/*"
+    statement = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": resource}
+    merged = merge_inline_policies(
+        {
+            "current": {"Version": "2012-10-17", "Statement": [statement]},
+            "old": {"Version": "2008-10-17", "Statement": [statement]},
+            "unversioned": {"Statement": [{**statement, "Action": "s3:PutObject"}]},
+        }
+    )
+    assert merged is not None
+    assert [s["Resource"] for s in merged["Statement"]] == [
+        resource,
+        "arn:aws:s3:::home/${$}{aws:username}/*",
+        "arn:aws:s3:::home/${$}{aws:username}/*",
+    ]
+
+
 def test_managed_policies_only_send_no_inline_policy() -> None:
     request = build(["arn:aws:iam::aws:policy/ReadOnlyAccess"], {})
     assert request.policy is None

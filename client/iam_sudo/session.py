@@ -64,16 +64,34 @@ def _compact(document: Mapping[str, Any]) -> str:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
 
 
+def _literal_dollars(value: Any) -> Any:
+    """``value`` with ``${`` spelled ``${$}{``: the 2012-10-17 way to write a literal ``${``."""
+    if isinstance(value, str):
+        return value.replace("${", "${$}{")
+    if isinstance(value, Mapping):
+        return {_literal_dollars(k): _literal_dollars(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_literal_dollars(item) for item in value]
+    return value
+
+
 def merge_inline_policies(policies: Mapping[str, Mapping[str, Any]]) -> dict[str, Any] | None:
     """All statements of the inline policies as one policy document, or None if there are none.
 
     Sids are dropped: they carry no meaning in evaluation, must be unique within one
     document, and cost characters of the 2048 STS allows. Identical statements appear once.
+    The merged document is version 2012-10-17; statements of an older document (or one
+    without a version) keep their meaning, since their ``${...}`` are literals there and
+    would otherwise become policy variables, which could grant more.
     """
     merged: list[Any] = []
     seen: set[str] = set()
     for name in sorted(policies):
-        for statement in _statements(policies[name]):
+        document = policies[name]
+        older = document.get("Version") != POLICY_VERSION
+        for statement in _statements(document):
+            if older:
+                statement = _literal_dollars(statement)
             if isinstance(statement, Mapping):
                 statement = {key: value for key, value in statement.items() if key != "Sid"}
             key = _compact({"s": statement})
