@@ -34,6 +34,8 @@ MANAGED = [
     "arn:aws:iam::aws:policy/AmazonSQSReadOnlyAccess",
     "arn:aws:iam::aws:policy/AmazonDynamoDBReadOnlyAccess",
 ]
+# Commands that need no AWS: their time is start-up alone.
+STARTUP = {"--help": ["--help"], "usage error": ["simulate", "--local"]}
 BATCH = [f"bench-batch-{i:02d}" for i in range(20)]
 IMPORT_HANDLER = (
     "import sys, time; t = time.perf_counter(); "
@@ -104,13 +106,10 @@ def measure_cli(
     }
 
 
-def time_help(binary: Path, runs: int) -> list[float]:
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        subprocess.run([str(binary), "--help"], capture_output=True, check=True)
-        times.append(time.perf_counter() - started)
-    return times
+def time_command(command: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, capture_output=True, check=False)
+    return time.perf_counter() - started
 
 
 async def library_batch(aws: localaws.LocalAws, runs: int) -> dict[str, Any]:
@@ -221,15 +220,14 @@ def table(results: dict[str, Any]) -> str:
         ("duplicate requests", old["duplicates"], new["duplicates"]),
         ("max requests in flight", old["max_in_flight"], new["max_in_flight"]),
         ("sequential rounds", old["rounds"], new["rounds"]),
-        (
-            "--help, min",
-            f"{results['help']['old_min_ms']:.0f} ms",
-            f"{results['help']['new_min_ms']:.0f} ms",
-        ),
-        (
-            "--help, median",
-            f"{results['help']['old_median_ms']:.0f} ms",
-            f"{results['help']['new_median_ms']:.0f} ms",
+        *(
+            (
+                f"{name}, {stat}",
+                f"{times[f'old_{stat}_ms']:.0f} ms",
+                f"{times[f'new_{stat}_ms']:.0f} ms",
+            )
+            for name, times in results["startup"].items()
+            for stat in ("min", "median")
         ),
     ]
     s = results["scenario"]
@@ -295,10 +293,17 @@ def main() -> None:
             samples["old"].append(measure_cli(aws, [str(old_bin / "iam-sudo"), *args], env))
             samples["new"].append(measure_cli(aws, [str(new_bin / "iam-sudo"), *args], env))
 
-        helps: dict[str, list[float]] = {"old": [], "new": []}
-        for _ in range(runs * 2):
-            helps["old"] += time_help(old_bin / "iam-sudo", 1)
-            helps["new"] += time_help(new_bin / "iam-sudo", 1)
+        startup: dict[str, dict[str, float]] = {}
+        for name, startup_args in STARTUP.items():
+            times: dict[str, list[float]] = {"old": [], "new": []}
+            for _ in range(runs * 2):
+                for tool, bin_dir in (("old", old_bin), ("new", new_bin)):
+                    times[tool].append(time_command([str(bin_dir / "iam-sudo"), *startup_args]))
+            startup[name] = {
+                f"{tool}_{stat}_ms": func(times[tool]) * 1000
+                for tool in ("old", "new")
+                for stat, func in (("min", min), ("median", statistics.median))
+            }
 
         os.environ.update(aws.env())
         log("library batch")
@@ -313,12 +318,7 @@ def main() -> None:
         "new": new,
         "ratio": old["median_s"] / new["median_s"],
         "aws_phase_ratio": old["aws_phase_median_s"] / new["aws_phase_median_s"],
-        "help": {
-            "old_min_ms": min(helps["old"]) * 1000,
-            "old_median_ms": statistics.median(helps["old"]) * 1000,
-            "new_min_ms": min(helps["new"]) * 1000,
-            "new_median_ms": statistics.median(helps["new"]) * 1000,
-        },
+        "startup": startup,
         "library": library,
         "function": function,
         "samples": samples,
