@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from iam_sudo import (
+    ConfigurationError,
     IamSudo,
     IamSudoError,
     RequestError,
@@ -26,10 +27,6 @@ from iam_sudo import (
 from iam_sudo.roles import check_role_reference
 
 MAX_LOGGED_CHARS = 512
-
-
-class ConfigurationError(IamSudoError):
-    """The function's environment lacks IAM_SUDO_POLICY or IAM_SUDO_BASE_ROLE, or is invalid."""
 
 
 class InternalError(Exception):

@@ -288,6 +288,18 @@ def test_command_not_found_exits_127(cli: Any, task_role: dict[str, Any]) -> Non
             1,
             "cannot reach the",
         ),
+        (
+            ["--role-name", "{prefix}stack-TaskRole"],
+            {"AWS_ENDPOINT_URL": "not-a-url"},
+            1,
+            "invalid AWS setting: Invalid endpoint: not-a-url",
+        ),
+        (
+            ["--role-name", "{prefix}stack-TaskRole"],
+            {"AWS_MAX_ATTEMPTS": "many"},
+            1,
+            "invalid AWS setting",
+        ),
     ],
 )
 def test_bad_input_is_one_line_the_right_exit_code_and_nothing_written(

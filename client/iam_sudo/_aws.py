@@ -19,6 +19,7 @@ from typing import Any, Literal, Protocol, Self
 from ._exceptions import (
     AccessDenied,
     AwsError,
+    ConfigurationError,
     EndpointUnreachable,
     IamSudoError,
     NoCredentials,
@@ -81,6 +82,12 @@ def map_exceptions(service: str, operation: str) -> Iterator[None]:
         raise AwsError(f"{where} failed: {code}: {message}", code=code) from None
     except bce.BotoCoreError as error:
         raise AwsError(f"{service}:{operation} failed: {error}") from None
+    except ValueError as error:
+        # botocore checks settings such as AWS_ENDPOINT_URL and AWS_MAX_ATTEMPTS with ValueError.
+        raise ConfigurationError(
+            f"invalid AWS setting: {error}; check AWS_ENDPOINT_URL, AWS_REGION, "
+            "AWS_MAX_ATTEMPTS and your AWS config file"
+        ) from None
 
 
 class Transport(Protocol):

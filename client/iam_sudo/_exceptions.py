@@ -14,6 +14,7 @@ The hierarchy, like httpx's, groups failures by what the caller can do about the
     │   ├── InvalidSudoPolicy
     │   └── SudoPolicyDenied
     ├── SessionLimitExceeded    STS would reject the session policies
+    ├── ConfigurationError      the environment's settings are invalid or missing
     ├── AwsError                AWS said no, or could not be reached
     │   ├── NoCredentials
     │   ├── EndpointUnreachable
@@ -82,6 +83,10 @@ class SudoPolicyDenied(SudoPolicyError):
 
 class SessionLimitExceeded(IamSudoError):
     """The role's policies exceed what STS accepts as session policies."""
+
+
+class ConfigurationError(IamSudoError):
+    """Settings are invalid or missing: an AWS SDK setting, or the function's environment."""
 
 
 class AwsError(IamSudoError):
