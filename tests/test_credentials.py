@@ -77,6 +77,26 @@ def test_updating_a_profile_keeps_everything_else_in_the_file() -> None:
     assert read_text(text)["dev"]["aws_session_token"] == "NEW-TOKEN"
 
 
+def test_long_term_access_keys_are_never_overwritten(tmp_path: Path) -> None:
+    path = tmp_path / "credentials"
+    path.write_text(EXISTING)
+    for profile in ("default", "prod"):
+        with pytest.raises(CredentialsFileError, match=f"profile {profile} holds long-term"):
+            write_profile(CREDS, profile, path)
+    assert path.read_text() == EXISTING
+
+
+def test_a_symlinked_credentials_file_is_updated_in_place(tmp_path: Path) -> None:
+    target = tmp_path / "dotfiles" / "credentials"
+    target.parent.mkdir()
+    target.write_text(EXISTING)
+    link = tmp_path / "credentials"
+    link.symlink_to(target)
+    write_profile(CREDS, "sim", link)
+    assert link.is_symlink()
+    assert read(target)["sim"]["aws_session_token"] == "t0ken"
+
+
 def test_a_new_profile_is_appended_after_the_others() -> None:
     text = update_profile(EXISTING, "sim", {"aws_access_key_id": "NEW"})
     assert text == EXISTING + "\n[sim]\naws_access_key_id = NEW\n"

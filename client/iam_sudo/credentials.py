@@ -95,6 +95,8 @@ def update_profile(text: str, profile: str, values: Mapping[str, str]) -> str:
     """``text`` of an INI file with ``values`` set in section ``profile``.
 
     Everything else, comments, order and other keys of the same section, stays as it was.
+    A section with long-term access keys is never overwritten: temporary credentials
+    would silently replace the only copy of a user's keys.
     """
     lines = text.splitlines()
     start = end = None
@@ -114,6 +116,12 @@ def update_profile(text: str, profile: str, values: Mapping[str, str]) -> str:
             lines.append("")
         return "\n".join([*lines, f"[{profile}]", *new]) + "\n"
     end = len(lines) if end is None else end
+    keys = {m.group(1).lower() for line in lines[start + 1 : end] if (m := _KEY.match(line))}
+    if "aws_access_key_id" in keys and "aws_session_token" not in keys:
+        raise CredentialsFileError(
+            f"profile {profile} holds long-term access keys (no aws_session_token); "
+            "iam-sudo will not overwrite them: choose another profile name"
+        )
     body = [
         line
         for line in lines[start + 1 : end]
@@ -136,7 +144,8 @@ def write_profile(credentials: Credentials, profile: str, path: Path | None = No
             f"invalid profile name {profile!r}: use a name without brackets, newlines "
             "or surrounding spaces"
         )
-    path = shared_credentials_file() if path is None else path
+    # A symlinked file (dotfiles) is updated where it lives, and stays a symlink.
+    path = (shared_credentials_file() if path is None else path).resolve()
     values = {
         "aws_access_key_id": credentials.access_key_id,
         "aws_secret_access_key": credentials.secret_access_key,
