@@ -73,6 +73,10 @@ def _field(event: Any, key: str) -> Any:
     return value[:MAX_LOGGED_CHARS] if isinstance(value, str) else value
 
 
+def _describe(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
 def _log(record: dict[str, Any]) -> None:
     print(json.dumps(record, sort_keys=True), file=sys.stdout, flush=True)
 
@@ -95,22 +99,16 @@ def handler(event: Any, context: Any) -> dict[str, str]:
         reply = asyncio.run(_simulate(request, record))
         record["decision"] = "allow"
         return reply
+    except SudoPolicyDenied as failure:
+        record.update(decision="deny", resolved_role=failure.role_arn)
+        record.update(base_role=failure.base_role_arn, error=_describe(failure))
+        error = failure
     except IamSudoError as failure:
-        record["decision"] = (
-            "deny"
-            if isinstance(failure, SudoPolicyDenied)
-            else "invalid"
-            if isinstance(failure, RequestError)
-            else "error"
-        )
-        record["error"] = f"{type(failure).__name__}: {failure}"
-        if isinstance(failure, SudoPolicyDenied):
-            record["resolved_role"] = failure.role_arn
-            record["base_role"] = failure.base_role_arn
+        decision = "invalid" if isinstance(failure, RequestError) else "error"
+        record.update(decision=decision, error=_describe(failure))
         error = failure
     except Exception as failure:  # nothing unexpected may leave with its internals
-        record["decision"] = "error"
-        record["error"] = f"internal: {type(failure).__name__}: {failure}"
+        record.update(decision="error", error=f"internal: {_describe(failure)}")
         error = InternalError(
             f"internal error in the iam-sudo function; see its log for request "
             f"{record['request_id']}"
