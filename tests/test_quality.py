@@ -1,5 +1,6 @@
 """Lint, format and strict typing are part of the test pass."""
 
+import os
 import subprocess
 import sys
 
@@ -22,3 +23,29 @@ def test_the_code_passes(command: list[str]) -> None:
         [sys.executable, "-m", *command], cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_readme_commands_are_what_make_and_ci_run() -> None:
+    readme = (ROOT / "README.md").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+    assert "make demo" in readme
+    assert "make test" in readme
+    assert "\ndemo: " in makefile
+    assert "\ntest: " in makefile
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_the_demo_runs_both_paths_on_the_embedded_local_aws() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "devtools.demo"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "IAM_SUDO_"))},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    arn = "assumed-role/IAMSudoUser/iam-sudo-demo-stack-TaskRole-9AO01PCC7I0T"
+    assert result.stdout.count(arn) == 3, "local, profile and remote"
+    assert "sudo policy allows none of the principals of role demo-stack-BuildRole" in result.stderr
