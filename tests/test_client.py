@@ -205,6 +205,33 @@ async def test_assume_resolves_a_bare_name_in_the_callers_account(
     assert not sent_policy_arns(sent)
 
 
+async def test_the_base_role_comes_from_iam_sudo_base_role_when_not_given(
+    aws_env: dict[str, str],
+    local_aws: localaws.LocalAws,
+    iam: Any,
+    task_role: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    localaws.create_base_role(iam, "CustomSudoBase")
+    monkeypatch.setenv("IAM_SUDO_BASE_ROLE", "CustomSudoBase")
+    async with IamSudo() as sudo:
+        await sudo.simulate(task_role["name"])
+        await sudo.simulate(task_role["name"], base_role=BASE_ARN)
+    sent = [params["RoleArn"] for params in local_aws.recorder.sent("AssumeRole")]
+    assert sent == ["arn:aws:iam::123456789012:role/CustomSudoBase", BASE_ARN]
+
+
+async def test_assume_uses_an_arn_as_given(
+    aws_env: dict[str, str], local_aws: localaws.LocalAws
+) -> None:
+    async with IamSudo() as sudo:
+        await sudo.assume(BASE_ARN)
+    assert local_aws.recorder.actions() == ["AssumeRole"]
+    [sent] = local_aws.recorder.sent("AssumeRole")
+    assert sent["RoleArn"] == BASE_ARN
+    assert sent["RoleSessionName"] == "iam-sudo-IAMSudoUser"
+
+
 async def test_an_explicit_base_role_arn_needs_no_caller_identity(
     aws_env: dict[str, str], local_aws: localaws.LocalAws, task_role: dict[str, Any]
 ) -> None:
