@@ -37,6 +37,21 @@ def statements(documents: list[dict[str, Any]]) -> list[Any]:
     return found
 
 
+async def assert_refused_before_sts(
+    local_aws: localaws.LocalAws,
+    role_name: str,
+    error: type[Exception],
+    match: str,
+    sudo: IamSudo | None = None,
+    **options: Any,
+) -> None:
+    """Simulating ``role_name`` raises ``error`` and nothing is sent to sts:AssumeRole."""
+    async with sudo or IamSudo() as client:
+        with pytest.raises(error, match=match):
+            await client.simulate(role_name, **options)
+    assert "AssumeRole" not in local_aws.recorder.actions()
+
+
 async def test_simulate_sends_sts_exactly_the_union_of_the_roles_policies(
     aws_env: dict[str, str], local_aws: localaws.LocalAws, task_role: dict[str, Any], prefix: str
 ) -> None:
@@ -259,12 +274,8 @@ async def test_resolution_errors_stop_before_sts(
     error: type[Exception],
     message: str,
 ) -> None:
-    async with IamSudo() as sudo:
-        with pytest.raises(error, match=message):
-            await sudo.simulate(
-                prefix + name if name != "NoSuchRoleAnywhere" else name, principal=principal
-            )
-    assert "AssumeRole" not in local_aws.recorder.actions()
+    role_name = prefix + name if name != "NoSuchRoleAnywhere" else name
+    await assert_refused_before_sts(local_aws, role_name, error, message, principal=principal)
 
 
 async def test_the_sudo_policy_from_the_environment_denies_before_sts(
@@ -296,12 +307,9 @@ async def test_a_denied_base_role_is_refused(
             "allowed-base-roles": ["*/Other"],
         }
     )
-    async with IamSudo(policy=policy) as sudo:
-        with pytest.raises(
-            SudoPolicyDenied, match="base role arn:aws:iam::123456789012:role/IAMSudoUser"
-        ):
-            await sudo.simulate(task_role["name"])
-    assert "AssumeRole" not in local_aws.recorder.actions()
+    message = "base role arn:aws:iam::123456789012:role/IAMSudoUser"
+    sudo = IamSudo(policy=policy)
+    await assert_refused_before_sts(local_aws, task_role["name"], SudoPolicyDenied, message, sudo)
 
 
 async def test_over_the_arn_limit_nothing_is_sent_to_sts(
@@ -317,10 +325,8 @@ async def test_over_the_arn_limit_nothing_is_sent_to_sts(
     localaws.create_role(iam, name)
     for arn in managed:
         iam.attach_role_policy(RoleName=name, PolicyArn=arn)
-    async with IamSudo() as sudo:
-        with pytest.raises(SessionLimitExceeded, match="11 managed policies, 1 over"):
-            await sudo.simulate(name)
-    assert "AssumeRole" not in local_aws.recorder.actions()
+    message = "11 managed policies, 1 over"
+    await assert_refused_before_sts(local_aws, name, SessionLimitExceeded, message)
 
 
 async def test_over_the_inline_size_limit_nothing_is_sent_to_sts(
@@ -332,10 +338,8 @@ async def test_over_the_inline_size_limit_nothing_is_sent_to_sts(
         for i in range(10)
     }
     localaws.create_role(iam, name, inline=inline)
-    async with IamSudo() as sudo:
-        with pytest.raises(SessionLimitExceeded, match="over STS's limit of 2048"):
-            await sudo.simulate(name)
-    assert "AssumeRole" not in local_aws.recorder.actions()
+    message = "over STS's limit of 2048"
+    await assert_refused_before_sts(local_aws, name, SessionLimitExceeded, message)
 
 
 async def test_a_role_with_a_permissions_boundary_is_refused(
@@ -348,12 +352,8 @@ async def test_a_role_with_a_permissions_boundary_is_refused(
         inline={"p": localaws.allow("s3:*")},
         PermissionsBoundary="arn:aws:iam::aws:policy/ReadOnlyAccess",
     )
-    async with IamSudo() as sudo:
-        with pytest.raises(
-            UnsupportedRole, match="permissions boundary arn:aws:iam::aws:policy/ReadOnlyAccess"
-        ):
-            await sudo.simulate(name)
-    assert "AssumeRole" not in local_aws.recorder.actions()
+    message = "permissions boundary arn:aws:iam::aws:policy/ReadOnlyAccess"
+    await assert_refused_before_sts(local_aws, name, UnsupportedRole, message)
 
 
 async def test_without_credentials_the_error_says_how_to_configure_them(
