@@ -212,6 +212,29 @@ def test_assume_runs_the_command_as_the_real_role(cli: Any, credentials_file: Pa
     assert "aws_session_token" in credentials_file.read_text()
 
 
+def test_dry_run_prints_the_request_and_assumes_nothing(
+    cli: Any, task_role: dict[str, Any], local_aws: Any
+) -> None:
+    result = cli("simulate", "--local", "--dry-run", "--role-name", task_role["name"])
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["Role"] == task_role["arn"]
+    assert shown["RoleArn"] == "arn:aws:iam::123456789012:role/IAMSudoUser"
+    assert shown["RoleSessionName"] == f"iam-sudo-{task_role['name']}"
+    assert set(shown["PolicyArns"]) == set(task_role["managed"])
+    assert len(shown["Policy"]["Statement"]) == 3
+    assert "AssumeRole" not in local_aws.recorder.actions()
+
+
+@pytest.mark.parametrize("extra", [["--remote"], ["--profile", "p"], ["true"]])
+def test_dry_run_is_local_and_writes_or_runs_nothing(
+    cli: Any, task_role: dict[str, Any], extra: list[str]
+) -> None:
+    local = [] if extra == ["--remote"] else ["--local"]
+    result = cli("simulate", *local, "--dry-run", "--role-name", task_role["name"], *extra)
+    one_line_error(result, 2, "--dry-run goes with --local")
+
+
 def test_without_profile_or_command_it_is_a_usage_error(cli: Any) -> None:
     for command in ("assume", "simulate"):
         result = cli(command, "--role-name", "x")

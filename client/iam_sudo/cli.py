@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -16,6 +17,7 @@ from ._exceptions import IamSudoError
 from .credentials import Credentials, write_profile
 
 if TYPE_CHECKING:
+    from .client import SimulatedSession
     from .principal import Principal
 
 log = logging.getLogger("iam_sudo")
@@ -166,6 +168,11 @@ async def assume(
     help="The iam-sudo Lambda function to invoke with --remote [env IAM_SUDO_FUNCTION].",
 )
 @click.option("--profile", metavar="PROFILE", help="Save the credentials under this profile.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="With --local: print the resolved role and the AssumeRole request; assume nothing.",
+)
 @click.argument("cmd", nargs=-1, type=click.UNPROCESSED, metavar="[CMD]...")
 @click.pass_context
 async def simulate(
@@ -176,6 +183,7 @@ async def simulate(
     remote: bool,
     function_name: str,
     profile: str | None,
+    dry_run: bool,
     cmd: tuple[str, ...],
 ) -> None:
     """Simulate the IAM role whose name contains NAME.
@@ -188,7 +196,11 @@ async def simulate(
       iam-sudo simulate --local --role-name TaskRole \\
         --principal Service:ecs-tasks.amazonaws.com -- python app.py
     """
-    _require_destination(profile, cmd)
+    if dry_run:
+        if remote or profile or cmd:
+            raise click.UsageError("--dry-run goes with --local, without --profile or a command")
+    else:
+        _require_destination(profile, cmd)
     from .client import IamSudo
 
     if remote:
@@ -207,8 +219,26 @@ async def simulate(
             len(session.request.policy_arns),
             len(session.request.policy or ""),
         )
+        if dry_run:
+            click.echo(_describe_session(session))
+            return
         credentials = await sudo.assume_session(session)
     await ctx.aexit(_deliver(credentials, profile, cmd))
+
+
+def _describe_session(session: SimulatedSession) -> str:
+    request = session.request
+    return json.dumps(
+        {
+            "Role": session.role.arn,
+            "RoleArn": request.role_arn,
+            "RoleSessionName": request.session_name,
+            "DurationSeconds": request.duration_seconds,
+            "PolicyArns": list(request.policy_arns),
+            "Policy": json.loads(request.policy) if request.policy is not None else None,
+        },
+        indent=2,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
