@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -128,15 +128,11 @@ class IamSudo:
         self._cache.clear()
         await self._transport.__aexit__(exc_type, exc, tb)
 
-    def _once(self, key: str, factory: Callable[[], Awaitable[T]]) -> asyncio.Task[T]:
+    def _once(self, key: str, factory: Callable[[], Coroutine[Any, Any, T]]) -> asyncio.Task[T]:
         """One shared task per key; a failed one is forgotten so that a later call retries."""
         task = self._cache.get(key)
         if task is None or (task.done() and (task.cancelled() or task.exception())):
-
-            async def run() -> T:
-                return await factory()
-
-            task = self._cache[key] = asyncio.ensure_future(run())
+            task = self._cache[key] = asyncio.create_task(factory())
         return task
 
     async def _iam(self, operation: str, **params: Any) -> dict[str, Any]:
