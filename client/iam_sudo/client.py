@@ -49,6 +49,10 @@ class SimulatedSession:
     request: SessionRequest
 
 
+def _as_principal(principal: Principal | str | None) -> Principal | None:
+    return Principal.parse(principal) if isinstance(principal, str) else principal
+
+
 @contextlib.asynccontextmanager
 async def _task_group() -> AsyncIterator[asyncio.TaskGroup]:
     """A TaskGroup that re-raises the error that stopped it rather than an ExceptionGroup."""
@@ -229,7 +233,7 @@ class IamSudo:
         """
         if not role_name:
             raise InvalidRequest("the role name must not be empty")
-        wanted = Principal.parse(principal) if isinstance(principal, str) else principal
+        wanted = _as_principal(principal)
         base = base_role or self.base_role
         check_role_reference(base)
         policy = self.policy
@@ -297,8 +301,8 @@ class IamSudo:
         Only ``lambda:InvokeFunction`` is needed; the function's sudo policy decides. A
         function error raises :class:`RemoteError` carrying the function's message.
         """
-        wanted = Principal.parse(principal) if isinstance(principal, str) else principal
-        event = SimulateRequest(role_name, wanted, base_role).to_event()
+        event = SimulateRequest(role_name, _as_principal(principal), base_role).to_event()
+        # The function's own validation, so that a bad request fails here, before any call.
         SimulateRequest.from_event(event)
         reply = await self._transport.call(
             "lambda",
