@@ -5,7 +5,9 @@ Returns every resource the program registered, with its inputs, and the stack ou
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +85,9 @@ def run(config: dict[str, Any], build_dir: Path, mocks: Mocks | None = None) -> 
     Pass ``mocks`` to see what was registered even when the program fails.
     """
     mocks = Mocks() if mocks is None else mocks
+    # Pulumi's runtime awaits on "the current" loop; an async test before may have closed it.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     pulumi.runtime.set_mocks(mocks, project="iam-sudo", stack="test", preview=False)
     pulumi.runtime.set_all_config(
         {
@@ -101,12 +106,12 @@ def run(config: dict[str, Any], build_dir: Path, mocks: Mocks | None = None) -> 
 
     pulumi.export = lambda name, value: exports.__setitem__(name, value)  # type: ignore[assignment]
     build_dir.mkdir(parents=True, exist_ok=True)
-    import os
-
     os.chdir(build_dir)
     try:
         program()
     finally:
         pulumi.export = original_export
         os.chdir(original_cwd)
+        asyncio.set_event_loop(None)
+        loop.close()
     return ProgramRun(mocks.resources, outputs)
