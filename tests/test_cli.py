@@ -235,6 +235,22 @@ def test_dry_run_is_local_and_writes_or_runs_nothing(
     one_line_error(result, 2, "--dry-run goes with --local")
 
 
+def test_duration_is_sent_to_sts_within_its_limits(
+    cli: Any, task_role: dict[str, Any], local_aws: Any
+) -> None:
+    result = cli(
+        "simulate", "--local", "--duration", "7200", "--role-name", task_role["name"], "true"
+    )
+    assert result.returncode == 0, result.stderr
+    [sent] = local_aws.recorder.sent("AssumeRole")
+    assert sent["DurationSeconds"] == "7200"
+    for bad in ("60", "50000", "soon"):
+        result = cli("assume", "--duration", bad, "--role-name", "IAMSudoUser", "true")
+        one_line_error(result, 2, "--duration")
+    result = cli("simulate", "--duration", "7200", "--role-name", task_role["name"], "true")
+    one_line_error(result, 2, "--duration goes with --local")
+
+
 def test_without_profile_or_command_it_is_a_usage_error(cli: Any) -> None:
     for command in ("assume", "simulate"):
         result = cli(command, "--role-name", "x")

@@ -26,6 +26,15 @@ log = logging.getLogger("iam_sudo")
 # (`aws s3 ls --recursive`) need no `--`.
 _COMMAND_SETTINGS: dict[str, Any] = {"allow_interspersed_args": False}
 
+_duration = click.option(
+    "--duration",
+    type=click.IntRange(900, 43200),
+    default=3600,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long the credentials last, up to the role's maximum session duration.",
+)
+
 
 class UserError(click.ClickException):
     """An error the user can act on; shown as one line on stderr, exit code 1."""
@@ -118,11 +127,12 @@ def cli(verbose: bool) -> None:
     metavar="NAME",
     help="Role to assume: a name in your account, or an ARN.",
 )
+@_duration
 @click.option("--profile", metavar="PROFILE", help="Save the credentials under this profile.")
 @click.argument("cmd", nargs=-1, type=click.UNPROCESSED, metavar="[CMD]...")
 @click.pass_context
 async def assume(
-    ctx: click.Context, role_name: str, profile: str | None, cmd: tuple[str, ...]
+    ctx: click.Context, role_name: str, duration: int, profile: str | None, cmd: tuple[str, ...]
 ) -> None:
     """Assume the IAM role NAME.
 
@@ -134,7 +144,7 @@ async def assume(
     from .client import IamSudo
 
     async with IamSudo() as sudo:
-        credentials = await sudo.assume(role_name)
+        credentials = await sudo.assume(role_name, duration_seconds=duration)
     await ctx.aexit(_deliver(credentials, profile, cmd))
 
 
@@ -167,6 +177,7 @@ async def assume(
     show_default=True,
     help="The iam-sudo Lambda function to invoke with --remote [env IAM_SUDO_FUNCTION].",
 )
+@_duration
 @click.option("--profile", metavar="PROFILE", help="Save the credentials under this profile.")
 @click.option(
     "--dry-run",
@@ -182,6 +193,7 @@ async def simulate(
     base_role: str | None,
     remote: bool,
     function_name: str,
+    duration: int,
     profile: str | None,
     dry_run: bool,
     cmd: tuple[str, ...],
@@ -201,6 +213,9 @@ async def simulate(
             raise click.UsageError("--dry-run goes with --local, without --profile or a command")
     else:
         _require_destination(profile, cmd)
+    if remote and duration != 3600:
+        # The function assumes the base role from its own role: STS caps such chains at 1 hour.
+        raise click.UsageError("--duration goes with --local; --remote credentials last 1 hour")
     from .client import IamSudo
 
     if remote:
@@ -211,7 +226,9 @@ async def simulate(
             )
         await ctx.aexit(_deliver(credentials, profile, cmd))
     async with IamSudo() as sudo:
-        session = await sudo.session(role_name, principal=principal, base_role=base_role)
+        session = await sudo.session(
+            role_name, principal=principal, base_role=base_role, duration_seconds=duration
+        )
         log.info(
             "simulating %s as %s with %d managed policies and %d inline characters",
             session.role.arn,
