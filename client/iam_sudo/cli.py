@@ -161,7 +161,10 @@ async def assume(
 @click.option(
     "--base-role",
     metavar="NAME|ARN",
-    help="Role to assume with the session policies [env IAM_SUDO_BASE_ROLE, else IAMSudoUser].",
+    help=(
+        "Role to assume with the session policies [--remote: the function's; "
+        "--local: env IAM_SUDO_BASE_ROLE, else IAMSudoUser]."
+    ),
 )
 @click.option(
     "--remote/--local",
