@@ -15,6 +15,7 @@ import asyncclick as click
 
 from ._exceptions import IamSudoError
 from .credentials import Credentials, write_profile
+from .session import DEFAULT_DURATION_SECONDS
 
 if TYPE_CHECKING:
     from .client import SimulatedSession
@@ -29,7 +30,7 @@ _COMMAND_SETTINGS: dict[str, Any] = {"allow_interspersed_args": False}
 _duration = click.option(
     "--duration",
     type=click.IntRange(900, 43200),
-    default=3600,
+    default=DEFAULT_DURATION_SECONDS,
     show_default=True,
     metavar="SECONDS",
     help="How long the credentials last, up to the role's maximum session duration.",
@@ -216,7 +217,7 @@ async def simulate(
             raise click.UsageError("--dry-run goes with --local, without --profile or a command")
     else:
         _require_destination(profile, cmd)
-    if remote and duration != 3600:
+    if remote and duration != DEFAULT_DURATION_SECONDS:
         # The function assumes the base role from its own role: STS caps such chains at 1 hour.
         raise click.UsageError("--duration goes with --local; --remote credentials last 1 hour")
     from .client import IamSudo
