@@ -182,3 +182,94 @@ def test_twenty_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     assert {f"p{i}" for i in range(20)} <= set(parser.sections())
     assert all(parser[f"p{i}"]["aws_access_key_id"] == f"KEY{i}" for i in range(20))
     assert parser["prod"]["aws_access_key_id"] == "AKIAPROD"
+
+
+LONG_TERM_AFTER_A_COMMENTED_HEADER = """\
+[tmp]
+aws_access_key_id = ASIAOLD
+aws_secret_access_key = old
+aws_session_token = OLD-TOKEN
+[prod] ; long-term
+aws_access_key_id = AKIAPROD
+aws_secret_access_key = prod-secret
+"""
+
+
+def botocore_profiles(path: Path) -> dict[str, dict[str, str]]:
+    from botocore.configloader import raw_config_parse
+
+    return raw_config_parse(str(path))  # type: ignore[no-any-return]
+
+
+def test_a_header_with_a_comment_keeps_its_long_term_keys(tmp_path: Path) -> None:
+    path = tmp_path / "credentials"
+    path.write_text(LONG_TERM_AFTER_A_COMMENTED_HEADER)
+    write_profile(CREDS, "tmp", path)
+    profiles = botocore_profiles(path)
+    assert profiles["prod"] == {
+        "aws_access_key_id": "AKIAPROD",
+        "aws_secret_access_key": "prod-secret",
+    }
+    assert profiles["tmp"]["aws_access_key_id"] == "ASIAEXAMPLE"
+    assert profiles["tmp"]["aws_session_token"] == "t0ken"
+
+
+def test_a_commented_header_with_long_term_keys_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "credentials"
+    path.write_text(LONG_TERM_AFTER_A_COMMENTED_HEADER)
+    with pytest.raises(CredentialsFileError, match="profile prod holds long-term"):
+        write_profile(CREDS, "prod", path)
+    assert path.read_text() == LONG_TERM_AFTER_A_COMMENTED_HEADER
+
+
+@pytest.mark.parametrize(
+    "section",
+    [
+        "aws_access_key_id = AKIAPROD\naws_secret_access_key = s\naws_session_token =\n",
+        "aws_access_key_id = AKIAPROD\naws_secret_access_key = s\naws_session_token = t\n",
+        "aws_access_key_id = ASIAPROD\naws_secret_access_key = s\n",
+        "aws_access_key_id : AKIAPROD\n  \naws_secret_access_key = s\n",
+    ],
+    ids=["empty-token", "akia-with-token", "no-token", "colon-delimiter"],
+)
+def test_long_term_keys_are_recognised_however_written(tmp_path: Path, section: str) -> None:
+    path = tmp_path / "credentials"
+    text = f"[prod]\n{section}"
+    path.write_text(text)
+    with pytest.raises(CredentialsFileError, match="long-term"):
+        write_profile(CREDS, "prod", path)
+    assert path.read_text() == text
+
+
+def test_a_file_aws_tools_cannot_read_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "credentials"
+    text = "[a]\nk = v\n[a]\nk = w\n"
+    path.write_text(text)
+    with pytest.raises(CredentialsFileError, match="cannot be read as AWS tools read it"):
+        write_profile(CREDS, "sim", path)
+    assert path.read_text() == text
+
+
+def test_a_crashed_writers_temporary_file_is_removed(tmp_path: Path) -> None:
+    path = tmp_path / "credentials"
+    path.write_text(EXISTING)
+    leftover = tmp_path / ".credentials.abc123.tmp"
+    leftover.write_text("aws_secret_access_key = from-a-crash\n")
+    write_profile(CREDS, "sim", path)
+    assert not leftover.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["credentials", "credentials.lock"]
+
+
+def test_a_symlink_loop_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    with pytest.raises(CredentialsFileError, match="cannot write credentials file"):
+        write_profile(CREDS, "sim", tmp_path / "a")
+    assert (tmp_path / "a").is_symlink()
+
+
+@pytest.mark.parametrize("name", ["DEFAULT", "a\x0cb", "x\u2028y", "tab\there"])
+def test_names_botocore_would_read_otherwise_are_refused(tmp_path: Path, name: str) -> None:
+    with pytest.raises(CredentialsFileError, match="invalid profile name"):
+        write_profile(CREDS, name, tmp_path / "credentials")
+    assert not (tmp_path / "credentials").exists()

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import sys
-import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from . import _files, inifile
 from ._exceptions import CredentialsFileError
 
-_SECTION = re.compile(r"^\s*\[\s*([^\]]*?)\s*\]\s*$")
-_KEY = re.compile(r"^\s*([^=:\s]+)\s*[=:]")
-_PROFILE_NAME = re.compile(r"[^\[\]\r\n]+")
+# No brackets, no control characters, no line or paragraph separators.
+_PROFILE_NAME = re.compile(r"[^\[\]\x00-\x1f\x7f\x85\u2028\u2029]+")
 
 
 @dataclass(frozen=True)
@@ -69,68 +66,57 @@ def shared_credentials_file(environ: Mapping[str, str] | None = None) -> Path:
     return Path(configured).expanduser() if configured else Path.home() / ".aws" / "credentials"
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path``.lock while reading and replacing ``path``.
+def check_profile_name(profile: str) -> None:
+    """Raise :class:`CredentialsFileError` unless ``profile`` can be a section name as is."""
+    if (
+        not _PROFILE_NAME.fullmatch(profile)
+        or profile != profile.strip()
+        or profile == inifile.DEFAULT_SECTION
+    ):
+        raise CredentialsFileError(
+            f"invalid profile name {profile[:80]!r}: use a name without brackets, control "
+            "characters or surrounding spaces, other than DEFAULT"
+        )
 
-    A sidecar is locked because the credentials file itself is replaced, not rewritten.
+
+def holds_long_term_keys(options: Mapping[str, str]) -> bool:
+    """Whether a profile's keys are (or may be) long-term: only a session's may be replaced.
+
+    Long-term keys are AKIA keys; keys without a session token are treated as such too,
+    since nothing else would tell them apart.
     """
-    lock_path = path.with_name(path.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        if sys.platform == "win32":
-            import msvcrt
-
-            msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
-        else:
-            import fcntl
-
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    key = options.get("aws_access_key_id", "").strip()
+    token = options.get("aws_session_token", options.get("aws_security_token", "")).strip()
+    return bool(key) and (key.startswith("AKIA") or not token)
 
 
 def update_profile(text: str, profile: str, values: Mapping[str, str]) -> str:
-    """``text`` of an INI file with ``values`` set in section ``profile``.
+    """``text`` of a credentials file with ``values`` set in section ``profile``.
 
     Everything else, comments, order and other keys of the same section, stays as it was.
     A section with long-term access keys is never overwritten: temporary credentials
     would silently replace the only copy of a user's keys.
     """
-    lines = text.splitlines()
-    start = end = None
-    for index, line in enumerate(lines):
-        match = _SECTION.match(line)
-        if match is None:
-            continue
-        if start is not None and end is None:
-            end = index
-        if match.group(1) == profile and start is None:
-            start = index
-    new = [f"{key} = {value}" for key, value in values.items()]
-    if start is None:
-        while lines and not lines[-1].strip():
-            lines.pop()
-        if lines:
-            lines.append("")
-        return "\n".join([*lines, f"[{profile}]", *new]) + "\n"
-    end = len(lines) if end is None else end
-    keys = {m.group(1).lower() for line in lines[start + 1 : end] if (m := _KEY.match(line))}
-    if "aws_access_key_id" in keys and "aws_session_token" not in keys:
+    check_profile_name(profile)
+    try:
+        sections = inifile.read(text)
+    except inifile.IniError as error:
         raise CredentialsFileError(
-            f"profile {profile} holds long-term access keys (no aws_session_token); "
-            "iam-sudo will not overwrite them: choose another profile name"
+            f"the credentials file cannot be read as AWS tools read it ({error}); "
+            "fix it, then try again"
+        ) from None
+    if holds_long_term_keys(sections.get(profile, {})):
+        raise CredentialsFileError(
+            f"profile {profile} holds long-term access keys; iam-sudo will not overwrite "
+            "them: choose another profile name"
         )
-    body = [
-        line
-        for line in lines[start + 1 : end]
-        if not ((m := _KEY.match(line)) and m.group(1).lower() in values)
-    ]
-    trailing: list[str] = []
-    while body and not body[-1].strip():
-        trailing.insert(0, body.pop())
-    return "\n".join([*lines[: start + 1], *body, *new, *trailing, *lines[end:]]) + "\n"
+    try:
+        return inifile.set_options(text, profile, values)
+    except inifile.IniError as error:
+        raise CredentialsFileError(
+            f"iam-sudo cannot update profile {profile} without changing other lines of the "
+            f"credentials file ({error}); nothing was written: choose another profile name"
+        ) from None
 
 
 def write_profile(credentials: Credentials, profile: str, path: Path | None = None) -> Path:
@@ -139,38 +125,21 @@ def write_profile(credentials: Credentials, profile: str, path: Path | None = No
     The file is replaced atomically, with mode 0600, under a lock, keeping every other
     section and line. Returns the path written.
     """
-    if not _PROFILE_NAME.fullmatch(profile) or profile != profile.strip():
-        raise CredentialsFileError(
-            f"invalid profile name {profile!r}: use a name without brackets, newlines "
-            "or surrounding spaces"
-        )
-    # A symlinked file (dotfiles) is updated where it lives, and stays a symlink.
-    path = (shared_credentials_file() if path is None else path).resolve()
+    check_profile_name(profile)
     values = {
         "aws_access_key_id": credentials.access_key_id,
         "aws_secret_access_key": credentials.secret_access_key,
         "aws_session_token": credentials.session_token,
         "expiration": credentials.expiration.isoformat(),
     }
+    target = shared_credentials_file() if path is None else path
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with _locked(path):
-            text = path.read_text(encoding="utf-8") if path.exists() else ""
-            fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as file:
-                    file.write(update_profile(text, profile, values))
-                    file.flush()
-                    os.fsync(file.fileno())
-                os.chmod(temp, 0o600)
-                os.replace(temp, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp)
-                raise
+        target = _files.resolve(target)
+        with _files.locked(target):
+            _files.write_atomic(target, update_profile(_files.read_text(target), profile, values))
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         raise CredentialsFileError(
-            f"cannot write credentials file {path}: {reason}; check its path and permissions"
+            f"cannot write credentials file {target}: {reason}; check its path and permissions"
         ) from None
-    return path
+    return target
