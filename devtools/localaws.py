@@ -126,9 +126,30 @@ class LoopbackServer(ThreadingHTTPServer):
     request_queue_size = 128
 
 
-def start_proxy(upstream: str, recorder: Recorder, delay: float = 0.0) -> ThreadingHTTPServer:
-    """A loopback proxy to ``upstream`` that records and optionally delays every request."""
+# What a broken network or a wrong endpoint answers instead of AWS (see start_proxy).
+FAULTS: dict[str, tuple[int, dict[str, str], bytes]] = {
+    "html": (200, {"Content-Type": "text/html"}, b"<html><body>Welcome to nginx!</body></html>"),
+    "garbage": (200, {"Content-Type": "text/xml"}, b"\x00\xffnot xml at all <<<"),
+    "empty-xml": (200, {"Content-Type": "text/xml"}, b"<Response></Response>"),
+    "bare-429": (429, {}, b""),
+    "bare-500": (500, {}, b""),
+}
+
+
+def start_proxy(
+    upstream: str,
+    recorder: Recorder,
+    delay: float = 0.0,
+    faults: dict[str, str] | None = None,
+) -> ThreadingHTTPServer:
+    """A loopback proxy to ``upstream`` that records and optionally delays every request.
+
+    ``faults`` maps an action (or ``"*"``) to what the proxy does instead of forwarding:
+    a canned answer of :data:`FAULTS`, ``"reset"`` (close the connection unanswered) or
+    ``"blackhole"`` (read the request, never answer). The mapping is read per request.
+    """
     target = urllib.parse.urlsplit(upstream)
+    faults = {} if faults is None else faults
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -145,6 +166,10 @@ def start_proxy(upstream: str, recorder: Recorder, delay: float = 0.0) -> Thread
             with recorder.lock:
                 recorder.in_flight += 1
                 recorder.max_in_flight = max(recorder.max_in_flight, recorder.in_flight)
+            fault = faults.get(entry.action, faults.get("*"))
+            if fault is not None:
+                self._fault(fault, entry)
+                return
             try:
                 if delay:
                     time.sleep(delay)
@@ -166,6 +191,28 @@ def start_proxy(upstream: str, recorder: Recorder, delay: float = 0.0) -> Thread
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        def _fault(self, fault: str, entry: Request) -> None:
+            entry.end = time.monotonic()
+            with recorder.lock:
+                recorder.in_flight -= 1
+                recorder.requests.append(entry)
+            if fault == "reset":
+                self.close_connection = True
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+                )
+                return
+            if fault == "blackhole":
+                time.sleep(3600)  # the daemon thread dies with the server
+                return
+            status, headers, body = FAULTS[fault]
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
         do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _forward
 

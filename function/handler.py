@@ -27,6 +27,10 @@ from iam_sudo import (
 from iam_sudo.roles import check_role_reference
 
 MAX_LOGGED_CHARS = 512
+# One log line per event, whatever the event: the audit trail must never fail to be written,
+# nor be made huge by the caller.
+MAX_LOG_LINE_CHARS = 4096
+MAX_LOGGED_KEYS = 10
 
 
 class InternalError(Exception):
@@ -68,17 +72,45 @@ async def _simulate(request: SimulateRequest, record: dict[str, Any]) -> dict[st
     return credentials.to_dict()
 
 
-def _field(event: Any, key: str) -> Any:
-    value = event.get(key) if isinstance(event, dict) else None
-    return value[:MAX_LOGGED_CHARS] if isinstance(value, str) else value
+def _summary(value: Any) -> str | None:
+    """A caller's value as a bounded string: strings cut, anything else by its type's name.
+
+    Never ``str()`` or ``repr()`` of the value itself: a huge int cannot be converted, a
+    deep list overflows the stack, and either could fill the log.
+    """
+    if value is None or isinstance(value, str):
+        return None if value is None else value[:MAX_LOGGED_CHARS]
+    return f"<{type(value).__name__}>"
+
+
+def _field(event: Any, key: str) -> str | None:
+    return _summary(event.get(key)) if isinstance(event, dict) else None
+
+
+def _unknown_keys(event: Any) -> list[str] | None:
+    if not isinstance(event, dict):
+        return None if event is None else [f"<event is {type(event).__name__}>"]
+    keys = [key for key in event if key not in ("role_name", "principal", "base_role")]
+    if not keys:
+        return None
+    shown = [k[:64] if isinstance(k, str) else f"<{type(k).__name__}>" for k in keys]
+    return shown[:MAX_LOGGED_KEYS] + (
+        [f"<{len(keys) - MAX_LOGGED_KEYS} more>"] * (len(keys) > MAX_LOGGED_KEYS)
+    )
 
 
 def _describe(error: Exception) -> str:
-    return f"{type(error).__name__}: {error}"
+    return f"{type(error).__name__}: {error}"[: MAX_LOGGED_CHARS * 2]
 
 
 def _log(record: dict[str, Any]) -> None:
-    print(json.dumps(record, sort_keys=True), file=sys.stdout, flush=True)
+    line = json.dumps(record, sort_keys=True, default=_summary)
+    if len(line) > MAX_LOG_LINE_CHARS:
+        # Only strings are long here (at most ten of them, and a bounded key list):
+        # cut to 200 characters each, the line fits.
+        cut = {k: v[:200] if isinstance(v, str) else v for k, v in record.items()}
+        line = json.dumps({**cut, "truncated": True}, sort_keys=True, default=_summary)
+    print(line, file=sys.stdout, flush=True)
 
 
 def handler(event: Any, context: Any) -> dict[str, str]:
@@ -93,6 +125,9 @@ def handler(event: Any, context: Any) -> dict[str, str]:
         "principal": _field(event, "principal"),
         "requested_base_role": _field(event, "base_role"),
     }
+    unknown = _unknown_keys(event)
+    if unknown:
+        record["unknown_fields"] = unknown
     error: Exception | None = None
     try:
         request = SimulateRequest.from_event(event)

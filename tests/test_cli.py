@@ -298,7 +298,7 @@ def test_command_not_found_exits_127(cli: Any, task_role: dict[str, Any]) -> Non
                 "allowed-principals: [{'*': '*'}]\nallowed-base-roles: ['*']"
             },
             1,
-            "sudo policy does not allow the role",
+            "sudo policy allows no role matching name",
         ),
         (
             ["--role-name", "{prefix}stack-TaskRole"],

@@ -290,7 +290,7 @@ async def test_the_sudo_policy_from_the_environment_denies_before_sts(
         "allowed-base-roles: ['*']",
     )
     async with IamSudo() as sudo:
-        with pytest.raises(SudoPolicyDenied, match="none of the principals"):
+        with pytest.raises(SudoPolicyDenied, match="sudo policy allows no role matching name"):
             await sudo.simulate(task_role["name"])
     actions = local_aws.recorder.actions()
     assert "AssumeRole" not in actions

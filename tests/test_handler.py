@@ -1,13 +1,14 @@
 """The handler in-process: configuration caching, unexpected failures, what it logs."""
 
 import json
+import random
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from devtools import localaws
-from iam_sudo import SudoPolicy
+from iam_sudo import IamSudoError, SudoPolicy
 from iam_sudo_deploy import handler as function
 from tests.conftest import ALLOW_ALL_POLICY
 
@@ -87,3 +88,60 @@ def test_an_allowed_request_logs_one_line_without_credentials(
     line = json.dumps(record)
     assert reply["SecretAccessKey"] not in line
     assert reply["SessionToken"] not in line
+
+
+def hostile_value(rng: random.Random, depth: int = 0) -> Any:
+    """Something no JSON decoder makes, but an in-process caller can pass."""
+    choices: list[Any] = [
+        lambda: b"\xff" * rng.randrange(1, 50_000),
+        lambda: {rng.random()},
+        lambda: 10 ** rng.choice([10, 5000]),
+        lambda: float("nan"),
+        lambda: "x" * rng.randrange(0, 200_000),
+        lambda: "\u2028\x00" * rng.randrange(1, 100),
+        lambda: object(),
+        lambda: deep_list(rng.choice([10, 5000])),
+        lambda: {"role_name": rng.choice(["x", 5, None])},
+    ]
+    return rng.choice(choices)()
+
+
+def deep_list(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def hostile_event(rng: random.Random) -> Any:
+    kind = rng.randrange(4)
+    if kind == 0:
+        return hostile_value(rng)
+    event: dict[Any, Any] = {}
+    for key in rng.sample(["role_name", "principal", "base_role"], rng.randrange(0, 4)):
+        event[key] = hostile_value(rng) if rng.random() < 0.7 else "TaskRole"
+    for _ in range(rng.choice([0, 1, 3, 2000])):
+        key = rng.choice(
+            [f"k{rng.random()}" * rng.choice([1, 5000]), rng.random(), (1, 2), 10**5000, b"k"]
+        )
+        event[key] = hostile_value(rng) if rng.random() < 0.1 else 1
+    return event
+
+
+def test_every_hostile_event_gets_one_bounded_log_line_and_a_clean_refusal(
+    configured: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng = random.Random(20261126)
+    for _ in range(300):
+        event = hostile_event(rng)
+        with pytest.raises(Exception) as caught:
+            function.handler(event, Context())
+        assert isinstance(caught.value, IamSudoError), repr(caught.value)[:200]
+        assert len(str(caught.value)) <= 600, str(caught.value)[:300]
+        lines = capsys.readouterr().out.splitlines()
+        assert len(lines) == 1
+        assert len(lines[0]) <= function.MAX_LOG_LINE_CHARS
+        record = json.loads(lines[0])
+        # Refused for what it is (a valid-looking one may find no role), never internally.
+        assert record["decision"] in ("invalid", "error", "deny"), record
+        assert not record["error"].startswith("internal"), record

@@ -34,9 +34,7 @@ def test_the_default_policy_allows_any_role_principal_and_base_role_in_aws() -> 
 def test_a_principal_restricted_policy_allows_only_roles_that_trust_that_principal() -> None:
     policy = SudoPolicy.from_yaml(ECS_ONLY)
     policy.check(TASK, BASE)
-    with pytest.raises(
-        SudoPolicyDenied, match=r"none of the principals of role app-Fn-1 \(Service:lambda"
-    ):
+    with pytest.raises(SudoPolicyDenied, match=r"none of the principals of role app-Fn-1$"):
         policy.check(LAMBDA, BASE)
     with pytest.raises(SudoPolicyDenied, match=r"principal Service:lambda\.amazonaws\.com"):
         policy.check(TASK, BASE, Principal("Service", "lambda.amazonaws.com"))

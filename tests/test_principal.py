@@ -73,3 +73,45 @@ def test_missing_or_malformed_trust_policies_admit_nobody() -> None:
     assert trusted_principals(None) == []
     assert trusted_principals({"Statement": "nonsense"}) == []
     assert not admits({}, ECS)
+
+
+@pytest.mark.parametrize(
+    ("action", "counts"),
+    [
+        ("sts:AssumeRole", True),
+        (["sts:TagSession", "sts:assumerole"], True),
+        ("sts:*", True),
+        ("sts:AssumeRoleWithWebIdentity", True),
+        ("sts:TagSession", False),
+        (["sts:TagSession", "sts:SetSourceIdentity"], False),
+        ("s3:*", False),
+    ],
+)
+def test_only_statements_that_allow_assuming_the_role_count(action: object, counts: bool) -> None:
+    policy = {
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": ECS.id}, "Action": action}]
+    }
+    assert admits(policy, ECS) is counts
+
+
+def test_not_action_counts_unless_it_excludes_every_way_to_assume() -> None:
+    def trust(not_action: object) -> dict[str, object]:
+        return {
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"Service": ECS.id}, "NotAction": not_action}
+            ]
+        }
+
+    assert admits(trust("s3:*"), ECS)
+    assert not admits(trust("sts:AssumeRole*"), ECS)
+
+
+def test_an_account_principal_answers_to_both_spellings() -> None:
+    assert Principal("AWS", "123456789012").aliases == (
+        "123456789012",
+        "arn:aws:iam::123456789012:root",
+        "arn:aws-cn:iam::123456789012:root",
+        "arn:aws-us-gov:iam::123456789012:root",
+    )
+    assert "123456789012" in Principal("AWS", "arn:aws:iam::123456789012:root").aliases
+    assert Principal("Service", "123456789012").aliases == ("123456789012",)

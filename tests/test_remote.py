@@ -51,7 +51,16 @@ def test_a_bad_principal_is_refused() -> None:
 
 
 def test_512_characters_are_accepted() -> None:
-    assert SimulateRequest.from_event({"role_name": "x" * 512}).role_name == "x" * 512
+    arn = "arn:aws:iam::123456789012:role/" + "p/" * 220 + "x" * 41
+    assert len(arn) == 512
+    assert SimulateRequest.from_event({"role_name": "x", "base_role": arn}).base_role == arn
+
+
+@pytest.mark.parametrize("name", ["x" * 65, "Task Role", "Tâche", "a\u2028b"])
+def test_a_role_name_iam_could_not_hold_is_refused_in_a_bounded_line(name: str) -> None:
+    with pytest.raises(InvalidRequest, match="is not a valid IAM role name") as caught:
+        SimulateRequest.from_event({"role_name": name})
+    assert len(str(caught.value)) < 200
 
 
 def test_a_reply_with_credentials_parses() -> None:

@@ -41,6 +41,7 @@ from ._exceptions import (
 _LAZY = {
     "AioTransport": "_aws",
     "ThreadTransport": "_aws",
+    "Timeouts": "_aws",
     "Transport": "_aws",
     "DEFAULT_BASE_ROLE": "client",
     "IamSudo": "client",
@@ -60,7 +61,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from ._aws import AioTransport, ThreadTransport, Transport
+    from ._aws import AioTransport, ThreadTransport, Timeouts, Transport
     from .client import DEFAULT_BASE_ROLE, IamSudo, Identity, SimulatedSession
     from .credentials import Credentials, shared_credentials_file, write_profile
     from .policy import SudoPolicy
@@ -111,6 +112,7 @@ __all__ = [
     "SudoPolicyDenied",
     "SudoPolicyError",
     "ThreadTransport",
+    "Timeouts",
     "Transport",
     "UnsupportedRole",
     "build_session",

@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
+from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self
 
@@ -26,6 +28,7 @@ from ._exceptions import (
     RemoteError,
     RoleNotFound,
 )
+from .redact import protect_sdk_logs, scrub
 
 RetryMode = Literal["standard", "adaptive", "legacy"]
 
@@ -39,11 +42,27 @@ _ACCESS_DENIED_CODES = {
 }
 
 
-@contextlib.contextmanager
-def map_exceptions(service: str, operation: str) -> Iterator[None]:
-    """Translate botocore's exceptions raised by one AWS call into iam-sudo's."""
-    import botocore.exceptions as bce
+# What an endpoint that is not AWS, or a broken hop on the way, answers instead of AWS.
+_NOT_AN_ANSWER = "answered with something that is not an AWS answer"
+_CHECK_ENDPOINT = "check AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_{service} and any proxy on the way"
 
+
+def _endpoint_hint(service: str) -> str:
+    return _CHECK_ENDPOINT.format(service=service.upper())
+
+
+@contextlib.contextmanager
+def map_exceptions(service: str, operation: str, endpoint: str | None = None) -> Iterator[None]:
+    """Translate botocore's exceptions raised by one AWS call into iam-sudo's.
+
+    Every message is one line that names the call, the endpoint where known, and what to
+    check. None repeats a body AWS (or an impostor) sent: it could hold a secret.
+    """
+    import botocore.exceptions as bce
+    from botocore.parsers import ResponseParserError
+
+    where = f"{service}:{operation}"
+    at = f" {endpoint}" if endpoint else ""
     try:
         yield
     except IamSudoError:
@@ -58,17 +77,34 @@ def map_exceptions(service: str, operation: str) -> Iterator[None]:
             "no AWS credentials found; configure a profile, set AWS_PROFILE or "
             "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
         ) from None
-    except (bce.EndpointConnectionError, bce.ConnectTimeoutError, bce.ReadTimeoutError) as error:
-        endpoint = getattr(error, "kwargs", {}).get("endpoint_url", "")
+    except (bce.ConnectTimeoutError, bce.ReadTimeoutError) as error:
         raise EndpointUnreachable(
-            f"cannot reach the {service} endpoint {endpoint or ''}".rstrip()
-            + "; check your network, region and AWS_ENDPOINT_URL"
+            f"{where}: no answer from the {service} endpoint{at} in time "
+            f"({type(error).__name__}); check your network and region, "
+            f"{_endpoint_hint(service)}, or raise IAM_SUDO_CONNECT_TIMEOUT/IAM_SUDO_READ_TIMEOUT"
+        ) from None
+    except bce.EndpointConnectionError:
+        raise EndpointUnreachable(
+            f"cannot reach the {service} endpoint{at}; check your network, region and "
+            f"{_endpoint_hint(service)}"
+        ) from None
+    except bce.HTTPClientError:
+        raise EndpointUnreachable(
+            f"{where}: the connection to the {service} endpoint{at} broke before it answered; "
+            f"check your network and {_endpoint_hint(service)}"
         ) from None
     except bce.ClientError as error:
         info = error.response.get("Error", {})
         code = str(info.get("Code", "Unknown"))
-        message = str(info.get("Message", "")).strip() or code
-        where = f"{service}:{operation}"
+        message = " ".join(str(info.get("Message", "")).split())[:300] or code
+        if code.isdigit():
+            # A bare HTTP status: no AWS error document came with it.
+            hint = "AWS is throttling: wait and retry" if code == "429" else _endpoint_hint(service)
+            raise AwsError(
+                f"{where}: the {service} endpoint{at} answered HTTP {code} without an AWS "
+                f"error; {hint}",
+                code=code,
+            ) from None
         if code == "ResourceNotFoundException" and service == "lambda":
             raise RemoteError(
                 f"{message}; deploy iam-sudo with `pulumi up`, or name the function with "
@@ -80,14 +116,77 @@ def map_exceptions(service: str, operation: str) -> Iterator[None]:
         if code in _ACCESS_DENIED_CODES:
             raise AccessDenied(f"{where} denied: {message}", code=code) from None
         raise AwsError(f"{where} failed: {code}: {message}", code=code) from None
+    except (ResponseParserError, KeyError, IndexError, TypeError, AttributeError):
+        # botocore parses whatever came back; a page that is not AWS's fails in there.
+        raise AwsError(
+            f"{where}: the {service} endpoint{at} {_NOT_AN_ANSWER}; {_endpoint_hint(service)}"
+        ) from None
     except bce.BotoCoreError as error:
-        raise AwsError(f"{service}:{operation} failed: {error}") from None
+        detail = " ".join(scrub(str(error)).split())[:200]
+        raise AwsError(f"{where} failed: {detail}; {_endpoint_hint(service)}") from None
     except ValueError as error:
         # botocore checks settings such as AWS_ENDPOINT_URL and AWS_MAX_ATTEMPTS with ValueError.
         raise ConfigurationError(
-            f"invalid AWS setting: {error}; check AWS_ENDPOINT_URL, AWS_REGION, "
-            "AWS_MAX_ATTEMPTS and your AWS config file"
+            f"invalid AWS setting: {' '.join(str(error).split())[:200]}; check AWS_ENDPOINT_URL, "
+            "AWS_REGION, AWS_MAX_ATTEMPTS and your AWS config file"
         ) from None
+
+
+@contextlib.contextmanager
+def reading_answer(service: str, operation: str) -> Iterator[None]:
+    """Turn a missing or mistyped field in an AWS answer into one line, not a traceback."""
+    try:
+        yield
+    except IamSudoError:
+        raise
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+        raise AwsError(
+            f"{service}:{operation}: the {service} endpoint {_NOT_AN_ANSWER} (a field iam-sudo "
+            f"needs is missing or malformed); {_endpoint_hint(service)}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long to wait for AWS, so that a black-holed endpoint fails in seconds, not minutes.
+
+    With botocore's standard retries (3 attempts) the defaults give up after about
+    3 x (5 + 8) s at worst. Invoking the function waits longer: it may run for up to its
+    own 30 s timeout. ``IAM_SUDO_CONNECT_TIMEOUT`` and ``IAM_SUDO_READ_TIMEOUT`` (seconds)
+    override them, for slow links.
+    """
+
+    connect: float = 5.0
+    read: float = 8.0
+    function_read: float = 40.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Timeouts:
+        environ = os.environ if environ is None else environ
+        values: dict[str, float] = {}
+        for field_name, variable in (
+            ("connect", "IAM_SUDO_CONNECT_TIMEOUT"),
+            ("read", "IAM_SUDO_READ_TIMEOUT"),
+        ):
+            text = environ.get(variable, "").strip()
+            if not text:
+                continue
+            try:
+                value = float(text)
+            except ValueError:
+                value = -1.0
+            if not 0 < value <= 3600:
+                raise ConfigurationError(
+                    f"{variable}={text[:40]!r} is not a number of seconds between 0 and 3600"
+                )
+            values[field_name] = value
+        timeouts = cls(**values)
+        if "read" in values:
+            timeouts = replace(timeouts, function_read=max(timeouts.function_read, values["read"]))
+        return timeouts
+
+    def read_for(self, service: str) -> float:
+        return self.function_read if service == "lambda" else self.read
 
 
 class Transport(Protocol):
@@ -107,12 +206,16 @@ class Transport(Protocol):
     ) -> None: ...
 
 
-def _client_config(retry_mode: RetryMode, max_pool_connections: int) -> Any:
+def _client_config(
+    service: str, retry_mode: RetryMode, max_pool_connections: int, timeouts: Timeouts
+) -> Any:
     from botocore.config import Config
 
     return Config(
         retries={"mode": retry_mode},
         max_pool_connections=max_pool_connections,
+        connect_timeout=timeouts.connect,
+        read_timeout=timeouts.read_for(service),
         user_agent_appid="iam-sudo",
     )
 
@@ -127,10 +230,13 @@ class AioTransport:
         region: str | None = None,
         retry_mode: RetryMode = "standard",
         max_pool_connections: int = 20,
+        timeouts: Timeouts | None = None,
     ) -> None:
         self._profile = profile
         self._region = region
-        self._config = (retry_mode, max_pool_connections)
+        self._retry_mode = retry_mode
+        self._max_pool_connections = max_pool_connections
+        self._timeouts = timeouts
         self._stack = AsyncExitStack()
         self._clients: dict[str, asyncio.Task[Any]] = {}
         self._session: Any = None
@@ -140,6 +246,8 @@ class AioTransport:
 
         with map_exceptions("aws", "session"):
             self._session = aioboto3.Session(profile_name=self._profile, region_name=self._region)
+        self._timeouts = self._timeouts or Timeouts.from_env()
+        protect_sdk_logs()
         return self
 
     async def __aexit__(
@@ -153,9 +261,15 @@ class AioTransport:
     async def _open(self, service: str) -> Any:
         # STS and IAM are global: without a region, botocore would refuse to build a client.
         region = self._session.region_name or "us-east-1"
-        return await self._stack.enter_async_context(
-            self._session.client(service, region_name=region, config=_client_config(*self._config))
+        assert self._timeouts is not None
+        config = _client_config(
+            service, self._retry_mode, self._max_pool_connections, self._timeouts
         )
+        client = await self._stack.enter_async_context(
+            self._session.client(service, region_name=region, config=config)
+        )
+        protect_sdk_logs()  # the loggers of the modules the client just imported
+        return client
 
     async def call(self, service: str, operation: str, /, **params: Any) -> dict[str, Any]:
         with map_exceptions(service, operation):
@@ -164,6 +278,7 @@ class AioTransport:
             if service not in self._clients:
                 self._clients[service] = asyncio.ensure_future(self._open(service))
             client = await self._clients[service]
+        with map_exceptions(service, operation, client.meta.endpoint_url):
             result: dict[str, Any] = await getattr(client, operation)(**params)
             # Streaming bodies (lambda:Invoke's Payload) are read here, while the client is open.
             for key, value in result.items():
@@ -179,8 +294,16 @@ class ThreadTransport:
     and their connections; create one per container, not per request.
     """
 
-    def __init__(self, *, retry_mode: RetryMode = "standard", max_pool_connections: int = 20):
-        self._config = (retry_mode, max_pool_connections)
+    def __init__(
+        self,
+        *,
+        retry_mode: RetryMode = "standard",
+        max_pool_connections: int = 20,
+        timeouts: Timeouts | None = None,
+    ):
+        self._retry_mode = retry_mode
+        self._max_pool_connections = max_pool_connections
+        self._timeouts = timeouts or Timeouts.from_env()
         self._clients: dict[str, Any] = {}
         # asyncio's default executor has cpu_count + 4 threads: on Lambda's one or two
         # vCPUs, nine policy documents would be fetched in two waves instead of one.
@@ -202,15 +325,19 @@ class ThreadTransport:
             import boto3
 
             region = boto3.session.Session().region_name or "us-east-1"
-            self._clients[service] = boto3.client(
-                service, region_name=region, config=_client_config(*self._config)
+            config = _client_config(
+                service, self._retry_mode, self._max_pool_connections, self._timeouts
             )
+            self._clients[service] = boto3.client(service, region_name=region, config=config)
+            protect_sdk_logs()
         return self._clients[service]
 
     async def call(self, service: str, operation: str, /, **params: Any) -> dict[str, Any]:
         with map_exceptions(service, operation):
             # Clients are built on the loop's thread: boto3's client creation is not thread-safe.
-            method = functools.partial(getattr(self._client(service), operation), **params)
+            client = self._client(service)
+        with map_exceptions(service, operation, client.meta.endpoint_url):
+            method = functools.partial(getattr(client, operation), **params)
             loop = asyncio.get_running_loop()
             result: dict[str, Any] = await loop.run_in_executor(self._threads, method)
             for key, value in result.items():

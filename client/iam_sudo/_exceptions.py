@@ -75,7 +75,7 @@ class InvalidSudoPolicy(SudoPolicyError):
 class SudoPolicyDenied(SudoPolicyError):
     """The sudo policy does not allow this role, principal or base role."""
 
-    def __init__(self, message: str, role_arn: str, base_role_arn: str) -> None:
+    def __init__(self, message: str, role_arn: str | None, base_role_arn: str | None) -> None:
         super().__init__(message)
         self.role_arn = role_arn
         self.base_role_arn = base_role_arn

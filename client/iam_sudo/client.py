@@ -6,22 +6,24 @@ import asyncio
 import contextlib
 import json
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from ._aws import AioTransport, RetryMode, Transport
+from ._aws import AioTransport, RetryMode, Timeouts, Transport, reading_answer
 from ._exceptions import IamSudoError, InvalidRequest, UnsupportedRole
 from .credentials import Credentials
 from .policy import SudoPolicy
 from .principal import Principal
 from .remote import DEFAULT_FUNCTION_NAME, SimulateRequest, parse_reply
-from .roles import Role, check_role_reference, resolve_role, role_arn, role_name_of
+from .roles import Role, check_role_reference, role_arn, role_name_of
 from .session import DEFAULT_DURATION_SECONDS, SessionRequest, build_session, session_name
 
 DEFAULT_BASE_ROLE = "IAMSudoUser"
 IAM_PAGE_SIZE = 1000  # IAM's largest page: one request lists most accounts' roles
+DEFAULT_ROLES_TTL = 60.0
 
 T = TypeVar("T")
 
@@ -73,8 +75,9 @@ class IamSudo:
             ecs = "Service:ecs-tasks.amazonaws.com"
             credentials = await sudo.simulate("TaskRole", principal=ecs)
 
-    One client lists the account's roles once, however many roles it simulates, and keeps
-    at most ``max_concurrency`` IAM requests in flight.
+    One client lists the account's roles at most once per ``roles_ttl`` seconds (default
+    60), however many roles it simulates, and keeps at most ``max_concurrency`` IAM
+    requests in flight.
     """
 
     def __init__(
@@ -86,6 +89,8 @@ class IamSudo:
         region: str | None = None,
         max_concurrency: int = 16,
         retry_mode: RetryMode = "standard",
+        timeouts: Timeouts | None = None,
+        roles_ttl: float = DEFAULT_ROLES_TTL,
         transport: Transport | None = None,
     ) -> None:
         """Create a client.
@@ -93,10 +98,15 @@ class IamSudo:
         ``policy`` defaults to the YAML in ``IAM_SUDO_POLICY``, else allow-all;
         ``base_role`` (name or ARN) to ``IAM_SUDO_BASE_ROLE``, else ``IAMSudoUser``.
         ``transport`` replaces the aiobotocore transport (the function passes a
-        thread-based one).
+        thread-based one). ``timeouts`` default to :class:`Timeouts` from the environment.
+        ``roles_ttl`` is how long a listing of the account's roles is reused: a long-lived
+        client sees roles created or deleted since within that many seconds.
         """
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
+        if roles_ttl < 0:
+            raise ValueError("roles_ttl must not be negative")
+        self._roles_ttl = roles_ttl
         self._policy = policy
         self.base_role = base_role or os.environ.get("IAM_SUDO_BASE_ROLE") or DEFAULT_BASE_ROLE
         self._transport: Transport = transport or AioTransport(
@@ -105,9 +115,10 @@ class IamSudo:
             retry_mode=retry_mode,
             # IAM is bounded by the semaphore; the pool also serves STS's concurrent calls.
             max_pool_connections=max(max_concurrency, 20),
+            timeouts=timeouts,
         )
         self._iam_slots = asyncio.Semaphore(max_concurrency)
-        self._cache: dict[str, asyncio.Task[Any]] = {}
+        self._cache: dict[str, tuple[asyncio.Task[Any], float]] = {}
 
     @property
     def policy(self) -> SudoPolicy:
@@ -127,52 +138,84 @@ class IamSudo:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        for task in self._cache.values():
+        for task, _ in self._cache.values():
             task.cancel()
         self._cache.clear()
         await self._transport.__aexit__(exc_type, exc, tb)
 
-    def _once(self, key: str, factory: Callable[[], Coroutine[Any, Any, T]]) -> asyncio.Task[T]:
-        """One shared task per key; a failed one is forgotten so that a later call retries."""
-        task = self._cache.get(key)
-        if task is None or (task.done() and (task.cancelled() or task.exception())):
-            task = self._cache[key] = asyncio.create_task(factory())
+    def _once(
+        self,
+        key: str,
+        factory: Callable[[], Coroutine[Any, Any, T]],
+        ttl: float | None = None,
+    ) -> asyncio.Task[T]:
+        """One shared task per key, renewed after ``ttl`` seconds (None: kept for good).
+
+        A failed task is forgotten so that a later call retries.
+        """
+        now = time.monotonic()
+        task, started = self._cache.get(key, (None, now))
+        if (
+            task is None
+            or (task.done() and (task.cancelled() or task.exception()))
+            or (ttl is not None and now - started >= ttl)
+        ):
+            task = asyncio.create_task(factory())
+            self._cache[key] = (task, now)
         return task
 
-    async def _iam(self, operation: str, **params: Any) -> dict[str, Any]:
+    async def _call(
+        self, service: str, operation: str, read: Callable[[dict[str, Any]], T], **params: Any
+    ) -> T:
+        """Make one AWS call and read what iam-sudo needs of its answer (see reading_answer)."""
+        reply = await self._transport.call(service, operation, **params)
+        with reading_answer(service, operation):
+            return read(reply)
+
+    async def _iam(self, operation: str, read: Callable[[dict[str, Any]], T], **params: Any) -> T:
         async with self._iam_slots:
-            return await self._transport.call("iam", operation, **params)
+            return await self._call("iam", operation, read, **params)
 
     async def _iam_pages(self, operation: str, key: str, **params: Any) -> AsyncIterator[list[Any]]:
+        def read(page: dict[str, Any]) -> tuple[list[Any], str | None]:
+            items = page.get(key, [])
+            if not isinstance(items, list):
+                raise TypeError(key)
+            return items, str(page["Marker"]) if page.get("IsTruncated") else None
+
         marker: dict[str, str] = {}
         while True:
-            page = await self._iam(operation, MaxItems=IAM_PAGE_SIZE, **params, **marker)
-            yield page.get(key, [])
-            if not page.get("IsTruncated"):
+            items, next_marker = await self._iam(
+                operation, read, MaxItems=IAM_PAGE_SIZE, **params, **marker
+            )
+            yield items
+            if next_marker is None:
                 return
-            marker = {"Marker": page["Marker"]}
+            marker = {"Marker": next_marker}
 
     async def identity(self) -> Identity:
         """The caller's account and ARN (fetched once per client)."""
 
+        def read(reply: dict[str, Any]) -> Identity:
+            return Identity(account=str(reply["Account"]), arn=str(reply["Arn"]))
+
         async def fetch() -> Identity:
-            reply = await self._transport.call("sts", "get_caller_identity")
-            return Identity(account=reply["Account"], arn=reply["Arn"])
+            return await self._call("sts", "get_caller_identity", read)
 
         # Shielded: one caller's cancellation must not cancel the others' shared lookup.
         return await asyncio.shield(self._once("identity", fetch))
 
     async def roles(self) -> list[Role]:
-        """Every role of the account (listed once per client, all pages)."""
+        """Every role of the account (all pages; one listing serves for ``roles_ttl`` s)."""
 
         async def fetch() -> list[Role]:
-            return [
-                Role.from_iam(item)
-                async for page in self._iam_pages("list_roles", "Roles")
-                for item in page
-            ]
+            roles = []
+            async for page in self._iam_pages("list_roles", "Roles"):
+                with reading_answer("iam", "list_roles"):
+                    roles += [Role.from_iam(item) for item in page]
+            return roles
 
-        return await asyncio.shield(self._once("roles", fetch))
+        return await asyncio.shield(self._once("roles", fetch, self._roles_ttl))
 
     async def role_arn(self, name_or_arn: str) -> str:
         """The ARN of a role given by ARN or by name in the caller's account and partition."""
@@ -183,19 +226,23 @@ class IamSudo:
         return role_arn(name_or_arn, partition=identity.partition, account=identity.account)
 
     async def _attached_policy_arns(self, role_name: str) -> list[str]:
-        return [
-            item["PolicyArn"]
-            async for page in self._iam_pages(
-                "list_attached_role_policies", "AttachedPolicies", RoleName=role_name
-            )
-            for item in page
-        ]
+        arns = []
+        async for page in self._iam_pages(
+            "list_attached_role_policies", "AttachedPolicies", RoleName=role_name
+        ):
+            with reading_answer("iam", "list_attached_role_policies"):
+                arns += [str(item["PolicyArn"]) for item in page]
+        return arns
 
     async def _inline_policies(self, role_name: str) -> dict[str, dict[str, Any]]:
-        async def document(name: str) -> dict[str, Any]:
-            reply = await self._iam("get_role_policy", RoleName=role_name, PolicyName=name)
-            policy: dict[str, Any] = reply["PolicyDocument"]
+        def read(reply: dict[str, Any]) -> dict[str, Any]:
+            policy = reply["PolicyDocument"]
+            if not isinstance(policy, dict):
+                raise TypeError("PolicyDocument")
             return policy
+
+        async def document(name: str) -> dict[str, Any]:
+            return await self._iam("get_role_policy", read, RoleName=role_name, PolicyName=name)
 
         # Each page's documents are fetched while the next page of names is listed.
         async with _task_group() as group:
@@ -209,8 +256,12 @@ class IamSudo:
         return {name: task.result() for name, task in documents.items()}
 
     async def _check_no_permissions_boundary(self, role_name: str) -> None:
-        role = (await self._iam("get_role", RoleName=role_name))["Role"]
-        boundary = role.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn")
+        def read(reply: dict[str, Any]) -> str | None:
+            boundary = reply["Role"].get("PermissionsBoundary") or {}
+            arn = boundary.get("PermissionsBoundaryArn")
+            return str(arn) if arn else None
+
+        boundary = await self._iam("get_role", read, RoleName=role_name)
         if boundary:
             raise UnsupportedRole(
                 f"role {role_name} has the permissions boundary {boundary}, which session "
@@ -233,6 +284,7 @@ class IamSudo:
         """
         if not role_name:
             raise InvalidRequest("the role name must not be empty")
+        check_role_reference(role_name)
         wanted = _as_principal(principal)
         base = base_role or self.base_role
         check_role_reference(base)
@@ -240,7 +292,7 @@ class IamSudo:
         async with _task_group() as group:
             listing = group.create_task(self.roles())
             base_arn = group.create_task(self.role_arn(base))
-        role = resolve_role(listing.result(), role_name, wanted)
+        role = policy.resolve(listing.result(), role_name, wanted, base_arn.result())
         policy.check(role, base_arn.result(), wanted)
 
         async with _task_group() as group:
@@ -259,8 +311,12 @@ class IamSudo:
     async def assume_session(self, session: SimulatedSession | SessionRequest) -> Credentials:
         """Send the AssumeRole request of a session and return its credentials."""
         request = session.request if isinstance(session, SimulatedSession) else session
-        reply = await self._transport.call("sts", "assume_role", **request.to_params())
-        return Credentials.from_sts(reply["Credentials"])
+        return await self._call(
+            "sts",
+            "assume_role",
+            lambda reply: Credentials.from_sts(reply["Credentials"]),
+            **request.to_params(),
+        )
 
     async def simulate(
         self,

@@ -28,16 +28,22 @@ class Credentials:
 
     @classmethod
     def from_sts(cls, item: Mapping[str, Any]) -> Credentials:
-        """Build from the ``Credentials`` of an AssumeRole response or the function's reply."""
+        """Build from the ``Credentials`` of an AssumeRole response or the function's reply.
+
+        Raises TypeError, KeyError or ValueError for an answer not of that shape.
+        """
         expiration = item["Expiration"]
         if isinstance(expiration, str):
             expiration = datetime.fromisoformat(expiration.replace("Z", "+00:00"))
-        return cls(
-            access_key_id=item["AccessKeyId"],
-            secret_access_key=item["SecretAccessKey"],
-            session_token=item["SessionToken"],
-            expiration=expiration,
-        )
+        parts = [item[key] for key in ("AccessKeyId", "SecretAccessKey", "SessionToken")]
+        if not isinstance(expiration, datetime) or not all(
+            isinstance(part, str) and part for part in parts
+        ):
+            raise TypeError("credentials of an unexpected shape")
+        if expiration.tzinfo is None:
+            raise ValueError("an expiration without a time zone")
+        access_key_id, secret_access_key, session_token = parts
+        return cls(access_key_id, secret_access_key, session_token, expiration)
 
     def to_dict(self) -> dict[str, str]:
         """The credentials in STS's shape, with an ISO 8601 expiration."""

@@ -11,14 +11,15 @@ Globs are shell-style (``*``, ``?``, ``[...]``) and case-sensitive, like IAM nam
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import functools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from typing import Any
 
-from ._exceptions import InvalidSudoPolicy, SudoPolicyDenied
-from .principal import Principal
-from .roles import Role, is_role_arn
+from ._exceptions import InvalidSudoPolicy, RoleNotFound, SudoPolicyDenied
+from .principal import Principal, admits
+from .roles import Role, is_role_arn, resolve_role
 
 ROLE_NAMES = "allowed-role-names"
 PRINCIPALS = "allowed-principals"
@@ -34,6 +35,90 @@ allowed-base-roles:
 """
 
 
+# A sudo policy is a few lines: these bounds make a hostile one fail fast and small.
+MAX_POLICY_CHARS = 64 * 1024
+MAX_DEPTH = 16
+_SHOWN_CHARS = 80
+
+
+def _shown(value: object) -> str:
+    """A bounded repr for messages: a hostile document must not make a huge one."""
+    text = repr(value) if isinstance(value, str | int | float | bool | None) else None
+    if text is None:
+        text = f"a {type(value).__name__}"
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
+
+
+@functools.cache
+def _loader() -> Any:
+    """PyYAML's safe loader, refusing what a sudo policy never needs and an attacker would use.
+
+    Anchors and aliases (a billion laughs expands them into gigabytes), nesting deeper
+    than :data:`MAX_DEPTH` (the composer recurses), and duplicate keys (YAML lets the
+    later one win silently: a rule could be shadowed unseen).
+    """
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        _depth = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                line = event.start_mark.line + 1
+                raise InvalidSudoPolicy(
+                    f"invalid sudo policy: anchors and aliases (&, *) are not allowed, "
+                    f"at line {line}"
+                )
+            self._depth += 1
+            if self._depth > MAX_DEPTH:
+                raise InvalidSudoPolicy(
+                    f"invalid sudo policy: nested deeper than {MAX_DEPTH} levels, "
+                    f"at line {event.start_mark.line + 1}"
+                )
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                    seen.add(key)
+                except TypeError:
+                    continue  # unhashable: the base class reports it
+                if duplicate:
+                    raise InvalidSudoPolicy(
+                        f"invalid sudo policy: duplicate key {_shown(key)} at line "
+                        f"{key_node.start_mark.line + 1}; write each key once"
+                    )
+            return super().construct_mapping(node, deep)
+
+    return Loader
+
+
+def load_yaml(text: str) -> object:
+    """Parse a sudo policy's YAML within :func:`_loader`'s limits, or raise InvalidSudoPolicy."""
+    import yaml
+
+    if len(text) > MAX_POLICY_CHARS:
+        raise InvalidSudoPolicy(
+            f"invalid sudo policy: {len(text)} characters, more than {MAX_POLICY_CHARS}"
+        )
+    try:
+        return yaml.load(text, Loader=_loader())  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or "malformed YAML"
+        raise InvalidSudoPolicy(f"invalid sudo policy: {problem}{where}") from None
+    except RecursionError:
+        raise InvalidSudoPolicy("invalid sudo policy: nested too deeply") from None
+
+
 def _matches(value: str, patterns: Sequence[str]) -> bool:
     return any(value == pattern or fnmatchcase(value, pattern) for pattern in patterns)
 
@@ -45,7 +130,8 @@ def _string_list(document: Mapping[str, Any], key: str) -> tuple[str, ...]:
     for index, item in enumerate(value):
         if not isinstance(item, str) or not item:
             raise InvalidSudoPolicy(
-                f"invalid sudo policy: {key}[{index}] must be a non-empty glob string, got {item!r}"
+                f"invalid sudo policy: {key}[{index}] must be a non-empty glob string, "
+                f"got {_shown(item)}"
             )
     return tuple(value)
 
@@ -61,13 +147,13 @@ def _principal_list(document: Mapping[str, Any]) -> tuple[Principal, ...]:
         if not isinstance(item, Mapping) or not item:
             raise InvalidSudoPolicy(
                 f"invalid sudo policy: {PRINCIPALS}[{index}] must be a mapping of TYPE: ID globs, "
-                f'e.g. Service: "ecs-tasks.amazonaws.com", got {item!r}'
+                f'e.g. Service: "ecs-tasks.amazonaws.com", got {_shown(item)}'
             )
         for type_, id_ in item.items():
             if not isinstance(type_, str) or not isinstance(id_, str) or not type_ or not id_:
                 raise InvalidSudoPolicy(
                     f"invalid sudo policy: {PRINCIPALS}[{index}] must map a TYPE glob string "
-                    f"to an ID glob string, got {type_!r}: {id_!r}"
+                    f"to an ID glob string, got {_shown(type_)}: {_shown(id_)}"
                 )
             principals.append(Principal(type_, id_))
     return tuple(principals)
@@ -80,6 +166,10 @@ class SudoPolicy:
     allowed_role_names: tuple[str, ...]
     allowed_principals: tuple[Principal, ...]
     allowed_base_roles: tuple[str, ...]
+    #: Accounts a base role may be in; None: any account the globs allow. The function
+    #: sets it to its own account (and those its stack configuration adds), so that an
+    #: ``arn:aws:iam::*:role/X`` glob cannot reach a role of a stranger's account.
+    base_role_accounts: tuple[str, ...] | None = None
 
     @classmethod
     def from_document(cls, document: object) -> SudoPolicy:
@@ -90,10 +180,10 @@ class SudoPolicy:
                 f"and {BASE_ROLES}, got {type(document).__name__}"
             )
         fields = (ROLE_NAMES, PRINCIPALS, BASE_ROLES)
-        unknown = sorted(str(key) for key in document if key not in fields)
+        unknown = [key for key in document if key not in fields]
         if unknown:
             raise InvalidSudoPolicy(
-                f"invalid sudo policy: unknown field {unknown[0]!r}; "
+                f"invalid sudo policy: unknown field {_shown(unknown[0])}; "
                 f"expected {ROLE_NAMES}, {PRINCIPALS} and {BASE_ROLES}"
             )
         missing = [key for key in fields if key not in document]
@@ -108,16 +198,7 @@ class SudoPolicy:
     @classmethod
     def from_yaml(cls, text: str) -> SudoPolicy:
         """Parse and validate a YAML sudo policy."""
-        import yaml
-
-        try:
-            document = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            problem = getattr(error, "problem", None) or "malformed YAML"
-            raise InvalidSudoPolicy(f"invalid sudo policy: {problem}{where}") from None
-        return cls.from_document(document)
+        return cls.from_document(load_yaml(text))
 
     @classmethod
     def default(cls) -> SudoPolicy:
@@ -128,16 +209,63 @@ class SudoPolicy:
         """Whether a role of this name may be simulated."""
         return _matches(name, self.allowed_role_names)
 
+    def scoped_to_accounts(self, accounts: Iterable[str]) -> SudoPolicy:
+        """This policy, allowing base roles only in ``accounts``."""
+        return replace(self, base_role_accounts=tuple(dict.fromkeys(accounts)))
+
     def allows_principal(self, principal: Principal) -> bool:
-        """Whether ``principal`` matches one of the allowed TYPE: ID globs."""
+        """Whether ``principal`` matches one of the allowed TYPE: ID globs.
+
+        An account matches in either spelling (``123456789012`` or its root ARN).
+        """
         return any(
-            fnmatchcase(principal.type, allowed.type) and fnmatchcase(principal.id, allowed.id)
+            fnmatchcase(principal.type, allowed.type)
+            and any(fnmatchcase(alias, allowed.id) for alias in principal.aliases)
             for allowed in self.allowed_principals
         )
 
     def allows_base_role(self, arn: str) -> bool:
         """Whether the base role ARN is a role ARN that matches an allowed glob."""
-        return is_role_arn(arn) and _matches(arn, self.allowed_base_roles)
+        if not is_role_arn(arn) or not _matches(arn, self.allowed_base_roles):
+            return False
+        return self.base_role_accounts is None or arn.split(":")[4] in self.base_role_accounts
+
+    def allows_role(self, role: Role) -> bool:
+        """Whether the role's name and one of the principals it trusts are allowed."""
+        return self.allows_role_name(role.name) and any(
+            self.allows_principal(trusted) for trusted in role.principals
+        )
+
+    def resolve(
+        self,
+        roles: Iterable[Role],
+        name: str,
+        principal: Principal | None,
+        base_role_arn: str,
+    ) -> Role:
+        """The one role matching ``name`` (and ``principal``) among those this policy allows.
+
+        Resolution sees only allowed roles, so that neither an ambiguity nor a denial names
+        a role the caller may not simulate. Raises :class:`SudoPolicyDenied` naming only
+        what was asked when just forbidden roles match, :class:`RoleNotFound` when none does.
+        """
+        listed = list(roles)
+        try:
+            return resolve_role([r for r in listed if self.allows_role(r)], name, principal)
+        except RoleNotFound:
+            forbidden = [
+                role
+                for role in listed
+                if name in role.name and (principal is None or admits(role.trust_policy, principal))
+            ]
+            if not forbidden:
+                raise
+        asked = f"name {name!r}" + (f" and principal {principal}" if principal else "")
+        raise SudoPolicyDenied(
+            f"sudo policy allows no role matching {asked}",
+            role_arn=forbidden[0].arn if len(forbidden) == 1 else None,
+            base_role_arn=base_role_arn,
+        )
 
     def check(self, role: Role, base_role_arn: str, principal: Principal | None = None) -> None:
         """Raise :class:`SudoPolicyDenied` unless the policy allows this simulation.
@@ -148,12 +276,14 @@ class SudoPolicy:
         reason = None
         if not self.allows_base_role(base_role_arn):
             reason = f"sudo policy does not allow the base role {base_role_arn}"
+            if self.base_role_accounts is not None and is_role_arn(base_role_arn):
+                reason += f" (base roles must be in account {', '.join(self.base_role_accounts)})"
         elif not self.allows_role_name(role.name):
             reason = f"sudo policy does not allow the role {role.name}"
         elif principal is not None and not self.allows_principal(principal):
             reason = f"sudo policy does not allow the principal {principal}"
         elif not any(self.allows_principal(trusted) for trusted in role.principals):
-            trusted = ", ".join(str(p) for p in role.principals) or "none"
-            reason = f"sudo policy allows none of the principals of role {role.name} ({trusted})"
+            # Names no trusted principal: the role's trust is not the caller's business.
+            reason = f"sudo policy allows none of the principals of role {role.name}"
         if reason is not None:
             raise SudoPolicyDenied(reason, role_arn=role.arn, base_role_arn=base_role_arn)

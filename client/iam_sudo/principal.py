@@ -5,12 +5,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Any
 
 from ._exceptions import InvalidPrincipal
 
 _ACCOUNT_ID = re.compile(r"\d{12}")
 _ACCOUNT_ROOT = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):root")
+PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
+# The actions by which a trusted principal becomes the role: a statement that allows none
+# of them (e.g. only sts:TagSession) lets nobody assume the role.
+_ASSUME_ACTIONS = ("sts:assumerole", "sts:assumerolewithwebidentity", "sts:assumerolewithsaml")
 
 
 @dataclass(frozen=True, order=True)
@@ -35,6 +40,20 @@ class Principal:
         return f"{self.type}:{self.id}"
 
     @property
+    def aliases(self) -> tuple[str, ...]:
+        """Every spelling IAM accepts for this principal's id.
+
+        An account is ``123456789012`` or ``arn:<partition>:iam::123456789012:root``: IAM
+        stores the short form as the ARN, so a glob written for one must match the other.
+        """
+        if self.type != "AWS":
+            return (self.id,)
+        account = _account_of(self.id)
+        if account is None:
+            return (self.id,)
+        return (account, *(f"arn:{partition}:iam::{account}:root" for partition in PARTITIONS))
+
+    @property
     def is_wildcard(self) -> bool:
         """Whether this is IAM's everyone principal (``"*"`` or ``{"AWS": "*"}``)."""
         return self.id == "*" and self.type in ("*", "AWS")
@@ -49,15 +68,39 @@ def _statements(document: Mapping[str, Any] | None) -> Iterator[Mapping[str, Any
             yield statement
 
 
-def trusted_principals(trust_policy: Mapping[str, Any] | None) -> list[Principal]:
-    """The principals that the Allow statements of a trust policy name, in order, once each.
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
-    Deny statements never add a principal. ``"Principal": "*"`` is IAM's shorthand for
-    ``{"AWS": "*"}`` and is returned as that.
+
+def _allows_assuming(statement: Mapping[str, Any]) -> bool:
+    """Whether the statement's Action (or NotAction) covers one of the AssumeRole actions."""
+
+    def covered(patterns: Any) -> bool:
+        return any(
+            isinstance(pattern, str) and fnmatchcase(action, pattern.lower())
+            for pattern in _as_list(patterns)
+            for action in _ASSUME_ACTIONS
+        )
+
+    if "NotAction" in statement:
+        excluded = _as_list(statement["NotAction"])
+        return any(
+            not any(isinstance(p, str) and fnmatchcase(action, p.lower()) for p in excluded)
+            for action in _ASSUME_ACTIONS
+        )
+    return covered(statement.get("Action"))
+
+
+def trusted_principals(trust_policy: Mapping[str, Any] | None) -> list[Principal]:
+    """The principals that a trust policy allows to assume the role, in order, once each.
+
+    Only Allow statements whose actions include assuming the role count: Deny statements
+    never add a principal, nor does one that allows only, say, ``sts:TagSession``.
+    ``"Principal": "*"`` is IAM's shorthand for ``{"AWS": "*"}`` and is returned as that.
     """
     found: dict[Principal, None] = {}
     for statement in _statements(trust_policy):
-        if statement.get("Effect") != "Allow":
+        if statement.get("Effect") != "Allow" or not _allows_assuming(statement):
             continue
         principal = statement.get("Principal")
         if principal == "*":
@@ -70,17 +113,18 @@ def trusted_principals(trust_policy: Mapping[str, Any] | None) -> list[Principal
     return list(found)
 
 
+def _account_of(value: str) -> str | None:
+    """The account of an account principal, in either of its spellings."""
+    if _ACCOUNT_ID.fullmatch(value):
+        return value
+    match = _ACCOUNT_ROOT.fullmatch(value)
+    return match.group(1) if match else None
+
+
 def _same_aws_account_principal(a: str, b: str) -> bool:
     """IAM treats ``123456789012`` and ``arn:aws:iam::123456789012:root`` as the same principal."""
-
-    def account(value: str) -> str | None:
-        if _ACCOUNT_ID.fullmatch(value):
-            return value
-        match = _ACCOUNT_ROOT.fullmatch(value)
-        return match.group(1) if match else None
-
-    account_a = account(a)
-    return account_a is not None and account_a == account(b)
+    account_a = _account_of(a)
+    return account_a is not None and account_a == _account_of(b)
 
 
 def admits(trust_policy: Mapping[str, Any] | None, principal: Principal) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 from ._exceptions import InvalidRequest, RemoteError
 from .credentials import Credentials
 from .principal import Principal
+from .roles import check_role_reference
 
 DEFAULT_FUNCTION_NAME = "iam-sudo"
 MAX_FIELD_CHARS = 512
@@ -39,10 +40,12 @@ class SimulateRequest:
         """Validate an event; raise :class:`InvalidRequest` saying exactly what is wrong."""
         if not isinstance(event, Mapping):
             raise InvalidRequest(f"the request must be a JSON object, got {type(event).__name__}")
-        unknown = sorted(str(key) for key in event if key not in _FIELDS)
+        unknown = [key for key in event if key not in _FIELDS]
         if unknown:
+            # Bounded: the field name is the caller's, and may be anything in any size.
+            name = repr(unknown[0][:40]) if isinstance(unknown[0], str) else "a non-string key"
             raise InvalidRequest(
-                f"unknown field {unknown[0]!r} in the request; expected {', '.join(_FIELDS)}"
+                f"unknown field {name} in the request; expected {', '.join(_FIELDS)}"
             )
         if "role_name" not in event:
             raise InvalidRequest("the request has no role_name")
@@ -56,6 +59,7 @@ class SimulateRequest:
                 raise InvalidRequest(f"{key} must not be empty")
             if len(value) > MAX_FIELD_CHARS:
                 raise InvalidRequest(f"{key} is longer than {MAX_FIELD_CHARS} characters")
+        check_role_reference(event["role_name"])
         principal = event.get("principal")
         return cls(
             role_name=event["role_name"],

@@ -10,10 +10,17 @@ from typing import Any
 from ._exceptions import AmbiguousRole, InvalidRequest, RoleNotFound
 from .principal import Principal, admits, trusted_principals
 
+# IAM's charsets are ASCII: Python's \w alone would also take any Unicode letter.
 _ROLE_ARN = re.compile(
-    r"arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]+)"
+    r"arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})",
+    re.ASCII,
 )
-_ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
+_ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
+_SHOWN = 80
+
+
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "...")
 MAX_CANDIDATES_SHOWN = 10
 
 
@@ -58,12 +65,12 @@ def check_role_reference(name_or_arn: str) -> None:
     if name_or_arn.startswith("arn:"):
         if not is_role_arn(name_or_arn):
             raise InvalidRequest(
-                f"{name_or_arn!r} is not a valid IAM role ARN; "
+                f"{_shown(name_or_arn)} is not a valid IAM role ARN; "
                 "use arn:<partition>:iam::<account>:role/<name> or a bare role name"
             )
     elif not _ROLE_NAME.fullmatch(name_or_arn):
         raise InvalidRequest(
-            f"{name_or_arn!r} is not a valid IAM role name; "
+            f"{_shown(name_or_arn)} is not a valid IAM role name; "
             "use up to 64 letters, digits and +=,.@_- or a role ARN"
         )
 
