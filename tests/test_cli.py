@@ -196,6 +196,65 @@ def test_ctrl_c_goes_to_the_command_which_decides_the_exit_code(
     assert "Traceback" not in stderr
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_to_iam_sudo_alone_is_forwarded_to_the_command(
+    task_role: dict[str, Any], aws_env: dict[str, str], sig: signal.Signals
+) -> None:
+    child = (
+        "import signal, sys, time\n"
+        f"signal.signal({int(sig)}, lambda *_: sys.exit(7))\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(30)\n"
+        "sys.exit(3)\n"
+    )
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "iam_sudo",
+            "simulate",
+            "--local",
+            "--role-name",
+            task_role["name"],
+            sys.executable,
+            "-c",
+            child,
+        ],
+        env=aws_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "ready"
+    process.send_signal(sig)  # to iam-sudo only, as kill or a supervisor does
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 7, stderr
+    assert "Traceback" not in stderr
+
+
+def test_a_script_without_a_shebang_is_126_in_one_line(
+    cli: Any, task_role: dict[str, Any], tmp_path: Path
+) -> None:
+    script = tmp_path / "script"
+    script.write_text("echo hello\n")
+    script.chmod(0o755)
+    result = cli("simulate", "--local", "--role-name", task_role["name"], str(script))
+    one_line_error(result, 126, "Exec format error; a script needs a #! line")
+
+
+def test_a_credentials_file_symlink_loop_is_one_line(
+    cli: Any, task_role: dict[str, Any], aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    env = {**aws_env, "AWS_SHARED_CREDENTIALS_FILE": str(loop)}
+    result = cli("simulate", "--local", "--role-name", task_role["name"], "--profile", "p", env=env)
+    one_line_error(result, 1, "cannot write credentials file")
+    assert loop.is_symlink()
+
+
 def test_assume_runs_the_command_as_the_real_role(cli: Any, credentials_file: Path) -> None:
     result = cli(
         "assume",

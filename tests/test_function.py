@@ -120,7 +120,8 @@ async def test_the_library_invokes_the_function(
         (
             "iam-sudo-ecs-only",
             ["--role-name", "{prefix}Allowed-", "--principal", "Service:lambda.amazonaws.com"],
-            "allows no role matching name '{prefix}Allowed-' and principal Service:lambda.amazonaws.com",
+            "allows no role matching name '{prefix}Allowed-' "
+            "and principal Service:lambda.amazonaws.com",
             "SudoPolicyDenied",
         ),
         (

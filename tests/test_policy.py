@@ -1,6 +1,16 @@
+import subprocess
+import sys
+
 import pytest
 
-from iam_sudo import InvalidSudoPolicy, Principal, Role, SudoPolicy, SudoPolicyDenied
+from iam_sudo import (
+    InvalidSudoPolicy,
+    Principal,
+    Role,
+    RoleNotFound,
+    SudoPolicy,
+    SudoPolicyDenied,
+)
 
 BASE = "arn:aws:iam::123456789012:role/IAMSudoUser"
 ECS = Principal("Service", "ecs-tasks.amazonaws.com")
@@ -126,3 +136,86 @@ def test_a_malformed_policy_is_one_line_naming_what_is_wrong(text: str, message:
     with pytest.raises(InvalidSudoPolicy, match=message) as caught:
         SudoPolicy.from_yaml(text)
     assert "\n" not in str(caught.value)
+
+
+def billion_laughs() -> str:
+    lines = ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for level in range(1, 10):
+        refs = ", ".join([f"*l{level - 1}"] * 9)
+        lines.append(f"l{level}: &l{level} [{refs}]")
+    lines.append("allowed-role-names: *l9")
+    return "\n".join(lines) + "\n"
+
+
+HOSTILE = {
+    "billion-laughs": (billion_laughs(), "anchors and aliases"),
+    "nested-5000": ("allowed-role-names: " + "[" * 5000 + "]" * 5000, "nested deeper than 16"),
+    "nested-block": ("a:\n" + "".join(" " * i + "- \n" for i in range(1, 250)), "nested deeper"),
+    "duplicate-key": (
+        "allowed-role-names: ['*']\nallowed-principals: [{'*': '*'}]\n"
+        "allowed-base-roles: ['arn:aws:iam::*:role/A']\nallowed-role-names: ['x']\n",
+        "duplicate key 'allowed-role-names' at line 4",
+    ),
+    "huge": ("allowed-role-names: [" + "'x', " * 20000 + "]", "more than 65536"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_yaml_fails_fast_in_one_short_line_under_a_memory_cap(name: str) -> None:
+    text, message = HOSTILE[name]
+    script = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (512 * 2**20, 512 * 2**20))\n"
+        "from iam_sudo import SudoPolicy, InvalidSudoPolicy\n"
+        "try:\n"
+        "    SudoPolicy.from_yaml(sys.stdin.read())\n"
+        "except InvalidSudoPolicy as error:\n"
+        "    print(error)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-500:]
+    [line] = result.stdout.splitlines()
+    assert message in line
+    assert len(line) < 200
+
+
+def test_an_account_principal_glob_matches_either_spelling() -> None:
+    policy = SudoPolicy.from_document(
+        {
+            "allowed-role-names": ["*"],
+            "allowed-principals": [{"AWS": "arn:aws:iam::111111111111:root"}],
+            "allowed-base-roles": ["*"],
+        }
+    )
+    short = role("app-X", {"AWS": "111111111111"})
+    policy.check(short, BASE)
+    assert policy.allows_principal(Principal("AWS", "111111111111"))
+    assert not policy.allows_principal(Principal("AWS", "222222222222"))
+
+
+def test_resolution_sees_only_allowed_roles_and_names_only_what_was_asked() -> None:
+    policy = SudoPolicy.from_yaml(ECS_ONLY)
+    roles = [TASK, LAMBDA, role("app-Fn-2", {"Service": "lambda.amazonaws.com"})]
+    # Three roles contain "app-", but only one may be simulated: no ambiguity, no names.
+    assert policy.resolve(roles, "app-", None, BASE) == TASK
+    with pytest.raises(SudoPolicyDenied) as caught:
+        policy.resolve(roles, "app-Fn", None, BASE)
+    assert str(caught.value) == "sudo policy allows no role matching name 'app-Fn'"
+    assert caught.value.role_arn is None  # two forbidden roles matched: none is named
+    with pytest.raises(RoleNotFound):
+        policy.resolve(roles, "nothing", None, BASE)
+
+
+def test_base_roles_can_be_scoped_to_accounts() -> None:
+    policy = SudoPolicy.default().scoped_to_accounts(["123456789012"])
+    assert policy.allows_base_role(BASE)
+    assert not policy.allows_base_role("arn:aws:iam::999999999999:role/IAMSudoUser")
+    with pytest.raises(SudoPolicyDenied, match="must be in account 123456789012"):
+        policy.check(TASK, "arn:aws:iam::999999999999:role/IAMSudoUser")

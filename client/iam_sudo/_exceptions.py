@@ -20,7 +20,8 @@ The hierarchy, like httpx's, groups failures by what the caller can do about the
     │   ├── EndpointUnreachable
     │   └── AccessDenied
     ├── RemoteError             the iam-sudo function failed
-    └── CredentialsFileError    the shared credentials file cannot be written
+    ├── CredentialsFileError    the shared credentials file cannot be written
+    └── CommandError            the command to run with the credentials cannot be started
 
 Each message is one line that says what is wrong and what to do.
 """
@@ -119,3 +120,11 @@ class RemoteError(IamSudoError):
 
 class CredentialsFileError(IamSudoError):
     """The shared credentials file cannot be read or written."""
+
+
+class CommandError(IamSudoError):
+    """The command could not be started; ``exit_code`` is what a shell would return."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

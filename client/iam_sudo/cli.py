@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
-import subprocess
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -38,19 +36,11 @@ _duration = click.option(
 
 
 class UserError(click.ClickException):
-    """An error the user can act on; shown as one line on stderr, exit code 1."""
+    """An error the user can act on; shown as one line on stderr, exit code 1 by default."""
 
-
-class CommandNotFound(UserError):
-    """The command to run does not exist; exit code 127, as in a shell."""
-
-    exit_code = 127
-
-
-class CommandNotExecutable(UserError):
-    """The command to run cannot be executed; exit code 126, as in a shell."""
-
-    exit_code = 126
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.status = exit_code
 
 
 class _Cli(click.Group):
@@ -58,7 +48,7 @@ class _Cli(click.Group):
         try:
             return await super().invoke(ctx)
         except IamSudoError as error:
-            raise UserError(str(error)) from None
+            raise UserError(str(error), getattr(error, "exit_code", 1)) from None
 
 
 def _parse_principal(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
@@ -88,19 +78,9 @@ def _deliver(credentials: Credentials, profile: str | None, command: Sequence[st
         )
     if not command:
         return 0
-    try:
-        process = subprocess.Popen(list(command), env=credentials.env(os.environ))
-    except FileNotFoundError:
-        raise CommandNotFound(f"command not found: {command[0]}") from None
-    except PermissionError:
-        raise CommandNotExecutable(f"command not executable: {command[0]}") from None
-    # As a shell does for a foreground job: Ctrl-C is the command's to handle, not ours.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        code = process.wait()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    return code if code >= 0 else 128 - code
+    from .command import run
+
+    return run(command, credentials.env(os.environ))
 
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -273,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(error.exit_code)
     except click.ClickException as error:
         click.echo(f"iam-sudo: error: {error.format_message()}", err=True)
-        sys.exit(error.exit_code)
+        sys.exit(error.status if isinstance(error, UserError) else error.exit_code)
     except (click.Abort, KeyboardInterrupt):
         click.echo("iam-sudo: aborted", err=True)
         sys.exit(130)

@@ -21,6 +21,8 @@ _SHOWN = 80
 
 def _shown(text: str) -> str:
     return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "...")
+
+
 MAX_CANDIDATES_SHOWN = 10
 
 
