@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,7 @@ class IamSudoDeploymentArgs:
     invoker_users: Sequence[str] = ()
     invoker_groups: Sequence[str] = ()
     invoker_roles: Sequence[str] = ()
+    base_role_accounts: Sequence[str] = ()
     build_dir: Path = field(default_factory=lambda: Path.cwd() / "build")
 
     @classmethod
@@ -59,11 +62,46 @@ class IamSudoDeploymentArgs:
             invoker_users=config.get_object("invokerUsers") or (),
             invoker_groups=config.get_object("invokerGroups") or (),
             invoker_roles=config.get_object("invokerRoles") or (),
+            base_role_accounts=config.get_object("baseRoleAccounts") or (),
         )
 
 
 def _policy(*statements: dict[str, Any]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def base_role_accounts(args: IamSudoDeploymentArgs, account: str) -> list[str]:
+    """The accounts whose roles may serve as base roles: this one, and those configured."""
+    for extra in args.base_role_accounts:
+        if not isinstance(extra, str) or not re.fullmatch(r"\d{12}", extra):
+            raise pulumi.RunError(
+                f"iam-sudo:baseRoleAccounts must list 12-digit account ids, got {extra!r}"
+            )
+    return list(dict.fromkeys([account, *args.base_role_accounts]))
+
+
+def scoped_base_role_globs(
+    globs: Sequence[str], partition: str, accounts: Sequence[str]
+) -> list[str]:
+    """The sudo policy's base-role globs as IAM resources, narrowed to ``accounts``.
+
+    ``arn:aws:iam::*:role/IAMSudoUser`` would let the function assume a role of that name
+    in any account that trusts it; the grant names each allowed account instead. A glob
+    that is not a whole ARN pattern becomes every role of the allowed accounts (the
+    function still checks the glob itself).
+    """
+    scoped: list[str] = []
+    for glob in globs:
+        parts = glob.split(":", 5)
+        for account in accounts:
+            if len(parts) != 6:
+                if fnmatchcase(f"arn:{partition}:iam::{account}:role/x", glob):
+                    scoped.append(f"arn:{partition}:iam::{account}:role/*")
+                continue
+            _, partition_glob, service, region, account_glob, resource = parts
+            if fnmatchcase(partition, partition_glob) and fnmatchcase(account, account_glob):
+                scoped.append(f"arn:{partition}:{service}:{region}:{account}:{resource}")
+    return list(dict.fromkeys(scoped))
 
 
 def validate(args: IamSudoDeploymentArgs, partition: str, account: str) -> SudoPolicy:
@@ -103,6 +141,8 @@ class IamSudoDeployment(pulumi.ComponentResource):
         partition = aws.get_partition().partition
         account = aws.get_caller_identity().account_id
         policy = validate(args, partition, account)
+        accounts = base_role_accounts(args, account)
+        assumable = scoped_base_role_globs(policy.allowed_base_roles, partition, accounts)
         super().__init__("iam-sudo:index:IamSudoDeployment", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
@@ -148,7 +188,7 @@ class IamSudoDeployment(pulumi.ComponentResource):
                         "Sid": "AssumeBaseRoles",
                         "Effect": "Allow",
                         "Action": "sts:AssumeRole",
-                        "Resource": list(policy.allowed_base_roles),
+                        "Resource": assumable,
                     },
                     {
                         "Sid": "Log",
@@ -201,7 +241,11 @@ class IamSudoDeployment(pulumi.ComponentResource):
             role=execution_role.arn,
             code=pulumi.FileArchive(str(archive)),
             environment=aws.lambda_.FunctionEnvironmentArgs(
-                variables={"IAM_SUDO_POLICY": args.policy, "IAM_SUDO_BASE_ROLE": base_role.arn}
+                variables={
+                    "IAM_SUDO_POLICY": args.policy,
+                    "IAM_SUDO_BASE_ROLE": base_role.arn,
+                    "IAM_SUDO_BASE_ROLE_ACCOUNTS": ",".join(accounts),
+                }
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
         )

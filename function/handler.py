@@ -10,6 +10,7 @@ import asyncio
 import functools
 import json
 import os
+import re
 import sys
 import time
 from typing import Any
@@ -37,6 +38,28 @@ class InternalError(Exception):
     """An unexpected failure; details stay in the function's log."""
 
 
+def _base_role_accounts(base_role: str) -> list[str]:
+    """Where base roles may be: IAM_SUDO_BASE_ROLE_ACCOUNTS, else the base role's account.
+
+    A glob such as ``arn:aws:iam::*:role/IAMSudoUser`` must not reach a stranger's account
+    that happens to trust this function.
+    """
+    listed = os.environ.get("IAM_SUDO_BASE_ROLE_ACCOUNTS", "").strip()
+    accounts = [a.strip() for a in listed.split(",") if a.strip()]
+    if listed and not all(re.fullmatch(r"\d{12}", a) for a in accounts):
+        raise ConfigurationError(
+            "IAM_SUDO_BASE_ROLE_ACCOUNTS must be comma-separated 12-digit account ids"
+        )
+    if accounts:
+        return accounts
+    if base_role.startswith("arn:"):
+        return [base_role.split(":")[4]]
+    raise ConfigurationError(
+        "IAM_SUDO_BASE_ROLE is a bare name and IAM_SUDO_BASE_ROLE_ACCOUNTS is not set: "
+        "the function cannot tell which account base roles must be in"
+    )
+
+
 @functools.cache
 def _configuration() -> tuple[SudoPolicy, str]:
     """The sudo policy and base role, parsed once per container (a failure is not cached)."""
@@ -51,7 +74,8 @@ def _configuration() -> tuple[SudoPolicy, str]:
             "IAM_SUDO_BASE_ROLE is not set: the function refuses to serve without a base role"
         )
     check_role_reference(base_role)
-    return SudoPolicy.from_yaml(text), base_role
+    accounts = _base_role_accounts(base_role)
+    return SudoPolicy.from_yaml(text).scoped_to_accounts(accounts), base_role
 
 
 @functools.cache

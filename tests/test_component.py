@@ -40,6 +40,7 @@ def test_the_function_runs_the_handler_on_a_current_python_with_the_programs_env
     assert program.function_env == {
         "IAM_SUDO_POLICY": ALLOW_ALL_POLICY,
         "IAM_SUDO_BASE_ROLE": "arn:aws:iam::123456789012:role/IAMSudoUser",
+        "IAM_SUDO_BASE_ROLE_ACCOUNTS": "123456789012",
     }
 
 
@@ -69,7 +70,8 @@ def test_the_execution_role_may_read_roles_assume_allowed_base_roles_and_log(
         "Sid": "AssumeBaseRoles",
         "Effect": "Allow",
         "Action": "sts:AssumeRole",
-        "Resource": ["arn:aws:iam::*:role/IAMSudoUser"],
+        # The policy's glob says any account; the grant says this one.
+        "Resource": ["arn:aws:iam::123456789012:role/IAMSudoUser"],
     }
     assert statements["Log"]["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
     assert statements["Log"]["Resource"] == (
@@ -244,8 +246,25 @@ def test_every_config_key_is_documented_in_pulumi_yaml_and_the_readme() -> None:
         "invokerUsers",
         "invokerGroups",
         "invokerRoles",
+        "baseRoleAccounts",
     }
     component = (ROOT / "function" / "component.py").read_text()
     assert all(f'"{key}"' in component for key in used)
     assert declared == {f"iam-sudo:{key}" for key in used}
     assert all(f"iam-sudo:{key}" in readme for key in used)
+
+
+def test_other_accounts_base_roles_only_when_configured(tmp_path: Path) -> None:
+    policy = ALLOW_ALL_POLICY + '  - "arn:aws:iam::210987654321:role/Sudo*"\n'
+    program = pulumi_program.run({"policy": policy, "baseRoleAccounts": ["210987654321"]}, tmp_path)
+    assert statements_by_sid(program)["AssumeBaseRoles"]["Resource"] == [
+        "arn:aws:iam::123456789012:role/IAMSudoUser",
+        "arn:aws:iam::210987654321:role/IAMSudoUser",
+        "arn:aws:iam::210987654321:role/Sudo*",
+    ]
+    assert program.function_env["IAM_SUDO_BASE_ROLE_ACCOUNTS"] == "123456789012,210987654321"
+
+
+def test_a_malformed_base_role_account_fails(tmp_path: Path) -> None:
+    with pytest.raises(pulumi.RunError, match="12-digit account ids, got '1234'"):
+        pulumi_program.run({"policy": ALLOW_ALL_POLICY, "baseRoleAccounts": ["1234"]}, tmp_path)

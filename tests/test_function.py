@@ -141,6 +141,17 @@ async def test_the_library_invokes_the_function(
             "does not allow the base role arn:aws-cn:",
             "SudoPolicyDenied",
         ),
+        (
+            "iam-sudo",
+            [
+                "--role-name",
+                "{task}",
+                "--base-role",
+                "arn:aws:iam::999999999999:role/IAMSudoUser",
+            ],
+            "(base roles must be in account 123456789012)",
+            "SudoPolicyDenied",
+        ),
         ("iam-sudo", ["--role-name", "{prefix}Allowed-"], "2 roles match", "AmbiguousRole"),
         ("iam-sudo", ["--role-name", "{prefix}Nothing"], "no role matches", "RoleNotFound"),
         (
