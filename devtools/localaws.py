@@ -131,6 +131,11 @@ FAULTS: dict[str, tuple[int, dict[str, str], bytes]] = {
     "html": (200, {"Content-Type": "text/html"}, b"<html><body>Welcome to nginx!</body></html>"),
     "garbage": (200, {"Content-Type": "text/xml"}, b"\x00\xffnot xml at all <<<"),
     "empty-xml": (200, {"Content-Type": "text/xml"}, b"<Response></Response>"),
+    "assume-role-without-credentials": (
+        200,
+        {"Content-Type": "text/xml"},
+        b"<AssumeRoleResponse><AssumeRoleResult></AssumeRoleResult></AssumeRoleResponse>",
+    ),
     "bare-429": (429, {}, b""),
     "bare-500": (500, {}, b""),
 }

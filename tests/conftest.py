@@ -94,6 +94,28 @@ def slow_aws(local_aws: localaws.LocalAws) -> Iterator[localaws.LocalAws]:
     proxy.shutdown()
 
 
+@pytest.fixture(scope="session")
+def faulty_proxy(local_aws: localaws.LocalAws) -> Iterator[tuple[str, dict[str, str], Any]]:
+    """The same moto behind a proxy that misbehaves for the actions named in its faults."""
+    recorder = localaws.Recorder()
+    faults: dict[str, str] = {}
+    proxy = localaws.start_proxy(local_aws.moto_url, recorder, faults=faults)
+    yield f"http://127.0.0.1:{proxy.server_address[1]}", faults, recorder
+    proxy.shutdown()
+
+
+@pytest.fixture
+def faulty_aws(
+    faulty_proxy: tuple[str, dict[str, str], Any], aws_env: dict[str, str]
+) -> Iterator[tuple[dict[str, str], dict[str, str], localaws.Recorder]]:
+    """(env pointing at the faulty proxy, its faults to set, its recorder), reset per test."""
+    url, faults, recorder = faulty_proxy
+    faults.clear()
+    recorder.clear()
+    yield {**aws_env, "AWS_ENDPOINT_URL": url}, faults, recorder
+    faults.clear()
+
+
 @pytest.fixture
 def task_role(iam: Any, prefix: str) -> dict[str, Any]:
     """An ECS task role with three inline and two managed policies, plus a decoy role."""

@@ -374,3 +374,17 @@ async def test_an_unreachable_endpoint_is_reported_as_such(
     async with IamSudo(retry_mode="standard") as sudo:
         with pytest.raises(EndpointUnreachable, match=r"cannot reach the (iam|sts) endpoint"):
             await sudo.simulate("TaskRole")
+
+
+async def test_a_role_listing_is_reused_only_for_its_lifetime(
+    aws_env: dict[str, str], local_aws: localaws.LocalAws, iam: Any, prefix: str
+) -> None:
+    localaws.create_role(iam, f"{prefix}First", inline={"p": localaws.allow("s3:GetObject")})
+    async with IamSudo(roles_ttl=3600) as kept, IamSudo(roles_ttl=0) as fresh:
+        for sudo in (kept, fresh):
+            await sudo.session(f"{prefix}First")
+        localaws.create_role(iam, f"{prefix}Later", inline={"p": localaws.allow("s3:GetObject")})
+        with pytest.raises(RoleNotFound):
+            await kept.session(f"{prefix}Later")
+        assert (await fresh.session(f"{prefix}Later")).role.name == f"{prefix}Later"
+    assert local_aws.recorder.actions("iam").count("ListRoles") == 3, "kept: 1, fresh: 1 + 1"

@@ -1,0 +1,111 @@
+"""The AWS edge: what a broken network or an endpoint that is not AWS does to iam-sudo."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from devtools import localaws
+from iam_sudo import IamSudo, ThreadTransport, Timeouts
+from iam_sudo._aws import AioTransport
+from tests.test_cli import one_line_error
+
+
+@pytest.mark.parametrize(
+    ("action", "fault", "message"),
+    [
+        ("ListRoles", "html", "iam endpoint http://127.0.0.1:"),
+        ("ListRoles", "html", "answered with something that is not an AWS answer"),
+        ("ListRoles", "garbage", "answered with something that is not an AWS answer"),
+        ("ListRoles", "bare-429", "answered with something that is not an AWS answer"),
+        ("ListRoles", "bare-500", "answered HTTP 500 without an AWS error"),
+        ("ListRoles", "reset", "broke before it answered"),
+        ("GetRolePolicy", "empty-xml", "iam:get_role_policy: the iam endpoint"),
+        ("AssumeRole", "garbage", "sts:assume_role: the sts endpoint"),
+        ("AssumeRole", "assume-role-without-credentials", "a field iam-sudo needs is missing"),
+    ],
+)
+def test_a_garbled_answer_is_one_line_naming_the_endpoint_and_what_to_check(
+    cli: Any,
+    faulty_aws: tuple[dict[str, str], dict[str, str], localaws.Recorder],
+    task_role: dict[str, Any],
+    credentials_file: Any,
+    action: str,
+    fault: str,
+    message: str,
+) -> None:
+    env, faults, _ = faulty_aws
+    faults[action] = fault
+    result = cli("simulate", "--local", "--role-name", task_role["name"], "--profile", "p", env=env)
+    one_line_error(result, 1, message)
+    assert "AWS_ENDPOINT_URL" in result.stderr
+    assert not credentials_file.exists()
+
+
+def test_a_black_holed_endpoint_fails_after_the_configured_timeouts_and_attempts(
+    cli: Any,
+    faulty_aws: tuple[dict[str, str], dict[str, str], localaws.Recorder],
+    task_role: dict[str, Any],
+) -> None:
+    env, faults, recorder = faulty_aws
+    faults["ListRoles"] = "blackhole"
+    env = {**env, "IAM_SUDO_READ_TIMEOUT": "0.3", "AWS_MAX_ATTEMPTS": "2"}
+    result = cli("simulate", "--local", "--role-name", task_role["name"], "--profile", "p", env=env)
+    one_line_error(result, 1, "no answer from the iam endpoint")
+    assert recorder.actions().count("ListRoles") == 2, "one try per allowed attempt, no more"
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1", "99999"])
+def test_a_bad_timeout_setting_is_one_line(
+    cli: Any, aws_env: dict[str, str], task_role: dict[str, Any], value: str
+) -> None:
+    env = {**aws_env, "IAM_SUDO_CONNECT_TIMEOUT": value}
+    result = cli("simulate", "--local", "--role-name", task_role["name"], "--profile", "p", env=env)
+    one_line_error(result, 1, "IAM_SUDO_CONNECT_TIMEOUT=")
+
+
+def test_default_timeouts_bound_a_dead_endpoint_to_about_thirty_seconds() -> None:
+    timeouts = Timeouts.from_env({})
+    attempts = 3  # botocore's standard retry mode
+    assert attempts * (timeouts.connect + timeouts.read) <= 40
+    # The function may run up to its 30 s timeout: its invocation waits longer.
+    assert timeouts.read_for("lambda") > 30
+    slow = Timeouts.from_env({"IAM_SUDO_READ_TIMEOUT": "120"})
+    assert slow.read_for("iam") == 120
+    assert slow.read_for("lambda") == 120
+
+
+async def test_the_configured_timeouts_reach_the_sdk_clients(aws_env: dict[str, str]) -> None:
+    timeouts = Timeouts(connect=1.5, read=2.5, function_read=45)
+    async with AioTransport(timeouts=timeouts) as transport:
+        await transport.call("sts", "get_caller_identity")
+        client = await transport._clients["sts"]
+        assert client.meta.config.connect_timeout == 1.5
+        assert client.meta.config.read_timeout == 2.5
+
+
+async def test_nothing_secret_is_logged_at_debug(
+    aws_env: dict[str, str],
+    task_role: dict[str, Any],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The caller's own session token travels in every signed request's headers.
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "caller-session-token-must-not-be-logged")
+    caplog.set_level(logging.DEBUG)
+    secrets = ["caller-session-token-must-not-be-logged", aws_env["AWS_SECRET_ACCESS_KEY"]]
+    async with IamSudo() as sudo:
+        for credentials in (
+            await sudo.simulate(task_role["name"]),
+            await sudo.assume("IAMSudoUser"),
+        ):
+            secrets += [credentials.secret_access_key, credentials.session_token]
+    async with IamSudo(transport=ThreadTransport()) as sudo:
+        credentials = await sudo.simulate(task_role["name"])
+        secrets += [credentials.secret_access_key, credentials.session_token]
+    text = caplog.text + "\n".join(r.getMessage() for r in caplog.records)
+    assert "Response body" in text, "DEBUG logging was on, and the SDK logged bodies"
+    leaked = [secret[:8] for secret in secrets if secret in text]
+    assert leaked == []
