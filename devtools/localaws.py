@@ -141,6 +141,12 @@ FAULTS: dict[str, tuple[int, dict[str, str], bytes]] = {
         {"Content-Type": "text/xml"},
         b"<AssumeRoleResponse><AssumeRoleResult></AssumeRoleResult></AssumeRoleResponse>",
     ),
+    "policy-not-visible": (
+        400,
+        {"Content-Type": "text/xml"},
+        b"<ErrorResponse><Error><Type>Sender</Type><Code>MalformedPolicyDocument</Code>"
+        b"<Message>Policy arn does not exist</Message></Error></ErrorResponse>",
+    ),
     "bare-429": (429, {}, b""),
     "bare-500": (500, {}, b""),
 }
@@ -156,7 +162,8 @@ def start_proxy(
 
     ``faults`` maps an action (or ``"*"``) to what the proxy does instead of forwarding:
     a canned answer of :data:`FAULTS`, ``"reset"`` (close the connection unanswered) or
-    ``"blackhole"`` (read the request, never answer). The mapping is read per request.
+    ``"blackhole"`` (read the request, never answer). ``"fault*N"`` does it N times,
+    then forwards. The mapping is read per request.
     """
     target = urllib.parse.urlsplit(upstream)
     faults = {} if faults is None else faults
@@ -177,6 +184,13 @@ def start_proxy(
                 recorder.in_flight += 1
                 recorder.max_in_flight = max(recorder.max_in_flight, recorder.in_flight)
             fault = faults.get(entry.action, faults.get("*"))
+            if fault is not None and "*" in fault:
+                kind, _, left = fault.partition("*")
+                key = entry.action if entry.action in faults else "*"
+                faults[key] = f"{kind}*{int(left) - 1}" if int(left) > 1 else "forward"
+                fault = kind
+            if fault == "forward":
+                fault = None
             if fault is not None:
                 self._fault(fault, entry)
                 return

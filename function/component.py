@@ -14,17 +14,23 @@ import pulumi
 import pulumi_aws as aws
 
 from iam_sudo import IamSudoError, SudoPolicy
+from iam_sudo.fitting import POLICY_PATH
 
 from .archive import build_archive
 
-# Exactly the IAM read actions the iam-sudo core calls (tests compare with what it sends).
-IAM_READ_ACTIONS = (
+# Exactly the IAM actions the iam-sudo core calls (tests compare with what it sends).
+IAM_LIST_ACTIONS = ("iam:ListPolicies", "iam:ListRoles")
+IAM_ROLE_ACTIONS = (
     "iam:GetRole",
     "iam:GetRolePolicy",
     "iam:ListAttachedRolePolicies",
     "iam:ListRolePolicies",
-    "iam:ListRoles",
 )
+# Reading managed policies' documents (to check them, and to pack those beyond 10 ARNs).
+IAM_POLICY_ACTIONS = ("iam:GetPolicy", "iam:GetPolicyVersion")
+# Creating content-addressed policies, only under /iam-sudo/.
+IAM_CREATE_ACTIONS = ("iam:CreatePolicy",)
+IAM_READ_ACTIONS = IAM_LIST_ACTIONS + IAM_ROLE_ACTIONS + IAM_POLICY_ACTIONS
 
 
 @dataclass
@@ -173,16 +179,31 @@ class IamSudoDeployment(pulumi.ComponentResource):
             policy=log_group.arn.apply(
                 lambda log_group_arn: _policy(
                     {
-                        "Sid": "ListRoles",
+                        "Sid": "ListRolesAndPolicies",
                         "Effect": "Allow",
-                        "Action": "iam:ListRoles",
+                        "Action": list(IAM_LIST_ACTIONS),
                         "Resource": "*",
                     },
                     {
                         "Sid": "ReadRoles",
                         "Effect": "Allow",
-                        "Action": [a for a in IAM_READ_ACTIONS if a != "iam:ListRoles"],
+                        "Action": list(IAM_ROLE_ACTIONS),
                         "Resource": f"arn:{partition}:iam::{account}:role/*",
+                    },
+                    {
+                        "Sid": "ReadPolicies",
+                        "Effect": "Allow",
+                        "Action": list(IAM_POLICY_ACTIONS),
+                        "Resource": [
+                            f"arn:{partition}:iam::aws:policy/*",
+                            f"arn:{partition}:iam::{account}:policy/*",
+                        ],
+                    },
+                    {
+                        "Sid": "CreateSessionPolicies",
+                        "Effect": "Allow",
+                        "Action": list(IAM_CREATE_ACTIONS),
+                        "Resource": f"arn:{partition}:iam::{account}:policy{POLICY_PATH}*",
                     },
                     {
                         "Sid": "AssumeBaseRoles",
@@ -211,7 +232,8 @@ class IamSudoDeployment(pulumi.ComponentResource):
                     {
                         "Effect": "Allow",
                         "Principal": {"AWS": [execution_arn, *args.base_role_trusted_principals]},
-                        "Action": "sts:AssumeRole",
+                        # TagSession: the target's tags travel as session tags.
+                        "Action": ["sts:AssumeRole", "sts:TagSession"],
                     }
                 )
             ),

@@ -10,7 +10,7 @@ import pytest
 import iam_sudo.client
 from devtools import localaws, pulumi_program
 from iam_sudo import IamSudo, InvalidSudoPolicy, SudoPolicy
-from iam_sudo_deploy.component import IAM_READ_ACTIONS
+from iam_sudo_deploy.component import IAM_CREATE_ACTIONS, IAM_READ_ACTIONS
 from tests.conftest import ALLOW_ALL_POLICY, ROOT
 
 FUNCTION = "aws:lambda/function:Function"
@@ -52,6 +52,7 @@ def test_the_base_role_trusts_the_function_not_the_account(
     assert base.inputs["maxSessionDuration"] == 3600
     [statement] = document(base, "assumeRolePolicy")["Statement"]
     assert statement["Principal"] == {"AWS": ["arn:aws:iam::123456789012:role/iam-sudo-execution"]}
+    assert statement["Action"] == ["sts:AssumeRole", "sts:TagSession"]
     attachment = program.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "base-role")
     assert attachment.inputs["policyArn"] == "arn:aws:iam::aws:policy/PowerUserAccess"
 
@@ -63,9 +64,27 @@ def test_the_execution_role_may_read_roles_assume_allowed_base_roles_and_log(
     [trust] = document(execution, "assumeRolePolicy")["Statement"]
     assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
     statements = statements_by_sid(program)
-    assert set(statements) == {"ListRoles", "ReadRoles", "AssumeBaseRoles", "Log"}
-    assert statements["ListRoles"]["Action"] == "iam:ListRoles"
+    assert set(statements) == {
+        "ListRolesAndPolicies",
+        "ReadRoles",
+        "ReadPolicies",
+        "CreateSessionPolicies",
+        "AssumeBaseRoles",
+        "Log",
+    }
+    assert statements["ListRolesAndPolicies"]["Resource"] == "*"
     assert statements["ReadRoles"]["Resource"] == "arn:aws:iam::123456789012:role/*"
+    assert statements["ReadPolicies"]["Resource"] == [
+        "arn:aws:iam::aws:policy/*",
+        "arn:aws:iam::123456789012:policy/*",
+    ]
+    # Creating policies only under iam-sudo's own path.
+    assert statements["CreateSessionPolicies"] == {
+        "Sid": "CreateSessionPolicies",
+        "Effect": "Allow",
+        "Action": ["iam:CreatePolicy"],
+        "Resource": "arn:aws:iam::123456789012:policy/iam-sudo/*",
+    }
     assert statements["AssumeBaseRoles"] == {
         "Sid": "AssumeBaseRoles",
         "Effect": "Allow",
@@ -95,12 +114,26 @@ async def test_the_iam_actions_granted_are_exactly_those_a_simulation_calls(
         inline={"p": localaws.allow("s3:*")},
         managed=["arn:aws:iam::aws:policy/ReadOnlyAccess"],
     )
+    verbose = {
+        f"p{i}": localaws.allow(f"s3:G{i}", f"arn:aws:s3:::{'v' * 200}{i}") for i in range(20)
+    }
+    localaws.create_role(iam, f"{prefix}Packed", inline=verbose)
     async with IamSudo() as sudo:
         await sudo.simulate(f"{prefix}Full")
+        # A role that needs packing, with a policy attached after the listings were made.
+        new = iam.create_policy(
+            PolicyName=f"{prefix}New", PolicyDocument=json.dumps(localaws.allow("sns:Publish"))
+        )
+        iam.attach_role_policy(RoleName=f"{prefix}Packed", PolicyArn=new["Policy"]["Arn"])
+        await sudo.simulate(f"{prefix}Packed")
     called = {f"iam:{action}" for action in local_aws.recorder.actions("iam")}
     statements = statements_by_sid(program)
-    granted = {statements["ListRoles"]["Action"], *statements["ReadRoles"]["Action"]}
-    assert called == granted == set(IAM_READ_ACTIONS)
+    granted = {
+        action
+        for sid in ("ListRolesAndPolicies", "ReadRoles", "ReadPolicies", "CreateSessionPolicies")
+        for action in statements[sid]["Action"]
+    }
+    assert called == granted == set(IAM_READ_ACTIONS + IAM_CREATE_ACTIONS)
 
 
 def test_the_log_group_keeps_logs_30_days_by_default(program: pulumi_program.ProgramRun) -> None:

@@ -3,7 +3,13 @@ import json
 import pytest
 
 from iam_sudo import SessionLimitExceeded, build_session
-from iam_sudo.session import DENY_ALL, merge_inline_policies, session_name
+from iam_sudo.session import (
+    DENY_ALL,
+    merge_inline_policies,
+    plan_session,
+    session_name,
+    session_tags,
+)
 
 BASE = "arn:aws:iam::123456789012:role/IAMSudoUser"
 
@@ -40,10 +46,7 @@ def test_the_session_carries_every_managed_arn_and_every_inline_statement() -> N
     ]
     assert json.loads(params["Policy"]) == {
         "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
-            {"Effect": "Allow", "Action": ["sqs:SendMessage"], "Resource": "*"},
-        ],
+        "Statement": [{"Effect": "Allow", "Action": ["s3:*", "sqs:SendMessage"], "Resource": "*"}],
     }
     assert " " not in params["Policy"], "the inline session policy is compact JSON"
 
@@ -87,27 +90,64 @@ def test_a_role_without_policies_gets_a_deny_all_session_not_the_base_roles_righ
     assert "PolicyArns" not in request.to_params()
 
 
-def test_ten_managed_policies_are_accepted_and_eleven_refused_naming_them() -> None:
+def test_eleven_managed_policies_unread_are_refused_and_read_are_packed() -> None:
     arns = [f"arn:aws:iam::123456789012:policy/p{i}" for i in range(11)]
     assert len(build(arns[:10], {}).policy_arns) == 10
-    with pytest.raises(
-        SessionLimitExceeded, match=r"11 managed policies, 1 over STS's limit of 10.*p10"
-    ):
+    with pytest.raises(SessionLimitExceeded, match=r"11 managed policies, 11 of them unreadable"):
         build(arns, {})
+    documents = {arn: allow(f"s3:Get{i}") for i, arn in enumerate(arns)}
+    plan = plan_session(
+        role_name="app-TaskRole",
+        base_role_arn=BASE,
+        attached_policy_arns=arns,
+        inline_policies={},
+        managed_documents=documents,
+    )
+    # The smallest managed policy now travels inline: ten ARNs, nothing to create.
+    assert len(plan.request.policy_arns) == 10
+    assert plan.packed == ()
+    assert len(plan.inlined_managed) == 1
+    assert plan.request.plaintext_chars <= 2048
 
 
-def test_an_inline_policy_of_2048_characters_is_accepted_and_one_more_is_refused() -> None:
+def test_2048_plaintext_characters_go_as_they_are_and_one_more_gets_packed() -> None:
     def sized(length: int) -> dict[str, dict[str, object]]:
-        base = len(json.dumps(merge_inline_policies({"x": allow("s3:")}), separators=(",", ":")))
+        base = len(
+            json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "s3:", "Resource": "*"}],
+                },
+                separators=(",", ":"),
+            )
+        )
         return {"x": allow("s3:" + "a" * (length - base))}
 
     assert len(build([], sized(2048)).policy or "") == 2048
-    with pytest.raises(SessionLimitExceeded) as caught:
+    with pytest.raises(SessionLimitExceeded, match="only with 1 managed policies created"):
         build([], sized(2049))
-    message = str(caught.value)
-    assert "2049-character session policy, 1 over STS's limit of 2048" in message
-    assert "x (" in message
-    assert "\n" not in message
+    plan = plan_session(
+        role_name="app-TaskRole",
+        base_role_arn=BASE,
+        attached_policy_arns=[],
+        inline_policies=sized(2049),
+    )
+    [packed] = plan.packed
+    assert plan.request.policy is None
+    assert plan.request.policy_arns == (packed.arn,)
+    assert packed.arn.startswith("arn:aws:iam::123456789012:policy/iam-sudo/iam-sudo-")
+    assert len(packed.document) == 2049
+
+
+def test_tags_within_sts_limits_are_passed_and_the_rest_reported() -> None:
+    tags = {"team": "a", "aws:x": "b", "k" * 129: "c", "v": "x" * 257, "ok": "y"}
+    kept, dropped = session_tags(tags)
+    assert kept == (("ok", "y"), ("team", "a"))
+    assert sorted(dropped) == sorted(["aws:x", "k" * 129, "v"])
+    many = {f"t{i:02d}": "v" for i in range(60)}
+    kept, dropped = session_tags(many)
+    assert len(kept) == 50
+    assert len(dropped) == 10
 
 
 def test_session_names_keep_to_the_sts_charset_and_64_characters() -> None:

@@ -27,6 +27,7 @@ from ._exceptions import (
     InvalidRequest,
     InvalidSudoPolicy,
     NoCredentials,
+    PackedPolicyConflict,
     RemoteError,
     RequestError,
     RoleError,
@@ -57,8 +58,10 @@ _LAZY = {
     "SimulateRequest": "remote",
     "Role": "roles",
     "resolve_role": "roles",
+    "SessionPlan": "session",
     "SessionRequest": "session",
     "build_session": "session",
+    "plan_session": "session",
 }
 
 if TYPE_CHECKING:
@@ -69,7 +72,7 @@ if TYPE_CHECKING:
     from .principal import Principal
     from .remote import DEFAULT_FUNCTION_NAME, SimulateRequest
     from .roles import Role, resolve_role
-    from .session import SessionRequest, build_session
+    from .session import SessionPlan, SessionRequest, build_session, plan_session
 
 
 def __getattr__(name: str) -> Any:
@@ -100,6 +103,7 @@ __all__ = [
     "InvalidRequest",
     "InvalidSudoPolicy",
     "NoCredentials",
+    "PackedPolicyConflict",
     "Principal",
     "RemoteError",
     "RequestError",
@@ -107,6 +111,7 @@ __all__ = [
     "RoleError",
     "RoleNotFound",
     "SessionLimitExceeded",
+    "SessionPlan",
     "SessionRequest",
     "SimulateRequest",
     "SimulatedSession",
@@ -118,6 +123,7 @@ __all__ = [
     "Transport",
     "UnsupportedRole",
     "build_session",
+    "plan_session",
     "resolve_role",
     "shared_credentials_file",
     "write_profile",

@@ -111,7 +111,7 @@ def map_exceptions(service: str, operation: str, endpoint: str | None = None) ->
                 "--function-name or IAM_SUDO_FUNCTION",
                 error_type=code,
             ) from None
-        if code == "NoSuchEntity" and service == "iam":
+        if code == "NoSuchEntity" and service == "iam" and "role" in operation:
             raise RoleNotFound(f"{where}: {message}") from None
         if code in _ACCESS_DENIED_CODES:
             raise AccessDenied(f"{where} denied: {message}", code=code) from None

@@ -14,6 +14,7 @@ The hierarchy, like httpx's, groups failures by what the caller can do about the
     │   ├── InvalidSudoPolicy
     │   └── SudoPolicyDenied
     ├── SessionLimitExceeded    STS would reject the session policies
+    ├── PackedPolicyConflict    an /iam-sudo/ policy does not hold what iam-sudo wrote
     ├── ConfigurationError      the environment's settings are invalid or missing
     ├── AwsError                AWS said no, or could not be reached
     │   ├── NoCredentials
@@ -84,6 +85,10 @@ class SudoPolicyDenied(SudoPolicyError):
 
 class SessionLimitExceeded(IamSudoError):
     """The role's policies exceed what STS accepts as session policies."""
+
+
+class PackedPolicyConflict(IamSudoError):
+    """A content-addressed /iam-sudo/ policy exists with another document: never used."""
 
 
 class ConfigurationError(IamSudoError):

@@ -164,9 +164,18 @@ async def assume(
 @_duration
 @click.option("--profile", metavar="PROFILE", help="Save the credentials under this profile.")
 @click.option(
+    "--session-tags/--no-session-tags",
+    default=True,
+    show_default=True,
+    help="With --local: pass the role's tags as STS session tags (needs sts:TagSession).",
+)
+@click.option(
     "--dry-run",
     is_flag=True,
-    help="With --local: print the resolved role and the AssumeRole request; assume nothing.",
+    help=(
+        "With --local: print the resolved role, the AssumeRole request, the policies it "
+        "needs and the fidelity report; create and assume nothing."
+    ),
 )
 @click.argument("cmd", nargs=-1, type=click.UNPROCESSED, metavar="[CMD]...")
 @click.pass_context
@@ -179,6 +188,7 @@ async def simulate(
     function_name: str,
     duration: int,
     profile: str | None,
+    session_tags: bool,
     dry_run: bool,
     cmd: tuple[str, ...],
 ) -> None:
@@ -209,20 +219,32 @@ async def simulate(
                 role_name, principal=principal, base_role=base_role, function_name=function_name
             )
         await ctx.aexit(_deliver(credentials, profile, cmd))
+    explain = dry_run or log.isEnabledFor(logging.INFO)
     async with IamSudo() as sudo:
         session = await sudo.session(
-            role_name, principal=principal, base_role=base_role, duration_seconds=duration
+            role_name,
+            principal=principal,
+            base_role=base_role,
+            duration_seconds=duration,
+            session_tags=session_tags,
+            explain=explain,
         )
+        request = session.request
         log.info(
-            "simulating %s as %s with %d managed policies and %d inline characters",
+            "simulating %s as %s: %d policy ARNs (%d created for it), %d plaintext characters "
+            "of STS's 2048, %d session tags",
             session.role.arn,
             session.base_role_arn,
-            len(session.request.policy_arns),
-            len(session.request.policy or ""),
+            len(request.policy_arns),
+            len(session.plan.packed),
+            request.plaintext_chars,
+            len(request.tags),
         )
         if dry_run:
             click.echo(_describe_session(session))
             return
+        for finding in session.fidelity:
+            log.info("not reproduced: %s", finding)
         credentials = await sudo.assume_session(session)
     await ctx.aexit(_deliver(credentials, profile, cmd))
 
@@ -237,6 +259,19 @@ def _describe_session(session: SimulatedSession) -> str:
             "DurationSeconds": request.duration_seconds,
             "PolicyArns": list(request.policy_arns),
             "Policy": json.loads(request.policy) if request.policy is not None else None,
+            "Tags": [{"Key": k, "Value": v} for k, v in request.tags],
+            "PlaintextCharacters": request.plaintext_chars,
+            "PoliciesNeeded": [
+                {
+                    "Arn": packed.arn,
+                    "Path": "/iam-sudo/",
+                    "PolicyName": packed.name,
+                    "Document": json.loads(packed.document),
+                }
+                for packed in session.plan.packed
+            ],
+            "ManagedPoliciesPacked": list(session.plan.inlined_managed),
+            "Fidelity": list(session.fidelity),
         },
         indent=2,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -13,17 +14,41 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from ._aws import AioTransport, RetryMode, Timeouts, Transport, reading_answer
-from ._exceptions import IamSudoError, InvalidRequest, UnsupportedRole
+from ._exceptions import (
+    AwsError,
+    IamSudoError,
+    InvalidRequest,
+    PackedPolicyConflict,
+    RoleNotFound,
+    SessionLimitExceeded,
+    SudoPolicyDenied,
+    UnsupportedRole,
+)
+from .conditions import Target
 from .credentials import Credentials
+from .fidelity import report
+from .fitting import POLICY_PATH, PackedPolicy
 from .policy import SudoPolicy
 from .principal import Principal
 from .remote import DEFAULT_FUNCTION_NAME, SimulateRequest, parse_reply
 from .roles import Role, check_role_reference, role_arn, role_name_of
-from .session import DEFAULT_DURATION_SECONDS, SessionRequest, build_session, session_name
+from .session import (
+    DEFAULT_DURATION_SECONDS,
+    SessionPlan,
+    SessionRequest,
+    plan_session,
+    session_name,
+)
 
 DEFAULT_BASE_ROLE = "IAMSudoUser"
 IAM_PAGE_SIZE = 1000  # IAM's largest page: one request lists most accounts' roles
 DEFAULT_ROLES_TTL = 60.0
+# How long to wait for STS to see just-created policies: about 15 s in all.
+CONSISTENCY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
+# What STS answers while a policy ARN it was given is not yet visible to it.
+NOT_YET_VISIBLE_CODES = {"MalformedPolicyDocument", "InvalidParameterValue", "NoSuchEntity"}
+
+log = logging.getLogger("iam_sudo")
 
 T = TypeVar("T")
 
@@ -43,12 +68,40 @@ class Identity:
 
 @dataclass(frozen=True)
 class SimulatedSession:
-    """A resolved role and the AssumeRole request that simulates it, before it is sent."""
+    """A resolved role and the plan that simulates it, before anything is created or sent.
+
+    ``fidelity`` lists, one line each, what the session will not reproduce of the role.
+    """
 
     role: Role
     base_role_arn: str
     principal: Principal | None
-    request: SessionRequest
+    plan: SessionPlan
+    fidelity: tuple[str, ...] = ()
+
+    @property
+    def request(self) -> SessionRequest:
+        """Exactly what is sent to sts:AssumeRole."""
+        return self.plan.request
+
+
+@dataclass(frozen=True)
+class RoleDetails:
+    """What GetRole tells of a role beyond the listing."""
+
+    arn: str
+    boundary: str | None
+    tags: dict[str, str]
+
+
+def boundary_variant_arn(base_role_arn: str, boundary_arn: str) -> str:
+    """The ARN of the base role's variant for a boundary: ``<base>-<boundary policy name>``.
+
+    The Pulumi program creates one per ARN in ``iam-sudo:boundaryVariants``.
+    """
+    prefix = base_role_arn.rsplit("/", 1)[0]
+    name = f"{role_name_of(base_role_arn)}-{boundary_arn.rsplit('/', 1)[-1]}"[:64]
+    return f"{prefix}/{name}"
 
 
 def _as_principal(principal: Principal | str | None) -> Principal | None:
@@ -255,18 +308,86 @@ class IamSudo:
             }
         return {name: task.result() for name, task in documents.items()}
 
-    async def _check_no_permissions_boundary(self, role_name: str) -> None:
-        def read(reply: dict[str, Any]) -> str | None:
-            boundary = reply["Role"].get("PermissionsBoundary") or {}
-            arn = boundary.get("PermissionsBoundaryArn")
-            return str(arn) if arn else None
+    async def _role_details(self, role_name: str) -> RoleDetails:
+        def read(reply: dict[str, Any]) -> RoleDetails:
+            role = reply["Role"]
+            boundary = (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
+            tags = {str(t["Key"]): str(t["Value"]) for t in role.get("Tags") or []}
+            return RoleDetails(str(role["Arn"]), str(boundary) if boundary else None, tags)
 
-        boundary = await self._iam("get_role", read, RoleName=role_name)
-        if boundary:
-            raise UnsupportedRole(
-                f"role {role_name} has the permissions boundary {boundary}, which session "
-                "policies cannot reproduce; simulating it could grant more than the role has"
+        return await self._iam("get_role", read, RoleName=role_name)
+
+    async def _policy_versions(self) -> dict[str, str]:
+        """Default version of every attached managed policy (ARN -> version id).
+
+        One listing (ListPolicies OnlyAttached) serves every role, like the roles listing.
+        """
+
+        async def fetch() -> dict[str, str]:
+            versions: dict[str, str] = {}
+            async for page in self._iam_pages("list_policies", "Policies", OnlyAttached=True):
+                with reading_answer("iam", "list_policies"):
+                    versions.update({str(p["Arn"]): str(p["DefaultVersionId"]) for p in page})
+            return versions
+
+        return await asyncio.shield(self._once("policy-versions", fetch, self._roles_ttl))
+
+    async def _managed_documents(
+        self, arns: list[str], versions: dict[str, str]
+    ) -> dict[str, dict[str, Any]]:
+        """The default version's document of each managed policy."""
+
+        def read_document(reply: dict[str, Any]) -> dict[str, Any]:
+            policy = reply["PolicyVersion"]["Document"]
+            if not isinstance(policy, dict):
+                raise TypeError("Document")
+            return policy
+
+        async def document(arn: str) -> dict[str, Any]:
+            version = versions.get(arn)
+            if version is None:  # attached after the listing was made
+                version = await self._iam(
+                    "get_policy",
+                    lambda r: str(r["Policy"]["DefaultVersionId"]),
+                    PolicyArn=arn,
+                )
+            return await self._iam(
+                "get_policy_version", read_document, PolicyArn=arn, VersionId=version
             )
+
+        async with _task_group() as group:
+            tasks = {arn: group.create_task(document(arn)) for arn in arns}
+        return {arn: task.result() for arn, task in tasks.items()}
+
+    async def _base_role_for(self, role: Role, base_arn: str, boundary: str) -> str:
+        """The variant of the base role that carries ``boundary``, or UnsupportedRole.
+
+        A session of a base role with the target's boundary is exact: session policies
+        intersect the boundary there just as the role's own policies do.
+        """
+        variant = boundary_variant_arn(base_arn, boundary)
+        try:
+            details = await self._role_details(role_name_of(variant))
+        except RoleNotFound:
+            details = None
+        if details is None or details.boundary != boundary:
+            raise UnsupportedRole(
+                f"role {role.name} has the permissions boundary {boundary}, which session "
+                f"policies cannot reproduce; simulating it needs a base role with the same "
+                f"boundary, {variant}: add {boundary} to iam-sudo:boundaryVariants and "
+                "`pulumi up`"
+            )
+        if not self.policy.allows_base_role(variant):
+            raise SudoPolicyDenied(
+                f"sudo policy does not allow the base role {variant}, which role {role.name}'s "
+                "permissions boundary needs",
+                role_arn=role.arn,
+                base_role_arn=variant,
+            )
+        return variant
+
+    async def _base_role_tags(self, base_arn: str) -> dict[str, str]:
+        return (await self._role_details(role_name_of(base_arn))).tags
 
     async def session(
         self,
@@ -275,12 +396,16 @@ class IamSudo:
         principal: Principal | str | None = None,
         base_role: str | None = None,
         duration_seconds: int = DEFAULT_DURATION_SECONDS,
+        session_tags: bool = True,
+        explain: bool = False,
     ) -> SimulatedSession:
-        """Resolve ``role_name`` and build the AssumeRole request that simulates it.
+        """Resolve ``role_name`` and plan the AssumeRole request that simulates it exactly.
 
-        Checks the sudo policy and STS's limits; sends nothing to STS. ``role_name`` is a
-        substring of the role's name; ``principal`` (``TYPE:ID``) keeps roles whose trust
-        policy allows it.
+        Checks the sudo policy and fits the role's policies within STS's limits (see
+        :mod:`iam_sudo.fitting`); sends nothing to STS and creates nothing. ``role_name``
+        is a substring of the role's name; ``principal`` (``TYPE:ID``) keeps roles whose
+        trust policy allows it. ``session_tags`` passes the role's tags as session tags;
+        ``explain`` also reads the base role's tags for the fidelity report.
         """
         if not role_name:
             raise InvalidRequest("the role name must not be empty")
@@ -292,31 +417,135 @@ class IamSudo:
         async with _task_group() as group:
             listing = group.create_task(self.roles())
             base_arn = group.create_task(self.role_arn(base))
+            versions = group.create_task(self._policy_versions())
         role = policy.resolve(listing.result(), role_name, wanted, base_arn.result())
         policy.check(role, base_arn.result(), wanted)
 
+        async def managed() -> tuple[list[str], dict[str, dict[str, Any]]]:
+            arns = await self._attached_policy_arns(role.name)
+            return arns, await self._managed_documents(arns, versions.result())
+
         async with _task_group() as group:
-            group.create_task(self._check_no_permissions_boundary(role.name))
-            attached = group.create_task(self._attached_policy_arns(role.name))
+            details = group.create_task(self._role_details(role.name))
+            attached = group.create_task(managed())
             inline = group.create_task(self._inline_policies(role.name))
-        request = build_session(
+        boundary = details.result().boundary
+        base_role_arn = base_arn.result()
+        if boundary:
+            base_role_arn = await self._base_role_for(role, base_role_arn, boundary)
+        tags = details.result().tags
+        arns, documents = attached.result()
+        plan = plan_session(
             role_name=role.name,
-            base_role_arn=base_arn.result(),
-            attached_policy_arns=attached.result(),
+            base_role_arn=base_role_arn,
+            attached_policy_arns=arns,
             inline_policies=inline.result(),
+            managed_documents=documents,
+            target=Target(role.arn, tags),
+            tags=tags if session_tags else {},
             duration_seconds=duration_seconds,
         )
-        return SimulatedSession(role, base_arn.result(), wanted, request)
+        findings = report(
+            role=role,
+            plan=plan,
+            roles=listing.result(),
+            boundary=boundary,
+            role_tags=tags,
+            tags_passed=session_tags,
+            base_role_tags=await self._base_role_tags(base_role_arn) if explain else None,
+        )
+        return SimulatedSession(role, base_role_arn, wanted, plan, tuple(findings))
+
+    async def _ensure_policy(self, packed: PackedPolicy) -> bool:
+        """Create ``packed`` unless it exists with exactly its document; True if created.
+
+        The name is the document's hash, so an existing policy of that name is reused,
+        after checking that its default version is still the document iam-sudo wrote.
+        """
+        wanted = json.loads(packed.document)
+
+        def read(reply: dict[str, Any]) -> Any:
+            return reply["PolicyVersion"]["Document"], reply["PolicyVersion"]["IsDefaultVersion"]
+
+        async def existing() -> Any:
+            try:
+                return await self._iam(
+                    "get_policy_version", read, PolicyArn=packed.arn, VersionId="v1"
+                )
+            except AwsError as error:
+                if error.code == "NoSuchEntity":
+                    return None
+                raise
+
+        found = await existing()
+        created = False
+        if found is None:
+            try:
+                await self._iam(
+                    "create_policy",
+                    lambda reply: reply["Policy"]["Arn"],
+                    PolicyName=packed.name,
+                    Path=POLICY_PATH,
+                    PolicyDocument=packed.document,
+                    Description="iam-sudo session policy statements (content-addressed); "
+                    "re-created when needed",
+                )
+                created = True
+                log.info("created the session policy %s", packed.arn)
+            except AwsError as error:
+                if error.code != "EntityAlreadyExists":
+                    raise
+                found = await existing()  # created meanwhile by another simulation
+        if not created and (found is None or found != (wanted, True)):
+            raise PackedPolicyConflict(
+                f"{packed.arn} does not hold the document iam-sudo created it with (or has "
+                "another default version); delete it (iam-sudo prune) and try again"
+            )
+        return created
 
     async def assume_session(self, session: SimulatedSession | SessionRequest) -> Credentials:
-        """Send the AssumeRole request of a session and return its credentials."""
+        """Create the policies a session needs, send its AssumeRole request, return credentials.
+
+        Policies created just now may not be visible to STS at once (IAM is eventually
+        consistent): AssumeRole is retried on that failure with a bounded backoff.
+        """
         request = session.request if isinstance(session, SimulatedSession) else session
-        return await self._call(
-            "sts",
-            "assume_role",
-            lambda reply: Credentials.from_sts(reply["Credentials"]),
-            **request.to_params(),
-        )
+        packed = session.plan.packed if isinstance(session, SimulatedSession) else ()
+        created = False
+        if packed:
+            async with _task_group() as group:
+                results = [group.create_task(self._ensure_policy(p)) for p in packed]
+            created = any(task.result() for task in results)
+
+        def read(reply: dict[str, Any]) -> Credentials:
+            credentials = Credentials.from_sts(reply["Credentials"])
+            size = reply.get("PackedPolicySize")
+            if size is not None:
+                log.info("STS packed the session policies and tags to %s%% of its limit", size)
+            return credentials
+
+        delays = list(CONSISTENCY_DELAYS) if created else []
+        while True:
+            try:
+                return await self._call("sts", "assume_role", read, **request.to_params())
+            except AwsError as error:
+                if error.code == "PackedPolicyTooLarge":
+                    raise SessionLimitExceeded(
+                        f"STS refused the session as too large once packed "
+                        f"(PackedPolicyTooLarge): sent {len(request.policy_arns)} policy ARNs, "
+                        f"{request.plaintext_chars} plaintext characters and "
+                        f"{len(request.tags)} session tags; try --no-session-tags"
+                    ) from None
+                if not delays or error.code not in NOT_YET_VISIBLE_CODES:
+                    raise
+                delay = delays.pop(0)
+                log.info(
+                    "STS does not see the new session policies yet (%s; IAM is eventually "
+                    "consistent): retrying in %.1f s",
+                    error.code,
+                    delay,
+                )
+                await asyncio.sleep(delay)
 
     async def simulate(
         self,

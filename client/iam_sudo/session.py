@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ._exceptions import SessionLimitExceeded
+from .conditions import Rewrite, Target, rewrite
+from .fitting import (
+    POLICY_VERSION,
+    ManagedPolicy,
+    PackedPolicy,
+    compact_json,
+    fit,
+    plaintext_chars,
+)
 
-MAX_POLICY_ARNS = 10
-MAX_INLINE_POLICY_CHARS = 2048
 MAX_SESSION_NAME_CHARS = 64
 DEFAULT_DURATION_SECONDS = 3600
-POLICY_VERSION = "2012-10-17"
+# STS's session tag limits.
+MAX_TAGS = 50
+MAX_TAG_KEY_CHARS = 128
+MAX_TAG_VALUE_CHARS = 256
 
 # A role without any policy may do nothing. Without a session policy the session would get
 # all of the base role's permissions, so an empty role is simulated by an explicit deny.
@@ -23,7 +32,8 @@ DENY_ALL: Mapping[str, Any] = {
     "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}],
 }
 
-_SESSION_NAME_INVALID = re.compile(r"[^\w+=,.@-]")
+_SESSION_NAME_INVALID = re.compile(r"[^\w+=,.@-]", re.ASCII)
+_TAG_TEXT = re.compile(r"[\w\s.:/=+\-@]*")
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,13 @@ class SessionRequest:
     policy_arns: tuple[str, ...] = ()
     policy: str | None = None
     duration_seconds: int = DEFAULT_DURATION_SECONDS
+    tags: tuple[tuple[str, str], ...] = ()
+    source_identity: str | None = None
+
+    @property
+    def plaintext_chars(self) -> int:
+        """What STS counts against its 2,048 characters: the inline policy and the ARNs."""
+        return plaintext_chars(self.policy, self.policy_arns)
 
     def to_params(self) -> dict[str, Any]:
         """The request as keyword arguments of botocore's ``assume_role``."""
@@ -47,7 +64,23 @@ class SessionRequest:
             params["PolicyArns"] = [{"arn": arn} for arn in self.policy_arns]
         if self.policy is not None:
             params["Policy"] = self.policy
+        if self.tags:
+            params["Tags"] = [{"Key": k, "Value": v} for k, v in self.tags]
+        if self.source_identity is not None:
+            params["SourceIdentity"] = self.source_identity
         return params
+
+
+@dataclass(frozen=True)
+class SessionPlan:
+    """A simulation's AssumeRole request, the policies it needs created, and what it
+    cannot reproduce (principal-dependent rewrites, role tags left out)."""
+
+    request: SessionRequest
+    packed: tuple[PackedPolicy, ...] = ()
+    inlined_managed: tuple[str, ...] = ()
+    rewrites: tuple[Rewrite, ...] = ()
+    dropped_tags: tuple[str, ...] = ()
 
 
 def session_name(role_name: str) -> str:
@@ -58,10 +91,6 @@ def session_name(role_name: str) -> str:
 def _statements(document: Mapping[str, Any]) -> list[Any]:
     statements = document.get("Statement", [])
     return [statements] if isinstance(statements, Mapping) else list(statements)
-
-
-def _compact(document: Mapping[str, Any]) -> str:
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
 
 
 def _literal_dollars(value: Any) -> Any:
@@ -75,32 +104,127 @@ def _literal_dollars(value: Any) -> Any:
     return value
 
 
+def statements_of(document: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A policy document's statements with their meaning in a 2012-10-17 document.
+
+    Sids are dropped: they carry no meaning in evaluation, must be unique within one
+    document, and cost characters. Statements of an older document (or one without a
+    version) keep their meaning: their ``${...}`` are literals there and would otherwise
+    become policy variables, which could grant more.
+    """
+    older = document.get("Version") != POLICY_VERSION
+    result = []
+    for statement in _statements(document):
+        if not isinstance(statement, Mapping):
+            raise TypeError("a policy statement is not an object")
+        if older:
+            statement = _literal_dollars(statement)
+        result.append({key: value for key, value in statement.items() if key != "Sid"})
+    return result
+
+
 def merge_inline_policies(policies: Mapping[str, Mapping[str, Any]]) -> dict[str, Any] | None:
     """All statements of the inline policies as one policy document, or None if there are none.
 
-    Sids are dropped: they carry no meaning in evaluation, must be unique within one
-    document, and cost characters of the 2048 STS allows. Identical statements appear once.
-    The merged document is version 2012-10-17; statements of an older document (or one
-    without a version) keep their meaning, since their ``${...}`` are literals there and
-    would otherwise become policy variables, which could grant more.
+    Identical statements appear once (see :func:`statements_of` for the rest).
     """
     merged: list[Any] = []
     seen: set[str] = set()
     for name in sorted(policies):
-        document = policies[name]
-        older = document.get("Version") != POLICY_VERSION
-        for statement in _statements(document):
-            if older:
-                statement = _literal_dollars(statement)
-            if isinstance(statement, Mapping):
-                statement = {key: value for key, value in statement.items() if key != "Sid"}
-            key = _compact({"s": statement})
+        for statement in statements_of(policies[name]):
+            key = compact_json({"s": statement})
             if key not in seen:
                 seen.add(key)
                 merged.append(statement)
     if not merged:
         return None
     return {"Version": POLICY_VERSION, "Statement": merged}
+
+
+def session_tags(tags: Mapping[str, str]) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """The role's tags as STS session tags, and the keys left out (over STS's limits)."""
+    kept: list[tuple[str, str]] = []
+    dropped: list[str] = []
+    for key, value in sorted(tags.items()):
+        valid = (
+            0 < len(key) <= MAX_TAG_KEY_CHARS
+            and len(value) <= MAX_TAG_VALUE_CHARS
+            and _TAG_TEXT.fullmatch(key) is not None
+            and _TAG_TEXT.fullmatch(value) is not None
+            and not key.lower().startswith("aws:")
+        )
+        if valid and len(kept) < MAX_TAGS:
+            kept.append((key, value))
+        else:
+            dropped.append(key)
+    return tuple(kept), tuple(dropped)
+
+
+def _rewritten(
+    statements: list[dict[str, Any]], target: Target | None, source: str
+) -> tuple[list[dict[str, Any]], list[Rewrite]]:
+    if target is None:
+        return statements, []
+    kept: list[dict[str, Any]] = []
+    rewrites: list[Rewrite] = []
+    for index, statement in enumerate(statements):
+        result, notes = rewrite(statement, target, source, index)
+        rewrites += notes
+        if result is not None:
+            kept.append(result)
+    return kept, rewrites
+
+
+def plan_session(
+    *,
+    role_name: str,
+    base_role_arn: str,
+    attached_policy_arns: Sequence[str],
+    inline_policies: Mapping[str, Mapping[str, Any]],
+    managed_documents: Mapping[str, Mapping[str, Any]] | None = None,
+    target: Target | None = None,
+    tags: Mapping[str, str] | None = None,
+    duration_seconds: int = DEFAULT_DURATION_SECONDS,
+) -> SessionPlan:
+    """The AssumeRole request of the base role limited to exactly the role's policies.
+
+    ``managed_documents`` (ARN -> default version's document) lets managed policies be
+    checked for principal-dependent conditions and packed when 10 ARNs do not hold
+    them; ``target`` is the role's ARN and tags for deciding those conditions; ``tags``
+    become session tags. Raises :class:`SessionLimitExceeded` rather than build a
+    request STS would refuse.
+    """
+    documents = managed_documents or {}
+    inline: list[dict[str, Any]] = []
+    rewrites: list[Rewrite] = []
+    for name in sorted(inline_policies):
+        kept, notes = _rewritten(
+            statements_of(inline_policies[name]), target, f"inline policy {name}"
+        )
+        inline += kept
+        rewrites += notes
+    managed = []
+    for arn in dict.fromkeys(attached_policy_arns):
+        if arn not in documents:
+            managed.append(ManagedPolicy(arn))
+            continue
+        kept, notes = _rewritten(statements_of(documents[arn]), target, f"managed policy {arn}")
+        rewrites += notes
+        managed.append(ManagedPolicy(arn, tuple(kept), rewritten=bool(notes)))
+    partition, account = base_role_arn.split(":")[1], base_role_arn.split(":")[4]
+    fitted = fit(
+        role_name=role_name, managed=managed, inline=inline, partition=partition, account=account
+    )
+    session_tag_pairs, dropped = session_tags(tags or {})
+    request = SessionRequest(
+        role_arn=base_role_arn,
+        session_name=session_name(role_name),
+        policy_arns=fitted.policy_arns,
+        policy=fitted.policy,
+        duration_seconds=duration_seconds,
+        tags=session_tag_pairs,
+    )
+    return SessionPlan(request, fitted.packed, fitted.inlined_managed, tuple(rewrites), dropped)
 
 
 def build_session(
@@ -111,34 +235,21 @@ def build_session(
     inline_policies: Mapping[str, Mapping[str, Any]],
     duration_seconds: int = DEFAULT_DURATION_SECONDS,
 ) -> SessionRequest:
-    """The AssumeRole request of the base role limited to the role's policies.
+    """The AssumeRole request of :func:`plan_session`, when nothing needs creating.
 
-    Raises :class:`SessionLimitExceeded` rather than build a request STS would refuse.
+    Raises :class:`SessionLimitExceeded` if the role only fits with policies created for
+    it (use :func:`plan_session` and create them) or not at all.
     """
-    arns = tuple(dict.fromkeys(attached_policy_arns))
-    if len(arns) > MAX_POLICY_ARNS:
-        raise SessionLimitExceeded(
-            f"role {role_name} has {len(arns)} managed policies, {len(arns) - MAX_POLICY_ARNS} "
-            f"over STS's limit of {MAX_POLICY_ARNS} session policy ARNs: {', '.join(arns)}"
-        )
-    merged = merge_inline_policies(inline_policies)
-    if merged is None and not arns:
-        merged = dict(DENY_ALL)
-    policy = _compact(merged) if merged is not None else None
-    if policy is not None and len(policy) > MAX_INLINE_POLICY_CHARS:
-        sizes = ", ".join(
-            f"{name} ({len(_compact(policies))} chars)"
-            for name, policies in sorted(inline_policies.items())
-        )
-        raise SessionLimitExceeded(
-            f"inline policies of role {role_name} make a {len(policy)}-character session policy, "
-            f"{len(policy) - MAX_INLINE_POLICY_CHARS} over STS's limit of "
-            f"{MAX_INLINE_POLICY_CHARS}: {sizes}"
-        )
-    return SessionRequest(
-        role_arn=base_role_arn,
-        session_name=session_name(role_name),
-        policy_arns=arns,
-        policy=policy,
+    plan = plan_session(
+        role_name=role_name,
+        base_role_arn=base_role_arn,
+        attached_policy_arns=attached_policy_arns,
+        inline_policies=inline_policies,
         duration_seconds=duration_seconds,
     )
+    if plan.packed:
+        raise SessionLimitExceeded(
+            f"role {role_name} fits STS's limits only with {len(plan.packed)} managed "
+            "policies created for it; use plan_session"
+        )
+    return plan.request
