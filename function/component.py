@@ -15,6 +15,7 @@ import pulumi_aws as aws
 
 from iam_sudo import IamSudoError, SudoPolicy
 from iam_sudo.fitting import POLICY_PATH
+from iam_sudo.roles import boundary_variant_arn, boundary_variant_name
 
 from .archive import build_archive
 
@@ -49,6 +50,7 @@ class IamSudoDeploymentArgs:
     invoker_groups: Sequence[str] = ()
     invoker_roles: Sequence[str] = ()
     base_role_accounts: Sequence[str] = ()
+    boundary_variants: Sequence[str] = ()
     build_dir: Path = field(default_factory=lambda: Path.cwd() / "build")
 
     @classmethod
@@ -69,6 +71,7 @@ class IamSudoDeploymentArgs:
             invoker_groups=config.get_object("invokerGroups") or (),
             invoker_roles=config.get_object("invokerRoles") or (),
             base_role_accounts=config.get_object("baseRoleAccounts") or (),
+            boundary_variants=config.get_object("boundaryVariants") or (),
         )
 
 
@@ -122,11 +125,13 @@ def validate(args: IamSudoDeploymentArgs, partition: str, account: str) -> SudoP
             "since they also limit the function's sts:AssumeRole in IAM"
         )
     base_role_arn = f"arn:{partition}:iam::{account}:role/{args.base_role_name}"
-    if not policy.allows_base_role(base_role_arn):
-        raise pulumi.RunError(
-            f"the sudo policy's allowed-base-roles do not include the base role {base_role_arn}; "
-            "add it to iam-sudo:policy"
-        )
+    variants = [boundary_variant_arn(base_role_arn, b) for b in args.boundary_variants]
+    for arn in [base_role_arn, *variants]:
+        if not policy.allows_base_role(arn):
+            raise pulumi.RunError(
+                f"the sudo policy's allowed-base-roles do not include the base role {arn}; "
+                "add it to iam-sudo:policy"
+            )
     return policy
 
 
@@ -222,33 +227,46 @@ class IamSudoDeployment(pulumi.ComponentResource):
             opts=child,
         )
 
-        base_role = aws.iam.Role(
-            f"{name}-base-role",
-            name=args.base_role_name,
-            description="The role iam-sudo assumes with session policies to simulate roles",
-            max_session_duration=args.max_session_duration,
-            assume_role_policy=execution_role.arn.apply(
-                lambda execution_arn: _policy(
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"AWS": [execution_arn, *args.base_role_trusted_principals]},
-                        # TagSession: the target's tags travel as session tags.
-                        "Action": ["sts:AssumeRole", "sts:TagSession"],
-                    }
-                )
-            ),
-            opts=child,
+        base_trust = execution_role.arn.apply(
+            lambda execution_arn: _policy(
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": [execution_arn, *args.base_role_trusted_principals]},
+                    # TagSession: the target's tags travel as session tags.
+                    "Action": ["sts:AssumeRole", "sts:TagSession"],
+                }
+            )
         )
         managed = args.base_role_policies
         if managed is None:
             managed = [f"arn:{partition}:iam::aws:policy/PowerUserAccess"]
-        for index, policy_arn in enumerate(managed):
-            aws.iam.RolePolicyAttachment(
-                f"{name}-base-role-policy-{index}",
-                role=base_role.name,
-                policy_arn=policy_arn,
+        # The base role, and one variant per boundary: a role with a permissions boundary
+        # is simulated exactly through a base role that carries the same boundary.
+        variants: list[tuple[str, str, str | None]] = [("base-role", args.base_role_name, None)]
+        variants += [
+            (f"base-role-{index}", boundary_variant_name(args.base_role_name, boundary), boundary)
+            for index, boundary in enumerate(args.boundary_variants)
+        ]
+        base_roles = []
+        for suffix, role_name, boundary in variants:
+            base_role_variant = aws.iam.Role(
+                f"{name}-{suffix}",
+                name=role_name,
+                description="The role iam-sudo assumes with session policies to simulate roles",
+                max_session_duration=args.max_session_duration,
+                assume_role_policy=base_trust,
+                permissions_boundary=boundary,
                 opts=child,
             )
+            base_roles.append(base_role_variant)
+            for index, policy_arn in enumerate(managed):
+                aws.iam.RolePolicyAttachment(
+                    f"{name}-{suffix}-policy-{index}",
+                    role=base_role_variant.name,
+                    policy_arn=policy_arn,
+                    opts=child,
+                )
+        base_role = base_roles[0]
 
         archive = build_archive(args.build_dir / f"{args.function_name}.zip")
         function = aws.lambda_.Function(

@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
+from devtools import localaws
 from tests.conftest import PRINT_IDENTITY
 
 ECS = "Service:ecs-tasks.amazonaws.com"
@@ -430,3 +431,90 @@ def test_bad_input_is_one_line_the_right_exit_code_and_nothing_written(
     one_line_error(result, code, message)
     assert "ran" not in result.stdout
     assert not credentials_file.exists()
+
+
+def big_inline(marker: str) -> dict[str, Any]:
+    return {
+        f"p{i}": localaws.allow(f"s3:{marker}{i}", f"arn:aws:s3:::{marker * 200}{i}")
+        for i in range(20)
+    }
+
+
+def test_dry_run_shows_the_policies_a_large_role_needs_and_creates_none(
+    cli: Any, iam: Any, prefix: str, local_aws: Any
+) -> None:
+    name = f"{prefix}Large"
+    localaws.create_role(iam, name, inline=big_inline("L"), Tags=[{"Key": "team", "Value": "a"}])
+    result = cli("simulate", "--local", "--dry-run", "--role-name", name)
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    needed = shown["PoliciesNeeded"]
+    assert needed
+    assert {p["Arn"] for p in needed} <= set(shown["PolicyArns"])
+    assert all(p["Path"] == "/iam-sudo/" for p in needed)
+    assert shown["PlaintextCharacters"] <= 2048
+    assert shown["Tags"] == [{"Key": "team", "Value": "a"}]
+    assert any("resource-based policies" in line for line in shown["Fidelity"])
+    assert "CreatePolicy" not in local_aws.recorder.actions()
+    assert "AssumeRole" not in local_aws.recorder.actions()
+
+
+def test_verbose_says_what_the_session_cannot_reproduce_and_how_sts_packed_it(
+    cli: Any, iam: Any, prefix: str
+) -> None:
+    name = f"{prefix}Explained"
+    deny = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Deny",
+                "Action": "s3:DeleteObject",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:PrincipalTag/team": "a"}},
+            }
+        ],
+    }
+    localaws.create_role(
+        iam,
+        name,
+        inline={"p": localaws.allow("s3:*"), "d": deny},
+        Tags=[{"Key": "team", "Value": "a"}],
+    )
+    result = cli("-v", "simulate", "--local", "--role-name", name, "--", "true")
+    assert result.returncode == 0, result.stderr
+    assert "aws:PrincipalTag/team (for the role: 'a'): holds for the role: condition dropped" in (
+        result.stderr
+    )
+    assert "STS packed the session policies and tags to" in result.stderr
+    assert "not reproduced: resource-based policies" in result.stderr
+
+
+def test_prune_deletes_only_the_iam_sudo_policies_no_role_needs(
+    cli: Any, iam: Any, prefix: str, local_aws: Any
+) -> None:
+    keep, drop = f"{prefix}KeepMe", f"{prefix}DropMe"
+    localaws.create_role(iam, keep, inline=big_inline("K"))
+    localaws.create_role(iam, drop, inline=big_inline("D"))
+    for name in (keep, drop):
+        assert cli("simulate", "--local", "--role-name", name, "--", "true").returncode == 0
+    dropped = json.loads(cli("simulate", "--local", "--dry-run", "--role-name", drop).stdout)
+    kept = json.loads(cli("simulate", "--local", "--dry-run", "--role-name", keep).stdout)
+    for policy in iam.list_role_policies(RoleName=drop)["PolicyNames"]:
+        iam.delete_role_policy(RoleName=drop, PolicyName=policy)
+    outside = iam.create_policy(
+        PolicyName="iam-sudo-0000",
+        Path="/other/",
+        PolicyDocument=json.dumps(localaws.allow("s3:*")),
+    )["Policy"]["Arn"]
+    preview = cli("prune", "--dry-run")
+    assert preview.returncode == 0, preview.stderr
+    unneeded = {p["Arn"] for p in dropped["PoliciesNeeded"]}
+    assert set(preview.stdout.split()) == unneeded
+    assert "DeletePolicy" not in local_aws.recorder.actions()
+    result = cli("prune")
+    assert result.returncode == 0, result.stderr
+    assert set(result.stdout.split()) == unneeded
+    remaining = {p["Arn"] for p in iam.list_policies(Scope="Local")["Policies"]}
+    assert not unneeded & remaining
+    assert {p["Arn"] for p in kept["PoliciesNeeded"]} <= remaining
+    assert outside in remaining

@@ -280,6 +280,7 @@ def test_every_config_key_is_documented_in_pulumi_yaml_and_the_readme() -> None:
         "invokerGroups",
         "invokerRoles",
         "baseRoleAccounts",
+        "boundaryVariants",
     }
     component = (ROOT / "function" / "component.py").read_text()
     assert all(f'"{key}"' in component for key in used)
@@ -301,3 +302,24 @@ def test_other_accounts_base_roles_only_when_configured(tmp_path: Path) -> None:
 def test_a_malformed_base_role_account_fails(tmp_path: Path) -> None:
     with pytest.raises(pulumi.RunError, match="12-digit account ids, got '1234'"):
         pulumi_program.run({"policy": ALLOW_ALL_POLICY, "baseRoleAccounts": ["1234"]}, tmp_path)
+
+
+def test_boundary_variants_of_the_base_role_carry_each_boundary(tmp_path: Path) -> None:
+    boundary = "arn:aws:iam::123456789012:policy/DeveloperBoundary"
+    policy = ALLOW_ALL_POLICY.replace("role/IAMSudoUser", "role/IAMSudoUser*")
+    program = pulumi_program.run({"policy": policy, "boundaryVariants": [boundary]}, tmp_path)
+    variant = program.one(ROLE, "base-role-0")
+    assert variant.inputs["name"] == "IAMSudoUser-DeveloperBoundary"
+    assert variant.inputs["permissionsBoundary"] == boundary
+    [base] = [r for r in program.of_type(ROLE) if r.inputs["name"] == "IAMSudoUser"]
+    assert variant.inputs["assumeRolePolicy"] == base.inputs["assumeRolePolicy"]
+    attachments = program.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert [a.inputs["policyArn"] for a in attachments if "base-role-0" in a.name] == [
+        "arn:aws:iam::aws:policy/PowerUserAccess"
+    ]
+
+
+def test_a_boundary_variant_the_policy_does_not_allow_fails(tmp_path: Path) -> None:
+    boundary = "arn:aws:iam::123456789012:policy/DeveloperBoundary"
+    with pytest.raises(pulumi.RunError, match="role/IAMSudoUser-DeveloperBoundary"):
+        pulumi_program.run({"policy": ALLOW_ALL_POLICY, "boundaryVariants": [boundary]}, tmp_path)

@@ -248,3 +248,28 @@ def test_malformed_requests_are_function_errors_without_internals(
     assert all("handler.py" in frame for frame in trace)
     assert function_aws.recorder.requests == [], "nothing reaches AWS"
     assert last_log(stand_in)["decision"] == "invalid"
+
+
+def test_the_function_fits_a_large_role_exactly_as_the_local_path_does(
+    cli: Any,
+    remote_env: dict[str, str],
+    iam: Any,
+    prefix: str,
+    function_aws: localaws.LocalAws,
+    stand_in: Any,
+) -> None:
+    name = f"{prefix}Allowed-LargeRole"
+    inline = {
+        f"p{i}": localaws.allow(f"s3:Get{i}", f"arn:aws:s3:::{'r' * 200}{i}") for i in range(20)
+    }
+    localaws.create_role(iam, name, inline=inline)
+    local = cli("simulate", "--local", "--dry-run", "--role-name", name, env=remote_env)
+    planned = json.loads(local.stdout)
+    function_aws.recorder.clear()
+    result = cli("simulate", "--role-name", name, "--", "true", env=remote_env)
+    assert result.returncode == 0, result.stderr
+    [sent] = function_aws.recorder.sent("AssumeRole")
+    arns = [v for k, v in sent.items() if k.startswith("PolicyArns.member.")]
+    assert sorted(arns) == sorted(planned["PolicyArns"])
+    assert function_aws.recorder.actions().count("CreatePolicy") == len(planned["PoliciesNeeded"])
+    assert last_log(stand_in)["decision"] == "allow"

@@ -249,6 +249,26 @@ async def simulate(
     await ctx.aexit(_deliver(credentials, profile, cmd))
 
 
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
+async def prune(dry_run: bool) -> None:
+    """Delete the /iam-sudo/ policies no role needs any more.
+
+    Simulations of roles too large for STS's limits create content-addressed policies
+    under the IAM path /iam-sudo/ and reuse them. This plans every role of the account
+    with your credentials and deletes the iam-sudo policies none of them needs; it never
+    touches other policies. A simulation re-creates a deleted policy when it needs it.
+    """
+    from .client import IamSudo
+
+    async with IamSudo() as sudo:
+        arns = await sudo.prune_policies(dry_run=dry_run)
+    for arn in arns:
+        click.echo(arn)
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(f"iam-sudo: {verb} {len(arns)} unneeded iam-sudo policies", err=True)
+
+
 def _describe_session(session: SimulatedSession) -> str:
     request = session.request
     return json.dumps(

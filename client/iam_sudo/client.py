@@ -31,7 +31,7 @@ from .fitting import POLICY_PATH, PackedPolicy
 from .policy import SudoPolicy
 from .principal import Principal
 from .remote import DEFAULT_FUNCTION_NAME, SimulateRequest, parse_reply
-from .roles import Role, check_role_reference, role_arn, role_name_of
+from .roles import Role, boundary_variant_arn, check_role_reference, role_arn, role_name_of
 from .session import (
     DEFAULT_DURATION_SECONDS,
     SessionPlan,
@@ -92,16 +92,6 @@ class RoleDetails:
     arn: str
     boundary: str | None
     tags: dict[str, str]
-
-
-def boundary_variant_arn(base_role_arn: str, boundary_arn: str) -> str:
-    """The ARN of the base role's variant for a boundary: ``<base>-<boundary policy name>``.
-
-    The Pulumi program creates one per ARN in ``iam-sudo:boundaryVariants``.
-    """
-    prefix = base_role_arn.rsplit("/", 1)[0]
-    name = f"{role_name_of(base_role_arn)}-{boundary_arn.rsplit('/', 1)[-1]}"[:64]
-    return f"{prefix}/{name}"
 
 
 def _as_principal(principal: Principal | str | None) -> Principal | None:
@@ -420,18 +410,42 @@ class IamSudo:
             versions = group.create_task(self._policy_versions())
         role = policy.resolve(listing.result(), role_name, wanted, base_arn.result())
         policy.check(role, base_arn.result(), wanted)
+        return await self._plan(
+            role,
+            base_arn.result(),
+            versions.result(),
+            listing=listing.result(),
+            principal=wanted,
+            duration_seconds=duration_seconds,
+            session_tags=session_tags,
+            explain=explain,
+        )
+
+    async def _plan(
+        self,
+        role: Role,
+        base_role_arn: str,
+        versions: dict[str, str],
+        *,
+        listing: list[Role],
+        principal: Principal | None = None,
+        duration_seconds: int = DEFAULT_DURATION_SECONDS,
+        session_tags: bool = True,
+        explain: bool = False,
+        boundary_variants: bool = True,
+    ) -> SimulatedSession:
+        """Read the role's policies and plan its session (see :meth:`session`)."""
 
         async def managed() -> tuple[list[str], dict[str, dict[str, Any]]]:
             arns = await self._attached_policy_arns(role.name)
-            return arns, await self._managed_documents(arns, versions.result())
+            return arns, await self._managed_documents(arns, versions)
 
         async with _task_group() as group:
             details = group.create_task(self._role_details(role.name))
             attached = group.create_task(managed())
             inline = group.create_task(self._inline_policies(role.name))
         boundary = details.result().boundary
-        base_role_arn = base_arn.result()
-        if boundary:
+        if boundary and boundary_variants:
             base_role_arn = await self._base_role_for(role, base_role_arn, boundary)
         tags = details.result().tags
         arns, documents = attached.result()
@@ -448,13 +462,70 @@ class IamSudo:
         findings = report(
             role=role,
             plan=plan,
-            roles=listing.result(),
+            roles=listing,
             boundary=boundary,
             role_tags=tags,
             tags_passed=session_tags,
             base_role_tags=await self._base_role_tags(base_role_arn) if explain else None,
         )
-        return SimulatedSession(role, base_role_arn, wanted, plan, tuple(findings))
+        return SimulatedSession(role, base_role_arn, principal, plan, tuple(findings))
+
+    async def prune_policies(self, *, dry_run: bool = False) -> list[str]:
+        """Delete the /iam-sudo/ policies that no role of the account needs any more.
+
+        Every role is planned (with the caller's own IAM permissions; nothing is assumed)
+        to learn which content-addressed policies are still needed. Only policies under
+        ``/iam-sudo/`` named ``iam-sudo-*`` are ever considered. If any role cannot be
+        planned, nothing is deleted. Returns the ARNs deleted (or, with ``dry_run``, that
+        would be).
+        """
+        async with _task_group() as group:
+            listing = group.create_task(self.roles())
+            base_arn = group.create_task(self.role_arn(self.base_role))
+            versions = group.create_task(self._policy_versions())
+            ours = group.create_task(self._own_policies())
+
+        async def needed_by(role: Role) -> set[str]:
+            try:
+                planned = await self._plan(
+                    role,
+                    base_arn.result(),
+                    versions.result(),
+                    listing=listing.result(),
+                    boundary_variants=False,
+                )
+            except SessionLimitExceeded:
+                return set()
+            except IamSudoError as error:
+                raise IamSudoError(
+                    f"cannot tell which iam-sudo policies role {role.name} needs ({error}); "
+                    "nothing was deleted"
+                ) from None
+            return {packed.arn for packed in planned.plan.packed}
+
+        async with _task_group() as group:
+            needs = [group.create_task(needed_by(role)) for role in listing.result()]
+        needed = set().union(*(task.result() for task in needs))
+        unneeded = sorted(set(ours.result()) - needed)
+        if not dry_run:
+            for arn in unneeded:
+                await self._iam("delete_policy", lambda reply: None, PolicyArn=arn)
+                log.info("deleted %s", arn)
+        return unneeded
+
+    async def _own_policies(self) -> list[str]:
+        """The content-addressed policies iam-sudo created in this account."""
+        arns: list[str] = []
+        async for page in self._iam_pages(
+            "list_policies", "Policies", Scope="Local", PathPrefix=POLICY_PATH
+        ):
+            with reading_answer("iam", "list_policies"):
+                arns += [
+                    str(p["Arn"])
+                    for p in page
+                    if p.get("Path") == POLICY_PATH and str(p["PolicyName"]).startswith("iam-sudo-")
+                ]
+        return arns
 
     async def _ensure_policy(self, packed: PackedPolicy) -> bool:
         """Create ``packed`` unless it exists with exactly its document; True if created.

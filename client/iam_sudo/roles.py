@@ -77,6 +77,20 @@ def check_role_reference(name_or_arn: str) -> None:
         )
 
 
+def boundary_variant_name(base_role_name: str, boundary_arn: str) -> str:
+    """The name of the base role's variant for a boundary: ``<base>-<boundary policy name>``."""
+    return f"{base_role_name}-{boundary_arn.rsplit('/', 1)[-1]}"[:64]
+
+
+def boundary_variant_arn(base_role_arn: str, boundary_arn: str) -> str:
+    """The ARN of the base role's variant carrying ``boundary_arn``, beside the base role.
+
+    The Pulumi program creates one per ARN in ``iam-sudo:boundaryVariants``.
+    """
+    prefix = base_role_arn.rsplit("/", 1)[0]
+    return f"{prefix}/{boundary_variant_name(role_name_of(base_role_arn), boundary_arn)}"
+
+
 def role_arn(name_or_arn: str, *, partition: str, account: str) -> str:
     """The ARN of a role given by ARN (returned as is) or by bare name in ``account``."""
     check_role_reference(name_or_arn)
