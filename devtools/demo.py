@@ -123,7 +123,12 @@ def remote(aws: localaws.LocalAws, env: dict[str, str], home: Path) -> None:
     try:
         function_env = {**aws.env(), "AWS_ENDPOINT_URL": aws.moto_url, **program.function_env}
         stand_in.add_function("iam-sudo", program.archive, function_env)
-        remote_env = {**env, "AWS_ENDPOINT_URL_LAMBDA": stand_in.url}
+        # The client signs its caller proof for the STS endpoint the function uses.
+        remote_env = {
+            **env,
+            "AWS_ENDPOINT_URL_LAMBDA": stand_in.url,
+            "AWS_ENDPOINT_URL_STS": aws.moto_url,
+        }
         print(f"its archive is served by a loopback Lambda Invoke API at {stand_in.url}")
 
         show("simulate --remote (the default): the function simulates with its own permissions")

@@ -113,12 +113,26 @@ def scoped_base_role_globs(
     return list(dict.fromkeys(scoped))
 
 
+# Lambda caps all environment variables of a function together (names and values) at 4 KB.
+MAX_ENVIRONMENT_BYTES = 4096
+# Room kept for the other variables: the base role's ARN and the accounts.
+_OTHER_ENVIRONMENT_BYTES = 512
+
+
 def validate(args: IamSudoDeploymentArgs, partition: str, account: str) -> SudoPolicy:
     """The function's own validator, plus what a deployment needs; RunError if invalid."""
     try:
         policy = SudoPolicy.from_yaml(args.policy)
     except IamSudoError as error:
         raise pulumi.RunError(str(error)) from None
+    size = len(b"IAM_SUDO_POLICY") + len(args.policy.encode())
+    if size > MAX_ENVIRONMENT_BYTES - _OTHER_ENVIRONMENT_BYTES:
+        raise pulumi.RunError(
+            f"the sudo policy takes {size} bytes of the function's environment; Lambda allows "
+            f"{MAX_ENVIRONMENT_BYTES} bytes for all its variables together: shorten the policy "
+            f"(YAML flow style, fewer comments, broader globs) to at most "
+            f"{MAX_ENVIRONMENT_BYTES - _OTHER_ENVIRONMENT_BYTES - len('IAM_SUDO_POLICY')} bytes"
+        )
     if any("[" in glob for glob in policy.allowed_base_roles):
         raise pulumi.RunError(
             "invalid sudo policy: allowed-base-roles may only use * and ? globs, "
@@ -127,7 +141,7 @@ def validate(args: IamSudoDeploymentArgs, partition: str, account: str) -> SudoP
     base_role_arn = f"arn:{partition}:iam::{account}:role/{args.base_role_name}"
     variants = [boundary_variant_arn(base_role_arn, b) for b in args.boundary_variants]
     for arn in [base_role_arn, *variants]:
-        if not policy.allows_base_role(arn):
+        if not policy.allows_base_role_for_anyone(arn):
             raise pulumi.RunError(
                 f"the sudo policy's allowed-base-roles do not include the base role {arn}; "
                 "add it to iam-sudo:policy"
@@ -232,8 +246,9 @@ class IamSudoDeployment(pulumi.ComponentResource):
                 {
                     "Effect": "Allow",
                     "Principal": {"AWS": [execution_arn, *args.base_role_trusted_principals]},
-                    # TagSession: the target's tags travel as session tags.
-                    "Action": ["sts:AssumeRole", "sts:TagSession"],
+                    # TagSession: the target's tags travel as session tags;
+                    # SetSourceIdentity: the verified caller is named in CloudTrail.
+                    "Action": ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"],
                 }
             )
         )

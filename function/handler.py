@@ -24,6 +24,7 @@ from iam_sudo import (
     SudoPolicy,
     SudoPolicyDenied,
     ThreadTransport,
+    Unauthenticated,
 )
 from iam_sudo.roles import check_role_reference
 
@@ -84,14 +85,24 @@ def _transport() -> ThreadTransport:
     return ThreadTransport()
 
 
-async def _simulate(request: SimulateRequest, record: dict[str, Any]) -> dict[str, str]:
+async def _simulate(event: Any, record: dict[str, Any]) -> dict[str, str]:
     policy, base_role = _configuration()
     async with IamSudo(policy=policy, base_role=base_role, transport=_transport()) as sudo:
+        # Who asks, first and from STS alone; nothing else of the event is read before.
+        proof = event.get("proof") if isinstance(event, dict) else None
+        audience = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+        caller = await sudo.verify_caller(proof, audience=audience)
+        record["caller"] = caller
+        request = SimulateRequest.from_event({k: v for k, v in event.items() if k != "proof"})
         session = await sudo.session(
-            request.role_name, principal=request.principal, base_role=request.base_role
+            request.role_name,
+            principal=request.principal,
+            base_role=request.base_role,
+            caller=caller,
         )
         record["resolved_role"] = session.role.arn
         record["base_role"] = session.base_role_arn
+        record["source_identity"] = session.request.source_identity
         credentials = await sudo.assume_session(session)
     return credentials.to_dict()
 
@@ -114,7 +125,7 @@ def _field(event: Any, key: str) -> str | None:
 def _unknown_keys(event: Any) -> list[str] | None:
     if not isinstance(event, dict):
         return None if event is None else [f"<event is {type(event).__name__}>"]
-    keys = [key for key in event if key not in ("role_name", "principal", "base_role")]
+    keys = [key for key in event if key not in ("role_name", "principal", "base_role", "proof")]
     if not keys:
         return None
     shown = [k[:64] if isinstance(k, str) else f"<{type(k).__name__}>" for k in keys]
@@ -140,7 +151,9 @@ def _log(record: dict[str, Any]) -> None:
 def handler(event: Any, context: Any) -> dict[str, str]:
     """Simulate ``event["role_name"]`` and return its credentials, or raise an iam-sudo error.
 
-    The event is ``{"role_name": str, "principal": "TYPE:ID"?, "base_role": str?}``.
+    The event is ``{"proof": {...}, "role_name": str, "principal": "TYPE:ID"?,
+    "base_role": str?}``; ``proof`` (see :mod:`iam_sudo.caller`) is checked before
+    anything else, and never logged.
     """
     started = time.monotonic()
     record: dict[str, Any] = {
@@ -154,13 +167,15 @@ def handler(event: Any, context: Any) -> dict[str, str]:
         record["unknown_fields"] = unknown
     error: Exception | None = None
     try:
-        request = SimulateRequest.from_event(event)
-        reply = asyncio.run(_simulate(request, record))
+        reply = asyncio.run(_simulate(event, record))
         record["decision"] = "allow"
         return reply
     except SudoPolicyDenied as failure:
         record.update(decision="deny", resolved_role=failure.role_arn)
         record.update(base_role=failure.base_role_arn, error=_describe(failure))
+        error = failure
+    except Unauthenticated as failure:
+        record.update(decision="unauthenticated", error=_describe(failure))
         error = failure
     except IamSudoError as failure:
         decision = "invalid" if isinstance(failure, RequestError) else "error"

@@ -207,8 +207,17 @@ def stand_in(
 
 @pytest.fixture
 def remote_env(
-    aws_env: dict[str, str], stand_in: Any, monkeypatch: pytest.MonkeyPatch
+    aws_env: dict[str, str],
+    stand_in: Any,
+    function_aws: localaws.LocalAws,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> dict[str, str]:
-    """The client's environment with Lambda served by the stand-in."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", stand_in.url)
-    return {**aws_env, "AWS_ENDPOINT_URL_LAMBDA": stand_in.url}
+    """The client's environment with Lambda served by the stand-in.
+
+    The client signs its caller proof for the STS endpoint the function uses, as in AWS,
+    where both resolve the same regional endpoint.
+    """
+    env = {"AWS_ENDPOINT_URL_LAMBDA": stand_in.url, "AWS_ENDPOINT_URL_STS": function_aws.url}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return {**aws_env, **env}

@@ -1,5 +1,6 @@
 """The function's archive holds all it imports beyond the stdlib and the runtime's boto3."""
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -10,13 +11,14 @@ from typing import Any
 from devtools import localaws
 from devtools.lambda_stand_in import extract, runtime_boto_dir
 from iam_sudo_deploy.archive import build_archive
+from tests.test_function import signed_proof
 
 SERVE_ONE_REQUEST = """
 import json, sys
-code, boto, role = sys.argv[1:4]
+code, boto, role, proof = sys.argv[1:5]
 sys.path[:] = [code, boto, *[p for p in sys.path[1:] if "site-packages" not in p]]
 import handler
-reply = handler.handler({"role_name": role}, None)
+reply = handler.handler({"role_name": role, "proof": json.loads(proof)}, None)
 import yaml, iam_sudo
 print(json.dumps({
     "reply_keys": sorted(reply),
@@ -46,6 +48,7 @@ def test_the_archive_is_reproducible(program: Any, tmp_path: Path) -> None:
 
 
 def test_a_fresh_interpreter_with_only_the_archive_and_boto3_serves_a_request(
+    remote_env: dict[str, str],
     program: Any,
     function_aws: localaws.LocalAws,
     iam: Any,
@@ -57,9 +60,15 @@ def test_a_fresh_interpreter_with_only_the_archive_and_boto3_serves_a_request(
     boto = runtime_boto_dir(tmp_path / "boto")
     role = f"{prefix}Packaged"
     localaws.create_role(iam, role, inline={"p": localaws.allow("s3:GetObject")})
-    env = {**function_aws.env(), **program.function_env, "AWS_ENDPOINT_URL": function_aws.url}
+    env = {
+        **function_aws.env(),
+        **program.function_env,
+        "AWS_ENDPOINT_URL": function_aws.url,
+        "AWS_LAMBDA_FUNCTION_NAME": "iam-sudo",
+    }
+    proof = json.dumps(asyncio.run(signed_proof("iam-sudo")))
     result = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", SERVE_ONE_REQUEST, str(code), str(boto), role],
+        [sys.executable, "-I", "-S", "-c", SERVE_ONE_REQUEST, str(code), str(boto), role, proof],
         env=env,
         capture_output=True,
         text=True,

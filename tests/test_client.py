@@ -253,12 +253,25 @@ async def test_assume_uses_an_arn_as_given(
     assert sent["RoleSessionName"] == "iam-sudo-IAMSudoUser"
 
 
-async def test_an_explicit_base_role_arn_needs_no_caller_identity(
+async def test_a_known_caller_and_base_role_arn_need_no_caller_identity(
     aws_env: dict[str, str], local_aws: localaws.LocalAws, task_role: dict[str, Any]
 ) -> None:
     async with IamSudo(base_role=BASE_ARN) as sudo:
-        await sudo.simulate(task_role["name"])
+        session = await sudo.session(task_role["name"], caller="arn:aws:iam::1:user/alice")
+        await sudo.assume_session(session)
     assert "GetCallerIdentity" not in local_aws.recorder.actions()
+    assert session.request.source_identity == "alice"
+
+
+async def test_locally_the_caller_is_you_and_named_as_source_identity(
+    aws_env: dict[str, str], local_aws: localaws.LocalAws, task_role: dict[str, Any]
+) -> None:
+    async with IamSudo() as sudo:
+        await sudo.simulate(task_role["name"])
+        unnamed = await sudo.session(task_role["name"], source_identity=False)
+    [sent] = local_aws.recorder.sent("AssumeRole")
+    assert sent["SourceIdentity"] == "moto"  # moto's name for its default credentials
+    assert unnamed.request.source_identity is None
 
 
 @pytest.mark.parametrize(

@@ -52,7 +52,7 @@ def test_the_base_role_trusts_the_function_not_the_account(
     assert base.inputs["maxSessionDuration"] == 3600
     [statement] = document(base, "assumeRolePolicy")["Statement"]
     assert statement["Principal"] == {"AWS": ["arn:aws:iam::123456789012:role/iam-sudo-execution"]}
-    assert statement["Action"] == ["sts:AssumeRole", "sts:TagSession"]
+    assert statement["Action"] == ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"]
     attachment = program.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "base-role")
     assert attachment.inputs["policyArn"] == "arn:aws:iam::aws:policy/PowerUserAccess"
 
@@ -323,3 +323,15 @@ def test_a_boundary_variant_the_policy_does_not_allow_fails(tmp_path: Path) -> N
     boundary = "arn:aws:iam::123456789012:policy/DeveloperBoundary"
     with pytest.raises(pulumi.RunError, match="role/IAMSudoUser-DeveloperBoundary"):
         pulumi_program.run({"policy": ALLOW_ALL_POLICY, "boundaryVariants": [boundary]}, tmp_path)
+
+
+def test_a_policy_too_large_for_lambdas_environment_is_refused(tmp_path: Path) -> None:
+    rules = "".join(
+        f"  - allowed-callers: ['arn:aws:iam::123456789012:user/user{i:03d}']\n"
+        "    allowed-role-names: ['*TaskRole*']\n"
+        "    allowed-principals: [{Service: ecs-tasks.amazonaws.com}]\n"
+        "    allowed-base-roles: ['arn:aws:iam::*:role/IAMSudoUser']\n"
+        for i in range(40)
+    )
+    with pytest.raises(pulumi.RunError, match=r"Lambda allows 4096 bytes for all its variables"):
+        pulumi_program.run({"policy": "rules:\n" + rules}, tmp_path)

@@ -60,9 +60,7 @@ def test_remote_is_the_default_and_runs_the_command_as_the_simulated_role(
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith(f"assumed-role/IAMSudoUser/iam-sudo-{roles['task']}")
-    assert [r.service for r in local_aws.recorder.requests] == ["sts"], (
-        "the client makes no IAM call"
-    )
+    assert local_aws.recorder.requests == [], "the client signs its proof, sends no AWS call"
     [sent] = function_aws.recorder.sent("AssumeRole")
     assert json.loads(sent["Policy"])["Statement"][0]["Action"] == "s3:GetObject"
     log = last_log(stand_in)
@@ -71,6 +69,10 @@ def test_remote_is_the_default_and_runs_the_command_as_the_simulated_role(
     assert log["resolved_role"].endswith(f":role/{roles['task']}")
     assert log["base_role"] == "arn:aws:iam::123456789012:role/IAMSudoUser"
     assert isinstance(log["duration_ms"], float)
+    # moto names every caller of its default credentials as its root user.
+    assert log["caller"] == "arn:aws:sts::123456789012:user/moto"
+    assert log["source_identity"] == "moto"
+    assert sent["SourceIdentity"] == "moto"
 
 
 def test_remote_saves_a_profile_and_never_logs_or_prints_the_secret(
@@ -221,22 +223,32 @@ def test_a_missing_function_says_how_to_deploy_it(cli: Any, remote_env: dict[str
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+async def signed_proof(audience: str = "iam-sudo") -> dict[str, Any]:
+    """A caller proof signed with the test's credentials, as the client makes it."""
+    async with IamSudo() as sudo:
+        proof = await sudo._transport.identity_proof(audience)
+    return proof.to_event()
+
+
 @pytest.mark.parametrize(
-    ("payload", "message"),
+    ("event", "message"),
     [
-        (b"[]", "must be a JSON object, got list"),
-        (b'"TaskRole"', "must be a JSON object, got str"),
-        (b"{}", "no role_name"),
-        (b'{"role_name": "x", "admin": true}', "unknown field 'admin'"),
-        (b'{"role_name": 1}', "role_name must be a string, got int"),
-        (b'{"role_name": ""}', "role_name must not be empty"),
-        (json.dumps({"role_name": "r" * 513}).encode(), "longer than 512"),
-        (b'{"role_name": "x", "principal": "nocolon"}', "expected TYPE:ID"),
+        ({}, "no role_name"),
+        ({"role_name": "x", "admin": True}, "unknown field 'admin'"),
+        ({"role_name": 1}, "role_name must be a string, got int"),
+        ({"role_name": ""}, "role_name must not be empty"),
+        ({"role_name": "r" * 513}, "longer than 512"),
+        ({"role_name": "x", "principal": "nocolon"}, "expected TYPE:ID"),
     ],
 )
-def test_malformed_requests_are_function_errors_without_internals(
-    stand_in: Any, function_aws: localaws.LocalAws, payload: bytes, message: str
+async def test_malformed_requests_are_function_errors_without_internals(
+    remote_env: dict[str, str],
+    stand_in: Any,
+    function_aws: localaws.LocalAws,
+    event: dict[str, Any],
+    message: str,
 ) -> None:
+    payload = json.dumps({**event, "proof": await signed_proof()}).encode()
     function_aws.recorder.clear()
     reply = invoke(stand_in, "iam-sudo", payload)
     assert reply["error"] == "Unhandled"
@@ -246,8 +258,20 @@ def test_malformed_requests_are_function_errors_without_internals(
     trace = reply["payload"]["stackTrace"]
     assert len(trace) <= 1
     assert all("handler.py" in frame for frame in trace)
-    assert function_aws.recorder.requests == [], "nothing reaches AWS"
+    assert function_aws.recorder.actions() == ["GetCallerIdentity"], "only the proof reached AWS"
     assert last_log(stand_in)["decision"] == "invalid"
+
+
+@pytest.mark.parametrize("payload", [b"[]", b'"TaskRole"', b"{}", b'{"role_name": "x"}'])
+def test_a_request_without_a_proof_is_unauthenticated_before_anything_else(
+    stand_in: Any, function_aws: localaws.LocalAws, payload: bytes
+) -> None:
+    function_aws.recorder.clear()
+    reply = invoke(stand_in, "iam-sudo", payload)
+    assert reply["payload"]["errorType"] == "Unauthenticated"
+    assert reply["payload"]["errorMessage"] == "the caller's identity proof was refused"
+    assert function_aws.recorder.requests == [], "nothing reaches AWS"
+    assert last_log(stand_in)["decision"] == "unauthenticated"
 
 
 def test_the_function_fits_a_large_role_exactly_as_the_local_path_does(

@@ -1,5 +1,6 @@
 """The handler in-process: configuration caching, unexpected failures, what it logs."""
 
+import asyncio
 import json
 import random
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from devtools import localaws
 from iam_sudo import IamSudoError, SudoPolicy
 from iam_sudo_deploy import handler as function
 from tests.conftest import ALLOW_ALL_POLICY
+from tests.test_function import signed_proof
 
 
 class Context:
@@ -19,6 +21,7 @@ class Context:
 
 @pytest.fixture
 def configured(aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "iam-sudo")
     monkeypatch.setenv("IAM_SUDO_POLICY", ALLOW_ALL_POLICY)
     monkeypatch.setenv("IAM_SUDO_BASE_ROLE", "arn:aws:iam::123456789012:role/IAMSudoUser")
     function._configuration.cache_clear()
@@ -26,11 +29,15 @@ def configured(aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iter
     function._configuration.cache_clear()
 
 
+def line_of(record: dict[str, Any]) -> str:
+    return json.dumps(record)
+
+
 def logged(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
 
-def test_the_policy_is_parsed_once_per_container(
+async def test_the_policy_is_parsed_once_per_container(
     configured: None, iam: Any, prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     parsed: list[str] = []
@@ -42,8 +49,10 @@ def test_the_policy_is_parsed_once_per_container(
 
     monkeypatch.setattr(SudoPolicy, "from_yaml", classmethod(counting))
     localaws.create_role(iam, f"{prefix}Twice", inline={"p": localaws.allow("s3:GetObject")})
+    proof = await signed_proof()
     for _ in range(3):
-        assert "AccessKeyId" in function.handler({"role_name": f"{prefix}Twice"}, Context())
+        event = {"role_name": f"{prefix}Twice", "proof": proof}
+        assert "AccessKeyId" in await asyncio.to_thread(function.handler, event, Context())
     assert parsed == [ALLOW_ALL_POLICY.strip()]
 
 
@@ -66,26 +75,35 @@ def test_an_unexpected_failure_leaves_as_an_internal_error_and_is_logged(
     assert record["error"] == "internal: KeyError: '/var/task/secret/internals'"
 
 
-def test_an_allowed_request_logs_one_line_without_credentials(
+async def test_an_allowed_request_logs_one_line_without_credentials(
     configured: None, iam: Any, prefix: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     localaws.create_role(iam, f"{prefix}Logged", inline={"p": localaws.allow("s3:GetObject")})
-    reply = function.handler(
-        {"role_name": f"{prefix}Logged", "principal": "Service:ecs-tasks.amazonaws.com"}, Context()
-    )
+    proof = await signed_proof()
+    event = {
+        "role_name": f"{prefix}Logged",
+        "principal": "Service:ecs-tasks.amazonaws.com",
+        "proof": proof,
+    }
+    reply = await asyncio.to_thread(function.handler, event, Context())
     [record] = logged(capsys)
     assert set(record) == {
         "request_id",
         "requested_role",
         "principal",
         "requested_base_role",
+        "caller",
         "resolved_role",
         "base_role",
+        "source_identity",
         "decision",
         "duration_ms",
     }
+    assert record["caller"] == "arn:aws:sts::123456789012:user/moto"
+    assert record["source_identity"] == "moto"
+    assert proof["headers"]["Authorization"] not in line_of(record)
     assert record["principal"] == "Service:ecs-tasks.amazonaws.com"
-    line = json.dumps(record)
+    line = line_of(record)
     assert reply["SecretAccessKey"] not in line
     assert reply["SessionToken"] not in line
 
@@ -142,5 +160,5 @@ def test_every_hostile_event_gets_one_bounded_log_line_and_a_clean_refusal(
         assert len(lines[0]) <= function.MAX_LOG_LINE_CHARS
         record = json.loads(lines[0])
         # Refused for what it is (a valid-looking one may find no role), never internally.
-        assert record["decision"] in ("invalid", "error", "deny"), record
+        assert record["decision"] in ("invalid", "error", "deny", "unauthenticated"), record
         assert not record["error"].startswith("internal"), record

@@ -35,6 +35,7 @@ from ._exceptions import (
     SessionLimitExceeded,
     SudoPolicyDenied,
     SudoPolicyError,
+    Unauthenticated,
     UnsupportedRole,
 )
 
@@ -121,6 +122,7 @@ __all__ = [
     "ThreadTransport",
     "Timeouts",
     "Transport",
+    "Unauthenticated",
     "UnsupportedRole",
     "build_session",
     "plan_session",

@@ -28,6 +28,7 @@ from ._exceptions import (
     RemoteError,
     RoleNotFound,
 )
+from .caller import AUDIENCE_HEADER, IDENTITY_BODY, CallerProof
 from .redact import protect_sdk_logs, scrub
 
 RetryMode = Literal["standard", "adaptive", "legacy"]
@@ -196,6 +197,18 @@ class Transport(Protocol):
         """Call ``operation`` (snake_case, as botocore names it) of ``service``."""
         ...
 
+    async def identity_proof(self, audience: str) -> CallerProof:
+        """A signed, unsent sts:GetCallerIdentity for this transport's STS endpoint."""
+        ...
+
+    async def send_proof(self, proof: CallerProof) -> tuple[int, bytes]:
+        """Send a proof to this transport's own STS endpoint; (HTTP status, body)."""
+        ...
+
+    async def sts_endpoint(self) -> str:
+        """The STS endpoint as boto3 resolves it here (AWS_ENDPOINT_URL_STS honoured)."""
+        ...
+
     async def __aenter__(self) -> Self: ...
 
     async def __aexit__(
@@ -204,6 +217,58 @@ class Transport(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+
+def _sign(client: Any, credentials: Any, audience: str) -> CallerProof:
+    """Sign GetCallerIdentity for ``client``'s endpoint and region with ``credentials``."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    url = client.meta.endpoint_url.rstrip("/") + "/"
+    request = AWSRequest(
+        method="POST",
+        url=url,
+        data=IDENTITY_BODY,
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+            AUDIENCE_HEADER: audience,
+        },
+    )
+    SigV4Auth(credentials, "sts", client.meta.region_name).add_auth(request)
+    return CallerProof("POST", url, dict(request.headers.items()), IDENTITY_BODY)
+
+
+def _post(endpoint: str, proof: CallerProof, timeout: float) -> tuple[int, bytes]:
+    """POST the proof to ``endpoint`` (our own STS), following no redirect and no proxy.
+
+    The URL is ours, never the event's: :func:`check_proof` has already required them equal.
+    """
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    if urllib.parse.urlsplit(endpoint).scheme not in ("http", "https"):
+        raise ConfigurationError(f"the sts endpoint {endpoint} is not an http(s) URL")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), NoRedirect())
+    headers = {
+        k: v for k, v in proof.headers.items() if k.lower() not in ("host", "content-length")
+    }
+    url = endpoint.rstrip("/") + "/"
+    request = urllib.request.Request(url, proof.body.encode(), headers, method="POST")  # noqa: S310
+    try:
+        with opener.open(request, timeout=timeout) as reply:
+            return int(reply.status), reply.read(65536)
+    except urllib.error.HTTPError as error:
+        return int(error.code), error.read(65536)
+    except (OSError, ValueError) as error:
+        raise EndpointUnreachable(
+            f"cannot reach the sts endpoint {endpoint} to verify the caller "
+            f"({type(error).__name__}); {_endpoint_hint('sts')}"
+        ) from None
 
 
 def _client_config(
@@ -272,12 +337,7 @@ class AioTransport:
         return client
 
     async def call(self, service: str, operation: str, /, **params: Any) -> dict[str, Any]:
-        with map_exceptions(service, operation):
-            if self._session is None:
-                raise RuntimeError("use the transport inside `async with`")
-            if service not in self._clients:
-                self._clients[service] = asyncio.ensure_future(self._open(service))
-            client = await self._clients[service]
+        client = await self._client(service)
         with map_exceptions(service, operation, client.meta.endpoint_url):
             result: dict[str, Any] = await getattr(client, operation)(**params)
             # Streaming bodies (lambda:Invoke's Payload) are read here, while the client is open.
@@ -285,6 +345,35 @@ class AioTransport:
                 if hasattr(value, "read"):
                     result[key] = await value.read()
             return result
+
+    async def _client(self, service: str) -> Any:
+        with map_exceptions(service, "client"):
+            if self._session is None:
+                raise RuntimeError("use the transport inside `async with`")
+            if service not in self._clients:
+                self._clients[service] = asyncio.ensure_future(self._open(service))
+            return await self._clients[service]
+
+    async def identity_proof(self, audience: str) -> CallerProof:
+        client = await self._client("sts")
+        with map_exceptions("sts", "sign"):
+            credentials = await self._session._session.get_credentials()
+            if credentials is None:
+                raise NoCredentials(
+                    "no AWS credentials found; configure a profile, set AWS_PROFILE or "
+                    "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+                )
+            return _sign(client, await credentials.get_frozen_credentials(), audience)
+
+    async def sts_endpoint(self) -> str:
+        return str((await self._client("sts")).meta.endpoint_url)
+
+    async def send_proof(self, proof: CallerProof) -> tuple[int, bytes]:
+        client = await self._client("sts")
+        assert self._timeouts is not None
+        return await asyncio.to_thread(
+            _post, client.meta.endpoint_url, proof, self._timeouts.read_for("sts")
+        )
 
 
 class ThreadTransport:
@@ -344,3 +433,23 @@ class ThreadTransport:
                 if hasattr(value, "read"):
                     result[key] = await loop.run_in_executor(self._threads, value.read)
             return result
+
+    async def identity_proof(self, audience: str) -> CallerProof:
+        with map_exceptions("sts", "sign"):
+            client = self._client("sts")
+            credentials = client._request_signer._credentials
+            if credentials is None:
+                raise NoCredentials("no AWS credentials found")
+            return _sign(client, credentials.get_frozen_credentials(), audience)
+
+    async def send_proof(self, proof: CallerProof) -> tuple[int, bytes]:
+        with map_exceptions("sts", "verify"):
+            endpoint = self._client("sts").meta.endpoint_url
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._threads, _post, endpoint, proof, self._timeouts.read_for("sts")
+        )
+
+    async def sts_endpoint(self) -> str:
+        with map_exceptions("sts", "client"):
+            return str(self._client("sts").meta.endpoint_url)

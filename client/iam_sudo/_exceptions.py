@@ -10,6 +10,7 @@ The hierarchy, like httpx's, groups failures by what the caller can do about the
     │   ├── RoleNotFound
     │   ├── AmbiguousRole
     │   └── UnsupportedRole
+    ├── Unauthenticated         the function could not verify who is asking
     ├── SudoPolicyError         the sudo policy is involved
     │   ├── InvalidSudoPolicy
     │   └── SudoPolicyDenied
@@ -64,6 +65,10 @@ class AmbiguousRole(RoleError):
 
 class UnsupportedRole(RoleError):
     """The role has a feature a session policy cannot reproduce, e.g. a permissions boundary."""
+
+
+class Unauthenticated(IamSudoError):
+    """The caller's identity proof is missing, malformed, expired, forged or not for us."""
 
 
 class SudoPolicyError(IamSudoError):

@@ -9,21 +9,24 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from ._aws import AioTransport, RetryMode, Timeouts, Transport, reading_answer
 from ._exceptions import (
+    AccessDenied,
     AwsError,
     IamSudoError,
     InvalidRequest,
     PackedPolicyConflict,
     RoleNotFound,
     SessionLimitExceeded,
-    SudoPolicyDenied,
     UnsupportedRole,
 )
+from .caller import CallerProof, caller_from_answer, check_proof
+from .caller import source_identity as caller_source_identity
 from .conditions import Target
 from .credentials import Credentials
 from .fidelity import report
@@ -49,6 +52,7 @@ CONSISTENCY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 NOT_YET_VISIBLE_CODES = {"MalformedPolicyDocument", "InvalidParameterValue", "NoSuchEntity"}
 
 log = logging.getLogger("iam_sudo")
+_ACCESS_DENIED = {"AccessDenied", "AccessDeniedException"}
 
 T = TypeVar("T")
 
@@ -367,13 +371,6 @@ class IamSudo:
                 f"boundary, {variant}: add {boundary} to iam-sudo:boundaryVariants and "
                 "`pulumi up`"
             )
-        if not self.policy.allows_base_role(variant):
-            raise SudoPolicyDenied(
-                f"sudo policy does not allow the base role {variant}, which role {role.name}'s "
-                "permissions boundary needs",
-                role_arn=role.arn,
-                base_role_arn=variant,
-            )
         return variant
 
     async def _base_role_tags(self, base_arn: str) -> dict[str, str]:
@@ -388,6 +385,8 @@ class IamSudo:
         duration_seconds: int = DEFAULT_DURATION_SECONDS,
         session_tags: bool = True,
         explain: bool = False,
+        caller: str | None = None,
+        source_identity: bool = True,
     ) -> SimulatedSession:
         """Resolve ``role_name`` and plan the AssumeRole request that simulates it exactly.
 
@@ -395,7 +394,10 @@ class IamSudo:
         :mod:`iam_sudo.fitting`); sends nothing to STS and creates nothing. ``role_name``
         is a substring of the role's name; ``principal`` (``TYPE:ID``) keeps roles whose
         trust policy allows it. ``session_tags`` passes the role's tags as session tags;
-        ``explain`` also reads the base role's tags for the fidelity report.
+        ``explain`` also reads the base role's tags for the fidelity report. ``caller`` is
+        whom the sudo policy's rules are for (a verified ARN; default: this client's own
+        identity, from STS); ``source_identity`` names the caller as the session's STS
+        SourceIdentity, so that CloudTrail ties every action of the session to them.
         """
         if not role_name:
             raise InvalidRequest("the role name must not be empty")
@@ -408,9 +410,12 @@ class IamSudo:
             listing = group.create_task(self.roles())
             base_arn = group.create_task(self.role_arn(base))
             versions = group.create_task(self._policy_versions())
-        role = policy.resolve(listing.result(), role_name, wanted, base_arn.result())
-        policy.check(role, base_arn.result(), wanted)
-        return await self._plan(
+            me = group.create_task(self.identity()) if caller is None else None
+        if me is not None:
+            caller = me.result().arn
+        role = policy.resolve(listing.result(), role_name, wanted, base_arn.result(), caller)
+        policy.check(role, base_arn.result(), wanted, caller)
+        session = await self._plan(
             role,
             base_arn.result(),
             versions.result(),
@@ -419,7 +424,12 @@ class IamSudo:
             duration_seconds=duration_seconds,
             session_tags=session_tags,
             explain=explain,
+            caller=caller,
         )
+        if not source_identity or caller is None:
+            return session
+        request = replace(session.request, source_identity=caller_source_identity(caller))
+        return replace(session, plan=replace(session.plan, request=request))
 
     async def _plan(
         self,
@@ -433,6 +443,7 @@ class IamSudo:
         session_tags: bool = True,
         explain: bool = False,
         boundary_variants: bool = True,
+        caller: str | None = None,
     ) -> SimulatedSession:
         """Read the role's policies and plan its session (see :meth:`session`)."""
 
@@ -447,6 +458,7 @@ class IamSudo:
         boundary = details.result().boundary
         if boundary and boundary_variants:
             base_role_arn = await self._base_role_for(role, base_role_arn, boundary)
+            self.policy.check(role, base_role_arn, principal, caller)
         tags = details.result().tags
         arns, documents = attached.result()
         plan = plan_session(
@@ -600,6 +612,14 @@ class IamSudo:
             try:
                 return await self._call("sts", "assume_role", read, **request.to_params())
             except AwsError as error:
+                if error.code in _ACCESS_DENIED and (request.source_identity or request.tags):
+                    raise AccessDenied(
+                        f"{error}; to pass the caller as SourceIdentity and the role's tags, "
+                        f"the base role's trust policy must allow sts:SetSourceIdentity and "
+                        f"sts:TagSession for you (or use --no-source-identity / "
+                        f"--no-session-tags)",
+                        code=error.code,
+                    ) from None
                 if error.code == "PackedPolicyTooLarge":
                     raise SessionLimitExceeded(
                         f"STS refused the session as too large once packed "
@@ -657,9 +677,14 @@ class IamSudo:
         Only ``lambda:InvokeFunction`` is needed; the function's sudo policy decides. A
         function error raises :class:`RemoteError` carrying the function's message.
         """
-        event = SimulateRequest(role_name, _as_principal(principal), base_role).to_event()
+        event: dict[str, Any] = SimulateRequest(
+            role_name, _as_principal(principal), base_role
+        ).to_event()
         # The function's own validation, so that a bad request fails here, before any call.
         SimulateRequest.from_event(event)
+        # Who asks, signed with this client's own credentials, for this function only.
+        proof = await self._transport.identity_proof(function_audience(function_name))
+        event["proof"] = proof.to_event()
         reply = await self._transport.call(
             "lambda",
             "invoke",
@@ -668,3 +693,27 @@ class IamSudo:
             Payload=json.dumps(event).encode(),
         )
         return parse_reply(reply.get("Payload", b""), reply.get("FunctionError"))
+
+    async def verify_caller(self, proof: object, *, audience: str) -> str:
+        """The ARN of whoever signed ``proof``, as STS says; :class:`Unauthenticated` if not.
+
+        The function's first step: the proof must be a GetCallerIdentity request for this
+        transport's own STS endpoint, for ``audience`` (the function's name), signed in
+        the last 15 minutes; STS then checks the signature and names the signer.
+        """
+        checked = CallerProof.from_event(proof)
+        check_proof(
+            checked,
+            sts_endpoint=await self._transport.sts_endpoint(),
+            audience=audience,
+            now=datetime.now(UTC),
+        )
+        status, body = await self._transport.send_proof(checked)
+        return caller_from_answer(status, body)
+
+
+def function_audience(function_name: str) -> str:
+    """The function's own name (what AWS_LAMBDA_FUNCTION_NAME holds), from a name or ARN."""
+    if function_name.startswith("arn:"):
+        return function_name.split(":")[6]
+    return function_name.split(":")[0]

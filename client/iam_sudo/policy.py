@@ -1,10 +1,14 @@
-"""The sudo policy: which roles, principals and base roles may be used to simulate.
+"""The sudo policy: who may simulate which roles, principals and base roles.
 
-A sudo policy is YAML with three glob lists::
+A sudo policy is YAML with three glob lists, and optionally the callers it is for::
 
     allowed-role-names: ["*"]
     allowed-principals: [{"*": "*"}]
     allowed-base-roles: ["arn:aws:iam::*:role/*"]
+    allowed-callers: ["arn:aws:sts::123456789012:assumed-role/Developers/*"]
+
+or, like sudoers, a list of such rules under ``rules:``, each with its own callers.
+Callers are verified ARNs (what STS says, never what a request claims).
 
 Globs are shell-style (``*``, ``?``, ``[...]``) and case-sensitive, like IAM names.
 """
@@ -24,6 +28,8 @@ from .roles import Role, is_role_arn, resolve_role
 ROLE_NAMES = "allowed-role-names"
 PRINCIPALS = "allowed-principals"
 BASE_ROLES = "allowed-base-roles"
+CALLERS = "allowed-callers"
+RULES = "rules"
 
 DEFAULT_POLICY_YAML = """\
 allowed-role-names:
@@ -123,49 +129,109 @@ def _matches(value: str, patterns: Sequence[str]) -> bool:
     return any(value == pattern or fnmatchcase(value, pattern) for pattern in patterns)
 
 
-def _string_list(document: Mapping[str, Any], key: str) -> tuple[str, ...]:
+def _string_list(document: Mapping[str, Any], key: str, where: str = "") -> tuple[str, ...]:
     value = document[key]
     if not isinstance(value, list):
-        raise InvalidSudoPolicy(f"invalid sudo policy: {key} must be a list of glob strings")
+        raise InvalidSudoPolicy(f"invalid sudo policy: {where}{key} must be a list of glob strings")
     for index, item in enumerate(value):
         if not isinstance(item, str) or not item:
             raise InvalidSudoPolicy(
-                f"invalid sudo policy: {key}[{index}] must be a non-empty glob string, "
+                f"invalid sudo policy: {where}{key}[{index}] must be a non-empty glob string, "
                 f"got {_shown(item)}"
             )
     return tuple(value)
 
 
-def _principal_list(document: Mapping[str, Any]) -> tuple[Principal, ...]:
+def _principal_list(document: Mapping[str, Any], where: str = "") -> tuple[Principal, ...]:
     value = document[PRINCIPALS]
     if not isinstance(value, list):
         raise InvalidSudoPolicy(
-            f"invalid sudo policy: {PRINCIPALS} must be a list of TYPE: ID glob mappings"
+            f"invalid sudo policy: {where}{PRINCIPALS} must be a list of TYPE: ID glob mappings"
         )
     principals: list[Principal] = []
     for index, item in enumerate(value):
         if not isinstance(item, Mapping) or not item:
             raise InvalidSudoPolicy(
-                f"invalid sudo policy: {PRINCIPALS}[{index}] must be a mapping of TYPE: ID globs, "
-                f'e.g. Service: "ecs-tasks.amazonaws.com", got {_shown(item)}'
+                f"invalid sudo policy: {where}{PRINCIPALS}[{index}] must be a mapping of TYPE: "
+                f'ID globs, e.g. Service: "ecs-tasks.amazonaws.com", got {_shown(item)}'
             )
         for type_, id_ in item.items():
             if not isinstance(type_, str) or not isinstance(id_, str) or not type_ or not id_:
                 raise InvalidSudoPolicy(
-                    f"invalid sudo policy: {PRINCIPALS}[{index}] must map a TYPE glob string "
-                    f"to an ID glob string, got {_shown(type_)}: {_shown(id_)}"
+                    f"invalid sudo policy: {where}{PRINCIPALS}[{index}] must map a TYPE glob "
+                    f"string to an ID glob string, got {_shown(type_)}: {_shown(id_)}"
                 )
             principals.append(Principal(type_, id_))
     return tuple(principals)
 
 
+RULE_FIELDS = (ROLE_NAMES, PRINCIPALS, BASE_ROLES)
+
+
 @dataclass(frozen=True)
-class SudoPolicy:
-    """Which role names, principals and base roles may be simulated."""
+class Rule:
+    """Who (``allowed_callers``; None: anyone) may simulate which roles, through which bases."""
 
     allowed_role_names: tuple[str, ...]
     allowed_principals: tuple[Principal, ...]
     allowed_base_roles: tuple[str, ...]
+    allowed_callers: tuple[str, ...] | None = None
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any], where: str = "") -> Rule:
+        unknown = [key for key in document if key not in (*RULE_FIELDS, CALLERS)]
+        if unknown:
+            raise InvalidSudoPolicy(
+                f"invalid sudo policy: unknown field {where}{_shown(unknown[0])}; expected "
+                f"{ROLE_NAMES}, {PRINCIPALS}, {BASE_ROLES} and optionally {CALLERS}"
+            )
+        missing = [key for key in RULE_FIELDS if key not in document]
+        if missing:
+            raise InvalidSudoPolicy(f"invalid sudo policy: missing field {where}{missing[0]}")
+        return cls(
+            allowed_role_names=_string_list(document, ROLE_NAMES, where),
+            allowed_principals=_principal_list(document, where),
+            allowed_base_roles=_string_list(document, BASE_ROLES, where),
+            allowed_callers=_string_list(document, CALLERS, where) if CALLERS in document else None,
+        )
+
+    def applies_to(self, caller: str | None) -> bool:
+        """Whether the rule is for ``caller`` (a verified ARN; None: unknown, everyone's only)."""
+        if self.allowed_callers is None:
+            return True
+        return caller is not None and _matches(caller, self.allowed_callers)
+
+    def allows_role_name(self, name: str) -> bool:
+        return _matches(name, self.allowed_role_names)
+
+    def allows_principal(self, principal: Principal) -> bool:
+        """An account matches in either spelling (``123456789012`` or its root ARN)."""
+        return any(
+            fnmatchcase(principal.type, allowed.type)
+            and any(fnmatchcase(alias, allowed.id) for alias in principal.aliases)
+            for allowed in self.allowed_principals
+        )
+
+    def allows_role(self, role: Role) -> bool:
+        """Whether the role's name and one of the principals it trusts are allowed."""
+        return self.allows_role_name(role.name) and any(
+            self.allows_principal(trusted) for trusted in role.principals
+        )
+
+    def allows_base_role_glob(self, arn: str) -> bool:
+        return is_role_arn(arn) and _matches(arn, self.allowed_base_roles)
+
+
+@dataclass(frozen=True)
+class SudoPolicy:
+    """Who may simulate which role names, principals and base roles: a list of rules.
+
+    The seed's form (the three ``allowed-*`` keys, optionally ``allowed-callers``) is one
+    rule; ``rules:`` lists more, each with its own callers, like sudoers. A request is
+    allowed when a rule for its caller allows the role, principal and base role.
+    """
+
+    rules: tuple[Rule, ...]
     #: Accounts a base role may be in; None: any account the globs allow. The function
     #: sets it to its own account (and those its stack configuration adds), so that an
     #: ``arn:aws:iam::*:role/X`` glob cannot reach a role of a stranger's account.
@@ -177,23 +243,33 @@ class SudoPolicy:
         if not isinstance(document, Mapping):
             raise InvalidSudoPolicy(
                 f"invalid sudo policy: expected a mapping with {ROLE_NAMES}, {PRINCIPALS} "
-                f"and {BASE_ROLES}, got {type(document).__name__}"
+                f"and {BASE_ROLES} (or {RULES}), got {type(document).__name__}"
             )
-        fields = (ROLE_NAMES, PRINCIPALS, BASE_ROLES)
-        unknown = [key for key in document if key not in fields]
+        unknown = [key for key in document if key not in (*RULE_FIELDS, CALLERS, RULES)]
         if unknown:
             raise InvalidSudoPolicy(
                 f"invalid sudo policy: unknown field {_shown(unknown[0])}; "
-                f"expected {ROLE_NAMES}, {PRINCIPALS} and {BASE_ROLES}"
+                f"expected {ROLE_NAMES}, {PRINCIPALS} and {BASE_ROLES}, {CALLERS}, or {RULES}"
             )
-        missing = [key for key in fields if key not in document]
-        if missing:
-            raise InvalidSudoPolicy(f"invalid sudo policy: missing field {missing[0]}")
-        return cls(
-            allowed_role_names=_string_list(document, ROLE_NAMES),
-            allowed_principals=_principal_list(document),
-            allowed_base_roles=_string_list(document, BASE_ROLES),
-        )
+        rules: list[Rule] = []
+        top = {k: v for k, v in document.items() if k != RULES}
+        if top or RULES not in document:
+            rules.append(Rule.from_document(top))
+        if RULES in document:
+            listed = document[RULES]
+            if not isinstance(listed, list) or not listed:
+                raise InvalidSudoPolicy(
+                    f"invalid sudo policy: {RULES} must be a non-empty list of rules"
+                )
+            for index, item in enumerate(listed):
+                where = f"{RULES}[{index}]."
+                if not isinstance(item, Mapping):
+                    raise InvalidSudoPolicy(
+                        f"invalid sudo policy: {RULES}[{index}] must be a mapping, got "
+                        f"{_shown(item)}"
+                    )
+                rules.append(Rule.from_document(item, where))
+        return cls(tuple(rules))
 
     @classmethod
     def from_yaml(cls, text: str) -> SudoPolicy:
@@ -205,36 +281,52 @@ class SudoPolicy:
         """The client's default: every role name, principal and base role is allowed."""
         return cls.from_yaml(DEFAULT_POLICY_YAML)
 
-    def allows_role_name(self, name: str) -> bool:
-        """Whether a role of this name may be simulated."""
-        return _matches(name, self.allowed_role_names)
+    @property
+    def allowed_role_names(self) -> tuple[str, ...]:
+        """Every rule's role name globs."""
+        return tuple(dict.fromkeys(g for r in self.rules for g in r.allowed_role_names))
+
+    @property
+    def allowed_principals(self) -> tuple[Principal, ...]:
+        """Every rule's principal globs."""
+        return tuple(dict.fromkeys(p for r in self.rules for p in r.allowed_principals))
+
+    @property
+    def allowed_base_roles(self) -> tuple[str, ...]:
+        """Every rule's base role globs: what the function may ever assume."""
+        return tuple(dict.fromkeys(g for r in self.rules for g in r.allowed_base_roles))
 
     def scoped_to_accounts(self, accounts: Iterable[str]) -> SudoPolicy:
         """This policy, allowing base roles only in ``accounts``."""
         return replace(self, base_role_accounts=tuple(dict.fromkeys(accounts)))
 
-    def allows_principal(self, principal: Principal) -> bool:
-        """Whether ``principal`` matches one of the allowed TYPE: ID globs.
+    def rules_for(self, caller: str | None) -> list[Rule]:
+        return [rule for rule in self.rules if rule.applies_to(caller)]
 
-        An account matches in either spelling (``123456789012`` or its root ARN).
-        """
-        return any(
-            fnmatchcase(principal.type, allowed.type)
-            and any(fnmatchcase(alias, allowed.id) for alias in principal.aliases)
-            for allowed in self.allowed_principals
-        )
-
-    def allows_base_role(self, arn: str) -> bool:
-        """Whether the base role ARN is a role ARN that matches an allowed glob."""
-        if not is_role_arn(arn) or not _matches(arn, self.allowed_base_roles):
-            return False
+    def _in_accounts(self, arn: str) -> bool:
         return self.base_role_accounts is None or arn.split(":")[4] in self.base_role_accounts
 
-    def allows_role(self, role: Role) -> bool:
-        """Whether the role's name and one of the principals it trusts are allowed."""
-        return self.allows_role_name(role.name) and any(
-            self.allows_principal(trusted) for trusted in role.principals
+    def allows_role_name(self, name: str, caller: str | None = None) -> bool:
+        """Whether a role of this name may be simulated by ``caller``."""
+        return any(rule.allows_role_name(name) for rule in self.rules_for(caller))
+
+    def allows_principal(self, principal: Principal, caller: str | None = None) -> bool:
+        """Whether ``principal`` matches one of ``caller``'s allowed TYPE: ID globs."""
+        return any(rule.allows_principal(principal) for rule in self.rules_for(caller))
+
+    def allows_base_role(self, arn: str, caller: str | None = None) -> bool:
+        """Whether the base role ARN matches a glob of one of ``caller``'s rules."""
+        return self._in_accounts(arn) and any(
+            rule.allows_base_role_glob(arn) for rule in self.rules_for(caller)
         )
+
+    def allows_base_role_for_anyone(self, arn: str) -> bool:
+        """Whether any rule, whoever it is for, allows this base role."""
+        return self._in_accounts(arn) and any(r.allows_base_role_glob(arn) for r in self.rules)
+
+    def allows_role(self, role: Role, caller: str | None = None) -> bool:
+        """Whether ``caller`` may simulate ``role`` (its name and a trusted principal)."""
+        return any(rule.allows_role(role) for rule in self.rules_for(caller))
 
     def resolve(
         self,
@@ -242,8 +334,9 @@ class SudoPolicy:
         name: str,
         principal: Principal | None,
         base_role_arn: str,
+        caller: str | None = None,
     ) -> Role:
-        """The one role matching ``name`` (and ``principal``) among those this policy allows.
+        """The one role matching ``name`` (and ``principal``) among those ``caller`` may simulate.
 
         Resolution sees only allowed roles, so that neither an ambiguity nor a denial names
         a role the caller may not simulate. Raises :class:`SudoPolicyDenied` naming only
@@ -251,7 +344,8 @@ class SudoPolicy:
         """
         listed = list(roles)
         try:
-            return resolve_role([r for r in listed if self.allows_role(r)], name, principal)
+            visible = [r for r in listed if self.allows_role(r, caller)]
+            return resolve_role(visible, name, principal)
         except RoleNotFound:
             forbidden = [
                 role
@@ -267,23 +361,42 @@ class SudoPolicy:
             base_role_arn=base_role_arn,
         )
 
-    def check(self, role: Role, base_role_arn: str, principal: Principal | None = None) -> None:
-        """Raise :class:`SudoPolicyDenied` unless the policy allows this simulation.
+    def check(
+        self,
+        role: Role,
+        base_role_arn: str,
+        principal: Principal | None = None,
+        caller: str | None = None,
+    ) -> None:
+        """Raise :class:`SudoPolicyDenied` unless one of ``caller``'s rules allows all of it.
 
         The role name and trust principals are those of the *resolved* role, so a short
-        substring cannot slip past the policy.
+        substring cannot slip past the policy. A denial names what was asked, never the
+        rules or the role's trust.
         """
-        reason = None
-        if not self.allows_base_role(base_role_arn):
+        rules = self.rules_for(caller)
+        if any(
+            rule.allows_base_role_glob(base_role_arn)
+            and rule.allows_role(role)
+            and (principal is None or rule.allows_principal(principal))
+            for rule in rules
+        ) and self._in_accounts(base_role_arn):
+            return
+        if not rules:
+            reason = f"sudo policy allows {caller or 'an unknown caller'} no simulation"
+        elif not self.allows_base_role(base_role_arn, caller):
             reason = f"sudo policy does not allow the base role {base_role_arn}"
             if self.base_role_accounts is not None and is_role_arn(base_role_arn):
                 reason += f" (base roles must be in account {', '.join(self.base_role_accounts)})"
-        elif not self.allows_role_name(role.name):
+        elif not self.allows_role_name(role.name, caller):
             reason = f"sudo policy does not allow the role {role.name}"
-        elif principal is not None and not self.allows_principal(principal):
+        elif principal is not None and not self.allows_principal(principal, caller):
             reason = f"sudo policy does not allow the principal {principal}"
-        elif not any(self.allows_principal(trusted) for trusted in role.principals):
-            # Names no trusted principal: the role's trust is not the caller's business.
+        elif not self.allows_role(role, caller):
             reason = f"sudo policy allows none of the principals of role {role.name}"
-        if reason is not None:
-            raise SudoPolicyDenied(reason, role_arn=role.arn, base_role_arn=base_role_arn)
+        else:
+            reason = (
+                f"sudo policy has no rule that allows role {role.name} through the base role "
+                f"{base_role_arn}"
+            )
+        raise SudoPolicyDenied(reason, role_arn=role.arn, base_role_arn=base_role_arn)
