@@ -198,8 +198,8 @@ def start_proxy(
                 if delay:
                     time.sleep(delay)
                 conn = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                conn.request(self.command, self.path, body=body, headers=headers)
+                # The Host header goes on as it came: it is signed, and moto checks signatures.
+                conn.request(self.command, self.path, body=body, headers=dict(self.headers.items()))
                 reply = conn.getresponse()
                 data = reply.read()
                 conn.close()
