@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
@@ -219,3 +220,92 @@ def test_base_roles_can_be_scoped_to_accounts() -> None:
     assert not policy.allows_base_role("arn:aws:iam::999999999999:role/IAMSudoUser")
     with pytest.raises(SudoPolicyDenied, match="must be in account 123456789012"):
         policy.check(TASK, "arn:aws:iam::999999999999:role/IAMSudoUser")
+
+
+RULES = """
+rules:
+  - allowed-callers: ["arn:aws:iam::123456789012:user/alice"]
+    allowed-role-names: ["*TaskRole*"]
+    allowed-principals: [{Service: ecs-tasks.amazonaws.com}]
+    allowed-base-roles: ["arn:aws:iam::*:role/IAMSudoUser"]
+  - allowed-callers: ["arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Builders_*/*"]
+    allowed-role-names: ["*"]
+    allowed-principals: [{"*": "*"}]
+    allowed-base-roles: ["arn:aws:iam::*:role/Builder"]
+"""
+ALICE = "arn:aws:iam::123456789012:user/alice"
+SSO = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Builders_0a1b/carol"
+
+
+def test_each_rule_is_for_its_callers() -> None:
+    policy = SudoPolicy.from_yaml(RULES)
+    policy.check(TASK, BASE, caller=ALICE)
+    with pytest.raises(SudoPolicyDenied, match="does not allow the role app-Fn-1"):
+        policy.check(LAMBDA, BASE, caller=ALICE)
+    builder = "arn:aws:iam::123456789012:role/Builder"
+    policy.check(LAMBDA, builder, caller=SSO)
+    # A rule is all or nothing: alice's role with the builders' base role is no rule of hers.
+    with pytest.raises(SudoPolicyDenied, match="does not allow the base role"):
+        policy.check(TASK, builder, caller=ALICE)
+    with pytest.raises(SudoPolicyDenied, match="allows arn:aws:iam::123456789012:user/eve no"):
+        policy.check(TASK, BASE, caller="arn:aws:iam::123456789012:user/eve")
+    with pytest.raises(SudoPolicyDenied, match="an unknown caller"):
+        policy.check(TASK, BASE)
+
+
+def test_the_seed_form_with_allowed_callers_is_one_rule() -> None:
+    policy = SudoPolicy.from_yaml(ECS_ONLY + f'allowed-callers: ["{ALICE}"]\n')
+    policy.check(TASK, BASE, caller=ALICE)
+    with pytest.raises(SudoPolicyDenied):
+        policy.check(TASK, BASE, caller="arn:aws:iam::123456789012:user/bob")
+    assert SudoPolicy.from_yaml(ECS_ONLY).rules[0].allowed_callers is None
+
+
+def test_resolution_sees_the_roles_of_the_callers_rules_only() -> None:
+    policy = SudoPolicy.from_yaml(RULES)
+    roles = [TASK, LAMBDA]
+    assert policy.resolve(roles, "app-", None, BASE, caller=ALICE) == TASK
+    with pytest.raises(SudoPolicyDenied, match="allows no role matching name 'app-Fn'"):
+        policy.resolve(roles, "app-Fn", None, BASE, caller=ALICE)
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"rules": []}, "rules must be a non-empty list"),
+        ({"rules": ["x"]}, "rules[0] must be a mapping"),
+        ({"rules": [{"allowed-role-names": ["*"]}]}, "missing field rules[0].allowed-principals"),
+        (
+            {
+                "rules": [
+                    {
+                        **{k: ["*"] for k in ("allowed-role-names", "allowed-base-roles")},
+                        "allowed-principals": [{"*": "*"}],
+                        "allowed-callers": "alice",
+                    }
+                ]
+            },
+            "rules[0].allowed-callers must be a list of glob strings",
+        ),
+        (
+            {
+                "rules": [
+                    {
+                        "allowed-role-names": ["*"],
+                        "allowed-principals": [{"*": "*"}],
+                        "allowed-base-roles": ["*"],
+                        "sudo": True,
+                    }
+                ]
+            },
+            "unknown field rules[0].'sudo'",
+        ),
+        ({"allowed-callers": ["*"]}, "missing field allowed-role-names"),
+    ],
+)
+def test_the_validator_names_the_field_of_a_mistake_in_a_rule(
+    document: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(InvalidSudoPolicy) as caught:
+        SudoPolicy.from_document(document)
+    assert message in str(caught.value)

@@ -164,6 +164,15 @@ async def assume(
 @_duration
 @click.option("--profile", metavar="PROFILE", help="Save the credentials under this profile.")
 @click.option(
+    "--source-identity/--no-source-identity",
+    default=True,
+    show_default=True,
+    help=(
+        "With --local: name you (your user or session name) as the session's STS "
+        "SourceIdentity, shown in CloudTrail (needs sts:SetSourceIdentity)."
+    ),
+)
+@click.option(
     "--session-tags/--no-session-tags",
     default=True,
     show_default=True,
@@ -188,6 +197,7 @@ async def simulate(
     function_name: str,
     duration: int,
     profile: str | None,
+    source_identity: bool,
     session_tags: bool,
     dry_run: bool,
     cmd: tuple[str, ...],
@@ -228,6 +238,7 @@ async def simulate(
             duration_seconds=duration,
             session_tags=session_tags,
             explain=explain,
+            source_identity=source_identity,
         )
         request = session.request
         log.info(
@@ -276,6 +287,7 @@ def _describe_session(session: SimulatedSession) -> str:
             "Role": session.role.arn,
             "RoleArn": request.role_arn,
             "RoleSessionName": request.session_name,
+            "SourceIdentity": request.source_identity,
             "DurationSeconds": request.duration_seconds,
             "PolicyArns": list(request.policy_arns),
             "Policy": json.loads(request.policy) if request.policy is not None else None,
