@@ -147,6 +147,13 @@ FAULTS: dict[str, tuple[int, dict[str, str], bytes]] = {
         b"<ErrorResponse><Error><Type>Sender</Type><Code>MalformedPolicyDocument</Code>"
         b"<Message>Policy arn does not exist</Message></Error></ErrorResponse>",
     ),
+    "access-denied": (
+        403,
+        {"Content-Type": "text/xml"},
+        b"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>"
+        b"<Message>not authorized to perform: sts:SetSourceIdentity</Message></Error>"
+        b"</ErrorResponse>",
+    ),
     "bare-429": (429, {}, b""),
     "bare-500": (500, {}, b""),
 }

@@ -109,3 +109,15 @@ async def test_nothing_secret_is_logged_at_debug(
     assert "Response body" in text, "DEBUG logging was on, and the SDK logged bodies"
     leaked = [secret[:8] for secret in secrets if secret in text]
     assert leaked == []
+
+
+def test_a_base_role_that_refuses_source_identity_says_how_to_enable_it(
+    cli: Any,
+    faulty_aws: tuple[dict[str, str], dict[str, str], localaws.Recorder],
+    task_role: dict[str, Any],
+) -> None:
+    env, faults, _ = faulty_aws
+    faults["AssumeRole"] = "access-denied"
+    result = cli("simulate", "--local", "--role-name", task_role["name"], "--", "true", env=env)
+    one_line_error(result, 1, "must allow sts:SetSourceIdentity and sts:TagSession for you")
+    assert "--no-source-identity" in result.stderr
