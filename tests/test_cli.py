@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -315,7 +316,7 @@ def test_without_profile_or_command_it_is_a_usage_error(cli: Any) -> None:
     for command in ("assume", "simulate"):
         result = cli(command, "--role-name", "x")
         assert result.returncode == 2
-        assert "specify --profile, a command to run, or both" in result.stderr
+        assert "specify --profile, a command to run, --format, or some of them" in result.stderr
 
 
 def test_remote_is_the_default_and_needs_the_function(
@@ -518,3 +519,201 @@ def test_prune_deletes_only_the_iam_sudo_policies_no_role_needs(
     assert not unneeded & remaining
     assert {p["Arn"] for p in kept["PoliciesNeeded"]} <= remaining
     assert outside in remaining
+
+
+@pytest.mark.parametrize("name", ["env", "process", "powershell"])
+def test_format_prints_only_the_credentials_to_stdout(
+    cli: Any, task_role: dict[str, Any], name: str
+) -> None:
+    result = cli(
+        "simulate", "--local", "--role-name", task_role["name"], "--format", name, "--no-cache"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ASIA" in result.stdout
+    if name == "process":
+        assert json.loads(result.stdout)["Version"] == 1
+    assert "iam-sudo" not in result.stdout
+
+
+def test_an_unknown_format_is_a_usage_error(cli: Any, task_role: dict[str, Any]) -> None:
+    result = cli("simulate", "--local", "--role-name", task_role["name"], "--format", "yaml")
+    assert result.returncode == 2
+    assert "Invalid value for '--format'" in result.stderr
+
+
+def test_credential_process_answers_from_the_cache_without_aws(
+    cli: Any, task_role: dict[str, Any], local_aws: Any, aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**aws_env, "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
+    args = ("simulate", "--local", "--role-name", task_role["name"], "--format", "process")
+    first = cli(*args, env=env)
+    assert first.returncode == 0, first.stderr
+    local_aws.recorder.clear()
+    second = cli(*args, env=env)
+    assert second.stdout == first.stdout
+    assert local_aws.recorder.requests == [], "a hit makes no request"
+    fresh = cli(*args, "--no-cache", env=env)
+    assert json.loads(fresh.stdout)["AccessKeyId"] != json.loads(first.stdout)["AccessKeyId"]
+    [cached] = (tmp_path / "cache").glob("*.json")
+    cached.write_text("{not json")
+    replaced = cli(*args, env=env)
+    assert replaced.returncode == 0
+    assert json.loads(cached.read_text())["Version"] == 1
+
+
+def test_a_cache_hit_imports_no_aws_sdk(
+    task_role: dict[str, Any], aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**aws_env, "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
+    args = ["simulate", "--local", "--role-name", task_role["name"], "--format", "process"]
+    warm = subprocess.run(
+        [sys.executable, "-m", "iam_sudo", *args], env=env, capture_output=True, check=True
+    )
+    probe = (
+        "import sys, runpy; sys.argv = ['iam-sudo', *sys.argv[1:]]\n"
+        "try:\n    runpy.run_module('iam_sudo', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('botocore', 'boto3', 'aiobotocore', 'aioboto3', 'aiohttp', 'yaml'))\n"
+        "print(heavy, file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, *args], env=env, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.encode() == warm.stdout
+    assert result.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_many_processes_asking_at_once_refresh_once(
+    task_role: dict[str, Any], aws_env: dict[str, str], local_aws: Any, tmp_path: Path
+) -> None:
+    env = {**aws_env, "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
+    args = ["simulate", "--local", "--role-name", task_role["name"], "--format", "process"]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "iam_sudo", *args], env=env, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(6)
+    ]
+    outputs = {p.communicate(timeout=120)[0] for p in processes}
+    assert len(outputs) == 1, "all got the same credentials"
+    assert local_aws.recorder.actions().count("AssumeRole") == 1
+
+
+def test_configure_writes_a_credential_process_profile_every_aws_tool_uses(
+    cli: Any, task_role: dict[str, Any], aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    config = Path(aws_env["AWS_CONFIG_FILE"])
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("# mine\n[profile other]\nregion = eu-west-1\n")
+    env = {**aws_env, "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
+    # Your own credentials, as a user keeps them: in the default profile.
+    Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"]).write_text(
+        f"[default]\naws_access_key_id = {aws_env['AWS_ACCESS_KEY_ID']}\n"
+        f"aws_secret_access_key = {aws_env['AWS_SECRET_ACCESS_KEY']}\n"
+    )
+    result = cli(
+        "configure", "task", "simulate", "--local", "--role-name", task_role["name"], env=env
+    )
+    assert result.returncode == 0, result.stderr
+    text = config.read_text()
+    assert text.startswith("# mine\n[profile other]\nregion = eu-west-1\n")
+    assert "[profile task]\ncredential_process = " in text
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    identity = subprocess.run(
+        [
+            "aws",
+            "sts",
+            "get-caller-identity",
+            "--profile",
+            "task",
+            "--query",
+            "Arn",
+            "--output",
+            "text",
+        ],
+        env={
+            k: v for k, v in env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+        }
+        | {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert identity.returncode == 0, identity.stderr + config.read_text()
+    assert identity.stdout.strip().endswith(
+        f"assumed-role/IAMSudoUser/iam-sudo-{task_role['name']}"
+    )
+
+
+def test_configure_refuses_a_profile_that_gets_credentials_otherwise(
+    cli: Any, aws_env: dict[str, str]
+) -> None:
+    config = Path(aws_env["AWS_CONFIG_FILE"])
+    config.parent.mkdir(parents=True, exist_ok=True)
+    text = "[profile sso]\nsso_session = corp\n"
+    config.write_text(text)
+    result = cli("configure", "sso", "simulate", "--role-name", "X")
+    one_line_error(result, 1, "profile sso already gets credentials another way (sso_session)")
+    assert config.read_text() == text
+    bad = cli("configure", "x", "simulate", "--role-name", "X", "--", "true")
+    assert bad.returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--session-name", "a b"], "invalid --session-name"),
+        (["--external-id", "x"], "invalid --external-id"),
+        (["--mfa-serial", "nope"], "invalid --mfa-serial"),
+        (["--mfa-serial", "arn:aws:iam::123456789012:mfa/me", "--token-code", "12345"], "6 digits"),
+    ],
+)
+def test_bad_assume_options_fail_before_any_request(
+    cli: Any, local_aws: Any, args: list[str], message: str
+) -> None:
+    result = cli("assume", "--role-name", "IAMSudoUser", *args, "--format", "env")
+    one_line_error(result, 2, message)
+    assert local_aws.recorder.requests == []
+
+
+def test_assume_passes_mfa_external_id_and_session_name_to_sts(cli: Any, local_aws: Any) -> None:
+    result = cli(
+        "assume",
+        "--role-name",
+        "IAMSudoUser",
+        "--mfa-serial",
+        "arn:aws:iam::123456789012:mfa/me",
+        "--token-code",
+        "123456",
+        "--external-id",
+        "ext-42",
+        "--session-name",
+        "alice-debug",
+        "--format",
+        "env",
+    )
+    assert result.returncode == 0, result.stderr
+    [sent] = local_aws.recorder.sent("AssumeRole")
+    assert sent["SerialNumber"] == "arn:aws:iam::123456789012:mfa/me"
+    assert sent["TokenCode"] == "123456"
+    assert sent["ExternalId"] == "ext-42"
+    assert sent["RoleSessionName"] == "alice-debug"
+    assert "123456" not in result.stdout + result.stderr
+
+
+def test_mfa_serial_comes_from_the_calling_profile(
+    cli: Any, local_aws: Any, aws_env: dict[str, str]
+) -> None:
+    config = Path(aws_env["AWS_CONFIG_FILE"])
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("[default]\nmfa_serial = arn:aws:iam::123456789012:mfa/from-profile\n")
+    no_code = cli("assume", "--role-name", "IAMSudoUser", "--format", "env")
+    one_line_error(no_code, 2, "needs --token-code when not run on a terminal")
+    result = cli(
+        "assume", "--role-name", "IAMSudoUser", "--token-code", "654321", "--format", "env"
+    )
+    assert result.returncode == 0, result.stderr
+    [sent] = local_aws.recorder.sent("AssumeRole")
+    assert sent["SerialNumber"] == "arn:aws:iam::123456789012:mfa/from-profile"

@@ -56,7 +56,7 @@ def without_sids(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in s.items() if k != "Sid"} for s in items]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(st.lists(statements(), max_size=25))
 def test_compaction_grants_exactly_the_same(items: list[dict[str, Any]]) -> None:
     compacted = compact(items)

@@ -86,7 +86,7 @@ def map_exceptions(service: str, operation: str, endpoint: str | None = None) ->
         ) from None
     except bce.EndpointConnectionError:
         raise EndpointUnreachable(
-            f"cannot reach the {service} endpoint{at}; check your network, region and "
+            f"cannot reach the {service} endpoint{at}; check your network and region, and "
             f"{_endpoint_hint(service)}"
         ) from None
     except bce.HTTPClientError:

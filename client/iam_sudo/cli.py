@@ -6,13 +6,15 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncclick as click
 
 from ._exceptions import IamSudoError
-from .credentials import Credentials, write_profile
+from .credentials import Credentials, write_process_profile, write_profile
+from .formats import FORMATS, render
 from .session import DEFAULT_DURATION_SECONDS
 
 if TYPE_CHECKING:
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from .principal import Principal
 
 log = logging.getLogger("iam_sudo")
+F = TypeVar("F", bound=Callable[..., Any])
 
 # Everything after the first argument belongs to the command, so that its own options
 # (`aws s3 ls --recursive`) need no `--`.
@@ -62,13 +65,90 @@ def _parse_principal(ctx: click.Context, param: click.Parameter, value: str | No
         raise click.BadParameter(str(error)) from None
 
 
-def _require_destination(profile: str | None, command: Sequence[str]) -> None:
-    if not profile and not command:
-        raise click.UsageError("specify --profile, a command to run, or both")
+def _require_destination(
+    profile: str | None, command: Sequence[str], format_name: str | None = None
+) -> None:
+    if format_name and command:
+        raise click.UsageError("--format prints the credentials; it goes without a command")
+    if not profile and not command and not format_name:
+        raise click.UsageError("specify --profile, a command to run, --format, or some of them")
 
 
-def _deliver(credentials: Credentials, profile: str | None, command: Sequence[str]) -> int:
-    """Save the credentials and/or run the command with them; the exit code to return."""
+def _options(**decorators: Callable[[F], F]) -> Callable[[F], F]:
+    """Apply options in the order given (click lists them in reverse of decoration)."""
+
+    def apply(function: F) -> F:
+        for decorator in reversed(list(decorators.values())):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
+_output = _options(
+    format=click.option(
+        "--format",
+        "format_name",
+        type=click.Choice(sorted(FORMATS)),
+        metavar="FORMAT",
+        help=(
+            "Print the credentials as `aws configure export-credentials` does: process "
+            "(credential_process JSON), env, env-no-export, powershell, windows-cmd, fish."
+        ),
+    ),
+    no_cache=click.option(
+        "--no-cache",
+        is_flag=True,
+        help="With --format process: ask AWS even if cached credentials are still fresh.",
+    ),
+)
+
+
+async def _obtain(
+    ctx: click.Context,
+    format_name: str | None,
+    no_cache: bool,
+    fetch: Callable[[], Awaitable[Credentials]],
+) -> Credentials:
+    """``fetch()``, through the credential cache when printing for credential_process.
+
+    A hit imports no AWS SDK and makes no request; concurrent askers refresh once.
+    """
+    if format_name != "process" or no_cache:
+        return await fetch()
+    from . import _files, cache
+
+    params = {k: v for k, v in ctx.params.items() if k != "no_cache"}
+    arguments = [ctx.command_path, json.dumps(params, sort_keys=True, default=str)]
+    path = cache.cache_dir() / f"{cache.cache_key(arguments, os.environ)}.json"
+    hit = cache.read(path)
+    if hit is not None:
+        return hit
+    try:
+        with _files.locked(path):
+            hit = cache.read(path)  # another process may have refreshed it meanwhile
+            if hit is not None:
+                return hit
+            credentials = await fetch()
+            cache.write(path, render(credentials, "process"))
+    except OSError as error:
+        raise UserError(
+            f"cannot use the credential cache {path.parent}: {error.strerror or error}; "
+            "check IAM_SUDO_CACHE_DIR or use --no-cache"
+        ) from None
+    return credentials
+
+
+def _deliver(
+    credentials: Credentials,
+    profile: str | None,
+    command: Sequence[str],
+    format_name: str | None = None,
+) -> int:
+    """Save, print, and/or run the command with the credentials; the exit code to return."""
+    if format_name:
+        # Nothing but the credentials on stdout: scripts and SDKs read it.
+        click.echo(render(credentials, format_name), nl=False)
     if profile:
         path = write_profile(credentials, profile)
         click.echo(
@@ -110,23 +190,93 @@ def cli(verbose: bool) -> None:
 )
 @_duration
 @click.option("--profile", metavar="PROFILE", help="Save the credentials under this profile.")
+@_output
+@click.option(
+    "--mfa-serial",
+    metavar="ARN",
+    help="MFA device to authenticate with [default: mfa_serial of your AWS profile].",
+)
+@click.option("--token-code", metavar="CODE", help="The MFA device's current 6-digit code.")
+@click.option("--external-id", metavar="ID", help="The external id the role's trust requires.")
+@click.option(
+    "--session-name", metavar="NAME", help="The role session's name [default: iam-sudo-<role>]."
+)
 @click.argument("cmd", nargs=-1, type=click.UNPROCESSED, metavar="[CMD]...")
 @click.pass_context
 async def assume(
-    ctx: click.Context, role_name: str, duration: int, profile: str | None, cmd: tuple[str, ...]
+    ctx: click.Context,
+    role_name: str,
+    duration: int,
+    profile: str | None,
+    format_name: str | None,
+    no_cache: bool,
+    mfa_serial: str | None,
+    token_code: str | None,
+    external_id: str | None,
+    session_name: str | None,
+    cmd: tuple[str, ...],
 ) -> None:
     """Assume the IAM role NAME.
 
     \b
-    Example:
+    Examples:
       iam-sudo assume --role-name Deployer aws sts get-caller-identity
+      iam-sudo assume --role-name Admin --mfa-serial arn:aws:iam::123456789012:mfa/me \\
+        --format env
     """
-    _require_destination(profile, cmd)
-    from .client import IamSudo
+    _require_destination(profile, cmd, format_name)
+    from .session import check_assume_options
 
-    async with IamSudo() as sudo:
-        credentials = await sudo.assume(role_name, duration_seconds=duration)
-    await ctx.aexit(_deliver(credentials, profile, cmd))
+    if mfa_serial is None:
+        mfa_serial = _profile_mfa_serial()
+
+    def check(code: str | None) -> None:
+        try:
+            check_assume_options(
+                mfa_serial=mfa_serial,
+                token_code=code,
+                external_id=external_id,
+                session_name=session_name,
+            )
+        except IamSudoError as error:
+            raise click.UsageError(str(error)) from None
+
+    check(token_code)
+    if mfa_serial and token_code is None:
+        if not sys.stdin.isatty():
+            raise click.UsageError("--mfa-serial needs --token-code when not run on a terminal")
+        token_code = str(await click.prompt(f"MFA code for {mfa_serial}", err=True)).strip()
+        check(token_code)
+
+    async def fetch() -> Credentials:
+        from .client import IamSudo
+
+        async with IamSudo() as sudo:
+            return await sudo.assume(
+                role_name,
+                duration_seconds=duration,
+                session_name=session_name,
+                external_id=external_id,
+                mfa_serial=mfa_serial,
+                token_code=token_code,
+            )
+
+    credentials = await _obtain(ctx, format_name, no_cache or bool(token_code), fetch)
+    await ctx.aexit(_deliver(credentials, profile, cmd, format_name))
+
+
+def _profile_mfa_serial() -> str | None:
+    """``mfa_serial`` of the calling profile in the AWS config file, as the AWS CLI reads it."""
+    from . import _files, inifile
+
+    profile = os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE") or "default"
+    path = Path(os.environ.get("AWS_CONFIG_FILE") or Path.home() / ".aws" / "config")
+    try:
+        sections = inifile.read(_files.read_text(path.expanduser()))
+    except (OSError, UnicodeDecodeError, inifile.IniError):
+        return None
+    section = sections.get("default" if profile == "default" else f"profile {profile}", {})
+    return section.get("mfa_serial") or None
 
 
 @cli.command(context_settings=_COMMAND_SETTINGS)
@@ -163,6 +313,7 @@ async def assume(
 )
 @_duration
 @click.option("--profile", metavar="PROFILE", help="Save the credentials under this profile.")
+@_output
 @click.option(
     "--source-identity/--no-source-identity",
     default=True,
@@ -197,6 +348,8 @@ async def simulate(
     function_name: str,
     duration: int,
     profile: str | None,
+    format_name: str | None,
+    no_cache: bool,
     source_identity: bool,
     session_tags: bool,
     dry_run: bool,
@@ -213,22 +366,68 @@ async def simulate(
         --principal Service:ecs-tasks.amazonaws.com -- python app.py
     """
     if dry_run:
-        if remote or profile or cmd:
-            raise click.UsageError("--dry-run goes with --local, without --profile or a command")
+        if remote or profile or cmd or format_name:
+            raise click.UsageError(
+                "--dry-run goes with --local, without --profile, --format or a command"
+            )
     else:
-        _require_destination(profile, cmd)
+        _require_destination(profile, cmd, format_name)
     if remote and duration != DEFAULT_DURATION_SECONDS:
         # The function assumes the base role from its own role: STS caps such chains at 1 hour.
         raise click.UsageError("--duration goes with --local; --remote credentials last 1 hour")
-    from .client import IamSudo
 
     if remote:
-        async with IamSudo() as sudo:
-            log.info("invoking the function %s to simulate %s", function_name, role_name)
-            credentials = await sudo.simulate_remote(
-                role_name, principal=principal, base_role=base_role, function_name=function_name
+
+        async def fetch_remote() -> Credentials:
+            from .client import IamSudo
+
+            async with IamSudo() as sudo:
+                log.info("invoking the function %s to simulate %s", function_name, role_name)
+                return await sudo.simulate_remote(
+                    role_name, principal=principal, base_role=base_role, function_name=function_name
+                )
+
+        credentials = await _obtain(ctx, format_name, no_cache, fetch_remote)
+        await ctx.aexit(_deliver(credentials, profile, cmd, format_name))
+    if not dry_run:
+
+        async def fetch_local() -> Credentials:
+            return await _simulate_local(
+                role_name,
+                principal=principal,
+                base_role=base_role,
+                duration=duration,
+                session_tags=session_tags,
+                source_identity=source_identity,
+                dry_run=False,
             )
-        await ctx.aexit(_deliver(credentials, profile, cmd))
+
+        credentials = await _obtain(ctx, format_name, no_cache, fetch_local)
+        await ctx.aexit(_deliver(credentials, profile, cmd, format_name))
+    await _simulate_local(
+        role_name,
+        principal=principal,
+        base_role=base_role,
+        duration=duration,
+        session_tags=session_tags,
+        source_identity=source_identity,
+        dry_run=True,
+    )
+
+
+async def _simulate_local(
+    role_name: str,
+    *,
+    principal: Principal | None,
+    base_role: str | None,
+    duration: int,
+    session_tags: bool,
+    source_identity: bool,
+    dry_run: bool,
+) -> Credentials:
+    """Plan and assume (or, with ``dry_run``, print the plan and return the empty marker)."""
+    from .client import IamSudo
+
     explain = dry_run or log.isEnabledFor(logging.INFO)
     async with IamSudo() as sudo:
         session = await sudo.session(
@@ -253,11 +452,64 @@ async def simulate(
         )
         if dry_run:
             click.echo(_describe_session(session))
-            return
+            raise click.exceptions.Exit(0)
         for finding in session.fidelity:
             log.info("not reproduced: %s", finding)
-        credentials = await sudo.assume_session(session)
-    await ctx.aexit(_deliver(credentials, profile, cmd))
+        return await sudo.assume_session(session)
+
+
+@cli.command(context_settings=_COMMAND_SETTINGS)
+@click.argument("profile")
+@click.argument("arguments", nargs=-1, type=click.UNPROCESSED, metavar="assume|simulate OPTIONS...")
+async def configure(profile: str, arguments: tuple[str, ...]) -> None:
+    """Make AWS profile PROFILE get its credentials from iam-sudo, refreshed by itself.
+
+    Writes `credential_process = iam-sudo ... --format process` to the profile in the AWS
+    config file, keeping the rest of the file. Every AWS SDK and tool then uses the role
+    with `--profile PROFILE` (or AWS_PROFILE), and asks iam-sudo again when the cached
+    credentials near their expiry.
+
+    \b
+    Example:
+      iam-sudo configure task simulate --role-name TaskRole
+      aws s3 ls --profile task
+    """
+    import shlex
+
+    if not arguments or arguments[0] not in ("assume", "simulate"):
+        raise click.UsageError(
+            "give the iam-sudo command to run: assume or simulate, with its options"
+        )
+    command = cli.commands[arguments[0]]
+    try:
+        ctx = await command.make_context(f"iam-sudo {arguments[0]}", list(arguments[1:]))
+    except click.UsageError as error:
+        raise click.UsageError(f"{arguments[0]} {error.format_message()}") from None
+    params = ctx.params
+    if (
+        params.get("cmd")
+        or params.get("profile")
+        or params.get("format_name")
+        or params.get("dry_run")
+    ):
+        raise click.UsageError(
+            "the command may not name a command to run, --profile, --format or --dry-run: "
+            "iam-sudo adds --format process itself"
+        )
+    line = shlex.join([*_self_command(), *arguments, "--format", "process"])
+    path = write_process_profile(profile, line)
+    click.echo(f"iam-sudo: profile {profile} in {path} now runs: {line}", err=True)
+
+
+def _self_command() -> list[str]:
+    """How an SDK can run this iam-sudo: its console script, else this interpreter."""
+    import shutil
+
+    script = Path(sys.argv[0])
+    if script.name == "iam-sudo" and script.is_file():
+        return [str(script.resolve())]
+    found = shutil.which("iam-sudo")
+    return [found] if found else [sys.executable, "-m", "iam_sudo"]
 
 
 @cli.command()

@@ -39,9 +39,10 @@ from .session import (
     DEFAULT_DURATION_SECONDS,
     SessionPlan,
     SessionRequest,
+    check_assume_options,
     plan_session,
-    session_name,
 )
+from .session import session_name as default_session_name
 
 DEFAULT_BASE_ROLE = "IAMSudoUser"
 IAM_PAGE_SIZE = 1000  # IAM's largest page: one request lists most accounts' roles
@@ -653,14 +654,36 @@ class IamSudo:
         return await self.assume_session(session)
 
     async def assume(
-        self, role: str, *, duration_seconds: int = DEFAULT_DURATION_SECONDS
+        self,
+        role: str,
+        *,
+        duration_seconds: int = DEFAULT_DURATION_SECONDS,
+        session_name: str | None = None,
+        external_id: str | None = None,
+        mfa_serial: str | None = None,
+        token_code: str | None = None,
     ) -> Credentials:
-        """Credentials of the real role ``role`` (a name in the caller's account, or an ARN)."""
+        """Credentials of the real role ``role`` (a name in the caller's account, or an ARN).
+
+        ``session_name`` defaults to ``iam-sudo-<role>``; ``external_id`` is what the role's
+        trust may require; ``mfa_serial`` and ``token_code`` authenticate with MFA.
+        """
+        check_assume_options(
+            mfa_serial=mfa_serial,
+            token_code=token_code,
+            external_id=external_id,
+            session_name=session_name,
+        )
+        if mfa_serial is not None and token_code is None:
+            raise InvalidRequest("an MFA device needs its current token code")
         arn = await self.role_arn(role)
         request = SessionRequest(
             role_arn=arn,
-            session_name=session_name(role_name_of(arn)),
+            session_name=session_name or default_session_name(role_name_of(arn)),
             duration_seconds=duration_seconds,
+            external_id=external_id,
+            serial_number=mfa_serial,
+            token_code=token_code,
         )
         return await self.assume_session(request)
 

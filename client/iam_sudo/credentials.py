@@ -149,3 +149,61 @@ def write_profile(credentials: Credentials, profile: str, path: Path | None = No
             f"cannot write credentials file {target}: {reason}; check its path and permissions"
         ) from None
     return target
+
+
+def aws_config_file(environ: Mapping[str, str] | None = None) -> Path:
+    """The AWS config file that the AWS CLI and SDKs read (profiles, credential_process)."""
+    environ = os.environ if environ is None else environ
+    configured = environ.get("AWS_CONFIG_FILE")
+    return Path(configured).expanduser() if configured else Path.home() / ".aws" / "config"
+
+
+# Keys by which a profile already gets credentials some other way.
+_OTHER_SOURCES = (
+    "role_arn",
+    "source_profile",
+    "credential_source",
+    "web_identity_token_file",
+    "aws_access_key_id",
+    "sso_start_url",
+    "sso_session",
+    "sso_account_id",
+)
+
+
+def write_process_profile(profile: str, command: str, path: Path | None = None) -> Path:
+    """Set ``credential_process = command`` in ``profile`` of the AWS config file.
+
+    Written as the credentials file is (atomically, 0600, locked, every other line kept).
+    A profile that already gets credentials another way is left alone.
+    """
+    check_profile_name(profile)
+    section = profile if profile == "default" else f"profile {profile}"
+    target = aws_config_file() if path is None else path
+    try:
+        target = _files.resolve(target)
+        with _files.locked(target):
+            text = _files.read_text(target)
+            try:
+                existing = inifile.read(text).get(section, {})
+                other = [key for key in _OTHER_SOURCES if key in existing]
+                process = existing.get("credential_process", "")
+                if other or (process and "iam-sudo" not in process and "iam_sudo" not in process):
+                    raise CredentialsFileError(
+                        f"profile {profile} already gets credentials another way "
+                        f"({(other or ['credential_process'])[0]}); iam-sudo will not change "
+                        "it: choose another profile name"
+                    )
+                updated = inifile.set_options(text, section, {"credential_process": command})
+            except inifile.IniError as error:
+                raise CredentialsFileError(
+                    f"the AWS config file cannot be updated as AWS tools read it ({error}); "
+                    "nothing was written"
+                ) from None
+            _files.write_atomic(target, updated)
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise CredentialsFileError(
+            f"cannot write AWS config file {target}: {reason}; check its path and permissions"
+        ) from None
+    return target

@@ -111,11 +111,16 @@ def compact(statements: Sequence[Statement]) -> list[Statement]:
     NotResource its resources. Identical statements appear once. The order is
     canonical, so that the same statements always make the same documents.
     """
-    normalized = [_normalized(s) for s in statements]
-    by_action = _merge_by(normalized, "Action", ("Effect", "Resource", "NotResource", "Condition"))
-    by_resource = _merge_by(by_action, "Resource", ("Effect", "Action", "Condition"))
+    merged = [_normalized(s) for s in statements]
+    while True:  # a merge by resource can make statements that now merge by action
+        before = len(merged)
+        merged = _merge_by(merged, "Action", ("Effect", "Resource", "NotResource", "Condition"))
+        merged = _merge_by(merged, "Resource", ("Effect", "Action", "Condition"))
+        merged = list({_key(s): s for s in merged}.values())
+        if len(merged) == before:
+            break
     result: dict[str, Statement] = {}
-    for statement in by_resource:
+    for statement in merged:
         tidy = {
             k: _one_or_list(v) if k in _ELEMENTS and isinstance(v, list) else v
             for k, v in statement.items()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from ._exceptions import SessionLimitExceeded
+from ._exceptions import InvalidRequest, SessionLimitExceeded
 from .conditions import Rewrite, Target, rewrite
 from .fitting import (
     POLICY_VERSION,
@@ -33,6 +33,12 @@ DENY_ALL: Mapping[str, Any] = {
 }
 
 _SESSION_NAME_INVALID = re.compile(r"[^\w+=,.@-]", re.ASCII)
+_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
+_EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
+_MFA_SERIAL = re.compile(
+    r"arn:aws[a-z-]*:iam::\d{12}:mfa/[\w+=,.@/-]{1,512}|[\w+=/:,.@-]{9,256}", re.ASCII
+)
+_TOKEN_CODE = re.compile(r"\d{6}", re.ASCII)
 _TAG_TEXT = re.compile(r"[\w\s.:/=+\-@]*")
 
 
@@ -47,6 +53,9 @@ class SessionRequest:
     duration_seconds: int = DEFAULT_DURATION_SECONDS
     tags: tuple[tuple[str, str], ...] = ()
     source_identity: str | None = None
+    external_id: str | None = None
+    serial_number: str | None = None
+    token_code: str | None = field(default=None, repr=False)
 
     @property
     def plaintext_chars(self) -> int:
@@ -68,6 +77,11 @@ class SessionRequest:
             params["Tags"] = [{"Key": k, "Value": v} for k, v in self.tags]
         if self.source_identity is not None:
             params["SourceIdentity"] = self.source_identity
+        if self.external_id is not None:
+            params["ExternalId"] = self.external_id
+        if self.serial_number is not None:
+            params["SerialNumber"] = self.serial_number
+            params["TokenCode"] = self.token_code
         return params
 
 
@@ -81,6 +95,31 @@ class SessionPlan:
     inlined_managed: tuple[str, ...] = ()
     rewrites: tuple[Rewrite, ...] = ()
     dropped_tags: tuple[str, ...] = ()
+
+
+def check_assume_options(
+    *,
+    mfa_serial: str | None = None,
+    token_code: str | None = None,
+    external_id: str | None = None,
+    session_name: str | None = None,
+) -> None:
+    """Raise :class:`InvalidRequest` for a value STS would refuse, before asking it."""
+    if session_name is not None and not _SESSION_NAME.fullmatch(session_name):
+        raise InvalidRequest(
+            f"invalid --session-name {session_name[:80]!r}: use 2 to 64 letters, digits and +=,.@_-"
+        )
+    if external_id is not None and not _EXTERNAL_ID.fullmatch(external_id):
+        raise InvalidRequest("invalid --external-id: use 2 to 1224 letters, digits and +=,.@:/_-")
+    if mfa_serial is not None and not _MFA_SERIAL.fullmatch(mfa_serial):
+        raise InvalidRequest(
+            f"invalid --mfa-serial {mfa_serial[:80]!r}: use the MFA device's ARN "
+            "(arn:aws:iam::<account>:mfa/<name>) or a hardware device's serial number"
+        )
+    if token_code is not None and not _TOKEN_CODE.fullmatch(token_code):
+        raise InvalidRequest("invalid --token-code: use the 6 digits the MFA device shows")
+    if token_code is not None and mfa_serial is None:
+        raise InvalidRequest("--token-code goes with --mfa-serial (or mfa_serial in your profile)")
 
 
 def session_name(role_name: str) -> str:
