@@ -104,7 +104,8 @@ async def test_a_simulation_takes_at_most_four_sequential_rounds(
     slow_aws.recorder.clear()
     async with IamSudo() as sudo:
         await sudo.simulate(f"{prefix}stack-", principal=ECS)
-    assert len(slow_aws.recorder.requests) == 12
+    # A part of a name: a GetRole of it (no such role) beside the listing, which decides.
+    assert len(slow_aws.recorder.requests) == 13
     assert slow_aws.recorder.rounds() <= 4
     assert slow_aws.recorder.max_in_flight >= 3
 
@@ -597,9 +598,58 @@ async def test_a_role_listing_is_reused_only_for_its_lifetime(
     localaws.create_role(iam, f"{prefix}First", inline={"p": localaws.allow("s3:GetObject")})
     async with IamSudo(roles_ttl=3600) as kept, IamSudo(roles_ttl=0) as fresh:
         for sudo in (kept, fresh):
-            await sudo.session(f"{prefix}First")
+            await sudo.session(f"{prefix}Firs")
         localaws.create_role(iam, f"{prefix}Later", inline={"p": localaws.allow("s3:GetObject")})
+        # Parts of names, resolved through the listing (exact names are looked up directly).
         with pytest.raises(RoleNotFound):
-            await kept.session(f"{prefix}Later")
-        assert (await fresh.session(f"{prefix}Later")).role.name == f"{prefix}Later"
+            await kept.session(f"{prefix}Late")
+        assert (await fresh.session(f"{prefix}Late")).role.name == f"{prefix}Later"
     assert local_aws.recorder.actions("iam").count("ListRoles") == 3, "kept: 1, fresh: 1 + 1"
+
+
+async def test_an_exact_name_does_not_page_through_the_roles(
+    aws_env: dict[str, str],
+    local_aws: localaws.LocalAws,
+    task_role: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(iam_sudo.client, "IAM_PAGE_SIZE", 2)  # many pages, as in a big account
+    async with IamSudo() as sudo:
+        session = await sudo.session(task_role["name"])
+    assert session.role.arn == task_role["arn"]
+    # Stopped once GetRole found it: at most the pages that fit in that one round.
+    assert local_aws.recorder.actions().count("ListRoles") <= 2
+    assert local_aws.recorder.actions().count("GetRole") == 1, "its details are reused"
+    local_aws.recorder.clear()
+    async with IamSudo() as sudo:
+        await sudo.session(task_role["name"][:-2])
+    assert local_aws.recorder.actions().count("ListRoles") > 10, "a part of a name pages through"
+
+
+async def test_a_role_arn_is_resolved_without_any_listing(
+    aws_env: dict[str, str], local_aws: localaws.LocalAws, task_role: dict[str, Any]
+) -> None:
+    async with IamSudo() as sudo:
+        session = await sudo.session(task_role["arn"])
+        assert session.role.name == task_role["name"]
+        other_path = task_role["arn"].replace(":role/", ":role/elsewhere/")
+        with pytest.raises(RoleNotFound):
+            await sudo.session(other_path)
+    assert "ListRoles" not in local_aws.recorder.actions()
+
+
+async def test_an_exact_name_the_policy_forbids_falls_back_to_the_allowed_roles(
+    aws_env: dict[str, str], iam: Any, prefix: str
+) -> None:
+    localaws.create_role(iam, f"{prefix}Exact", inline={"p": localaws.allow("s3:*")})
+    allowed = f"{prefix}Exact-Allowed"
+    localaws.create_role(iam, allowed, inline={"p": localaws.allow("s3:*")})
+    policy = SudoPolicy.from_document(
+        {
+            "allowed-role-names": ["*-Allowed"],
+            "allowed-principals": [{"*": "*"}],
+            "allowed-base-roles": ["*"],
+        }
+    )
+    async with IamSudo(policy=policy) as sudo:
+        assert (await sudo.session(f"{prefix}Exact")).role.name == allowed

@@ -32,7 +32,7 @@ from .credentials import Credentials
 from .fidelity import report
 from .fitting import POLICY_PATH, PackedPolicy
 from .policy import SudoPolicy
-from .principal import Principal
+from .principal import Principal, admits
 from .remote import DEFAULT_FUNCTION_NAME, SimulateRequest, parse_reply
 from .roles import Role, boundary_variant_arn, check_role_reference, role_arn, role_name_of
 from .session import (
@@ -97,6 +97,12 @@ class RoleDetails:
     arn: str
     boundary: str | None
     tags: dict[str, str]
+
+
+def _details(role: dict[str, Any]) -> RoleDetails:
+    boundary = (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
+    tags = {str(t["Key"]): str(t["Value"]) for t in role.get("Tags") or []}
+    return RoleDetails(str(role["Arn"]), str(boundary) if boundary else None, tags)
 
 
 def _as_principal(principal: Principal | str | None) -> Principal | None:
@@ -166,6 +172,7 @@ class IamSudo:
             timeouts=timeouts,
         )
         self._iam_slots = asyncio.Semaphore(max_concurrency)
+        self._sessions_in_flight = 0
         self._cache: dict[str, tuple[asyncio.Task[Any], float]] = {}
 
     @property
@@ -303,14 +310,30 @@ class IamSudo:
             }
         return {name: task.result() for name, task in documents.items()}
 
-    async def _role_details(self, role_name: str) -> RoleDetails:
-        def read(reply: dict[str, Any]) -> RoleDetails:
-            role = reply["Role"]
-            boundary = (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
-            tags = {str(t["Key"]): str(t["Value"]) for t in role.get("Tags") or []}
-            return RoleDetails(str(role["Arn"]), str(boundary) if boundary else None, tags)
+    async def _get_role(self, name_or_arn: str) -> tuple[Role, RoleDetails] | None:
+        """The role of exactly this name (or ARN) and its details, or None if there is none."""
+        name = role_name_of(name_or_arn) if name_or_arn.startswith("arn:") else name_or_arn
 
-        return await self._iam("get_role", read, RoleName=role_name)
+        def read(reply: dict[str, Any]) -> tuple[Role, RoleDetails]:
+            return Role.from_iam(reply["Role"]), _details(reply["Role"])
+
+        try:
+            return await self._iam("get_role", read, RoleName=name)
+        except RoleNotFound:
+            return None
+
+    def _drop_listing(self, waiter: asyncio.Future[Any]) -> None:
+        """Stop paging through the roles when nobody else waits for them."""
+        waiter.cancel()
+        entry = self._cache.get("roles")
+        if entry is not None and not entry[0].done() and self._sessions_in_flight == 1:
+            entry[0].cancel()
+            del self._cache["roles"]
+
+    async def _role_details(self, role_name: str) -> RoleDetails:
+        return await self._iam(
+            "get_role", lambda reply: _details(reply["Role"]), RoleName=role_name
+        )
 
     async def _policy_versions(self) -> dict[str, str]:
         """Default version of every attached managed policy (ARN -> version id).
@@ -407,25 +430,62 @@ class IamSudo:
         base = base_role or self.base_role
         check_role_reference(base)
         policy = self.policy
-        async with _task_group() as group:
-            listing = group.create_task(self.roles())
-            base_arn = group.create_task(self.role_arn(base))
-            versions = group.create_task(self._policy_versions())
-            me = group.create_task(self.identity()) if caller is None else None
-        if me is not None:
-            caller = me.result().arn
-        role = policy.resolve(listing.result(), role_name, wanted, base_arn.result(), caller)
+        by_arn = role_name.startswith("arn:")
+        self._sessions_in_flight += 1
+        # The listing runs alongside a GetRole of the exact name (an ARN needs no listing):
+        # when that role exists and may be simulated, the listing is not waited for.
+        listing = None if by_arn else asyncio.ensure_future(self.roles())
+        try:
+            async with _task_group() as group:
+                exact = group.create_task(self._get_role(role_name))
+                base_arn = group.create_task(self.role_arn(base))
+                versions = group.create_task(self._policy_versions())
+                me = group.create_task(self.identity()) if caller is None else None
+            if me is not None:
+                caller = me.result().arn
+            found = exact.result()
+            if found is not None and by_arn and found[0].arn != role_name:
+                found = None  # the same name on another path is another role
+            details = None
+            if (
+                found is not None
+                and policy.allows_role(found[0], caller)
+                and (wanted is None or admits(found[0].trust_policy, wanted))
+            ):
+                role, details = found
+                roles = [role]
+                if explain and listing is not None:
+                    roles = await listing
+                elif listing is not None:
+                    self._drop_listing(listing)
+            elif by_arn:
+                roles = [found[0]] if found is not None else []
+                role = policy.resolve(
+                    roles, role_name_of(role_name), wanted, base_arn.result(), caller
+                )
+            else:
+                assert listing is not None
+                roles = await listing
+                role = policy.resolve(roles, role_name, wanted, base_arn.result(), caller)
+        finally:
+            self._sessions_in_flight -= 1
+            if listing is not None:
+                if not listing.done():
+                    listing.cancel()
+                elif not listing.cancelled():
+                    listing.exception()  # seen: another failure is what this call raises
         policy.check(role, base_arn.result(), wanted, caller)
         session = await self._plan(
             role,
             base_arn.result(),
             versions.result(),
-            listing=listing.result(),
+            listing=roles,
             principal=wanted,
             duration_seconds=duration_seconds,
             session_tags=session_tags,
             explain=explain,
             caller=caller,
+            details=details,
         )
         if not source_identity or caller is None:
             return session
@@ -445,6 +505,7 @@ class IamSudo:
         explain: bool = False,
         boundary_variants: bool = True,
         caller: str | None = None,
+        details: RoleDetails | None = None,
     ) -> SimulatedSession:
         """Read the role's policies and plan its session (see :meth:`session`)."""
 
@@ -452,15 +513,18 @@ class IamSudo:
             arns = await self._attached_policy_arns(role.name)
             return arns, await self._managed_documents(arns, versions)
 
+        async def read_details() -> RoleDetails:
+            return details if details is not None else await self._role_details(role.name)
+
         async with _task_group() as group:
-            details = group.create_task(self._role_details(role.name))
+            role_details = group.create_task(read_details())
             attached = group.create_task(managed())
             inline = group.create_task(self._inline_policies(role.name))
-        boundary = details.result().boundary
+        boundary = role_details.result().boundary
         if boundary and boundary_variants:
             base_role_arn = await self._base_role_for(role, base_role_arn, boundary)
             self.policy.check(role, base_role_arn, principal, caller)
-        tags = details.result().tags
+        tags = role_details.result().tags
         arns, documents = attached.result()
         plan = plan_session(
             role_name=role.name,
