@@ -609,21 +609,23 @@ async def test_a_role_listing_is_reused_only_for_its_lifetime(
 
 async def test_an_exact_name_does_not_page_through_the_roles(
     aws_env: dict[str, str],
-    local_aws: localaws.LocalAws,
+    slow_aws: localaws.LocalAws,
     task_role: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", slow_aws.url)  # 50 ms a request, as in AWS
     monkeypatch.setattr(iam_sudo.client, "IAM_PAGE_SIZE", 2)  # many pages, as in a big account
+    slow_aws.recorder.clear()
     async with IamSudo() as sudo:
         session = await sudo.session(task_role["name"])
     assert session.role.arn == task_role["arn"]
-    # Stopped once GetRole found it: at most the pages that fit in that one round.
-    assert local_aws.recorder.actions().count("ListRoles") <= 2
-    assert local_aws.recorder.actions().count("GetRole") == 1, "its details are reused"
-    local_aws.recorder.clear()
+    # Stopped as soon as GetRole found it: at most the page in flight beside it.
+    assert slow_aws.recorder.actions().count("ListRoles") <= 2
+    assert slow_aws.recorder.actions().count("GetRole") == 1, "its details are reused"
+    slow_aws.recorder.clear()
     async with IamSudo() as sudo:
         await sudo.session(task_role["name"][:-2])
-    assert local_aws.recorder.actions().count("ListRoles") > 10, "a part of a name pages through"
+    assert slow_aws.recorder.actions().count("ListRoles") > 10, "a part of a name pages through"
 
 
 async def test_a_role_arn_is_resolved_without_any_listing(

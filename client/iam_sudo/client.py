@@ -441,23 +441,22 @@ class IamSudo:
                 base_arn = group.create_task(self.role_arn(base))
                 versions = group.create_task(self._policy_versions())
                 me = group.create_task(self.identity()) if caller is None else None
-            if me is not None:
-                caller = me.result().arn
-            found = exact.result()
-            if found is not None and by_arn and found[0].arn != role_name:
-                found = None  # the same name on another path is another role
+                found = await exact
+                if me is not None:
+                    caller = (await me).arn
+                if found is not None and by_arn and found[0].arn != role_name:
+                    found = None  # the same name on another path is another role
+                use_exact = (
+                    found is not None
+                    and policy.allows_role(found[0], caller)
+                    and (wanted is None or admits(found[0].trust_policy, wanted))
+                )
+                if use_exact and listing is not None and not explain:
+                    self._drop_listing(listing)  # at once: no page more than needed
             details = None
-            if (
-                found is not None
-                and policy.allows_role(found[0], caller)
-                and (wanted is None or admits(found[0].trust_policy, wanted))
-            ):
+            if found is not None and use_exact:
                 role, details = found
-                roles = [role]
-                if explain and listing is not None:
-                    roles = await listing
-                elif listing is not None:
-                    self._drop_listing(listing)
+                roles = await listing if explain and listing is not None else [role]
             elif by_arn:
                 roles = [found[0]] if found is not None else []
                 role = policy.resolve(
