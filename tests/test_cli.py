@@ -717,3 +717,17 @@ def test_mfa_serial_comes_from_the_calling_profile(
     assert result.returncode == 0, result.stderr
     [sent] = local_aws.recorder.sent("AssumeRole")
     assert sent["SerialNumber"] == "arn:aws:iam::123456789012:mfa/from-profile"
+
+
+def test_roles_locally_lists_the_roles_your_policy_allows(
+    cli: Any, task_role: dict[str, Any], aws_env: dict[str, str], prefix: str
+) -> None:
+    env = {
+        **aws_env,
+        "IAM_SUDO_POLICY": "allowed-role-names: ['*TaskRole*']\nallowed-principals: [{'*': '*'}]\n"
+        "allowed-base-roles: ['*']\n",
+    }
+    result = cli("roles", "--local", "--principal", "Service:ecs-tasks.amazonaws.com", env=env)
+    assert result.returncode == 0, result.stderr
+    mine = [line for line in result.stdout.splitlines() if line.startswith(prefix)]
+    assert mine == [f"{task_role['name']}\tService:ecs-tasks.amazonaws.com"]

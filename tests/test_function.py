@@ -297,3 +297,17 @@ def test_the_function_fits_a_large_role_exactly_as_the_local_path_does(
     assert sorted(arns) == sorted(planned["PolicyArns"])
     assert function_aws.recorder.actions().count("CreatePolicy") == len(planned["PoliciesNeeded"])
     assert last_log(stand_in)["decision"] == "allow"
+
+
+def test_roles_lists_what_the_verified_caller_may_simulate(
+    cli: Any, remote_env: dict[str, str], roles: dict[str, str], stand_in: Any
+) -> None:
+    result = cli("roles", "--function-name", "iam-sudo-ecs-only", "--json", env=remote_env)
+    assert result.returncode == 0, result.stderr
+    names = {r["name"] for r in json.loads(result.stdout)}
+    assert roles["task"] in names
+    assert roles["function"] not in names, "trusts Lambda, which the policy does not allow"
+    plain = cli("roles", "--function-name", "iam-sudo-ecs-only", env=remote_env)
+    assert f"{roles['task']}\tService:ecs-tasks.amazonaws.com" in plain.stdout.splitlines()
+    log = last_log(stand_in, "iam-sudo-ecs-only")
+    assert log["caller"] == "arn:aws:sts::123456789012:user/moto"

@@ -458,6 +458,47 @@ async def _simulate_local(
         return await sudo.assume_session(session)
 
 
+@cli.command()
+@click.option(
+    "--principal",
+    metavar="TYPE:ID",
+    callback=_parse_principal,
+    help="Only roles that trust it, e.g. Service:ecs-tasks.amazonaws.com.",
+)
+@click.option(
+    "--remote/--local",
+    default=True,
+    show_default=True,
+    help="Ask the iam-sudo function (its sudo policy, for you), or list with your credentials.",
+)
+@click.option(
+    "--function-name",
+    metavar="NAME",
+    envvar="IAM_SUDO_FUNCTION",
+    default="iam-sudo",
+    show_default=True,
+    help="The iam-sudo Lambda function to ask with --remote [env IAM_SUDO_FUNCTION].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, for scripts.")
+async def roles(
+    principal: Principal | None, remote: bool, function_name: str, as_json: bool
+) -> None:
+    """List the roles you may simulate: one per line, name and trusted principals."""
+    from .client import IamSudo
+    from .remote import describe_roles
+
+    async with IamSudo() as sudo:
+        if remote:
+            listed = await sudo.roles_remote(principal=principal, function_name=function_name)
+        else:
+            listed = describe_roles(await sudo.visible_roles(principal=principal))
+    if as_json:
+        click.echo(json.dumps(listed, indent=2))
+        return
+    for role in listed:
+        click.echo(f"{role['name']}\t{', '.join(role['principals'])}")
+
+
 @cli.command(context_settings=_COMMAND_SETTINGS)
 @click.argument("profile")
 @click.argument("arguments", nargs=-1, type=click.UNPROCESSED, metavar="assume|simulate OPTIONS...")

@@ -33,7 +33,13 @@ from .fidelity import report
 from .fitting import POLICY_PATH, PackedPolicy
 from .policy import SudoPolicy
 from .principal import Principal, admits
-from .remote import DEFAULT_FUNCTION_NAME, SimulateRequest, parse_reply
+from .remote import (
+    DEFAULT_FUNCTION_NAME,
+    RolesRequest,
+    SimulateRequest,
+    parse_reply,
+    parse_roles_reply,
+)
 from .roles import Role, boundary_variant_arn, check_role_reference, role_arn, role_name_of
 from .session import (
     DEFAULT_DURATION_SECONDS,
@@ -779,6 +785,45 @@ class IamSudo:
             Payload=json.dumps(event).encode(),
         )
         return parse_reply(reply.get("Payload", b""), reply.get("FunctionError"))
+
+    async def visible_roles(
+        self, *, principal: Principal | str | None = None, caller: str | None = None
+    ) -> list[Role]:
+        """The roles ``caller`` (default: you) may simulate, trusting ``principal`` if given."""
+        wanted = _as_principal(principal)
+        async with _task_group() as group:
+            listing = group.create_task(self.roles())
+            me = group.create_task(self.identity()) if caller is None else None
+        if me is not None:
+            caller = me.result().arn
+        return sorted(
+            (
+                role
+                for role in listing.result()
+                if self.policy.allows_role(role, caller)
+                and (wanted is None or admits(role.trust_policy, wanted))
+            ),
+            key=lambda role: role.name,
+        )
+
+    async def roles_remote(
+        self,
+        *,
+        principal: Principal | str | None = None,
+        function_name: str = DEFAULT_FUNCTION_NAME,
+    ) -> list[dict[str, Any]]:
+        """The roles the function's sudo policy lets *you* (the verified caller) simulate."""
+        event: dict[str, Any] = RolesRequest(_as_principal(principal)).to_event()
+        proof = await self._transport.identity_proof(function_audience(function_name))
+        event["proof"] = proof.to_event()
+        reply = await self._transport.call(
+            "lambda",
+            "invoke",
+            FunctionName=function_name,
+            InvocationType="RequestResponse",
+            Payload=json.dumps(event).encode(),
+        )
+        return parse_roles_reply(reply.get("Payload", b""), reply.get("FunctionError"))
 
     async def verify_caller(self, proof: object, *, audience: str) -> str:
         """The ARN of whoever signed ``proof``, as STS says; :class:`Unauthenticated` if not.

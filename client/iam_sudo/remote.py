@@ -86,3 +86,62 @@ def parse_reply(payload: bytes, function_error: str | None) -> Credentials:
     ):
         raise RemoteError("the iam-sudo function replied without credentials")
     return Credentials.from_sts(reply)
+
+
+@dataclass(frozen=True)
+class RolesRequest:
+    """A request for the roles the caller may simulate: ``{"action": "roles", "principal"?}``."""
+
+    principal: Principal | None = None
+
+    def to_event(self) -> dict[str, str]:
+        event = {"action": "roles"}
+        if self.principal is not None:
+            event["principal"] = str(self.principal)
+        return event
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> RolesRequest:
+        unknown = [key for key in event if key not in ("action", "principal")]
+        if unknown:
+            name = repr(unknown[0][:40]) if isinstance(unknown[0], str) else "a non-string key"
+            raise InvalidRequest(f"unknown field {name} in the request; expected action, principal")
+        principal = event.get("principal")
+        if principal is not None and (
+            not isinstance(principal, str) or len(principal) > MAX_FIELD_CHARS
+        ):
+            raise InvalidRequest("principal must be a string of at most 512 characters")
+        return cls(Principal.parse(principal) if principal is not None else None)
+
+
+def parse_roles_reply(payload: bytes, function_error: str | None) -> list[dict[str, Any]]:
+    """The roles in the function's reply, or its error as :class:`RemoteError`."""
+    try:
+        reply: Any = json.loads(payload or b"null")
+    except ValueError:
+        reply = None
+    if function_error:
+        if isinstance(reply, Mapping) and isinstance(reply.get("errorMessage"), str):
+            error_type = reply.get("errorType")
+            raise RemoteError(
+                reply["errorMessage"], error_type if isinstance(error_type, str) else None
+            )
+        raise RemoteError(f"the iam-sudo function failed ({function_error}) without a message")
+    roles = reply.get("roles") if isinstance(reply, Mapping) else None
+    if not isinstance(roles, list) or not all(
+        isinstance(r, Mapping)
+        and isinstance(r.get("name"), str)
+        and isinstance(r.get("arn"), str)
+        and isinstance(r.get("principals"), list)
+        for r in roles
+    ):
+        raise RemoteError("the iam-sudo function replied without a list of roles")
+    return [dict(r) for r in roles]
+
+
+def describe_roles(roles: Any) -> list[dict[str, Any]]:
+    """Roles as the function answers and ``iam-sudo roles --json`` prints them."""
+    return [
+        {"name": r.name, "arn": r.arn, "principals": [str(p) for p in r.principals]}
+        for r in sorted(roles, key=lambda r: r.name)
+    ]
