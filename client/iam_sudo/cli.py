@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -66,8 +66,13 @@ def _parse_principal(ctx: click.Context, param: click.Parameter, value: str | No
 
 
 def _require_destination(
-    profile: str | None, command: Sequence[str], format_name: str | None = None
+    profile: str | None,
+    command: Sequence[str],
+    format_name: str | None = None,
+    ecs_server: bool = False,
 ) -> None:
+    if ecs_server and (not command or format_name):
+        raise click.UsageError("--ecs-server serves a command: give one, without --format")
     if format_name and command:
         raise click.UsageError("--format prints the credentials; it goes without a command")
     if not profile and not command and not format_name:
@@ -100,6 +105,14 @@ _output = _options(
         "--no-cache",
         is_flag=True,
         help="With --format process: ask AWS even if cached credentials are still fresh.",
+    ),
+    ecs_server=click.option(
+        "--ecs-server",
+        is_flag=True,
+        help=(
+            "Give the command an ECS credentials endpoint on loopback instead of static "
+            "keys: SDKs refresh from it by themselves, for as long as the command runs."
+        ),
     ),
 )
 
@@ -144,8 +157,12 @@ def _deliver(
     profile: str | None,
     command: Sequence[str],
     format_name: str | None = None,
+    refresh: Callable[[], Coroutine[Any, Any, Credentials]] | None = None,
 ) -> int:
-    """Save, print, and/or run the command with the credentials; the exit code to return."""
+    """Save, print, and/or run the command with the credentials; the exit code to return.
+
+    With ``refresh`` the command gets an ECS credentials endpoint that uses it.
+    """
     if format_name:
         # Nothing but the credentials on stdout: scripts and SDKs read it.
         click.echo(render(credentials, format_name), nl=False)
@@ -160,7 +177,13 @@ def _deliver(
         return 0
     from .command import run
 
-    return run(command, credentials.env(os.environ))
+    if refresh is None:
+        return run(command, credentials.env(os.environ))
+    from .ecs import CredentialsServer
+
+    with CredentialsServer(credentials, refresh) as server:
+        log.info("serving credentials to the command at %s", server.url)
+        return run(command, server.env(os.environ))
 
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -210,6 +233,7 @@ async def assume(
     profile: str | None,
     format_name: str | None,
     no_cache: bool,
+    ecs_server: bool,
     mfa_serial: str | None,
     token_code: str | None,
     external_id: str | None,
@@ -224,7 +248,7 @@ async def assume(
       iam-sudo assume --role-name Admin --mfa-serial arn:aws:iam::123456789012:mfa/me \\
         --format env
     """
-    _require_destination(profile, cmd, format_name)
+    _require_destination(profile, cmd, format_name, ecs_server)
     from .session import check_assume_options
 
     if mfa_serial is None:
@@ -262,7 +286,16 @@ async def assume(
             )
 
     credentials = await _obtain(ctx, format_name, no_cache or bool(token_code), fetch)
-    await ctx.aexit(_deliver(credentials, profile, cmd, format_name))
+    # An MFA code is good once: such a session cannot be renewed without you.
+    refresh = fetch if ecs_server and not token_code else None
+    if ecs_server and token_code:
+        log.warning("with MFA the endpoint cannot renew the credentials: they end at expiry")
+        refresh = _expired_refresh
+    await ctx.aexit(_deliver(credentials, profile, cmd, format_name, refresh))
+
+
+async def _expired_refresh() -> Credentials:
+    raise UserError("MFA credentials cannot be renewed without a new code")
 
 
 def _profile_mfa_serial() -> str | None:
@@ -350,6 +383,7 @@ async def simulate(
     profile: str | None,
     format_name: str | None,
     no_cache: bool,
+    ecs_server: bool,
     source_identity: bool,
     session_tags: bool,
     dry_run: bool,
@@ -371,7 +405,7 @@ async def simulate(
                 "--dry-run goes with --local, without --profile, --format or a command"
             )
     else:
-        _require_destination(profile, cmd, format_name)
+        _require_destination(profile, cmd, format_name, ecs_server)
     if remote and duration != DEFAULT_DURATION_SECONDS:
         # The function assumes the base role from its own role: STS caps such chains at 1 hour.
         raise click.UsageError("--duration goes with --local; --remote credentials last 1 hour")
@@ -388,7 +422,8 @@ async def simulate(
                 )
 
         credentials = await _obtain(ctx, format_name, no_cache, fetch_remote)
-        await ctx.aexit(_deliver(credentials, profile, cmd, format_name))
+        refresh = fetch_remote if ecs_server else None
+        await ctx.aexit(_deliver(credentials, profile, cmd, format_name, refresh))
     if not dry_run:
 
         async def fetch_local() -> Credentials:
@@ -403,7 +438,8 @@ async def simulate(
             )
 
         credentials = await _obtain(ctx, format_name, no_cache, fetch_local)
-        await ctx.aexit(_deliver(credentials, profile, cmd, format_name))
+        refresh = fetch_local if ecs_server else None
+        await ctx.aexit(_deliver(credentials, profile, cmd, format_name, refresh))
     await _simulate_local(
         role_name,
         principal=principal,

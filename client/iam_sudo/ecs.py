@@ -1,0 +1,145 @@
+"""An ECS container credentials endpoint on loopback, for long-running commands.
+
+Static keys in a command's environment die with the session (remote simulations last an
+hour). Instead the command gets ``AWS_CONTAINER_CREDENTIALS_FULL_URI`` and
+``AWS_CONTAINER_AUTHORIZATION_TOKEN``, the ECS container credentials protocol every AWS
+SDK speaks: it asks this server for credentials, with the token, and asks again before
+they expire; the server has fresh ones ready by then. Requests without the token get 401.
+The server lives exactly as long as the command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import os
+import secrets
+import threading
+from collections.abc import Callable, Coroutine, Mapping
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from .credentials import Credentials
+
+log = logging.getLogger("iam_sudo")
+
+# The SDKs refresh container credentials 15 minutes before they expire (botocore's
+# advisory window); fresh ones are fetched a little before that.
+REFRESH_BEFORE = timedelta(minutes=20)
+RETRY_AFTER = timedelta(seconds=30)
+# Settings that would make an SDK prefer other credentials over the endpoint.
+_HIDDEN = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+)
+
+
+class CredentialsServer:
+    """Serves the latest credentials; refreshes them with ``fetch`` in its own thread."""
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        fetch: Callable[[], Coroutine[Any, Any, Credentials]],
+        *,
+        refresh_before: timedelta = REFRESH_BEFORE,
+    ) -> None:
+        self._credentials = credentials
+        self._fetch = fetch
+        self._refresh_before = refresh_before
+        self._token = secrets.token_urlsafe(32)
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self.refreshes = 0
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._threads = [
+            threading.Thread(target=self._server.serve_forever, daemon=True),
+            threading.Thread(target=self._refresh_loop, daemon=True),
+        ]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/"
+
+    def env(self, base: Mapping[str, str]) -> dict[str, str]:
+        """``base`` with the endpoint as the only credentials an SDK will find."""
+        env = {k: v for k, v in base.items() if k not in _HIDDEN}
+        env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = self.url
+        env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = self._token
+        # A [default] profile with keys would come before the endpoint in the SDKs' chain.
+        env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+        return env
+
+    def __enter__(self) -> CredentialsServer:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopped.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def current(self) -> Credentials:
+        with self._lock:
+            return self._credentials
+
+    def _refresh_loop(self) -> None:
+        while not self._stopped.is_set():
+            due = self.current().expiration - self._refresh_before - datetime.now(UTC)
+            if self._stopped.wait(max(due.total_seconds(), 0)):
+                return
+            try:
+                fresh = asyncio.run(self._fetch())
+            except Exception as error:  # keep serving what is still valid, and retry
+                log.warning("refreshing the credentials failed: %s", error)
+                self._stopped.wait(RETRY_AFTER.total_seconds())
+                continue
+            with self._lock:
+                self._credentials = fresh
+                self.refreshes += 1
+            log.info("credentials refreshed, valid until %s", fresh.expiration.isoformat())
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _send(self, status: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                given = self.headers.get("Authorization", "")
+                if not hmac.compare_digest(given.encode(), server._token.encode()):
+                    self._send(401, {"message": "missing or wrong authorization token"})
+                    return
+                credentials = server.current()
+                self._send(
+                    200,
+                    {
+                        "AccessKeyId": credentials.access_key_id,
+                        "SecretAccessKey": credentials.secret_access_key,
+                        "Token": credentials.session_token,
+                        "Expiration": credentials.expiration.astimezone(UTC).strftime(
+                            "%Y-%m-%dT%H:%M:%SZ"
+                        ),
+                    },
+                )
+
+        return Handler
