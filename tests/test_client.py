@@ -104,8 +104,9 @@ async def test_a_simulation_takes_at_most_four_sequential_rounds(
     slow_aws.recorder.clear()
     async with IamSudo() as sudo:
         await sudo.simulate(f"{prefix}stack-", principal=ECS)
-    # A part of a name: a GetRole of it (no such role) beside the listing, which decides.
-    assert len(slow_aws.recorder.requests) == 13
+    # A part of a name: a GetRole of it and its policy listings (no such role, so two
+    # requests find nothing) beside the roles listing, which decides.
+    assert len(slow_aws.recorder.requests) == 15
     assert slow_aws.recorder.rounds() <= 4
     assert slow_aws.recorder.max_in_flight >= 3
 
@@ -312,6 +313,11 @@ async def test_the_sudo_policy_from_the_environment_denies_before_sts(
     async with IamSudo() as sudo:
         with pytest.raises(SudoPolicyDenied, match="sudo policy allows no role matching name"):
             await sudo.simulate(task_role["name"])
+        assert "AssumeRole" not in local_aws.recorder.actions()
+        # For another caller (as in the function) the role's policies are not even read.
+        local_aws.recorder.clear()
+        with pytest.raises(SudoPolicyDenied, match="sudo policy allows no role matching name"):
+            await sudo.session(task_role["name"], caller="arn:aws:iam::123456789012:user/x")
     actions = local_aws.recorder.actions()
     assert "AssumeRole" not in actions
     assert "GetRolePolicy" not in actions

@@ -436,10 +436,15 @@ class ThreadTransport:
 
     async def identity_proof(self, audience: str) -> CallerProof:
         with map_exceptions("sts", "sign"):
+            import boto3
+
             client = self._client("sts")
-            credentials = client._request_signer._credentials
+            credentials = boto3.session.Session().get_credentials()
             if credentials is None:
-                raise NoCredentials("no AWS credentials found")
+                raise NoCredentials(
+                    "no AWS credentials found; configure a profile, set AWS_PROFILE or "
+                    "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+                )
             return _sign(client, credentials.get_frozen_credentials(), audience)
 
     async def send_proof(self, proof: CallerProof) -> tuple[int, bytes]:

@@ -18,7 +18,7 @@ from .formats import FORMATS, render
 from .session import DEFAULT_DURATION_SECONDS
 
 if TYPE_CHECKING:
-    from .client import SimulatedSession
+    from .client import IamSudo, SimulatedSession
     from .principal import Principal
 
 log = logging.getLogger("iam_sudo")
@@ -273,9 +273,8 @@ async def assume(
         check(token_code)
 
     async def fetch() -> Credentials:
-        from .client import IamSudo
 
-        async with IamSudo() as sudo:
+        async with _sudo() as sudo:
             return await sudo.assume(
                 role_name,
                 duration_seconds=duration,
@@ -296,6 +295,20 @@ async def assume(
 
 async def _expired_refresh() -> Credentials:
     raise UserError("MFA credentials cannot be renewed without a new code")
+
+
+def _sudo() -> IamSudo:
+    """The CLI's client: botocore in threads, not aiobotocore.
+
+    A command makes a handful of requests once; importing aiobotocore and aiohttp would
+    cost it more start-up time than their event loop saves (see README, Performance).
+    """
+    from ._aws import ThreadTransport
+    from .client import IamSudo
+
+    if os.environ.get("IAM_SUDO_CLI_TRANSPORT") == "aio":
+        return IamSudo()
+    return IamSudo(transport=ThreadTransport())
 
 
 def _profile_mfa_serial() -> str | None:
@@ -413,9 +426,8 @@ async def simulate(
     if remote:
 
         async def fetch_remote() -> Credentials:
-            from .client import IamSudo
 
-            async with IamSudo() as sudo:
+            async with _sudo() as sudo:
                 log.info("invoking the function %s to simulate %s", function_name, role_name)
                 return await sudo.simulate_remote(
                     role_name, principal=principal, base_role=base_role, function_name=function_name
@@ -462,10 +474,9 @@ async def _simulate_local(
     dry_run: bool,
 ) -> Credentials:
     """Plan and assume (or, with ``dry_run``, print the plan and return the empty marker)."""
-    from .client import IamSudo
 
     explain = dry_run or log.isEnabledFor(logging.INFO)
-    async with IamSudo() as sudo:
+    async with _sudo() as sudo:
         session = await sudo.session(
             role_name,
             principal=principal,
@@ -520,10 +531,9 @@ async def roles(
     principal: Principal | None, remote: bool, function_name: str, as_json: bool
 ) -> None:
     """List the roles you may simulate: one per line, name and trusted principals."""
-    from .client import IamSudo
     from .remote import describe_roles
 
-    async with IamSudo() as sudo:
+    async with _sudo() as sudo:
         if remote:
             listed = await sudo.roles_remote(principal=principal, function_name=function_name)
         else:
@@ -599,9 +609,8 @@ async def prune(dry_run: bool) -> None:
     with your credentials and deletes the iam-sudo policies none of them needs; it never
     touches other policies. A simulation re-creates a deleted policy when it needs it.
     """
-    from .client import IamSudo
 
-    async with IamSudo() as sudo:
+    async with _sudo() as sudo:
         arns = await sudo.prune_policies(dry_run=dry_run)
     for arn in arns:
         click.echo(arn)

@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import TracebackType
@@ -94,6 +94,10 @@ class SimulatedSession:
     def request(self) -> SessionRequest:
         """Exactly what is sent to sts:AssumeRole."""
         return self.plan.request
+
+
+# A role's managed policy ARNs, their documents (ARN -> document), and inline policies.
+RolePolicies = tuple[list[str], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -316,6 +320,21 @@ class IamSudo:
             }
         return {name: task.result() for name, task in documents.items()}
 
+    async def _role_policies(
+        self, role_name: str, versions: Awaitable[dict[str, str]]
+    ) -> RolePolicies:
+        """The role's managed policy ARNs and documents, and its inline policies."""
+
+        async def managed() -> tuple[list[str], dict[str, dict[str, Any]]]:
+            arns = await self._attached_policy_arns(role_name)
+            return arns, await self._managed_documents(arns, await versions)
+
+        async with _task_group() as group:
+            attached = group.create_task(managed())
+            inline = group.create_task(self._inline_policies(role_name))
+        arns, documents = attached.result()
+        return arns, documents, inline.result()
+
     async def _get_role(self, name_or_arn: str) -> tuple[Role, RoleDetails] | None:
         """The role of exactly this name (or ARN) and its details, or None if there is none."""
         name = role_name_of(name_or_arn) if name_or_arn.startswith("arn:") else name_or_arn
@@ -441,11 +460,22 @@ class IamSudo:
         # The listing runs alongside a GetRole of the exact name (an ARN needs no listing):
         # when that role exists and may be simulated, the listing is not waited for.
         listing = None if by_arn else asyncio.ensure_future(self.roles())
+        # Locally, the exact role's policies are read at once, too: for a full name or an
+        # ARN this saves a round; for a part of a name it costs two requests that find
+        # nothing. Not for another caller (the function): the policy decides first there.
+        exact_name = role_name_of(role_name) if by_arn else role_name
+        versions = asyncio.ensure_future(self._policy_versions())
+        speculative = (
+            asyncio.ensure_future(self._role_policies(exact_name, versions))
+            if caller is None
+            else None
+        )
+        details: RoleDetails | None = None
         try:
             async with _task_group() as group:
                 exact = group.create_task(self._get_role(role_name))
                 base_arn = group.create_task(self.role_arn(base))
-                versions = group.create_task(self._policy_versions())
+                group.create_task(asyncio.wait([versions]))
                 me = group.create_task(self.identity()) if caller is None else None
                 found = await exact
                 if me is not None:
@@ -459,7 +489,6 @@ class IamSudo:
                 )
                 if use_exact and listing is not None and not explain:
                     self._drop_listing(listing)  # at once: no page more than needed
-            details = None
             if found is not None and use_exact:
                 role, details = found
                 roles = await listing if explain and listing is not None else [role]
@@ -474,11 +503,14 @@ class IamSudo:
                 role = policy.resolve(roles, role_name, wanted, base_arn.result(), caller)
         finally:
             self._sessions_in_flight -= 1
-            if listing is not None:
-                if not listing.done():
-                    listing.cancel()
-                elif not listing.cancelled():
-                    listing.exception()  # seen: another failure is what this call raises
+            for pending in (listing, speculative, versions):
+                if pending is None:
+                    continue
+                if not pending.done() and (pending is not speculative or details is None):
+                    pending.cancel()
+                elif pending.done() and not pending.cancelled():
+                    pending.exception()  # seen: another failure is what this call raises
+        policies = await speculative if details is not None and speculative is not None else None
         policy.check(role, base_arn.result(), wanted, caller)
         session = await self._plan(
             role,
@@ -491,6 +523,7 @@ class IamSudo:
             explain=explain,
             caller=caller,
             details=details,
+            policies=policies,
         )
         if not source_identity or caller is None:
             return session
@@ -511,31 +544,35 @@ class IamSudo:
         boundary_variants: bool = True,
         caller: str | None = None,
         details: RoleDetails | None = None,
+        policies: RolePolicies | None = None,
     ) -> SimulatedSession:
-        """Read the role's policies and plan its session (see :meth:`session`)."""
+        """Read the role's policies and plan its session (see :meth:`session`).
 
-        async def managed() -> tuple[list[str], dict[str, dict[str, Any]]]:
-            arns = await self._attached_policy_arns(role.name)
-            return arns, await self._managed_documents(arns, versions)
+        ``details`` and ``policies`` are used when already read (the exact-name path).
+        """
 
         async def read_details() -> RoleDetails:
             return details if details is not None else await self._role_details(role.name)
 
+        async def read_policies() -> RolePolicies:
+            if policies is not None:
+                return policies
+            return await self._role_policies(role.name, asyncio.sleep(0, versions))
+
         async with _task_group() as group:
             role_details = group.create_task(read_details())
-            attached = group.create_task(managed())
-            inline = group.create_task(self._inline_policies(role.name))
+            role_policies = group.create_task(read_policies())
+        arns, documents, inline_policies = role_policies.result()
         boundary = role_details.result().boundary
         if boundary and boundary_variants:
             base_role_arn = await self._base_role_for(role, base_role_arn, boundary)
             self.policy.check(role, base_role_arn, principal, caller)
         tags = role_details.result().tags
-        arns, documents = attached.result()
         plan = plan_session(
             role_name=role.name,
             base_role_arn=base_role_arn,
             attached_policy_arns=arns,
-            inline_policies=inline.result(),
+            inline_policies=inline_policies,
             managed_documents=documents,
             target=Target(role.arn, tags),
             tags=tags if session_tags else {},
