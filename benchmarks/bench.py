@@ -103,6 +103,7 @@ def measure_cli(
         "duplicates": recorder.duplicates(),
         "max_in_flight": recorder.max_in_flight,
         "rounds": recorder.rounds(),
+        "list_roles": recorder.actions().count("ListRoles"),
     }
 
 
@@ -138,6 +139,15 @@ async def library_batch(aws: localaws.LocalAws, runs: int) -> dict[str, Any]:
     }
 
 
+async def caller_proof(audience: str) -> dict[str, Any]:
+    """A caller proof signed with this process's credentials, as the client makes it."""
+    from iam_sudo import IamSudo
+
+    async with IamSudo() as sudo:
+        proof = await sudo._transport.identity_proof(audience)
+    return proof.to_event()
+
+
 def function_figures(aws: localaws.LocalAws, work: Path, runs: int) -> dict[str, Any]:
     from iam_sudo_deploy.archive import archive_files, build_archive
 
@@ -163,9 +173,10 @@ def function_figures(aws: localaws.LocalAws, work: Path, runs: int) -> dict[str,
         }
         function = stand_in.add_function("iam-sudo", archive, env)
         client = localaws.client("lambda", stand_in.url)
+        proof = asyncio.run(caller_proof("iam-sudo"))
         for _ in range(runs + 1):
             reply = client.invoke(
-                FunctionName="iam-sudo", Payload=json.dumps({"role_name": TARGET})
+                FunctionName="iam-sudo", Payload=json.dumps({"role_name": TARGET, "proof": proof})
             )
             if reply.get("FunctionError"):
                 raise SystemExit(f"the function failed: {reply['Payload'].read()!r}")
@@ -181,6 +192,56 @@ def function_figures(aws: localaws.LocalAws, work: Path, runs: int) -> dict[str,
     }
 
 
+def cache_hit_figures(
+    new_bin: Path, env: dict[str, str], work: Path, runs: int
+) -> dict[str, float]:
+    """A credential_process cache hit against --help: both import no AWS SDK."""
+    env = {**env, "IAM_SUDO_CACHE_DIR": str(work / "cache")}
+    process = [str(new_bin / "iam-sudo"), "simulate", "--local", "--role-name", TARGET]
+    process += ["--format", "process"]
+    subprocess.run(process, env=env, capture_output=True, check=True)  # fill the cache
+    hits, helps = [], []
+    for _ in range(runs * 2):
+        started = time.perf_counter()
+        subprocess.run(process, env=env, capture_output=True, check=True)
+        hits.append(time.perf_counter() - started)
+        helps.append(time_command([str(new_bin / "iam-sudo"), "--help"]))
+    return {
+        "hit_median_ms": statistics.median(hits) * 1000,
+        "help_median_ms": statistics.median(helps) * 1000,
+    }
+
+
+def account_size_figures(new_bin: Path, delay: float, work: Path, runs: int) -> dict[str, Any]:
+    """An exact name and an ARN, in an account of 10 roles and of 2,500."""
+    figures: dict[str, Any] = {}
+    for total in (10, 2500):
+        log(f"account of {total} roles")
+        with localaws.running(delay) as aws:
+            iam = localaws.client("iam", aws.moto_url)
+            localaws.create_base_role(iam)
+            arn = localaws.create_role(iam, TARGET, inline={"p": localaws.allow("s3:GetObject")})
+            for i in range(total - 2):
+                iam.create_role(
+                    RoleName=f"filler-{i:04d}",
+                    AssumeRolePolicyDocument=json.dumps(localaws.trust_policy(("AWS", "*"))),
+                )
+            env = {
+                **os.environ,
+                **aws.env(),
+                "AWS_SHARED_CREDENTIALS_FILE": str(work / "credentials"),
+                "AWS_CONFIG_FILE": str(work / "config"),
+            }
+            env.pop("IAM_SUDO_POLICY", None)
+            for label, name in (("exact name", TARGET), ("ARN", arn)):
+                args = ["simulate", "--local", "--role-name", name, "--", "true"]
+                samples = [
+                    measure_cli(aws, [str(new_bin / "iam-sudo"), *args], env) for _ in range(runs)
+                ]
+                figures[f"{label}, {total} roles"] = summary(samples)
+    return figures
+
+
 def summary(samples: list[dict[str, float]]) -> dict[str, float]:
     walls = [s["wall_s"] for s in samples]
     return {
@@ -194,6 +255,7 @@ def summary(samples: list[dict[str, float]]) -> dict[str, float]:
         "duplicates": max(s["duplicates"] for s in samples),
         "max_in_flight": max(s["max_in_flight"] for s in samples),
         "rounds": max(s["rounds"] for s in samples),
+        "list_roles": max(s.get("list_roles", 0) for s in samples),
     }
 
 
@@ -241,6 +303,20 @@ def table(results: dict[str, Any]) -> str:
         "",
         f"ratio of medians (0.2.0 / this): {results['ratio']:.1f}x; "
         f"of the AWS phase: {results['aws_phase_ratio']:.1f}x",
+    ]
+    hit = results["cache_hit"]
+    lines += [
+        f"credential_process cache hit {hit['hit_median_ms']:.0f} ms vs --help "
+        f"{hit['help_median_ms']:.0f} ms (medians)",
+        "",
+        "| role given as, account size | median | requests | ListRoles | rounds |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {name} | {f['median_s'] * 1000:.0f} ms | {f['requests']} | "
+            f"{f['list_roles']} | {f['rounds']} |"
+            for name, f in results["account_size"].items()
+        ),
+        "",
     ]
     lib, fn = results["library"], results["function"]
     lines += [
@@ -305,11 +381,14 @@ def main() -> None:
                 for stat, func in (("min", min), ("median", statistics.median))
             }
 
+        log("credential_process cache hit")
+        cache_hit = cache_hit_figures(new_bin, env, Path(work), runs)
         os.environ.update(aws.env())
         log("library batch")
         library = asyncio.run(library_batch(aws, runs))
         log("function")
         function = function_figures(aws, Path(work), runs)
+        account_size = account_size_figures(new_bin, options.delay, Path(work), runs)
 
     old, new = summary(samples["old"]), summary(samples["new"])
     results = {
@@ -321,6 +400,8 @@ def main() -> None:
         "startup": startup,
         "library": library,
         "function": function,
+        "cache_hit": cache_hit,
+        "account_size": account_size,
         "samples": samples,
     }
     options.json.parent.mkdir(parents=True, exist_ok=True)

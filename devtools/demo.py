@@ -33,6 +33,7 @@ def run(args: list[str], env: dict[str, str], check: bool = True) -> None:
         print(f"(exit code {code})", flush=True)
 
 
+TASK = "demo-stack-TaskRole-9AO01PCC7I0T"
 ECS_ONLY_POLICY = """\
 allowed-role-names: ["*"]
 allowed-principals:
@@ -109,6 +110,31 @@ def main() -> None:
         )
         run(["aws", "sts", "get-caller-identity", "--profile", "task", "--query", "Arn"], env)
 
+        show("configure a profile that gets simulated credentials by itself (credential_process)")
+        run(
+            ["iam-sudo", "configure", "task-process", "simulate", "--local", "--role-name", TASK],
+            env,
+        )
+        print(Path(env["AWS_CONFIG_FILE"]).read_text().strip())
+        own_keys = (
+            f"[default]\naws_access_key_id = {env['AWS_ACCESS_KEY_ID']}\n"
+            f"aws_secret_access_key = {env['AWS_SECRET_ACCESS_KEY']}\n"
+        )
+        Path(env["AWS_SHARED_CREDENTIALS_FILE"]).write_text(
+            Path(env["AWS_SHARED_CREDENTIALS_FILE"]).read_text() + "\n" + own_keys
+        )
+        profile_env = {
+            k: v for k, v in env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+        }
+        identity = ["aws", "sts", "get-caller-identity", "--query", "Arn"]
+        run([*identity, "--profile", "task-process"], profile_env)
+        aws.recorder.clear()
+        run([*identity, "--profile", "task-process"], profile_env)
+        simulated = [r for r in aws.recorder.requests if r.action != "GetCallerIdentity"]
+        print(
+            f"the second time, iam-sudo answered from its cache: {len(simulated)} requests to AWS"
+        )
+
         remote(aws, env, Path(home))
     show("done")
 
@@ -134,6 +160,8 @@ def remote(aws: localaws.LocalAws, env: dict[str, str], home: Path) -> None:
         show("simulate --remote (the default): the function simulates with its own permissions")
         identity = ["aws", "sts", "get-caller-identity", "--query", "Arn"]
         run(["iam-sudo", "simulate", "--role-name", "TaskRole", *identity], remote_env)
+        show("which roles may I simulate? the function answers for its verified caller")
+        run(["iam-sudo", "roles"], remote_env)
         show("the function's sudo policy refuses a role that is no ECS task role")
         build = ["iam-sudo", "simulate", "--role-name", "BuildRole", "--profile", "build"]
         run(build, remote_env, check=False)
