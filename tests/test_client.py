@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
@@ -314,13 +315,19 @@ async def test_the_sudo_policy_from_the_environment_denies_before_sts(
         with pytest.raises(SudoPolicyDenied, match="sudo policy allows no role matching name"):
             await sudo.simulate(task_role["name"])
         assert "AssumeRole" not in local_aws.recorder.actions()
-        # For another caller (as in the function) the role's policies are not even read.
-        local_aws.recorder.clear()
+    started = time.monotonic()
+    # For another caller (as in the function) the role's policies are not even read.
+    local_aws.recorder.clear()
+    async with IamSudo() as sudo:
         with pytest.raises(SudoPolicyDenied, match="sudo policy allows no role matching name"):
             await sudo.session(task_role["name"], caller="arn:aws:iam::123456789012:user/x")
-    actions = local_aws.recorder.actions()
-    assert "AssumeRole" not in actions
-    assert "GetRolePolicy" not in actions
+    read = [
+        r.params.get("RoleName")
+        for r in local_aws.recorder.requests
+        if r.action in ("GetRolePolicy", "ListRolePolicies") and r.start > started
+    ]
+    assert task_role["name"] not in read
+    assert "AssumeRole" not in local_aws.recorder.actions()
 
 
 async def test_a_denied_base_role_is_refused(

@@ -11,12 +11,13 @@ import asyncio
 import contextlib
 import functools
 import os
-from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Executor, Future
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Any, Literal, Protocol, Self
+from typing import Any, Literal, Protocol, Self, TypeVar
 
 from ._exceptions import (
     AccessDenied,
@@ -32,6 +33,7 @@ from .caller import AUDIENCE_HEADER, IDENTITY_BODY, CallerProof
 from .redact import protect_sdk_logs, scrub
 
 RetryMode = Literal["standard", "adaptive", "legacy"]
+T = TypeVar("T")
 
 _ACCESS_DENIED_CODES = {
     "AccessDenied",
@@ -376,6 +378,33 @@ class AioTransport:
         )
 
 
+class _DaemonThreads(Executor):
+    """Runs each call in a daemon thread, at most ``limit`` at a time.
+
+    ThreadPoolExecutor's workers are joined when the interpreter exits: a request still in
+    flight that nobody waits for any more (a roles listing stopped because GetRole found
+    the role) would hold up the CLI's exit until AWS answered it.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._slots = threading.BoundedSemaphore(limit)
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+
+        def run() -> None:
+            with self._slots:
+                if not future.set_running_or_notify_cancel():
+                    return
+                try:
+                    future.set_result(fn(*args, **kwargs))
+                except BaseException as error:
+                    future.set_exception(error)
+
+        threading.Thread(target=run, name="iam-sudo", daemon=True).start()
+        return future
+
+
 class ThreadTransport:
     """boto3 clients called in worker threads: the pure-Python transport for Lambda.
 
@@ -396,7 +425,7 @@ class ThreadTransport:
         self._clients: dict[str, Any] = {}
         # asyncio's default executor has cpu_count + 4 threads: on Lambda's one or two
         # vCPUs, nine policy documents would be fetched in two waves instead of one.
-        self._threads = ThreadPoolExecutor(max_pool_connections, thread_name_prefix="iam-sudo")
+        self._threads = _DaemonThreads(max_pool_connections)
 
     async def __aenter__(self) -> Self:
         return self
