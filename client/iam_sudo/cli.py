@@ -90,6 +90,21 @@ def _options(**decorators: Callable[[F], F]) -> Callable[[F], F]:
     return apply
 
 
+_principal = click.option(
+    "--principal",
+    metavar="TYPE:ID",
+    callback=_parse_principal,
+    help="Only roles that trust it, e.g. Service:ecs-tasks.amazonaws.com.",
+)
+_function_name = click.option(
+    "--function-name",
+    metavar="NAME",
+    envvar="IAM_SUDO_FUNCTION",
+    default="iam-sudo",
+    show_default=True,
+    help="The iam-sudo Lambda function to ask with --remote [env IAM_SUDO_FUNCTION].",
+)
+
 _output = _options(
     format=click.option(
         "--format",
@@ -329,12 +344,7 @@ def _profile_mfa_serial() -> str | None:
 @click.option(
     "--role-name", required=True, metavar="NAME", help="Role to simulate: a part of its name."
 )
-@click.option(
-    "--principal",
-    metavar="TYPE:ID",
-    callback=_parse_principal,
-    help="Only roles that trust it, e.g. Service:ecs-tasks.amazonaws.com.",
-)
+@_principal
 @click.option(
     "--base-role",
     metavar="NAME|ARN",
@@ -349,14 +359,7 @@ def _profile_mfa_serial() -> str | None:
     show_default=True,
     help="Simulate in the iam-sudo Lambda function, or with your own credentials.",
 )
-@click.option(
-    "--function-name",
-    metavar="NAME",
-    envvar="IAM_SUDO_FUNCTION",
-    default="iam-sudo",
-    show_default=True,
-    help="The iam-sudo Lambda function to invoke with --remote [env IAM_SUDO_FUNCTION].",
-)
+@_function_name
 @_duration
 @click.option("--profile", metavar="PROFILE", help="Save the credentials under this profile.")
 @_output
@@ -506,26 +509,14 @@ async def _simulate_local(
 
 
 @cli.command()
-@click.option(
-    "--principal",
-    metavar="TYPE:ID",
-    callback=_parse_principal,
-    help="Only roles that trust it, e.g. Service:ecs-tasks.amazonaws.com.",
-)
+@_principal
 @click.option(
     "--remote/--local",
     default=True,
     show_default=True,
     help="Ask the iam-sudo function (its sudo policy, for you), or list with your credentials.",
 )
-@click.option(
-    "--function-name",
-    metavar="NAME",
-    envvar="IAM_SUDO_FUNCTION",
-    default="iam-sudo",
-    show_default=True,
-    help="The iam-sudo Lambda function to ask with --remote [env IAM_SUDO_FUNCTION].",
-)
+@_function_name
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, for scripts.")
 async def roles(
     principal: Principal | None, remote: bool, function_name: str, as_json: bool

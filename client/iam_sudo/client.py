@@ -811,17 +811,23 @@ class IamSudo:
         ).to_event()
         # The function's own validation, so that a bad request fails here, before any call.
         SimulateRequest.from_event(event)
-        # Who asks, signed with this client's own credentials, for this function only.
+        return parse_reply(*await self._invoke(function_name, event))
+
+    async def _invoke(self, function_name: str, event: dict[str, Any]) -> tuple[bytes, str | None]:
+        """Invoke the function with ``event`` and a caller proof; (payload, function error).
+
+        The proof says who asks, signed with this client's own credentials, for this
+        function only.
+        """
         proof = await self._transport.identity_proof(function_audience(function_name))
-        event["proof"] = proof.to_event()
         reply = await self._transport.call(
             "lambda",
             "invoke",
             FunctionName=function_name,
             InvocationType="RequestResponse",
-            Payload=json.dumps(event).encode(),
+            Payload=json.dumps({**event, "proof": proof.to_event()}).encode(),
         )
-        return parse_reply(reply.get("Payload", b""), reply.get("FunctionError"))
+        return reply.get("Payload", b""), reply.get("FunctionError")
 
     async def visible_roles(
         self, *, principal: Principal | str | None = None, caller: str | None = None
@@ -851,16 +857,7 @@ class IamSudo:
     ) -> list[dict[str, Any]]:
         """The roles the function's sudo policy lets *you* (the verified caller) simulate."""
         event: dict[str, Any] = RolesRequest(_as_principal(principal)).to_event()
-        proof = await self._transport.identity_proof(function_audience(function_name))
-        event["proof"] = proof.to_event()
-        reply = await self._transport.call(
-            "lambda",
-            "invoke",
-            FunctionName=function_name,
-            InvocationType="RequestResponse",
-            Payload=json.dumps(event).encode(),
-        )
-        return parse_roles_reply(reply.get("Payload", b""), reply.get("FunctionError"))
+        return parse_roles_reply(*await self._invoke(function_name, event))
 
     async def verify_caller(self, proof: object, *, audience: str) -> str:
         """The ARN of whoever signed ``proof``, as STS says; :class:`Unauthenticated` if not.

@@ -68,8 +68,8 @@ class SimulateRequest:
         )
 
 
-def parse_reply(payload: bytes, function_error: str | None) -> Credentials:
-    """The credentials in the function's reply, or the function's error as :class:`RemoteError`."""
+def _reply(payload: bytes, function_error: str | None) -> Any:
+    """The function's JSON reply, or its error as :class:`RemoteError`."""
     try:
         reply: Any = json.loads(payload or b"null")
     except ValueError:
@@ -81,6 +81,12 @@ def parse_reply(payload: bytes, function_error: str | None) -> Credentials:
                 reply["errorMessage"], error_type if isinstance(error_type, str) else None
             )
         raise RemoteError(f"the iam-sudo function failed ({function_error}) without a message")
+    return reply
+
+
+def parse_reply(payload: bytes, function_error: str | None) -> Credentials:
+    """The credentials in the function's reply, or the function's error as :class:`RemoteError`."""
+    reply = _reply(payload, function_error)
     if not isinstance(reply, Mapping) or not all(
         isinstance(reply.get(key), str) for key in _CREDENTIAL_KEYS
     ):
@@ -116,17 +122,7 @@ class RolesRequest:
 
 def parse_roles_reply(payload: bytes, function_error: str | None) -> list[dict[str, Any]]:
     """The roles in the function's reply, or its error as :class:`RemoteError`."""
-    try:
-        reply: Any = json.loads(payload or b"null")
-    except ValueError:
-        reply = None
-    if function_error:
-        if isinstance(reply, Mapping) and isinstance(reply.get("errorMessage"), str):
-            error_type = reply.get("errorType")
-            raise RemoteError(
-                reply["errorMessage"], error_type if isinstance(error_type, str) else None
-            )
-        raise RemoteError(f"the iam-sudo function failed ({function_error}) without a message")
+    reply = _reply(payload, function_error)
     roles = reply.get("roles") if isinstance(reply, Mapping) else None
     if not isinstance(roles, list) or not all(
         isinstance(r, Mapping)
