@@ -100,3 +100,10 @@ def test_the_endpoint_needs_a_command_and_no_format(
     result = cli("simulate", "--local", "--role-name", task_role["name"], "--ecs-server", *extra)
     assert result.returncode == 2
     assert "--ecs-server serves a command" in result.stderr
+
+
+def test_without_a_way_to_renew_it_serves_until_expiry() -> None:
+    with CredentialsServer(creds("M", 5), None) as server:
+        token = server.env({})["AWS_CONTAINER_AUTHORIZATION_TOKEN"]
+        assert get(server.url, token)[1]["AccessKeyId"] == "M"
+        assert server.refreshes == 0

@@ -172,11 +172,12 @@ def _deliver(
     profile: str | None,
     command: Sequence[str],
     format_name: str | None = None,
+    ecs_server: bool = False,
     refresh: Callable[[], Coroutine[Any, Any, Credentials]] | None = None,
 ) -> int:
     """Save, print, and/or run the command with the credentials; the exit code to return.
 
-    With ``refresh`` the command gets an ECS credentials endpoint that uses it.
+    With ``ecs_server`` the command gets an ECS credentials endpoint, renewed by ``refresh``.
     """
     if format_name:
         # Nothing but the credentials on stdout: scripts and SDKs read it.
@@ -192,7 +193,7 @@ def _deliver(
         return 0
     from .command import run
 
-    if refresh is None:
+    if not ecs_server:
         return run(command, credentials.env(os.environ))
     from .ecs import CredentialsServer
 
@@ -300,16 +301,12 @@ async def assume(
             )
 
     credentials = await _obtain(ctx, format_name, no_cache or bool(token_code), fetch)
-    # An MFA code is good once: such a session cannot be renewed without you.
-    refresh = fetch if ecs_server and not token_code else None
     if ecs_server and token_code:
+        # An MFA code is good once: such a session cannot be renewed without you.
         log.warning("with MFA the endpoint cannot renew the credentials: they end at expiry")
-        refresh = _expired_refresh
-    await ctx.aexit(_deliver(credentials, profile, cmd, format_name, refresh))
-
-
-async def _expired_refresh() -> Credentials:
-    raise UserError("MFA credentials cannot be renewed without a new code")
+    await ctx.aexit(
+        _deliver(credentials, profile, cmd, format_name, ecs_server, None if token_code else fetch)
+    )
 
 
 def _sudo() -> IamSudo:
@@ -437,8 +434,7 @@ async def simulate(
                 )
 
         credentials = await _obtain(ctx, format_name, no_cache, fetch_remote)
-        refresh = fetch_remote if ecs_server else None
-        await ctx.aexit(_deliver(credentials, profile, cmd, format_name, refresh))
+        await ctx.aexit(_deliver(credentials, profile, cmd, format_name, ecs_server, fetch_remote))
     if not dry_run:
 
         async def fetch_local() -> Credentials:
@@ -453,8 +449,7 @@ async def simulate(
             )
 
         credentials = await _obtain(ctx, format_name, no_cache, fetch_local)
-        refresh = fetch_local if ecs_server else None
-        await ctx.aexit(_deliver(credentials, profile, cmd, format_name, refresh))
+        await ctx.aexit(_deliver(credentials, profile, cmd, format_name, ecs_server, fetch_local))
     await _simulate_local(
         role_name,
         principal=principal,

@@ -43,12 +43,16 @@ _HIDDEN = (
 
 
 class CredentialsServer:
-    """Serves the latest credentials; refreshes them with ``fetch`` in its own thread."""
+    """Serves the latest credentials; refreshes them with ``fetch`` in its own thread.
+
+    Without ``fetch`` (an MFA session cannot be renewed unattended) it serves them until
+    they expire.
+    """
 
     def __init__(
         self,
         credentials: Credentials,
-        fetch: Callable[[], Coroutine[Any, Any, Credentials]],
+        fetch: Callable[[], Coroutine[Any, Any, Credentials]] | None,
         *,
         refresh_before: timedelta = REFRESH_BEFORE,
     ) -> None:
@@ -94,6 +98,8 @@ class CredentialsServer:
             return self._credentials
 
     def _refresh_loop(self) -> None:
+        if self._fetch is None:
+            return
         while not self._stopped.is_set():
             due = self.current().expiration - self._refresh_before - datetime.now(UTC)
             if self._stopped.wait(max(due.total_seconds(), 0)):
