@@ -178,8 +178,10 @@ async def test_every_page_is_read_and_every_document_fetched_once(
         "arn:aws:iam::aws:policy/AmazonSNSReadOnlyAccess",
     ]
     localaws.create_role(iam, f"{prefix}Paged", inline=inline, managed=managed)
+    for decoy in ("A", "B"):  # more roles than one page of 2 holds, whatever ran before
+        localaws.create_role(iam, f"{prefix}Decoy{decoy}")
     async with IamSudo() as sudo:
-        session = await sudo.session(f"{prefix}Paged")
+        session = await sudo.session(f"{prefix}Page")  # a part of the name: the listing decides
     assert set(session.request.policy_arns) == set(managed)
     sent = json.loads(session.request.policy or "")["Statement"]
     assert grants(sent) == grants(statements(list(inline.values())))
