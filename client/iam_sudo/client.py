@@ -109,6 +109,11 @@ class RoleDetails:
     tags: dict[str, str]
 
 
+def _seen(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 def _details(role: dict[str, Any]) -> RoleDetails:
     boundary = (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
     tags = {str(t["Key"]): str(t["Value"]) for t in role.get("Tags") or []}
@@ -470,6 +475,11 @@ class IamSudo:
             if caller is None
             else None
         )
+        for started in (listing, versions, speculative):
+            if started is not None:
+                # Whatever becomes of them, a failure nobody waits for is not an error:
+                # the call reports the failure that decides it.
+                started.add_done_callback(_seen)
         details: RoleDetails | None = None
         try:
             async with _task_group() as group:
@@ -504,12 +514,8 @@ class IamSudo:
         finally:
             self._sessions_in_flight -= 1
             for pending in (listing, speculative, versions):
-                if pending is None:
-                    continue
-                if not pending.done() and (pending is not speculative or details is None):
+                if pending is not None and (pending is not speculative or details is None):
                     pending.cancel()
-                elif pending.done() and not pending.cancelled():
-                    pending.exception()  # seen: another failure is what this call raises
         policies = await speculative if details is not None and speculative is not None else None
         policy.check(role, base_arn.result(), wanted, caller)
         session = await self._plan(
