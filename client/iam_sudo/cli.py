@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -426,7 +427,6 @@ async def simulate(
     if remote:
 
         async def fetch_remote() -> Credentials:
-
             async with _sudo() as sudo:
                 log.info("invoking the function %s to simulate %s", function_name, role_name)
                 return await sudo.simulate_remote(
@@ -435,30 +435,23 @@ async def simulate(
 
         credentials = await _obtain(ctx, format_name, no_cache, fetch_remote)
         await ctx.aexit(_deliver(credentials, profile, cmd, format_name, ecs_server, fetch_remote))
-    if not dry_run:
-
-        async def fetch_local() -> Credentials:
-            return await _simulate_local(
-                role_name,
-                principal=principal,
-                base_role=base_role,
-                duration=duration,
-                session_tags=session_tags,
-                source_identity=source_identity,
-                dry_run=False,
-            )
-
-        credentials = await _obtain(ctx, format_name, no_cache, fetch_local)
-        await ctx.aexit(_deliver(credentials, profile, cmd, format_name, ecs_server, fetch_local))
-    await _simulate_local(
+    local = functools.partial(
+        _simulate_local,
         role_name,
         principal=principal,
         base_role=base_role,
         duration=duration,
         session_tags=session_tags,
         source_identity=source_identity,
-        dry_run=True,
     )
+    if dry_run:
+        await local(dry_run=True)  # prints the plan and exits
+
+    async def fetch_local() -> Credentials:
+        return await local(dry_run=False)
+
+    credentials = await _obtain(ctx, format_name, no_cache, fetch_local)
+    await ctx.aexit(_deliver(credentials, profile, cmd, format_name, ecs_server, fetch_local))
 
 
 async def _simulate_local(
