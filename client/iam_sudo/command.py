@@ -30,24 +30,32 @@ def run(command: Sequence[str], env: Mapping[str, str]) -> int:
     be executed (not executable, a script without a ``#!`` line, ...).
     """
     name = command[0]
-    try:
-        process = subprocess.Popen(list(command), env=dict(env))
-    except FileNotFoundError:
-        raise CommandError(f"command not found: {name}", 127) from None
-    except PermissionError:
-        raise CommandError(f"command not executable: {name}", 126) from None
-    except OSError as error:
-        hint = "; a script needs a #! line" if error.errno == errno.ENOEXEC else ""
-        raise CommandError(f"cannot run {name}: {error.strerror or error}{hint}", 126) from None
+    started: list[subprocess.Popen[bytes]] = []
+    pending: list[int] = []
 
     def forward(signum: int, frame: FrameType | None) -> None:
-        if process.poll() is None:
-            process.send_signal(signum)
+        if not started:
+            pending.append(signum)  # arrived while the command was starting
+        elif started[0].poll() is None:
+            started[0].send_signal(signum)
 
+    # In place before the command starts, so that no signal finds iam-sudo undefended.
     previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _IGNORED}
     previous.update({sig: signal.signal(sig, forward) for sig in _FORWARDED})
     try:
-        return exit_status(process.wait())
+        try:
+            started.append(subprocess.Popen(list(command), env=dict(env)))
+        except FileNotFoundError:
+            raise CommandError(f"command not found: {name}", 127) from None
+        except PermissionError:
+            raise CommandError(f"command not executable: {name}", 126) from None
+        except OSError as error:
+            hint = "; a script needs a #! line" if error.errno == errno.ENOEXEC else ""
+            message = f"cannot run {name}: {error.strerror or error}{hint}"
+            raise CommandError(message, 126) from None
+        for signum in pending:
+            started[0].send_signal(signum)
+        return exit_status(started[0].wait())
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
