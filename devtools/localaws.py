@@ -365,6 +365,17 @@ def allow(action: str, resource: str = "*") -> dict[str, Any]:
     }
 
 
+def too_large_inline(marker: str, count: int = 20) -> dict[str, dict[str, Any]]:
+    """Inline policies too large for STS's 2,048 characters even compacted (~4.5 KB).
+
+    ``marker`` makes their statements, and so their content-addressed policies, unique.
+    """
+    return {
+        f"p{i}": allow(f"s3:Get{marker}{i}", f"arn:aws:s3:::{marker * 200}{i}")
+        for i in range(count)
+    }
+
+
 def create_base_role(iam: Any, name: str = "IAMSudoUser") -> str:
     """The powerful role simulations assume, trusted by the (local) account."""
     return create_role(

@@ -162,6 +162,24 @@ def test_a_command_killed_by_a_signal_exits_128_plus_the_signal(
     assert result.returncode == 128 + 15
 
 
+def run_until_ready(
+    task_role: dict[str, Any], aws_env: dict[str, str], child: str
+) -> subprocess.Popen[str]:
+    """Run ``child`` as the simulated role in its own session; return once it says ready."""
+    command = ["simulate", "--local", "--role-name", task_role["name"], sys.executable, "-c"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "iam_sudo", *command, child],
+        env=aws_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "ready"
+    return process
+
+
 def test_ctrl_c_goes_to_the_command_which_decides_the_exit_code(
     task_role: dict[str, Any], aws_env: dict[str, str]
 ) -> None:
@@ -171,27 +189,7 @@ def test_ctrl_c_goes_to_the_command_which_decides_the_exit_code(
         "print('ready', flush=True)\n"
         "time.sleep(30)\n"
     )
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "iam_sudo",
-            "simulate",
-            "--local",
-            "--role-name",
-            task_role["name"],
-            sys.executable,
-            "-c",
-            child,
-        ],
-        env=aws_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    assert process.stdout is not None
-    assert process.stdout.readline().strip() == "ready"
+    process = run_until_ready(task_role, aws_env, child)
     os.killpg(process.pid, signal.SIGINT)  # as a terminal does: the whole foreground group
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 5
@@ -209,27 +207,7 @@ def test_a_signal_to_iam_sudo_alone_is_forwarded_to_the_command(
         "time.sleep(30)\n"
         "sys.exit(3)\n"
     )
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "iam_sudo",
-            "simulate",
-            "--local",
-            "--role-name",
-            task_role["name"],
-            sys.executable,
-            "-c",
-            child,
-        ],
-        env=aws_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    assert process.stdout is not None
-    assert process.stdout.readline().strip() == "ready"
+    process = run_until_ready(task_role, aws_env, child)
     process.send_signal(sig)  # to iam-sudo only, as kill or a supervisor does
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 7, stderr
@@ -434,18 +412,13 @@ def test_bad_input_is_one_line_the_right_exit_code_and_nothing_written(
     assert not credentials_file.exists()
 
 
-def big_inline(marker: str) -> dict[str, Any]:
-    return {
-        f"p{i}": localaws.allow(f"s3:{marker}{i}", f"arn:aws:s3:::{marker * 200}{i}")
-        for i in range(20)
-    }
-
-
 def test_dry_run_shows_the_policies_a_large_role_needs_and_creates_none(
     cli: Any, iam: Any, prefix: str, local_aws: Any
 ) -> None:
     name = f"{prefix}Large"
-    localaws.create_role(iam, name, inline=big_inline("L"), Tags=[{"Key": "team", "Value": "a"}])
+    localaws.create_role(
+        iam, name, inline=localaws.too_large_inline("L"), Tags=[{"Key": "team", "Value": "a"}]
+    )
     result = cli("simulate", "--local", "--dry-run", "--role-name", name)
     assert result.returncode == 0, result.stderr
     shown = json.loads(result.stdout)
@@ -494,8 +467,8 @@ def test_prune_deletes_only_the_iam_sudo_policies_no_role_needs(
     cli: Any, iam: Any, prefix: str, local_aws: Any
 ) -> None:
     keep, drop = f"{prefix}KeepMe", f"{prefix}DropMe"
-    localaws.create_role(iam, keep, inline=big_inline("K"))
-    localaws.create_role(iam, drop, inline=big_inline("D"))
+    localaws.create_role(iam, keep, inline=localaws.too_large_inline("K"))
+    localaws.create_role(iam, drop, inline=localaws.too_large_inline("D"))
     for name in (keep, drop):
         assert cli("simulate", "--local", "--role-name", name, "--", "true").returncode == 0
     dropped = json.loads(cli("simulate", "--local", "--dry-run", "--role-name", drop).stdout)

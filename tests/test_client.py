@@ -476,9 +476,7 @@ async def test_the_same_role_twice_creates_nothing_the_second_time(
     aws_env: dict[str, str], local_aws: localaws.LocalAws, iam: Any, prefix: str
 ) -> None:
     name = f"{prefix}Twice"
-    inline = {
-        f"p{i}": localaws.allow(f"s3:Get{i}", f"arn:aws:s3:::{'x' * 200}{i}") for i in range(20)
-    }
+    inline = localaws.too_large_inline("x")
     localaws.create_role(iam, name, inline=inline)
     first = await simulate_exactly(local_aws, iam, name)
     second = await simulate_exactly(local_aws, iam, name)
@@ -491,9 +489,7 @@ async def test_a_tampered_iam_sudo_policy_is_never_used(
     aws_env: dict[str, str], local_aws: localaws.LocalAws, iam: Any, prefix: str
 ) -> None:
     name = f"{prefix}Tampered"
-    inline = {
-        f"p{i}": localaws.allow(f"s3:Put{i}", f"arn:aws:s3:::{'y' * 200}{i}") for i in range(20)
-    }
+    inline = localaws.too_large_inline("y")
     localaws.create_role(iam, name, inline=inline)
     async with IamSudo() as sudo:
         session = await sudo.session(name)
@@ -516,9 +512,7 @@ async def test_policies_not_yet_visible_to_sts_are_waited_for(
     monkeypatch.setenv("AWS_ENDPOINT_URL", env["AWS_ENDPOINT_URL"])
     monkeypatch.setattr(iam_sudo.client, "CONSISTENCY_DELAYS", (0.01, 0.01, 0.01))
     name = f"{prefix}Fresh"
-    inline = {
-        f"p{i}": localaws.allow(f"s3:Del{i}", f"arn:aws:s3:::{'z' * 200}{i}") for i in range(20)
-    }
+    inline = localaws.too_large_inline("z")
     localaws.create_role(iam, name, inline=inline)
     faults["AssumeRole"] = "policy-not-visible*2"
     async with IamSudo() as sudo:

@@ -114,9 +114,7 @@ async def test_the_iam_actions_granted_are_exactly_those_a_simulation_calls(
         inline={"p": localaws.allow("s3:*")},
         managed=["arn:aws:iam::aws:policy/ReadOnlyAccess"],
     )
-    verbose = {
-        f"p{i}": localaws.allow(f"s3:G{i}", f"arn:aws:s3:::{'v' * 200}{i}") for i in range(20)
-    }
+    verbose = localaws.too_large_inline("v")
     localaws.create_role(iam, f"{prefix}Packed", inline=verbose)
     async with IamSudo() as sudo:
         await sudo.simulate(f"{prefix}Full")

@@ -283,9 +283,7 @@ def test_the_function_fits_a_large_role_exactly_as_the_local_path_does(
     stand_in: Any,
 ) -> None:
     name = f"{prefix}Allowed-LargeRole"
-    inline = {
-        f"p{i}": localaws.allow(f"s3:Get{i}", f"arn:aws:s3:::{'r' * 200}{i}") for i in range(20)
-    }
+    inline = localaws.too_large_inline("r")
     localaws.create_role(iam, name, inline=inline)
     local = cli("simulate", "--local", "--dry-run", "--role-name", name, env=remote_env)
     planned = json.loads(local.stdout)
