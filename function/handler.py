@@ -26,7 +26,7 @@ from iam_sudo import (
     ThreadTransport,
     Unauthenticated,
 )
-from iam_sudo.remote import RolesRequest, describe_roles
+from iam_sudo.remote import EVENT_FIELDS, RolesRequest, describe_roles, split_event
 from iam_sudo.roles import check_role_reference
 
 MAX_LOGGED_CHARS = 512
@@ -90,18 +90,17 @@ async def _simulate(event: Any, record: dict[str, Any]) -> dict[str, Any]:
     policy, base_role = _configuration()
     async with IamSudo(policy=policy, base_role=base_role, transport=_transport()) as sudo:
         # Who asks, first and from STS alone; nothing else of the event is read before.
-        proof = event.get("proof") if isinstance(event, dict) else None
+        proof, rest = split_event(event) if isinstance(event, dict) else (None, {})
         audience = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
         caller = await sudo.verify_caller(proof, audience=audience)
         record["caller"] = caller
-        rest = {k: v for k, v in event.items() if k != "proof"}
         if rest.get("action") == "roles":
             listed = RolesRequest.from_event(rest)
             visible = await sudo.visible_roles(principal=listed.principal, caller=caller)
             record["listed_roles"] = len(visible)
             return {"roles": describe_roles(visible)}
-        request = SimulateRequest.from_event({k: v for k, v in event.items() if k != "proof"})
-        session = await sudo.session(
+        request = SimulateRequest.from_event(rest)
+        session = await sudo.plan(
             request.role_name,
             principal=request.principal,
             base_role=request.base_role,
@@ -132,11 +131,7 @@ def _field(event: Any, key: str) -> str | None:
 def _unknown_keys(event: Any) -> list[str] | None:
     if not isinstance(event, dict):
         return None if event is None else [f"<event is {type(event).__name__}>"]
-    keys = [
-        key
-        for key in event
-        if key not in ("role_name", "principal", "base_role", "proof", "action")
-    ]
+    keys = [key for key in event if key not in EVENT_FIELDS]
     if not keys:
         return None
     shown = [k[:64] if isinstance(k, str) else f"<{type(k).__name__}>" for k in keys]

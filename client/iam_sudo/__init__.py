@@ -5,7 +5,7 @@ The public API::
     from iam_sudo import IamSudo
 
     async with IamSudo() as sudo:
-        session = await sudo.session("TaskRole", principal="Service:ecs-tasks.amazonaws.com")
+        session = await sudo.plan("TaskRole", principal="Service:ecs-tasks.amazonaws.com")
         credentials = await sudo.assume_session(session)
 """
 
@@ -48,8 +48,9 @@ _LAZY = {
     "Transport": "_aws",
     "DEFAULT_BASE_ROLE": "client",
     "IamSudo": "client",
-    "Identity": "client",
-    "SimulatedSession": "client",
+    "IamReader": "iam",
+    "Identity": "iam",
+    "SimulatedSession": "simulated",
     "Credentials": "credentials",
     "shared_credentials_file": "credentials",
     "write_profile": "credentials",
@@ -67,13 +68,15 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from ._aws import AioTransport, ThreadTransport, Timeouts, Transport
-    from .client import DEFAULT_BASE_ROLE, IamSudo, Identity, SimulatedSession
+    from .client import DEFAULT_BASE_ROLE, IamSudo
     from .credentials import Credentials, shared_credentials_file, write_profile
+    from .iam import IamReader, Identity
     from .policy import SudoPolicy
     from .principal import Principal
     from .remote import DEFAULT_FUNCTION_NAME, SimulateRequest
     from .roles import Role, resolve_role
     from .session import SessionPlan, SessionRequest, build_session, plan_session
+    from .simulated import SimulatedSession
 
 
 def __getattr__(name: str) -> Any:
@@ -97,6 +100,7 @@ __all__ = [
     "Credentials",
     "CredentialsFileError",
     "EndpointUnreachable",
+    "IamReader",
     "IamSudo",
     "IamSudoError",
     "Identity",

@@ -28,6 +28,7 @@ from ._exceptions import (
     NoCredentials,
     RemoteError,
     RoleNotFound,
+    SessionLimitExceeded,
 )
 from .caller import AUDIENCE_HEADER, IDENTITY_BODY, CallerProof
 from .redact import protect_sdk_logs, scrub
@@ -48,6 +49,12 @@ _ACCESS_DENIED_CODES = {
 # What an endpoint that is not AWS, or a broken hop on the way, answers instead of AWS.
 _NOT_AN_ANSWER = "answered with something that is not an AWS answer"
 _CHECK_ENDPOINT = "check AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_{service} and any proxy on the way"
+
+
+_NO_CREDENTIALS = (
+    "no AWS credentials found; configure a profile, set AWS_PROFILE or "
+    "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+)
 
 
 def _endpoint_hint(service: str) -> str:
@@ -76,10 +83,7 @@ def map_exceptions(service: str, operation: str, endpoint: str | None = None) ->
             "check AWS_PROFILE"
         ) from None
     except bce.NoCredentialsError:
-        raise NoCredentials(
-            "no AWS credentials found; configure a profile, set AWS_PROFILE or "
-            "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
-        ) from None
+        raise NoCredentials(_NO_CREDENTIALS) from None
     except (bce.ConnectTimeoutError, bce.ReadTimeoutError) as error:
         raise EndpointUnreachable(
             f"{where}: no answer from the {service} endpoint{at} in time "
@@ -133,6 +137,40 @@ def map_exceptions(service: str, operation: str, endpoint: str | None = None) ->
             f"invalid AWS setting: {' '.join(str(error).split())[:200]}; check AWS_ENDPOINT_URL, "
             "AWS_REGION, AWS_MAX_ATTEMPTS and your AWS config file"
         ) from None
+
+
+@contextlib.contextmanager
+def assume_role_refusals(
+    *, source_identity: bool, tags: int, policy_arns: int, plaintext_chars: int
+) -> Iterator[None]:
+    """What sts:AssumeRole's refusals of a simulated session mean, and what to do.
+
+    ``source_identity`` (a SourceIdentity was sent), ``tags`` (session tags sent),
+    ``policy_arns`` and ``plaintext_chars`` describe the request: the hint names them.
+    AccessDenied of a request that sets SourceIdentity or tags is most often the base
+    role's trust policy lacking sts:SetSourceIdentity / sts:TagSession (IAM User Guide,
+    "Passing session tags in AWS STS" and "Monitor and control actions taken with assumed
+    roles"); PackedPolicyTooLarge is STS's packed limit, which iam-sudo cannot predict.
+    """
+    try:
+        yield
+    except AwsError as error:
+        if error.code in ("AccessDenied", "AccessDeniedException") and (source_identity or tags):
+            raise AccessDenied(
+                f"{error}; to pass the caller as SourceIdentity and the role's tags, "
+                f"the base role's trust policy must allow sts:SetSourceIdentity and "
+                f"sts:TagSession for you (or use --no-source-identity / "
+                f"--no-session-tags)",
+                code=error.code,
+            ) from None
+        if error.code == "PackedPolicyTooLarge":
+            raise SessionLimitExceeded(
+                f"STS refused the session as too large once packed "
+                f"(PackedPolicyTooLarge): sent {policy_arns} policy ARNs, "
+                f"{plaintext_chars} plaintext characters and "
+                f"{tags} session tags; try --no-session-tags"
+            ) from None
+        raise
 
 
 @contextlib.contextmanager
@@ -361,10 +399,7 @@ class AioTransport:
         with map_exceptions("sts", "sign"):
             credentials = await self._session._session.get_credentials()
             if credentials is None:
-                raise NoCredentials(
-                    "no AWS credentials found; configure a profile, set AWS_PROFILE or "
-                    "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
-                )
+                raise NoCredentials(_NO_CREDENTIALS)
             return _sign(client, await credentials.get_frozen_credentials(), audience)
 
     async def sts_endpoint(self) -> str:
@@ -470,10 +505,7 @@ class ThreadTransport:
             client = self._client("sts")
             credentials = boto3.session.Session().get_credentials()
             if credentials is None:
-                raise NoCredentials(
-                    "no AWS credentials found; configure a profile, set AWS_PROFILE or "
-                    "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
-                )
+                raise NoCredentials(_NO_CREDENTIALS)
             return _sign(client, credentials.get_frozen_credentials(), audience)
 
     async def send_proof(self, proof: CallerProof) -> tuple[int, bytes]:

@@ -19,7 +19,7 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from ._exceptions import Unauthenticated
 
@@ -122,6 +122,44 @@ def caller_from_answer(status: int, body: bytes) -> str:
     if match is None:
         raise Unauthenticated(_REFUSED)
     return match.group(1)
+
+
+def function_audience(function_name: str) -> str:
+    """The function's own name (what AWS_LAMBDA_FUNCTION_NAME holds), from a name or ARN.
+
+    The audience a proof is signed for: the function compares it with its own name.
+    """
+    if function_name.startswith("arn:"):
+        return function_name.split(":")[6]
+    return function_name.split(":")[0]
+
+
+class ProofVerifier(Protocol):
+    """What verifying a proof needs of a transport: its own STS endpoint, and a way there."""
+
+    async def sts_endpoint(self) -> str: ...
+
+    async def send_proof(self, proof: CallerProof) -> tuple[int, bytes]: ...
+
+
+async def verify(
+    transport: ProofVerifier, proof: object, *, audience: str, now: datetime | None = None
+) -> str:
+    """The ARN of whoever signed ``proof``, as STS says; :class:`Unauthenticated` if not.
+
+    The function's first step: the proof must be a GetCallerIdentity request for the
+    transport's own STS endpoint, for ``audience`` (the function's name), signed in the
+    last :data:`MAX_AGE`; STS then checks the signature and names the signer.
+    """
+    checked = CallerProof.from_event(proof)
+    check_proof(
+        checked,
+        sts_endpoint=await transport.sts_endpoint(),
+        audience=audience,
+        now=now or datetime.now(UTC),
+    )
+    status, body = await transport.send_proof(checked)
+    return caller_from_answer(status, body)
 
 
 def source_identity(caller_arn: str) -> str:

@@ -19,7 +19,7 @@ from .formats import FORMATS, render
 from .session import DEFAULT_DURATION_SECONDS
 
 if TYPE_CHECKING:
-    from .client import IamSudo, SimulatedSession
+    from .client import IamSudo
     from .principal import Principal
 
 log = logging.getLogger("iam_sudo")
@@ -466,15 +466,15 @@ async def _simulate_local(
 ) -> Credentials:
     """Plan and assume (or, with ``dry_run``, print the plan and return the empty marker)."""
 
-    explain = dry_run or log.isEnabledFor(logging.INFO)
     async with _sudo() as sudo:
-        session = await sudo.session(
+        session = await sudo.plan(
             role_name,
             principal=principal,
             base_role=base_role,
             duration_seconds=duration,
             session_tags=session_tags,
-            explain=explain,
+            # The report is printed (dry run) or logged (--verbose): make it complete.
+            full_report=dry_run or log.isEnabledFor(logging.INFO),
             source_identity=source_identity,
         )
         request = session.request
@@ -489,7 +489,7 @@ async def _simulate_local(
             len(request.tags),
         )
         if dry_run:
-            click.echo(_describe_session(session))
+            click.echo(json.dumps(session.to_dry_run(), indent=2))
             raise click.exceptions.Exit(0)
         for finding in session.fidelity:
             log.info("not reproduced: %s", finding)
@@ -595,35 +595,6 @@ async def prune(dry_run: bool) -> None:
         click.echo(arn)
     verb = "would delete" if dry_run else "deleted"
     click.echo(f"iam-sudo: {verb} {len(arns)} unneeded iam-sudo policies", err=True)
-
-
-def _describe_session(session: SimulatedSession) -> str:
-    request = session.request
-    return json.dumps(
-        {
-            "Role": session.role.arn,
-            "RoleArn": request.role_arn,
-            "RoleSessionName": request.session_name,
-            "SourceIdentity": request.source_identity,
-            "DurationSeconds": request.duration_seconds,
-            "PolicyArns": list(request.policy_arns),
-            "Policy": json.loads(request.policy) if request.policy is not None else None,
-            "Tags": [{"Key": k, "Value": v} for k, v in request.tags],
-            "PlaintextCharacters": request.plaintext_chars,
-            "PoliciesNeeded": [
-                {
-                    "Arn": packed.arn,
-                    "Path": "/iam-sudo/",
-                    "PolicyName": packed.name,
-                    "Document": json.loads(packed.document),
-                }
-                for packed in session.plan.packed
-            ],
-            "ManagedPoliciesPacked": list(session.plan.inlined_managed),
-            "Fidelity": list(session.fidelity),
-        },
-        indent=2,
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

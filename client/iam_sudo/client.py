@@ -1,138 +1,80 @@
-"""The async client: one layer of AWS I/O around the pure core, shared by CLI and function."""
+"""The async client: ``IamSudo`` orchestrates the steps of getting role credentials.
+
+Each step is a few lines over the modules that do the work: :mod:`iam_sudo.iam` reads
+an account, :mod:`iam_sudo.lookup` resolves which role a request means,
+:mod:`iam_sudo.session` plans the AssumeRole request, :mod:`iam_sudo.policy_store`
+keeps the policies it needs, :mod:`iam_sudo.remote` and :mod:`iam_sudo.caller` speak
+the function's protocol, and :mod:`iam_sudo._aws` is the one edge where AWS is called.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import os
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+import warnings
+from dataclasses import replace
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
-from ._aws import AioTransport, RetryMode, Timeouts, Transport, reading_answer
+from ._aws import AioTransport, RetryMode, Timeouts, Transport, assume_role_refusals
 from ._exceptions import (
-    AccessDenied,
     AwsError,
     IamSudoError,
     InvalidRequest,
-    PackedPolicyConflict,
     RoleNotFound,
     SessionLimitExceeded,
     UnsupportedRole,
 )
-from .caller import CallerProof, caller_from_answer, check_proof
+from ._tasks import task_group
+from .caller import function_audience, verify
 from .caller import source_identity as caller_source_identity
 from .conditions import Target
 from .credentials import Credentials
 from .fidelity import report
-from .fitting import POLICY_PATH, PackedPolicy
+from .iam import (
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_ROLES_TTL,
+    IamReader,
+    Identity,
+    RoleDetails,
+    RolePolicies,
+)
+from .lookup import Found, RoleLookup
 from .policy import SudoPolicy
+from .policy_store import PolicyStore
 from .principal import Principal, admits
 from .remote import (
     DEFAULT_FUNCTION_NAME,
     RolesRequest,
     SimulateRequest,
+    invocation_payload,
     parse_reply,
     parse_roles_reply,
 )
-from .roles import Role, boundary_variant_arn, check_role_reference, role_arn, role_name_of
+from .roles import Role, boundary_variant_arn, role_name_of
 from .session import (
     DEFAULT_DURATION_SECONDS,
-    SessionPlan,
     SessionRequest,
     check_assume_options,
     plan_session,
 )
 from .session import session_name as default_session_name
+from .simulated import SimulatedSession
+
+__all__ = ["DEFAULT_BASE_ROLE", "IamSudo", "Identity", "SimulatedSession", "function_audience"]
 
 DEFAULT_BASE_ROLE = "IAMSudoUser"
-IAM_PAGE_SIZE = 1000  # IAM's largest page: one request lists most accounts' roles
-DEFAULT_ROLES_TTL = 60.0
 # How long to wait for STS to see just-created policies: about 15 s in all.
 CONSISTENCY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 # What STS answers while a policy ARN it was given is not yet visible to it.
 NOT_YET_VISIBLE_CODES = {"MalformedPolicyDocument", "InvalidParameterValue", "NoSuchEntity"}
 
 log = logging.getLogger("iam_sudo")
-_ACCESS_DENIED = {"AccessDenied", "AccessDeniedException"}
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who the client is, per sts:GetCallerIdentity."""
-
-    account: str
-    arn: str
-
-    @property
-    def partition(self) -> str:
-        """The AWS partition of the caller (aws, aws-cn, aws-us-gov)."""
-        return self.arn.split(":")[1]
-
-
-@dataclass(frozen=True)
-class SimulatedSession:
-    """A resolved role and the plan that simulates it, before anything is created or sent.
-
-    ``fidelity`` lists, one line each, what the session will not reproduce of the role.
-    """
-
-    role: Role
-    base_role_arn: str
-    principal: Principal | None
-    plan: SessionPlan
-    fidelity: tuple[str, ...] = ()
-
-    @property
-    def request(self) -> SessionRequest:
-        """Exactly what is sent to sts:AssumeRole."""
-        return self.plan.request
-
-
-# A role's managed policy ARNs, their documents (ARN -> document), and inline policies.
-RolePolicies = tuple[list[str], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]
-
-
-@dataclass(frozen=True)
-class RoleDetails:
-    """What GetRole tells of a role beyond the listing."""
-
-    arn: str
-    boundary: str | None
-    tags: dict[str, str]
-
-
-def _seen(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
-
-
-def _details(role: dict[str, Any]) -> RoleDetails:
-    boundary = (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
-    tags = {str(t["Key"]): str(t["Value"]) for t in role.get("Tags") or []}
-    return RoleDetails(str(role["Arn"]), str(boundary) if boundary else None, tags)
 
 
 def _as_principal(principal: Principal | str | None) -> Principal | None:
     return Principal.parse(principal) if isinstance(principal, str) else principal
-
-
-@contextlib.asynccontextmanager
-async def _task_group() -> AsyncIterator[asyncio.TaskGroup]:
-    """A TaskGroup that re-raises the error that stopped it rather than an ExceptionGroup."""
-    try:
-        async with asyncio.TaskGroup() as group:
-            yield group
-    except BaseExceptionGroup as errors:
-        ours: list[BaseException] = [e for e in errors.exceptions if isinstance(e, IamSudoError)]
-        raise (ours or list(errors.exceptions))[0] from None
 
 
 class IamSudo:
@@ -156,7 +98,7 @@ class IamSudo:
         base_role: str | None = None,
         profile: str | None = None,
         region: str | None = None,
-        max_concurrency: int = 16,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         retry_mode: RetryMode = "standard",
         timeouts: Timeouts | None = None,
         roles_ttl: float = DEFAULT_ROLES_TTL,
@@ -171,24 +113,24 @@ class IamSudo:
         ``roles_ttl`` is how long a listing of the account's roles is reused: a long-lived
         client sees roles created or deleted since within that many seconds.
         """
-        if max_concurrency < 1:
-            raise ValueError("max_concurrency must be at least 1")
-        if roles_ttl < 0:
-            raise ValueError("roles_ttl must not be negative")
-        self._roles_ttl = roles_ttl
         self._policy = policy
         self.base_role = base_role or os.environ.get("IAM_SUDO_BASE_ROLE") or DEFAULT_BASE_ROLE
-        self._transport: Transport = transport or AioTransport(
+        transport = transport or AioTransport(
             profile=profile,
             region=region,
             retry_mode=retry_mode,
-            # IAM is bounded by the semaphore; the pool also serves STS's concurrent calls.
+            # IAM is bounded by the reader; the pool also serves STS's concurrent calls.
             max_pool_connections=max(max_concurrency, 20),
             timeouts=timeouts,
         )
-        self._iam_slots = asyncio.Semaphore(max_concurrency)
-        self._sessions_in_flight = 0
-        self._cache: dict[str, tuple[asyncio.Task[Any], float]] = {}
+        # One reader per account: the seam where more accounts' readers would go.
+        self._reader = IamReader(transport, max_concurrency=max_concurrency, roles_ttl=roles_ttl)
+        self._lookup = RoleLookup(self._reader)
+        self._store = PolicyStore(self._reader)
+
+    @property
+    def _transport(self) -> Transport:
+        return self._reader.transport
 
     @property
     def policy(self) -> SudoPolicy:
@@ -199,7 +141,7 @@ class IamSudo:
         return self._policy
 
     async def __aenter__(self) -> Self:
-        await self._transport.__aenter__()
+        await self._reader.__aenter__()
         return self
 
     async def __aexit__(
@@ -208,204 +150,133 @@ class IamSudo:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        for task, _ in self._cache.values():
-            task.cancel()
-        self._cache.clear()
-        await self._transport.__aexit__(exc_type, exc, tb)
-
-    def _once(
-        self,
-        key: str,
-        factory: Callable[[], Coroutine[Any, Any, T]],
-        ttl: float | None = None,
-    ) -> asyncio.Task[T]:
-        """One shared task per key, renewed after ``ttl`` seconds (None: kept for good).
-
-        A failed task is forgotten so that a later call retries.
-        """
-        now = time.monotonic()
-        task, started = self._cache.get(key, (None, now))
-        if (
-            task is None
-            or (task.done() and (task.cancelled() or task.exception()))
-            or (ttl is not None and now - started >= ttl)
-        ):
-            task = asyncio.create_task(factory())
-            self._cache[key] = (task, now)
-        return task
-
-    async def _call(
-        self, service: str, operation: str, read: Callable[[dict[str, Any]], T], **params: Any
-    ) -> T:
-        """Make one AWS call and read what iam-sudo needs of its answer (see reading_answer)."""
-        reply = await self._transport.call(service, operation, **params)
-        with reading_answer(service, operation):
-            return read(reply)
-
-    async def _iam(self, operation: str, read: Callable[[dict[str, Any]], T], **params: Any) -> T:
-        async with self._iam_slots:
-            return await self._call("iam", operation, read, **params)
-
-    async def _iam_pages(self, operation: str, key: str, **params: Any) -> AsyncIterator[list[Any]]:
-        def read(page: dict[str, Any]) -> tuple[list[Any], str | None]:
-            items = page.get(key, [])
-            if not isinstance(items, list):
-                raise TypeError(key)
-            return items, str(page["Marker"]) if page.get("IsTruncated") else None
-
-        marker: dict[str, str] = {}
-        while True:
-            items, next_marker = await self._iam(
-                operation, read, MaxItems=IAM_PAGE_SIZE, **params, **marker
-            )
-            yield items
-            if next_marker is None:
-                return
-            marker = {"Marker": next_marker}
+        await self._reader.__aexit__(exc_type, exc, tb)
 
     async def identity(self) -> Identity:
         """The caller's account and ARN (fetched once per client)."""
-
-        def read(reply: dict[str, Any]) -> Identity:
-            return Identity(account=str(reply["Account"]), arn=str(reply["Arn"]))
-
-        async def fetch() -> Identity:
-            return await self._call("sts", "get_caller_identity", read)
-
-        # Shielded: one caller's cancellation must not cancel the others' shared lookup.
-        return await asyncio.shield(self._once("identity", fetch))
+        return await self._reader.identity()
 
     async def roles(self) -> list[Role]:
         """Every role of the account (all pages; one listing serves for ``roles_ttl`` s)."""
-
-        async def fetch() -> list[Role]:
-            roles = []
-            async for page in self._iam_pages("list_roles", "Roles"):
-                with reading_answer("iam", "list_roles"):
-                    roles += [Role.from_iam(item) for item in page]
-            return roles
-
-        return await asyncio.shield(self._once("roles", fetch, self._roles_ttl))
+        return await self._reader.roles()
 
     async def role_arn(self, name_or_arn: str) -> str:
         """The ARN of a role given by ARN or by name in the caller's account and partition."""
-        check_role_reference(name_or_arn)
-        if name_or_arn.startswith("arn:"):
-            return name_or_arn
-        identity = await self.identity()
-        return role_arn(name_or_arn, partition=identity.partition, account=identity.account)
+        return await self._reader.role_arn(name_or_arn)
 
-    async def _attached_policy_arns(self, role_name: str) -> list[str]:
-        arns = []
-        async for page in self._iam_pages(
-            "list_attached_role_policies", "AttachedPolicies", RoleName=role_name
-        ):
-            with reading_answer("iam", "list_attached_role_policies"):
-                arns += [str(item["PolicyArn"]) for item in page]
-        return arns
+    # -- plan ---------------------------------------------------------------------------
 
-    async def _inline_policies(self, role_name: str) -> dict[str, dict[str, Any]]:
-        def read(reply: dict[str, Any]) -> dict[str, Any]:
-            policy = reply["PolicyDocument"]
-            if not isinstance(policy, dict):
-                raise TypeError("PolicyDocument")
-            return policy
+    async def plan(
+        self,
+        role_name: str,
+        *,
+        principal: Principal | str | None = None,
+        base_role: str | None = None,
+        duration_seconds: int = DEFAULT_DURATION_SECONDS,
+        session_tags: bool = True,
+        full_report: bool = False,
+        caller: str | None = None,
+        source_identity: bool = True,
+    ) -> SimulatedSession:
+        """Resolve ``role_name`` and plan the AssumeRole request that simulates it exactly.
 
-        async def document(name: str) -> dict[str, Any]:
-            return await self._iam("get_role_policy", read, RoleName=role_name, PolicyName=name)
-
-        # Each page's documents are fetched while the next page of names is listed.
-        async with _task_group() as group:
-            documents = {
-                name: group.create_task(document(name))
-                async for page in self._iam_pages(
-                    "list_role_policies", "PolicyNames", RoleName=role_name
-                )
-                for name in page
-            }
-        return {name: task.result() for name, task in documents.items()}
-
-    async def _role_policies(
-        self, role_name: str, versions: Awaitable[dict[str, str]]
-    ) -> RolePolicies:
-        """The role's managed policy ARNs and documents, and its inline policies."""
-
-        async def managed() -> tuple[list[str], dict[str, dict[str, Any]]]:
-            arns = await self._attached_policy_arns(role_name)
-            return arns, await self._managed_documents(arns, await versions)
-
-        async with _task_group() as group:
-            attached = group.create_task(managed())
-            inline = group.create_task(self._inline_policies(role_name))
-        arns, documents = attached.result()
-        return arns, documents, inline.result()
-
-    async def _get_role(self, name_or_arn: str) -> tuple[Role, RoleDetails] | None:
-        """The role of exactly this name (or ARN) and its details, or None if there is none."""
-        name = role_name_of(name_or_arn) if name_or_arn.startswith("arn:") else name_or_arn
-
-        def read(reply: dict[str, Any]) -> tuple[Role, RoleDetails]:
-            return Role.from_iam(reply["Role"]), _details(reply["Role"])
-
-        try:
-            return await self._iam("get_role", read, RoleName=name)
-        except RoleNotFound:
-            return None
-
-    def _drop_listing(self, waiter: asyncio.Future[Any]) -> None:
-        """Stop paging through the roles when nobody else waits for them."""
-        waiter.cancel()
-        entry = self._cache.get("roles")
-        if entry is not None and not entry[0].done() and self._sessions_in_flight == 1:
-            entry[0].cancel()
-            del self._cache["roles"]
-
-    async def _role_details(self, role_name: str) -> RoleDetails:
-        return await self._iam(
-            "get_role", lambda reply: _details(reply["Role"]), RoleName=role_name
-        )
-
-    async def _policy_versions(self) -> dict[str, str]:
-        """Default version of every attached managed policy (ARN -> version id).
-
-        One listing (ListPolicies OnlyAttached) serves every role, like the roles listing.
+        Checks the sudo policy and fits the role's policies within STS's limits (see
+        :mod:`iam_sudo.fitting`); sends nothing to STS and creates nothing. ``role_name``
+        is a substring of the role's name; ``principal`` (``TYPE:ID``) keeps roles whose
+        trust policy allows it. ``session_tags`` passes the role's tags as session tags.
+        ``full_report`` makes the fidelity report complete at the cost of more requests:
+        it waits for the whole roles listing even when the exact name is found, and reads
+        the base role's tags. ``caller`` is whom the sudo policy's rules are for (a
+        verified ARN; default: this client's own identity, from STS); ``source_identity``
+        names the caller as the session's STS SourceIdentity, so that CloudTrail ties
+        every action of the session to them.
         """
+        wanted = _as_principal(principal)
+        policy = self.policy
+        found = await self._lookup.find(
+            role_name,
+            policy=policy,
+            base_role=base_role or self.base_role,
+            principal=wanted,
+            caller=caller,
+            whole_listing=full_report,
+        )
+        policy.check(found.role, found.base_role_arn, wanted, found.caller)
+        session = await self._plan(
+            found,
+            principal=wanted,
+            duration_seconds=duration_seconds,
+            session_tags=session_tags,
+            full_report=full_report,
+        )
+        if not source_identity or found.caller is None:
+            return session
+        identity = caller_source_identity(found.caller)
+        request = replace(session.request, source_identity=identity)
+        return replace(session, plan=replace(session.plan, request=request))
 
-        async def fetch() -> dict[str, str]:
-            versions: dict[str, str] = {}
-            async for page in self._iam_pages("list_policies", "Policies", OnlyAttached=True):
-                with reading_answer("iam", "list_policies"):
-                    versions.update({str(p["Arn"]): str(p["DefaultVersionId"]) for p in page})
-            return versions
+    async def session(
+        self, role_name: str, *, explain: bool = False, **options: Any
+    ) -> SimulatedSession:
+        """Deprecated name of :meth:`plan` (``explain`` is its ``full_report``)."""
+        warnings.warn("IamSudo.session() is now IamSudo.plan()", DeprecationWarning, stacklevel=2)
+        return await self.plan(role_name, full_report=explain, **options)
 
-        return await asyncio.shield(self._once("policy-versions", fetch, self._roles_ttl))
+    async def _plan(
+        self,
+        found: Found,
+        *,
+        principal: Principal | None = None,
+        duration_seconds: int = DEFAULT_DURATION_SECONDS,
+        session_tags: bool = True,
+        full_report: bool = False,
+        boundary_variants: bool = True,
+    ) -> SimulatedSession:
+        """Read the role's policies (unless found already) and plan its session."""
+        role = found.role
 
-    async def _managed_documents(
-        self, arns: list[str], versions: dict[str, str]
-    ) -> dict[str, dict[str, Any]]:
-        """The default version's document of each managed policy."""
+        async def read_details() -> RoleDetails:
+            if found.details is not None:
+                return found.details
+            return await self._reader.role_details(role.name)
 
-        def read_document(reply: dict[str, Any]) -> dict[str, Any]:
-            policy = reply["PolicyVersion"]["Document"]
-            if not isinstance(policy, dict):
-                raise TypeError("Document")
-            return policy
+        async def read_policies() -> RolePolicies:
+            if found.policies is not None:
+                return found.policies
+            return await self._reader.role_policies(role.name, asyncio.sleep(0, found.versions))
 
-        async def document(arn: str) -> dict[str, Any]:
-            version = versions.get(arn)
-            if version is None:  # attached after the listing was made
-                version = await self._iam(
-                    "get_policy",
-                    lambda r: str(r["Policy"]["DefaultVersionId"]),
-                    PolicyArn=arn,
-                )
-            return await self._iam(
-                "get_policy_version", read_document, PolicyArn=arn, VersionId=version
-            )
-
-        async with _task_group() as group:
-            tasks = {arn: group.create_task(document(arn)) for arn in arns}
-        return {arn: task.result() for arn, task in tasks.items()}
+        async with task_group() as group:
+            role_details = group.create_task(read_details())
+            role_policies = group.create_task(read_policies())
+        arns, documents, inline_policies = role_policies.result()
+        boundary, tags = role_details.result().boundary, role_details.result().tags
+        base_role_arn = found.base_role_arn
+        if boundary and boundary_variants:
+            base_role_arn = await self._base_role_for(role, base_role_arn, boundary)
+            self.policy.check(role, base_role_arn, principal, found.caller)
+        plan = plan_session(
+            role_name=role.name,
+            base_role_arn=base_role_arn,
+            attached_policy_arns=arns,
+            inline_policies=inline_policies,
+            managed_documents=documents,
+            target=Target(role.arn, tags),
+            tags=tags if session_tags else {},
+            duration_seconds=duration_seconds,
+        )
+        base_role_tags = None
+        if full_report:
+            base_role_tags = (await self._reader.role_details(role_name_of(base_role_arn))).tags
+        findings = report(
+            role=role,
+            plan=plan,
+            roles=found.listing,
+            boundary=boundary,
+            role_tags=tags,
+            tags_passed=session_tags,
+            base_role_tags=base_role_tags,
+        )
+        return SimulatedSession(role, base_role_arn, plan, tuple(findings))
 
     async def _base_role_for(self, role: Role, base_arn: str, boundary: str) -> str:
         """The variant of the base role that carries ``boundary``, or UnsupportedRole.
@@ -415,7 +286,7 @@ class IamSudo:
         """
         variant = boundary_variant_arn(base_arn, boundary)
         try:
-            details = await self._role_details(role_name_of(variant))
+            details: RoleDetails | None = await self._reader.role_details(role_name_of(variant))
         except RoleNotFound:
             details = None
         if details is None or details.boundary != boundary:
@@ -427,277 +298,7 @@ class IamSudo:
             )
         return variant
 
-    async def _base_role_tags(self, base_arn: str) -> dict[str, str]:
-        return (await self._role_details(role_name_of(base_arn))).tags
-
-    async def session(
-        self,
-        role_name: str,
-        *,
-        principal: Principal | str | None = None,
-        base_role: str | None = None,
-        duration_seconds: int = DEFAULT_DURATION_SECONDS,
-        session_tags: bool = True,
-        explain: bool = False,
-        caller: str | None = None,
-        source_identity: bool = True,
-    ) -> SimulatedSession:
-        """Resolve ``role_name`` and plan the AssumeRole request that simulates it exactly.
-
-        Checks the sudo policy and fits the role's policies within STS's limits (see
-        :mod:`iam_sudo.fitting`); sends nothing to STS and creates nothing. ``role_name``
-        is a substring of the role's name; ``principal`` (``TYPE:ID``) keeps roles whose
-        trust policy allows it. ``session_tags`` passes the role's tags as session tags;
-        ``explain`` also reads the base role's tags for the fidelity report. ``caller`` is
-        whom the sudo policy's rules are for (a verified ARN; default: this client's own
-        identity, from STS); ``source_identity`` names the caller as the session's STS
-        SourceIdentity, so that CloudTrail ties every action of the session to them.
-        """
-        if not role_name:
-            raise InvalidRequest("the role name must not be empty")
-        check_role_reference(role_name)
-        wanted = _as_principal(principal)
-        base = base_role or self.base_role
-        check_role_reference(base)
-        policy = self.policy
-        by_arn = role_name.startswith("arn:")
-        self._sessions_in_flight += 1
-        # The listing runs alongside a GetRole of the exact name (an ARN needs no listing):
-        # when that role exists and may be simulated, the listing is not waited for.
-        listing = None if by_arn else asyncio.ensure_future(self.roles())
-        # Locally, the exact role's policies are read at once, too: for a full name or an
-        # ARN this saves a round; for a part of a name it costs two requests that find
-        # nothing. Not for another caller (the function): the policy decides first there.
-        exact_name = role_name_of(role_name) if by_arn else role_name
-        versions = asyncio.ensure_future(self._policy_versions())
-        speculative = (
-            asyncio.ensure_future(self._role_policies(exact_name, versions))
-            if caller is None
-            else None
-        )
-        for started in (listing, versions, speculative):
-            if started is not None:
-                # Whatever becomes of them, a failure nobody waits for is not an error:
-                # the call reports the failure that decides it.
-                started.add_done_callback(_seen)
-        details: RoleDetails | None = None
-        try:
-            async with _task_group() as group:
-                exact = group.create_task(self._get_role(role_name))
-                base_arn = group.create_task(self.role_arn(base))
-                group.create_task(asyncio.wait([versions]))
-                me = group.create_task(self.identity()) if caller is None else None
-                found = await exact
-                if me is not None:
-                    caller = (await me).arn
-                if found is not None and by_arn and found[0].arn != role_name:
-                    found = None  # the same name on another path is another role
-                use_exact = (
-                    found is not None
-                    and policy.allows_role(found[0], caller)
-                    and (wanted is None or admits(found[0].trust_policy, wanted))
-                )
-                if use_exact and listing is not None and not explain:
-                    self._drop_listing(listing)  # at once: no page more than needed
-            if found is not None and use_exact:
-                role, details = found
-                roles = await listing if explain and listing is not None else [role]
-            elif by_arn:
-                roles = [found[0]] if found is not None else []
-                role = policy.resolve(
-                    roles, role_name_of(role_name), wanted, base_arn.result(), caller
-                )
-            else:
-                assert listing is not None
-                roles = await listing
-                role = policy.resolve(roles, role_name, wanted, base_arn.result(), caller)
-        finally:
-            self._sessions_in_flight -= 1
-            for pending in (listing, speculative, versions):
-                if pending is not None and (pending is not speculative or details is None):
-                    pending.cancel()
-        policies = await speculative if details is not None and speculative is not None else None
-        policy.check(role, base_arn.result(), wanted, caller)
-        session = await self._plan(
-            role,
-            base_arn.result(),
-            versions.result(),
-            listing=roles,
-            principal=wanted,
-            duration_seconds=duration_seconds,
-            session_tags=session_tags,
-            explain=explain,
-            caller=caller,
-            details=details,
-            policies=policies,
-        )
-        if not source_identity or caller is None:
-            return session
-        request = replace(session.request, source_identity=caller_source_identity(caller))
-        return replace(session, plan=replace(session.plan, request=request))
-
-    async def _plan(
-        self,
-        role: Role,
-        base_role_arn: str,
-        versions: dict[str, str],
-        *,
-        listing: list[Role],
-        principal: Principal | None = None,
-        duration_seconds: int = DEFAULT_DURATION_SECONDS,
-        session_tags: bool = True,
-        explain: bool = False,
-        boundary_variants: bool = True,
-        caller: str | None = None,
-        details: RoleDetails | None = None,
-        policies: RolePolicies | None = None,
-    ) -> SimulatedSession:
-        """Read the role's policies and plan its session (see :meth:`session`).
-
-        ``details`` and ``policies`` are used when already read (the exact-name path).
-        """
-
-        async def read_details() -> RoleDetails:
-            return details if details is not None else await self._role_details(role.name)
-
-        async def read_policies() -> RolePolicies:
-            if policies is not None:
-                return policies
-            return await self._role_policies(role.name, asyncio.sleep(0, versions))
-
-        async with _task_group() as group:
-            role_details = group.create_task(read_details())
-            role_policies = group.create_task(read_policies())
-        arns, documents, inline_policies = role_policies.result()
-        boundary = role_details.result().boundary
-        if boundary and boundary_variants:
-            base_role_arn = await self._base_role_for(role, base_role_arn, boundary)
-            self.policy.check(role, base_role_arn, principal, caller)
-        tags = role_details.result().tags
-        plan = plan_session(
-            role_name=role.name,
-            base_role_arn=base_role_arn,
-            attached_policy_arns=arns,
-            inline_policies=inline_policies,
-            managed_documents=documents,
-            target=Target(role.arn, tags),
-            tags=tags if session_tags else {},
-            duration_seconds=duration_seconds,
-        )
-        findings = report(
-            role=role,
-            plan=plan,
-            roles=listing,
-            boundary=boundary,
-            role_tags=tags,
-            tags_passed=session_tags,
-            base_role_tags=await self._base_role_tags(base_role_arn) if explain else None,
-        )
-        return SimulatedSession(role, base_role_arn, principal, plan, tuple(findings))
-
-    async def prune_policies(self, *, dry_run: bool = False) -> list[str]:
-        """Delete the /iam-sudo/ policies that no role of the account needs any more.
-
-        Every role is planned (with the caller's own IAM permissions; nothing is assumed)
-        to learn which content-addressed policies are still needed. Only policies under
-        ``/iam-sudo/`` named ``iam-sudo-*`` are ever considered. If any role cannot be
-        planned, nothing is deleted. Returns the ARNs deleted (or, with ``dry_run``, that
-        would be).
-        """
-        async with _task_group() as group:
-            listing = group.create_task(self.roles())
-            base_arn = group.create_task(self.role_arn(self.base_role))
-            versions = group.create_task(self._policy_versions())
-            ours = group.create_task(self._own_policies())
-
-        async def needed_by(role: Role) -> set[str]:
-            try:
-                planned = await self._plan(
-                    role,
-                    base_arn.result(),
-                    versions.result(),
-                    listing=listing.result(),
-                    boundary_variants=False,
-                )
-            except SessionLimitExceeded:
-                return set()
-            except IamSudoError as error:
-                raise IamSudoError(
-                    f"cannot tell which iam-sudo policies role {role.name} needs ({error}); "
-                    "nothing was deleted"
-                ) from None
-            return {packed.arn for packed in planned.plan.packed}
-
-        async with _task_group() as group:
-            needs = [group.create_task(needed_by(role)) for role in listing.result()]
-        needed = set().union(*(task.result() for task in needs))
-        unneeded = sorted(set(ours.result()) - needed)
-        if not dry_run:
-            for arn in unneeded:
-                await self._iam("delete_policy", lambda reply: None, PolicyArn=arn)
-                log.info("deleted %s", arn)
-        return unneeded
-
-    async def _own_policies(self) -> list[str]:
-        """The content-addressed policies iam-sudo created in this account."""
-        arns: list[str] = []
-        async for page in self._iam_pages(
-            "list_policies", "Policies", Scope="Local", PathPrefix=POLICY_PATH
-        ):
-            with reading_answer("iam", "list_policies"):
-                arns += [
-                    str(p["Arn"])
-                    for p in page
-                    if p.get("Path") == POLICY_PATH and str(p["PolicyName"]).startswith("iam-sudo-")
-                ]
-        return arns
-
-    async def _ensure_policy(self, packed: PackedPolicy) -> bool:
-        """Create ``packed`` unless it exists with exactly its document; True if created.
-
-        The name is the document's hash, so an existing policy of that name is reused,
-        after checking that its default version is still the document iam-sudo wrote.
-        """
-        wanted = json.loads(packed.document)
-
-        def read(reply: dict[str, Any]) -> Any:
-            return reply["PolicyVersion"]["Document"], reply["PolicyVersion"]["IsDefaultVersion"]
-
-        async def existing() -> Any:
-            try:
-                return await self._iam(
-                    "get_policy_version", read, PolicyArn=packed.arn, VersionId="v1"
-                )
-            except AwsError as error:
-                if error.code == "NoSuchEntity":
-                    return None
-                raise
-
-        found = await existing()
-        created = False
-        if found is None:
-            try:
-                await self._iam(
-                    "create_policy",
-                    lambda reply: reply["Policy"]["Arn"],
-                    PolicyName=packed.name,
-                    Path=POLICY_PATH,
-                    PolicyDocument=packed.document,
-                    Description="iam-sudo session policy statements (content-addressed); "
-                    "re-created when needed",
-                )
-                created = True
-                log.info("created the session policy %s", packed.arn)
-            except AwsError as error:
-                if error.code != "EntityAlreadyExists":
-                    raise
-                found = await existing()  # created meanwhile by another simulation
-        if not created and (found is None or found != (wanted, True)):
-            raise PackedPolicyConflict(
-                f"{packed.arn} does not hold the document iam-sudo created it with (or has "
-                "another default version); delete it (iam-sudo prune) and try again"
-            )
-        return created
+    # -- assume -------------------------------------------------------------------------
 
     async def assume_session(self, session: SimulatedSession | SessionRequest) -> Credentials:
         """Create the policies a session needs, send its AssumeRole request, return credentials.
@@ -707,11 +308,7 @@ class IamSudo:
         """
         request = session.request if isinstance(session, SimulatedSession) else session
         packed = session.plan.packed if isinstance(session, SimulatedSession) else ()
-        created = False
-        if packed:
-            async with _task_group() as group:
-                results = [group.create_task(self._ensure_policy(p)) for p in packed]
-            created = any(task.result() for task in results)
+        created = await self._store.ensure_all(packed) if packed else False
 
         def read(reply: dict[str, Any]) -> Credentials:
             credentials = Credentials.from_sts(reply["Credentials"])
@@ -721,35 +318,29 @@ class IamSudo:
             return credentials
 
         delays = list(CONSISTENCY_DELAYS) if created else []
-        while True:
-            try:
-                return await self._call("sts", "assume_role", read, **request.to_params())
-            except AwsError as error:
-                if error.code in _ACCESS_DENIED and (request.source_identity or request.tags):
-                    raise AccessDenied(
-                        f"{error}; to pass the caller as SourceIdentity and the role's tags, "
-                        f"the base role's trust policy must allow sts:SetSourceIdentity and "
-                        f"sts:TagSession for you (or use --no-source-identity / "
-                        f"--no-session-tags)",
-                        code=error.code,
-                    ) from None
-                if error.code == "PackedPolicyTooLarge":
-                    raise SessionLimitExceeded(
-                        f"STS refused the session as too large once packed "
-                        f"(PackedPolicyTooLarge): sent {len(request.policy_arns)} policy ARNs, "
-                        f"{request.plaintext_chars} plaintext characters and "
-                        f"{len(request.tags)} session tags; try --no-session-tags"
-                    ) from None
-                if not delays or error.code not in NOT_YET_VISIBLE_CODES:
-                    raise
-                delay = delays.pop(0)
-                log.info(
-                    "STS does not see the new session policies yet (%s; IAM is eventually "
-                    "consistent): retrying in %.1f s",
-                    error.code,
-                    delay,
-                )
-                await asyncio.sleep(delay)
+        refusals = assume_role_refusals(
+            source_identity=request.source_identity is not None,
+            tags=len(request.tags),
+            policy_arns=len(request.policy_arns),
+            plaintext_chars=request.plaintext_chars,
+        )
+        with refusals:
+            while True:
+                try:
+                    return await self._reader.call(
+                        "sts", "assume_role", read, **request.to_params()
+                    )
+                except AwsError as error:
+                    if not delays or error.code not in NOT_YET_VISIBLE_CODES:
+                        raise
+                    delay = delays.pop(0)
+                    log.info(
+                        "STS does not see the new session policies yet (%s; IAM is eventually "
+                        "consistent): retrying in %.1f s",
+                        error.code,
+                        delay,
+                    )
+                    await asyncio.sleep(delay)
 
     async def simulate(
         self,
@@ -760,7 +351,7 @@ class IamSudo:
         duration_seconds: int = DEFAULT_DURATION_SECONDS,
     ) -> Credentials:
         """Credentials of the base role limited to the policies of the role ``role_name``."""
-        session = await self.session(
+        session = await self.plan(
             role_name, principal=principal, base_role=base_role, duration_seconds=duration_seconds
         )
         return await self.assume_session(session)
@@ -799,6 +390,8 @@ class IamSudo:
         )
         return await self.assume_session(request)
 
+    # -- remote -------------------------------------------------------------------------
+
     async def simulate_remote(
         self,
         role_name: str,
@@ -819,6 +412,16 @@ class IamSudo:
         SimulateRequest.from_event(event)
         return parse_reply(*await self._invoke(function_name, event))
 
+    async def roles_remote(
+        self,
+        *,
+        principal: Principal | str | None = None,
+        function_name: str = DEFAULT_FUNCTION_NAME,
+    ) -> list[dict[str, Any]]:
+        """The roles the function's sudo policy lets *you* (the verified caller) simulate."""
+        event: dict[str, Any] = RolesRequest(_as_principal(principal)).to_event()
+        return parse_roles_reply(*await self._invoke(function_name, event))
+
     async def _invoke(self, function_name: str, event: dict[str, Any]) -> tuple[bytes, str | None]:
         """Invoke the function with ``event`` and a caller proof; (payload, function error).
 
@@ -831,16 +434,22 @@ class IamSudo:
             "invoke",
             FunctionName=function_name,
             InvocationType="RequestResponse",
-            Payload=json.dumps({**event, "proof": proof.to_event()}).encode(),
+            Payload=invocation_payload(event, proof),
         )
         return reply.get("Payload", b""), reply.get("FunctionError")
+
+    async def verify_caller(self, proof: object, *, audience: str) -> str:
+        """The ARN of whoever signed ``proof``, as STS says (see :func:`caller.verify`)."""
+        return await verify(self._transport, proof, audience=audience)
+
+    # -- roles --------------------------------------------------------------------------
 
     async def visible_roles(
         self, *, principal: Principal | str | None = None, caller: str | None = None
     ) -> list[Role]:
         """The roles ``caller`` (default: you) may simulate, trusting ``principal`` if given."""
         wanted = _as_principal(principal)
-        async with _task_group() as group:
+        async with task_group() as group:
             listing = group.create_task(self.roles())
             me = group.create_task(self.identity()) if caller is None else None
         if me is not None:
@@ -855,36 +464,41 @@ class IamSudo:
             key=lambda role: role.name,
         )
 
-    async def roles_remote(
-        self,
-        *,
-        principal: Principal | str | None = None,
-        function_name: str = DEFAULT_FUNCTION_NAME,
-    ) -> list[dict[str, Any]]:
-        """The roles the function's sudo policy lets *you* (the verified caller) simulate."""
-        event: dict[str, Any] = RolesRequest(_as_principal(principal)).to_event()
-        return parse_roles_reply(*await self._invoke(function_name, event))
+    # -- prune --------------------------------------------------------------------------
 
-    async def verify_caller(self, proof: object, *, audience: str) -> str:
-        """The ARN of whoever signed ``proof``, as STS says; :class:`Unauthenticated` if not.
+    async def prune_policies(self, *, dry_run: bool = False) -> list[str]:
+        """Delete the /iam-sudo/ policies that no role of the account needs any more.
 
-        The function's first step: the proof must be a GetCallerIdentity request for this
-        transport's own STS endpoint, for ``audience`` (the function's name), signed in
-        the last 15 minutes; STS then checks the signature and names the signer.
+        Every role is planned (with the caller's own IAM permissions; nothing is assumed)
+        to learn which content-addressed policies are still needed. Only policies under
+        ``/iam-sudo/`` named ``iam-sudo-*`` are ever considered. If any role cannot be
+        planned, nothing is deleted. Returns the ARNs deleted (or, with ``dry_run``, that
+        would be).
         """
-        checked = CallerProof.from_event(proof)
-        check_proof(
-            checked,
-            sts_endpoint=await self._transport.sts_endpoint(),
-            audience=audience,
-            now=datetime.now(UTC),
-        )
-        status, body = await self._transport.send_proof(checked)
-        return caller_from_answer(status, body)
+        reader = self._reader
+        async with task_group() as group:
+            listing = group.create_task(reader.roles())
+            base_arn = group.create_task(reader.role_arn(self.base_role))
+            versions = group.create_task(reader.policy_versions())
+            ours = group.create_task(self._store.ours())
 
+        async def needed_by(role: Role) -> set[str]:
+            found = Found(role, listing.result(), base_arn.result(), None, versions.result())
+            try:
+                planned = await self._plan(found, boundary_variants=False)
+            except SessionLimitExceeded:
+                return set()
+            except IamSudoError as error:
+                raise IamSudoError(
+                    f"cannot tell which iam-sudo policies role {role.name} needs ({error}); "
+                    "nothing was deleted"
+                ) from None
+            return {packed.arn for packed in planned.plan.packed}
 
-def function_audience(function_name: str) -> str:
-    """The function's own name (what AWS_LAMBDA_FUNCTION_NAME holds), from a name or ARN."""
-    if function_name.startswith("arn:"):
-        return function_name.split(":")[6]
-    return function_name.split(":")[0]
+        async with task_group() as group:
+            needs = [group.create_task(needed_by(role)) for role in listing.result()]
+        needed = set().union(*(task.result() for task in needs))
+        unneeded = sorted(set(ours.result()) - needed)
+        if not dry_run:
+            await self._store.delete(unneeded)
+        return unneeded

@@ -32,6 +32,7 @@ MAX_PLAINTEXT_CHARS = 2048
 MAX_MANAGED_POLICY_CHARS = 6144
 POLICY_VERSION = "2012-10-17"
 POLICY_PATH = "/iam-sudo/"
+POLICY_NAME_PREFIX = "iam-sudo-"  # with POLICY_PATH, marks the policies iam-sudo owns
 _HASH_CHARS = 20
 
 Statement = dict[str, Any]
@@ -132,7 +133,7 @@ def compact(statements: Sequence[Statement]) -> list[Statement]:
 def policy_name(doc: Mapping[str, Any]) -> str:
     """A content-addressed policy name: the same document always has the same name."""
     digest = hashlib.sha256(compact_json(doc).encode()).hexdigest()[:_HASH_CHARS]
-    return f"iam-sudo-{digest}"
+    return f"{POLICY_NAME_PREFIX}{digest}"
 
 
 @dataclass(frozen=True)

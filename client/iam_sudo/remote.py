@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._exceptions import InvalidRequest, RemoteError
+from .caller import CallerProof
 from .credentials import Credentials
 from .principal import Principal
 from .roles import check_role_reference
@@ -15,7 +16,29 @@ from .roles import check_role_reference
 DEFAULT_FUNCTION_NAME = "iam-sudo"
 MAX_FIELD_CHARS = 512
 _FIELDS = ("role_name", "principal", "base_role")
+_ROLES_FIELDS = ("action", "principal")
+PROOF_FIELD = "proof"
+#: Every field an event may hold, whatever it asks.
+EVENT_FIELDS = (*_FIELDS, PROOF_FIELD, "action")
 _CREDENTIAL_KEYS = ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")
+
+
+def _refuse_unknown(event: Mapping[Any, Any], fields: tuple[str, ...]) -> None:
+    unknown = [key for key in event if key not in fields]
+    if unknown:
+        # Bounded: the field name is the caller's, and may be anything in any size.
+        name = repr(unknown[0][:40]) if isinstance(unknown[0], str) else "a non-string key"
+        raise InvalidRequest(f"unknown field {name} in the request; expected {', '.join(fields)}")
+
+
+def invocation_payload(event: Mapping[str, Any], proof: CallerProof) -> bytes:
+    """The Lambda payload: the request's event and the caller proof that says who asks."""
+    return json.dumps({**event, PROOF_FIELD: proof.to_event()}).encode()
+
+
+def split_event(event: Mapping[str, Any]) -> tuple[object, dict[str, Any]]:
+    """The caller proof of an event, and the rest of it (the request)."""
+    return event.get(PROOF_FIELD), {k: v for k, v in event.items() if k != PROOF_FIELD}
 
 
 @dataclass(frozen=True)
@@ -40,13 +63,7 @@ class SimulateRequest:
         """Validate an event; raise :class:`InvalidRequest` saying exactly what is wrong."""
         if not isinstance(event, Mapping):
             raise InvalidRequest(f"the request must be a JSON object, got {type(event).__name__}")
-        unknown = [key for key in event if key not in _FIELDS]
-        if unknown:
-            # Bounded: the field name is the caller's, and may be anything in any size.
-            name = repr(unknown[0][:40]) if isinstance(unknown[0], str) else "a non-string key"
-            raise InvalidRequest(
-                f"unknown field {name} in the request; expected {', '.join(_FIELDS)}"
-            )
+        _refuse_unknown(event, _FIELDS)
         if "role_name" not in event:
             raise InvalidRequest("the request has no role_name")
         for key in _FIELDS:
@@ -108,10 +125,7 @@ class RolesRequest:
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> RolesRequest:
-        unknown = [key for key in event if key not in ("action", "principal")]
-        if unknown:
-            name = repr(unknown[0][:40]) if isinstance(unknown[0], str) else "a non-string key"
-            raise InvalidRequest(f"unknown field {name} in the request; expected action, principal")
+        _refuse_unknown(event, _ROLES_FIELDS)
         principal = event.get("principal")
         if principal is not None and (
             not isinstance(principal, str) or len(principal) > MAX_FIELD_CHARS
