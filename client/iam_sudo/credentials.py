@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -12,6 +12,7 @@ from typing import Any
 
 from . import _files, inifile
 from ._exceptions import CredentialsFileError
+from ._text import bounded
 
 # No brackets, no control characters, no line or paragraph separators.
 _PROFILE_NAME = re.compile(r"[^\[\]\x00-\x1f\x7f\x85\u2028\u2029]+")
@@ -80,7 +81,7 @@ def check_profile_name(profile: str) -> None:
         or profile == inifile.DEFAULT_SECTION
     ):
         raise CredentialsFileError(
-            f"invalid profile name {profile[:80]!r}: use a name without brackets, control "
+            f"invalid profile name {bounded(profile)}: use a name without brackets, control "
             "characters or surrounding spaces, other than DEFAULT"
         )
 
@@ -139,14 +140,25 @@ def write_profile(credentials: Credentials, profile: str, path: Path | None = No
         "expiration": credentials.expiration.isoformat(),
     }
     target = shared_credentials_file() if path is None else path
+    return _update_file(
+        "credentials file", target, lambda text: update_profile(text, profile, values)
+    )
+
+
+def _update_file(what: str, path: Path, update: Callable[[str], str]) -> Path:
+    """Replace ``path``'s text with ``update(text)``: locked, atomically, 0600; the path.
+
+    Any failure to read or write it is :class:`CredentialsFileError` naming ``what``.
+    """
+    target = path
     try:
-        target = _files.resolve(target)
+        target = _files.resolve(path)
         with _files.locked(target):
-            _files.write_atomic(target, update_profile(_files.read_text(target), profile, values))
+            _files.write_atomic(target, update(_files.read_text(target)))
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         raise CredentialsFileError(
-            f"cannot write credentials file {target}: {reason}; check its path and permissions"
+            f"cannot write {what} {target}: {reason}; check its path and permissions"
         ) from None
     return target
 
@@ -180,30 +192,23 @@ def write_process_profile(profile: str, command: str, path: Path | None = None) 
     check_profile_name(profile)
     section = profile if profile == "default" else f"profile {profile}"
     target = aws_config_file() if path is None else path
-    try:
-        target = _files.resolve(target)
-        with _files.locked(target):
-            text = _files.read_text(target)
-            try:
-                existing = inifile.read(text).get(section, {})
-                other = [key for key in _OTHER_SOURCES if key in existing]
-                process = existing.get("credential_process", "")
-                if other or (process and "iam-sudo" not in process and "iam_sudo" not in process):
-                    raise CredentialsFileError(
-                        f"profile {profile} already gets credentials another way "
-                        f"({(other or ['credential_process'])[0]}); iam-sudo will not change "
-                        "it: choose another profile name"
-                    )
-                updated = inifile.set_options(text, section, {"credential_process": command})
-            except inifile.IniError as error:
+
+    def update(text: str) -> str:
+        try:
+            existing = inifile.read(text).get(section, {})
+            other = [key for key in _OTHER_SOURCES if key in existing]
+            process = existing.get("credential_process", "")
+            if other or (process and "iam-sudo" not in process and "iam_sudo" not in process):
                 raise CredentialsFileError(
-                    f"the AWS config file cannot be updated as AWS tools read it ({error}); "
-                    "nothing was written"
-                ) from None
-            _files.write_atomic(target, updated)
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise CredentialsFileError(
-            f"cannot write AWS config file {target}: {reason}; check its path and permissions"
-        ) from None
-    return target
+                    f"profile {profile} already gets credentials another way "
+                    f"({(other or ['credential_process'])[0]}); iam-sudo will not change "
+                    "it: choose another profile name"
+                )
+            return inifile.set_options(text, section, {"credential_process": command})
+        except inifile.IniError as error:
+            raise CredentialsFileError(
+                f"the AWS config file cannot be updated as AWS tools read it ({error}); "
+                "nothing was written"
+            ) from None
+
+    return _update_file("AWS config file", target, update)

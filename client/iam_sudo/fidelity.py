@@ -6,19 +6,11 @@ more, but it is not the target: it has another principal. Each finding is one li
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 
+from ._text import names_and_more as _names
 from .roles import Role
 from .session import SessionPlan
-
-MAX_NAMES_SHOWN = 10
-
-
-def _names(names: Sequence[str]) -> str:
-    shown = ", ".join(names[:MAX_NAMES_SHOWN])
-    return shown + (
-        f" and {len(names) - MAX_NAMES_SHOWN} more" if len(names) > MAX_NAMES_SHOWN else ""
-    )
 
 
 def roles_trusting(role: Role, roles: Iterable[Role]) -> list[str]:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._exceptions import SessionLimitExceeded
+from .documents import as_list
 
 MAX_POLICY_ARNS = 10
 MAX_PLAINTEXT_CHARS = 2048
@@ -52,10 +53,6 @@ def plaintext_chars(policy: str | None, arns: Sequence[str]) -> int:
     return len(policy or "") + sum(len(arn) for arn in arns)
 
 
-def _as_list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list) else [value]
-
-
 def _one_or_list(values: list[Any]) -> Any:
     return values[0] if len(values) == 1 else values
 
@@ -80,7 +77,7 @@ def _normalized(statement: Statement) -> Statement:
     result = {k: v for k, v in statement.items() if k != "Sid"}
     for element in _ELEMENTS:
         if element in result:
-            values = _unique(_as_list(result[element]))
+            values = _unique(as_list(result[element]))
             result[element] = sorted(values) if all(isinstance(v, str) for v in values) else values
     return result
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._exceptions import InvalidRequest, RemoteError
+from ._text import bounded
 from .caller import CallerProof
 from .credentials import Credentials
 from .principal import Principal
@@ -27,7 +28,7 @@ def _refuse_unknown(event: Mapping[Any, Any], fields: tuple[str, ...]) -> None:
     unknown = [key for key in event if key not in fields]
     if unknown:
         # Bounded: the field name is the caller's, and may be anything in any size.
-        name = repr(unknown[0][:40]) if isinstance(unknown[0], str) else "a non-string key"
+        name = bounded(unknown[0], 40) if isinstance(unknown[0], str) else "a non-string key"
         raise InvalidRequest(f"unknown field {name} in the request; expected {', '.join(fields)}")
 
 

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._exceptions import InvalidRequest, SessionLimitExceeded
+from ._text import bounded
 from .conditions import Rewrite, Target, rewrite
+from .documents import statement_list
 from .fitting import (
     POLICY_VERSION,
     ManagedPolicy,
@@ -107,13 +109,14 @@ def check_assume_options(
     """Raise :class:`InvalidRequest` for a value STS would refuse, before asking it."""
     if session_name is not None and not _SESSION_NAME.fullmatch(session_name):
         raise InvalidRequest(
-            f"invalid --session-name {session_name[:80]!r}: use 2 to 64 letters, digits and +=,.@_-"
+            f"invalid --session-name {bounded(session_name)}: "
+            "use 2 to 64 letters, digits and +=,.@_-"
         )
     if external_id is not None and not _EXTERNAL_ID.fullmatch(external_id):
         raise InvalidRequest("invalid --external-id: use 2 to 1224 letters, digits and +=,.@:/_-")
     if mfa_serial is not None and not _MFA_SERIAL.fullmatch(mfa_serial):
         raise InvalidRequest(
-            f"invalid --mfa-serial {mfa_serial[:80]!r}: use the MFA device's ARN "
+            f"invalid --mfa-serial {bounded(mfa_serial)}: use the MFA device's ARN "
             "(arn:aws:iam::<account>:mfa/<name>) or a hardware device's serial number"
         )
     if token_code is not None and not _TOKEN_CODE.fullmatch(token_code):
@@ -125,11 +128,6 @@ def check_assume_options(
 def session_name(role_name: str) -> str:
     """``iam-sudo-<role name>`` in STS's charset, cut to its 64 characters."""
     return _SESSION_NAME_INVALID.sub("-", f"iam-sudo-{role_name}")[:MAX_SESSION_NAME_CHARS]
-
-
-def _statements(document: Mapping[str, Any]) -> list[Any]:
-    statements = document.get("Statement", [])
-    return [statements] if isinstance(statements, Mapping) else list(statements)
 
 
 def _literal_dollars(value: Any) -> Any:
@@ -153,7 +151,7 @@ def statements_of(document: Mapping[str, Any]) -> list[dict[str, Any]]:
     """
     older = document.get("Version") != POLICY_VERSION
     result = []
-    for statement in _statements(document):
+    for statement in statement_list(document):
         if not isinstance(statement, Mapping):
             raise TypeError("a policy statement is not an object")
         if older:
