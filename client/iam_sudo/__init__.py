@@ -62,7 +62,6 @@ _LAZY = {
     "resolve_role": "roles",
     "SessionPlan": "session",
     "SessionRequest": "session",
-    "build_session": "session",
     "plan_session": "session",
 }
 
@@ -75,7 +74,7 @@ if TYPE_CHECKING:
     from .principal import Principal
     from .remote import DEFAULT_FUNCTION_NAME, SimulateRequest
     from .roles import Role, resolve_role
-    from .session import SessionPlan, SessionRequest, build_session, plan_session
+    from .session import SessionPlan, SessionRequest, plan_session
     from .simulated import SimulatedSession
 
 
@@ -128,7 +127,6 @@ __all__ = [
     "Transport",
     "Unauthenticated",
     "UnsupportedRole",
-    "build_session",
     "plan_session",
     "resolve_role",
     "shared_credentials_file",

@@ -7,15 +7,16 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncclick as click
 
+from . import cli_options as options
 from ._exceptions import IamSudoError
-from .credentials import Credentials, write_process_profile, write_profile
-from .formats import FORMATS, render
+from .credentials import Credentials, write_process_profile
+from .delivery import deliver
 from .session import DEFAULT_DURATION_SECONDS
 
 if TYPE_CHECKING:
@@ -24,19 +25,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("iam_sudo")
 F = TypeVar("F", bound=Callable[..., Any])
-
-# Everything after the first argument belongs to the command, so that its own options
-# (`aws s3 ls --recursive`) need no `--`.
-_COMMAND_SETTINGS: dict[str, Any] = {"allow_interspersed_args": False}
-
-_duration = click.option(
-    "--duration",
-    type=click.IntRange(900, 43200),
-    default=DEFAULT_DURATION_SECONDS,
-    show_default=True,
-    metavar="SECONDS",
-    help="How long the credentials last, up to the role's maximum session duration.",
-)
 
 
 class UserError(click.ClickException):
@@ -55,84 +43,6 @@ class _Cli(click.Group):
             raise UserError(str(error), getattr(error, "exit_code", 1)) from None
 
 
-def _parse_principal(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    if value is None:
-        return None
-    from .principal import Principal
-
-    try:
-        return Principal.parse(value)
-    except IamSudoError as error:
-        raise click.BadParameter(str(error)) from None
-
-
-def _require_destination(
-    profile: str | None,
-    command: Sequence[str],
-    format_name: str | None = None,
-    ecs_server: bool = False,
-) -> None:
-    if ecs_server and (not command or format_name):
-        raise click.UsageError("--ecs-server serves a command: give one, without --format")
-    if format_name and command:
-        raise click.UsageError("--format prints the credentials; it goes without a command")
-    if not profile and not command and not format_name:
-        raise click.UsageError("specify --profile, a command to run, --format, or some of them")
-
-
-def _options(**decorators: Callable[[F], F]) -> Callable[[F], F]:
-    """Apply options in the order given (click lists them in reverse of decoration)."""
-
-    def apply(function: F) -> F:
-        for decorator in reversed(list(decorators.values())):
-            function = decorator(function)
-        return function
-
-    return apply
-
-
-_principal = click.option(
-    "--principal",
-    metavar="TYPE:ID",
-    callback=_parse_principal,
-    help="Only roles that trust it, e.g. Service:ecs-tasks.amazonaws.com.",
-)
-_function_name = click.option(
-    "--function-name",
-    metavar="NAME",
-    envvar="IAM_SUDO_FUNCTION",
-    default="iam-sudo",
-    show_default=True,
-    help="The iam-sudo Lambda function to ask with --remote [env IAM_SUDO_FUNCTION].",
-)
-
-_output = _options(
-    format=click.option(
-        "--format",
-        "format_name",
-        type=click.Choice(sorted(FORMATS)),
-        metavar="FORMAT",
-        help=(
-            "Print the credentials as `aws configure export-credentials` does: process "
-            "(credential_process JSON), env, env-no-export, powershell, windows-cmd, fish."
-        ),
-    ),
-    no_cache=click.option(
-        "--no-cache",
-        is_flag=True,
-        help="With --format process: ask AWS even if cached credentials are still fresh.",
-    ),
-    ecs_server=click.option(
-        "--ecs-server",
-        is_flag=True,
-        help=(
-            "Give the command an ECS credentials endpoint on loopback instead of static "
-            "keys: SDKs refresh from it by themselves, for as long as the command runs."
-        ),
-    ),
-)
-
-
 async def _obtain(
     ctx: click.Context,
     format_name: str | None,
@@ -145,62 +55,11 @@ async def _obtain(
     """
     if format_name != "process" or no_cache:
         return await fetch()
-    from . import _files, cache
+    from .credential_process import through_cache
 
     params = {k: v for k, v in ctx.params.items() if k != "no_cache"}
     arguments = [ctx.command_path, json.dumps(params, sort_keys=True, default=str)]
-    path = cache.cache_dir() / f"{cache.cache_key(arguments, os.environ)}.json"
-    hit = cache.read(path)
-    if hit is not None:
-        return hit
-    try:
-        with _files.locked(path):
-            hit = cache.read(path)  # another process may have refreshed it meanwhile
-            if hit is not None:
-                return hit
-            credentials = await fetch()
-            cache.write(path, render(credentials, "process"))
-    except OSError as error:
-        raise UserError(
-            f"cannot use the credential cache {path.parent}: {error.strerror or error}; "
-            "check IAM_SUDO_CACHE_DIR or use --no-cache"
-        ) from None
-    return credentials
-
-
-def _deliver(
-    credentials: Credentials,
-    profile: str | None,
-    command: Sequence[str],
-    format_name: str | None = None,
-    ecs_server: bool = False,
-    refresh: Callable[[], Coroutine[Any, Any, Credentials]] | None = None,
-) -> int:
-    """Save, print, and/or run the command with the credentials; the exit code to return.
-
-    With ``ecs_server`` the command gets an ECS credentials endpoint, renewed by ``refresh``.
-    """
-    if format_name:
-        # Nothing but the credentials on stdout: scripts and SDKs read it.
-        click.echo(render(credentials, format_name), nl=False)
-    if profile:
-        path = write_profile(credentials, profile)
-        click.echo(
-            f"iam-sudo: credentials saved as profile {profile} in {path}, "
-            f"valid until {credentials.expiration.isoformat()}",
-            err=True,
-        )
-    if not command:
-        return 0
-    from .command import run
-
-    if not ecs_server:
-        return run(command, credentials.env(os.environ))
-    from .ecs import CredentialsServer
-
-    with CredentialsServer(credentials, refresh) as server:
-        log.info("serving credentials to the command at %s", server.url)
-        return run(command, server.env(os.environ))
+    return await through_cache(arguments, fetch)
 
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -221,16 +80,16 @@ def cli(verbose: bool) -> None:
     log.setLevel(logging.INFO if verbose else logging.WARNING)
 
 
-@cli.command(context_settings=_COMMAND_SETTINGS)
+@cli.command(context_settings=options.COMMAND_SETTINGS)
 @click.option(
     "--role-name",
     required=True,
     metavar="NAME",
     help="Role to assume: a name in your account, or an ARN.",
 )
-@_duration
-@click.option("--profile", metavar="PROFILE", help="Save the credentials under this profile.")
-@_output
+@options.duration
+@options.profile
+@options.output
 @click.option(
     "--mfa-serial",
     metavar="ARN",
@@ -241,7 +100,7 @@ def cli(verbose: bool) -> None:
 @click.option(
     "--session-name", metavar="NAME", help="The role session's name [default: iam-sudo-<role>]."
 )
-@click.argument("cmd", nargs=-1, type=click.UNPROCESSED, metavar="[CMD]...")
+@options.command
 @click.pass_context
 async def assume(
     ctx: click.Context,
@@ -265,7 +124,7 @@ async def assume(
       iam-sudo assume --role-name Admin --mfa-serial arn:aws:iam::123456789012:mfa/me \\
         --format env
     """
-    _require_destination(profile, cmd, format_name, ecs_server)
+    options.require_destination(profile, cmd, format_name, ecs_server)
     from .session import check_assume_options
 
     if mfa_serial is None:
@@ -306,7 +165,7 @@ async def assume(
         # An MFA code is good once: such a session cannot be renewed without you.
         log.warning("with MFA the endpoint cannot renew the credentials: they end at expiry")
     await ctx.aexit(
-        _deliver(credentials, profile, cmd, format_name, ecs_server, None if token_code else fetch)
+        deliver(credentials, profile, cmd, format_name, ecs_server, None if token_code else fetch)
     )
 
 
@@ -338,11 +197,11 @@ def _profile_mfa_serial() -> str | None:
     return section.get("mfa_serial") or None
 
 
-@cli.command(context_settings=_COMMAND_SETTINGS)
+@cli.command(context_settings=options.COMMAND_SETTINGS)
 @click.option(
     "--role-name", required=True, metavar="NAME", help="Role to simulate: a part of its name."
 )
-@_principal
+@options.principal
 @click.option(
     "--base-role",
     metavar="NAME|ARN",
@@ -357,10 +216,10 @@ def _profile_mfa_serial() -> str | None:
     show_default=True,
     help="Simulate in the iam-sudo Lambda function, or with your own credentials.",
 )
-@_function_name
-@_duration
-@click.option("--profile", metavar="PROFILE", help="Save the credentials under this profile.")
-@_output
+@options.function_name
+@options.duration
+@options.profile
+@options.output
 @click.option(
     "--source-identity/--no-source-identity",
     default=True,
@@ -384,7 +243,7 @@ def _profile_mfa_serial() -> str | None:
         "needs and the fidelity report; create and assume nothing."
     ),
 )
-@click.argument("cmd", nargs=-1, type=click.UNPROCESSED, metavar="[CMD]...")
+@options.command
 @click.pass_context
 async def simulate(
     ctx: click.Context,
@@ -419,7 +278,7 @@ async def simulate(
                 "--dry-run goes with --local, without --profile, --format or a command"
             )
     else:
-        _require_destination(profile, cmd, format_name, ecs_server)
+        options.require_destination(profile, cmd, format_name, ecs_server)
     if remote and duration != DEFAULT_DURATION_SECONDS:
         # The function assumes the base role from its own role: STS caps such chains at 1 hour.
         raise click.UsageError("--duration goes with --local; --remote credentials last 1 hour")
@@ -434,7 +293,7 @@ async def simulate(
                 )
 
         credentials = await _obtain(ctx, format_name, no_cache, fetch_remote)
-        await ctx.aexit(_deliver(credentials, profile, cmd, format_name, ecs_server, fetch_remote))
+        await ctx.aexit(deliver(credentials, profile, cmd, format_name, ecs_server, fetch_remote))
     local = functools.partial(
         _simulate_local,
         role_name,
@@ -451,7 +310,7 @@ async def simulate(
         return await local(dry_run=False)
 
     credentials = await _obtain(ctx, format_name, no_cache, fetch_local)
-    await ctx.aexit(_deliver(credentials, profile, cmd, format_name, ecs_server, fetch_local))
+    await ctx.aexit(deliver(credentials, profile, cmd, format_name, ecs_server, fetch_local))
 
 
 async def _simulate_local(
@@ -477,17 +336,7 @@ async def _simulate_local(
             full_report=dry_run or log.isEnabledFor(logging.INFO),
             source_identity=source_identity,
         )
-        request = session.request
-        log.info(
-            "simulating %s as %s: %d policy ARNs (%d created for it), %d plaintext characters "
-            "of STS's 2048, %d session tags",
-            session.role.arn,
-            session.base_role_arn,
-            len(request.policy_arns),
-            len(session.plan.packed),
-            request.plaintext_chars,
-            len(request.tags),
-        )
+        log.info("%s", session.summary())
         if dry_run:
             click.echo(json.dumps(session.to_dry_run(), indent=2))
             raise click.exceptions.Exit(0)
@@ -497,14 +346,14 @@ async def _simulate_local(
 
 
 @cli.command()
-@_principal
+@options.principal
 @click.option(
     "--remote/--local",
     default=True,
     show_default=True,
     help="Ask the iam-sudo function (its sudo policy, for you), or list with your credentials.",
 )
-@_function_name
+@options.function_name
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, for scripts.")
 async def roles(
     principal: Principal | None, remote: bool, function_name: str, as_json: bool
@@ -524,7 +373,7 @@ async def roles(
         click.echo(f"{role['name']}\t{', '.join(role['principals'])}")
 
 
-@cli.command(context_settings=_COMMAND_SETTINGS)
+@cli.command(context_settings=options.COMMAND_SETTINGS)
 @click.argument("profile")
 @click.argument("arguments", nargs=-1, type=click.UNPROCESSED, metavar="assume|simulate OPTIONS...")
 async def configure(profile: str, arguments: tuple[str, ...]) -> None:
@@ -540,7 +389,7 @@ async def configure(profile: str, arguments: tuple[str, ...]) -> None:
       iam-sudo configure task simulate --role-name TaskRole
       aws s3 ls --profile task
     """
-    import shlex
+    from .credential_process import process_command
 
     if not arguments or arguments[0] not in ("assume", "simulate"):
         raise click.UsageError(
@@ -562,20 +411,9 @@ async def configure(profile: str, arguments: tuple[str, ...]) -> None:
             "the command may not name a command to run, --profile, --format or --dry-run: "
             "iam-sudo adds --format process itself"
         )
-    line = shlex.join([*_self_command(), *arguments, "--format", "process"])
+    line = process_command(arguments)
     path = write_process_profile(profile, line)
     click.echo(f"iam-sudo: profile {profile} in {path} now runs: {line}", err=True)
-
-
-def _self_command() -> list[str]:
-    """How an SDK can run this iam-sudo: its console script, else this interpreter."""
-    import shutil
-
-    script = Path(sys.argv[0])
-    if script.name == "iam-sudo" and script.is_file():
-        return [str(script.resolve())]
-    found = shutil.which("iam-sudo")
-    return [found] if found else [sys.executable, "-m", "iam_sudo"]
 
 
 @cli.command()

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._exceptions import InvalidRequest, SessionLimitExceeded
+from ._exceptions import InvalidRequest
 from ._text import bounded
 from .conditions import Rewrite, Target, rewrite
 from .documents import statement_list
@@ -15,7 +15,6 @@ from .fitting import (
     POLICY_VERSION,
     ManagedPolicy,
     PackedPolicy,
-    compact_json,
     fit,
     plaintext_chars,
 )
@@ -160,24 +159,6 @@ def statements_of(document: Mapping[str, Any]) -> list[dict[str, Any]]:
     return result
 
 
-def merge_inline_policies(policies: Mapping[str, Mapping[str, Any]]) -> dict[str, Any] | None:
-    """All statements of the inline policies as one policy document, or None if there are none.
-
-    Identical statements appear once (see :func:`statements_of` for the rest).
-    """
-    merged: list[Any] = []
-    seen: set[str] = set()
-    for name in sorted(policies):
-        for statement in statements_of(policies[name]):
-            key = compact_json({"s": statement})
-            if key not in seen:
-                seen.add(key)
-                merged.append(statement)
-    if not merged:
-        return None
-    return {"Version": POLICY_VERSION, "Statement": merged}
-
-
 def session_tags(tags: Mapping[str, str]) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
     """The role's tags as STS session tags, and the keys left out (over STS's limits)."""
     kept: list[tuple[str, str]] = []
@@ -262,31 +243,3 @@ def plan_session(
         tags=session_tag_pairs,
     )
     return SessionPlan(request, fitted.packed, fitted.inlined_managed, tuple(rewrites), dropped)
-
-
-def build_session(
-    *,
-    role_name: str,
-    base_role_arn: str,
-    attached_policy_arns: Sequence[str],
-    inline_policies: Mapping[str, Mapping[str, Any]],
-    duration_seconds: int = DEFAULT_DURATION_SECONDS,
-) -> SessionRequest:
-    """The AssumeRole request of :func:`plan_session`, when nothing needs creating.
-
-    Raises :class:`SessionLimitExceeded` if the role only fits with policies created for
-    it (use :func:`plan_session` and create them) or not at all.
-    """
-    plan = plan_session(
-        role_name=role_name,
-        base_role_arn=base_role_arn,
-        attached_policy_arns=attached_policy_arns,
-        inline_policies=inline_policies,
-        duration_seconds=duration_seconds,
-    )
-    if plan.packed:
-        raise SessionLimitExceeded(
-            f"role {role_name} fits STS's limits only with {len(plan.packed)} managed "
-            "policies created for it; use plan_session"
-        )
-    return plan.request

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .fitting import POLICY_PATH
+from .fitting import MAX_PLAINTEXT_CHARS, POLICY_PATH
 from .roles import Role
 from .session import SessionPlan, SessionRequest
 
@@ -27,6 +27,16 @@ class SimulatedSession:
     def request(self) -> SessionRequest:
         """Exactly what is sent to sts:AssumeRole."""
         return self.plan.request
+
+    def summary(self) -> str:
+        """One line: the role, the base role, and the request's size against STS's limits."""
+        request = self.request
+        return (
+            f"simulating {self.role.arn} as {self.base_role_arn}: {len(request.policy_arns)} "
+            f"policy ARNs ({len(self.plan.packed)} created for it), {request.plaintext_chars} "
+            f"plaintext characters of STS's {MAX_PLAINTEXT_CHARS}, {len(request.tags)} "
+            "session tags"
+        )
 
     def to_dry_run(self) -> dict[str, Any]:
         """What ``simulate --dry-run`` prints: the request in AssumeRole's own field names,
