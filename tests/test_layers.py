@@ -1,0 +1,83 @@
+"""The import graph flows one way: CLI -> orchestrator -> steps -> pure core and AWS edge.
+
+Read from the source (every import, also those inside functions), so that a lazy import
+cannot hide a cycle. The layers are the README's (Development).
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+PACKAGE = ROOT / "client" / "iam_sudo"
+# Who may import a module of the upper layers (besides the package's lazy __init__).
+TOP = {
+    "cli": {"__main__"},
+    "cli_options": {"cli"},
+    "client": {"cli"},
+}
+# The AWS edge and what it builds on: none of them knows the steps or the orchestrator.
+EDGE_AND_CORE = {"_aws", "_exceptions", "_files", "_tasks", "_text", "caller", "redact"}
+STEPS = {"iam", "lookup", "policy_store"}
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The iam_sudo modules ``path`` imports, by their names in the package."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level == 1 or base.startswith("iam_sudo"):
+                module = base.removeprefix("iam_sudo").lstrip(".")
+                if module:
+                    found.add(module.split(".")[0])
+                else:
+                    found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("iam_sudo."):
+                    found.add(alias.name.split(".")[1])
+    return found
+
+
+def graph() -> dict[str, set[str]]:
+    modules = {path.stem: path for path in PACKAGE.glob("*.py")}
+    return {name: imported_modules(path) & set(modules) for name, path in modules.items()}
+
+
+@pytest.mark.parametrize("upper", sorted(TOP))
+def test_nothing_below_imports_the_cli_or_the_orchestrator(upper: str) -> None:
+    importers = {name for name, imports in graph().items() if upper in imports}
+    assert importers - {"__init__"} <= TOP[upper]
+
+
+def test_the_aws_edge_knows_nothing_of_the_steps_that_use_it() -> None:
+    imports = graph()
+    for name in EDGE_AND_CORE:
+        assert not imports[name] & (STEPS | set(TOP)), name
+
+
+def test_the_function_imports_no_client_internals_but_the_public_package() -> None:
+    handler = imported_modules(ROOT / "function" / "handler.py")
+    assert not handler & {"client", "cli", "cli_options", *STEPS}
+
+
+def test_the_package_has_no_import_cycle() -> None:
+    imports = graph()
+    imports["__init__"] = set()  # its imports are lazy, by name, on first use
+    done: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        assert name not in path, " -> ".join((*path, name))
+        if name in done:
+            return
+        for child in sorted(imports[name]):
+            visit(child, (*path, name))
+        done.add(name)
+
+    for name in sorted(imports):
+        visit(name, ())
