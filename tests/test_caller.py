@@ -310,7 +310,7 @@ async def proof_of(world: World, user: str, monkeypatch: pytest.MonkeyPatch) -> 
     for name, value in world.client_env(user, {}).items():
         monkeypatch.setenv(name, value)
     async with IamSudo() as sudo:
-        proof = await sudo._transport.identity_proof("iam-sudo")
+        proof = await sudo.transport.identity_proof("iam-sudo")
     return proof.to_event()
 
 

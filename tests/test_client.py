@@ -9,6 +9,7 @@ import pytest
 
 import iam_sudo.client
 import iam_sudo.iam
+import iam_sudo.sts
 from devtools import localaws
 from iam_sudo import (
     AmbiguousRole,
@@ -511,7 +512,7 @@ async def test_policies_not_yet_visible_to_sts_are_waited_for(
 ) -> None:
     env, faults, recorder = faulty_aws
     monkeypatch.setenv("AWS_ENDPOINT_URL", env["AWS_ENDPOINT_URL"])
-    monkeypatch.setattr(iam_sudo.client, "CONSISTENCY_DELAYS", (0.01, 0.01, 0.01))
+    monkeypatch.setattr(iam_sudo.sts, "CONSISTENCY_DELAYS", (0.01, 0.01, 0.01))
     name = f"{prefix}Fresh"
     inline = localaws.too_large_inline("z")
     localaws.create_role(iam, name, inline=inline)

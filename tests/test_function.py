@@ -226,7 +226,7 @@ def test_a_missing_function_says_how_to_deploy_it(cli: Any, remote_env: dict[str
 async def signed_proof(audience: str = "iam-sudo") -> dict[str, Any]:
     """A caller proof signed with the test's credentials, as the client makes it."""
     async with IamSudo() as sudo:
-        proof = await sudo._transport.identity_proof(audience)
+        proof = await sudo.transport.identity_proof(audience)
     return proof.to_event()
 
 

@@ -9,68 +9,42 @@ the function's protocol, and :mod:`iam_sudo._aws` is the one edge where AWS is c
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
 import warnings
 from dataclasses import replace
 from types import TracebackType
 from typing import Any, Self
 
-from ._aws import AioTransport, RetryMode, Timeouts, Transport, assume_role_refusals
-from ._exceptions import (
-    AwsError,
-    IamSudoError,
-    InvalidRequest,
-    RoleNotFound,
-    SessionLimitExceeded,
-    UnsupportedRole,
-)
+from ._aws import AioTransport, RetryMode, Timeouts, Transport
+from ._exceptions import IamSudoError, SessionLimitExceeded
 from ._tasks import task_group
 from .caller import function_audience, verify
 from .caller import source_identity as caller_source_identity
-from .conditions import Target
 from .credentials import Credentials
-from .fidelity import report
-from .iam import (
-    DEFAULT_MAX_CONCURRENCY,
-    DEFAULT_ROLES_TTL,
-    IamReader,
-    Identity,
-    RoleDetails,
-    RolePolicies,
-)
-from .lookup import Found, RoleLookup
+from .iam import DEFAULT_MAX_CONCURRENCY, DEFAULT_ROLES_TTL, IamReader, Identity
+from .lookup import Found, RoleLookup, boundary_variant, read_role, visible_roles
 from .policy import SudoPolicy
 from .policy_store import PolicyStore
-from .principal import Principal, admits
+from .principal import Principal
 from .remote import (
     DEFAULT_FUNCTION_NAME,
     RolesRequest,
     SimulateRequest,
-    invocation_payload,
+    invoke,
     parse_reply,
     parse_roles_reply,
 )
-from .roles import Role, boundary_variant_arn, role_name_of
+from .roles import Role, role_name_of
 from .session import (
     DEFAULT_DURATION_SECONDS,
     SessionRequest,
-    check_assume_options,
-    plan_session,
 )
-from .session import session_name as default_session_name
-from .simulated import SimulatedSession
+from .simulated import SimulatedSession, simulated_session
+from .sts import RoleOptions, assume_role
 
 __all__ = ["DEFAULT_BASE_ROLE", "IamSudo", "Identity", "SimulatedSession", "function_audience"]
 
 DEFAULT_BASE_ROLE = "IAMSudoUser"
-# How long to wait for STS to see just-created policies: about 15 s in all.
-CONSISTENCY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
-# What STS answers while a policy ARN it was given is not yet visible to it.
-NOT_YET_VISIBLE_CODES = {"MalformedPolicyDocument", "InvalidParameterValue", "NoSuchEntity"}
-
-log = logging.getLogger("iam_sudo")
 
 
 def _as_principal(principal: Principal | str | None) -> Principal | None:
@@ -129,7 +103,8 @@ class IamSudo:
         self._store = PolicyStore(self._reader)
 
     @property
-    def _transport(self) -> Transport:
+    def transport(self) -> Transport:
+        """The transport of this client's account (its IAM reader's)."""
         return self._reader.transport
 
     @property
@@ -163,8 +138,6 @@ class IamSudo:
     async def role_arn(self, name_or_arn: str) -> str:
         """The ARN of a role given by ARN or by name in the caller's account and partition."""
         return await self._reader.role_arn(name_or_arn)
-
-    # -- plan ---------------------------------------------------------------------------
 
     async def plan(
         self,
@@ -233,114 +206,38 @@ class IamSudo:
         boundary_variants: bool = True,
     ) -> SimulatedSession:
         """Read the role's policies (unless found already) and plan its session."""
-        role = found.role
-
-        async def read_details() -> RoleDetails:
-            if found.details is not None:
-                return found.details
-            return await self._reader.role_details(role.name)
-
-        async def read_policies() -> RolePolicies:
-            if found.policies is not None:
-                return found.policies
-            return await self._reader.role_policies(role.name, asyncio.sleep(0, found.versions))
-
-        async with task_group() as group:
-            role_details = group.create_task(read_details())
-            role_policies = group.create_task(read_policies())
-        arns, documents, inline_policies = role_policies.result()
-        boundary, tags = role_details.result().boundary, role_details.result().tags
-        base_role_arn = found.base_role_arn
-        if boundary and boundary_variants:
-            base_role_arn = await self._base_role_for(role, base_role_arn, boundary)
+        role, base_role_arn = found.role, found.base_role_arn
+        details, policies = await read_role(self._reader, found)
+        if details.boundary and boundary_variants:
+            base_role_arn = await boundary_variant(
+                self._reader, role, base_role_arn, details.boundary
+            )
             self.policy.check(role, base_role_arn, principal, found.caller)
-        plan = plan_session(
-            role_name=role.name,
-            base_role_arn=base_role_arn,
-            attached_policy_arns=arns,
-            inline_policies=inline_policies,
-            managed_documents=documents,
-            target=Target(role.arn, tags),
-            tags=tags if session_tags else {},
-            duration_seconds=duration_seconds,
-        )
         base_role_tags = None
         if full_report:
             base_role_tags = (await self._reader.role_details(role_name_of(base_role_arn))).tags
-        findings = report(
-            role=role,
-            plan=plan,
-            roles=found.listing,
-            boundary=boundary,
-            role_tags=tags,
-            tags_passed=session_tags,
+        return simulated_session(
+            role,
+            base_role_arn,
+            details,
+            policies,
+            listing=found.listing,
+            session_tags=session_tags,
+            duration_seconds=duration_seconds,
             base_role_tags=base_role_tags,
         )
-        return SimulatedSession(role, base_role_arn, plan, tuple(findings))
-
-    async def _base_role_for(self, role: Role, base_arn: str, boundary: str) -> str:
-        """The variant of the base role that carries ``boundary``, or UnsupportedRole.
-
-        A session of a base role with the target's boundary is exact: session policies
-        intersect the boundary there just as the role's own policies do.
-        """
-        variant = boundary_variant_arn(base_arn, boundary)
-        try:
-            details: RoleDetails | None = await self._reader.role_details(role_name_of(variant))
-        except RoleNotFound:
-            details = None
-        if details is None or details.boundary != boundary:
-            raise UnsupportedRole(
-                f"role {role.name} has the permissions boundary {boundary}, which session "
-                f"policies cannot reproduce; simulating it needs a base role with the same "
-                f"boundary, {variant}: add {boundary} to iam-sudo:boundaryVariants and "
-                "`pulumi up`"
-            )
-        return variant
-
-    # -- assume -------------------------------------------------------------------------
 
     async def assume_session(self, session: SimulatedSession | SessionRequest) -> Credentials:
         """Create the policies a session needs, send its AssumeRole request, return credentials.
 
-        Policies created just now may not be visible to STS at once (IAM is eventually
-        consistent): AssumeRole is retried on that failure with a bounded backoff.
+        Policies created just now may not be visible to STS at once: see :func:`sts.assume_role`.
         """
-        request = session.request if isinstance(session, SimulatedSession) else session
-        packed = session.plan.packed if isinstance(session, SimulatedSession) else ()
-        created = await self._store.ensure_all(packed) if packed else False
-
-        def read(reply: dict[str, Any]) -> Credentials:
-            credentials = Credentials.from_sts(reply["Credentials"])
-            size = reply.get("PackedPolicySize")
-            if size is not None:
-                log.info("STS packed the session policies and tags to %s%% of its limit", size)
-            return credentials
-
-        delays = list(CONSISTENCY_DELAYS) if created else []
-        refusals = assume_role_refusals(
-            source_identity=request.source_identity is not None,
-            tags=len(request.tags),
-            policy_arns=len(request.policy_arns),
-            plaintext_chars=request.plaintext_chars,
+        if isinstance(session, SessionRequest):
+            return await assume_role(self._reader, session)
+        created = (
+            await self._store.ensure_all(session.plan.packed) if session.plan.packed else False
         )
-        with refusals:
-            while True:
-                try:
-                    return await self._reader.call(
-                        "sts", "assume_role", read, **request.to_params()
-                    )
-                except AwsError as error:
-                    if not delays or error.code not in NOT_YET_VISIBLE_CODES:
-                        raise
-                    delay = delays.pop(0)
-                    log.info(
-                        "STS does not see the new session policies yet (%s; IAM is eventually "
-                        "consistent): retrying in %.1f s",
-                        error.code,
-                        delay,
-                    )
-                    await asyncio.sleep(delay)
+        return await assume_role(self._reader, session.request, policies_just_created=created)
 
     async def simulate(
         self,
@@ -371,26 +268,9 @@ class IamSudo:
         ``session_name`` defaults to ``iam-sudo-<role>``; ``external_id`` is what the role's
         trust may require; ``mfa_serial`` and ``token_code`` authenticate with MFA.
         """
-        check_assume_options(
-            mfa_serial=mfa_serial,
-            token_code=token_code,
-            external_id=external_id,
-            session_name=session_name,
-        )
-        if mfa_serial is not None and token_code is None:
-            raise InvalidRequest("an MFA device needs its current token code")
-        arn = await self.role_arn(role)
-        request = SessionRequest(
-            role_arn=arn,
-            session_name=session_name or default_session_name(role_name_of(arn)),
-            duration_seconds=duration_seconds,
-            external_id=external_id,
-            serial_number=mfa_serial,
-            token_code=token_code,
-        )
-        return await self.assume_session(request)
-
-    # -- remote -------------------------------------------------------------------------
+        # Checked before any request is made.
+        options = RoleOptions(duration_seconds, session_name, external_id, mfa_serial, token_code)
+        return await self.assume_session(options.request(await self.role_arn(role)))
 
     async def simulate_remote(
         self,
@@ -410,7 +290,7 @@ class IamSudo:
         ).to_event()
         # The function's own validation, so that a bad request fails here, before any call.
         SimulateRequest.from_event(event)
-        return parse_reply(*await self._invoke(function_name, event))
+        return parse_reply(*await invoke(self.transport, function_name, event))
 
     async def roles_remote(
         self,
@@ -420,51 +300,17 @@ class IamSudo:
     ) -> list[dict[str, Any]]:
         """The roles the function's sudo policy lets *you* (the verified caller) simulate."""
         event: dict[str, Any] = RolesRequest(_as_principal(principal)).to_event()
-        return parse_roles_reply(*await self._invoke(function_name, event))
-
-    async def _invoke(self, function_name: str, event: dict[str, Any]) -> tuple[bytes, str | None]:
-        """Invoke the function with ``event`` and a caller proof; (payload, function error).
-
-        The proof says who asks, signed with this client's own credentials, for this
-        function only.
-        """
-        proof = await self._transport.identity_proof(function_audience(function_name))
-        reply = await self._transport.call(
-            "lambda",
-            "invoke",
-            FunctionName=function_name,
-            InvocationType="RequestResponse",
-            Payload=invocation_payload(event, proof),
-        )
-        return reply.get("Payload", b""), reply.get("FunctionError")
+        return parse_roles_reply(*await invoke(self.transport, function_name, event))
 
     async def verify_caller(self, proof: object, *, audience: str) -> str:
         """The ARN of whoever signed ``proof``, as STS says (see :func:`caller.verify`)."""
-        return await verify(self._transport, proof, audience=audience)
-
-    # -- roles --------------------------------------------------------------------------
+        return await verify(self.transport, proof, audience=audience)
 
     async def visible_roles(
         self, *, principal: Principal | str | None = None, caller: str | None = None
     ) -> list[Role]:
         """The roles ``caller`` (default: you) may simulate, trusting ``principal`` if given."""
-        wanted = _as_principal(principal)
-        async with task_group() as group:
-            listing = group.create_task(self.roles())
-            me = group.create_task(self.identity()) if caller is None else None
-        if me is not None:
-            caller = me.result().arn
-        return sorted(
-            (
-                role
-                for role in listing.result()
-                if self.policy.allows_role(role, caller)
-                and (wanted is None or admits(role.trust_policy, wanted))
-            ),
-            key=lambda role: role.name,
-        )
-
-    # -- prune --------------------------------------------------------------------------
+        return await visible_roles(self._reader, self.policy, _as_principal(principal), caller)
 
     async def prune_policies(self, *, dry_run: bool = False) -> list[str]:
         """Delete the /iam-sudo/ policies that no role of the account needs any more.

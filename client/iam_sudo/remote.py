@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._exceptions import InvalidRequest, RemoteError
 from ._text import bounded
-from .caller import CallerProof
+from .caller import CallerProof, function_audience
 from .credentials import Credentials
 from .principal import Principal
 from .roles import check_role_reference
+
+if TYPE_CHECKING:
+    from ._aws import Transport
 
 DEFAULT_FUNCTION_NAME = "iam-sudo"
 MAX_FIELD_CHARS = 512
@@ -156,3 +159,22 @@ def describe_roles(roles: Any) -> list[dict[str, Any]]:
         {"name": r.name, "arn": r.arn, "principals": [str(p) for p in r.principals]}
         for r in sorted(roles, key=lambda r: r.name)
     ]
+
+
+async def invoke(
+    transport: Transport, function_name: str, event: Mapping[str, Any]
+) -> tuple[bytes, str | None]:
+    """Invoke the function with ``event`` and a caller proof; (payload, function error).
+
+    The proof says who asks, signed with the transport's own credentials, for this
+    function only (its audience).
+    """
+    proof = await transport.identity_proof(function_audience(function_name))
+    reply = await transport.call(
+        "lambda",
+        "invoke",
+        FunctionName=function_name,
+        InvocationType="RequestResponse",
+        Payload=invocation_payload(event, proof),
+    )
+    return reply.get("Payload", b""), reply.get("FunctionError")

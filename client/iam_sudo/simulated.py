@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .conditions import Target
+from .fidelity import report
 from .fitting import MAX_PLAINTEXT_CHARS, POLICY_PATH
 from .roles import Role
-from .session import SessionPlan, SessionRequest
+from .session import SessionPlan, SessionRequest, plan_session
+
+if TYPE_CHECKING:
+    from .iam import RoleDetails, RolePolicies
 
 
 @dataclass(frozen=True)
@@ -64,3 +70,44 @@ class SimulatedSession:
             "ManagedPoliciesPacked": list(self.plan.inlined_managed),
             "Fidelity": list(self.fidelity),
         }
+
+
+def simulated_session(
+    role: Role,
+    base_role_arn: str,
+    details: RoleDetails,
+    policies: RolePolicies,
+    *,
+    listing: Sequence[Role] = (),
+    session_tags: bool = True,
+    duration_seconds: int,
+    base_role_tags: dict[str, str] | None = None,
+) -> SimulatedSession:
+    """The session that simulates ``role`` (pure: everything is read already).
+
+    ``details`` and ``policies`` are the role's (see :mod:`iam_sudo.iam`); ``listing`` the
+    roles it was resolved among, and ``base_role_tags`` the base role's when known, for
+    the fidelity report. ``session_tags`` passes the role's tags as session tags. Raises
+    :class:`SessionLimitExceeded` when the policies do not fit STS's limits.
+    """
+    arns, documents, inline_policies = policies
+    plan = plan_session(
+        role_name=role.name,
+        base_role_arn=base_role_arn,
+        attached_policy_arns=arns,
+        inline_policies=inline_policies,
+        managed_documents=documents,
+        target=Target(role.arn, details.tags),
+        tags=details.tags if session_tags else {},
+        duration_seconds=duration_seconds,
+    )
+    findings = report(
+        role=role,
+        plan=plan,
+        roles=listing,
+        boundary=details.boundary,
+        role_tags=details.tags,
+        tags_passed=session_tags,
+        base_role_tags=base_role_tags,
+    )
+    return SimulatedSession(role, base_role_arn, plan, tuple(findings))
