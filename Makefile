@@ -10,6 +10,7 @@ PIP := $(PY) -m pip install --progress-bar off --disable-pip-version-check
 
 $(PY):
 	python3 -m venv $(VENV)
+	$(PIP) --upgrade pip
 
 $(DEMO_STAMP): pyproject.toml | $(PY)
 	@echo "== installing iam-sudo and what the demo needs (a first run takes about 2 minutes)"
