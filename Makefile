@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_STAMP := $(VENV)/.installed-demo
 TEST_STAMP := $(VENV)/.installed-test
-PIP := $(PY) -m pip install --progress-bar off --disable-pip-version-check
+PIP := $(PY) -m pip install --disable-pip-version-check
 
 .PHONY: demo test quick bench clean
 
