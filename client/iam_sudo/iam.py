@@ -18,7 +18,14 @@ from typing import Any, Self, TypeVar
 from ._aws import Transport, reading_answer
 from ._exceptions import RoleNotFound
 from ._tasks import SingleFlight, task_group
-from .roles import Role, check_role_reference, role_arn, role_name_of
+from .roles import (
+    Role,
+    RoleDetails,
+    RolePolicies,
+    check_role_reference,
+    role_arn,
+    role_name_of,
+)
 
 IAM_PAGE_SIZE = 1000  # IAM's largest page: one request lists most accounts' roles
 DEFAULT_ROLES_TTL = 60.0
@@ -26,9 +33,6 @@ DEFAULT_MAX_CONCURRENCY = 16
 ROLES = "roles"  # the key of the shared roles listing
 
 T = TypeVar("T")
-
-# A role's managed policy ARNs, their documents (ARN -> document), and inline policies.
-RolePolicies = tuple[list[str], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -42,22 +46,6 @@ class Identity:
     def partition(self) -> str:
         """The AWS partition of the caller (aws, aws-cn, aws-us-gov)."""
         return self.arn.split(":")[1]
-
-
-@dataclass(frozen=True)
-class RoleDetails:
-    """What GetRole tells of a role beyond the listing."""
-
-    arn: str
-    boundary: str | None
-    tags: dict[str, str]
-
-    @classmethod
-    def from_iam(cls, role: dict[str, Any]) -> RoleDetails:
-        """From the ``Role`` of an iam:GetRole answer."""
-        boundary = (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
-        tags = {str(t["Key"]): str(t["Value"]) for t in role.get("Tags") or []}
-        return cls(str(role["Arn"]), str(boundary) if boundary else None, tags)
 
 
 def _document(reply: dict[str, Any], *path: str) -> dict[str, Any]:

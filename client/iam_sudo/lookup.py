@@ -26,10 +26,17 @@ from typing import Any
 
 from ._exceptions import InvalidRequest, RoleNotFound, UnsupportedRole
 from ._tasks import consume_failure, task_group
-from .iam import IamReader, RoleDetails, RolePolicies
+from .iam import IamReader
 from .policy import SudoPolicy
 from .principal import Principal, admits
-from .roles import Role, boundary_variant_arn, check_role_reference, role_name_of
+from .roles import (
+    Role,
+    RoleDetails,
+    RolePolicies,
+    boundary_variant_arn,
+    check_role_reference,
+    role_name_of,
+)
 
 
 @dataclass(frozen=True)

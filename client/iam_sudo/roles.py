@@ -42,6 +42,26 @@ class Role:
         return trusted_principals(self.trust_policy)
 
 
+@dataclass(frozen=True)
+class RoleDetails:
+    """What GetRole tells of a role beyond the listing."""
+
+    arn: str
+    boundary: str | None
+    tags: dict[str, str]
+
+    @classmethod
+    def from_iam(cls, role: dict[str, Any]) -> RoleDetails:
+        """From the ``Role`` of an iam:GetRole answer."""
+        boundary = (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
+        tags = {str(t["Key"]): str(t["Value"]) for t in role.get("Tags") or []}
+        return cls(str(role["Arn"]), str(boundary) if boundary else None, tags)
+
+
+# A role's managed policy ARNs, their documents (ARN -> document), and inline policies.
+RolePolicies = tuple[list[str], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]
+
+
 def is_role_arn(text: str) -> bool:
     """Whether ``text`` is an IAM role ARN in the aws, aws-cn or aws-us-gov partition."""
     return _ROLE_ARN.fullmatch(text) is not None

@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .conditions import Target
 from .fidelity import report
 from .fitting import MAX_PLAINTEXT_CHARS, POLICY_PATH
-from .roles import Role
+from .roles import Role, RoleDetails, RolePolicies
 from .session import SessionPlan, SessionRequest, plan_session
-
-if TYPE_CHECKING:
-    from .iam import RoleDetails, RolePolicies
 
 
 @dataclass(frozen=True)
