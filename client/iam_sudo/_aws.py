@@ -11,13 +11,11 @@ import asyncio
 import contextlib
 import functools
 import os
-import threading
-from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Executor, Future
+from collections.abc import Iterator, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import Any, Literal, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, TypeVar
 
 from ._exceptions import (
     AccessDenied,
@@ -30,8 +28,12 @@ from ._exceptions import (
     RoleNotFound,
     SessionLimitExceeded,
 )
+from ._tasks import DaemonThreads
 from .caller import AUDIENCE_HEADER, IDENTITY_BODY, CallerProof
 from .redact import protect_sdk_logs, scrub
+
+if TYPE_CHECKING:
+    from .credentials import Credentials
 
 RetryMode = Literal["standard", "adaptive", "legacy"]
 T = TypeVar("T")
@@ -311,6 +313,17 @@ def _post(endpoint: str, proof: CallerProof, timeout: float) -> tuple[int, bytes
         ) from None
 
 
+def _session_keys(credentials: Credentials | None) -> dict[str, str]:
+    """boto3 Session arguments that sign with ``credentials`` (none: the usual chain)."""
+    if credentials is None:
+        return {}
+    return {
+        "aws_access_key_id": credentials.access_key_id,
+        "aws_secret_access_key": credentials.secret_access_key,
+        "aws_session_token": credentials.session_token,
+    }
+
+
 def _client_config(
     service: str, retry_mode: RetryMode, max_pool_connections: int, timeouts: Timeouts
 ) -> Any:
@@ -326,7 +339,11 @@ def _client_config(
 
 
 class AioTransport:
-    """aiobotocore clients, one per service, created on first use and closed on exit."""
+    """aiobotocore clients, one per service, created on first use and closed on exit.
+
+    They sign with ``credentials`` when given (e.g. a session in another account: one
+    transport per account), else with what the AWS credential chain finds for ``profile``.
+    """
 
     def __init__(
         self,
@@ -336,7 +353,11 @@ class AioTransport:
         retry_mode: RetryMode = "standard",
         max_pool_connections: int = 20,
         timeouts: Timeouts | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
+        if credentials is not None and profile is not None:
+            raise ValueError("give a profile or credentials, not both")
+        self._keys = _session_keys(credentials)
         self._profile = profile
         self._region = region
         self._retry_mode = retry_mode
@@ -350,7 +371,9 @@ class AioTransport:
         import aioboto3
 
         with map_exceptions("aws", "session"):
-            self._session = aioboto3.Session(profile_name=self._profile, region_name=self._region)
+            self._session = aioboto3.Session(
+                profile_name=self._profile, region_name=self._region, **self._keys
+            )
         self._timeouts = self._timeouts or Timeouts.from_env()
         protect_sdk_logs()
         return self
@@ -413,38 +436,12 @@ class AioTransport:
         )
 
 
-class _DaemonThreads(Executor):
-    """Runs each call in a daemon thread, at most ``limit`` at a time.
-
-    ThreadPoolExecutor's workers are joined when the interpreter exits: a request still in
-    flight that nobody waits for any more (a roles listing stopped because GetRole found
-    the role) would hold up the CLI's exit until AWS answered it.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self._slots = threading.BoundedSemaphore(limit)
-
-    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-        future: Future[T] = Future()
-
-        def run() -> None:
-            with self._slots:
-                if not future.set_running_or_notify_cancel():
-                    return
-                try:
-                    future.set_result(fn(*args, **kwargs))
-                except BaseException as error:
-                    future.set_exception(error)
-
-        threading.Thread(target=run, name="iam-sudo", daemon=True).start()
-        return future
-
-
 class ThreadTransport:
     """boto3 clients called in worker threads: the pure-Python transport for Lambda.
 
     Its clients outlive each ``async with``, so that a warm Lambda container reuses them
-    and their connections; create one per container, not per request.
+    and their connections; create one per container, not per request. They sign with
+    ``credentials`` when given (one transport per account), else with the credential chain.
     """
 
     def __init__(
@@ -453,14 +450,17 @@ class ThreadTransport:
         retry_mode: RetryMode = "standard",
         max_pool_connections: int = 20,
         timeouts: Timeouts | None = None,
+        credentials: Credentials | None = None,
     ):
+        self._keys = _session_keys(credentials)
+        self._session: Any = None
         self._retry_mode = retry_mode
         self._max_pool_connections = max_pool_connections
         self._timeouts = timeouts or Timeouts.from_env()
         self._clients: dict[str, Any] = {}
         # asyncio's default executor has cpu_count + 4 threads: on Lambda's one or two
         # vCPUs, nine policy documents would be fetched in two waves instead of one.
-        self._threads = _DaemonThreads(max_pool_connections)
+        self._threads = DaemonThreads(max_pool_connections)
 
     async def __aenter__(self) -> Self:
         return self
@@ -473,15 +473,21 @@ class ThreadTransport:
     ) -> None:
         return None
 
-    def _client(self, service: str) -> Any:
-        if service not in self._clients:
+    def _boto3_session(self) -> Any:
+        if self._session is None:
             import boto3
 
-            region = boto3.session.Session().region_name or "us-east-1"
+            self._session = boto3.session.Session(**self._keys)
+        return self._session
+
+    def _client(self, service: str) -> Any:
+        if service not in self._clients:
+            session = self._boto3_session()
+            region = session.region_name or "us-east-1"
             config = _client_config(
                 service, self._retry_mode, self._max_pool_connections, self._timeouts
             )
-            self._clients[service] = boto3.client(service, region_name=region, config=config)
+            self._clients[service] = session.client(service, region_name=region, config=config)
             protect_sdk_logs()
         return self._clients[service]
 
@@ -500,10 +506,8 @@ class ThreadTransport:
 
     async def identity_proof(self, audience: str) -> CallerProof:
         with map_exceptions("sts", "sign"):
-            import boto3
-
             client = self._client("sts")
-            credentials = boto3.session.Session().get_credentials()
+            credentials = self._boto3_session().get_credentials()
             if credentials is None:
                 raise NoCredentials(_NO_CREDENTIALS)
             return _sign(client, credentials.get_frozen_credentials(), audience)

@@ -1,11 +1,13 @@
-"""asyncio helpers shared by the AWS readers: task groups, shared tasks, unwatched tasks."""
+"""asyncio helpers: task groups, shared tasks, unwatched tasks, and daemon worker threads."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
+from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
 
 from ._exceptions import IamSudoError
@@ -78,3 +80,30 @@ class SingleFlight:
         for task, _ in self._tasks.values():
             task.cancel()
         self._tasks.clear()
+
+
+class DaemonThreads(Executor):
+    """Runs each call in a daemon thread, at most ``limit`` at a time.
+
+    ThreadPoolExecutor's workers are joined when the interpreter exits: a request still in
+    flight that nobody waits for any more (a roles listing stopped because GetRole found
+    the role) would hold up the CLI's exit until AWS answered it.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._slots = threading.BoundedSemaphore(limit)
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+
+        def run() -> None:
+            with self._slots:
+                if not future.set_running_or_notify_cancel():
+                    return
+                try:
+                    future.set_result(fn(*args, **kwargs))
+                except BaseException as error:
+                    future.set_exception(error)
+
+        threading.Thread(target=run, name="iam-sudo", daemon=True).start()
+        return future
