@@ -158,21 +158,6 @@ async def test_a_whole_listing_is_waited_for_even_when_the_exact_name_is_found()
     assert "list_roles" not in transport.cancelled
 
 
-async def test_a_speculative_read_that_fails_unwaited_is_never_reported(
-    unretrieved: list[dict[str, Any]],
-) -> None:
-    # A part of a name: GetRole finds nothing, the listing decides, and the speculative
-    # read of the "exact" role's policies fails after nobody waits for it.
-    transport = ScriptedTransport(["TaskRole"], deny=("list_attached_role_policies",))
-    async with IamReader(transport) as reader:
-        lookup = asyncio.create_task(find(RoleLookup(reader), "Task"))
-        await settled(transport)
-        transport.release_listing.set()
-        assert await lookup == "TaskRole"
-    await collected()
-    assert unretrieved == []
-
-
 async def test_a_lookup_cancelled_while_its_speculative_read_fails_reports_nothing(
     unretrieved: list[dict[str, Any]],
 ) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import replace
-from types import TracebackType
 from typing import Any, Self
 
 from ._aws import AioTransport, RetryMode, Timeouts, Transport
@@ -119,13 +118,8 @@ class IamSudo:
         await self._reader.__aenter__()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self._reader.__aexit__(exc_type, exc, tb)
+    async def __aexit__(self, *exc_info: Any) -> None:
+        await self._reader.__aexit__(*exc_info)
 
     async def identity(self) -> Identity:
         """The caller's account and ARN (fetched once per client)."""

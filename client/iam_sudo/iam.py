@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from ._aws import Transport, reading_answer
@@ -85,14 +84,9 @@ class IamReader:
         await self.transport.__aenter__()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: Any) -> None:
         self._shared.cancel_all()
-        await self.transport.__aexit__(exc_type, exc, tb)
+        await self.transport.__aexit__(*exc_info)
 
     async def call(
         self, service: str, operation: str, read: Callable[[dict[str, Any]], T], **params: Any
