@@ -653,6 +653,8 @@ def test_a_federation_endpoint_failure_is_one_line_exit_1_without_a_secret(
         (["--assume", "--principal", "Service:ecs-tasks.amazonaws.com"], "drop --principal"),
         (["--assume", "--local"], "drop --remote"),
         (["--duration", "7200"], "--duration goes with --local"),
+        (["--assume", "--external-id", "x"], "invalid --external-id"),
+        (["--assume", "--mfa-serial", "not-an-arn"], "--mfa-serial"),
         (["--destination", "https://example.com/"], "is not an https URL of the aws console"),
         (["--region", "us-iso-east-1"], "isolated AWS partition"),
         (["--region", "Mars"], "is not an AWS region name"),

@@ -706,6 +706,10 @@ async def console(
     except IamSudoError as error:
         raise click.UsageError(str(error)) from None
 
+    if assume_role:
+        mfa_serial, token_code = await _assume_mfa(
+            mfa_serial, token_code, external_id, session_name
+        )
     caller: list[str] = []
 
     async def fetch() -> Credentials:
@@ -718,14 +722,13 @@ async def console(
         async with _sudo() as sudo:
             caller.append((await sudo.identity()).arn)
             if assume_role:
-                serial, code = await _assume_mfa(mfa_serial, token_code, external_id, session_name)
                 return await sudo.assume(
                     role_name,
                     duration_seconds=duration,
                     session_name=session_name,
                     external_id=external_id,
-                    mfa_serial=serial,
-                    token_code=code,
+                    mfa_serial=mfa_serial,
+                    token_code=token_code,
                 )
         return await _simulate_local(
             role_name,
