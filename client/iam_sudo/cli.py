@@ -266,28 +266,7 @@ async def assume(
         --format env
     """
     _require_destination(profile, cmd, format_name, ecs_server)
-    from .session import check_assume_options
-
-    if mfa_serial is None:
-        mfa_serial = _profile_mfa_serial()
-
-    def check(code: str | None) -> None:
-        try:
-            check_assume_options(
-                mfa_serial=mfa_serial,
-                token_code=code,
-                external_id=external_id,
-                session_name=session_name,
-            )
-        except IamSudoError as error:
-            raise click.UsageError(str(error)) from None
-
-    check(token_code)
-    if mfa_serial and token_code is None:
-        if not sys.stdin.isatty():
-            raise click.UsageError("--mfa-serial needs --token-code when not run on a terminal")
-        token_code = str(await click.prompt(f"MFA code for {mfa_serial}", err=True)).strip()
-        check(token_code)
+    mfa_serial, token_code = await _assume_mfa(mfa_serial, token_code, external_id, session_name)
 
     async def fetch() -> Credentials:
 
