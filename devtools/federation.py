@@ -52,6 +52,9 @@ class Federation:
     aws_url: str
     server: Any = None
     fault: str | None = None
+    # AWS takes SessionDuration only for a role assumed with long-term keys (IAM User
+    # Guide): True refuses every request with one, as AWS does for an MFA session's.
+    refuse_session_duration: bool = False
     token_requests: list[TokenRequest] = field(default_factory=list)
     sign_ins: list[SignIn] = field(default_factory=list)
     tokens: dict[str, tuple[str, str | None, float]] = field(default_factory=dict)
@@ -135,7 +138,14 @@ def start(aws_url: str) -> Federation:
             if federation.fault == "500":
                 self.answer(500, b"")
                 return
-            if arn is None or (duration is not None and not 900 <= int(duration) <= 43200):
+            if duration is not None and (
+                federation.refuse_session_duration
+                or not duration.isdigit()
+                or not 900 <= int(duration) <= 43200
+            ):
+                self.answer(400, b"Invalid credentials parameter")
+                return
+            if arn is None:
                 self.answer(400, b"Invalid credentials parameter")
                 return
             token = secrets.token_urlsafe(48)

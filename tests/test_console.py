@@ -479,6 +479,26 @@ def test_a_direct_local_simulation_sends_duration_as_session_duration(
     )
 
 
+def test_a_refused_session_duration_is_asked_again_without_it(
+    world: World, aws_env: dict[str, str]
+) -> None:
+    before = len(world.federation.token_requests)
+    world.federation.refuse_session_duration = True
+    try:
+        result = iam_sudo(
+            world.env("admin", aws_env),
+            *("console", "--assume", "--role-name", REAL_ROLE, "--duration", "1800", "--url"),
+        )
+    finally:
+        world.federation.refuse_session_duration = False
+    assert result.returncode == 0, result.stderr
+    durations = [r.session_duration for r in world.federation.token_requests[before:]]
+    assert durations == ["1800", None]
+    assert sign_in(world, result.stdout.strip()).arn.endswith(
+        f"assumed-role/{REAL_ROLE}/iam-sudo-{REAL_ROLE}"
+    )
+
+
 def test_console_assume_opens_the_real_role_with_its_duration(
     world: World, aws_env: dict[str, str]
 ) -> None:

@@ -22,6 +22,7 @@ import asyncio
 import html
 import ipaddress
 import json
+import logging
 import os
 import re
 import secrets
@@ -46,6 +47,7 @@ from ._exceptions import (
 )
 from .credentials import Credentials
 
+log = logging.getLogger("iam_sudo")
 # Replaces https://<partition's sign-in host>/federation (tests, a regional sign-in host).
 FEDERATION_ENDPOINT_VARIABLE = "IAM_SUDO_FEDERATION_ENDPOINT"
 ISSUER = "iam-sudo"
@@ -332,13 +334,23 @@ async def console_login_url(
     """The sign-in URL of the console of ``region``'s partition for ``credentials``.
 
     Checks the region and destination before anything is sent (see
-    :func:`partition_of`, :func:`destination_url`, :func:`federation_endpoint`).
+    :func:`partition_of`, :func:`destination_url`, :func:`federation_endpoint`). When the
+    endpoint refuses a request with ``duration``, asks once more without SessionDuration.
+    Raises what :func:`signin_token` raises.
     """
     environ = os.environ if environ is None else environ
     partition = partition_of(region)
     target = destination_url(destination, region, partition)
     endpoint = federation_endpoint(partition, environ)
-    token = await signin_token(endpoint, credentials, duration, timeouts)
+    try:
+        token = await signin_token(endpoint, credentials, duration, timeouts)
+    except AccessDenied:
+        if duration is None:
+            raise
+        # An IAM user's MFA session (GetSessionToken) has the user's ARN too, but AWS takes
+        # SessionDuration only when long-term keys assumed the role: ask once more without.
+        log.info("the federation endpoint refused SessionDuration: asking without it")
+        token = await signin_token(endpoint, credentials, None, timeouts)
     return login_url(endpoint, token, target)
 
 
