@@ -737,9 +737,8 @@ async def console(
     if print_url:
         click.echo(url)
         return
-    import asyncio
-
-    await asyncio.to_thread(signin.open_in_browser, url)
+    # On this thread, not a worker: Ctrl-C while it waits for the browser must end it now.
+    signin.open_in_browser(url)
     click.echo(
         f"iam-sudo: opened the AWS console in your browser, until "
         f"{credentials.expiration.isoformat()}",

@@ -279,6 +279,7 @@ def login_url(endpoint: str, token: str, destination: str, issuer: str = ISSUER)
 
 def _get(url: str, endpoint: str, timeouts: Timeouts) -> tuple[int, bytes]:
     """GET ``url``; (status, body). Follows no redirect: a redirect is no sign-in token."""
+    import http.client
     import urllib.error
     import urllib.request
 
@@ -294,12 +295,18 @@ def _get(url: str, endpoint: str, timeouts: Timeouts) -> tuple[int, bytes]:
             return int(reply.status), reply.read(_MAX_ANSWER)
     except urllib.error.HTTPError as error:
         return int(error.code), b""
-    except (OSError, ValueError) as error:
-        # The exception's text may quote the URL, which holds the credentials: never shown.
+    except TimeoutError:
         raise EndpointUnreachable(
-            f"cannot reach the federation endpoint {endpoint} ({type(error).__name__}); "
-            f"check your network, any proxy, and {FEDERATION_ENDPOINT_VARIABLE}, or print "
-            "the credentials with simulate --format instead"
+            f"no answer from the federation endpoint {endpoint} in time; check your "
+            f"network and any proxy, or raise IAM_SUDO_CONNECT_TIMEOUT/IAM_SUDO_READ_TIMEOUT"
+        ) from None
+    except (OSError, ValueError, http.client.HTTPException) as error:
+        # Not the exception's text: it may quote the URL, which holds the credentials.
+        # A reply that is not HTTP at all (BadStatusLine) is an HTTPException, no OSError.
+        raise EndpointUnreachable(
+            f"cannot reach the federation endpoint {endpoint}, or it answered with something "
+            f"that is not HTTP ({type(error).__name__}); check your network, any proxy, and "
+            f"{FEDERATION_ENDPOINT_VARIABLE}"
         ) from None
 
 
@@ -386,24 +393,36 @@ def open_in_browser(
         import webbrowser
 
         opener = webbrowser.open
-    nonce = secrets.token_urlsafe(32)
-    served = threading.Event()
+    nonce = f"/{secrets.token_urlsafe(32)}"
+    served, failed, woken = threading.Event(), threading.Event(), threading.Event()
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
             pass  # the request line holds the nonce
 
         def do_GET(self) -> None:
-            if self.path != f"/{nonce}" or served.is_set():
+            if served.is_set() or not secrets.compare_digest(self.path, nonce):
                 self.send_error(404)
                 return
             served.set()
+            woken.set()
             self.send_response(303)
             self.send_header("Location", url)
             self.send_header("Cache-Control", "no-store")
             self.send_header("Referrer-Policy", "no-referrer")
             self.send_header("Content-Length", "0")
             self.end_headers()
+
+    def launch(page_url: str) -> None:
+        # In a thread of its own: webbrowser waits for a BROWSER command to exit, and a
+        # browser started by it may run until its window is closed.
+        try:
+            started = opener(page_url)
+        except Exception:  # webbrowser raises its own Error, or OSError from Popen
+            started = False
+        if not started:
+            failed.set()
+            woken.set()
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
@@ -415,23 +434,22 @@ def open_in_browser(
             page, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600
         )
         with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(_page(f"http://127.0.0.1:{server.server_address[1]}/{nonce}"))
-        try:
-            started = opener(page.as_uri())
-        except Exception:  # webbrowser raises its own Error, or OSError from Popen
-            started = False
-        if not started:
+            file.write(_page(f"http://127.0.0.1:{server.server_address[1]}{nonce}"))
+        threading.Thread(target=launch, args=(page.as_uri(),), daemon=True).start()
+        woken.wait(wait)  # interruptible: Ctrl-C lands here, and the finally cleans up
+        if served.is_set():
+            return
+        if failed.is_set():
             raise CommandError(
                 "no web browser could be started; set BROWSER, or use --url to print the "
                 "sign-in URL (a secret for 15 minutes) and open it yourself",
                 1,
             )
-        if not served.wait(wait):
-            raise CommandError(
-                f"the browser did not load the sign-in page within {wait:.0f} s; use --url "
-                "to print the sign-in URL and open it yourself",
-                1,
-            )
+        raise CommandError(
+            f"the browser did not load the sign-in page within {wait:.0f} s; use --url "
+            "to print the sign-in URL and open it yourself",
+            1,
+        )
     finally:
         server.shutdown()
         server.server_close()
