@@ -759,9 +759,9 @@ def test_bad_console_options_are_usage_errors_before_any_request(
     assert len(world.federation.token_requests) == before
 
 
-def test_console_help_lists_the_role_options_of_simulate_and_assume() -> None:
+def test_console_help_lists_the_role_options_of_simulate_and_assume_without_the_sdk() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "iam_sudo", "console", "--help"],
+        [sys.executable, "-X", "importtime", "-m", "iam_sudo", "console", "--help"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -784,3 +784,5 @@ def test_console_help_lists_the_role_options_of_simulate_and_assume() -> None:
         "--region",
     ):
         assert option in result.stdout
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines()}
+    assert not {"botocore", "boto3", "aioboto3", "aiobotocore", "aiohttp"} & imported
