@@ -737,7 +737,8 @@ def test_a_federation_endpoint_failure_is_one_line_exit_1_without_a_secret(
     [
         (["--mfa-serial", f"arn:aws:iam::{ACCOUNT}:mfa/me"], "--mfa-serial goes with --assume"),
         (["--assume", "--principal", "Service:ecs-tasks.amazonaws.com"], "drop --principal"),
-        (["--assume", "--local"], "drop --remote"),
+        (["--assume", "--local"], "drop --remote/--local"),
+        (["--assume", "--no-session-tags"], "drop --session-tags/--no-session-tags"),
         (["--duration", "7200"], "--duration goes with --local"),
         (["--assume", "--external-id", "x"], "invalid --external-id"),
         (["--assume", "--mfa-serial", "not-an-arn"], "--mfa-serial"),
@@ -786,3 +787,24 @@ def test_console_help_lists_the_role_options_of_simulate_and_assume_without_the_
         assert option in result.stdout
     imported = {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines()}
     assert not {"botocore", "boto3", "aioboto3", "aiobotocore", "aiohttp"} & imported
+
+
+def test_the_region_comes_from_the_profile_and_a_missing_profile_is_one_line(
+    world: World, aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    config = tmp_path / "config"
+    config.write_text("[profile gov]\nregion = us-gov-west-1\n")
+    env = world.env("alice", aws_env, AWS_CONFIG_FILE=str(config))
+    del env["AWS_REGION"], env["AWS_DEFAULT_REGION"]
+    missing = iam_sudo({**env, "AWS_PROFILE": "nope"}, "console", "--role-name", TASK, "--url")
+    assert missing.returncode == 1, missing.stderr
+    assert missing.stderr.strip().splitlines() == [
+        "iam-sudo: error: the AWS profile 'nope' is not in your AWS config files; check AWS_PROFILE"
+    ]
+    # The profile's region picks the partition, checked before any request.
+    gov = iam_sudo(
+        {**env, "AWS_PROFILE": "gov"},
+        *("console", "--role-name", TASK, "--destination", "https://console.aws.amazon.com/"),
+    )
+    assert gov.returncode == 2, gov.stderr
+    assert "not an https URL of the aws-us-gov console" in gov.stderr

@@ -590,7 +590,14 @@ _CONSOLE_SIMULATE_OPTIONS = (
     "session_tags",
 )
 _CONSOLE_ASSUME_OPTIONS = ("mfa_serial", "token_code", "external_id", "session_name")
-_CONSOLE_SIMULATE_ONLY = ("principal", "base_role", "remote", "function_name")
+_CONSOLE_SIMULATE_ONLY = (
+    "principal",
+    "base_role",
+    "remote",
+    "function_name",
+    "source_identity",
+    "session_tags",
+)
 
 
 def _reused_options(command: click.Command, names: Sequence[str]) -> list[click.Parameter]:
@@ -660,20 +667,23 @@ async def console(
     """
     from . import console as signin
 
-    def given(name: str) -> bool:
-        return ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+    def given(names: Sequence[str]) -> list[str]:
+        """The options of ``names`` given on the command line, as the user spells them."""
+        return [
+            "/".join([*param.opts, *param.secondary_opts])
+            for param in ctx.command.params
+            if param.name in names
+            and ctx.get_parameter_source(param.name) is not click.core.ParameterSource.DEFAULT
+        ]
 
     if assume_role:
-        simulate_only = [name for name in _CONSOLE_SIMULATE_ONLY if given(name)]
-        simulate_only += [n for n in ("source_identity", "session_tags") if given(n)]
+        simulate_only = given(_CONSOLE_SIMULATE_ONLY)
         if simulate_only:
-            option = simulate_only[0].replace("_", "-")
-            raise click.UsageError(f"--assume assumes the role itself: drop --{option}")
+            raise click.UsageError(f"--assume assumes the role itself: drop {simulate_only[0]}")
     else:
-        assume_only = [name for name in _CONSOLE_ASSUME_OPTIONS if given(name)]
+        assume_only = given(_CONSOLE_ASSUME_OPTIONS)
         if assume_only:
-            option = assume_only[0].replace("_", "-")
-            raise click.UsageError(f"--{option} goes with --assume")
+            raise click.UsageError(f"{assume_only[0]} goes with --assume")
         if remote and duration != DEFAULT_DURATION_SECONDS:
             raise click.UsageError("--duration goes with --local; --remote credentials last 1 hour")
     console_region = region or _console_region()
@@ -789,7 +799,10 @@ def _console_region() -> str:
         return found
     import boto3
 
-    return boto3.session.Session().region_name or "us-east-1"
+    from ._aws import map_exceptions
+
+    with map_exceptions("aws", "session"):  # a missing AWS_PROFILE: one line
+        return boto3.session.Session().region_name or "us-east-1"
 
 
 # --- end of iam-sudo console ---
