@@ -13,7 +13,8 @@ The sign-in token and the login URL are bearer secrets for those 15 minutes: not
 logs them, puts them in an exception's message, or in the argv of a process it starts
 (:func:`open_in_browser` hands the browser a private file's path, not the URL).
 
-Everything but :func:`signin_token` and :func:`open_in_browser` is pure.
+Everything but :func:`signin_token`, :func:`console_login_url` (which asks for a token) and
+:func:`open_in_browser` is pure.
 """
 
 from __future__ import annotations
@@ -287,7 +288,12 @@ def _get(url: str, endpoint: str, timeouts: Timeouts) -> tuple[int, bytes]:
         def redirect_request(self, *args: Any, **kwargs: Any) -> None:
             return None
 
-    opener = urllib.request.build_opener(NoRedirect())
+    handlers: list[urllib.request.BaseHandler] = [NoRedirect()]
+    if _is_loopback(urllib.parse.urlsplit(endpoint).hostname or ""):
+        # A proxy cannot reach this machine's loopback, and plain http to it would show
+        # the proxy the credentials; the environment's proxies serve every other endpoint.
+        handlers.append(urllib.request.ProxyHandler({}))
+    opener = urllib.request.build_opener(*handlers)
     # One timeout covers connecting and each read; the longer of the two, so neither is cut.
     timeout = max(timeouts.connect, timeouts.read)
     try:
