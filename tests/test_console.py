@@ -424,9 +424,17 @@ class World:
         }
 
 
+def reset_moto(aws: enforced.EnforcedAws) -> None:
+    """Empty moto's in-process backends: another module's enforced world lives there too."""
+    url = f"{aws.url}/moto-api/reset"  # http on loopback
+    request = urllib.request.Request(url, data=b"", method="POST")  # noqa: S310
+    urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=30).close()
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     aws = enforced.start()
+    reset_moto(aws)
     iam = localaws.client("iam", aws.url)
     program = pulumi_program.run({"policy": RULES}, tmp_path_factory.mktemp("console"))
     enforced.create_program_resources(iam, program)
@@ -460,6 +468,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     yield World(aws, stand_in, signin, users)
     signin.stop()
     stand_in.stop()
+    aws.enforce(False)
+    reset_moto(aws)
     aws.stop()
 
 
