@@ -358,15 +358,20 @@ def _variable(body: str) -> tuple[str, str | None] | None:
     return body, None
 
 
-def variables_in(value: Any) -> list[str]:
-    """The keys of the policy variables in a JSON value whose class is not ``same``."""
+def variables_in(value: Any, *, environment: bool = False) -> list[str]:
+    """The keys of the policy variables in a JSON value that the role has differently:
+    not ``same`` nor ``environment`` (or, with ``environment``, only those)."""
     found: list[str] = []
+    kept = (KeyClass.SAME, KeyClass.ENVIRONMENT)
 
     def walk(item: Any) -> None:
         if isinstance(item, str):
             for match in _VARIABLE.finditer(item):
                 parsed = _variable(match.group(1))
-                if parsed and lookup(parsed[0]).key_class is not KeyClass.SAME:
+                if parsed is None:
+                    continue
+                key_class = lookup(parsed[0]).key_class
+                if (key_class is KeyClass.ENVIRONMENT) if environment else key_class not in kept:
                     found.append(parsed[0])
         elif isinstance(item, list):
             for entry in item:
@@ -438,6 +443,7 @@ def _class_of(keys: list[str]) -> str:
     """The most telling class of several keys: the one that made the decision."""
     classes = [lookup(key).key_class for key in keys]
     for wanted in (KeyClass.UNKNOWN, KeyClass.SESSION, KeyClass.COMPUTE, KeyClass.PRINCIPAL):
+        # the first class present here is the one that decided
         if wanted in classes:
             return wanted.value
     return classes[0].value if classes else ""
@@ -472,7 +478,7 @@ def rewrite(
                 policy=policy,
                 index=index + 1,
                 keys=tuple(keys),
-                key_class=_class_of(keys),
+                key_class=KeyClass.ENVIRONMENT.value if kind == ENVIRONMENT else _class_of(keys),
                 kind=kind,
             )
         )
@@ -523,6 +529,10 @@ def _element_for_role(
     raw = result[element]
     listed = raw if isinstance(raw, list) else [raw]
     if not any(isinstance(p, str) and variables_in(p) for p in listed):
+        where = variables_in(listed, environment=True)
+        if where:
+            part = f"{element} uses " + ", ".join(f"${{{n}}}" for n in where)
+            note(part, "kept: evaluated where you run the session", where, ENVIRONMENT)
         return True
     exact: list[Any] = []
     unknown: list[str] = []
@@ -604,9 +614,13 @@ def _condition_for_role(
     parsed = parse_operator(operator)
     row = lookup(key)
     names = variables_in(values)
-    keys = [key, *names]
+    where = variables_in(values, environment=True)
+    keys = [key, *names, *where]
+    replaced = "replaced by the role's value"
+    part = f"{operator} {key}"
+    if names or where:
+        part += " uses " + ", ".join(f"${{{n}}}" for n in [*names, *where])
     if names:
-        part = f"{operator} {key} uses " + ", ".join(f"${{{n}}}" for n in names)
         done, was_list = _substitute_list(values, target)
         if parsed is None or not parsed[1].startswith(_SUBSTITUTING):
             return _narrowed(part, keys, deny, "unknown for the role")
@@ -617,21 +631,22 @@ def _condition_for_role(
             if negated:  # a value that matches nothing: the negation's meaning is unsure
                 return _narrowed(part, keys, deny, "a variable with no value for the role")
             done = [item for item in done if not item.no_value]
+            replaced += "; values with a variable that has no value left out (never match)"
             if not done and not qualifier and not if_exists:
                 outcome = "a variable with no value never matches: statement left out"
                 return _Verdict(leave_out=True, note=(part, outcome, keys, EXACT))
             if not done:
                 return _narrowed(part, keys, deny, "a variable with no value for the role")
         values = [item.value for item in done] if was_list or len(done) > 1 else done[0].value
-    else:
-        part = f"{operator} {key}"
+    if row.key_class is KeyClass.ENVIRONMENT or (row.key_class is KeyClass.SAME and where):
+        outcome = "kept: evaluated where you run the session, not where the role runs"
+        if names:
+            outcome = f"{replaced}; {outcome}"
+        return _Verdict(values=values, note=(part, outcome, keys, ENVIRONMENT))
     if row.key_class is KeyClass.SAME:
         if names:
-            return _Verdict(values=values, note=(part, "replaced by the role's value", keys, EXACT))
+            return _Verdict(values=values, note=(part, replaced, keys, EXACT))
         return _Verdict(values=values)
-    if row.key_class is KeyClass.ENVIRONMENT:
-        outcome = "kept: evaluated where you run the session, not where the role runs"
-        return _Verdict(values=values, note=(part, outcome, keys, ENVIRONMENT))
     value = target.value(key)
     if value is AS_SESSION:
         outcome = "the base role is in the role's account, so its value is the role's: kept"
