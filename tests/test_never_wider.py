@@ -331,6 +331,10 @@ VALUES = [
     "${aws:userid}",
     "${aws:PrincipalAccount}",
     "${aws:RequestTag/env}",
+    "${aws:SourceIp}",
+    "${aws:SourceIdentity, 'alice'}",
+    "${ec2:SourceInstanceARN}",
+    "${aws:TagKeys}",
 ]
 RESOURCE_PATTERNS = [
     "*",
@@ -517,3 +521,29 @@ def test_dry_run_reports_each_decision_with_the_keys_class(cli: Any, iam: Any, p
     ]
     for line in expected:
         assert line in lines, lines
+
+
+def test_not_resource_patterns_that_cannot_be_known_narrow() -> None:
+    allow = {"Effect": "Allow", "Action": "s3:*", "NotResource": "arn:aws:s3:::b/${aws:userid}/*"}
+    result, [note] = rewrite(allow, Target(ROLE), "p", 0)
+    assert result is None
+    assert note.kind == NARROWER
+    deny = {**allow, "Effect": "Deny", "NotResource": ["arn:aws:s3:::keep", allow["NotResource"]]}
+    result, [note] = rewrite(deny, Target(ROLE), "p", 0)
+    assert result == {"Effect": "Deny", "Action": "s3:*", "NotResource": ["arn:aws:s3:::keep"]}
+    assert note.kind == NARROWER
+
+
+def test_a_value_whose_variable_has_no_value_is_left_out_of_a_same_key() -> None:
+    deny = {
+        "Effect": "Deny",
+        "Action": "s3:*",
+        "Resource": "*",
+        "Condition": {"StringEquals": {"s3:prefix": ["${aws:username}", "x"]}},
+    }
+    result, [note] = rewrite(deny, Target(ROLE), "p", 0)
+    assert result is not None
+    assert result["Condition"] == {"StringEquals": {"s3:prefix": ["x"]}}
+    assert (note.kind, note.key_class) == ("exact", "principal")
+    only = {**deny, "Condition": {"StringEquals": {"s3:prefix": "${aws:username}"}}}
+    assert rewrite(only, Target(ROLE), "p", 0)[0] is None, "matches nothing: never applies"
