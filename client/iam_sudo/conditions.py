@@ -226,7 +226,11 @@ def _matches(positive: str, context: str, policy: str) -> bool | None:
     if positive == "stringequals":
         return context == policy
     if positive == "stringequalsignorecase":
-        return context.casefold() == policy.casefold()
+        if context == policy:
+            return True
+        if not (context.isascii() and policy.isascii()):
+            return None  # how IAM folds other letters' case is not documented
+        return context.lower() == policy.lower()
     if positive == "stringlike":
         return _like(context, policy)
     if positive == "arnlike":
