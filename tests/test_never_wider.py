@@ -451,7 +451,7 @@ def worlds(draw: Any) -> dict[str, Any]:
     }
 
 
-@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(policy=st.lists(statements(), min_size=1, max_size=5), world=worlds())
 def test_the_session_never_allows_what_the_role_would_not(
     policy: list[dict[str, Any]], world: dict[str, Any]
@@ -547,3 +547,18 @@ def test_a_value_whose_variable_has_no_value_is_left_out_of_a_same_key() -> None
     assert (note.kind, note.key_class) == ("exact", "principal")
     only = {**deny, "Condition": {"StringEquals": {"s3:prefix": "${aws:username}"}}}
     assert rewrite(only, Target(ROLE), "p", 0)[0] is None, "matches nothing: never applies"
+
+
+def test_a_statement_that_never_applies_reports_no_narrowing() -> None:
+    deny = {
+        "Effect": "Deny",
+        "Action": "s3:*",
+        "Resource": "*",
+        "Condition": {
+            "StringLike": {"aws:SourceIdentity": "admin-*"},
+            "StringEquals": {"aws:PrincipalTag/team": "other"},
+        },
+    }
+    result, notes = rewrite(deny, Target(ROLE, {"team": "payments"}), "p", 0)
+    assert result is None
+    assert [n.kind for n in notes] == ["exact"]

@@ -504,6 +504,9 @@ def rewrite(
                 if verdict.note is not None:
                     note(*verdict.note)
                 if verdict.leave_out:
+                    if verdict.note is not None and verdict.note[3] == EXACT:
+                        # It never applies to the role: what was narrowed before is moot.
+                        rewrites[:] = [r for r in rewrites if r.kind != NARROWER]
                     return None, rewrites
                 if verdict.keep:
                     kept_block[key] = verdict.values
