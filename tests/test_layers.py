@@ -22,13 +22,17 @@ TOP = {
 }
 # The pure core: no I/O of its own, and no import of anything above it.
 CORE = {
-    "_exceptions", "_files", "_text", "cache", "caller", "conditions", "credentials",
+    "_exceptions", "_files", "_text", "cache", "caller", "conditions", "context_keys",
+    "credentials",
     "documents", "fidelity", "fitting", "formats", "inifile", "policy", "principal",
     "redact", "roles", "session", "simulated",
 }  # fmt: skip
 # The AWS edge builds on the core alone.
 EDGE = {"_aws", "_tasks"}
-STEPS = {"iam", "lookup", "policy_store", "sts", "remote", "credential_process", "delivery"}
+STEPS = {
+    "iam", "lookup", "policy_store", "sts", "remote", "credential_process", "delivery",
+    "console",
+}  # fmt: skip
 
 
 def imported_modules(path: Path) -> set[str]:
