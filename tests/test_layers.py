@@ -17,8 +17,10 @@ PACKAGE = ROOT / "client" / "iam_sudo"
 # Who may import a module of the upper layers (besides the package's lazy __init__).
 TOP = {
     "cli": {"__main__"},
-    "cli_options": {"cli"},
-    "client": {"cli"},
+    "cli_console": {"cli"},
+    "cli_options": {"cli", "cli_console"},
+    "sources": {"cli", "cli_console"},
+    "client": {"cli", "sources"},
 }
 # The pure core: no I/O of its own, and no import of anything above it.
 CORE = {

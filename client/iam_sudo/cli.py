@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncclick as click
 
+from . import cli_console, credential_process, sources
 from . import cli_options as options
 from ._exceptions import IamSudoError
-from .credentials import Credentials, write_process_profile
+from .credentials import write_process_profile
 from .delivery import deliver
 from .session import DEFAULT_DURATION_SECONDS
 
 if TYPE_CHECKING:
-    from .client import IamSudo
     from .principal import Principal
 
 log = logging.getLogger("iam_sudo")
@@ -41,25 +38,6 @@ class _Cli(click.Group):
             return await super().invoke(ctx)
         except IamSudoError as error:
             raise UserError(str(error), getattr(error, "exit_code", 1)) from None
-
-
-async def _obtain(
-    ctx: click.Context,
-    format_name: str | None,
-    no_cache: bool,
-    fetch: Callable[[], Awaitable[Credentials]],
-) -> Credentials:
-    """``fetch()``, through the credential cache when printing for credential_process.
-
-    A hit imports no AWS SDK and makes no request; concurrent askers refresh once.
-    """
-    if format_name != "process" or no_cache:
-        return await fetch()
-    from .credential_process import through_cache
-
-    params = {k: v for k, v in ctx.params.items() if k != "no_cache"}
-    arguments = [ctx.command_path, json.dumps(params, sort_keys=True, default=str)]
-    return await through_cache(arguments, fetch)
 
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -125,55 +103,27 @@ async def assume(
         --format env
     """
     options.require_destination(profile, cmd, format_name, ecs_server)
-    mfa_serial, token_code = await _assume_mfa(mfa_serial, token_code, external_id, session_name)
+    mfa_serial, token_code = await options.assume_mfa(
+        mfa_serial, token_code, external_id, session_name
+    )
 
-    async def fetch() -> Credentials:
-
-        async with _sudo() as sudo:
-            return await sudo.assume(
-                role_name,
-                duration_seconds=duration,
-                session_name=session_name,
-                external_id=external_id,
-                mfa_serial=mfa_serial,
-                token_code=token_code,
-            )
-
-    credentials = await _obtain(ctx, format_name, no_cache or bool(token_code), fetch)
+    fetch = sources.assumed(
+        role_name,
+        duration_seconds=duration,
+        session_name=session_name,
+        external_id=external_id,
+        mfa_serial=mfa_serial,
+        token_code=token_code,
+    )
+    credentials = await credential_process.obtain(
+        ctx.command_path, ctx.params, format_name, no_cache or bool(token_code), fetch
+    )
     if ecs_server and token_code:
         # An MFA code is good once: such a session cannot be renewed without you.
         log.warning("with MFA the endpoint cannot renew the credentials: they end at expiry")
     await ctx.aexit(
         deliver(credentials, profile, cmd, format_name, ecs_server, None if token_code else fetch)
     )
-
-
-def _sudo() -> IamSudo:
-    """The CLI's client: botocore in threads, not aiobotocore.
-
-    A command makes a handful of requests once; importing aiobotocore and aiohttp would
-    cost it more start-up time than their event loop saves (see README, Performance).
-    """
-    from ._aws import ThreadTransport
-    from .client import IamSudo
-
-    if os.environ.get("IAM_SUDO_CLI_TRANSPORT") == "aio":
-        return IamSudo()
-    return IamSudo(transport=ThreadTransport())
-
-
-def _profile_mfa_serial() -> str | None:
-    """``mfa_serial`` of the calling profile in the AWS config file, as the AWS CLI reads it."""
-    from . import _files, inifile
-
-    profile = os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE") or "default"
-    path = Path(os.environ.get("AWS_CONFIG_FILE") or Path.home() / ".aws" / "config")
-    try:
-        sections = inifile.read(_files.read_text(path.expanduser()))
-    except (OSError, UnicodeDecodeError, inifile.IniError):
-        return None
-    section = sections.get("default" if profile == "default" else f"profile {profile}", {})
-    return section.get("mfa_serial") or None
 
 
 @cli.command(context_settings=options.COMMAND_SETTINGS)
@@ -262,66 +212,28 @@ async def simulate(
         # The function assumes the base role from its own role: STS caps such chains at 1 hour.
         raise click.UsageError("--duration goes with --local; --remote credentials last 1 hour")
 
-    if remote:
-
-        async def fetch_remote() -> Credentials:
-            async with _sudo() as sudo:
-                log.info("invoking the function %s to simulate %s", function_name, role_name)
-                return await sudo.simulate_remote(
-                    role_name, principal=principal, base_role=base_role, function_name=function_name
-                )
-
-        credentials = await _obtain(ctx, format_name, no_cache, fetch_remote)
-        await ctx.aexit(deliver(credentials, profile, cmd, format_name, ecs_server, fetch_remote))
-    local = functools.partial(
-        _simulate_local,
-        role_name,
-        principal=principal,
-        base_role=base_role,
-        duration=duration,
-        session_tags=session_tags,
-        source_identity=source_identity,
-    )
+    local: dict[str, Any] = {
+        "principal": principal,
+        "base_role": base_role,
+        "duration_seconds": duration,
+        "session_tags": session_tags,
+        "source_identity": source_identity,
+    }
     if dry_run:
-        await local(dry_run=True)  # prints the plan and exits
-
-    async def fetch_local() -> Credentials:
-        return await local(dry_run=False)
-
-    credentials = await _obtain(ctx, format_name, no_cache, fetch_local)
-    await ctx.aexit(deliver(credentials, profile, cmd, format_name, ecs_server, fetch_local))
-
-
-async def _simulate_local(
-    role_name: str,
-    *,
-    principal: Principal | None,
-    base_role: str | None,
-    duration: int,
-    session_tags: bool,
-    source_identity: bool,
-    dry_run: bool,
-) -> Credentials:
-    """Plan and assume (or, with ``dry_run``, print the plan and return the empty marker)."""
-
-    async with _sudo() as sudo:
-        session = await sudo.plan(
-            role_name,
-            principal=principal,
-            base_role=base_role,
-            duration_seconds=duration,
-            session_tags=session_tags,
-            # The report is printed (dry run) or logged (--verbose): make it complete.
-            full_report=dry_run or log.isEnabledFor(logging.INFO),
-            source_identity=source_identity,
+        session = await sources.plan_local(role_name, **local)
+        click.echo(json.dumps(session.to_dry_run(), indent=2))
+        return
+    fetch = (
+        sources.remote(
+            role_name, principal=principal, base_role=base_role, function_name=function_name
         )
-        log.info("%s", session.summary())
-        if dry_run:
-            click.echo(json.dumps(session.to_dry_run(), indent=2))
-            raise click.exceptions.Exit(0)
-        for finding in session.fidelity:
-            log.info("not reproduced: %s", finding)
-        return await sudo.assume_session(session)
+        if remote
+        else sources.local(role_name, **local)
+    )
+    credentials = await credential_process.obtain(
+        ctx.command_path, ctx.params, format_name, no_cache, fetch
+    )
+    await ctx.aexit(deliver(credentials, profile, cmd, format_name, ecs_server, fetch))
 
 
 @cli.command()
@@ -340,7 +252,7 @@ async def roles(
     """List the roles you may simulate: one per line, name and trusted principals."""
     from .remote import describe_roles
 
-    async with _sudo() as sudo:
+    async with sources.client() as sudo:
         if remote:
             listed = await sudo.roles_remote(principal=principal, function_name=function_name)
         else:
@@ -406,7 +318,7 @@ async def prune(dry_run: bool) -> None:
     touches other policies. A simulation re-creates a deleted policy when it needs it.
     """
 
-    async with _sudo() as sudo:
+    async with sources.client() as sudo:
         arns = await sudo.prune_policies(dry_run=dry_run)
     for arn in arns:
         click.echo(arn)
@@ -414,236 +326,7 @@ async def prune(dry_run: bool) -> None:
     click.echo(f"iam-sudo: {verb} {len(arns)} unneeded iam-sudo policies", err=True)
 
 
-# --- iam-sudo console (issue 18): one block, reusing simulate's and assume's own options ---
-# The role options are simulate's and assume's Option objects themselves, not copies, so
-# that their names, checks and help stay one copy each.
-_CONSOLE_SIMULATE_OPTIONS = (
-    "role_name",
-    "principal",
-    "base_role",
-    "remote",
-    "function_name",
-    "duration",
-    "source_identity",
-    "session_tags",
-)
-_CONSOLE_ASSUME_OPTIONS = ("mfa_serial", "token_code", "external_id", "session_name")
-_CONSOLE_SIMULATE_ONLY = (
-    "principal",
-    "base_role",
-    "remote",
-    "function_name",
-    "source_identity",
-    "session_tags",
-)
-
-
-def _reused_options(command: click.Command, names: Sequence[str]) -> list[click.Parameter]:
-    return [param for param in command.params if param.name in names]
-
-
-@cli.command(
-    params=[
-        *_reused_options(simulate, _CONSOLE_SIMULATE_OPTIONS),
-        *_reused_options(assume, _CONSOLE_ASSUME_OPTIONS),
-    ]
-)
-@click.option(
-    "--assume",
-    "assume_role",
-    is_flag=True,
-    help="Assume the real role NAME|ARN (as `assume` does) instead of simulating it.",
-)
-@click.option(
-    "--url",
-    "print_url",
-    is_flag=True,
-    help="Print the sign-in URL instead of opening a browser (a secret for 15 minutes).",
-)
-@click.option(
-    "--destination",
-    metavar="SERVICE|PATH|URL",
-    help="Console page to open: a service (s3), a path (ecs/v2/clusters) or a console URL.",
-)
-@click.option(
-    "--region",
-    metavar="REGION",
-    help="Console region, and so its partition [default: AWS_REGION, your profile's region].",
-)
-@click.pass_context
-async def console(
-    ctx: click.Context,
-    role_name: str,
-    principal: Principal | None,
-    base_role: str | None,
-    remote: bool,
-    function_name: str,
-    duration: int,
-    source_identity: bool,
-    session_tags: bool,
-    mfa_serial: str | None,
-    token_code: str | None,
-    external_id: str | None,
-    session_name: str | None,
-    assume_role: bool,
-    print_url: bool,
-    destination: str | None,
-    region: str | None,
-) -> None:
-    """Open the AWS console as the simulated role NAME (or, with --assume, the real role).
-
-    Gets the session's credentials as `simulate` (or `assume`) does, exchanges them for a
-    sign-in token at AWS's federation endpoint, and opens the console in your browser
-    without putting the sign-in URL on any command line. The console session ends with
-    the credentials (1 hour with --remote).
-
-    \b
-    Examples:
-      iam-sudo console --role-name TaskRole --destination ecs/v2/clusters
-      iam-sudo console --local --role-name TaskRole --duration 7200 --url
-      iam-sudo console --assume --role-name Deployer --destination s3
-    """
-    from . import console as signin
-
-    def given(names: Sequence[str]) -> list[str]:
-        """The options of ``names`` given on the command line, as the user spells them."""
-        return [
-            "/".join([*param.opts, *param.secondary_opts])
-            for param in ctx.command.params
-            if param.name in names
-            and ctx.get_parameter_source(param.name) is not click.core.ParameterSource.DEFAULT
-        ]
-
-    if assume_role:
-        simulate_only = given(_CONSOLE_SIMULATE_ONLY)
-        if simulate_only:
-            raise click.UsageError(f"--assume assumes the role itself: drop {simulate_only[0]}")
-    else:
-        assume_only = given(_CONSOLE_ASSUME_OPTIONS)
-        if assume_only:
-            raise click.UsageError(f"{assume_only[0]} goes with --assume")
-        if remote and duration != DEFAULT_DURATION_SECONDS:
-            raise click.UsageError("--duration goes with --local; --remote credentials last 1 hour")
-    console_region = region or _console_region()
-    try:
-        # Bad input fails here, before any request.
-        partition = signin.partition_of(console_region)
-        signin.destination_url(destination, console_region, partition)
-        signin.federation_endpoint(partition, os.environ)
-    except IamSudoError as error:
-        raise click.UsageError(str(error)) from None
-
-    if assume_role:
-        mfa_serial, token_code = await _assume_mfa(
-            mfa_serial, token_code, external_id, session_name
-        )
-    caller: list[str] = []
-
-    async def fetch() -> Credentials:
-        if not assume_role and remote:
-            async with _sudo() as sudo:
-                log.info("invoking the function %s to simulate %s", function_name, role_name)
-                return await sudo.simulate_remote(
-                    role_name, principal=principal, base_role=base_role, function_name=function_name
-                )
-        async with _sudo() as sudo:
-            caller.append((await sudo.identity()).arn)
-            if assume_role:
-                return await sudo.assume(
-                    role_name,
-                    duration_seconds=duration,
-                    session_name=session_name,
-                    external_id=external_id,
-                    mfa_serial=mfa_serial,
-                    token_code=token_code,
-                )
-        return await _simulate_local(
-            role_name,
-            principal=principal,
-            base_role=base_role,
-            duration=duration,
-            session_tags=session_tags,
-            source_identity=source_identity,
-            dry_run=False,
-        )
-
-    credentials = await _obtain(ctx, None, True, fetch)
-    # A --remote session is the function's role chain: never a SessionDuration for it.
-    direct = bool(caller) and signin.is_direct_session(caller[0])
-    session_duration = signin.session_duration(direct, duration)
-    log.info(
-        "signing in to the %s console in %s (%s)",
-        partition.name,
-        console_region,
-        f"console session of {session_duration} s"
-        if session_duration
-        else "the console session ends with the credentials",
-    )
-    url = await signin.console_login_url(
-        credentials, region=console_region, destination=destination, duration=session_duration
-    )
-    if print_url:
-        click.echo(url)
-        return
-    # On this thread, not a worker: Ctrl-C while it waits for the browser must end it now.
-    signin.open_in_browser(url)
-    click.echo(
-        f"iam-sudo: opened the AWS console in your browser, until "
-        f"{credentials.expiration.isoformat()}",
-        err=True,
-    )
-
-
-async def _assume_mfa(
-    mfa_serial: str | None,
-    token_code: str | None,
-    external_id: str | None,
-    session_name: str | None,
-) -> tuple[str | None, str | None]:
-    """Check assume's options; (MFA serial, code): the profile's serial, a code asked for.
-
-    The serial defaults to ``mfa_serial`` of the calling profile, as the AWS CLI's; the
-    code is prompted for on a terminal. Raises :class:`click.UsageError` for bad values.
-    """
-    from .session import check_assume_options
-
-    if mfa_serial is None:
-        mfa_serial = _profile_mfa_serial()
-
-    def check(code: str | None) -> None:
-        try:
-            check_assume_options(
-                mfa_serial=mfa_serial,
-                token_code=code,
-                external_id=external_id,
-                session_name=session_name,
-            )
-        except IamSudoError as error:
-            raise click.UsageError(str(error)) from None
-
-    check(token_code)
-    if mfa_serial and token_code is None:
-        if not sys.stdin.isatty():
-            raise click.UsageError("--mfa-serial needs --token-code when not run on a terminal")
-        token_code = str(await click.prompt(f"MFA code for {mfa_serial}", err=True)).strip()
-        check(token_code)
-    return mfa_serial, token_code
-
-
-def _console_region() -> str:
-    """The region as the AWS CLI finds it: AWS_REGION, AWS_DEFAULT_REGION, the profile's."""
-    found = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    if found:
-        return found
-    import boto3
-
-    from ._aws import map_exceptions
-
-    with map_exceptions("aws", "session"):  # a missing AWS_PROFILE: one line
-        return boto3.session.Session().region_name or "us-east-1"
-
-
-# --- end of iam-sudo console ---
+cli.add_command(cli_console.command(simulate, assume))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -1,11 +1,14 @@
-"""The options the CLI's commands share, and the checks of how they combine.
+"""The options the CLI's commands share, the checks of how they combine, the MFA prompt.
 
 Only parsing: what an option means is decided by the modules the commands call.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncclick as click
@@ -110,3 +113,53 @@ output = group(
         ),
     ),
 )
+
+
+def profile_mfa_serial() -> str | None:
+    """``mfa_serial`` of the calling profile in the AWS config file, as the AWS CLI reads it."""
+    from . import _files, inifile
+
+    profile = os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE") or "default"
+    path = Path(os.environ.get("AWS_CONFIG_FILE") or Path.home() / ".aws" / "config")
+    try:
+        sections = inifile.read(_files.read_text(path.expanduser()))
+    except (OSError, UnicodeDecodeError, inifile.IniError):
+        return None
+    section = sections.get("default" if profile == "default" else f"profile {profile}", {})
+    return section.get("mfa_serial") or None
+
+
+async def assume_mfa(
+    mfa_serial: str | None,
+    token_code: str | None,
+    external_id: str | None,
+    session_name: str | None,
+) -> tuple[str | None, str | None]:
+    """Check assume's options; (MFA serial, code): the profile's serial, a code asked for.
+
+    The serial defaults to ``mfa_serial`` of the calling profile, as the AWS CLI's; the
+    code is prompted for on a terminal. Raises :class:`click.UsageError` for bad values.
+    """
+    from .session import check_assume_options
+
+    if mfa_serial is None:
+        mfa_serial = profile_mfa_serial()
+
+    def check(code: str | None) -> None:
+        try:
+            check_assume_options(
+                mfa_serial=mfa_serial,
+                token_code=code,
+                external_id=external_id,
+                session_name=session_name,
+            )
+        except IamSudoError as error:
+            raise click.UsageError(str(error)) from None
+
+    check(token_code)
+    if mfa_serial and token_code is None:
+        if not sys.stdin.isatty():
+            raise click.UsageError("--mfa-serial needs --token-code when not run on a terminal")
+        token_code = str(await click.prompt(f"MFA code for {mfa_serial}", err=True)).strip()
+        check(token_code)
+    return mfa_serial, token_code

@@ -8,12 +8,14 @@ read what it wrote. The cache's files and their checks are :mod:`iam_sudo.cache`
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from . import _files, cache
 from ._exceptions import CredentialsFileError
@@ -66,3 +68,22 @@ async def through_cache(
             "check IAM_SUDO_CACHE_DIR or use --no-cache"
         ) from None
     return credentials
+
+
+async def obtain(
+    command_path: str,
+    params: Mapping[str, Any],
+    format_name: str | None,
+    no_cache: bool,
+    fetch: Callable[[], Awaitable[Credentials]],
+) -> Credentials:
+    """``fetch()``, through the credential cache when printing for credential_process.
+
+    The command (``command_path`` and its parsed ``params``) is the cache key. A hit
+    imports no AWS SDK and makes no request; concurrent askers refresh once.
+    """
+    if format_name != "process" or no_cache:
+        return await fetch()
+    request = {k: v for k, v in params.items() if k != "no_cache"}
+    arguments = [command_path, json.dumps(request, sort_keys=True, default=str)]
+    return await through_cache(arguments, fetch)
