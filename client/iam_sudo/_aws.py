@@ -311,8 +311,12 @@ class AioTransport:
     async def __aenter__(self) -> Self:
         import aioboto3
 
+        from .config import region
+
+        # botocore alone would not read AWS_REGION: the region is resolved as the AWS CLI does.
+        region_name = self._region or region(profile=self._profile)
         with map_exceptions("aws", "session"):
-            self._session = aioboto3.Session(profile_name=self._profile, region_name=self._region)
+            self._session = aioboto3.Session(profile_name=self._profile, region_name=region_name)
         self._timeouts = self._timeouts or Timeouts.from_env()
         protect_sdk_logs()
         return self
@@ -326,8 +330,9 @@ class AioTransport:
         await self._stack.aclose()
 
     async def _open(self, service: str) -> Any:
-        # STS and IAM are global: without a region, botocore would refuse to build a client.
-        region = self._session.region_name or "us-east-1"
+        from .config import client_region
+
+        region = client_region(service, self._session.region_name, self._profile)
         assert self._timeouts is not None
         config = _client_config(
             service, self._retry_mode, self._max_pool_connections, self._timeouts
@@ -442,11 +447,13 @@ class ThreadTransport:
         if service not in self._clients:
             import boto3
 
-            region = boto3.session.Session().region_name or "us-east-1"
+            from .config import client_region, region
+
+            region_name = client_region(service, region())
             config = _client_config(
                 service, self._retry_mode, self._max_pool_connections, self._timeouts
             )
-            self._clients[service] = boto3.client(service, region_name=region, config=config)
+            self._clients[service] = boto3.client(service, region_name=region_name, config=config)
             protect_sdk_logs()
         return self._clients[service]
 
