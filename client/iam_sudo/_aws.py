@@ -40,9 +40,10 @@ _ACCESS_DENIED_CODES = {
     "AccessDeniedException",
     "UnauthorizedOperation",
     "InvalidClientTokenId",
-    "ExpiredToken",
     "SignatureDoesNotMatch",
 }
+# Not denied: the caller's own credentials are out of date.
+_EXPIRED_CODES = {"ExpiredToken", "ExpiredTokenException", "RequestExpired"}
 
 
 # What an endpoint that is not AWS, or a broken hop on the way, answers instead of AWS.
@@ -61,8 +62,12 @@ def map_exceptions(service: str, operation: str, endpoint: str | None = None) ->
     Every message is one line that names the call, the endpoint where known, and what to
     check. None repeats a body AWS (or an impostor) sent: it could hold a secret.
     """
+    import json
+
     import botocore.exceptions as bce
     from botocore.parsers import ResponseParserError
+
+    from .config import own_credentials_failure
 
     where = f"{service}:{operation}"
     at = f" {endpoint}" if endpoint else ""
@@ -74,6 +79,21 @@ def map_exceptions(service: str, operation: str, endpoint: str | None = None) ->
         raise NoCredentials(
             f"the AWS profile {error.kwargs.get('profile')!r} is not in your AWS config files; "
             "check AWS_PROFILE"
+        ) from None
+    except (bce.SSOError, bce.TokenRetrievalError) as error:
+        raise NoCredentials(own_credentials_failure("sso", str(error))) from None
+    except bce.CredentialRetrievalError as error:
+        raise NoCredentials(
+            own_credentials_failure("process", str(error.kwargs.get("error_msg", error)))
+        ) from None
+    except json.JSONDecodeError as error:
+        # Only a credential_process's output is parsed as bare JSON on the way to AWS.
+        raise NoCredentials(own_credentials_failure("process-output", str(error))) from None
+    except RuntimeError as error:
+        if "still expired" not in str(error):
+            raise
+        raise NoCredentials(
+            own_credentials_failure("expired", "they are expired", os.environ)
         ) from None
     except bce.NoCredentialsError:
         raise NoCredentials(
@@ -116,6 +136,10 @@ def map_exceptions(service: str, operation: str, endpoint: str | None = None) ->
             ) from None
         if code == "NoSuchEntity" and service == "iam" and "role" in operation:
             raise RoleNotFound(f"{where}: {message}") from None
+        if code in _EXPIRED_CODES:
+            raise NoCredentials(
+                own_credentials_failure("expired", f"{where}: {code}: {message}"), code=code
+            ) from None
         if code in _ACCESS_DENIED_CODES:
             raise AccessDenied(f"{where} denied: {message}", code=code) from None
         raise AwsError(f"{where} failed: {code}: {message}", code=code) from None
@@ -428,11 +452,15 @@ class ThreadTransport:
         self._max_pool_connections = max_pool_connections
         self._timeouts = timeouts or Timeouts.from_env()
         self._clients: dict[str, Any] = {}
+        # A client that could not be built (its credential source failed) fails the same
+        # way for the rest of the `async with`: concurrent calls do not each run the source.
+        self._failures: dict[str, Exception] = {}
         # asyncio's default executor has cpu_count + 4 threads: on Lambda's one or two
         # vCPUs, nine policy documents would be fetched in two waves instead of one.
         self._threads = _DaemonThreads(max_pool_connections)
 
     async def __aenter__(self) -> Self:
+        self._failures.clear()
         return self
 
     async def __aexit__(
@@ -444,6 +472,15 @@ class ThreadTransport:
         return None
 
     def _client(self, service: str) -> Any:
+        if service in self._failures:
+            raise self._failures[service]
+        try:
+            return self._build_client(service)
+        except Exception as error:
+            self._failures[service] = error
+            raise
+
+    def _build_client(self, service: str) -> Any:
         if service not in self._clients:
             import boto3
 

@@ -343,3 +343,39 @@ def use_source_profile(environ: dict[str, str] | os._Environ[str], profile: str 
             environ["AWS_PROFILE"] = profile
     check_not_own_source(environ)
     mark_resolving(environ, profile_in_effect(environ))
+
+
+def own_credentials_failure(
+    kind: str, detail: str, environ: Mapping[str, str] | None = None
+) -> str:
+    """One line saying that iam-sudo's *own* credential source failed, and what to do.
+
+    ``kind``: ``sso`` (the SSO token is missing or expired), ``process`` (the profile's
+    credential_process failed), ``process-output`` (it printed something besides its
+    JSON), ``expired`` (the credentials have expired). ``detail`` is the SDK's or AWS's
+    reason; it is scrubbed of secrets and shortened.
+    """
+    from .redact import scrub
+
+    environ = os.environ if environ is None else environ
+    profile = profile_in_effect(environ)
+    in_env = "AWS_ACCESS_KEY_ID" in environ and kind == "expired"
+    where = "the AWS_ACCESS_KEY_ID of the environment" if in_env else f"profile {profile}"
+    fix = {
+        "sso": f"run `aws sso login --profile {profile}`",
+        "process": (
+            "run the profile's credential_process by hand to see why "
+            f"(`aws configure get credential_process --profile {profile}`)"
+        ),
+        "process-output": (
+            "the profile's credential_process must print only its JSON credentials on "
+            "stdout: send anything else it prints to stderr"
+        ),
+        "expired": (
+            "get fresh keys and unset a stale AWS_CREDENTIAL_EXPIRATION"
+            if in_env
+            else f"refresh them (for SSO: `aws sso login --profile {profile}`)"
+        ),
+    }[kind]
+    reason = " ".join(scrub(detail).split())[:400]
+    return f"iam-sudo's own credentials ({where}) failed: {reason}; {fix}"
