@@ -165,7 +165,8 @@ def test_an_iam_sudo_run_as_its_own_credential_source_stops_with_the_fix() -> No
 def test_source_profile_default_means_the_default_chain() -> None:
     env = {"AWS_PROFILE": "task", "AWS_DEFAULT_PROFILE": "task"}
     config.use_source_profile(env, "default")
-    assert "AWS_PROFILE" not in env and "AWS_DEFAULT_PROFILE" not in env
+    assert "AWS_PROFILE" not in env
+    assert "AWS_DEFAULT_PROFILE" not in env
 
 
 def test_a_chain_of_iam_sudo_profiles_has_an_end() -> None:
