@@ -669,3 +669,31 @@ async def test_an_exact_name_the_policy_forbids_falls_back_to_the_allowed_roles(
     )
     async with IamSudo(policy=policy) as sudo:
         assert (await sudo.session(f"{prefix}Exact")).role.name == allowed
+
+
+async def test_a_lookup_cancelled_while_a_child_fails_ends_cancelled_not_with_its_error() -> None:
+    # The exact-name fast path cancels the speculative policy reads of a name that is not a
+    # role: their ListAttachedRolePolicies may fail with NoSuchEntity at that very moment.
+    from iam_sudo.client import _task_group
+
+    child_failed = asyncio.Event()
+
+    async def failing() -> None:
+        child_failed.set()
+        raise RoleNotFound("iam:list_attached_role_policies: no such role")
+
+    async def lookup() -> None:
+        async with _task_group() as group:
+            group.create_task(asyncio.sleep(60))
+            group.create_task(failing())
+            await asyncio.sleep(60)
+
+    task = asyncio.ensure_future(lookup())
+    await child_failed.wait()  # the child has failed; the group has not yet seen it
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert task.cancelled()
+    # Not cancelled, the same group reports its child's error itself.
+    with pytest.raises(RoleNotFound):
+        await lookup()
