@@ -807,3 +807,86 @@ def test_a_credential_process_merely_mentioning_iam_sudo_is_not_ours(
     result = cli("configure", "task", "simulate", "--role-name", "X")
     one_line_error(result, 1, "already gets credentials another way (credential_process")
     assert config.read_text() == text
+
+
+@pytest.fixture
+def lambda_scopes() -> Any:
+    """A Lambda endpoint that records the region each request was signed for, and 404s."""
+    import http.server
+    import threading
+
+    scopes: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            scope = self.headers.get("Authorization", "").split("Credential=")[1].split(",")[0]
+            scopes.append(scope.split("/")[2])
+            body = b'{"Type":"User","Message":"Function not found"}'
+            self.send_response(404)
+            self.send_header("x-amzn-ErrorType", "ResourceNotFoundException")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", scopes
+    server.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("variables", "config", "region"),
+    [
+        ({"AWS_REGION": "eu-west-1"}, "", "eu-west-1"),
+        ({"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "us-west-2"}, "", "eu-west-1"),
+        ({"AWS_DEFAULT_REGION": "us-west-2"}, "[default]\nregion = ap-south-1\n", "us-west-2"),
+        ({"AWS_PROFILE": "dev"}, "[profile dev]\nregion = ap-south-1\n", "ap-south-1"),
+    ],
+)
+def test_remote_invokes_the_function_in_the_region_the_aws_cli_would_use(
+    cli: Any,
+    aws_env: dict[str, str],
+    lambda_scopes: Any,
+    variables: dict[str, str],
+    config: str,
+    region: str,
+) -> None:
+    url, scopes = lambda_scopes
+    Path(aws_env["AWS_CONFIG_FILE"]).parent.mkdir(parents=True, exist_ok=True)
+    Path(aws_env["AWS_CONFIG_FILE"]).write_text(config)
+    env = {k: v for k, v in aws_env.items() if k not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
+    env |= variables | {"AWS_ENDPOINT_URL_LAMBDA": url}
+    result = cli("simulate", "--role-name", "X", "--format", "env", env=env)
+    assert result.returncode == 1
+    assert scopes
+    assert set(scopes) == {region}
+
+
+def test_remote_without_any_region_stops_in_one_line_before_any_request(
+    cli: Any, aws_env: dict[str, str], lambda_scopes: Any, local_aws: Any
+) -> None:
+    url, scopes = lambda_scopes
+    env = {k: v for k, v in aws_env.items() if k not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
+    result = cli(
+        "simulate",
+        "--role-name",
+        "X",
+        "--format",
+        "env",
+        env=env | {"AWS_ENDPOINT_URL_LAMBDA": url},
+    )
+    one_line_error(result, 1, "no AWS region for lambda: set AWS_REGION")
+    assert scopes == []
+    assert local_aws.recorder.requests == []
+
+
+def test_role_not_found_on_remote_points_at_iam_sudo_roles(
+    cli: Any, remote_env: dict[str, str], prefix: str
+) -> None:
+    result = cli("simulate", "--role-name", f"{prefix}Nothing", "--format", "env", env=remote_env)
+    one_line_error(result, 1, "no role matches")
+    assert "`iam-sudo roles`" in result.stderr
+    assert "aws iam" not in result.stderr
