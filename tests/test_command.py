@@ -283,3 +283,64 @@ def test_the_endpoint_settings_file_is_private(tmp_path: Path) -> None:
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
         assert path.read_text() == "[default]\nregion = eu-west-1\n"
     assert not path.parent.exists()
+
+
+@pytest.fixture
+def black_hole() -> Any:
+    """An endpoint that accepts connections and never answers."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    server.close()
+
+
+def slow_assume(aws_env: dict[str, str], black_hole: str) -> tuple[list[str], dict[str, str]]:
+    argv = [sys.executable, "-m", "iam_sudo", "assume", "--role-name"]
+    argv += ["arn:aws:iam::123456789012:role/IAMSudoUser", "--format", "env"]
+    env = aws_env | {
+        "AWS_ENDPOINT_URL_STS": black_hole,
+        "IAM_SUDO_READ_TIMEOUT": "4",
+        "AWS_MAX_ATTEMPTS": "1",
+    }
+    return argv, env
+
+
+def test_a_slow_wait_is_said_on_a_terminal(aws_env: dict[str, str], black_hole: str) -> None:
+    import pty
+
+    argv, env = slow_assume(aws_env, black_hole)
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=terminal
+    )
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    process.wait(timeout=60)
+    os.close(controller)
+    seen = b"".join(chunks).decode()
+    assert "iam-sudo: still waiting for AWS" in seen
+    assert seen.count("still waiting") == 1
+    assert process.returncode == 1
+    assert process.stdout is not None
+    assert process.stdout.read() == b""
+
+
+def test_nothing_is_said_of_a_slow_wait_when_stderr_is_not_a_terminal(
+    aws_env: dict[str, str], black_hole: str
+) -> None:
+    argv, env = slow_assume(aws_env, black_hole)
+    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    assert "still waiting" not in result.stderr
+    assert result.stderr.count("\n") == 1

@@ -169,8 +169,10 @@ async def _obtain(
 
     A hit imports no AWS SDK and makes no request; concurrent askers refresh once.
     """
+    from .progress import notice_if_slow
+
     if format_name != "process" or no_cache:
-        return await fetch()
+        return await notice_if_slow(fetch(), "waiting for AWS")
     from . import _files, cache
 
     params = {k: v for k, v in ctx.params.items() if k != "no_cache"}
@@ -184,7 +186,7 @@ async def _obtain(
             hit = cache.read(path)  # another process may have refreshed it meanwhile
             if hit is not None:
                 return hit
-            credentials = await fetch()
+            credentials = await notice_if_slow(fetch(), "waiting for AWS")
             cache.write(path, render(credentials, "process"))
     except OSError as error:
         raise UserError(
