@@ -344,3 +344,91 @@ def test_nothing_is_said_of_a_slow_wait_when_stderr_is_not_a_terminal(
     assert result.returncode == 1
     assert "still waiting" not in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+def own_source_env(aws_env: dict[str, str], tmp_path: Path, config: str) -> dict[str, str]:
+    """iam-sudo's own credentials from profile dev of ``config``, nothing in the environment."""
+    Path(aws_env["AWS_CONFIG_FILE"]).parent.mkdir(parents=True, exist_ok=True)
+    Path(aws_env["AWS_CONFIG_FILE"]).write_text(config)
+    env = {k: v for k, v in aws_env.items() if k not in CREDENTIAL_KEYS}
+    return env | {"AWS_PROFILE": "dev", "HOME": str(tmp_path)}
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            "[profile dev]\nsso_session = corp\nsso_account_id = 123456789012\n"
+            "sso_role_name = Admin\n[sso-session corp]\nsso_region = us-east-1\n"
+            "sso_start_url = https://corp.awsapps.com/start\n",
+            "run `aws sso login --profile dev`",
+        ),
+        (
+            "[profile dev]\ncredential_process = sh -c 'echo Welcome to corp; echo {}'\n",
+            "must print only its JSON credentials",
+        ),
+        (
+            "[profile dev]\ncredential_process = sh -c 'echo token expired >&2; exit 3'\n",
+            "token expired; run the profile's credential_process by hand",
+        ),
+    ],
+)
+def test_a_failure_of_iam_sudos_own_credential_source_is_named_as_such(
+    cli: Any, aws_env: dict[str, str], tmp_path: Path, local_aws: Any, config: str, message: str
+) -> None:
+    env = own_source_env(aws_env, tmp_path, config)
+    result = cli(
+        "assume", "--role-name", "arn:aws:iam::123456789012:role/R", "--format", "env", env=env
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "iam-sudo's own credentials (profile dev) failed" in lines[0]
+    assert message in lines[0]
+    assert "AWS_ENDPOINT_URL" not in lines[0]
+    assert "denied" not in lines[0]
+    assert local_aws.recorder.requests == []
+
+
+def test_expired_own_credentials_are_not_called_denied(aws_env: dict[str, str], cli: Any) -> None:
+    import http.server
+    import threading
+
+    body = (
+        b"<ErrorResponse><Error><Type>Sender</Type><Code>ExpiredToken</Code>"
+        b"<Message>The security token included in the request is expired</Message></Error>"
+        b"</ErrorResponse>"
+    )
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(400)
+            self.send_header("Content-Type", "text/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        result = cli(
+            "assume",
+            "--role-name",
+            "arn:aws:iam::123456789012:role/R",
+            "--format",
+            "env",
+            env=aws_env | {"AWS_ENDPOINT_URL_STS": url},
+        )
+    finally:
+        server.shutdown()
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "iam-sudo's own credentials" in result.stderr
+    assert "ExpiredToken" in result.stderr
+    assert "security token included in the request is expired" in result.stderr
+    assert "denied" not in result.stderr
