@@ -432,3 +432,13 @@ def test_expired_own_credentials_are_not_called_denied(aws_env: dict[str, str], 
     assert "ExpiredToken" in result.stderr
     assert "security token included in the request is expired" in result.stderr
     assert "denied" not in result.stderr
+
+
+def test_a_garbled_expiration_beside_iam_sudos_own_keys_is_one_line_naming_it(
+    cli: Any, aws_env: dict[str, str]
+) -> None:
+    env = aws_env | {"AWS_CREDENTIAL_EXPIRATION": "garbage"}
+    result = cli("assume", "--role-name", "IAMSudoUser", "--format", "env", env=env)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "AWS_CREDENTIAL_EXPIRATION" in result.stderr

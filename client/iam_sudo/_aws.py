@@ -155,7 +155,7 @@ def map_exceptions(service: str, operation: str, endpoint: str | None = None) ->
         # botocore checks settings such as AWS_ENDPOINT_URL and AWS_MAX_ATTEMPTS with ValueError.
         raise ConfigurationError(
             f"invalid AWS setting: {' '.join(str(error).split())[:200]}; check AWS_ENDPOINT_URL, "
-            "AWS_REGION, AWS_MAX_ATTEMPTS and your AWS config file"
+            "AWS_REGION, AWS_MAX_ATTEMPTS, AWS_CREDENTIAL_EXPIRATION and your AWS config file"
         ) from None
 
 

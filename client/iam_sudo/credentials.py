@@ -54,14 +54,13 @@ class Credentials:
         }
 
     def env(self, base: Mapping[str, str]) -> dict[str, str]:
-        """A copy of ``base`` in which these credentials are the only ones an SDK will find."""
-        env = {k: v for k, v in base.items() if k not in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")}
-        env["AWS_ACCESS_KEY_ID"] = self.access_key_id
-        env["AWS_SECRET_ACCESS_KEY"] = self.secret_access_key
-        env["AWS_SESSION_TOKEN"] = self.session_token
-        # Some tools (e.g. the older SDKs) still read the pre-2015 name.
-        env.pop("AWS_SECURITY_TOKEN", None)
-        return env
+        """A copy of ``base`` in which these credentials are the only ones an SDK will find.
+
+        See :func:`iam_sudo.command.environment` (here without setting a region).
+        """
+        from .command import environment
+
+        return environment(base, self, None)
 
 
 def shared_credentials_file(environ: Mapping[str, str] | None = None) -> Path:
