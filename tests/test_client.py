@@ -671,29 +671,33 @@ async def test_an_exact_name_the_policy_forbids_falls_back_to_the_allowed_roles(
         assert (await sudo.session(f"{prefix}Exact")).role.name == allowed
 
 
-async def test_a_lookup_cancelled_while_a_child_fails_ends_cancelled_not_with_its_error() -> None:
-    # The exact-name fast path cancels the speculative policy reads of a name that is not a
-    # role: their ListAttachedRolePolicies may fail with NoSuchEntity at that very moment.
-    from iam_sudo.client import _task_group
+async def test_a_dropped_policy_lookup_does_not_cancel_the_shared_versions_listing() -> None:
+    # The exact-name fast path drops the speculative policy reads of a name; they wait on
+    # the session's shared listing of policy versions, which the session itself still needs.
+    class Transport:
+        async def __aenter__(self) -> Any:
+            return self
 
-    child_failed = asyncio.Event()
+        async def __aexit__(self, *exc: object) -> None:
+            return None
 
-    async def failing() -> None:
-        child_failed.set()
-        raise RoleNotFound("iam:list_attached_role_policies: no such role")
+        async def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
+            return {"AttachedPolicies": [], "PolicyNames": [], "IsTruncated": False}
 
-    async def lookup() -> None:
-        async with _task_group() as group:
-            group.create_task(asyncio.sleep(60))
-            group.create_task(failing())
-            await asyncio.sleep(60)
+    async with IamSudo(transport=Transport()) as sudo:  # type: ignore[arg-type]
+        listing_done = asyncio.get_running_loop().create_future()
 
-    task = asyncio.ensure_future(lookup())
-    await child_failed.wait()  # the child has failed; the group has not yet seen it
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert task.cancelled()
-    # Not cancelled, the same group reports its child's error itself.
-    with pytest.raises(RoleNotFound):
-        await lookup()
+        async def versions() -> dict[str, str]:
+            return await listing_done  # type: ignore[no-any-return]
+
+        shared = asyncio.ensure_future(versions())
+        lookup = asyncio.ensure_future(sudo._role_policies("Exact", shared))
+        for _ in range(20):  # until the lookup waits on the shared listing
+            await asyncio.sleep(0)
+        assert not lookup.done()
+        lookup.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await lookup
+        assert not shared.cancelled(), "the dropped lookup cancelled the shared listing"
+        listing_done.set_result({})
+        assert await shared == {}

@@ -126,20 +126,11 @@ def _as_principal(principal: Principal | str | None) -> Principal | None:
 
 @contextlib.asynccontextmanager
 async def _task_group() -> AsyncIterator[asyncio.TaskGroup]:
-    """A TaskGroup that re-raises the error that stopped it rather than an ExceptionGroup.
-
-    A group whose task was cancelled from outside (a lookup dropped by the exact-name fast
-    path, Ctrl-C) ends cancelled, even if a child failed meanwhile: its result is nobody's
-    business any more, and an error in its place would surface where a cancellation is
-    expected (as RoleNotFound, with a traceback).
-    """
+    """A TaskGroup that re-raises the error that stopped it rather than an ExceptionGroup."""
     try:
         async with asyncio.TaskGroup() as group:
             yield group
     except BaseExceptionGroup as errors:
-        task = asyncio.current_task()
-        if task is not None and task.cancelling():
-            raise asyncio.CancelledError from None
         ours: list[BaseException] = [e for e in errors.exceptions if isinstance(e, IamSudoError)]
         raise (ours or list(errors.exceptions))[0] from None
 
@@ -358,7 +349,9 @@ class IamSudo:
 
         async def managed() -> tuple[list[str], dict[str, dict[str, Any]]]:
             arns = await self._attached_policy_arns(role_name)
-            return arns, await self._managed_documents(arns, await versions)
+            # Shielded: `versions` is shared (the session's listing of policy versions); a
+            # lookup dropped by the exact-name fast path must not cancel it for the others.
+            return arns, await self._managed_documents(arns, await asyncio.shield(versions))
 
         async with _task_group() as group:
             attached = group.create_task(managed())
