@@ -57,6 +57,8 @@ def test_the_command_env_holds_the_credentials_and_no_profile() -> None:
         "AWS_ACCESS_KEY_ID": "ASIAEXAMPLE",
         "AWS_SECRET_ACCESS_KEY": "s3cr3t-key",
         "AWS_SESSION_TOKEN": "t0ken",
+        # As `aws configure export-credentials --format env` sets it.
+        "AWS_CREDENTIAL_EXPIRATION": CREDS.expiration.isoformat(),
     }
     assert base["AWS_PROFILE"] == "admin", "the caller's mapping is not changed"
 

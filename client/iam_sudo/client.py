@@ -40,7 +40,7 @@ from .remote import (
     parse_reply,
     parse_roles_reply,
 )
-from .roles import Role, boundary_variant_arn, check_role_reference, role_arn, role_name_of
+from .roles import Role, boundary_variant_arn, check_role_reference, role_name_of
 from .session import (
     DEFAULT_DURATION_SECONDS,
     SessionPlan,
@@ -288,12 +288,29 @@ class IamSudo:
         return await asyncio.shield(self._once("roles", fetch, self._roles_ttl))
 
     async def role_arn(self, name_or_arn: str) -> str:
-        """The ARN of a role given by ARN or by name in the caller's account and partition."""
+        """The ARN of a role given by ARN, or by name in the caller's account, as IAM says.
+
+        A name's ARN comes from GetRole (once per client), never from concatenation: a
+        role's ARN holds its IAM path (``role/ci/deployer``). Raises :class:`RoleNotFound`
+        if there is no such role, :class:`AccessDenied` if GetRole is not allowed.
+        """
         check_role_reference(name_or_arn)
         if name_or_arn.startswith("arn:"):
             return name_or_arn
-        identity = await self.identity()
-        return role_arn(name_or_arn, partition=identity.partition, account=identity.account)
+
+        async def fetch() -> str:
+            try:
+                return await self._iam(
+                    "get_role", lambda reply: str(reply["Role"]["Arn"]), RoleName=name_or_arn
+                )
+            except AccessDenied as error:
+                raise AccessDenied(
+                    f"{error}; iam-sudo needs iam:GetRole to learn role {name_or_arn}'s ARN "
+                    "(with its path): give the role's ARN instead",
+                    code=error.code,
+                ) from None
+
+        return await asyncio.shield(self._once(f"role-arn:{name_or_arn}", fetch))
 
     async def _attached_policy_arns(self, role_name: str) -> list[str]:
         arns = []
@@ -332,7 +349,9 @@ class IamSudo:
 
         async def managed() -> tuple[list[str], dict[str, dict[str, Any]]]:
             arns = await self._attached_policy_arns(role_name)
-            return arns, await self._managed_documents(arns, await versions)
+            # Shielded: `versions` is shared (the session's listing of policy versions); a
+            # lookup dropped by the exact-name fast path must not cancel it for the others.
+            return arns, await self._managed_documents(arns, await asyncio.shield(versions))
 
         async with _task_group() as group:
             attached = group.create_task(managed())
