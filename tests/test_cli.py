@@ -517,7 +517,7 @@ def test_an_unknown_format_is_a_usage_error(cli: Any, task_role: dict[str, Any])
 def test_credential_process_answers_from_the_cache_without_aws(
     cli: Any, task_role: dict[str, Any], local_aws: Any, aws_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {**aws_env, "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**aws_env, "HOME": str(tmp_path), "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
     args = ("simulate", "--local", "--role-name", task_role["name"], "--format", "process")
     first = cli(*args, env=env)
     assert first.returncode == 0, first.stderr
@@ -537,7 +537,7 @@ def test_credential_process_answers_from_the_cache_without_aws(
 def test_a_cache_hit_imports_no_aws_sdk(
     task_role: dict[str, Any], aws_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {**aws_env, "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**aws_env, "HOME": str(tmp_path), "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
     args = ["simulate", "--local", "--role-name", task_role["name"], "--format", "process"]
     warm = subprocess.run(
         [sys.executable, "-m", "iam_sudo", *args], env=env, capture_output=True, check=True
@@ -560,7 +560,7 @@ def test_a_cache_hit_imports_no_aws_sdk(
 def test_many_processes_asking_at_once_refresh_once(
     task_role: dict[str, Any], aws_env: dict[str, str], local_aws: Any, tmp_path: Path
 ) -> None:
-    env = {**aws_env, "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**aws_env, "HOME": str(tmp_path), "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
     args = ["simulate", "--local", "--role-name", task_role["name"], "--format", "process"]
     processes = [
         subprocess.Popen(
@@ -579,7 +579,7 @@ def test_configure_writes_a_credential_process_profile_every_aws_tool_uses(
     config = Path(aws_env["AWS_CONFIG_FILE"])
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text("# mine\n[profile other]\nregion = eu-west-1\n")
-    env = {**aws_env, "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**aws_env, "HOME": str(tmp_path), "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
     # Your own credentials, as a user keeps them: in the default profile.
     Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"]).write_text(
         f"[default]\naws_access_key_id = {aws_env['AWS_ACCESS_KEY_ID']}\n"
