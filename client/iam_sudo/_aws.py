@@ -211,6 +211,10 @@ class Transport(Protocol):
         """The STS endpoint as boto3 resolves it here (AWS_ENDPOINT_URL_STS honoured)."""
         ...
 
+    async def scope(self, service: str) -> tuple[str, str]:
+        """(partition, region) of this transport's ``service`` client; no request is sent."""
+        ...
+
     async def __aenter__(self) -> Self: ...
 
     async def __aexit__(
@@ -370,6 +374,10 @@ class AioTransport:
     async def sts_endpoint(self) -> str:
         return str((await self._client("sts")).meta.endpoint_url)
 
+    async def scope(self, service: str) -> tuple[str, str]:
+        meta = (await self._client(service)).meta
+        return str(meta.partition), str(meta.region_name)
+
     async def send_proof(self, proof: CallerProof) -> tuple[int, bytes]:
         client = await self._client("sts")
         assert self._timeouts is not None
@@ -487,3 +495,8 @@ class ThreadTransport:
     async def sts_endpoint(self) -> str:
         with map_exceptions("sts", "client"):
             return str(self._client("sts").meta.endpoint_url)
+
+    async def scope(self, service: str) -> tuple[str, str]:
+        with map_exceptions(service, "client"):
+            meta = self._client(service).meta
+            return str(meta.partition), str(meta.region_name)

@@ -25,7 +25,13 @@ from ._exceptions import (
     SessionLimitExceeded,
     UnsupportedRole,
 )
-from .caller import CallerProof, caller_from_answer, check_proof
+from .caller import (
+    CallerProof,
+    caller_from_answer,
+    check_proof,
+    deployment_audience,
+    needs_caller_account,
+)
 from .caller import source_identity as caller_source_identity
 from .conditions import Target
 from .credentials import Credentials
@@ -533,7 +539,9 @@ class IamSudo:
         )
         if not source_identity or caller is None:
             return session
-        request = replace(session.request, source_identity=caller_source_identity(caller))
+        # The base role's account is where the session lives: its own users keep bare names.
+        named = caller_source_identity(caller, home_account=base_arn.result().split(":")[4])
+        request = replace(session.request, source_identity=named)
         return replace(session, plan=replace(session.plan, request=request))
 
     async def _plan(
@@ -825,7 +833,7 @@ class IamSudo:
         The proof says who asks, signed with this client's own credentials, for this
         function only.
         """
-        proof = await self._transport.identity_proof(function_audience(function_name))
+        proof = await self._transport.identity_proof(await self.function_audience(function_name))
         reply = await self._transport.call(
             "lambda",
             "invoke",
@@ -865,26 +873,33 @@ class IamSudo:
         event: dict[str, Any] = RolesRequest(_as_principal(principal)).to_event()
         return parse_roles_reply(*await self._invoke(function_name, event))
 
+    async def function_audience(self, function_name: str) -> str:
+        """The audience of a proof for ``function_name``: the function's unqualified ARN.
+
+        A full or partial ARN needs no request (a partial one is in the Lambda client's
+        region and partition); a bare name is invoked in the caller's own account, which
+        costs one sts:GetCallerIdentity (no permission needed; cached for this client).
+        Not lambda:GetFunction: another request, and a permission callers may lack.
+        """
+        partition, region = await self._transport.scope("lambda")
+        account = (await self.identity()).account if needs_caller_account(function_name) else None
+        return deployment_audience(
+            function_name, partition=partition, region=region, account=account
+        )
+
     async def verify_caller(self, proof: object, *, audience: str) -> str:
         """The ARN of whoever signed ``proof``, as STS says; :class:`Unauthenticated` if not.
 
         The function's first step: the proof must be a GetCallerIdentity request for this
-        transport's own STS endpoint, for ``audience`` (the function's name), signed in
-        the last 15 minutes; STS then checks the signature and names the signer.
+        transport's own STS endpoint, for ``audience`` (the function's unqualified ARN, see
+        :func:`iam_sudo.caller.own_audience`), signed in the last 15 minutes, carrying only
+        signed headers; STS then checks the signature and names the signer.
         """
-        checked = CallerProof.from_event(proof)
-        check_proof(
-            checked,
+        checked = check_proof(
+            CallerProof.from_event(proof),
             sts_endpoint=await self._transport.sts_endpoint(),
             audience=audience,
             now=datetime.now(UTC),
         )
         status, body = await self._transport.send_proof(checked)
         return caller_from_answer(status, body)
-
-
-def function_audience(function_name: str) -> str:
-    """The function's own name (what AWS_LAMBDA_FUNCTION_NAME holds), from a name or ARN."""
-    if function_name.startswith("arn:"):
-        return function_name.split(":")[6]
-    return function_name.split(":")[0]
