@@ -10,7 +10,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -113,6 +113,10 @@ class RoleDetails:
     arn: str
     boundary: str | None
     tags: dict[str, str]
+
+
+# A policy younger than this may be about to be passed by ARN by a concurrent simulation.
+PRUNE_MIN_AGE = timedelta(minutes=15)
 
 
 def _seen(future: asyncio.Future[Any]) -> None:
@@ -603,20 +607,23 @@ class IamSudo:
         )
         return SimulatedSession(role, base_role_arn, principal, plan, tuple(findings))
 
-    async def prune_policies(self, *, dry_run: bool = False) -> list[str]:
+    async def prune_policies(
+        self, *, dry_run: bool = False, min_age: timedelta = PRUNE_MIN_AGE
+    ) -> list[str]:
         """Delete the /iam-sudo/ policies that no role of the account needs any more.
 
         Every role is planned (with the caller's own IAM permissions; nothing is assumed)
         to learn which content-addressed policies are still needed. Only policies under
         ``/iam-sudo/`` named ``iam-sudo-*`` are ever considered. If any role cannot be
         planned, nothing is deleted. Returns the ARNs deleted (or, with ``dry_run``, that
-        would be).
+        would be). A policy attached to anything, or created less than ``min_age`` ago, is
+        never deleted (see :meth:`_own_policies`).
         """
         async with _task_group() as group:
             listing = group.create_task(self.roles())
             base_arn = group.create_task(self.role_arn(self.base_role))
             versions = group.create_task(self._policy_versions())
-            ours = group.create_task(self._own_policies())
+            ours = group.create_task(self._own_policies(min_age))
 
         async def needed_by(role: Role) -> set[str]:
             try:
@@ -646,18 +653,36 @@ class IamSudo:
                 log.info("deleted %s", arn)
         return unneeded
 
-    async def _own_policies(self) -> list[str]:
-        """The content-addressed policies iam-sudo created in this account."""
+    async def _own_policies(self, min_age: timedelta = PRUNE_MIN_AGE) -> list[str]:
+        """The content-addressed policies iam-sudo created in this account, that prune may delete.
+
+        Never one attached to anything (``AttachmentCount`` > 0: iam-sudo never attaches its
+        own, so someone else relies on it), nor one created less than ``min_age`` (default
+        :data:`PRUNE_MIN_AGE`) ago (a simulation may be about to pass it by ARN), nor one
+        whose count or creation date the answer does not give (unknown: kept).
+        """
+        now = datetime.now(UTC)
         arns: list[str] = []
         async for page in self._iam_pages(
             "list_policies", "Policies", Scope="Local", PathPrefix=POLICY_PATH
         ):
             with reading_answer("iam", "list_policies"):
-                arns += [
-                    str(p["Arn"])
-                    for p in page
-                    if p.get("Path") == POLICY_PATH and str(p["PolicyName"]).startswith("iam-sudo-")
-                ]
+                for p in page:
+                    if p.get("Path") != POLICY_PATH or not str(p["PolicyName"]).startswith(
+                        "iam-sudo-"
+                    ):
+                        continue
+                    attached, created = p.get("AttachmentCount"), p.get("CreateDate")
+                    if (
+                        isinstance(attached, int)
+                        and attached == 0
+                        and isinstance(created, datetime)
+                        and created.tzinfo is not None
+                        and now - created >= min_age
+                    ):
+                        arns.append(str(p["Arn"]))
+                    else:
+                        log.info("kept %s: attached, recent or of unknown age", p["Arn"])
         return arns
 
     async def _ensure_policy(self, packed: PackedPolicy) -> bool:
