@@ -755,7 +755,22 @@ async def test_the_function_contacts_no_host_but_its_sts_endpoint(
         elsewhere = {**alice, "url": f"http://127.0.0.1:{attacker.server_address[1]}/"}
         other = await proof_of(world, "alice", monkeypatch)
         world.aws.recorder.clear()
-        for proof in (elsewhere, tamper(other, "X-IAM-Sudo-Audience", lambda v: "other")):
+        unsendable = [
+            {**other, "headers": {**other["headers"], "Transfer-Encoding": "chunked"}},
+            tamper(other, "Content-Type", lambda v: v + "\r\nX-Injected: 1"),
+            tamper(other, "Content-Type", lambda v: v + "\u00e9"),
+            tamper(
+                other,
+                "Authorization",
+                lambda v: v.replace(", Signature=", ", SignedHeaders=host, Signature="),
+            ),
+        ]
+        for proof in (
+            elsewhere,
+            tamper(other, "X-IAM-Sudo-Audience", lambda v: "other"),
+            tamper(other, "X-IAM-Sudo-Audience", lambda v: "iam-sudo"),
+            *unsendable,
+        ):
             reply = invoke(world, {"role_name": "app-TaskRole", "proof": proof})
             assert reply.get("errorType") == "Unauthenticated"
         assert hits == []

@@ -163,3 +163,17 @@ def test_every_hostile_event_gets_one_bounded_log_line_and_a_clean_refusal(
         # Refused for what it is (a valid-looking one may find no role), never internally.
         assert record["decision"] in ("invalid", "error", "deny", "unauthenticated"), record
         assert not record["error"].startswith("internal"), record
+
+
+def test_a_function_that_cannot_name_itself_refuses_to_serve(
+    configured: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class Nameless:
+        aws_request_id = "req-2"
+
+    with pytest.raises(IamSudoError) as caught:
+        function.handler({"role_name": "x", "proof": {}}, Nameless())
+    assert type(caught.value).__name__ == "ConfigurationError"
+    assert "invoked_function_arn" in str(caught.value)
+    [record] = logged(capsys)
+    assert record["decision"] == "error"
