@@ -306,7 +306,12 @@ def test_remote_is_the_default_and_needs_the_function(
     result = cli("simulate", "--role-name", task_role["name"], "--profile", "p")
     one_line_error(result, 1, "iam-sudo")
     assert "pulumi up" in result.stderr
-    assert [r.service for r in local_aws.recorder.requests] == ["lambda"], "no IAM, no STS"
+    # A bare function name is invoked in the caller's own account: one GetCallerIdentity
+    # names it, for the proof's audience (the function's ARN). No IAM, nothing else.
+    assert [r.action for r in local_aws.recorder.requests if r.service != "lambda"] == [
+        "GetCallerIdentity"
+    ]
+    assert [r.service for r in local_aws.recorder.requests][-1] == "lambda"
     assert not credentials_file.exists()
 
 
