@@ -1,5 +1,6 @@
 """The `iam-sudo` command as a user runs it, against a local AWS."""
 
+import asyncio
 import configparser
 import json
 import os
@@ -8,6 +9,7 @@ import signal
 import stat
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import boto3
 import pytest
 
 from devtools import localaws
+from iam_sudo import IamSudo
 from tests.conftest import PRINT_IDENTITY
 
 ECS = "Service:ecs-tasks.amazonaws.com"
@@ -303,7 +306,12 @@ def test_remote_is_the_default_and_needs_the_function(
     result = cli("simulate", "--role-name", task_role["name"], "--profile", "p")
     one_line_error(result, 1, "iam-sudo")
     assert "pulumi up" in result.stderr
-    assert [r.service for r in local_aws.recorder.requests] == ["lambda"], "no IAM, no STS"
+    # A bare function name is invoked in the caller's own account: one GetCallerIdentity
+    # names it, for the proof's audience (the function's ARN). No IAM, nothing else.
+    assert [r.action for r in local_aws.recorder.requests if r.service != "lambda"] == [
+        "GetCallerIdentity"
+    ]
+    assert [r.service for r in local_aws.recorder.requests][-1] == "lambda"
     assert not credentials_file.exists()
 
 
@@ -464,7 +472,7 @@ def test_verbose_says_what_the_session_cannot_reproduce_and_how_sts_packed_it(
 
 
 def test_prune_deletes_only_the_iam_sudo_policies_no_role_needs(
-    cli: Any, iam: Any, prefix: str, local_aws: Any
+    cli: Any, iam: Any, prefix: str, local_aws: Any, aws_env: dict[str, str]
 ) -> None:
     keep, drop = f"{prefix}KeepMe", f"{prefix}DropMe"
     localaws.create_role(iam, keep, inline=localaws.too_large_inline("K"))
@@ -480,16 +488,30 @@ def test_prune_deletes_only_the_iam_sudo_policies_no_role_needs(
         Path="/other/",
         PolicyDocument=json.dumps(localaws.allow("s3:*")),
     )["Policy"]["Arn"]
+    unneeded = {p["Arn"] for p in dropped["PoliciesNeeded"]}
+    # Created a moment ago: a concurrent simulation may be about to pass them by ARN.
     preview = cli("prune", "--dry-run")
     assert preview.returncode == 0, preview.stderr
-    unneeded = {p["Arn"] for p in dropped["PoliciesNeeded"]}
-    assert set(preview.stdout.split()) == unneeded
+    assert preview.stdout.split() == []
+    # Older ones (here: of any age) go, unless someone attached one to something.
+    attached = iam.create_policy(
+        PolicyName=f"iam-sudo-{prefix}attached",
+        Path="/iam-sudo/",
+        PolicyDocument=json.dumps(localaws.allow("s3:GetObject")),
+    )["Policy"]["Arn"]
+    iam.attach_role_policy(RoleName=keep, PolicyArn=attached)
+    rest = unneeded
+
+    async def prune(dry_run: bool) -> list[str]:
+        async with IamSudo() as sudo:
+            return await sudo.prune_policies(dry_run=dry_run, min_age=timedelta(0))
+
+    assert set(asyncio.run(prune(dry_run=True))) == set(rest)
     assert "DeletePolicy" not in local_aws.recorder.actions()
-    result = cli("prune")
-    assert result.returncode == 0, result.stderr
-    assert set(result.stdout.split()) == unneeded
+    assert set(asyncio.run(prune(dry_run=False))) == set(rest)
     remaining = {p["Arn"] for p in iam.list_policies(Scope="Local")["Policies"]}
-    assert not unneeded & remaining
+    assert not set(rest) & remaining
+    assert attached in remaining
     assert {p["Arn"] for p in kept["PoliciesNeeded"]} <= remaining
     assert outside in remaining
 
@@ -517,7 +539,7 @@ def test_an_unknown_format_is_a_usage_error(cli: Any, task_role: dict[str, Any])
 def test_credential_process_answers_from_the_cache_without_aws(
     cli: Any, task_role: dict[str, Any], local_aws: Any, aws_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {**aws_env, "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**aws_env, "HOME": str(tmp_path), "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
     args = ("simulate", "--local", "--role-name", task_role["name"], "--format", "process")
     first = cli(*args, env=env)
     assert first.returncode == 0, first.stderr
@@ -537,7 +559,7 @@ def test_credential_process_answers_from_the_cache_without_aws(
 def test_a_cache_hit_imports_no_aws_sdk(
     task_role: dict[str, Any], aws_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {**aws_env, "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**aws_env, "HOME": str(tmp_path), "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
     args = ["simulate", "--local", "--role-name", task_role["name"], "--format", "process"]
     warm = subprocess.run(
         [sys.executable, "-m", "iam_sudo", *args], env=env, capture_output=True, check=True
@@ -560,7 +582,7 @@ def test_a_cache_hit_imports_no_aws_sdk(
 def test_many_processes_asking_at_once_refresh_once(
     task_role: dict[str, Any], aws_env: dict[str, str], local_aws: Any, tmp_path: Path
 ) -> None:
-    env = {**aws_env, "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**aws_env, "HOME": str(tmp_path), "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
     args = ["simulate", "--local", "--role-name", task_role["name"], "--format", "process"]
     processes = [
         subprocess.Popen(
@@ -579,7 +601,7 @@ def test_configure_writes_a_credential_process_profile_every_aws_tool_uses(
     config = Path(aws_env["AWS_CONFIG_FILE"])
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text("# mine\n[profile other]\nregion = eu-west-1\n")
-    env = {**aws_env, "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**aws_env, "HOME": str(tmp_path), "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
     # Your own credentials, as a user keeps them: in the default profile.
     Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"]).write_text(
         f"[default]\naws_access_key_id = {aws_env['AWS_ACCESS_KEY_ID']}\n"

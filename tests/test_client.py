@@ -265,7 +265,9 @@ async def test_a_known_caller_and_base_role_arn_need_no_caller_identity(
     aws_env: dict[str, str], local_aws: localaws.LocalAws, task_role: dict[str, Any]
 ) -> None:
     async with IamSudo(base_role=BASE_ARN) as sudo:
-        session = await sudo.session(task_role["name"], caller="arn:aws:iam::1:user/alice")
+        session = await sudo.session(
+            task_role["name"], caller="arn:aws:iam::123456789012:user/alice"
+        )
         await sudo.assume_session(session)
     assert "GetCallerIdentity" not in local_aws.recorder.actions()
     assert session.request.source_identity == "alice"

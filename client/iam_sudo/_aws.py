@@ -46,6 +46,31 @@ _ACCESS_DENIED_CODES = {
 _EXPIRED_CODES = {"ExpiredToken", "ExpiredTokenException", "RequestExpired"}
 
 
+# A 429 with no body (a load balancer or proxy on the way, or AWS itself) is throttling:
+# botocore retries a throttling *error code* only, and cannot parse an empty XML body, so
+# the answer is given the code AWS would send (botocore.retries.standard's throttled codes).
+_BARE_429 = "HTTP 429 without an AWS error"
+_THROTTLED_CODE = "Throttling"
+
+
+def _bare_429_is_throttling(
+    operation_model: Any, response_dict: dict[str, Any], **kwargs: Any
+) -> None:
+    """botocore ``before-parse`` handler: a bodiless 429 becomes a throttling error."""
+    if response_dict.get("status_code") != 429 or (response_dict.get("body") or b"").strip():
+        return
+    protocol = operation_model.service_model.protocol
+    if protocol in ("json", "rest-json"):
+        body = f'{{"__type": "{_THROTTLED_CODE}", "message": "{_BARE_429}"}}'
+        response_dict["headers"]["x-amzn-ErrorType"] = _THROTTLED_CODE
+    else:
+        body = (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{_THROTTLED_CODE}</Code>"
+            f"<Message>{_BARE_429}</Message></Error></ErrorResponse>"
+        )
+    response_dict["body"] = body.encode()
+
+
 # What an endpoint that is not AWS, or a broken hop on the way, answers instead of AWS.
 _NOT_AN_ANSWER = "answered with something that is not an AWS answer"
 _CHECK_ENDPOINT = "check AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_{service} and any proxy on the way"
@@ -120,6 +145,8 @@ def map_exceptions(service: str, operation: str, endpoint: str | None = None) ->
         info = error.response.get("Error", {})
         code = str(info.get("Code", "Unknown"))
         message = " ".join(str(info.get("Message", "")).split())[:300] or code
+        if code == _THROTTLED_CODE and message == _BARE_429:
+            code = "429"  # retried as throttling, still throttled: say what came back
         if code.isdigit():
             # A bare HTTP status: no AWS error document came with it.
             hint = "AWS is throttling: wait and retry" if code == "429" else _endpoint_hint(service)
@@ -233,6 +260,10 @@ class Transport(Protocol):
 
     async def sts_endpoint(self) -> str:
         """The STS endpoint as boto3 resolves it here (AWS_ENDPOINT_URL_STS honoured)."""
+        ...
+
+    async def scope(self, service: str) -> tuple[str, str]:
+        """(partition, region) of this transport's ``service`` client; no request is sent."""
         ...
 
     async def __aenter__(self) -> Self: ...
@@ -364,6 +395,7 @@ class AioTransport:
         client = await self._stack.enter_async_context(
             self._session.client(service, region_name=region, config=config)
         )
+        client.meta.events.register("before-parse", _bare_429_is_throttling)
         protect_sdk_logs()  # the loggers of the modules the client just imported
         return client
 
@@ -398,6 +430,10 @@ class AioTransport:
 
     async def sts_endpoint(self) -> str:
         return str((await self._client("sts")).meta.endpoint_url)
+
+    async def scope(self, service: str) -> tuple[str, str]:
+        meta = (await self._client(service)).meta
+        return str(meta.partition), str(meta.region_name)
 
     async def send_proof(self, proof: CallerProof) -> tuple[int, bytes]:
         client = await self._client("sts")
@@ -490,7 +526,9 @@ class ThreadTransport:
             config = _client_config(
                 service, self._retry_mode, self._max_pool_connections, self._timeouts
             )
-            self._clients[service] = boto3.client(service, region_name=region_name, config=config)
+            client = boto3.client(service, region_name=region_name, config=config)
+            client.meta.events.register("before-parse", _bare_429_is_throttling)
+            self._clients[service] = client
             protect_sdk_logs()
         return self._clients[service]
 
@@ -531,3 +569,8 @@ class ThreadTransport:
     async def sts_endpoint(self) -> str:
         with map_exceptions("sts", "client"):
             return str(self._client("sts").meta.endpoint_url)
+
+    async def scope(self, service: str) -> tuple[str, str]:
+        with map_exceptions(service, "client"):
+            meta = self._client(service).meta
+            return str(meta.partition), str(meta.region_name)

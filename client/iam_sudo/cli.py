@@ -173,27 +173,11 @@ async def _obtain(
 
     if format_name != "process" or no_cache:
         return await notice_if_slow(fetch(), "waiting for AWS")
-    from . import _files, cache
+    from . import cache
 
     params = {k: v for k, v in ctx.params.items() if k != "no_cache"}
     arguments = [ctx.command_path, json.dumps(params, sort_keys=True, default=str)]
-    path = cache.cache_dir() / f"{cache.cache_key(arguments, os.environ)}.json"
-    hit = cache.read(path)
-    if hit is not None:
-        return hit
-    try:
-        with _files.locked(path):
-            hit = cache.read(path)  # another process may have refreshed it meanwhile
-            if hit is not None:
-                return hit
-            credentials = await notice_if_slow(fetch(), "waiting for AWS")
-            cache.write(path, render(credentials, "process"))
-    except OSError as error:
-        raise UserError(
-            f"cannot use the credential cache {path.parent}: {error.strerror or error}; "
-            "check IAM_SUDO_CACHE_DIR or use --no-cache"
-        ) from None
-    return credentials
+    return await cache.obtain(arguments, lambda: notice_if_slow(fetch(), "waiting for AWS"))
 
 
 def _deliver(

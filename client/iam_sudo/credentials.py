@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -123,6 +125,23 @@ def update_profile(text: str, profile: str, values: Mapping[str, str]) -> str:
         ) from None
 
 
+def _refuse_read_only(target: Path, what: str, variable: str) -> None:
+    """Raise :class:`CredentialsFileError` if ``target`` exists without its owner's write bit.
+
+    A user who made the file read-only said it must not change; replacing it by a new 0600
+    file (which a rename can do, even as root) would overrule that.
+    """
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        return
+    if not mode & stat.S_IWUSR:
+        raise CredentialsFileError(
+            f"{what} {target} is read-only (mode {mode:o}); iam-sudo will not replace it: "
+            f"make it writable (chmod u+w) or name another file with {variable}"
+        )
+
+
 def write_profile(credentials: Credentials, profile: str, path: Path | None = None) -> Path:
     """Save ``credentials`` under ``profile`` in the shared credentials file.
 
@@ -140,6 +159,7 @@ def write_profile(credentials: Credentials, profile: str, path: Path | None = No
     try:
         target = _files.resolve(target)
         with _files.locked(target):
+            _refuse_read_only(target, "the credentials file", "AWS_SHARED_CREDENTIALS_FILE")
             _files.write_atomic(target, update_profile(_files.read_text(target), profile, values))
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
@@ -265,6 +285,7 @@ def write_process_profile(profile: str, command: str, path: Path | None = None) 
         _check_not_shadowed(profile)
         target = _files.resolve(target)
         with _files.locked(target):
+            _refuse_read_only(target, "the AWS config file", "AWS_CONFIG_FILE")
             text = _files.read_text(target)
             try:
                 sections = inifile.read(text)
