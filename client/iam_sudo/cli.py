@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -33,6 +34,10 @@ class UserError(click.ClickException):
 
 
 class _Cli(click.Group):
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        cmd.params.append(options.VERBOSE)
+        super().add_command(cmd, name)
+
     async def invoke(self, ctx: click.Context) -> Any:
         try:
             return await super().invoke(ctx)
@@ -42,8 +47,13 @@ class _Cli(click.Group):
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--verbose", "-v", is_flag=True, help="Log what iam-sudo does (never secrets).")
+@click.option(
+    "--source-profile",
+    metavar="PROFILE",
+    help="The AWS profile iam-sudo gets its own credentials from [default: AWS_PROFILE].",
+)
 @click.version_option(package_name="iam-sudo")
-def cli(verbose: bool) -> None:
+def cli(verbose: bool, source_profile: str | None) -> None:
     """Get credentials of a real or a simulated IAM role.
 
     Credentials go to a profile in the shared credentials file (--profile), to a command
@@ -56,6 +66,12 @@ def cli(verbose: bool) -> None:
         handler.setFormatter(logging.Formatter("iam-sudo: %(message)s"))
         log.addHandler(handler)
     log.setLevel(logging.INFO if verbose else logging.WARNING)
+    from .config import use_source_profile
+
+    try:
+        use_source_profile(os.environ, source_profile)
+    except IamSudoError as error:
+        raise UserError(str(error)) from None
 
 
 @cli.command(context_settings=options.COMMAND_SETTINGS)
@@ -265,9 +281,19 @@ async def roles(
 
 
 @cli.command(context_settings=options.COMMAND_SETTINGS)
+@click.option(
+    "--source-profile",
+    metavar="PROFILE",
+    help="Where iam-sudo gets its own credentials [default: the profile in effect now].",
+)
 @click.argument("profile")
-@click.argument("arguments", nargs=-1, type=click.UNPROCESSED, metavar="assume|simulate OPTIONS...")
-async def configure(profile: str, arguments: tuple[str, ...]) -> None:
+@click.argument(
+    "arguments",
+    nargs=-1,
+    type=click.UNPROCESSED,
+    metavar="[--source-profile PROFILE] assume|simulate OPTIONS...",
+)
+async def configure(source_profile: str | None, profile: str, arguments: tuple[str, ...]) -> None:
     """Make AWS profile PROFILE get its credentials from iam-sudo, refreshed by itself.
 
     Writes `credential_process = iam-sudo ... --format process` to the profile in the AWS
@@ -275,13 +301,18 @@ async def configure(profile: str, arguments: tuple[str, ...]) -> None:
     with `--profile PROFILE` (or AWS_PROFILE), and asks iam-sudo again when the cached
     credentials near their expiry.
 
+    iam-sudo itself gets its credentials from --source-profile, recorded in the line
+    (default: the profile in effect when configure runs), never from PROFILE.
+
     \b
     Example:
-      iam-sudo configure task simulate --role-name TaskRole
+      iam-sudo configure task --source-profile dev simulate --role-name TaskRole
       aws s3 ls --profile task
     """
-    from .credential_process import process_command
+    from .credential_process import self_command
+    from .credentials import process_line
 
+    source_profile, arguments = _split_source_profile(source_profile, arguments)
     if not arguments or arguments[0] not in ("assume", "simulate"):
         raise click.UsageError(
             "give the iam-sudo command to run: assume or simulate, with its options"
@@ -302,9 +333,20 @@ async def configure(profile: str, arguments: tuple[str, ...]) -> None:
             "the command may not name a command to run, --profile, --format or --dry-run: "
             "iam-sudo adds --format process itself"
         )
-    line = process_command(arguments)
+    line = process_line(self_command(), profile, source_profile, arguments)
     path = write_process_profile(profile, line)
     click.echo(f"iam-sudo: profile {profile} in {path} now runs: {line}", err=True)
+
+
+def _split_source_profile(
+    given: str | None, arguments: tuple[str, ...]
+) -> tuple[str | None, tuple[str, ...]]:
+    """--source-profile given after PROFILE, as the usage line shows it, taken out."""
+    if arguments and arguments[0].startswith("--source-profile="):
+        return arguments[0].split("=", 1)[1], arguments[1:]
+    if len(arguments) >= 2 and arguments[0] == "--source-profile":
+        return arguments[1], arguments[2:]
+    return given, arguments
 
 
 @cli.command()
@@ -334,6 +376,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         code = cli(args=args, prog_name="iam-sudo", standalone_mode=False, _anyio_backend="asyncio")
+    except click.exceptions.NoArgsIsHelpError as error:
+        click.echo(error.format_message(), err=True)  # usage asked for, not an error
+        sys.exit(error.exit_code)
     except click.UsageError as error:
         command = error.ctx.command_path if error.ctx else "iam-sudo"
         click.echo(f"iam-sudo: error: {error.format_message()} (see '{command} --help')", err=True)

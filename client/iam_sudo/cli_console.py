@@ -170,8 +170,10 @@ async def _console(
 
 
 def _console_region() -> str:
-    """The region as the AWS CLI finds it: AWS_REGION, AWS_DEFAULT_REGION, the profile's."""
-    found = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    """The region as the AWS CLI finds it (see config.region), else us-east-1's partition."""
+    from .config import region
+
+    found = region()
     if found:
         return found
     import boto3

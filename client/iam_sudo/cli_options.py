@@ -5,10 +5,9 @@ Only parsing: what an option means is decided by the modules the commands call.
 
 from __future__ import annotations
 
-import os
+import logging
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncclick as click
@@ -60,8 +59,28 @@ def require_destination(
         raise click.UsageError("--format prints the credentials; it goes without a command")
     if not profile and not command and not format_name:
         raise click.UsageError("specify --profile, a command to run, --format, or some of them")
+    if profile:
+        from .credentials import check_profile_name
+
+        try:  # before any request: nothing is fetched for a profile that cannot be written
+            check_profile_name(profile)
+        except IamSudoError as error:
+            raise click.BadParameter(str(error), param_hint="--profile") from None
 
 
+def _set_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        logging.getLogger("iam_sudo").setLevel(logging.INFO)
+
+
+# -v after the subcommand too (`iam-sudo simulate -v ...`): every subcommand takes it.
+VERBOSE = click.Option(
+    ["--verbose", "-v"],
+    is_flag=True,
+    expose_value=False,
+    callback=_set_verbose,
+    help="Log what iam-sudo does (never secrets).",
+)
 duration = click.option(
     "--duration",
     type=click.IntRange(900, 43200),
@@ -115,20 +134,6 @@ output = group(
 )
 
 
-def profile_mfa_serial() -> str | None:
-    """``mfa_serial`` of the calling profile in the AWS config file, as the AWS CLI reads it."""
-    from . import _files, inifile
-
-    profile = os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE") or "default"
-    path = Path(os.environ.get("AWS_CONFIG_FILE") or Path.home() / ".aws" / "config")
-    try:
-        sections = inifile.read(_files.read_text(path.expanduser()))
-    except (OSError, UnicodeDecodeError, inifile.IniError):
-        return None
-    section = sections.get("default" if profile == "default" else f"profile {profile}", {})
-    return section.get("mfa_serial") or None
-
-
 async def assume_mfa(
     mfa_serial: str | None,
     token_code: str | None,
@@ -143,6 +148,8 @@ async def assume_mfa(
     from .session import check_assume_options
 
     if mfa_serial is None:
+        from .config import mfa_serial as profile_mfa_serial
+
         mfa_serial = profile_mfa_serial()
 
     def check(code: str | None) -> None:

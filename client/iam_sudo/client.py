@@ -12,18 +12,19 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any, Self
 
 from ._aws import AioTransport, RetryMode, Timeouts, Transport
 from ._exceptions import IamSudoError, SessionLimitExceeded
 from ._tasks import task_group
-from .caller import function_audience, verify
+from .caller import deployment_audience, needs_caller_account, verify
 from .caller import source_identity as caller_source_identity
 from .credentials import Credentials
 from .iam import DEFAULT_MAX_CONCURRENCY, DEFAULT_ROLES_TTL, IamReader, Identity
 from .lookup import Found, RoleLookup, boundary_variant, read_role, visible_roles
 from .policy import SudoPolicy
-from .policy_store import PolicyStore
+from .policy_store import PRUNE_MIN_AGE, PolicyStore
 from .principal import Principal
 from .remote import (
     DEFAULT_FUNCTION_NAME,
@@ -41,7 +42,7 @@ from .session import (
 from .simulated import SimulatedSession, simulated_session
 from .sts import RoleOptions, assume_role
 
-__all__ = ["DEFAULT_BASE_ROLE", "IamSudo", "Identity", "SimulatedSession", "function_audience"]
+__all__ = ["DEFAULT_BASE_ROLE", "IamSudo", "Identity", "SimulatedSession"]
 
 DEFAULT_BASE_ROLE = "IAMSudoUser"
 
@@ -178,7 +179,10 @@ class IamSudo:
         )
         if not source_identity or found.caller is None:
             return session
-        identity = caller_source_identity(found.caller)
+        # The base role's account is where the session lives: its own users keep bare names.
+        identity = caller_source_identity(
+            found.caller, home_account=found.base_role_arn.split(":")[4]
+        )
         request = replace(session.request, source_identity=identity)
         return replace(session, plan=replace(session.plan, request=request))
 
@@ -284,7 +288,8 @@ class IamSudo:
         ).to_event()
         # The function's own validation, so that a bad request fails here, before any call.
         SimulateRequest.from_event(event)
-        return parse_reply(*await invoke(self.transport, function_name, event))
+        audience = await self.function_audience(function_name)
+        return parse_reply(*await invoke(self.transport, function_name, audience, event))
 
     async def roles_remote(
         self,
@@ -294,10 +299,28 @@ class IamSudo:
     ) -> list[dict[str, Any]]:
         """The roles the function's sudo policy lets *you* (the verified caller) simulate."""
         event: dict[str, Any] = RolesRequest(_as_principal(principal)).to_event()
-        return parse_roles_reply(*await invoke(self.transport, function_name, event))
+        audience = await self.function_audience(function_name)
+        return parse_roles_reply(*await invoke(self.transport, function_name, audience, event))
+
+    async def function_audience(self, function_name: str) -> str:
+        """The audience of a proof for ``function_name``: the function's unqualified ARN.
+
+        A full or partial ARN needs no request (a partial one is in the Lambda client's
+        region and partition); a bare name is invoked in the caller's own account, which
+        costs one sts:GetCallerIdentity (no permission needed; cached for this client).
+        Not lambda:GetFunction: another request, and a permission callers may lack.
+        """
+        partition, region = await self.transport.scope("lambda")
+        account = (await self.identity()).account if needs_caller_account(function_name) else None
+        return deployment_audience(
+            function_name, partition=partition, region=region, account=account
+        )
 
     async def verify_caller(self, proof: object, *, audience: str) -> str:
-        """The ARN of whoever signed ``proof``, as STS says (see :func:`caller.verify`)."""
+        """The ARN of whoever signed ``proof``, as STS says (see :func:`caller.verify`).
+
+        ``audience`` is the function's unqualified ARN (:func:`iam_sudo.caller.own_audience`).
+        """
         return await verify(self.transport, proof, audience=audience)
 
     async def visible_roles(
@@ -306,21 +329,24 @@ class IamSudo:
         """The roles ``caller`` (default: you) may simulate, trusting ``principal`` if given."""
         return await visible_roles(self._reader, self.policy, _as_principal(principal), caller)
 
-    async def prune_policies(self, *, dry_run: bool = False) -> list[str]:
+    async def prune_policies(
+        self, *, dry_run: bool = False, min_age: timedelta = PRUNE_MIN_AGE
+    ) -> list[str]:
         """Delete the /iam-sudo/ policies that no role of the account needs any more.
 
         Every role is planned (with the caller's own IAM permissions; nothing is assumed)
         to learn which content-addressed policies are still needed. Only policies under
         ``/iam-sudo/`` named ``iam-sudo-*`` are ever considered. If any role cannot be
         planned, nothing is deleted. Returns the ARNs deleted (or, with ``dry_run``, that
-        would be).
+        would be). A policy attached to anything, or created less than ``min_age`` ago, is
+        never deleted (see :meth:`PolicyStore.ours`).
         """
         reader = self._reader
         async with task_group() as group:
             listing = group.create_task(reader.roles())
             base_arn = group.create_task(reader.role_arn(self.base_role))
             versions = group.create_task(reader.policy_versions())
-            ours = group.create_task(self._store.ours())
+            ours = group.create_task(self._store.ours(min_age))
 
         async def needed_by(role: Role) -> set[str]:
             found = Found(role, listing.result(), base_arn.result(), None, versions.result())

@@ -42,12 +42,13 @@ def deliver(
         )
     if not command:
         return 0
-    from .command import run
+    from .command import environment, run
+    from .config import region
 
     if not ecs_server:
-        return run(command, credentials.env(os.environ))
+        return run(command, environment(os.environ, credentials, region()))
     from .ecs import CredentialsServer
 
     with CredentialsServer(credentials, refresh) as server:
         log.info("serving credentials to the command at %s", server.url)
-        return run(command, server.env(os.environ))
+        return run(command, server.env(os.environ, region()))

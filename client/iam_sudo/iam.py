@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
-from ._aws import Transport, reading_answer
+from ._aws import Transport, reading_answer, role_arn_refusals
 from ._exceptions import RoleNotFound
 from ._tasks import SingleFlight, task_group
 from .roles import (
@@ -22,7 +22,6 @@ from .roles import (
     RoleDetails,
     RolePolicies,
     check_role_reference,
-    role_arn,
     role_name_of,
 )
 
@@ -154,12 +153,23 @@ class IamReader:
             self._shared.cancel(ROLES)
 
     async def role_arn(self, name_or_arn: str) -> str:
-        """The ARN of a role given by ARN or by name in the caller's account and partition."""
+        """The ARN of a role given by ARN, or by name in the caller's account, as IAM says.
+
+        A name's ARN comes from GetRole (once per reader), never from concatenation: a
+        role's ARN holds its IAM path (``role/ci/deployer``). Raises :class:`RoleNotFound`
+        if there is no such role, :class:`AccessDenied` if GetRole is not allowed.
+        """
         check_role_reference(name_or_arn)
         if name_or_arn.startswith("arn:"):
             return name_or_arn
-        identity = await self.identity()
-        return role_arn(name_or_arn, partition=identity.partition, account=identity.account)
+
+        async def fetch() -> str:
+            with role_arn_refusals(name_or_arn):
+                return await self.iam(
+                    "get_role", lambda reply: str(reply["Role"]["Arn"]), RoleName=name_or_arn
+                )
+
+        return await asyncio.shield(self._shared.run(f"role-arn:{name_or_arn}", fetch))
 
     async def get_role(self, name_or_arn: str) -> tuple[Role, RoleDetails] | None:
         """The role of exactly this name (or ARN's name) and its details, or None if none."""
@@ -222,7 +232,9 @@ class IamReader:
 
         async def managed() -> tuple[list[str], dict[str, dict[str, Any]]]:
             arns = await self.attached_policy_arns(role_name)
-            return arns, await self.managed_documents(arns, await versions)
+            # Shielded: `versions` is shared (the session's listing of policy versions); a
+            # lookup dropped by the exact-name fast path must not cancel it for the others.
+            return arns, await self.managed_documents(arns, await asyncio.shield(versions))
 
         async with task_group() as group:
             attached = group.create_task(managed())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ._aws import reading_answer
@@ -19,6 +20,8 @@ from .fitting import POLICY_NAME_PREFIX, POLICY_PATH, PackedPolicy
 from .iam import IamReader
 
 log = logging.getLogger("iam_sudo")
+# A policy younger than this may be about to be passed by ARN by a concurrent simulation.
+PRUNE_MIN_AGE = timedelta(minutes=15)
 _DESCRIPTION = "iam-sudo session policy statements (content-addressed); re-created when needed"
 
 
@@ -80,19 +83,36 @@ class PolicyStore:
             results = [group.create_task(self.ensure(p)) for p in packed]
         return any(task.result() for task in results)
 
-    async def ours(self) -> list[str]:
-        """The ARNs of the content-addressed policies iam-sudo created in this account."""
+    async def ours(self, min_age: timedelta = PRUNE_MIN_AGE) -> list[str]:
+        """The content-addressed policies iam-sudo created in this account, that prune may delete.
+
+        Never one attached to anything (``AttachmentCount`` > 0: iam-sudo never attaches its
+        own, so someone else relies on it), nor one created less than ``min_age`` (default
+        :data:`PRUNE_MIN_AGE`) ago (a simulation may be about to pass it by ARN), nor one
+        whose count or creation date the answer does not give (unknown: kept).
+        """
+        now = datetime.now(UTC)
         arns: list[str] = []
         async for page in self._reader.pages(
             "list_policies", "Policies", Scope="Local", PathPrefix=POLICY_PATH
         ):
             with reading_answer("iam", "list_policies"):
-                arns += [
-                    str(p["Arn"])
-                    for p in page
-                    if p.get("Path") == POLICY_PATH
-                    and str(p["PolicyName"]).startswith(POLICY_NAME_PREFIX)
-                ]
+                for p in page:
+                    if p.get("Path") != POLICY_PATH or not str(p["PolicyName"]).startswith(
+                        POLICY_NAME_PREFIX
+                    ):
+                        continue
+                    attached, created = p.get("AttachmentCount"), p.get("CreateDate")
+                    if (
+                        isinstance(attached, int)
+                        and attached == 0
+                        and isinstance(created, datetime)
+                        and created.tzinfo is not None
+                        and now - created >= min_age
+                    ):
+                        arns.append(str(p["Arn"]))
+                    else:
+                        log.info("kept %s: attached, recent or of unknown age", p["Arn"])
         return arns
 
     async def delete(self, arns: list[str]) -> None:

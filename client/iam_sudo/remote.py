@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._exceptions import InvalidRequest, RemoteError
 from ._text import bounded
-from .caller import CallerProof, function_audience
+from .caller import CallerProof
 from .credentials import Credentials
 from .principal import Principal
 from .roles import check_role_reference
@@ -162,14 +162,14 @@ def describe_roles(roles: Any) -> list[dict[str, Any]]:
 
 
 async def invoke(
-    transport: Transport, function_name: str, event: Mapping[str, Any]
+    transport: Transport, function_name: str, audience: str, event: Mapping[str, Any]
 ) -> tuple[bytes, str | None]:
     """Invoke the function with ``event`` and a caller proof; (payload, function error).
 
     The proof says who asks, signed with the transport's own credentials, for this
-    function only (its audience).
+    function only: ``audience`` is its unqualified ARN (see :func:`caller.deployment_audience`).
     """
-    proof = await transport.identity_proof(function_audience(function_name))
+    proof = await transport.identity_proof(audience)
     reply = await transport.call(
         "lambda",
         "invoke",
