@@ -30,7 +30,7 @@ CORE = {
     "redact", "roles", "session", "simulated",
 }  # fmt: skip
 # The AWS edge builds on the core alone.
-EDGE = {"_aws", "_tasks"}
+EDGE = {"_aws", "_tasks", "_transports"}
 STEPS = {
     "iam", "lookup", "policy_store", "sts", "remote", "credential_process", "delivery",
     "console",

@@ -42,8 +42,8 @@ from ._exceptions import (
 # Names resolve on first use, so that `iam-sudo --help` does not pay for asyncio, botocore
 # and the rest: start-up time is part of the CLI's interface.
 _LAZY = {
-    "AioTransport": "_aws",
-    "ThreadTransport": "_aws",
+    "AioTransport": "_transports",
+    "ThreadTransport": "_transports",
     "Timeouts": "_aws",
     "Transport": "_aws",
     "DEFAULT_BASE_ROLE": "client",
@@ -66,7 +66,8 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from ._aws import AioTransport, ThreadTransport, Timeouts, Transport
+    from ._aws import Timeouts, Transport
+    from ._transports import AioTransport, ThreadTransport
     from .client import DEFAULT_BASE_ROLE, IamSudo
     from .credentials import Credentials, shared_credentials_file, write_profile
     from .iam import IamReader, Identity

@@ -15,11 +15,12 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Self
 
-from ._aws import AioTransport, RetryMode, Timeouts, Transport
+from ._aws import RetryMode, Timeouts, Transport
 from ._exceptions import IamSudoError, SessionLimitExceeded
 from ._tasks import task_group
-from .caller import deployment_audience, needs_caller_account, verify
+from ._transports import AioTransport
 from .caller import source_identity as caller_source_identity
+from .caller import verify
 from .credentials import Credentials
 from .iam import DEFAULT_MAX_CONCURRENCY, DEFAULT_ROLES_TTL, IamReader, Identity
 from .lookup import Found, RoleLookup, boundary_variant, read_role, visible_roles
@@ -288,8 +289,7 @@ class IamSudo:
         ).to_event()
         # The function's own validation, so that a bad request fails here, before any call.
         SimulateRequest.from_event(event)
-        audience = await self.function_audience(function_name)
-        return parse_reply(*await invoke(self.transport, function_name, audience, event))
+        return parse_reply(*await invoke(self._reader, function_name, event))
 
     async def roles_remote(
         self,
@@ -299,28 +299,10 @@ class IamSudo:
     ) -> list[dict[str, Any]]:
         """The roles the function's sudo policy lets *you* (the verified caller) simulate."""
         event: dict[str, Any] = RolesRequest(_as_principal(principal)).to_event()
-        audience = await self.function_audience(function_name)
-        return parse_roles_reply(*await invoke(self.transport, function_name, audience, event))
-
-    async def function_audience(self, function_name: str) -> str:
-        """The audience of a proof for ``function_name``: the function's unqualified ARN.
-
-        A full or partial ARN needs no request (a partial one is in the Lambda client's
-        region and partition); a bare name is invoked in the caller's own account, which
-        costs one sts:GetCallerIdentity (no permission needed; cached for this client).
-        Not lambda:GetFunction: another request, and a permission callers may lack.
-        """
-        partition, region = await self.transport.scope("lambda")
-        account = (await self.identity()).account if needs_caller_account(function_name) else None
-        return deployment_audience(
-            function_name, partition=partition, region=region, account=account
-        )
+        return parse_roles_reply(*await invoke(self._reader, function_name, event))
 
     async def verify_caller(self, proof: object, *, audience: str) -> str:
-        """The ARN of whoever signed ``proof``, as STS says (see :func:`caller.verify`).
-
-        ``audience`` is the function's unqualified ARN (:func:`iam_sudo.caller.own_audience`).
-        """
+        """Who signed ``proof`` for ``audience`` (the function's ARN), as STS says: caller.verify."""
         return await verify(self.transport, proof, audience=audience)
 
     async def visible_roles(

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from ._exceptions import InvalidRequest, RemoteError
 from ._text import bounded
-from .caller import CallerProof
+from .caller import CallerProof, deployment_audience, needs_caller_account
 from .credentials import Credentials
 from .principal import Principal
 from .roles import check_role_reference
 
 if TYPE_CHECKING:
-    from ._aws import Transport
+    from .iam import IamReader
 
 DEFAULT_FUNCTION_NAME = "iam-sudo"
 MAX_FIELD_CHARS = 512
@@ -161,15 +161,29 @@ def describe_roles(roles: Any) -> list[dict[str, Any]]:
     ]
 
 
+async def audience(reader: IamReader, function_name: str) -> str:
+    """The audience of a proof for ``function_name``: the function's unqualified ARN.
+
+    A full or partial ARN needs no request (a partial one is in the Lambda client's
+    region and partition); a bare name is invoked in the caller's own account, which
+    costs one sts:GetCallerIdentity (no permission needed; cached by the reader).
+    Not lambda:GetFunction: another request, and a permission callers may lack.
+    """
+    partition, region = await reader.transport.scope("lambda")
+    account = (await reader.identity()).account if needs_caller_account(function_name) else None
+    return deployment_audience(function_name, partition=partition, region=region, account=account)
+
+
 async def invoke(
-    transport: Transport, function_name: str, audience: str, event: Mapping[str, Any]
+    reader: IamReader, function_name: str, event: Mapping[str, Any]
 ) -> tuple[bytes, str | None]:
     """Invoke the function with ``event`` and a caller proof; (payload, function error).
 
-    The proof says who asks, signed with the transport's own credentials, for this
-    function only: ``audience`` is its unqualified ARN (see :func:`caller.deployment_audience`).
+    The proof says who asks, signed with the reader's transport's own credentials, for
+    this function only (:func:`audience`).
     """
-    proof = await transport.identity_proof(audience)
+    transport = reader.transport
+    proof = await transport.identity_proof(await audience(reader, function_name))
     reply = await transport.call(
         "lambda",
         "invoke",

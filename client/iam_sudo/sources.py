@@ -29,7 +29,7 @@ def client() -> IamSudo:
     A command makes a handful of requests once; importing aiobotocore and aiohttp would
     cost it more start-up time than their event loop saves (see README, Performance).
     """
-    from ._aws import ThreadTransport
+    from ._transports import ThreadTransport
     from .client import IamSudo
 
     if os.environ.get("IAM_SUDO_CLI_TRANSPORT") == "aio":
