@@ -302,7 +302,7 @@ class IamSudo:
         return parse_roles_reply(*await invoke(self._reader, function_name, event))
 
     async def verify_caller(self, proof: object, *, audience: str) -> str:
-        """Who signed ``proof`` for ``audience`` (the function's ARN), as STS says: caller.verify."""
+        """Who signed ``proof`` for ``audience`` (the function's ARN), per STS: caller.verify."""
         return await verify(self.transport, proof, audience=audience)
 
     async def visible_roles(
