@@ -19,6 +19,7 @@ from iam_sudo import (
     ConfigurationError,
     IamSudo,
     IamSudoError,
+    InexactSimulation,
     RequestError,
     SimulateRequest,
     SudoPolicy,
@@ -106,6 +107,7 @@ async def _simulate(event: Any, record: dict[str, Any]) -> dict[str, Any]:
             principal=request.principal,
             base_role=request.base_role,
             caller=caller,
+            exact=request.exact,
         )
         record["resolved_role"] = session.role.arn
         record["base_role"] = session.base_role_arn
@@ -135,7 +137,7 @@ def _unknown_keys(event: Any) -> list[str] | None:
     keys = [
         key
         for key in event
-        if key not in ("role_name", "principal", "base_role", "proof", "action")
+        if key not in ("role_name", "principal", "base_role", "proof", "action", "exact")
     ]
     if not keys:
         return None
@@ -163,8 +165,9 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     """Simulate ``event["role_name"]`` and return its credentials, or raise an iam-sudo error.
 
     The event is ``{"proof": {...}, "role_name": str, "principal": "TYPE:ID"?,
-    "base_role": str?}``; ``proof`` (see :mod:`iam_sudo.caller`) is checked before
-    anything else, and never logged.
+    "base_role": str?, "exact": bool?}``; ``proof`` (see :mod:`iam_sudo.caller`) is
+    checked before anything else, and never logged. With ``exact``, a simulation that
+    would grant less than the role is refused (``InexactSimulation``, one line each).
     """
     started = time.monotonic()
     record: dict[str, Any] = {
@@ -173,6 +176,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         "principal": _field(event, "principal"),
         "requested_base_role": _field(event, "base_role"),
     }
+    if isinstance(event, dict) and event.get("exact") is True:
+        record["exact"] = True
     unknown = _unknown_keys(event)
     if unknown:
         record["unknown_fields"] = unknown
@@ -190,6 +195,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         error = failure
     except IamSudoError as failure:
         decision = "invalid" if isinstance(failure, RequestError) else "error"
+        decision = "inexact" if isinstance(failure, InexactSimulation) else decision
         record.update(decision=decision, error=_describe(failure))
         error = failure
     except Exception as failure:  # nothing unexpected may leave with its internals

@@ -384,6 +384,14 @@ def _profile_mfa_serial() -> str | None:
         "needs and the fidelity report; create and assume nothing."
     ),
 )
+@click.option(
+    "--exact",
+    is_flag=True,
+    help=(
+        "Refuse (exit 1, one line per narrowing) if the session would grant less than the "
+        "role: what the base role cannot grant, Allows left out for unknown values."
+    ),
+)
 @click.argument("cmd", nargs=-1, type=click.UNPROCESSED, metavar="[CMD]...")
 @click.pass_context
 async def simulate(
@@ -401,6 +409,7 @@ async def simulate(
     source_identity: bool,
     session_tags: bool,
     dry_run: bool,
+    exact: bool,
     cmd: tuple[str, ...],
 ) -> None:
     """Simulate the IAM role whose name contains NAME.
@@ -430,7 +439,11 @@ async def simulate(
             async with _sudo() as sudo:
                 log.info("invoking the function %s to simulate %s", function_name, role_name)
                 return await sudo.simulate_remote(
-                    role_name, principal=principal, base_role=base_role, function_name=function_name
+                    role_name,
+                    principal=principal,
+                    base_role=base_role,
+                    function_name=function_name,
+                    exact=exact,
                 )
 
         credentials = await _obtain(ctx, format_name, no_cache, fetch_remote)
@@ -443,6 +456,7 @@ async def simulate(
         duration=duration,
         session_tags=session_tags,
         source_identity=source_identity,
+        exact=exact,
     )
     if dry_run:
         await local(dry_run=True)  # prints the plan and exits
@@ -463,6 +477,7 @@ async def _simulate_local(
     session_tags: bool,
     source_identity: bool,
     dry_run: bool,
+    exact: bool = False,
 ) -> Credentials:
     """Plan and assume (or, with ``dry_run``, print the plan and return the empty marker)."""
 
@@ -476,6 +491,7 @@ async def _simulate_local(
             session_tags=session_tags,
             explain=explain,
             source_identity=source_identity,
+            exact=exact,
         )
         request = session.request
         log.info(
@@ -621,6 +637,7 @@ def _describe_session(session: SimulatedSession) -> str:
             ],
             "ManagedPoliciesPacked": list(session.plan.inlined_managed),
             "Fidelity": list(session.fidelity),
+            "Findings": [finding.to_json() for finding in session.findings],
         },
         indent=2,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ from ._exceptions import (
     AccessDenied,
     AwsError,
     IamSudoError,
+    InexactSimulation,
     InvalidRequest,
     PackedPolicyConflict,
     RoleNotFound,
@@ -27,9 +29,10 @@ from ._exceptions import (
 )
 from .caller import CallerProof, caller_from_answer, check_proof
 from .caller import source_identity as caller_source_identity
+from .ceiling import Ceiling
 from .conditions import Target
 from .credentials import Credentials
-from .fidelity import report
+from .fidelity import Finding, narrowing_lines, report
 from .fitting import POLICY_PATH, PackedPolicy
 from .policy import SudoPolicy
 from .principal import Principal, admits
@@ -81,14 +84,20 @@ class Identity:
 class SimulatedSession:
     """A resolved role and the plan that simulates it, before anything is created or sent.
 
-    ``fidelity`` lists, one line each, what the session will not reproduce of the role.
+    ``findings`` (:class:`~iam_sudo.fidelity.Finding`) say what the session will not
+    reproduce of the role; ``fidelity`` is their lines.
     """
 
     role: Role
     base_role_arn: str
     principal: Principal | None
     plan: SessionPlan
-    fidelity: tuple[str, ...] = ()
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def fidelity(self) -> tuple[str, ...]:
+        """The fidelity report: one line per finding."""
+        return tuple(str(finding) for finding in self.findings)
 
     @property
     def request(self) -> SessionRequest:
@@ -428,7 +437,42 @@ class IamSudo:
         return variant
 
     async def _base_role_tags(self, base_arn: str) -> dict[str, str]:
-        return (await self._role_details(role_name_of(base_arn))).tags
+        return (await self._base_role_details(base_arn)).tags
+
+    async def _base_role_details(self, base_arn: str) -> RoleDetails:
+        factory = functools.partial(self._role_details, role_name_of(base_arn))
+        return await asyncio.shield(self._once(f"base-role:{base_arn}", factory, self._roles_ttl))
+
+    async def _ceiling(self, base_arn: str) -> Ceiling | str:
+        """What the base role can grant (its policies and boundary), read once per base
+        role and client (renewed like the roles listing); or why it cannot be read."""
+
+        async def fetch() -> Ceiling | str:
+            identity = await self.identity()
+            if base_arn.split(":")[4] != identity.account:
+                return f"it is in account {base_arn.split(':')[4]}, read from {identity.account}"
+            name = role_name_of(base_arn)
+            versions = asyncio.sleep(0, await self._policy_versions())
+            try:
+                async with _task_group() as group:
+                    details = group.create_task(self._base_role_details(base_arn))
+                    policies = group.create_task(self._role_policies(name, versions))
+                arns, documents, inline = policies.result()
+                boundary = details.result().boundary
+                boundary_documents = (
+                    await self._managed_documents([boundary], await self._policy_versions())
+                    if boundary
+                    else {}
+                )
+            except (AwsError, RoleNotFound) as error:
+                return str(error)
+            return Ceiling.from_policies(
+                name,
+                {**inline, **{arn: documents[arn] for arn in arns}},
+                (boundary, boundary_documents[boundary]) if boundary else None,
+            )
+
+        return await asyncio.shield(self._once(f"ceiling:{base_arn}", fetch, self._roles_ttl))
 
     async def session(
         self,
@@ -441,6 +485,7 @@ class IamSudo:
         explain: bool = False,
         caller: str | None = None,
         source_identity: bool = True,
+        exact: bool = False,
     ) -> SimulatedSession:
         """Resolve ``role_name`` and plan the AssumeRole request that simulates it exactly.
 
@@ -452,6 +497,11 @@ class IamSudo:
         whom the sudo policy's rules are for (a verified ARN; default: this client's own
         identity, from STS); ``source_identity`` names the caller as the session's STS
         SourceIdentity, so that CloudTrail ties every action of the session to them.
+
+        With ``explain`` or ``exact`` the base role's policies are read too, and what it
+        cannot grant of the role becomes findings of kind ``narrower`` (see
+        :mod:`iam_sudo.ceiling`); ``exact`` then raises :class:`InexactSimulation`, one
+        line per narrowing, rather than plan a session that grants less than the role.
         """
         if not role_name:
             raise InvalidRequest("the role name must not be empty")
@@ -483,11 +533,11 @@ class IamSudo:
         details: RoleDetails | None = None
         try:
             async with _task_group() as group:
-                exact = group.create_task(self._get_role(role_name))
+                by_name = group.create_task(self._get_role(role_name))
                 base_arn = group.create_task(self.role_arn(base))
                 group.create_task(asyncio.wait([versions]))
                 me = group.create_task(self.identity()) if caller is None else None
-                found = await exact
+                found = await by_name
                 if me is not None:
                     caller = (await me).arn
                 if found is not None and by_arn and found[0].arn != role_name:
@@ -530,7 +580,11 @@ class IamSudo:
             caller=caller,
             details=details,
             policies=policies,
+            ceiling=explain or exact,
         )
+        narrower = narrowing_lines(session.findings)
+        if exact and narrower:
+            raise InexactSimulation(session.role.name, narrower)
         if not source_identity or caller is None:
             return session
         request = replace(session.request, source_identity=caller_source_identity(caller))
@@ -551,10 +605,12 @@ class IamSudo:
         caller: str | None = None,
         details: RoleDetails | None = None,
         policies: RolePolicies | None = None,
+        ceiling: bool = False,
     ) -> SimulatedSession:
         """Read the role's policies and plan its session (see :meth:`session`).
 
-        ``details`` and ``policies`` are used when already read (the exact-name path).
+        ``details`` and ``policies`` are used when already read (the exact-name path);
+        ``ceiling`` reads the base role's policies and reports what it cannot grant.
         """
 
         async def read_details() -> RoleDetails:
@@ -584,6 +640,15 @@ class IamSudo:
             tags=tags if session_tags else {},
             duration_seconds=duration_seconds,
         )
+        narrowings, ceiling_unknown = [], None
+        if ceiling:
+            found = await self._ceiling(base_role_arn)
+            if isinstance(found, str):
+                ceiling_unknown = found
+            else:
+                role_documents = [(n, f"inline policy {n}", d) for n, d in inline_policies.items()]
+                role_documents += [(a, f"managed policy {a}", documents[a]) for a in documents]
+                narrowings = found.narrowings(role_documents, role_boundary=boundary)
         findings = report(
             role=role,
             plan=plan,
@@ -592,6 +657,8 @@ class IamSudo:
             role_tags=tags,
             tags_passed=session_tags,
             base_role_tags=await self._base_role_tags(base_role_arn) if explain else None,
+            narrowings=narrowings,
+            ceiling_unknown=ceiling_unknown,
         )
         return SimulatedSession(role, base_role_arn, principal, plan, tuple(findings))
 
@@ -758,10 +825,19 @@ class IamSudo:
         principal: Principal | str | None = None,
         base_role: str | None = None,
         duration_seconds: int = DEFAULT_DURATION_SECONDS,
+        exact: bool = False,
     ) -> Credentials:
-        """Credentials of the base role limited to the policies of the role ``role_name``."""
+        """Credentials of the base role limited to the policies of the role ``role_name``.
+
+        ``exact`` raises :class:`InexactSimulation` where the base role cannot grant all
+        the role can (see :meth:`session`).
+        """
         session = await self.session(
-            role_name, principal=principal, base_role=base_role, duration_seconds=duration_seconds
+            role_name,
+            principal=principal,
+            base_role=base_role,
+            duration_seconds=duration_seconds,
+            exact=exact,
         )
         return await self.assume_session(session)
 
@@ -806,14 +882,16 @@ class IamSudo:
         principal: Principal | str | None = None,
         base_role: str | None = None,
         function_name: str = DEFAULT_FUNCTION_NAME,
+        exact: bool = False,
     ) -> Credentials:
         """Ask the iam-sudo Lambda function to simulate the role, with its own permissions.
 
         Only ``lambda:InvokeFunction`` is needed; the function's sudo policy decides. A
-        function error raises :class:`RemoteError` carrying the function's message.
+        function error raises :class:`RemoteError` carrying the function's message;
+        ``exact`` has the function refuse an inexact simulation (``InexactSimulation``).
         """
         event: dict[str, Any] = SimulateRequest(
-            role_name, _as_principal(principal), base_role
+            role_name, _as_principal(principal), base_role, exact
         ).to_event()
         # The function's own validation, so that a bad request fails here, before any call.
         SimulateRequest.from_event(event)
