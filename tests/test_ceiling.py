@@ -560,3 +560,32 @@ async def test_a_boundary_variant_is_the_ceiling_of_a_role_with_that_boundary(
         f"{boundary_variant_name('IAMSudoUser', boundary)} cannot grant them "
         "(PowerUserAccess allows NotAction iam:*)"
     ]
+
+
+def test_exact_travels_in_the_function_request_as_a_boolean() -> None:
+    from iam_sudo import InvalidRequest, SimulateRequest
+
+    request = SimulateRequest("DeployFnRole", exact=True)
+    assert request.to_event() == {"role_name": "DeployFnRole", "exact": True}
+    assert SimulateRequest.from_event(request.to_event()) == request
+    assert "exact" not in SimulateRequest("DeployFnRole").to_event()
+    with pytest.raises(InvalidRequest, match="exact must be true or false, got str"):
+        SimulateRequest.from_event({"role_name": "x", "exact": "yes"})
+
+
+def test_the_function_refuses_an_inexact_simulation_with_the_lines(
+    cli: Any, remote_env: dict[str, str], deploy_role: str, stand_in: Any, function_aws: Any
+) -> None:
+    function_aws.recorder.clear()
+    result = cli(
+        "simulate", "--exact", "--role-name", deploy_role, "--profile", "p", env=remote_env
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[1:] == [ISSUE_LINE]
+    assert "AssumeRole" not in function_aws.recorder.actions()
+    log = json.loads(stand_in.functions["iam-sudo"].logs[-1])
+    assert log["decision"] == "inexact"
+    assert log["exact"] is True
+    # Without --exact the function simulates it, narrower, as before.
+    result = cli("simulate", "--role-name", deploy_role, "--profile", "p", env=remote_env)
+    assert result.returncode == 0, result.stderr
