@@ -589,3 +589,25 @@ def test_the_function_refuses_an_inexact_simulation_with_the_lines(
     # Without --exact the function simulates it, narrower, as before.
     result = cli("simulate", "--role-name", deploy_role, "--profile", "p", env=remote_env)
     assert result.returncode == 0, result.stderr
+
+
+def test_roles_says_which_roles_simulate_exactly_under_the_base_role(
+    cli: Any, iam: Any, prefix: str, deploy_role: str
+) -> None:
+    from devtools import localaws
+
+    reader = f"{prefix}app-ReaderRole"
+    localaws.create_role(iam, reader, inline={"read": localaws.allow("s3:GetObject")})
+    result = cli("roles", "--local", "--exact", "--json")
+    assert result.returncode == 0, result.stderr
+    listed = {r["name"]: r for r in json.loads(result.stdout)}
+    assert listed[reader]["exact"] is True
+    assert listed[reader]["narrowings"] == []
+    assert listed[deploy_role]["exact"] is False
+    assert listed[deploy_role]["narrowings"] == [ISSUE_LINE]
+    text = cli("roles", "--local", "--exact").stdout.splitlines()
+    assert f"{reader}\tService:ecs-tasks.amazonaws.com\texact" in text
+    assert f"{deploy_role}\tService:ecs-tasks.amazonaws.com\tnarrower (1)" in text
+    refused = cli("roles", "--exact")
+    assert refused.returncode == 2
+    assert "--exact goes with --local" in refused.stderr

@@ -522,22 +522,49 @@ async def _simulate_local(
 )
 @_function_name
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, for scripts.")
+@click.option(
+    "--exact",
+    "check_exact",
+    is_flag=True,
+    help=(
+        "With --local: say whether each role simulates exactly under the base role "
+        "(reads every role's policies and the base role's) [env IAM_SUDO_BASE_ROLE]."
+    ),
+)
 async def roles(
-    principal: Principal | None, remote: bool, function_name: str, as_json: bool
+    principal: Principal | None,
+    remote: bool,
+    function_name: str,
+    as_json: bool,
+    check_exact: bool,
 ) -> None:
     """List the roles you may simulate: one per line, name and trusted principals."""
     from .remote import describe_roles
 
+    if check_exact and remote:
+        raise click.UsageError("--exact goes with --local")
+    narrowings: dict[str, list[str]] = {}
     async with _sudo() as sudo:
         if remote:
             listed = await sudo.roles_remote(principal=principal, function_name=function_name)
         else:
-            listed = describe_roles(await sudo.visible_roles(principal=principal))
+            visible = await sudo.visible_roles(principal=principal)
+            listed = describe_roles(visible)
+            if check_exact:
+                narrowings = await sudo.narrowings(visible)
+    if check_exact:
+        for role in listed:
+            role["exact"] = not narrowings[role["arn"]]
+            role["narrowings"] = narrowings[role["arn"]]
     if as_json:
         click.echo(json.dumps(listed, indent=2))
         return
     for role in listed:
-        click.echo(f"{role['name']}\t{', '.join(role['principals'])}")
+        exact = ""
+        if check_exact:
+            count = len(role["narrowings"])
+            exact = f"\tnarrower ({count})" if count else "\texact"
+        click.echo(f"{role['name']}\t{', '.join(role['principals'])}{exact}")
 
 
 @cli.command(context_settings=_COMMAND_SETTINGS)

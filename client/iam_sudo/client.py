@@ -933,6 +933,38 @@ class IamSudo:
             key=lambda role: role.name,
         )
 
+    async def narrowings(
+        self, roles: list[Role], *, base_role: str | None = None
+    ) -> dict[str, list[str]]:
+        """Per role ARN, the lines of what a simulation would not grant of it ([] = exact).
+
+        Each role is planned as :meth:`session` would with ``exact``, under ``base_role``
+        (default: the client's) or the variant carrying its boundary; a role that cannot
+        be simulated at all (no such variant, too large for STS) has that error as its line.
+        """
+        async with _task_group() as group:
+            base_arn = group.create_task(self.role_arn(base_role or self.base_role))
+            versions = group.create_task(self._policy_versions())
+            me = group.create_task(self.identity())
+
+        async def lines(role: Role) -> list[str]:
+            try:
+                planned = await self._plan(
+                    role,
+                    base_arn.result(),
+                    versions.result(),
+                    listing=roles,
+                    caller=me.result().arn,
+                    ceiling=True,
+                )
+            except (UnsupportedRole, SessionLimitExceeded) as error:
+                return [str(error)]
+            return narrowing_lines(planned.findings)
+
+        async with _task_group() as group:
+            tasks = {role.arn: group.create_task(lines(role)) for role in roles}
+        return {arn: task.result() for arn, task in tasks.items()}
+
     async def roles_remote(
         self,
         *,
