@@ -611,3 +611,29 @@ def test_roles_says_which_roles_simulate_exactly_under_the_base_role(
     refused = cli("roles", "--exact")
     assert refused.returncode == 2
     assert "--exact goes with --local" in refused.stderr
+
+
+async def test_an_allow_the_role_never_gets_is_not_a_narrowing_of_the_ceiling(
+    aws_env: dict[str, str], iam: Any, prefix: str
+) -> None:
+    from devtools import localaws
+    from iam_sudo import IamSudo
+
+    never = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},
+            {
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:PrincipalTag/team": "platform"}},
+            },
+        ],
+    }
+    name = f"{prefix}Untagged-Role"
+    localaws.create_role(iam, name, inline={"p": never})  # no team tag: never holds
+    async with IamSudo() as sudo:
+        session = await sudo.session(name, exact=True)
+    kinds = [(f.kind, f.statement) for f in session.findings if f.policy == "p"]
+    assert kinds == [("exact", 2)]

@@ -31,7 +31,7 @@ in its resources), the answer is "may be refused". Where the product grows beyon
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -398,13 +398,16 @@ class Ceiling:
         role_policies: Iterable[tuple[str, str, Mapping[str, Any]]],
         *,
         role_boundary: str | None = None,
+        left_out: Collection[tuple[str, int]] = (),
     ) -> list[Narrowing]:
         """What the base role cannot grant of each Allow statement of the role.
 
         ``role_policies``: (inline name or managed ARN, source label, document) for each
         policy of the role; ``role_boundary``: the role's permissions boundary ARN. When
         the base role carries the same boundary (a boundary variant), what the boundary
-        refuses is refused the role too, and is no narrowing. The role's own Denies are
+        refuses is refused the role too, and is no narrowing. ``left_out``: (policy,
+        1-based statement) pairs not sent at all (a condition that never holds for the
+        role, an unknown value): reported elsewhere, not here. The role's own Denies are
         not subtracted: an action the role denies itself may be reported too (never the
         other way round).
         """
@@ -413,6 +416,8 @@ class Ceiling:
         for policy, source, document in role_policies:
             for index, statement in enumerate(statements_of(document), 1):
                 if not isinstance(statement, Mapping) or statement.get("Effect") != "Allow":
+                    continue
+                if (policy, index) in left_out:
                     continue
                 # What cannot be read is read as everything: a narrowing is never missed.
                 actions = _spec(statement, "Action") or Spec(("*",))
