@@ -637,3 +637,41 @@ async def test_an_allow_the_role_never_gets_is_not_a_narrowing_of_the_ceiling(
         session = await sudo.session(name, exact=True)
     kinds = [(f.kind, f.statement) for f in session.findings if f.policy == "p"]
     assert kinds == [("exact", 2)]
+
+
+def test_too_many_patterns_to_decide_is_reported_never_granted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import iam_sudo.ceiling
+
+    monkeypatch.setattr(iam_sudo.ceiling, "MAX_STATES", 3)
+    iam_sudo.ceiling.signatures.cache_clear()
+    admin = Ceiling.from_policies("IAMSudoUser", {ADMIN: aws_managed("AdministratorAccess")})
+    role = {"Statement": {"Effect": "Allow", "Action": "s3:Get*", "Resource": "*"}}
+    try:
+        [narrowing] = admin.narrowings([("r", "inline policy r", role)])
+    finally:
+        iam_sudo.ceiling.signatures.cache_clear()
+    assert not narrowing.certain
+    assert narrowing.reason == "too many patterns to decide; treated as not granted"
+
+
+def test_a_base_statement_that_cannot_be_read_never_widens_the_ceiling() -> None:
+    base = {
+        "Statement": [
+            {"Effect": "Allow", "Action": "s3:*"},  # no Resource: grants nothing
+            {"Effect": "Allow", "Action": "sqs:*", "Resource": "*"},
+            {"Effect": "Deny", "Action": 5, "Resource": "*"},  # unreadable Deny: denies all
+        ]
+    }
+    ceiling = Ceiling.from_policies("Base", {"odd": base})
+    role = {
+        "Statement": {
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "sqs:SendMessage"],
+            "Resource": "*",
+        }
+    }
+    [narrowing] = ceiling.narrowings([("r", "inline policy r", role)])
+    assert narrowing.actions == ("s3:GetObject", "sqs:SendMessage")
+    assert narrowing.reason == "inline policy odd statement 3 denies them"
