@@ -6,7 +6,13 @@ from dataclasses import dataclass
 
 from iam_sudo.ceiling import Ceiling
 from iam_sudo.conditions import Rewrite, Target, rewrite
-from iam_sudo.fidelity import Finding, narrowing_lines, report, rewrite_finding
+from iam_sudo.fidelity import (
+    Finding,
+    narrowing_lines,
+    report,
+    rewrite_finding,
+    statement_left_out,
+)
 from iam_sudo.roles import Role
 from iam_sudo.session import plan_session
 
@@ -40,21 +46,52 @@ def test_a_finding_is_its_line_and_a_json_object() -> None:
     }
 
 
-def test_rewrites_of_today_become_findings_read_from_their_text() -> None:
-    document_statement = dict(TEAM_ONLY)
-    _, [left_out] = rewrite(document_statement, Target(ROLE.arn, {}), "inline policy p", 1)
-    finding = rewrite_finding(left_out)
+@dataclass(frozen=True)
+class TextRewrite:
+    """A Rewrite as it was before issue 13: its text alone."""
+
+    source: str
+    statement: str
+    part: str
+    outcome: str
+
+    def __str__(self) -> str:
+        return f"{self.source}, {self.statement}: {self.part}: {self.outcome}"
+
+
+def test_rewrites_without_structured_fields_are_read_from_their_text() -> None:
+    never = TextRewrite(
+        "inline policy p",
+        "statement 2 (Allow s3:GetObject)",
+        "StringEquals aws:PrincipalTag/team (for the role: absent)",
+        "never holds for the role: statement left out",
+    )
+    finding = rewrite_finding(never)
     assert finding.kind == "exact"  # the tag is absent: the role never gets it either
     assert (finding.policy, finding.statement) == ("p", 2)
     assert finding.condition_keys == ("aws:PrincipalTag/team",)
-    assert finding.line == str(left_out)
+    assert finding.line == str(never)
+    assert statement_left_out(finding)
 
-    unknown = {**TEAM_ONLY, "Condition": {"StringLike": {"aws:userid": "AROA*:alice"}}}
-    _, [undecided] = rewrite(unknown, Target(ROLE.arn, {}), "managed policy arn:x", 0)
+    undecided = TextRewrite(
+        "managed policy arn:x",
+        "statement 1 (Allow s3:GetObject)",
+        "StringLike aws:userid (for the role: unknown)",
+        "undecidable: the Allow is left out",
+    )
     finding = rewrite_finding(undecided)
     assert finding.kind == "narrower"
     assert (finding.policy, finding.statement) == ("arn:x", 1)
     assert finding.condition_keys == ("aws:userid",)
+    assert statement_left_out(finding)
+
+
+def test_rewrites_of_the_conditions_module_become_findings() -> None:
+    _, notes = rewrite(dict(TEAM_ONLY), Target(ROLE.arn, {}), "inline policy p", 1)
+    [finding] = [rewrite_finding(note) for note in notes]
+    assert finding.kind == "exact"
+    assert finding.statement == 2
+    assert finding.line == str(notes[0])
 
 
 @dataclass(frozen=True)

@@ -266,28 +266,7 @@ async def assume(
         --format env
     """
     _require_destination(profile, cmd, format_name, ecs_server)
-    from .session import check_assume_options
-
-    if mfa_serial is None:
-        mfa_serial = _profile_mfa_serial()
-
-    def check(code: str | None) -> None:
-        try:
-            check_assume_options(
-                mfa_serial=mfa_serial,
-                token_code=code,
-                external_id=external_id,
-                session_name=session_name,
-            )
-        except IamSudoError as error:
-            raise click.UsageError(str(error)) from None
-
-    check(token_code)
-    if mfa_serial and token_code is None:
-        if not sys.stdin.isatty():
-            raise click.UsageError("--mfa-serial needs --token-code when not run on a terminal")
-        token_code = str(await click.prompt(f"MFA code for {mfa_serial}", err=True)).strip()
-        check(token_code)
+    mfa_serial, token_code = await _assume_mfa(mfa_serial, token_code, external_id, session_name)
 
     async def fetch() -> Credentials:
 
@@ -638,6 +617,238 @@ async def prune(dry_run: bool) -> None:
         click.echo(arn)
     verb = "would delete" if dry_run else "deleted"
     click.echo(f"iam-sudo: {verb} {len(arns)} unneeded iam-sudo policies", err=True)
+
+
+# --- iam-sudo console (issue 18): one block, reusing simulate's and assume's own options ---
+# The role options are simulate's and assume's Option objects themselves, not copies, so
+# that their names, checks and help stay one copy each.
+_CONSOLE_SIMULATE_OPTIONS = (
+    "role_name",
+    "principal",
+    "base_role",
+    "remote",
+    "function_name",
+    "duration",
+    "source_identity",
+    "session_tags",
+)
+_CONSOLE_ASSUME_OPTIONS = ("mfa_serial", "token_code", "external_id", "session_name")
+_CONSOLE_SIMULATE_ONLY = (
+    "principal",
+    "base_role",
+    "remote",
+    "function_name",
+    "source_identity",
+    "session_tags",
+)
+
+
+def _reused_options(command: click.Command, names: Sequence[str]) -> list[click.Parameter]:
+    return [param for param in command.params if param.name in names]
+
+
+@cli.command(
+    params=[
+        *_reused_options(simulate, _CONSOLE_SIMULATE_OPTIONS),
+        *_reused_options(assume, _CONSOLE_ASSUME_OPTIONS),
+    ]
+)
+@click.option(
+    "--assume",
+    "assume_role",
+    is_flag=True,
+    help="Assume the real role NAME|ARN (as `assume` does) instead of simulating it.",
+)
+@click.option(
+    "--url",
+    "print_url",
+    is_flag=True,
+    help="Print the sign-in URL instead of opening a browser (a secret for 15 minutes).",
+)
+@click.option(
+    "--destination",
+    metavar="SERVICE|PATH|URL",
+    help="Console page to open: a service (s3), a path (ecs/v2/clusters) or a console URL.",
+)
+@click.option(
+    "--region",
+    metavar="REGION",
+    help="Console region, and so its partition [default: AWS_REGION, your profile's region].",
+)
+@click.pass_context
+async def console(
+    ctx: click.Context,
+    role_name: str,
+    principal: Principal | None,
+    base_role: str | None,
+    remote: bool,
+    function_name: str,
+    duration: int,
+    source_identity: bool,
+    session_tags: bool,
+    mfa_serial: str | None,
+    token_code: str | None,
+    external_id: str | None,
+    session_name: str | None,
+    assume_role: bool,
+    print_url: bool,
+    destination: str | None,
+    region: str | None,
+) -> None:
+    """Open the AWS console as the simulated role NAME (or, with --assume, the real role).
+
+    Gets the session's credentials as `simulate` (or `assume`) does, exchanges them for a
+    sign-in token at AWS's federation endpoint, and opens the console in your browser
+    without putting the sign-in URL on any command line. The console session ends with
+    the credentials (1 hour with --remote).
+
+    \b
+    Examples:
+      iam-sudo console --role-name TaskRole --destination ecs/v2/clusters
+      iam-sudo console --local --role-name TaskRole --duration 7200 --url
+      iam-sudo console --assume --role-name Deployer --destination s3
+    """
+    from . import console as signin
+
+    def given(names: Sequence[str]) -> list[str]:
+        """The options of ``names`` given on the command line, as the user spells them."""
+        return [
+            "/".join([*param.opts, *param.secondary_opts])
+            for param in ctx.command.params
+            if param.name in names
+            and ctx.get_parameter_source(param.name) is not click.core.ParameterSource.DEFAULT
+        ]
+
+    if assume_role:
+        simulate_only = given(_CONSOLE_SIMULATE_ONLY)
+        if simulate_only:
+            raise click.UsageError(f"--assume assumes the role itself: drop {simulate_only[0]}")
+    else:
+        assume_only = given(_CONSOLE_ASSUME_OPTIONS)
+        if assume_only:
+            raise click.UsageError(f"{assume_only[0]} goes with --assume")
+        if remote and duration != DEFAULT_DURATION_SECONDS:
+            raise click.UsageError("--duration goes with --local; --remote credentials last 1 hour")
+    console_region = region or _console_region()
+    try:
+        # Bad input fails here, before any request.
+        partition = signin.partition_of(console_region)
+        signin.destination_url(destination, console_region, partition)
+        signin.federation_endpoint(partition, os.environ)
+    except IamSudoError as error:
+        raise click.UsageError(str(error)) from None
+
+    if assume_role:
+        mfa_serial, token_code = await _assume_mfa(
+            mfa_serial, token_code, external_id, session_name
+        )
+    caller: list[str] = []
+
+    async def fetch() -> Credentials:
+        if not assume_role and remote:
+            async with _sudo() as sudo:
+                log.info("invoking the function %s to simulate %s", function_name, role_name)
+                return await sudo.simulate_remote(
+                    role_name, principal=principal, base_role=base_role, function_name=function_name
+                )
+        async with _sudo() as sudo:
+            caller.append((await sudo.identity()).arn)
+            if assume_role:
+                return await sudo.assume(
+                    role_name,
+                    duration_seconds=duration,
+                    session_name=session_name,
+                    external_id=external_id,
+                    mfa_serial=mfa_serial,
+                    token_code=token_code,
+                )
+        return await _simulate_local(
+            role_name,
+            principal=principal,
+            base_role=base_role,
+            duration=duration,
+            session_tags=session_tags,
+            source_identity=source_identity,
+            dry_run=False,
+        )
+
+    credentials = await _obtain(ctx, None, True, fetch)
+    # A --remote session is the function's role chain: never a SessionDuration for it.
+    direct = bool(caller) and signin.is_direct_session(caller[0])
+    session_duration = signin.session_duration(direct, duration)
+    log.info(
+        "signing in to the %s console in %s (%s)",
+        partition.name,
+        console_region,
+        f"console session of {session_duration} s"
+        if session_duration
+        else "the console session ends with the credentials",
+    )
+    url = await signin.console_login_url(
+        credentials, region=console_region, destination=destination, duration=session_duration
+    )
+    if print_url:
+        click.echo(url)
+        return
+    # On this thread, not a worker: Ctrl-C while it waits for the browser must end it now.
+    signin.open_in_browser(url)
+    click.echo(
+        f"iam-sudo: opened the AWS console in your browser, until "
+        f"{credentials.expiration.isoformat()}",
+        err=True,
+    )
+
+
+async def _assume_mfa(
+    mfa_serial: str | None,
+    token_code: str | None,
+    external_id: str | None,
+    session_name: str | None,
+) -> tuple[str | None, str | None]:
+    """Check assume's options; (MFA serial, code): the profile's serial, a code asked for.
+
+    The serial defaults to ``mfa_serial`` of the calling profile, as the AWS CLI's; the
+    code is prompted for on a terminal. Raises :class:`click.UsageError` for bad values.
+    """
+    from .session import check_assume_options
+
+    if mfa_serial is None:
+        mfa_serial = _profile_mfa_serial()
+
+    def check(code: str | None) -> None:
+        try:
+            check_assume_options(
+                mfa_serial=mfa_serial,
+                token_code=code,
+                external_id=external_id,
+                session_name=session_name,
+            )
+        except IamSudoError as error:
+            raise click.UsageError(str(error)) from None
+
+    check(token_code)
+    if mfa_serial and token_code is None:
+        if not sys.stdin.isatty():
+            raise click.UsageError("--mfa-serial needs --token-code when not run on a terminal")
+        token_code = str(await click.prompt(f"MFA code for {mfa_serial}", err=True)).strip()
+        check(token_code)
+    return mfa_serial, token_code
+
+
+def _console_region() -> str:
+    """The region as the AWS CLI finds it: AWS_REGION, AWS_DEFAULT_REGION, the profile's."""
+    found = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if found:
+        return found
+    import boto3
+
+    from ._aws import map_exceptions
+
+    with map_exceptions("aws", "session"):  # a missing AWS_PROFILE: one line
+        return boto3.session.Session().region_name or "us-east-1"
+
+
+# --- end of iam-sudo console ---
 
 
 def _describe_session(session: SimulatedSession) -> str:

@@ -32,7 +32,7 @@ from .caller import source_identity as caller_source_identity
 from .ceiling import Ceiling
 from .conditions import Target
 from .credentials import Credentials
-from .fidelity import Finding, narrowing_lines, report, rewrite_finding
+from .fidelity import Finding, narrowing_lines, report, rewrite_finding, statement_left_out
 from .fitting import POLICY_PATH, PackedPolicy
 from .policy import SudoPolicy
 from .principal import Principal, admits
@@ -649,9 +649,9 @@ class IamSudo:
                 role_documents = [(n, f"inline policy {n}", d) for n, d in inline_policies.items()]
                 role_documents += [(a, f"managed policy {a}", documents[a]) for a in documents]
                 left_out = {
-                    (f.policy, f.statement)
+                    (str(f.policy), int(f.statement or 0))
                     for f in map(rewrite_finding, plan.rewrites)
-                    if f.policy is not None and f.statement is not None and "left out" in f.line
+                    if statement_left_out(f)
                 }
                 narrowings = found.narrowings(
                     role_documents, role_boundary=boundary, left_out=left_out

@@ -93,15 +93,15 @@ def rewrite_finding(rewrite: Any) -> Finding:
     """
     line = str(rewrite)
     source = str(getattr(rewrite, "source", ""))
-    policy = getattr(rewrite, "policy", None)
+    policy = getattr(rewrite, "policy", None) or None  # "" and 0: not given
     if policy is None:
         match = _SOURCE.fullmatch(source)
         policy = match.group(2) if match else None
-    index = getattr(rewrite, "index", None)
+    index = getattr(rewrite, "index", None) or None
     if index is None:
         found = _INDEX.match(str(getattr(rewrite, "statement", "")))
         index = int(found.group(1)) if found else None
-    keys = getattr(rewrite, "keys", None)
+    keys = getattr(rewrite, "keys", None) or None
     if keys is None:
         keys = tuple(dict.fromkeys(_KEY.findall(str(getattr(rewrite, "part", "")))))
     given = getattr(rewrite, "kind", None)
@@ -212,6 +212,16 @@ def report(
                 "aws:PrincipalTag; the role has no such tags",
             )
     return findings
+
+
+_LEFT_OUT = ("Allow is left out", "statement left out", "never applies and is left out")
+
+
+def statement_left_out(finding: Finding) -> bool:
+    """Whether the finding's rewrite left its whole statement out of the session (an
+    Allow that depends on an unknown value; a statement that never applies to the role),
+    as opposed to a part of it (some resources, a condition)."""
+    return finding.statement is not None and any(text in finding.line for text in _LEFT_OUT)
 
 
 def narrowing_lines(findings: Iterable[Finding]) -> list[str]:
