@@ -27,6 +27,7 @@ from iam_sudo import (
     ThreadTransport,
     Unauthenticated,
 )
+from iam_sudo.caller import own_audience
 from iam_sudo.remote import RolesRequest, describe_roles
 from iam_sudo.roles import check_role_reference
 
@@ -87,12 +88,13 @@ def _transport() -> ThreadTransport:
     return ThreadTransport()
 
 
-async def _simulate(event: Any, record: dict[str, Any]) -> dict[str, Any]:
+async def _simulate(event: Any, record: dict[str, Any], context: Any = None) -> dict[str, Any]:
     policy, base_role = _configuration()
+    # Proofs name one deployment: this function's unqualified ARN, as Lambda gives it.
+    audience = own_audience(getattr(context, "invoked_function_arn", None))
     async with IamSudo(policy=policy, base_role=base_role, transport=_transport()) as sudo:
         # Who asks, first and from STS alone; nothing else of the event is read before.
         proof = event.get("proof") if isinstance(event, dict) else None
-        audience = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
         caller = await sudo.verify_caller(proof, audience=audience)
         record["caller"] = caller
         rest = {k: v for k, v in event.items() if k != "proof"}
@@ -183,7 +185,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         record["unknown_fields"] = unknown
     error: Exception | None = None
     try:
-        reply = asyncio.run(_simulate(event, record))
+        reply = asyncio.run(_simulate(event, record, context))
         record["decision"] = "allow"
         return reply
     except SudoPolicyDenied as failure:

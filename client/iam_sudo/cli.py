@@ -47,7 +47,26 @@ class UserError(click.ClickException):
         self.status = exit_code
 
 
+def _set_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        log.setLevel(logging.INFO)
+
+
+# -v after the subcommand too (`iam-sudo simulate -v ...`): every subcommand takes it.
+_VERBOSE = click.Option(
+    ["--verbose", "-v"],
+    is_flag=True,
+    expose_value=False,
+    callback=_set_verbose,
+    help="Log what iam-sudo does (never secrets).",
+)
+
+
 class _Cli(click.Group):
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        cmd.params.append(_VERBOSE)
+        super().add_command(cmd, name)
+
     async def invoke(self, ctx: click.Context) -> Any:
         try:
             return await super().invoke(ctx)
@@ -78,6 +97,13 @@ def _require_destination(
         raise click.UsageError("--format prints the credentials; it goes without a command")
     if not profile and not command and not format_name:
         raise click.UsageError("specify --profile, a command to run, --format, or some of them")
+    if profile:
+        from .credentials import check_profile_name
+
+        try:  # before any request: nothing is fetched for a profile that cannot be written
+            check_profile_name(profile)
+        except IamSudoError as error:
+            raise click.BadParameter(str(error), param_hint="--profile") from None
 
 
 def _options(**decorators: Callable[[F], F]) -> Callable[[F], F]:
@@ -143,29 +169,15 @@ async def _obtain(
 
     A hit imports no AWS SDK and makes no request; concurrent askers refresh once.
     """
+    from .progress import notice_if_slow
+
     if format_name != "process" or no_cache:
-        return await fetch()
-    from . import _files, cache
+        return await notice_if_slow(fetch(), "waiting for AWS")
+    from . import cache
 
     params = {k: v for k, v in ctx.params.items() if k != "no_cache"}
     arguments = [ctx.command_path, json.dumps(params, sort_keys=True, default=str)]
-    path = cache.cache_dir() / f"{cache.cache_key(arguments, os.environ)}.json"
-    hit = cache.read(path)
-    if hit is not None:
-        return hit
-    try:
-        with _files.locked(path):
-            hit = cache.read(path)  # another process may have refreshed it meanwhile
-            if hit is not None:
-                return hit
-            credentials = await fetch()
-            cache.write(path, render(credentials, "process"))
-    except OSError as error:
-        raise UserError(
-            f"cannot use the credential cache {path.parent}: {error.strerror or error}; "
-            "check IAM_SUDO_CACHE_DIR or use --no-cache"
-        ) from None
-    return credentials
+    return await cache.obtain(arguments, lambda: notice_if_slow(fetch(), "waiting for AWS"))
 
 
 def _deliver(
@@ -192,21 +204,27 @@ def _deliver(
         )
     if not command:
         return 0
-    from .command import run
+    from .command import environment, run
+    from .config import region
 
     if not ecs_server:
-        return run(command, credentials.env(os.environ))
+        return run(command, environment(os.environ, credentials, region()))
     from .ecs import CredentialsServer
 
     with CredentialsServer(credentials, refresh) as server:
         log.info("serving credentials to the command at %s", server.url)
-        return run(command, server.env(os.environ))
+        return run(command, server.env(os.environ, region()))
 
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--verbose", "-v", is_flag=True, help="Log what iam-sudo does (never secrets).")
+@click.option(
+    "--source-profile",
+    metavar="PROFILE",
+    help="The AWS profile iam-sudo gets its own credentials from [default: AWS_PROFILE].",
+)
 @click.version_option(package_name="iam-sudo")
-def cli(verbose: bool) -> None:
+def cli(verbose: bool, source_profile: str | None) -> None:
     """Get credentials of a real or a simulated IAM role.
 
     Credentials go to a profile in the shared credentials file (--profile), to a command
@@ -219,6 +237,12 @@ def cli(verbose: bool) -> None:
         handler.setFormatter(logging.Formatter("iam-sudo: %(message)s"))
         log.addHandler(handler)
     log.setLevel(logging.INFO if verbose else logging.WARNING)
+    from .config import use_source_profile
+
+    try:
+        use_source_profile(os.environ, source_profile)
+    except IamSudoError as error:
+        raise UserError(str(error)) from None
 
 
 @cli.command(context_settings=_COMMAND_SETTINGS)
@@ -301,20 +325,6 @@ def _sudo() -> IamSudo:
     if os.environ.get("IAM_SUDO_CLI_TRANSPORT") == "aio":
         return IamSudo()
     return IamSudo(transport=ThreadTransport())
-
-
-def _profile_mfa_serial() -> str | None:
-    """``mfa_serial`` of the calling profile in the AWS config file, as the AWS CLI reads it."""
-    from . import _files, inifile
-
-    profile = os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE") or "default"
-    path = Path(os.environ.get("AWS_CONFIG_FILE") or Path.home() / ".aws" / "config")
-    try:
-        sections = inifile.read(_files.read_text(path.expanduser()))
-    except (OSError, UnicodeDecodeError, inifile.IniError):
-        return None
-    section = sections.get("default" if profile == "default" else f"profile {profile}", {})
-    return section.get("mfa_serial") or None
 
 
 @cli.command(context_settings=_COMMAND_SETTINGS)
@@ -547,9 +557,19 @@ async def roles(
 
 
 @cli.command(context_settings=_COMMAND_SETTINGS)
+@click.option(
+    "--source-profile",
+    metavar="PROFILE",
+    help="Where iam-sudo gets its own credentials [default: the profile in effect now].",
+)
 @click.argument("profile")
-@click.argument("arguments", nargs=-1, type=click.UNPROCESSED, metavar="assume|simulate OPTIONS...")
-async def configure(profile: str, arguments: tuple[str, ...]) -> None:
+@click.argument(
+    "arguments",
+    nargs=-1,
+    type=click.UNPROCESSED,
+    metavar="[--source-profile PROFILE] assume|simulate OPTIONS...",
+)
+async def configure(source_profile: str | None, profile: str, arguments: tuple[str, ...]) -> None:
     """Make AWS profile PROFILE get its credentials from iam-sudo, refreshed by itself.
 
     Writes `credential_process = iam-sudo ... --format process` to the profile in the AWS
@@ -557,13 +577,17 @@ async def configure(profile: str, arguments: tuple[str, ...]) -> None:
     with `--profile PROFILE` (or AWS_PROFILE), and asks iam-sudo again when the cached
     credentials near their expiry.
 
+    iam-sudo itself gets its credentials from --source-profile, recorded in the line
+    (default: the profile in effect when configure runs), never from PROFILE.
+
     \b
     Example:
-      iam-sudo configure task simulate --role-name TaskRole
+      iam-sudo configure task --source-profile dev simulate --role-name TaskRole
       aws s3 ls --profile task
     """
-    import shlex
+    from .credentials import process_line
 
+    source_profile, arguments = _split_source_profile(source_profile, arguments)
     if not arguments or arguments[0] not in ("assume", "simulate"):
         raise click.UsageError(
             "give the iam-sudo command to run: assume or simulate, with its options"
@@ -584,9 +608,20 @@ async def configure(profile: str, arguments: tuple[str, ...]) -> None:
             "the command may not name a command to run, --profile, --format or --dry-run: "
             "iam-sudo adds --format process itself"
         )
-    line = shlex.join([*_self_command(), *arguments, "--format", "process"])
+    line = process_line(_self_command(), profile, source_profile, arguments)
     path = write_process_profile(profile, line)
     click.echo(f"iam-sudo: profile {profile} in {path} now runs: {line}", err=True)
+
+
+def _split_source_profile(
+    given: str | None, arguments: tuple[str, ...]
+) -> tuple[str | None, tuple[str, ...]]:
+    """--source-profile given after PROFILE, as the usage line shows it, taken out."""
+    if arguments and arguments[0].startswith("--source-profile="):
+        return arguments[0].split("=", 1)[1], arguments[1:]
+    if len(arguments) >= 2 and arguments[0] == "--source-profile":
+        return arguments[1], arguments[2:]
+    return given, arguments
 
 
 def _self_command() -> list[str]:
@@ -813,7 +848,9 @@ async def _assume_mfa(
     from .session import check_assume_options
 
     if mfa_serial is None:
-        mfa_serial = _profile_mfa_serial()
+        from .config import mfa_serial as profile_mfa_serial
+
+        mfa_serial = profile_mfa_serial()
 
     def check(code: str | None) -> None:
         try:
@@ -836,8 +873,10 @@ async def _assume_mfa(
 
 
 def _console_region() -> str:
-    """The region as the AWS CLI finds it: AWS_REGION, AWS_DEFAULT_REGION, the profile's."""
-    found = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    """The region as the AWS CLI finds it (see config.region), else us-east-1's partition."""
+    from .config import region
+
+    found = region()
     if found:
         return found
     import boto3
@@ -886,6 +925,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         code = cli(args=args, prog_name="iam-sudo", standalone_mode=False, _anyio_backend="asyncio")
+    except click.exceptions.NoArgsIsHelpError as error:
+        click.echo(error.format_message(), err=True)  # usage asked for, not an error
+        sys.exit(error.exit_code)
     except click.UsageError as error:
         command = error.ctx.command_path if error.ctx else "iam-sudo"
         click.echo(f"iam-sudo: error: {error.format_message()} (see '{command} --help')", err=True)

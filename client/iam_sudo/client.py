@@ -11,7 +11,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -27,7 +27,13 @@ from ._exceptions import (
     SessionLimitExceeded,
     UnsupportedRole,
 )
-from .caller import CallerProof, caller_from_answer, check_proof
+from .caller import (
+    CallerProof,
+    caller_from_answer,
+    check_proof,
+    deployment_audience,
+    needs_caller_account,
+)
 from .caller import source_identity as caller_source_identity
 from .ceiling import Ceiling
 from .conditions import Target
@@ -43,7 +49,7 @@ from .remote import (
     parse_reply,
     parse_roles_reply,
 )
-from .roles import Role, boundary_variant_arn, check_role_reference, role_arn, role_name_of
+from .roles import Role, boundary_variant_arn, check_role_reference, role_name_of
 from .session import (
     DEFAULT_DURATION_SECONDS,
     SessionPlan,
@@ -116,6 +122,10 @@ class RoleDetails:
     arn: str
     boundary: str | None
     tags: dict[str, str]
+
+
+# A policy younger than this may be about to be passed by ARN by a concurrent simulation.
+PRUNE_MIN_AGE = timedelta(minutes=15)
 
 
 def _seen(future: asyncio.Future[Any]) -> None:
@@ -297,12 +307,29 @@ class IamSudo:
         return await asyncio.shield(self._once("roles", fetch, self._roles_ttl))
 
     async def role_arn(self, name_or_arn: str) -> str:
-        """The ARN of a role given by ARN or by name in the caller's account and partition."""
+        """The ARN of a role given by ARN, or by name in the caller's account, as IAM says.
+
+        A name's ARN comes from GetRole (once per client), never from concatenation: a
+        role's ARN holds its IAM path (``role/ci/deployer``). Raises :class:`RoleNotFound`
+        if there is no such role, :class:`AccessDenied` if GetRole is not allowed.
+        """
         check_role_reference(name_or_arn)
         if name_or_arn.startswith("arn:"):
             return name_or_arn
-        identity = await self.identity()
-        return role_arn(name_or_arn, partition=identity.partition, account=identity.account)
+
+        async def fetch() -> str:
+            try:
+                return await self._iam(
+                    "get_role", lambda reply: str(reply["Role"]["Arn"]), RoleName=name_or_arn
+                )
+            except AccessDenied as error:
+                raise AccessDenied(
+                    f"{error}; iam-sudo needs iam:GetRole to learn role {name_or_arn}'s ARN "
+                    "(with its path): give the role's ARN instead",
+                    code=error.code,
+                ) from None
+
+        return await asyncio.shield(self._once(f"role-arn:{name_or_arn}", fetch))
 
     async def _attached_policy_arns(self, role_name: str) -> list[str]:
         arns = []
@@ -341,7 +368,9 @@ class IamSudo:
 
         async def managed() -> tuple[list[str], dict[str, dict[str, Any]]]:
             arns = await self._attached_policy_arns(role_name)
-            return arns, await self._managed_documents(arns, await versions)
+            # Shielded: `versions` is shared (the session's listing of policy versions); a
+            # lookup dropped by the exact-name fast path must not cancel it for the others.
+            return arns, await self._managed_documents(arns, await asyncio.shield(versions))
 
         async with _task_group() as group:
             attached = group.create_task(managed())
@@ -587,7 +616,9 @@ class IamSudo:
             raise InexactSimulation(session.role.name, narrower)
         if not source_identity or caller is None:
             return session
-        request = replace(session.request, source_identity=caller_source_identity(caller))
+        # The base role's account is where the session lives: its own users keep bare names.
+        named = caller_source_identity(caller, home_account=base_arn.result().split(":")[4])
+        request = replace(session.request, source_identity=named)
         return replace(session, plan=replace(session.plan, request=request))
 
     async def _plan(
@@ -669,20 +700,23 @@ class IamSudo:
         )
         return SimulatedSession(role, base_role_arn, principal, plan, tuple(findings))
 
-    async def prune_policies(self, *, dry_run: bool = False) -> list[str]:
+    async def prune_policies(
+        self, *, dry_run: bool = False, min_age: timedelta = PRUNE_MIN_AGE
+    ) -> list[str]:
         """Delete the /iam-sudo/ policies that no role of the account needs any more.
 
         Every role is planned (with the caller's own IAM permissions; nothing is assumed)
         to learn which content-addressed policies are still needed. Only policies under
         ``/iam-sudo/`` named ``iam-sudo-*`` are ever considered. If any role cannot be
         planned, nothing is deleted. Returns the ARNs deleted (or, with ``dry_run``, that
-        would be).
+        would be). A policy attached to anything, or created less than ``min_age`` ago, is
+        never deleted (see :meth:`_own_policies`).
         """
         async with _task_group() as group:
             listing = group.create_task(self.roles())
             base_arn = group.create_task(self.role_arn(self.base_role))
             versions = group.create_task(self._policy_versions())
-            ours = group.create_task(self._own_policies())
+            ours = group.create_task(self._own_policies(min_age))
 
         async def needed_by(role: Role) -> set[str]:
             try:
@@ -712,18 +746,36 @@ class IamSudo:
                 log.info("deleted %s", arn)
         return unneeded
 
-    async def _own_policies(self) -> list[str]:
-        """The content-addressed policies iam-sudo created in this account."""
+    async def _own_policies(self, min_age: timedelta = PRUNE_MIN_AGE) -> list[str]:
+        """The content-addressed policies iam-sudo created in this account, that prune may delete.
+
+        Never one attached to anything (``AttachmentCount`` > 0: iam-sudo never attaches its
+        own, so someone else relies on it), nor one created less than ``min_age`` (default
+        :data:`PRUNE_MIN_AGE`) ago (a simulation may be about to pass it by ARN), nor one
+        whose count or creation date the answer does not give (unknown: kept).
+        """
+        now = datetime.now(UTC)
         arns: list[str] = []
         async for page in self._iam_pages(
             "list_policies", "Policies", Scope="Local", PathPrefix=POLICY_PATH
         ):
             with reading_answer("iam", "list_policies"):
-                arns += [
-                    str(p["Arn"])
-                    for p in page
-                    if p.get("Path") == POLICY_PATH and str(p["PolicyName"]).startswith("iam-sudo-")
-                ]
+                for p in page:
+                    if p.get("Path") != POLICY_PATH or not str(p["PolicyName"]).startswith(
+                        "iam-sudo-"
+                    ):
+                        continue
+                    attached, created = p.get("AttachmentCount"), p.get("CreateDate")
+                    if (
+                        isinstance(attached, int)
+                        and attached == 0
+                        and isinstance(created, datetime)
+                        and created.tzinfo is not None
+                        and now - created >= min_age
+                    ):
+                        arns.append(str(p["Arn"]))
+                    else:
+                        log.info("kept %s: attached, recent or of unknown age", p["Arn"])
         return arns
 
     async def _ensure_policy(self, packed: PackedPolicy) -> bool:
@@ -910,7 +962,7 @@ class IamSudo:
         The proof says who asks, signed with this client's own credentials, for this
         function only.
         """
-        proof = await self._transport.identity_proof(function_audience(function_name))
+        proof = await self._transport.identity_proof(await self.function_audience(function_name))
         reply = await self._transport.call(
             "lambda",
             "invoke",
@@ -982,26 +1034,33 @@ class IamSudo:
         event: dict[str, Any] = RolesRequest(_as_principal(principal)).to_event()
         return parse_roles_reply(*await self._invoke(function_name, event))
 
+    async def function_audience(self, function_name: str) -> str:
+        """The audience of a proof for ``function_name``: the function's unqualified ARN.
+
+        A full or partial ARN needs no request (a partial one is in the Lambda client's
+        region and partition); a bare name is invoked in the caller's own account, which
+        costs one sts:GetCallerIdentity (no permission needed; cached for this client).
+        Not lambda:GetFunction: another request, and a permission callers may lack.
+        """
+        partition, region = await self._transport.scope("lambda")
+        account = (await self.identity()).account if needs_caller_account(function_name) else None
+        return deployment_audience(
+            function_name, partition=partition, region=region, account=account
+        )
+
     async def verify_caller(self, proof: object, *, audience: str) -> str:
         """The ARN of whoever signed ``proof``, as STS says; :class:`Unauthenticated` if not.
 
         The function's first step: the proof must be a GetCallerIdentity request for this
-        transport's own STS endpoint, for ``audience`` (the function's name), signed in
-        the last 15 minutes; STS then checks the signature and names the signer.
+        transport's own STS endpoint, for ``audience`` (the function's unqualified ARN, see
+        :func:`iam_sudo.caller.own_audience`), signed in the last 15 minutes, carrying only
+        signed headers; STS then checks the signature and names the signer.
         """
-        checked = CallerProof.from_event(proof)
-        check_proof(
-            checked,
+        checked = check_proof(
+            CallerProof.from_event(proof),
             sts_endpoint=await self._transport.sts_endpoint(),
             audience=audience,
             now=datetime.now(UTC),
         )
         status, body = await self._transport.send_proof(checked)
         return caller_from_answer(status, body)
-
-
-def function_audience(function_name: str) -> str:
-    """The function's own name (what AWS_LAMBDA_FUNCTION_NAME holds), from a name or ARN."""
-    if function_name.startswith("arn:"):
-        return function_name.split(":")[6]
-    return function_name.split(":")[0]
