@@ -19,6 +19,7 @@ from iam_sudo import (
     ConfigurationError,
     IamSudo,
     IamSudoError,
+    InexactSimulation,
     RequestError,
     SimulateRequest,
     SudoPolicy,
@@ -107,6 +108,7 @@ async def _simulate(event: Any, record: dict[str, Any], context: Any = None) -> 
             principal=request.principal,
             base_role=request.base_role,
             caller=caller,
+            exact=request.exact,
         )
         record["resolved_role"] = session.role.arn
         record["base_role"] = session.base_role_arn
@@ -160,8 +162,9 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     """Simulate ``event["role_name"]`` and return its credentials, or raise an iam-sudo error.
 
     The event is ``{"proof": {...}, "role_name": str, "principal": "TYPE:ID"?,
-    "base_role": str?}``; ``proof`` (see :mod:`iam_sudo.caller`) is checked before
-    anything else, and never logged.
+    "base_role": str?, "exact": bool?}``; ``proof`` (see :mod:`iam_sudo.caller`) is
+    checked before anything else, and never logged. With ``exact``, a simulation that
+    would grant less than the role is refused (``InexactSimulation``, one line each).
     """
     started = time.monotonic()
     record: dict[str, Any] = {
@@ -170,6 +173,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         "principal": _field(event, "principal"),
         "requested_base_role": _field(event, "base_role"),
     }
+    if isinstance(event, dict) and event.get("exact") is True:
+        record["exact"] = True
     unknown = _unknown_keys(event)
     if unknown:
         record["unknown_fields"] = unknown
@@ -187,6 +192,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         error = failure
     except IamSudoError as failure:
         decision = "invalid" if isinstance(failure, RequestError) else "error"
+        decision = "inexact" if isinstance(failure, InexactSimulation) else decision
         record.update(decision=decision, error=_describe(failure))
         error = failure
     except Exception as failure:  # nothing unexpected may leave with its internals

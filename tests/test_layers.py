@@ -24,7 +24,8 @@ TOP = {
 }
 # The pure core: no I/O of its own, and no import of anything above it.
 CORE = {
-    "_exceptions", "_files", "_text", "cache", "caller", "conditions", "context_keys",
+    "_exceptions", "_files", "_text", "cache", "caller", "ceiling", "conditions", "config",
+    "context_keys",
     "credentials",
     "documents", "fidelity", "fitting", "formats", "inifile", "policy", "principal",
     "redact", "roles", "session", "simulated",
@@ -33,14 +34,28 @@ CORE = {
 EDGE = {"_aws", "_tasks", "_transports"}
 STEPS = {
     "iam", "lookup", "policy_store", "sts", "remote", "credential_process", "delivery",
-    "console",
+    "console", "planning",
 }  # fmt: skip
 
 
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node but those under ``if TYPE_CHECKING:`` (type names only, never run)."""
+    nodes: list[ast.AST] = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        nodes.append(node)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            stack.extend(node.orelse)
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+    return nodes
+
+
 def imported_modules(path: Path) -> set[str]:
-    """The iam_sudo modules ``path`` imports, by their names in the package."""
+    """The iam_sudo modules ``path`` imports when it runs, by their names in the package."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in _runtime_nodes(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level == 1 or base.startswith("iam_sudo"):

@@ -23,6 +23,7 @@ from ._exceptions import (
     CredentialsFileError,
     EndpointUnreachable,
     IamSudoError,
+    InexactSimulation,
     InvalidPrincipal,
     InvalidRequest,
     InvalidSudoPolicy,
@@ -52,6 +53,7 @@ _LAZY = {
     "Identity": "iam",
     "SimulatedSession": "simulated",
     "Credentials": "credentials",
+    "Finding": "fidelity",
     "shared_credentials_file": "credentials",
     "write_profile": "credentials",
     "SudoPolicy": "policy",
@@ -70,6 +72,7 @@ if TYPE_CHECKING:
     from ._transports import AioTransport, ThreadTransport
     from .client import DEFAULT_BASE_ROLE, IamSudo
     from .credentials import Credentials, shared_credentials_file, write_profile
+    from .fidelity import Finding
     from .iam import IamReader, Identity
     from .policy import SudoPolicy
     from .principal import Principal
@@ -100,10 +103,12 @@ __all__ = [
     "Credentials",
     "CredentialsFileError",
     "EndpointUnreachable",
+    "Finding",
     "IamReader",
     "IamSudo",
     "IamSudoError",
     "Identity",
+    "InexactSimulation",
     "InvalidPrincipal",
     "InvalidRequest",
     "InvalidSudoPolicy",

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import hashlib
 import json
 import os
@@ -297,8 +296,6 @@ async def lock(path: Path, wait_seconds: float = LOCK_TIMEOUT) -> AsyncIterator[
     the holder's process id, so a timeout can say who holds it. Raises
     :class:`ConfigurationError` on timeout.
     """
-    import fcntl
-
     lock_path = path.with_name(path.name + ".lock")
     fd = _open_own(lock_path, os.O_RDWR | os.O_CREAT)
     if fd is None:
@@ -311,22 +308,15 @@ async def lock(path: Path, wait_seconds: float = LOCK_TIMEOUT) -> AsyncIterator[
             )
     try:
         deadline = time.monotonic() + wait_seconds
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as error:
-                if error.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
+        while not _files.try_lock(fd):
             if time.monotonic() >= deadline:
-                holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
                 raise ConfigurationError(
-                    f"the credential cache entry {path.name} is locked by process {holder} "
-                    f"for more than {wait_seconds:g} s; wait for it, stop it, or use --no-cache"
+                    f"the credential cache entry {path.name} is locked by process "
+                    f"{_files.lock_holder(fd)} for more than {wait_seconds:g} s; wait for it, "
+                    "stop it, or use --no-cache"
                 )
             await asyncio.sleep(_LOCK_POLL)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        _files.mark_holder(fd)
         _files._remove_stale_temps(path)  # a crashed writer's temporary files
         yield
     finally:

@@ -188,6 +188,14 @@ async def assume(
         "needs and the fidelity report; create and assume nothing."
     ),
 )
+@click.option(
+    "--exact",
+    is_flag=True,
+    help=(
+        "Refuse (exit 1, one line per narrowing) if the session would grant less than the "
+        "role: what the base role cannot grant, Allows left out for unknown values."
+    ),
+)
 @options.command
 @click.pass_context
 async def simulate(
@@ -205,6 +213,7 @@ async def simulate(
     source_identity: bool,
     session_tags: bool,
     dry_run: bool,
+    exact: bool,
     cmd: tuple[str, ...],
 ) -> None:
     """Simulate the IAM role whose name contains NAME.
@@ -234,6 +243,7 @@ async def simulate(
         "duration_seconds": duration,
         "session_tags": session_tags,
         "source_identity": source_identity,
+        "exact": exact,
     }
     if dry_run:
         session = await sources.plan_local(role_name, **local)
@@ -241,7 +251,11 @@ async def simulate(
         return
     fetch = (
         sources.remote(
-            role_name, principal=principal, base_role=base_role, function_name=function_name
+            role_name,
+            principal=principal,
+            base_role=base_role,
+            function_name=function_name,
+            exact=exact,
         )
         if remote
         else sources.local(role_name, **local)
@@ -262,22 +276,49 @@ async def simulate(
 )
 @options.function_name
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, for scripts.")
+@click.option(
+    "--exact",
+    "check_exact",
+    is_flag=True,
+    help=(
+        "With --local: say whether each role simulates exactly under the base role "
+        "(reads every role's policies and the base role's) [env IAM_SUDO_BASE_ROLE]."
+    ),
+)
 async def roles(
-    principal: Principal | None, remote: bool, function_name: str, as_json: bool
+    principal: Principal | None,
+    remote: bool,
+    function_name: str,
+    as_json: bool,
+    check_exact: bool,
 ) -> None:
     """List the roles you may simulate: one per line, name and trusted principals."""
     from .remote import describe_roles
 
+    if check_exact and remote:
+        raise click.UsageError("--exact goes with --local")
+    narrowings: dict[str, list[str]] = {}
     async with sources.client() as sudo:
         if remote:
             listed = await sudo.roles_remote(principal=principal, function_name=function_name)
         else:
-            listed = describe_roles(await sudo.visible_roles(principal=principal))
+            visible = await sudo.visible_roles(principal=principal)
+            listed = describe_roles(visible)
+            if check_exact:
+                narrowings = await sudo.narrowings(visible)
+    if check_exact:
+        for role in listed:
+            role["exact"] = not narrowings[role["arn"]]
+            role["narrowings"] = narrowings[role["arn"]]
     if as_json:
         click.echo(json.dumps(listed, indent=2))
         return
     for role in listed:
-        click.echo(f"{role['name']}\t{', '.join(role['principals'])}")
+        exact = ""
+        if check_exact:
+            count = len(role["narrowings"])
+            exact = f"\tnarrower ({count})" if count else "\texact"
+        click.echo(f"{role['name']}\t{', '.join(role['principals'])}{exact}")
 
 
 @cli.command(context_settings=options.COMMAND_SETTINGS)

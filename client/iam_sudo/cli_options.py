@@ -60,7 +60,7 @@ def require_destination(
     if not profile and not command and not format_name:
         raise click.UsageError("specify --profile, a command to run, --format, or some of them")
     if profile:
-        from .credentials import check_profile_name
+        from .config import check_profile_name
 
         try:  # before any request: nothing is fetched for a profile that cannot be written
             check_profile_name(profile)

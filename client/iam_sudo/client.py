@@ -16,14 +16,16 @@ from datetime import timedelta
 from typing import Any, Self
 
 from ._aws import RetryMode, Timeouts, Transport
-from ._exceptions import IamSudoError, SessionLimitExceeded
+from ._exceptions import InexactSimulation
 from ._tasks import task_group
 from ._transports import AioTransport
 from .caller import source_identity as caller_source_identity
 from .caller import verify
 from .credentials import Credentials
+from .fidelity import narrowing_lines
 from .iam import DEFAULT_MAX_CONCURRENCY, DEFAULT_ROLES_TTL, IamReader, Identity
-from .lookup import Found, RoleLookup, boundary_variant, read_role, visible_roles
+from .lookup import RoleLookup, visible_roles
+from .planning import narrowings, needed_policies, plan_found
 from .policy import SudoPolicy
 from .policy_store import PRUNE_MIN_AGE, PolicyStore
 from .principal import Principal
@@ -35,12 +37,12 @@ from .remote import (
     parse_reply,
     parse_roles_reply,
 )
-from .roles import Role, role_name_of
+from .roles import Role
 from .session import (
     DEFAULT_DURATION_SECONDS,
     SessionRequest,
 )
-from .simulated import SimulatedSession, simulated_session
+from .simulated import SimulatedSession
 from .sts import RoleOptions, assume_role
 
 __all__ = ["DEFAULT_BASE_ROLE", "IamSudo", "Identity", "SimulatedSession"]
@@ -146,6 +148,7 @@ class IamSudo:
         full_report: bool = False,
         caller: str | None = None,
         source_identity: bool = True,
+        exact: bool = False,
     ) -> SimulatedSession:
         """Resolve ``role_name`` and plan the AssumeRole request that simulates it exactly.
 
@@ -158,7 +161,11 @@ class IamSudo:
         the base role's tags. ``caller`` is whom the sudo policy's rules are for (a
         verified ARN; default: this client's own identity, from STS); ``source_identity``
         names the caller as the session's STS SourceIdentity, so that CloudTrail ties
-        every action of the session to them.
+        every action of the session to them. With ``full_report`` or ``exact`` the base
+        role's policies are read too, and what it cannot grant of the role becomes
+        ``narrower`` findings (:mod:`iam_sudo.ceiling`); ``exact`` then raises
+        :class:`InexactSimulation`, one line per narrowing, rather than plan a session that
+        grants less than the role.
         """
         wanted = _as_principal(principal)
         policy = self.policy
@@ -171,13 +178,19 @@ class IamSudo:
             whole_listing=full_report,
         )
         policy.check(found.role, found.base_role_arn, wanted, found.caller)
-        session = await self._plan(
+        session = await plan_found(
+            self._reader,
+            policy,
             found,
             principal=wanted,
             duration_seconds=duration_seconds,
             session_tags=session_tags,
             full_report=full_report,
+            ceiling=full_report or exact,
         )
+        narrower = narrowing_lines(session.findings)
+        if exact and narrower:
+            raise InexactSimulation(session.role.name, narrower)
         if not source_identity or found.caller is None:
             return session
         # The base role's account is where the session lives: its own users keep bare names.
@@ -193,38 +206,6 @@ class IamSudo:
         """Deprecated name of :meth:`plan` (``explain`` is its ``full_report``)."""
         warnings.warn("IamSudo.session() is now IamSudo.plan()", DeprecationWarning, stacklevel=2)
         return await self.plan(role_name, full_report=explain, **options)
-
-    async def _plan(
-        self,
-        found: Found,
-        *,
-        principal: Principal | None = None,
-        duration_seconds: int = DEFAULT_DURATION_SECONDS,
-        session_tags: bool = True,
-        full_report: bool = False,
-        boundary_variants: bool = True,
-    ) -> SimulatedSession:
-        """Read the role's policies (unless found already) and plan its session."""
-        role, base_role_arn = found.role, found.base_role_arn
-        details, policies = await read_role(self._reader, found)
-        if details.boundary and boundary_variants:
-            base_role_arn = await boundary_variant(
-                self._reader, role, base_role_arn, details.boundary
-            )
-            self.policy.check(role, base_role_arn, principal, found.caller)
-        base_role_tags = None
-        if full_report:
-            base_role_tags = (await self._reader.role_details(role_name_of(base_role_arn))).tags
-        return simulated_session(
-            role,
-            base_role_arn,
-            details,
-            policies,
-            listing=found.listing,
-            session_tags=session_tags,
-            duration_seconds=duration_seconds,
-            base_role_tags=base_role_tags,
-        )
 
     async def assume_session(self, session: SimulatedSession | SessionRequest) -> Credentials:
         """Create the policies a session needs, send its AssumeRole request, return credentials.
@@ -245,10 +226,19 @@ class IamSudo:
         principal: Principal | str | None = None,
         base_role: str | None = None,
         duration_seconds: int = DEFAULT_DURATION_SECONDS,
+        exact: bool = False,
     ) -> Credentials:
-        """Credentials of the base role limited to the policies of the role ``role_name``."""
+        """Credentials of the base role limited to the policies of the role ``role_name``.
+
+        ``exact`` raises :class:`InexactSimulation` where the base role cannot grant all
+        the role can (see :meth:`plan`).
+        """
         session = await self.plan(
-            role_name, principal=principal, base_role=base_role, duration_seconds=duration_seconds
+            role_name,
+            principal=principal,
+            base_role=base_role,
+            duration_seconds=duration_seconds,
+            exact=exact,
         )
         return await self.assume_session(session)
 
@@ -278,14 +268,16 @@ class IamSudo:
         principal: Principal | str | None = None,
         base_role: str | None = None,
         function_name: str = DEFAULT_FUNCTION_NAME,
+        exact: bool = False,
     ) -> Credentials:
         """Ask the iam-sudo Lambda function to simulate the role, with its own permissions.
 
         Only ``lambda:InvokeFunction`` is needed; the function's sudo policy decides. A
-        function error raises :class:`RemoteError` carrying the function's message.
+        function error raises :class:`RemoteError` carrying the function's message;
+        ``exact`` has the function refuse an inexact simulation (``InexactSimulation``).
         """
         event: dict[str, Any] = SimulateRequest(
-            role_name, _as_principal(principal), base_role
+            role_name, _as_principal(principal), base_role, exact
         ).to_event()
         # The function's own validation, so that a bad request fails here, before any call.
         SimulateRequest.from_event(event)
@@ -304,6 +296,12 @@ class IamSudo:
     async def verify_caller(self, proof: object, *, audience: str) -> str:
         """Who signed ``proof`` for ``audience`` (the function's ARN), per STS: caller.verify."""
         return await verify(self.transport, proof, audience=audience)
+
+    async def narrowings(
+        self, roles: list[Role], *, base_role: str | None = None
+    ) -> dict[str, list[str]]:
+        """Per role ARN, what a simulation would not grant of it (see planning.narrowings)."""
+        return await narrowings(self._reader, self.policy, roles, base_role or self.base_role)
 
     async def visible_roles(
         self, *, principal: Principal | str | None = None, caller: str | None = None
@@ -327,25 +325,10 @@ class IamSudo:
         async with task_group() as group:
             listing = group.create_task(reader.roles())
             base_arn = group.create_task(reader.role_arn(self.base_role))
-            versions = group.create_task(reader.policy_versions())
+            group.create_task(reader.policy_versions())  # shared: read once for every plan
             ours = group.create_task(self._store.ours(min_age))
 
-        async def needed_by(role: Role) -> set[str]:
-            found = Found(role, listing.result(), base_arn.result(), None, versions.result())
-            try:
-                planned = await self._plan(found, boundary_variants=False)
-            except SessionLimitExceeded:
-                return set()
-            except IamSudoError as error:
-                raise IamSudoError(
-                    f"cannot tell which iam-sudo policies role {role.name} needs ({error}); "
-                    "nothing was deleted"
-                ) from None
-            return {packed.arn for packed in planned.plan.packed}
-
-        async with task_group() as group:
-            needs = [group.create_task(needed_by(role)) for role in listing.result()]
-        needed = set().union(*(task.result() for task in needs))
+        needed = await needed_policies(reader, self.policy, listing.result(), base_arn.result())
         unneeded = sorted(set(ours.result()) - needed)
         if not dry_run:
             await self._store.delete(unneeded)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,10 +12,9 @@ from typing import Any
 
 from . import _files, inifile
 from ._exceptions import CredentialsFileError
-from ._text import bounded
+from .config import RESOLVING_VARIABLE, check_profile_name
 
 # No brackets, no control characters, no line or paragraph separators.
-_PROFILE_NAME = re.compile(r"[^\[\]\x00-\x1f\x7f\x85\u2028\u2029]+")
 
 
 @dataclass(frozen=True)
@@ -59,11 +57,50 @@ class Credentials:
     def env(self, base: Mapping[str, str]) -> dict[str, str]:
         """A copy of ``base`` in which these credentials are the only ones an SDK will find.
 
-        See :func:`iam_sudo.command.environment` (here without setting a region).
+        See :func:`environment` (here without setting a region).
         """
-        from .command import environment
-
         return environment(base, self, None)
+
+
+# Read by SDKs as credentials or beside them (botocore's EnvProvider, the JS SDK's fromEnv:
+# AWS_CREDENTIAL_EXPIRATION, AWS_ACCOUNT_ID, AWS_CREDENTIAL_SCOPE), or naming where to find
+# them: never handed on from iam-sudo's own environment.
+CREDENTIAL_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_ACCOUNT_ID",
+    "AWS_CREDENTIAL_SCOPE",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    RESOLVING_VARIABLE,
+)
+
+
+def with_region(env: dict[str, str], region: str | None) -> dict[str, str]:
+    """``env`` with ``region`` as both variables SDKs read (AWS_REGION: the JS SDK and the
+    AWS CLI v2; AWS_DEFAULT_REGION: botocore and the AWS CLI v1); unchanged if None."""
+    if region:
+        env["AWS_REGION"] = region
+        env["AWS_DEFAULT_REGION"] = region
+    return env
+
+
+def environment(
+    base: Mapping[str, str], credentials: Credentials, region: str | None
+) -> dict[str, str]:
+    """``base`` with ``credentials`` as the only credentials an SDK finds, and ``region``.
+
+    The expiration is set as the AWS CLI's ``configure export-credentials`` sets it.
+    """
+    env = {k: v for k, v in base.items() if k not in CREDENTIAL_VARIABLES}
+    env["AWS_ACCESS_KEY_ID"] = credentials.access_key_id
+    env["AWS_SECRET_ACCESS_KEY"] = credentials.secret_access_key
+    env["AWS_SESSION_TOKEN"] = credentials.session_token
+    env["AWS_CREDENTIAL_EXPIRATION"] = credentials.expiration.isoformat()
+    return with_region(env, region)
 
 
 def shared_credentials_file(environ: Mapping[str, str] | None = None) -> Path:
@@ -71,19 +108,6 @@ def shared_credentials_file(environ: Mapping[str, str] | None = None) -> Path:
     from . import config
 
     return config.credentials_file(environ)
-
-
-def check_profile_name(profile: str) -> None:
-    """Raise :class:`CredentialsFileError` unless ``profile`` can be a section name as is."""
-    if (
-        not _PROFILE_NAME.fullmatch(profile)
-        or profile != profile.strip()
-        or profile == inifile.DEFAULT_SECTION
-    ):
-        raise CredentialsFileError(
-            f"invalid profile name {bounded(profile)}: use a name without brackets, control "
-            "characters or surrounding spaces, other than DEFAULT"
-        )
 
 
 def holds_long_term_keys(options: Mapping[str, str]) -> bool:

@@ -42,8 +42,9 @@ def deliver(
         )
     if not command:
         return 0
-    from .command import environment, run
+    from .command import run
     from .config import region
+    from .credentials import environment
 
     if not ecs_server:
         return run(command, environment(os.environ, credentials, region()))

@@ -183,6 +183,23 @@ class IamReader:
         except RoleNotFound:
             return None
 
+    async def memo(self, key: str, factory: Callable[[], Awaitable[T]]) -> T:
+        """``factory()``'s answer, shared by every caller and renewed like the roles listing.
+
+        For what a caller reads about the account once per ``roles_ttl`` (a base role's
+        details and policies); a failure is not kept.
+        """
+
+        async def run() -> T:
+            return await factory()
+
+        return await asyncio.shield(self._shared.run(key, run, self._roles_ttl))
+
+    async def base_role_details(self, base_arn: str) -> RoleDetails:
+        """The details of the base role ``base_arn``, read once per ``roles_ttl``."""
+        name = role_name_of(base_arn)
+        return await self.memo(f"base-role:{base_arn}", lambda: self.role_details(name))
+
     async def role_details(self, role_name: str) -> RoleDetails:
         """The boundary and tags of the role ``role_name``; :class:`RoleNotFound` if none."""
         return await self.iam(

@@ -24,7 +24,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from ._exceptions import InvalidRequest, RoleNotFound, UnsupportedRole
+from ._exceptions import InvalidRequest
 from ._tasks import consume_failure, task_group
 from .iam import IamReader
 from .policy import SudoPolicy
@@ -33,7 +33,6 @@ from .roles import (
     Role,
     RoleDetails,
     RolePolicies,
-    boundary_variant_arn,
     check_role_reference,
     role_name_of,
 )
@@ -145,47 +144,6 @@ class RoleLookup:
                     pending.cancel()
         policies = await speculative if details is not None and speculative is not None else None
         return Found(role, roles, base_arn.result(), caller, versions.result(), details, policies)
-
-
-async def read_role(reader: IamReader, found: Found) -> tuple[RoleDetails, RolePolicies]:
-    """The found role's details and policies: read now unless the lookup read them already."""
-
-    async def details() -> RoleDetails:
-        if found.details is not None:
-            return found.details
-        return await reader.role_details(found.role.name)
-
-    async def policies() -> RolePolicies:
-        if found.policies is not None:
-            return found.policies
-        return await reader.role_policies(found.role.name, asyncio.sleep(0, found.versions))
-
-    async with task_group() as group:
-        read_details = group.create_task(details())
-        read_policies = group.create_task(policies())
-    return read_details.result(), read_policies.result()
-
-
-async def boundary_variant(reader: IamReader, role: Role, base_arn: str, boundary: str) -> str:
-    """The variant of the base role that carries ``boundary``, or :class:`UnsupportedRole`.
-
-    A session of a base role with the target's boundary is exact: session policies
-    intersect the boundary there just as the role's own policies do (IAM User Guide,
-    "Evaluating effective permissions with boundaries").
-    """
-    variant = boundary_variant_arn(base_arn, boundary)
-    try:
-        details: RoleDetails | None = await reader.role_details(role_name_of(variant))
-    except RoleNotFound:
-        details = None
-    if details is None or details.boundary != boundary:
-        raise UnsupportedRole(
-            f"role {role.name} has the permissions boundary {boundary}, which session "
-            f"policies cannot reproduce; simulating it needs a base role with the same "
-            f"boundary, {variant}: add {boundary} to iam-sudo:boundaryVariants and "
-            "`pulumi up`"
-        )
-    return variant
 
 
 async def visible_roles(

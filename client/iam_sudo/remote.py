@@ -20,10 +20,11 @@ if TYPE_CHECKING:
 DEFAULT_FUNCTION_NAME = "iam-sudo"
 MAX_FIELD_CHARS = 512
 _FIELDS = ("role_name", "principal", "base_role")
+_FLAGS = ("exact",)
 _ROLES_FIELDS = ("action", "principal")
 PROOF_FIELD = "proof"
 #: Every field an event may hold, whatever it asks.
-EVENT_FIELDS = (*_FIELDS, PROOF_FIELD, "action")
+EVENT_FIELDS = (*_FIELDS, *_FLAGS, PROOF_FIELD, "action")
 _CREDENTIAL_KEYS = ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")
 
 
@@ -47,15 +48,19 @@ def split_event(event: Mapping[str, Any]) -> tuple[object, dict[str, Any]]:
 
 @dataclass(frozen=True)
 class SimulateRequest:
-    """What the function is asked to simulate: ``{"role_name", "principal"?, "base_role"?}``."""
+    """What the function is asked to simulate:
+    ``{"role_name", "principal"?, "base_role"?, "exact"?: bool}``."""
 
     role_name: str
     principal: Principal | None = None
     base_role: str | None = None
+    exact: bool = False
 
-    def to_event(self) -> dict[str, str]:
+    def to_event(self) -> dict[str, Any]:
         """The Lambda event; optional fields are left out rather than sent empty."""
-        event = {"role_name": self.role_name}
+        event: dict[str, Any] = {"role_name": self.role_name}
+        if self.exact:
+            event["exact"] = True
         if self.principal is not None:
             event["principal"] = str(self.principal)
         if self.base_role is not None:
@@ -67,7 +72,10 @@ class SimulateRequest:
         """Validate an event; raise :class:`InvalidRequest` saying exactly what is wrong."""
         if not isinstance(event, Mapping):
             raise InvalidRequest(f"the request must be a JSON object, got {type(event).__name__}")
-        _refuse_unknown(event, _FIELDS)
+        _refuse_unknown(event, _FIELDS + _FLAGS)
+        exact = event.get("exact", False)
+        if not isinstance(exact, bool):
+            raise InvalidRequest(f"exact must be true or false, got {type(exact).__name__}")
         if "role_name" not in event:
             raise InvalidRequest("the request has no role_name")
         for key in _FIELDS:
@@ -86,6 +94,7 @@ class SimulateRequest:
             role_name=event["role_name"],
             principal=Principal.parse(principal) if principal is not None else None,
             base_role=event.get("base_role"),
+            exact=exact,
         )
 
 

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .ceiling import Ceiling, Narrowing
 from .conditions import Target
-from .fidelity import report
+from .fidelity import Finding, report, rewrite_finding, statement_left_out
 from .fitting import MAX_PLAINTEXT_CHARS, POLICY_PATH
 from .roles import Role, RoleDetails, RolePolicies
 from .session import SessionPlan, SessionRequest, plan_session
@@ -18,13 +19,19 @@ from .session import SessionPlan, SessionRequest, plan_session
 class SimulatedSession:
     """A resolved role and the plan that simulates it, before anything is created or sent.
 
-    ``fidelity`` lists, one line each, what the session will not reproduce of the role.
+    ``findings`` (:class:`~iam_sudo.fidelity.Finding`) say what the session will not
+    reproduce of the role; ``fidelity`` is their lines.
     """
 
     role: Role
     base_role_arn: str
     plan: SessionPlan
-    fidelity: tuple[str, ...] = ()
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def fidelity(self) -> tuple[str, ...]:
+        """The fidelity report: one line per finding."""
+        return tuple(str(finding) for finding in self.findings)
 
     @property
     def request(self) -> SessionRequest:
@@ -66,6 +73,7 @@ class SimulatedSession:
             ],
             "ManagedPoliciesPacked": list(self.plan.inlined_managed),
             "Fidelity": list(self.fidelity),
+            "Findings": [finding.to_json() for finding in self.findings],
         }
 
 
@@ -79,12 +87,15 @@ def simulated_session(
     session_tags: bool = True,
     duration_seconds: int,
     base_role_tags: dict[str, str] | None = None,
+    ceiling: Ceiling | str | None = None,
 ) -> SimulatedSession:
     """The session that simulates ``role`` (pure: everything is read already).
 
     ``details`` and ``policies`` are the role's (see :mod:`iam_sudo.iam`); ``listing`` the
     roles it was resolved among, and ``base_role_tags`` the base role's when known, for
-    the fidelity report. ``session_tags`` passes the role's tags as session tags. Raises
+    the fidelity report. ``session_tags`` passes the role's tags as session tags.
+    ``ceiling`` is what the base role can grant (or why it could not be read): what it
+    cannot grant of the role becomes findings of kind ``narrower``. Raises
     :class:`SessionLimitExceeded` when the policies do not fit STS's limits.
     """
     arns, documents, inline_policies = policies
@@ -98,6 +109,18 @@ def simulated_session(
         tags=details.tags if session_tags else {},
         duration_seconds=duration_seconds,
     )
+    narrowings: list[Narrowing] = []
+    if isinstance(ceiling, Ceiling):
+        role_documents = [(n, f"inline policy {n}", d) for n, d in inline_policies.items()]
+        role_documents += [(a, f"managed policy {a}", documents[a]) for a in documents]
+        left_out = {
+            (str(f.policy), int(f.statement or 0))
+            for f in map(rewrite_finding, plan.rewrites)
+            if statement_left_out(f)
+        }
+        narrowings = ceiling.narrowings(
+            role_documents, role_boundary=details.boundary, left_out=left_out
+        )
     findings = report(
         role=role,
         plan=plan,
@@ -106,5 +129,7 @@ def simulated_session(
         role_tags=details.tags,
         tags_passed=session_tags,
         base_role_tags=base_role_tags,
+        narrowings=narrowings,
+        ceiling_unknown=ceiling if isinstance(ceiling, str) else None,
     )
     return SimulatedSession(role, base_role_arn, plan, tuple(findings))

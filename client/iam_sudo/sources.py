@@ -13,10 +13,10 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from .credentials import Credentials
+from .remote import DEFAULT_FUNCTION_NAME
 
 if TYPE_CHECKING:
     from .client import IamSudo
-    from .principal import Principal
     from .simulated import SimulatedSession
 
 log = logging.getLogger("iam_sudo")
@@ -53,17 +53,15 @@ def assumed(role: str, *, callers: list[str] | None = None, **options: Any) -> F
     return fetch
 
 
-def remote(
-    role_name: str, *, principal: Principal | None, base_role: str | None, function_name: str
-) -> Fetch:
-    """Credentials of the role simulated by the iam-sudo function ``function_name``."""
+def remote(role_name: str, **options: Any) -> Fetch:
+    """Credentials of the role simulated by the iam-sudo function (``options``: see
+    :meth:`IamSudo.simulate_remote`)."""
 
     async def fetch() -> Credentials:
         async with client() as sudo:
-            log.info("invoking the function %s to simulate %s", function_name, role_name)
-            return await sudo.simulate_remote(
-                role_name, principal=principal, base_role=base_role, function_name=function_name
-            )
+            name = options.get("function_name", DEFAULT_FUNCTION_NAME)
+            log.info("invoking the function %s to simulate %s", name, role_name)
+            return await sudo.simulate_remote(role_name, **options)
 
     return fetch
 
