@@ -18,7 +18,7 @@ import pytest
 
 from devtools import localaws
 from iam_sudo import IamSudo
-from tests.conftest import PRINT_IDENTITY
+from tests.conftest import PRINT_IDENTITY, private_cache
 
 ECS = "Service:ecs-tasks.amazonaws.com"
 
@@ -539,7 +539,7 @@ def test_an_unknown_format_is_a_usage_error(cli: Any, task_role: dict[str, Any])
 def test_credential_process_answers_from_the_cache_without_aws(
     cli: Any, task_role: dict[str, Any], local_aws: Any, aws_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {**aws_env, "HOME": str(tmp_path), "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**aws_env, **private_cache(tmp_path)}
     args = ("simulate", "--local", "--role-name", task_role["name"], "--format", "process")
     first = cli(*args, env=env)
     assert first.returncode == 0, first.stderr
@@ -559,7 +559,7 @@ def test_credential_process_answers_from_the_cache_without_aws(
 def test_a_cache_hit_imports_no_aws_sdk(
     task_role: dict[str, Any], aws_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {**aws_env, "HOME": str(tmp_path), "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**aws_env, **private_cache(tmp_path)}
     args = ["simulate", "--local", "--role-name", task_role["name"], "--format", "process"]
     warm = subprocess.run(
         [sys.executable, "-m", "iam_sudo", *args], env=env, capture_output=True, check=True
@@ -582,7 +582,7 @@ def test_a_cache_hit_imports_no_aws_sdk(
 def test_many_processes_asking_at_once_refresh_once(
     task_role: dict[str, Any], aws_env: dict[str, str], local_aws: Any, tmp_path: Path
 ) -> None:
-    env = {**aws_env, "HOME": str(tmp_path), "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**aws_env, **private_cache(tmp_path)}
     args = ["simulate", "--local", "--role-name", task_role["name"], "--format", "process"]
     processes = [
         subprocess.Popen(
@@ -601,7 +601,7 @@ def test_configure_writes_a_credential_process_profile_every_aws_tool_uses(
     config = Path(aws_env["AWS_CONFIG_FILE"])
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text("# mine\n[profile other]\nregion = eu-west-1\n")
-    env = {**aws_env, "HOME": str(tmp_path), "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**aws_env, **private_cache(tmp_path)}
     # Your own credentials, as a user keeps them: in the default profile.
     Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"]).write_text(
         f"[default]\naws_access_key_id = {aws_env['AWS_ACCESS_KEY_ID']}\n"

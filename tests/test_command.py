@@ -17,6 +17,7 @@ import pytest
 
 from iam_sudo import Credentials
 from iam_sudo.command import environment
+from tests.conftest import private_cache
 
 VENV_BIN = str(Path(sys.executable).parent)
 CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
@@ -66,7 +67,7 @@ def test_a_profile_whose_iam_sudo_gets_credentials_from_itself_fails_fast_in_one
 ) -> None:
     # A line as `configure` wrote it before --source-profile: iam-sudo inherits
     # AWS_PROFILE=task from the SDK and would ask profile task for its own credentials.
-    env = keys_in_credentials_file(aws_env) | {"IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
+    env = keys_in_credentials_file(aws_env) | private_cache(tmp_path)
     script, log = counting_iam_sudo(tmp_path)
     line = shlex.join(
         [
@@ -94,7 +95,7 @@ def test_a_profile_whose_iam_sudo_gets_credentials_from_itself_fails_fast_in_one
 def test_a_configured_profile_exported_as_aws_profile_gets_the_simulated_role(
     cli: Any, aws_env: dict[str, str], task_role: dict[str, Any], tmp_path: Path, tool: str
 ) -> None:
-    env = keys_in_credentials_file(aws_env) | {"IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
+    env = keys_in_credentials_file(aws_env) | private_cache(tmp_path)
     configured = cli(
         "configure", "task", "simulate", "--local", "--role-name", task_role["name"], env=env
     )
