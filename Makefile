@@ -13,12 +13,12 @@ $(PY):
 	$(PIP) --upgrade pip
 
 $(DEMO_STAMP): pyproject.toml | $(PY)
-	@echo "== installing iam-sudo and what the demo needs (a first run takes about 2 minutes)"
+	@echo "== installing iam-sudo and what the demo needs (a first run takes 2-3 minutes)"
 	$(PIP) -e '.[demo]'
 	touch $@
 
 $(TEST_STAMP): pyproject.toml | $(PY)
-	@echo "== installing iam-sudo and the test tools (a first run takes about 3 minutes)"
+	@echo "== installing iam-sudo and the test tools (a first run takes 3-5 minutes)"
 	$(PIP) -e '.[test]'
 	touch $@ $(DEMO_STAMP)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import functools
 from contextlib import AsyncExitStack
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from ._aws import (
@@ -152,12 +151,7 @@ class AioTransport:
         protect_sdk_logs()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self._stack.aclose()
 
     async def _open(self, service: str) -> Any:
@@ -249,12 +243,7 @@ class ThreadTransport:
         self._failures.clear()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         return None
 
     def _boto3_session(self) -> Any:
