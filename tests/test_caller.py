@@ -445,9 +445,15 @@ ALICE_ROLE = "arn:aws:sts::123456789012:assumed-role/Ops/alice"
     [
         ("arn:aws:iam::123456789012:user/alice", "alice"),
         ("arn:aws:iam::123456789012:user/team/bob", "bob"),
+        # An Identity Center session is a role session like any other: a customer may name
+        # a role AWSReservedSSO_... (nothing in IAM's CreateRole says otherwise) and its
+        # path, which would tell, is not in the session ARN.
         (
             "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Dev_1/carol@example.com",
-            "carol@example.com",
+            hashed(
+                "AWSReservedSSO_Dev_1.carol@example.com",
+                "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Dev_1/carol@example.com",
+            ),
         ),
         # Whoever may assume Ops chooses the session name: the role is in the identity.
         (ALICE_ROLE, hashed("Ops.alice", ALICE_ROLE)),
@@ -484,6 +490,16 @@ ALICE_ROLE = "arn:aws:sts::123456789012:assumed-role/Ops/alice"
 )
 def test_the_source_identity_names_one_principal_within_stss_rules(arn: str, expected: str) -> None:
     assert source_identity(arn, home_account="123456789012") == expected
+
+
+def test_a_role_named_like_identity_centers_does_not_borrow_an_sso_users_identity() -> None:
+    # The review's case: whoever may create roles creates AWSReservedSSO_Fake (at any path)
+    # and names its session carol@example.com; the real Identity Center session differs.
+    real = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Dev_0a1b2c/carol@example.com"
+    fake = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Fake/carol@example.com"
+    assert source_identity(real) != source_identity(fake)
+    assert "carol@example.com" not in (source_identity(real), source_identity(fake))
+    assert source_identity(real).startswith("AWSReservedSSO_Dev_0a1b2c.carol@example.com,")
 
 
 def test_a_session_named_like_a_user_does_not_borrow_the_users_identity() -> None:

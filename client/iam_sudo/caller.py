@@ -322,7 +322,6 @@ def caller_from_answer(status: int, body: bytes) -> str:
 
 _SOURCE_IDENTITY = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
 _HASH_CHARS = 20
-_SSO_ROLE_PREFIX = "AWSReservedSSO_"
 
 
 def source_identity(caller_arn: str, home_account: str | None = None) -> str:
@@ -330,20 +329,20 @@ def source_identity(caller_arn: str, home_account: str | None = None) -> str:
 
     Within STS's 2-64 characters of ``[\\w+=,.@-]`` (STS API reference, AssumeRole:
     SourceIdentity). ``home_account`` is the account of the session's base role (default:
-    the caller's own). In that account:
+    the caller's own). In that account an IAM user ``U`` is ``U`` (a user's name is unique
+    in its account), if it has no ``@`` (what Identity Center user names look like) nor
+    ``,``.
 
-    * an IAM user ``U`` is ``U`` (unique in its account), if it has no ``@`` nor ``,``;
-    * an IAM Identity Center session (role ``AWSReservedSSO_*``; the session name is the
-      Identity Center user name, set by Identity Center) is that name, if it has an ``@``
-      (an e-mail address, as Identity Center user names usually are) and no ``,``.
-
-    Everything else (other role sessions, whose session name whoever assumes the role
-    chooses; federated users; root; callers of other accounts; names that do not fit the
-    above) is ``<readable>,<hash>``: the role and session (``Ops.alice``) or the name, cut
-    to fit, then a comma and 20 hex digits of SHA-256 of the caller's ARN. Bare forms
-    never hold a comma and hashed forms always do, users' bare forms have no ``@`` and
-    Identity Center's always do: different callers never share a SourceIdentity (short of
-    an 80-bit hash collision).
+    Everything else is ``<readable>,<hash>``: the role and session (``Ops.alice``) or the
+    name, cut to fit, then a comma and 20 hex digits of SHA-256 of the caller's ARN. That
+    covers other role sessions, whose session name whoever assumes the role chooses;
+    IAM Identity Center sessions too (``AWSReservedSSO_Dev_1.carol@example.com,...``):
+    the session ARN does not carry the role's path (``/aws-reserved/sso.amazonaws.com/``),
+    and neither the IAM API reference (CreateRole: RoleName, Path) nor the Identity Center
+    User Guide says that IAM refuses a customer's role named ``AWSReservedSSO_...``, so such
+    a name proves nothing. Federated users, root, callers of other accounts and names that
+    do not fit are hashed too. Bare forms never hold a comma and hashed forms always do:
+    different callers never share a SourceIdentity (short of an 80-bit hash collision).
     """
     parts = caller_arn.split(":", 5)
     account = parts[4] if len(parts) == 6 else ""
@@ -358,8 +357,6 @@ def source_identity(caller_arn: str, home_account: str | None = None) -> str:
     elif kind == "assumed-role":
         role, _, session = rest.partition("/")
         readable = f"{role}.{session}"
-        if role.startswith(_SSO_ROLE_PREFIX) and "@" in session:
-            bare = session
     elif kind == "federated-user":
         readable = rest
     if (
