@@ -38,7 +38,7 @@ from .caller import source_identity as caller_source_identity
 from .ceiling import Ceiling
 from .conditions import Target
 from .credentials import Credentials
-from .fidelity import Finding, narrowing_lines, report, rewrite_finding, statement_left_out
+from .fidelity import Finding, narrowing_lines, report
 from .fitting import POLICY_PATH, PackedPolicy
 from .policy import SudoPolicy
 from .principal import Principal, admits
@@ -667,7 +667,7 @@ class IamSudo:
             attached_policy_arns=arns,
             inline_policies=inline_policies,
             managed_documents=documents,
-            target=Target(role.arn, tags),
+            target=Target.for_role(role.arn, tags, role.trust_policy),
             tags=tags if session_tags else {},
             duration_seconds=duration_seconds,
         )
@@ -677,16 +677,7 @@ class IamSudo:
             if isinstance(found, str):
                 ceiling_unknown = found
             else:
-                role_documents = [(n, f"inline policy {n}", d) for n, d in inline_policies.items()]
-                role_documents += [(a, f"managed policy {a}", documents[a]) for a in documents]
-                left_out = {
-                    (str(f.policy), int(f.statement or 0))
-                    for f in map(rewrite_finding, plan.rewrites)
-                    if statement_left_out(f)
-                }
-                narrowings = found.narrowings(
-                    role_documents, role_boundary=boundary, left_out=left_out
-                )
+                narrowings = found.narrowings_sent(plan.statements, role_boundary=boundary)
         findings = report(
             role=role,
             plan=plan,
