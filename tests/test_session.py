@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from iam_sudo import SessionLimitExceeded, UnsupportedRole, build_session
+from iam_sudo import SessionLimitExceeded, build_session
 from iam_sudo.conditions import Target
 from iam_sudo.session import (
     DENY_ALL,

@@ -277,9 +277,7 @@ _VARIABLE = re.compile(r"\$\{([^}]*)\}")
 def _unvariable(pattern: str) -> str:
     """A Resource pattern of a 2012-10-17 statement as the patterns it may stand for:
     ``${$}``/``${*}``/``${?}`` are those characters, any other variable any value."""
-    return _VARIABLE.sub(
-        lambda m: m.group(1) if m.group(1) in ("$", "*", "?") else "*", pattern
-    )
+    return _VARIABLE.sub(lambda m: m.group(1) if m.group(1) in ("$", "*", "?") else "*", pattern)
 
 
 def statements_of(document: Mapping[str, Any]) -> list[Any]:

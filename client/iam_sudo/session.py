@@ -88,11 +88,12 @@ class SessionRequest:
 class SentStatement(NamedTuple):
     """One statement of the role as the session gets it, after the rewrites: ``policy``
     (inline name or managed ARN), ``source`` (how the report names the policy, "inline
-    policy deploy"), ``index`` (1-based, in the role's policy), ``statement``."""
+    policy deploy"), ``number`` (the statement's 1-based index in the role's policy),
+    ``statement``. A tuple, in that order: what :meth:`Ceiling.narrowings_sent` takes."""
 
     policy: str
     source: str
-    index: int
+    number: int
     statement: Mapping[str, Any]
 
 
