@@ -947,3 +947,31 @@ def test_a_statement_that_never_applies_reports_no_narrowing() -> None:
     result, notes = rewrite(deny, Target(ROLE, {"team": "payments"}), "p", 0)
     assert result is None
     assert [n.kind for n in notes] == ["exact"]
+
+
+def test_dry_run_keeps_a_deny_on_a_tag_that_the_roles_sessions_may_carry(
+    cli: Any, iam: Any, prefix: str
+) -> None:
+    # The client reads the role's trust policy: EKS Pod Identity may tag its sessions
+    # (IAM User Guide, "Pass session tags in AWS STS"), so a Deny on a tag the role lacks
+    # still applies; for an ECS role, which nobody can tag, it never applies (exact).
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+            {
+                "Effect": "Deny",
+                "Action": "s3:DeleteObject",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:PrincipalTag/kubernetes-namespace": "dev"}},
+            },
+        ],
+    }
+    sent = {}
+    for name, trust_policy in (("Pod", EKS_POD_IDENTITY_TRUST), ("Task", ECS_TRUST)):
+        localaws.create_role(iam, f"{prefix}{name}", trust=trust_policy, inline={"app": policy})
+        result = cli("simulate", "--local", "--dry-run", "--role-name", f"{prefix}{name}")
+        assert result.returncode == 0, result.stderr
+        sent[name] = json.loads(result.stdout)["Policy"]["Statement"]
+    assert {"Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "*"} in sent["Pod"]
+    assert not any(s["Effect"] == "Deny" for s in sent["Task"])
