@@ -912,3 +912,85 @@ def test_role_not_found_on_remote_points_at_iam_sudo_roles(
     one_line_error(result, 1, "no role matches")
     assert "`iam-sudo roles`" in result.stderr
     assert "aws iam" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("config", "credentials", "extra", "profile", "text"),
+    [
+        # iam-sudo's own source (here also a credential_process): the next run would be the role.
+        ("[default]\ncredential_process = /bin/false\n", "", [], "default", "own credentials"),
+        ("", "", ["--source-profile", "src"], "src", "own credentials"),
+        # botocore's AssumeRoleProvider, web identity and SSO come before the file's keys.
+        (
+            "[profile dev]\nrole_arn = arn:aws:iam::123456789012:role/R\nsource_profile = base\n",
+            "",
+            [],
+            "dev",
+            "through role_arn in the AWS config file: AWS tools would keep using it",
+        ),
+        ("[profile sso]\nsso_session = corp\nsso_account_id = 1\n", "", [], "sso", "sso_session"),
+        ("[profile w]\nweb_identity_token_file = /t\n", "", [], "w", "web_identity_token_file"),
+        ("", "[dev]\nrole_arn = arn:aws:iam::1:role/R\n", [], "dev", "in the credentials file"),
+        # ... and the file's keys before credential_process: `configure task` would be undone.
+        (
+            "[profile task]\ncredential_process = iam-sudo simulate --role-name X\n",
+            "",
+            [],
+            "task",
+            "through credential_process in the AWS config file: the saved keys would silently",
+        ),
+        ("[profile k]\naws_access_key_id = AKIAX\n", "", [], "k", "access keys in the AWS config"),
+    ],
+)
+def test_profile_refuses_a_profile_that_gets_credentials_another_way(
+    cli: Any,
+    aws_env: dict[str, str],
+    local_aws: Any,
+    task_role: dict[str, Any],
+    config: str,
+    credentials: str,
+    extra: list[str],
+    profile: str,
+    text: str,
+) -> None:
+    config_file = Path(aws_env["AWS_CONFIG_FILE"])
+    credentials_file = Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"])
+    config_file.parent.mkdir(parents=True, exist_ok=True)
+    config_file.write_text(config)
+    credentials_file.write_text(credentials)
+    local_aws.recorder.clear()
+    args = ["simulate", "--local", "--role-name", task_role["name"], "--profile", profile]
+    result = cli(*extra, *args)
+    one_line_error(result, 1, text)
+    assert f"profile {profile} " in result.stderr
+    assert "--profile" in result.stderr
+    assert local_aws.recorder.requests == []
+    assert config_file.read_text() == config
+    assert credentials_file.read_text() == credentials
+
+
+def test_botocore_uses_role_arn_before_the_credentials_files_keys(tmp_path: Path) -> None:
+    # The premise of the refusal above, from botocore itself: AssumeRoleProvider precedes
+    # SharedCredentialProvider in create_credential_resolver.
+    import botocore.session
+
+    (tmp_path / "config").write_text(
+        "[profile dev]\nrole_arn = arn:aws:iam::123456789012:role/R\nsource_profile = base\n"
+    )
+    (tmp_path / "credentials").write_text(
+        "[base]\naws_access_key_id = AKIAB\naws_secret_access_key = b\n"
+        "[dev]\naws_access_key_id = ASIAD\naws_secret_access_key = d\naws_session_token = t\n"
+    )
+    session = botocore.session.Session(profile="dev")
+    session.set_config_variable("config_file", str(tmp_path / "config"))
+    session.set_config_variable("credentials_file", str(tmp_path / "credentials"))
+    assert session.get_credentials().method == "assume-role"
+
+
+def test_profile_may_replace_keys_iam_sudo_saved_there_before(
+    cli: Any, aws_env: dict[str, str], task_role: dict[str, Any]
+) -> None:
+    args = ["simulate", "--local", "--role-name", task_role["name"], "--profile", "sim"]
+    assert cli(*args).returncode == 0
+    result = cli(*args)
+    assert result.returncode == 0, result.stderr

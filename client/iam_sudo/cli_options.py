@@ -61,11 +61,14 @@ def require_destination(
         raise click.UsageError("specify --profile, a command to run, --format, or some of them")
     if profile:
         from .config import check_profile_name
+        from .credentials import check_keys_destination
 
         try:  # before any request: nothing is fetched for a profile that cannot be written
             check_profile_name(profile)
         except IamSudoError as error:
             raise click.BadParameter(str(error), param_hint="--profile") from None
+        # Checked again under the file's lock when the keys are written.
+        check_keys_destination(profile)
 
 
 def _set_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:

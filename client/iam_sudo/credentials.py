@@ -181,12 +181,119 @@ def write_profile(credentials: Credentials, profile: str, path: Path | None = No
         "expiration": credentials.expiration.isoformat(),
     }
     target = shared_credentials_file() if path is None else path
-    return _update_file(
-        "credentials file",
-        "AWS_SHARED_CREDENTIALS_FILE",
-        target,
-        lambda text: update_profile(text, profile, values),
+
+    def update(text: str) -> str:
+        updated = update_profile(text, profile, values)  # long-term keys: its own message
+        check_keys_destination(profile, _credentials_sections(text, target))
+        return updated
+
+    return _update_file("credentials file", "AWS_SHARED_CREDENTIALS_FILE", target, update)
+
+
+# botocore's chain for a profile (credentials.create_credential_resolver and
+# ProfileProviderBuilder.providers): AssumeRoleProvider (role_arn with source_profile or
+# credential_source), then web identity, then SSO, all *before* the SharedCredentialProvider
+# that reads keys from the credentials file; credential_process and the config file's own
+# keys come *after* it. Keys saved in a profile that has one of the first are never used;
+# keys saved in one that has one of the second silently replace how it got credentials.
+_USED_BEFORE_KEYS = (
+    "role_arn",
+    "source_profile",
+    "credential_source",
+    "web_identity_token_file",
+    "sso_session",
+    "sso_start_url",
+    "sso_account_id",
+    "sso_role_name",
+    "login_session",
+)
+_REPLACED_BY_KEYS = ("credential_process",)
+
+
+def _credentials_sections(text: str, path: Path) -> dict[str, dict[str, str]]:
+    try:
+        return inifile.read(text)
+    except inifile.IniError as error:
+        raise CredentialsFileError(
+            f"the credentials file {path} cannot be read as AWS tools read it ({error}); fix it"
+        ) from None
+
+
+def keys_destination_problem(
+    profile: str,
+    config_options: Mapping[str, str],
+    credentials_options: Mapping[str, str],
+    own_sources: Sequence[str],
+) -> str | None:
+    """Why saving keys in ``profile`` of the credentials file would be wrong, or None.
+
+    ``config_options`` and ``credentials_options`` are the profile's settings in the AWS
+    config file and the credentials file; ``own_sources`` the profiles iam-sudo gets its
+    own credentials from (the profile in effect, and those of the iam-sudo processes that
+    run this one). Refused: a profile that gets credentials another way, whether botocore
+    uses that way before the keys (they would be ignored) or after them (the keys would
+    silently replace it, e.g. a credential_process), and iam-sudo's own source (the next
+    run would take the role's keys for the user's own).
+    """
+    if profile in own_sources:
+        return (
+            f"profile {profile} is where iam-sudo gets its own credentials; saving the role's "
+            "keys there would replace yours: choose another --profile name (or give "
+            "--source-profile PROFILE for iam-sudo's own)"
+        )
+    for where, options in (
+        ("AWS config file", config_options),
+        ("credentials file", credentials_options),
+    ):
+        for key in (*_USED_BEFORE_KEYS, *_REPLACED_BY_KEYS):
+            if key in options:
+                effect = (
+                    "AWS tools would keep using it and ignore the saved keys"
+                    if key in _USED_BEFORE_KEYS
+                    else "the saved keys would silently replace it for every AWS tool"
+                )
+                return (
+                    f"profile {profile} gets its credentials through {key} in the {where}: "
+                    f"{effect}; choose another --profile name"
+                )
+    # The config file's own keys come after the credentials file's: keys saved there
+    # would hide the user's.
+    if "aws_access_key_id" in config_options:
+        return (
+            f"profile {profile} has access keys in the AWS config file: the saved keys would "
+            "silently replace them for every AWS tool; choose another --profile name"
+        )
+    return None
+
+
+def check_keys_destination(
+    profile: str, credentials_sections: Mapping[str, Mapping[str, str]] | None = None
+) -> None:
+    """Raise :class:`CredentialsFileError` if keys must not be saved in ``profile``.
+
+    Reads the AWS config file and (unless its ``credentials_sections`` are given) the
+    credentials file; see :func:`keys_destination_problem` for the rules.
+    """
+    from . import config
+
+    if credentials_sections is None:
+        path = config.credentials_file()
+        try:
+            text = _files.read_text(path)
+        except FileNotFoundError:
+            text = ""
+        except (OSError, UnicodeDecodeError):
+            text = ""  # reported, with its reason, when the file is written
+        credentials_sections = _credentials_sections(text, path)
+    own = [config.profile_in_effect(), *config.resolving_profiles()]
+    problem = keys_destination_problem(
+        profile,
+        config.read_config().profile(profile),
+        credentials_sections.get(profile, {}),
+        own,
     )
+    if problem:
+        raise CredentialsFileError(problem)
 
 
 def _update_file(what: str, variable: str, path: Path, update: Callable[[str], str]) -> Path:
