@@ -994,3 +994,52 @@ def test_profile_may_replace_keys_iam_sudo_saved_there_before(
     assert cli(*args).returncode == 0
     result = cli(*args)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("config", "args", "text"),
+    [
+        ("", ["simulate", "--role-name", "X", "--ecs-server"], "drop --ecs-server"),
+        (
+            "",
+            ["assume", "--role-name", "R", "--mfa-serial", "arn:aws:iam::123456789012:mfa/me"],
+            "--mfa-serial needs a fresh MFA code at every refresh",
+        ),
+        (
+            "",
+            [
+                "assume",
+                "--role-name",
+                "R",
+                "--mfa-serial",
+                "arn:aws:iam::123456789012:mfa/me",
+                "--token-code",
+                "123456",
+            ],
+            "--token-code is good once",
+        ),
+        (
+            "[default]\nmfa_serial = arn:aws:iam::123456789012:mfa/me\n",
+            ["assume", "--role-name", "R"],
+            "mfa_serial of profile default needs a fresh MFA code",
+        ),
+        ("", ["simulate", "--role-name", "X", "--duration", "7200"], "--duration goes with"),
+        ("", ["assume", "--role-name", "R", "--session-name", "a b"], "invalid --session-name"),
+        (
+            "",
+            ["simulate", "--role-name", "X", "--bogus"],
+            "to configure, `simulate`: No such option '--bogus'",
+        ),
+    ],
+)
+def test_configure_refuses_options_that_would_fail_at_every_use_and_writes_nothing(
+    cli: Any, aws_env: dict[str, str], local_aws: Any, config: str, args: list[str], text: str
+) -> None:
+    config_file = Path(aws_env["AWS_CONFIG_FILE"])
+    config_file.parent.mkdir(parents=True, exist_ok=True)
+    config_file.write_text(config)
+    local_aws.recorder.clear()
+    result = cli("configure", "task", *args)
+    one_line_error(result, 2, text)
+    assert config_file.read_text() == config
+    assert local_aws.recorder.requests == []

@@ -362,7 +362,9 @@ async def configure(source_profile: str | None, profile: str, arguments: tuple[s
     try:
         ctx = await command.make_context(f"iam-sudo {arguments[0]}", list(arguments[1:]))
     except click.UsageError as error:
-        raise click.UsageError(f"{arguments[0]} {error.format_message()}") from None
+        raise click.UsageError(
+            f"in the command to configure, `{arguments[0]}`: {error.format_message()}"
+        ) from None
     params = ctx.params
     if (
         params.get("cmd")
@@ -374,9 +376,53 @@ async def configure(source_profile: str | None, profile: str, arguments: tuple[s
             "the command may not name a command to run, --profile, --format or --dry-run: "
             "iam-sudo adds --format process itself"
         )
+    _check_configurable(arguments[0], params, source_profile)
     line = process_line(self_command(), profile, source_profile, arguments)
     path = write_process_profile(profile, line)
     click.echo(f"iam-sudo: profile {profile} in {path} now runs: {line}", err=True)
+
+
+def _check_configurable(name: str, params: dict[str, Any], source_profile: str | None) -> None:
+    """Raise :class:`click.UsageError` for options that would make the profile fail at use.
+
+    The line runs unattended, again at every refresh, with nothing to serve and no one to
+    type a code: what ``assume``/``simulate`` would refuse when run is refused now, and so
+    are options that only work once or on a terminal.
+    """
+    if params.get("ecs_server"):
+        raise click.UsageError(
+            "--ecs-server serves a command; a profile's credential_process prints its "
+            "credentials: drop --ecs-server"
+        )
+    if name == "simulate":
+        if params.get("remote") and params.get("duration") != DEFAULT_DURATION_SECONDS:
+            raise click.UsageError("--duration goes with --local; --remote credentials last 1 hour")
+        return
+    if params.get("token_code"):
+        raise click.UsageError(
+            "--token-code is good once, and the profile would keep it for every refresh: "
+            "drop it (for MFA, assume the role with `iam-sudo assume` when you need it)"
+        )
+    from .config import DEFAULT_PROFILE, profile_in_effect, read_config
+    from .session import check_assume_options
+
+    try:
+        check_assume_options(
+            mfa_serial=params.get("mfa_serial"),
+            external_id=params.get("external_id"),
+            session_name=params.get("session_name"),
+        )
+        source = source_profile or profile_in_effect() or DEFAULT_PROFILE
+        profile_serial = read_config().profile(source).get("mfa_serial")
+    except IamSudoError as error:
+        raise click.UsageError(str(error)) from None
+    if params.get("mfa_serial") or profile_serial:
+        where = "--mfa-serial" if params.get("mfa_serial") else f"mfa_serial of profile {source}"
+        raise click.UsageError(
+            f"{where} needs a fresh MFA code at every refresh, which a credential_process "
+            "cannot ask for off a terminal: use `iam-sudo assume` when you need it, or give "
+            "--source-profile a profile without mfa_serial"
+        )
 
 
 def _split_source_profile(
