@@ -1043,3 +1043,52 @@ def test_configure_refuses_options_that_would_fail_at_every_use_and_writes_nothi
     one_line_error(result, 2, text)
     assert config_file.read_text() == config
     assert local_aws.recorder.requests == []
+
+
+@pytest.mark.parametrize(
+    ("environ", "source_region", "expected"),
+    [
+        ({}, "eu-west-1", "eu-west-1"),  # the source profile's
+        ({"AWS_REGION": "ap-south-1"}, "eu-west-1", "ap-south-1"),  # as the AWS CLI: env first
+    ],
+)
+def test_configure_gives_the_new_profile_the_region_it_resolves(
+    cli: Any,
+    aws_env: dict[str, str],
+    environ: dict[str, str],
+    source_region: str,
+    expected: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = Path(aws_env["AWS_CONFIG_FILE"])
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f"[profile dev]\nregion = {source_region}\n")
+    env = {k: v for k, v in aws_env.items() if k not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
+    result = cli(
+        "configure",
+        "task",
+        "--source-profile",
+        "dev",
+        "simulate",
+        "--role-name",
+        "X",
+        env={**env, **environ},
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"profile task gets region {expected} (it had none)" in result.stderr
+    # What an SDK run with the profile (and no region in its environment) finds.
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    session = boto3.session.Session(profile_name="task")
+    assert session.region_name == expected
+
+
+def test_configure_keeps_the_profile_s_own_region(cli: Any, aws_env: dict[str, str]) -> None:
+    config = Path(aws_env["AWS_CONFIG_FILE"])
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("[profile task]\nregion = eu-north-1\n")
+    result = cli("configure", "task", "simulate", "--role-name", "X")
+    assert result.returncode == 0, result.stderr
+    assert "gets region" not in result.stderr
+    assert config.read_text().count("region") == 1
+    assert "region = eu-north-1" in config.read_text()

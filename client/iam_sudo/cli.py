@@ -378,8 +378,16 @@ async def configure(source_profile: str | None, profile: str, arguments: tuple[s
         )
     _check_configurable(arguments[0], params, source_profile)
     line = process_line(self_command(), profile, source_profile, arguments)
-    path = write_process_profile(profile, line)
+    from .config import profile_in_effect, read_config, region
+
+    # The region iam-sudo resolves now, as the AWS CLI would for the source profile.
+    source = source_profile or profile_in_effect()
+    found = region(profile=source)
+    added = found if found and not read_config().profile(profile).get("region") else None
+    path = write_process_profile(profile, line, region=found)
     click.echo(f"iam-sudo: profile {profile} in {path} now runs: {line}", err=True)
+    if added:
+        click.echo(f"iam-sudo: profile {profile} gets region {added} (it had none)", err=True)
 
 
 def _check_configurable(name: str, params: dict[str, Any], source_profile: str | None) -> None:

@@ -415,8 +415,13 @@ def _check_not_shadowed(profile: str) -> None:
         )
 
 
-def write_process_profile(profile: str, command: str, path: Path | None = None) -> Path:
+def write_process_profile(
+    profile: str, command: str, path: Path | None = None, region: str | None = None
+) -> Path:
     """Set ``credential_process = command`` in ``profile`` of the AWS config file.
+
+    ``region``, if given, becomes the profile's ``region`` when it has none: a profile
+    without one leaves SDKs run with it without a region (botocore's NoRegionError).
 
     Written as the credentials file is (atomically, 0600, locked, every other line kept),
     in the section botocore reads the profile from, however its header is spelt (see
@@ -445,7 +450,10 @@ def write_process_profile(profile: str, command: str, path: Path | None = None) 
                     f"({(other or ['credential_process'])[0]} in [{section}] of {target}); "
                     "iam-sudo will not change it: choose another profile name"
                 )
-            return inifile.set_options(text, section, {"credential_process": command})
+            values = {"credential_process": command}
+            if region and not existing.get("region", "").strip():
+                values["region"] = region
+            return inifile.set_options(text, section, values)
         except inifile.IniError as error:
             raise CredentialsFileError(
                 f"the AWS config file cannot be updated as AWS tools read it ({error}); "
