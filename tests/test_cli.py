@@ -1092,3 +1092,76 @@ def test_configure_keeps_the_profile_s_own_region(cli: Any, aws_env: dict[str, s
     assert "gets region" not in result.stderr
     assert config.read_text().count("region") == 1
     assert "region = eu-north-1" in config.read_text()
+
+
+@pytest.mark.parametrize(
+    ("environ", "config", "text"),
+    [
+        ({"AWS_REGION": "us_east_1"}, "", "AWS_REGION is 'us_east_1', not an AWS region name"),
+        (
+            {"AWS_REGION": "", "AWS_DEFAULT_REGION": "eu west 1"},
+            "",
+            "AWS_DEFAULT_REGION is 'eu west 1', not an AWS region name",
+        ),
+        ({}, "[default]\nregion = -eu-\n", "region of profile default in"),
+    ],
+)
+def test_a_malformed_region_is_one_line_naming_where_it_was_set(
+    cli: Any,
+    aws_env: dict[str, str],
+    local_aws: Any,
+    environ: dict[str, str],
+    config: str,
+    text: str,
+) -> None:
+    config_file = Path(aws_env["AWS_CONFIG_FILE"])
+    config_file.parent.mkdir(parents=True, exist_ok=True)
+    config_file.write_text(config)
+    env = {k: v for k, v in aws_env.items() if k not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
+    local_aws.recorder.clear()
+    result = cli("assume", "--role-name", "IAMSudoUser", "--format", "env", env=env | environ)
+    one_line_error(result, 1, text)
+    assert "use one such as us-east-1" in result.stderr
+    assert "AWS_ENDPOINT_URL" not in result.stderr
+    assert local_aws.recorder.requests == []
+
+
+@pytest.mark.parametrize(
+    ("args", "environ", "text"),
+    [
+        (["--base-role", "Nope"], {}, "the base role Nope (given with --base-role) does not"),
+        ([], {"IAM_SUDO_BASE_ROLE": "Nope"}, "the base role Nope (set by IAM_SUDO_BASE_ROLE)"),
+    ],
+)
+def test_a_missing_base_role_is_named_as_the_base_role_and_where_it_was_chosen(
+    cli: Any,
+    aws_env: dict[str, str],
+    task_role: dict[str, Any],
+    args: list[str],
+    environ: dict[str, str],
+    text: str,
+) -> None:
+    result = cli(
+        "simulate",
+        "--local",
+        "--role-name",
+        task_role["name"],
+        *args,
+        "--format",
+        "env",
+        env=aws_env | environ,
+    )
+    one_line_error(result, 1, text)
+    assert "--base-role or IAM_SUDO_BASE_ROLE" in result.stderr
+
+
+def test_assume_with_a_part_of_a_name_says_it_takes_the_exact_name_or_an_arn(
+    cli: Any, task_role: dict[str, Any]
+) -> None:
+    part = task_role["name"][-6:]
+    result = cli("assume", "--role-name", part, "--format", "env")
+    one_line_error(result, 1, f"there is no role named exactly {part}")
+    assert "exact name or its ARN" in result.stderr
+    assert "iam-sudo roles" in result.stderr
+    result = cli("console", "--assume", "--role-name", part, "--url")
+    one_line_error(result, 1, f"there is no role named exactly {part}")

@@ -442,4 +442,7 @@ def test_a_garbled_expiration_beside_iam_sudos_own_keys_is_one_line_naming_it(
     result = cli("assume", "--role-name", "IAMSudoUser", "--format", "env", env=env)
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1, result.stderr
-    assert "AWS_CREDENTIAL_EXPIRATION" in result.stderr
+    assert "AWS_CREDENTIAL_EXPIRATION is 'garbage', not a time" in result.stderr
+    # That variable alone: not a list of every setting that might be wrong.
+    for other in ("AWS_ENDPOINT_URL", "AWS_MAX_ATTEMPTS", "config file"):
+        assert other not in result.stderr

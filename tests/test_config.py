@@ -217,3 +217,21 @@ def test_a_profile_name_sdks_would_read_differently_is_refused(name: str) -> Non
     with pytest.raises(CredentialsFileError, match="invalid profile name"):
         config.check_config_profile_name(name)
     config.check_config_profile_name("team-a/dev@corp+1.x%y:z")
+
+
+@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_ .", min_size=1, max_size=70))
+def test_a_region_name_is_refused_exactly_when_botocore_refuses_it(value: str) -> None:
+    # The reference is botocore's own check (botocore.utils.validate_region_name).
+    from botocore.exceptions import InvalidRegionError
+    from botocore.utils import validate_region_name
+
+    try:
+        validate_region_name(value)
+        botocore_accepts = True
+    except InvalidRegionError:
+        botocore_accepts = False
+    if botocore_accepts:
+        config.check_region_name(value, "AWS_REGION")
+    else:
+        with pytest.raises(ConfigurationError, match=r"^AWS_REGION is [^\n]*region name"):
+            config.check_region_name(value, "AWS_REGION")

@@ -167,17 +167,41 @@ def region(environ: Mapping[str, str] | None = None, profile: str | None = None)
     """The region as the AWS CLI resolves it, or None if none is set anywhere.
 
     ``AWS_REGION``, then ``AWS_DEFAULT_REGION``, then ``region`` of ``profile`` (default:
-    the profile in effect) in the config file. Raises :class:`ConfigurationError` only if
-    the region has to be read from a config file that cannot be read.
+    the profile in effect) in the config file. Raises :class:`ConfigurationError` if the
+    region has to be read from a config file that cannot be read, or is not a region name
+    (naming where it was found).
     """
     environ = os.environ if environ is None else environ
     for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
         value = environ.get(variable, "").strip()
         if value:
+            check_region_name(value, variable)
             return value
     name = profile if profile is not None else profile_in_effect(environ)
-    value = read_config(environ).profile(name).get("region", "").strip()
+    aws_config = read_config(environ)
+    value = aws_config.profile(name).get("region", "").strip()
+    if value:
+        check_region_name(value, f"region of profile {name} in {aws_config.path}")
     return value or None
+
+
+# botocore.utils.validate_region_name: a region is used as a host label.
+_REGION_NAME = re.compile(r"(?![0-9]+$)(?!-)[a-zA-Z0-9-]{1,63}(?<!-)")
+
+
+def invalid_region_message(value: str, where: str | None = None) -> str:
+    """One line: ``value`` (from ``where``, a variable or a profile) is not a region name."""
+    source = where or "the region (AWS_REGION, AWS_DEFAULT_REGION or your profile's region)"
+    return (
+        f"{source} is {bounded(value)}, not an AWS region name: use one such as us-east-1 "
+        "(letters, digits and hyphens)"
+    )
+
+
+def check_region_name(value: str, where: str) -> None:
+    """Raise :class:`ConfigurationError` unless ``value`` is a region name botocore accepts."""
+    if not _REGION_NAME.fullmatch(value):
+        raise ConfigurationError(invalid_region_message(value, where))
 
 
 # Served from one global endpoint (IAM), or by one when no region is set (STS, as botocore
@@ -353,14 +377,15 @@ def own_credentials_failure(
 
     ``kind``: ``sso`` (the SSO token is missing or expired), ``process`` (the profile's
     credential_process failed), ``process-output`` (it printed something besides its
-    JSON), ``expired`` (the credentials have expired). ``detail`` is the SDK's or AWS's
+    JSON), ``expired`` (the credentials have expired), ``invalid`` (AWS does not know the
+    keys, or the secret does not match). ``detail`` is the SDK's or AWS's
     reason; it is scrubbed of secrets and shortened.
     """
     from .redact import scrub
 
     environ = os.environ if environ is None else environ
     profile = profile_in_effect(environ)
-    in_env = "AWS_ACCESS_KEY_ID" in environ and kind == "expired"
+    in_env = "AWS_ACCESS_KEY_ID" in environ and kind in ("expired", "invalid")
     where = "the AWS_ACCESS_KEY_ID of the environment" if in_env else f"profile {profile}"
     fix = {
         "sso": f"run `aws sso login --profile {profile}`",
@@ -371,6 +396,11 @@ def own_credentials_failure(
         "process-output": (
             "the profile's credential_process must print only its JSON credentials on "
             "stdout: send anything else it prints to stderr"
+        ),
+        "invalid": (
+            "AWS does not accept these keys (deactivated, deleted, mistyped, or of another "
+            "partition): set working ones"
+            + (" in the environment" if in_env else f" for profile {profile}")
         ),
         "expired": (
             "get fresh keys and unset a stale AWS_CREDENTIAL_EXPIRATION"
