@@ -1165,3 +1165,30 @@ def test_assume_with_a_part_of_a_name_says_it_takes_the_exact_name_or_an_arn(
     assert "iam-sudo roles" in result.stderr
     result = cli("console", "--assume", "--role-name", part, "--url")
     one_line_error(result, 1, f"there is no role named exactly {part}")
+
+
+@pytest.mark.parametrize(
+    ("config", "chain"),
+    [
+        (
+            "[profile dev]\nrole_arn = arn:aws:iam::123456789012:role/R\nsource_profile = task\n",
+            "task -> dev -> task",
+        ),
+        (
+            "[profile a]\nrole_arn = arn:aws:iam::123456789012:role/R\nsource_profile = b\n"
+            "[profile b]\ncredential_process = iam-sudo --source-profile task assume "
+            "--role-name R --format process\n",
+            "task -> a -> b -> task",
+        ),
+    ],
+)
+def test_configure_refuses_a_source_profile_that_leads_back_to_the_profile(
+    cli: Any, aws_env: dict[str, str], config: str, chain: str
+) -> None:
+    config_file = Path(aws_env["AWS_CONFIG_FILE"])
+    config_file.parent.mkdir(parents=True, exist_ok=True)
+    config_file.write_text(config)
+    source = chain.split(" -> ")[1]
+    result = cli("configure", "task", "--source-profile", source, "simulate", "--role-name", "X")
+    one_line_error(result, 1, f"through {chain}: a cycle")
+    assert config_file.read_text() == config

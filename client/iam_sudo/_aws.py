@@ -122,9 +122,13 @@ def map_exceptions(service: str, operation: str, endpoint: str | None = None) ->
     except (bce.SSOError, bce.TokenRetrievalError) as error:
         raise NoCredentials(own_credentials_failure("sso", str(error))) from None
     except bce.CredentialRetrievalError as error:
-        raise NoCredentials(
-            own_credentials_failure("process", str(error.kwargs.get("error_msg", error)))
-        ) from None
+        detail = str(error.kwargs.get("error_msg", error))
+        inner = _inner_iam_sudo_error(detail)
+        if inner is not None:
+            # The process was an iam-sudo: its own one line says what is wrong and what to
+            # do, better than any wrapping of it (which would also cut it short).
+            raise NoCredentials(inner) from None
+        raise NoCredentials(own_credentials_failure("process", detail)) from None
     except json.JSONDecodeError as error:
         # Only a credential_process's output is parsed as bare JSON on the way to AWS.
         raise NoCredentials(own_credentials_failure("process-output", str(error))) from None
@@ -210,6 +214,17 @@ def map_exceptions(service: str, operation: str, endpoint: str | None = None) ->
             f"invalid AWS setting: {' '.join(str(error).split())[:200]}; check AWS_ENDPOINT_URL, "
             "AWS_REGION, AWS_MAX_ATTEMPTS, AWS_CREDENTIAL_EXPIRATION and your AWS config file"
         ) from None
+
+
+_IAM_SUDO_ERROR = "iam-sudo: error: "
+
+
+def _inner_iam_sudo_error(detail: str) -> str | None:
+    """The innermost iam-sudo's error line in a credential_process failure, or None."""
+    if _IAM_SUDO_ERROR not in detail:
+        return None
+    lines = detail.rsplit(_IAM_SUDO_ERROR, 1)[1].strip().splitlines()
+    return " ".join(scrub(lines[0]).split())[:1000] or None if lines else None
 
 
 def _garbled_expiration(environ: Mapping[str, str]) -> str | None:

@@ -261,12 +261,30 @@ def check_not_own_source(environ: Mapping[str, str] | None = None) -> None:
         return
     mine = profile_in_effect(environ)
     if mine in above or len(above) >= MAX_RESOLVING_DEPTH:
+        # The profile to reconfigure is the one whose credential_process runs iam-sudo from
+        # `mine` (the way back may be a role_arn profile's source_profile, not ours).
+        culprits = _profiles_running_iam_sudo_from(mine, environ) or [above[-1]]
         raise ConfigurationError(
-            f"iam-sudo is its own credential source: profile {above[-1]}'s credential_process "
-            f"runs iam-sudo, which gets its own credentials from profile {mine}; run "
-            f"`iam-sudo configure {above[-1]} --source-profile PROFILE ...` naming a profile "
-            "with your own credentials"
+            f"iam-sudo is its own credential source: profile {culprits[0]}'s "
+            f"credential_process runs iam-sudo, whose own credentials from profile {mine} "
+            f"lead back to it; run `iam-sudo configure {culprits[0]} --source-profile "
+            "PROFILE ...` naming a profile with your own credentials"
         )
+
+
+def _profiles_running_iam_sudo_from(source: str, environ: Mapping[str, str]) -> list[str]:
+    """The profiles whose credential_process runs iam-sudo with ``--source-profile source``."""
+    from .credentials import source_of_process
+
+    try:
+        aws_config = read_config(environ)
+    except ConfigurationError:
+        return []
+    return [
+        name
+        for name, header in profile_sections(aws_config.sections).items()
+        if source_of_process(aws_config.sections[header].get("credential_process", "")) == source
+    ]
 
 
 # A profile's settings that say how to reach AWS, not who to be: what a command served by

@@ -395,6 +395,54 @@ def process_line(
     )
 
 
+def source_of_process(line: str) -> str | None:
+    """The --source-profile of an iam-sudo credential_process line, or None."""
+    import shlex
+
+    if not runs_iam_sudo(line):
+        return None
+    try:
+        argv = shlex.split(line)
+    except ValueError:
+        return None
+    for index, argument in enumerate(argv):
+        if argument == "--source-profile" and index + 1 < len(argv):
+            return argv[index + 1]
+        if argument.startswith("--source-profile="):
+            return argument.split("=", 1)[1]
+    return None
+
+
+def _check_no_cycle(
+    profile: str,
+    command: str,
+    headers: Mapping[str, str],
+    sections: Mapping[str, Mapping[str, str]],
+) -> None:
+    """Refuse a ``command`` for ``profile`` whose own credentials would lead back to it.
+
+    Followed statically through the config file, as the SDKs would at run time: a
+    profile's ``source_profile`` (botocore's AssumeRoleProvider), and the
+    ``--source-profile`` of a profile whose credential_process runs iam-sudo. Raises
+    :class:`CredentialsFileError` naming the chain.
+    """
+    chain = [profile]
+    current = source_of_process(command)
+    while current is not None and current not in chain[1:]:
+        chain.append(current)
+        if current == profile:
+            raise CredentialsFileError(
+                f"profile {profile} would get iam-sudo's own credentials through "
+                f"{' -> '.join(chain)}: a cycle, which no SDK can resolve; give "
+                "--source-profile a profile with your own credentials"
+            )
+        options = sections.get(headers.get(current, ""), {})
+        following = options.get("source_profile")
+        if following is None and "credential_process" in options:
+            following = source_of_process(options["credential_process"])
+        current = following
+
+
 def _check_not_shadowed(profile: str) -> None:
     """Refuse a profile whose credentials-file section has keys: they win over ours."""
     from . import config
@@ -442,6 +490,7 @@ def write_process_profile(
                 profile if profile == config.DEFAULT_PROFILE else f"profile {profile}"
             )
             existing = sections.get(section, {})
+            _check_no_cycle(profile, command, config.profile_sections(sections), sections)
             other = [key for key in _OTHER_SOURCES if key in existing]
             process = existing.get("credential_process", "")
             if other or (process and not runs_iam_sudo(process)):
