@@ -865,3 +865,46 @@ def test_a_signal_while_waiting_for_the_browser_ends_it_at_once_and_removes_the_
     assert "Traceback" not in stderr
     assert not page.exists()
     assert not page.parent.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["--region", "us-gov-west-1"], "credentials are of partition aws (issued in your region"),
+        (["--local", "--region", "cn-north-1"], "console region cn-north-1 is in partition aws-cn"),
+        (
+            [
+                *("--local", "--base-role", f"arn:aws:iam::{ACCOUNT}:role/IAMSudoUser"),
+                *("--region", "us-gov-east-1"),
+            ],
+            "partition aws (from iam ARN",
+        ),
+    ],
+)
+def test_a_console_of_another_partition_than_the_sessions_is_refused_before_any_request(
+    world: World, aws_env: dict[str, str], args: list[str], text: str
+) -> None:
+    before = len(world.federation.token_requests)
+    world.aws.recorder.clear()
+    result = iam_sudo(world.env("alice", aws_env), "console", "--role-name", TASK, *args, "--url")
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert text in lines[0]
+    assert "give --region a region of aws" in lines[0]
+    assert result.stdout == ""
+    assert world.aws.recorder.requests == []
+    assert len(world.federation.token_requests) == before
+
+
+def test_the_session_s_partition_is_that_of_an_arn_given_for_it() -> None:
+    from iam_sudo import cli_console
+
+    gov_role = f"arn:aws-us-gov:iam::{ACCOUNT}:role/Deployer"
+    assert cli_console._session_partition(None, gov_role, None) == (
+        "aws-us-gov",
+        f"from iam ARN {gov_role}",
+    )
+    console.check_session_partition("us-gov-west-1", "aws-us-gov", "given")
+    with pytest.raises(ConfigurationError, match="partition aws-us-gov, but"):
+        console.check_session_partition("us-gov-west-1", "aws", "given")

@@ -120,6 +120,24 @@ def partition_of(region: str) -> Partition:
     return PARTITIONS[name]
 
 
+def check_session_partition(region: str, session_partition: str, source: str) -> None:
+    """Raise :class:`ConfigurationError` if a session of ``session_partition`` (``aws``,
+    ``aws-us-gov``, ...; ``source`` says how it is known) would sign in to the console of
+    ``region`` of another partition.
+
+    Credentials are valid only in the partition whose STS issued them (IAM User Guide,
+    "AWS partitions"): the other partition's sign-in host would refuse them, after they had
+    been sent there.
+    """
+    wanted = partition_of(region).name
+    if wanted != session_partition:
+        raise ConfigurationError(
+            f"the console region {region} is in partition {wanted}, but the session's "
+            f"credentials are of partition {session_partition} ({source}): give --region a "
+            f"region of {session_partition}, or get the session in {wanted}"
+        )
+
+
 def federation_endpoint(partition: Partition, environ: Mapping[str, str]) -> str:
     """The federation endpoint's URL: the partition's, or ``IAM_SUDO_FEDERATION_ENDPOINT``.
 
