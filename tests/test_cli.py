@@ -1192,3 +1192,84 @@ def test_configure_refuses_a_source_profile_that_leads_back_to_the_profile(
     result = cli("configure", "task", "--source-profile", source, "simulate", "--role-name", "X")
     one_line_error(result, 1, f"through {chain}: a cycle")
     assert config_file.read_text() == config
+
+
+@pytest.mark.parametrize("before", [True, False])
+def test_source_profile_works_before_and_after_the_subcommand(
+    cli: Any, aws_env: dict[str, str], before: bool
+) -> None:
+    path = Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f"[dev]\naws_access_key_id = {aws_env['AWS_ACCESS_KEY_ID']}\n"
+        f"aws_secret_access_key = {aws_env['AWS_SECRET_ACCESS_KEY']}\n"
+    )
+    env = {
+        k: v
+        for k, v in aws_env.items()
+        if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+    }
+    assume = ["assume", "--role-name", "IAMSudoUser", "--format", "env"]
+    option = ["--source-profile", "dev"]
+    args = [*option, *assume] if before else [*assume[:1], *option, *assume[1:]]
+    result = cli(*args, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "AWS_SESSION_TOKEN" in result.stdout
+    without = cli(*assume, env=env)
+    one_line_error(without, 1, "no AWS credentials found")
+
+
+@pytest.mark.parametrize("before", [True, False])
+def test_a_source_profile_that_does_not_exist_is_named_as_such(
+    cli: Any, local_aws: Any, before: bool
+) -> None:
+    option = ["--source-profile", "nosuch"]
+    assume = ["assume", "--role-name", "IAMSudoUser", "--format", "env"]
+    args = [*option, *assume] if before else [*assume[:1], *option, *assume[1:]]
+    local_aws.recorder.clear()
+    result = cli(*args)
+    one_line_error(result, 1, "--source-profile nosuch: there is no such profile in")
+    assert "AWS_PROFILE" not in result.stderr
+    assert local_aws.recorder.requests == []
+
+
+def test_source_profile_is_given_once(cli: Any, aws_env: dict[str, str]) -> None:
+    result = cli(
+        "--source-profile", "default", "assume", "--source-profile", "b", "--role-name", "R"
+    )
+    one_line_error(result, 2, "give --source-profile once")
+    result = cli("configure", "task", "--source-profile", "a", "simulate", "--source-profile", "b")
+    one_line_error(result, 2, "give --source-profile once")
+    assert not Path(aws_env["AWS_CONFIG_FILE"]).exists()
+
+
+def test_configure_records_a_source_profile_given_among_the_command_s_options(
+    cli: Any, aws_env: dict[str, str]
+) -> None:
+    result = cli("configure", "task", "simulate", "--source-profile", "default", "--role-name", "X")
+    assert result.returncode == 0, result.stderr
+    line = configparser.ConfigParser()
+    line.read(aws_env["AWS_CONFIG_FILE"])
+    process = line["profile task"]["credential_process"]
+    assert process.count("--source-profile") == 1
+    assert "--source-profile default simulate --role-name X --format process" in process
+
+
+@pytest.mark.parametrize("how", ["module", "console-script"])
+def test_ctrl_c_while_importing_is_one_line_and_130(
+    aws_env: dict[str, str], tmp_path: Path, how: str
+) -> None:
+    # Deterministic stand-in for a Ctrl-C in the first tenth of a second: one of the
+    # CLI's imports is interrupted.
+    stub = tmp_path / "stub" / "asyncclick"
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text("raise KeyboardInterrupt\n")
+    env = aws_env | {"PYTHONPATH": f"{stub.parent}:{aws_env.get('PYTHONPATH', '')}"}
+    start = (
+        [sys.executable, "-m", "iam_sudo", "--help"]
+        if how == "module"
+        else [sys.executable, "-c", "from iam_sudo.__main__ import main; main()"]
+    )
+    result = subprocess.run(start, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 130, result.stderr
+    assert result.stderr == "iam-sudo: aborted\n"

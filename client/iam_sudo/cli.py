@@ -36,6 +36,8 @@ class UserError(click.ClickException):
 class _Cli(click.Group):
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
         cmd.params.append(options.VERBOSE)
+        if not any(param.name == "source_profile" for param in cmd.params):
+            cmd.params.append(options.SOURCE_PROFILE)  # configure has one of its own
         super().add_command(cmd, name)
 
     async def invoke(self, ctx: click.Context) -> Any:
@@ -66,8 +68,11 @@ def cli(verbose: bool, source_profile: str | None) -> None:
         handler.setFormatter(logging.Formatter("iam-sudo: %(message)s"))
         log.addHandler(handler)
     log.setLevel(logging.INFO if verbose else logging.WARNING)
-    from .config import use_source_profile
+    from .config import RESOLVING_VARIABLE, use_source_profile
 
+    meta = click.get_current_context().meta
+    meta[options.SOURCE_PROFILE_GIVEN] = source_profile
+    meta[options.RESOLVING_BEFORE] = os.environ.get(RESOLVING_VARIABLE)
     try:
         use_source_profile(os.environ, source_profile)
     except IamSudoError as error:
@@ -354,6 +359,9 @@ async def configure(source_profile: str | None, profile: str, arguments: tuple[s
     from .credentials import process_line
 
     source_profile, arguments = _split_source_profile(source_profile, arguments)
+    if arguments:
+        source_profile, rest = _split_source_profile(source_profile, arguments[1:], anywhere=True)
+        arguments = (arguments[0], *rest)
     if not arguments or arguments[0] not in ("assume", "simulate"):
         raise click.UsageError(
             "give the iam-sudo command to run: assume or simulate, with its options"
@@ -434,13 +442,26 @@ def _check_configurable(name: str, params: dict[str, Any], source_profile: str |
 
 
 def _split_source_profile(
-    given: str | None, arguments: tuple[str, ...]
+    given: str | None, arguments: tuple[str, ...], anywhere: bool = False
 ) -> tuple[str | None, tuple[str, ...]]:
-    """--source-profile given after PROFILE, as the usage line shows it, taken out."""
-    if arguments and arguments[0].startswith("--source-profile="):
-        return arguments[0].split("=", 1)[1], arguments[1:]
-    if len(arguments) >= 2 and arguments[0] == "--source-profile":
-        return arguments[1], arguments[2:]
+    """--source-profile given after PROFILE, as the usage line shows it, taken out.
+
+    With ``anywhere``, among the command's options too (where it would be recorded twice
+    in the line); given twice, it is a :class:`click.UsageError`.
+    """
+    for index in range(len(arguments) if anywhere else min(len(arguments), 1)):
+        argument = arguments[index]
+        if argument == "--":
+            break
+        if argument.startswith("--source-profile="):
+            value, end = argument.split("=", 1)[1], index + 1
+        elif argument == "--source-profile" and index + 1 < len(arguments):
+            value, end = arguments[index + 1], index + 2
+        else:
+            continue
+        if given is not None:
+            raise click.UsageError("give --source-profile once")
+        return value, arguments[:index] + arguments[end:]
     return given, arguments
 
 

@@ -379,6 +379,8 @@ def use_source_profile(environ: dict[str, str] | os._Environ[str], profile: str 
     """
     if profile is not None:
         check_profile_name(profile)
+        if profile != DEFAULT_PROFILE:
+            _check_profile_exists(profile, environ)
         environ.pop("AWS_DEFAULT_PROFILE", None)
         if profile == DEFAULT_PROFILE:
             environ.pop("AWS_PROFILE", None)
@@ -386,6 +388,26 @@ def use_source_profile(environ: dict[str, str] | os._Environ[str], profile: str 
             environ["AWS_PROFILE"] = profile
     check_not_own_source(environ)
     mark_resolving(environ, profile_in_effect(environ))
+
+
+def _check_profile_exists(profile: str, environ: Mapping[str, str]) -> None:
+    """Raise :class:`ConfigurationError` unless ``profile`` is in either AWS file, as
+    botocore looks for it (its ProfileNotFound otherwise, later, blaming AWS_PROFILE)."""
+    from . import _files
+
+    aws_config = read_config(environ)
+    if aws_config.header(profile) is not None:
+        return
+    path = credentials_file(environ)
+    try:
+        if profile in inifile.read(_files.read_text(path)):
+            return
+    except (OSError, UnicodeDecodeError, inifile.IniError):
+        pass  # unreadable: as botocore, no profile there
+    raise ConfigurationError(
+        f"--source-profile {profile}: there is no such profile in {aws_config.path} or "
+        f"{path}; name one of your profiles (`aws configure list-profiles`)"
+    )
 
 
 def own_credentials_failure(
