@@ -919,7 +919,7 @@ def test_role_not_found_on_remote_points_at_iam_sudo_roles(
     [
         # iam-sudo's own source (here also a credential_process): the next run would be the role.
         ("[default]\ncredential_process = /bin/false\n", "", [], "default", "own credentials"),
-        ("", "", ["--source-profile", "src"], "src", "own credentials"),
+        ("[profile src]\n", "", ["--source-profile", "src"], "src", "own credentials"),
         # botocore's AssumeRoleProvider, web identity and SSO come before the file's keys.
         (
             "[profile dev]\nrole_arn = arn:aws:iam::123456789012:role/R\nsource_profile = base\n",
@@ -1273,3 +1273,11 @@ def test_ctrl_c_while_importing_is_one_line_and_130(
     result = subprocess.run(start, env=env, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 130, result.stderr
     assert result.stderr == "iam-sudo: aborted\n"
+
+
+def test_configure_refuses_a_source_profile_that_does_not_exist(
+    cli: Any, aws_env: dict[str, str]
+) -> None:
+    result = cli("configure", "task", "--source-profile", "nosuch", "simulate", "--role-name", "X")
+    one_line_error(result, 1, "--source-profile nosuch: there is no such profile in")
+    assert not Path(aws_env["AWS_CONFIG_FILE"]).exists()

@@ -126,9 +126,13 @@ def test_configure_refuses_a_profile_as_its_own_source(
 def test_configure_records_the_source_profile_given_after_the_profile(
     cli: Any, aws_env: dict[str, str]
 ) -> None:
+    config = Path(aws_env["AWS_CONFIG_FILE"])
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("[profile dev]\nregion = us-east-1\n")
     result = cli("configure", "task", "--source-profile", "dev", "assume", "--role-name", "R")
     assert result.returncode == 0, result.stderr
-    line = Path(aws_env["AWS_CONFIG_FILE"]).read_text().split("credential_process = ", 1)[1]
+    text = Path(aws_env["AWS_CONFIG_FILE"]).read_text()
+    line = text.split("credential_process = ", 1)[1].splitlines()[0]  # a region may follow
     argv = shlex.split(line)
     assert argv[argv.index("--source-profile") + 1] == "dev"
     assert argv[-4:] == ["--role-name", "R", "--format", "process"]

@@ -14,6 +14,7 @@ import asyncclick as click
 from . import cli_console, credential_process, sources
 from . import cli_options as options
 from ._exceptions import IamSudoError
+from .config import DEFAULT_PROFILE
 from .credentials import write_process_profile
 from .delivery import deliver
 from .session import DEFAULT_DURATION_SECONDS
@@ -386,6 +387,10 @@ async def configure(source_profile: str | None, profile: str, arguments: tuple[s
         )
     _check_configurable(arguments[0], params, source_profile)
     line = process_line(self_command(), profile, source_profile, arguments)
+    if source_profile is not None and source_profile != DEFAULT_PROFILE:
+        from .config import check_profile_exists
+
+        check_profile_exists(source_profile)  # else every use of the profile fails
     from .config import profile_in_effect, read_config, region
 
     # The region iam-sudo resolves now, as the AWS CLI would for the source profile.

@@ -380,7 +380,7 @@ def use_source_profile(environ: dict[str, str] | os._Environ[str], profile: str 
     if profile is not None:
         check_profile_name(profile)
         if profile != DEFAULT_PROFILE:
-            _check_profile_exists(profile, environ)
+            check_profile_exists(profile, environ)
         environ.pop("AWS_DEFAULT_PROFILE", None)
         if profile == DEFAULT_PROFILE:
             environ.pop("AWS_PROFILE", None)
@@ -390,11 +390,12 @@ def use_source_profile(environ: dict[str, str] | os._Environ[str], profile: str 
     mark_resolving(environ, profile_in_effect(environ))
 
 
-def _check_profile_exists(profile: str, environ: Mapping[str, str]) -> None:
+def check_profile_exists(profile: str, environ: Mapping[str, str] | None = None) -> None:
     """Raise :class:`ConfigurationError` unless ``profile`` is in either AWS file, as
     botocore looks for it (its ProfileNotFound otherwise, later, blaming AWS_PROFILE)."""
     from . import _files
 
+    environ = os.environ if environ is None else environ
     aws_config = read_config(environ)
     if aws_config.header(profile) is not None:
         return
