@@ -908,3 +908,61 @@ def test_the_session_s_partition_is_that_of_an_arn_given_for_it() -> None:
     console.check_session_partition("us-gov-west-1", "aws-us-gov", "given")
     with pytest.raises(ConfigurationError, match="partition aws-us-gov, but"):
         console.check_session_partition("us-gov-west-1", "aws", "given")
+
+
+def test_on_a_terminal_it_says_it_waits_for_the_browser_and_ctrl_c_ends_it(
+    world: World, aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    import fcntl
+    import pty
+    import select
+    import termios
+
+    record = tmp_path / "argument"
+    browser = tmp_path / "lazy-browser"
+    browser.write_text(f'#!/bin/sh\nprintf %s "$1" > {record}.tmp && mv {record}.tmp {record}\n')
+    browser.chmod(0o700)
+    controller, terminal = pty.openpty()
+
+    def own_terminal() -> None:  # a session of its own, with the pty as its terminal
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "iam_sudo", "console", "--role-name", TASK],
+        env=world.env("alice", aws_env, BROWSER=str(browser)),
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        preexec_fn=own_terminal,
+    )
+    os.close(terminal)
+    seen = b""
+    try:
+        for _ in range(600):
+            if select.select([controller], [], [], 0.1)[0]:
+                seen += os.read(controller, 4096)
+            if b"waiting for your browser" in seen and record.exists():
+                break
+            assert process.poll() is None, seen
+        assert b"waiting for your browser" in seen, seen
+        os.write(controller, b"\x03")  # Ctrl-C, as the terminal sends it
+        process.wait(timeout=20)
+        while select.select([controller], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(controller)
+    assert process.returncode == 130, seen
+    text = seen.decode(errors="replace")
+    assert "iam-sudo: aborted" in text
+    assert "Traceback" not in text
+    page = Path(urllib.parse.urlsplit(record.read_text()).path)
+    assert not page.parent.exists()
