@@ -1281,3 +1281,34 @@ def test_configure_refuses_a_source_profile_that_does_not_exist(
     result = cli("configure", "task", "--source-profile", "nosuch", "simulate", "--role-name", "X")
     one_line_error(result, 1, "--source-profile nosuch: there is no such profile in")
     assert not Path(aws_env["AWS_CONFIG_FILE"]).exists()
+
+
+@pytest.mark.parametrize(
+    ("config", "credentials", "text"),
+    [
+        (
+            "[profile dev]\nrole_arn = arn:aws:iam::123456789012:role/R\nsource_profile = nosuch\n",
+            "",
+            'The source_profile "nosuch" referenced in the profile "dev" does not exist',
+        ),
+        ("", "[dev]\naws_access_key_id = AKIAEXAMPLE\n", "missing: aws_secret_access_key"),
+    ],
+)
+def test_a_broken_source_profile_is_iam_sudos_own_failure_not_the_endpoint_s(
+    cli: Any, aws_env: dict[str, str], local_aws: Any, config: str, credentials: str, text: str
+) -> None:
+    Path(aws_env["AWS_CONFIG_FILE"]).parent.mkdir(parents=True, exist_ok=True)
+    Path(aws_env["AWS_CONFIG_FILE"]).write_text(config)
+    Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"]).write_text(credentials)
+    env = {
+        k: v for k, v in aws_env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    }
+    local_aws.recorder.clear()
+    result = cli(
+        "--source-profile", "dev", "assume", "--role-name", "R", "--format", "env", env=env
+    )
+    one_line_error(result, 1, "iam-sudo's own credentials (profile dev) failed")
+    assert text in result.stderr
+    assert "fix profile dev" in result.stderr
+    assert "AWS_ENDPOINT_URL" not in result.stderr
+    assert local_aws.recorder.requests == []

@@ -115,9 +115,17 @@ def map_exceptions(service: str, operation: str, endpoint: str | None = None) ->
     except IamSudoError:
         raise
     except bce.ProfileNotFound as error:
+        from .config import profile_in_effect
+
+        missing = str(error.kwargs.get("profile"))
+        if missing != profile_in_effect():
+            # Named by another profile (a source_profile), not by AWS_PROFILE.
+            raise NoCredentials(
+                f"the AWS profile {missing!r} is not in your AWS config files; fix the "
+                f"source_profile that names it (in the chain of profile {profile_in_effect()})"
+            ) from None
         raise NoCredentials(
-            f"the AWS profile {error.kwargs.get('profile')!r} is not in your AWS config files; "
-            "check AWS_PROFILE"
+            f"the AWS profile {missing!r} is not in your AWS config files; check AWS_PROFILE"
         ) from None
     except (bce.SSOError, bce.TokenRetrievalError) as error:
         raise NoCredentials(own_credentials_failure("sso", str(error))) from None
@@ -138,6 +146,10 @@ def map_exceptions(service: str, operation: str, endpoint: str | None = None) ->
         raise NoCredentials(
             own_credentials_failure("expired", "they are expired", os.environ)
         ) from None
+    except (bce.InvalidConfigError, bce.PartialCredentialsError) as error:
+        # How iam-sudo's own profile is written (a source_profile naming no profile, a key
+        # without its secret): not the endpoint's fault.
+        raise NoCredentials(own_credentials_failure("config", str(error))) from None
     except bce.NoCredentialsError:
         raise NoCredentials(_NO_CREDENTIALS) from None
     except (bce.ConnectTimeoutError, bce.ReadTimeoutError) as error:

@@ -419,8 +419,8 @@ def own_credentials_failure(
     ``kind``: ``sso`` (the SSO token is missing or expired), ``process`` (the profile's
     credential_process failed), ``process-output`` (it printed something besides its
     JSON), ``expired`` (the credentials have expired), ``invalid`` (AWS does not know the
-    keys, or the secret does not match). ``detail`` is the SDK's or AWS's
-    reason; it is scrubbed of secrets and shortened.
+    keys, or the secret does not match), ``config`` (the profile's settings are invalid).
+    ``detail`` is the SDK's or AWS's reason; it is scrubbed of secrets and shortened.
     """
     from .redact import scrub
 
@@ -437,6 +437,10 @@ def own_credentials_failure(
         "process-output": (
             "the profile's credential_process must print only its JSON credentials on "
             "stdout: send anything else it prints to stderr"
+        ),
+        "config": (
+            f"fix profile {profile} (and the profiles it names) in "
+            f"{config_file(environ)} or {credentials_file(environ)}"
         ),
         "invalid": (
             "AWS does not accept these keys (deactivated, deleted, mistyped, or of another "
