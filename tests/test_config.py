@@ -148,8 +148,11 @@ def test_endpoint_settings_keep_how_to_reach_aws_and_nothing_that_gives_credenti
     assert sections["services local"] == {"sts": "\nendpoint_url = http://localhost:2"}
 
 
-def test_an_iam_sudo_run_as_its_own_credential_source_stops_with_the_fix() -> None:
-    env: dict[str, str] = {"AWS_PROFILE": "task"}
+def test_an_iam_sudo_run_as_its_own_credential_source_stops_with_the_fix(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "config").write_text("[profile task]\n[profile dev]\n")
+    env: dict[str, str] = {"AWS_PROFILE": "task", "AWS_CONFIG_FILE": str(tmp_path / "config")}
     config.use_source_profile(env, None)  # the iam-sudo an SDK runs for profile task
     assert config.resolving_profiles(env) == ["task"]
     child = dict(env)  # what its SDK's credential_process inherits: profile task again
@@ -235,3 +238,18 @@ def test_a_region_name_is_refused_exactly_when_botocore_refuses_it(value: str) -
     else:
         with pytest.raises(ConfigurationError, match=r"^AWS_REGION is [^\n]*region name"):
             config.check_region_name(value, "AWS_REGION")
+
+
+def test_a_source_profile_is_found_in_either_file_or_refused_naming_the_option(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "config").write_text("[profile in-config]\n")
+    (tmp_path / "credentials").write_text("[in-credentials]\naws_access_key_id = AKIAX\n")
+    env = {
+        "AWS_CONFIG_FILE": str(tmp_path / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
+    }
+    for name in ("in-config", "in-credentials", "default"):
+        config.use_source_profile(dict(env), name)
+    with pytest.raises(ConfigurationError, match=r"^--source-profile nosuch: there is no such"):
+        config.use_source_profile(dict(env), "nosuch")
