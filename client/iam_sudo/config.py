@@ -272,10 +272,42 @@ def check_not_own_source(environ: Mapping[str, str] | None = None) -> None:
         )
 
 
+def runs_iam_sudo(line: str) -> bool:
+    """Whether a credential_process line runs iam-sudo: by its command, as a shell splits it.
+
+    ``iam-sudo ...`` (any directory), or ``PYTHON -m iam_sudo ...``; a line that merely
+    mentions iam-sudo in an argument is another tool's.
+    """
+    try:
+        argv = shlex.split(line)
+    except ValueError:
+        return False
+    if not argv:
+        return False
+    program = Path(argv[0]).name
+    if program in ("iam-sudo", "iam-sudo.exe"):
+        return True
+    return program.startswith("python") and argv[1:3] == ["-m", "iam_sudo"]
+
+
+def source_of_process(line: str) -> str | None:
+    """The --source-profile of an iam-sudo credential_process line, or None."""
+    if not runs_iam_sudo(line):
+        return None
+    try:
+        argv = shlex.split(line)
+    except ValueError:
+        return None
+    for index, argument in enumerate(argv):
+        if argument == "--source-profile" and index + 1 < len(argv):
+            return argv[index + 1]
+        if argument.startswith("--source-profile="):
+            return argument.split("=", 1)[1]
+    return None
+
+
 def _profiles_running_iam_sudo_from(source: str, environ: Mapping[str, str]) -> list[str]:
     """The profiles whose credential_process runs iam-sudo with ``--source-profile source``."""
-    from .credentials import source_of_process
-
     try:
         aws_config = read_config(environ)
     except ConfigurationError:

@@ -12,7 +12,7 @@ from typing import Any
 
 from . import _files, inifile
 from ._exceptions import CredentialsFileError
-from .config import RESOLVING_VARIABLE, check_profile_name
+from .config import RESOLVING_VARIABLE, check_profile_name, runs_iam_sudo, source_of_process
 
 # No brackets, no control characters, no line or paragraph separators.
 
@@ -349,26 +349,6 @@ _SHADOWING_KEYS = (
 )
 
 
-def runs_iam_sudo(line: str) -> bool:
-    """Whether a credential_process line runs iam-sudo: by its command, as a shell splits it.
-
-    ``iam-sudo ...`` (any directory), or ``PYTHON -m iam_sudo ...``; a line that merely
-    mentions iam-sudo in an argument is another tool's.
-    """
-    import shlex
-
-    try:
-        argv = shlex.split(line)
-    except ValueError:
-        return False
-    if not argv:
-        return False
-    program = Path(argv[0]).name
-    if program in ("iam-sudo", "iam-sudo.exe"):
-        return True
-    return program.startswith("python") and argv[1:3] == ["-m", "iam_sudo"]
-
-
 def process_line(
     self_command: list[str], profile: str, source_profile: str | None, arguments: Sequence[str]
 ) -> str:
@@ -393,24 +373,6 @@ def process_line(
     return shlex.join(
         [*self_command, "--source-profile", source, *arguments, "--format", "process"]
     )
-
-
-def source_of_process(line: str) -> str | None:
-    """The --source-profile of an iam-sudo credential_process line, or None."""
-    import shlex
-
-    if not runs_iam_sudo(line):
-        return None
-    try:
-        argv = shlex.split(line)
-    except ValueError:
-        return None
-    for index, argument in enumerate(argv):
-        if argument == "--source-profile" and index + 1 < len(argv):
-            return argv[index + 1]
-        if argument.startswith("--source-profile="):
-            return argument.split("=", 1)[1]
-    return None
 
 
 def _check_no_cycle(
