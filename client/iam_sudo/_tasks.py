@@ -17,13 +17,36 @@ T = TypeVar("T")
 
 @contextlib.asynccontextmanager
 async def task_group() -> AsyncIterator[asyncio.TaskGroup]:
-    """A TaskGroup that re-raises the error that stopped it rather than an ExceptionGroup."""
+    """A TaskGroup that re-raises the error that stopped it rather than an ExceptionGroup.
+
+    A group whose task is being cancelled from outside ends cancelled, whatever its
+    children raised while they were cancelled: Python 3.11's TaskGroup then raises their
+    errors instead, and a task ending so at ``asyncio.run``'s shutdown is reported as an
+    'unhandled exception' with a traceback.
+    """
+    task = asyncio.current_task()
+    before = task.cancelling() if task is not None else 0
     try:
         async with asyncio.TaskGroup() as group:
             yield group
     except BaseExceptionGroup as errors:
+        if task is not None and _cancelled_from_outside(task, before, group):
+            raise asyncio.CancelledError from None
         ours: list[BaseException] = [e for e in errors.exceptions if isinstance(e, IamSudoError)]
         raise (ours or list(errors.exceptions))[0] from None
+
+
+def _cancelled_from_outside(task: asyncio.Task[Any], before: int, group: asyncio.TaskGroup) -> bool:
+    """Whether someone other than ``group`` asked ``task`` to cancel while it ran.
+
+    A TaskGroup cancels its own task when a child fails; Python 3.11 does not undo that
+    request if it comes while the group is already exiting (3.12 does), so it is
+    discounted here: only what is left is a cancellation from outside.
+    """
+    requested = task.cancelling() - before
+    if requested > 0 and getattr(group, "_parent_cancel_requested", False):
+        requested -= 1
+    return requested > 0
 
 
 def consume_failure(future: asyncio.Future[Any]) -> None:
