@@ -51,6 +51,11 @@ class IamSudoDeploymentArgs:
     invoker_roles: Sequence[str] = ()
     base_role_accounts: Sequence[str] = ()
     boundary_variants: Sequence[str] = ()
+    # Spokes (function/spoke.py): member accounts the hub reaches through their roles.
+    spoke_accounts: Sequence[str] = ()
+    spoke_organizational_units: Sequence[str] = ()
+    spoke_deploy_role: str = "OrganizationAccountAccessRole"
+    spoke_stack_set: bool = False
     build_dir: Path = field(default_factory=lambda: Path.cwd() / "build")
 
     @classmethod
@@ -72,6 +77,10 @@ class IamSudoDeploymentArgs:
             invoker_roles=config.get_object("invokerRoles") or (),
             base_role_accounts=config.get_object("baseRoleAccounts") or (),
             boundary_variants=config.get_object("boundaryVariants") or (),
+            spoke_accounts=config.get_object("spokeAccounts") or (),
+            spoke_organizational_units=config.get_object("spokeOrganizationalUnits") or (),
+            spoke_deploy_role=config.get("spokeDeployRole") or defaults.spoke_deploy_role,
+            spoke_stack_set=config.get_bool("spokeStackSet") or False,
         )
 
 
@@ -168,6 +177,31 @@ class IamSudoDeployment(pulumi.ComponentResource):
         policy = validate(args, partition, account)
         accounts = base_role_accounts(args, account)
         assumable = scoped_base_role_globs(policy.allowed_base_roles, partition, accounts)
+        # Imported here: the spoke's reader is granted this module's action lists.
+        from . import spoke
+
+        targets = spoke.SpokeTargets(
+            accounts=tuple(args.spoke_accounts),
+            organizational_units=tuple(args.spoke_organizational_units),
+            deploy_role=args.spoke_deploy_role,
+            stack_set=args.spoke_stack_set,
+        )
+        spoke_accounts = spoke.resolve_accounts(targets, account) if targets.configured else []
+        managed = args.base_role_policies
+        if managed is None:
+            managed = [f"arn:{partition}:iam::aws:policy/PowerUserAccess"]
+        definition = spoke.spoke_definition(
+            partition=partition,
+            hub_execution_role_arn=f"arn:{partition}:iam::{account}:role/"
+            f"{args.function_name}-execution",
+            base_role_name=args.base_role_name,
+            base_role_policies=managed,
+            trusted_principals=args.base_role_trusted_principals,
+            boundary_variants=args.boundary_variants,
+            max_session_duration=args.max_session_duration,
+        )
+        # Exactly the spoke roles, account by account: never a `*` account.
+        spoke_roles = [arn for a in spoke_accounts for arn in definition.role_arns(a)]
         super().__init__("iam-sudo:index:IamSudoDeployment", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
@@ -230,6 +264,18 @@ class IamSudoDeployment(pulumi.ComponentResource):
                         "Action": "sts:AssumeRole",
                         "Resource": assumable,
                     },
+                    *(
+                        [
+                            {
+                                "Sid": "AssumeSpokeRoles",
+                                "Effect": "Allow",
+                                "Action": list(spoke.BASE_ROLE_TRUST_ACTIONS),
+                                "Resource": spoke_roles,
+                            }
+                        ]
+                        if spoke_roles
+                        else []
+                    ),
                     {
                         "Sid": "Log",
                         "Effect": "Allow",
@@ -252,9 +298,6 @@ class IamSudoDeployment(pulumi.ComponentResource):
                 }
             )
         )
-        managed = args.base_role_policies
-        if managed is None:
-            managed = [f"arn:{partition}:iam::aws:policy/PowerUserAccess"]
         # The base role, and one variant per boundary: a role with a permissions boundary
         # is simulated exactly through a base role that carries the same boundary.
         variants: list[tuple[str, str, str | None]] = [("base-role", args.base_role_name, None)]
@@ -299,7 +342,12 @@ class IamSudoDeployment(pulumi.ComponentResource):
                 variables={
                     "IAM_SUDO_POLICY": args.policy,
                     "IAM_SUDO_BASE_ROLE": base_role.arn,
-                    "IAM_SUDO_BASE_ROLE_ACCOUNTS": ",".join(accounts),
+                    "IAM_SUDO_BASE_ROLE_ACCOUNTS": ",".join([*accounts, *spoke_accounts]),
+                    **(
+                        {"IAM_SUDO_SPOKE_ACCOUNTS": ",".join(spoke_accounts)}
+                        if spoke_accounts
+                        else {}
+                    ),
                 }
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
@@ -330,6 +378,16 @@ class IamSudoDeployment(pulumi.ComponentResource):
         for role in args.invoker_roles:
             aws.iam.RolePolicyAttachment(
                 f"{name}-invoker-role-{role}", role=role, policy_arn=invoker_policy.arn, opts=child
+            )
+
+        if targets.configured:
+            spoke.deploy_spokes(
+                name,
+                definition,
+                targets,
+                spoke_accounts,
+                aws.get_region().region,
+                pulumi.ResourceOptions(parent=self, depends_on=[execution_role]),
             )
 
         self.function_name = function.name
