@@ -12,6 +12,22 @@ the AWS rule, never loosened:
   policy's ARN, as in AWS (``PolicyArn``, or the ARN ``CreatePolicy`` would create).
 * a trust policy naming a role ARN admits that role's sessions in AWS; moto compares the
   session's ARN with the role's literally, and would refuse every role chain.
+
+With several accounts (moto's credentials from AssumeRole act in the role's account),
+three more AWS rules that moto does not apply are taught:
+
+* AssumeRole of a role in another account is allowed only if that role's trust policy,
+  in *its* account, allows the caller (IAM User Guide, "Cross account resource access in
+  IAM": both the caller's identity policy and the role's trust policy must allow it);
+  moto looks the role up in the caller's account, and skips the trust check when absent;
+* AssumeRole of a role that does not exist is refused with AccessDenied, as STS answers
+  (moto would hand out credentials for it);
+* a role session assuming a role (role chaining) gets at most one hour: a larger
+  ``DurationSeconds`` fails with ValidationError "The requested DurationSeconds exceeds the
+  1 hour session limit for roles assumed by role chaining" (IAM User Guide, "Roles terms
+  and concepts", role chaining; AWS re:Post "iam-role-chaining-limit").
+
+The first two apply under enforcement, like moto's own authorization; the cap always.
 """
 
 from __future__ import annotations
@@ -65,7 +81,60 @@ def _teach_moto() -> None:
         )
 
     access_control.IAMPolicyStatement._check_principal = principal_matches  # type: ignore[method-assign]
+    _teach_cross_account_assume_role()
     IamResponse._iam_sudo_taught = True  # type: ignore[attr-defined]
+
+
+CHAINED_SESSION_LIMIT = 3600
+CHAINING_MESSAGE = (
+    "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by "
+    "role chaining."
+)
+
+
+def _teach_cross_account_assume_role() -> None:
+    from moto.iam import access_control
+    from moto.iam.models import iam_backends
+    from moto.sts.exceptions import STSValidationError
+    from moto.sts.responses import TokenResponse
+
+    def role_of(arn: str) -> Any:
+        """The role an ARN names, looked up in the ARN's own account; None if none."""
+        parts = arn.split(":")
+        if len(parts) < 6 or not re.fullmatch(r"\d{12}", parts[4]):
+            return None
+        backend = iam_backends[parts[4]][parts[1]]
+        return next((r for r in backend.get_roles() if r.arn == arn), None)
+
+    def is_assuming(self: Any, resource_arn: str) -> bool:
+        # Every AssumeRole is one, whether the role exists (anywhere) or not.
+        return bool(self._action == "sts:AssumeRole" and ":role/" in resource_arn)
+
+    def trusts(self: Any, role_arn: str) -> bool:
+        role = role_of(role_arn)
+        if role is None:
+            return False  # STS: AccessDenied, as for a role that does not trust the caller
+        result = access_control.IAMPolicy(role.assume_role_policy_document).is_action_permitted(
+            self._action,
+            role_arn,
+            self._access_key.arn,
+            access_control.format_incoming_conditional_values(self._data),
+        )
+        return bool(result == access_control.PermissionResult.PERMITTED)
+
+    access_control.IAMRequestBase._is_assuming_role_operation = is_assuming  # type: ignore[method-assign]
+    access_control.IAMRequestBase._check_role_trust_relationship = trusts  # type: ignore[method-assign]
+
+    assume_role = TokenResponse.assume_role
+
+    def capped(self: Any) -> Any:
+        duration = self._get_int_param("DurationSeconds", 3600)
+        chained = self.backend.get_assumed_role_from_access_key(self.get_access_key())
+        if chained is not None and duration > CHAINED_SESSION_LIMIT:
+            raise STSValidationError(CHAINING_MESSAGE)
+        return assume_role(self)
+
+    TokenResponse.assume_role = capped  # type: ignore[method-assign]
 
 
 @dataclass
@@ -99,7 +168,35 @@ def start() -> EnforcedAws:
     recorder = localaws.Recorder()
     proxy = localaws.start_proxy(f"http://127.0.0.1:{port}", recorder)
     url = f"http://127.0.0.1:{proxy.server_address[1]}"
+    # One moto per process: what an earlier harness seeded (other tests' roles) is gone.
+    import urllib.request
+
+    reset = urllib.request.Request(f"http://127.0.0.1:{port}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(reset, timeout=30):
+        pass
     return EnforcedAws(server, proxy, url, recorder)
+
+
+def admin(aws: EnforcedAws, service: str, account: str) -> Any:
+    """A client acting in ``account`` with moto's seeding rights; only before :meth:`enforce`.
+
+    moto lets anyone assume a role that does not exist while it does not enforce, and
+    such credentials act in the role's account: that is how other accounts are seeded.
+    """
+    sts = localaws.client("sts", aws.url)
+    credentials = sts.assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/seed-admin", RoleSessionName="seed"
+    )["Credentials"]
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=aws.url,
+        region_name=localaws.REGION,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
 
 
 def _name(value: str) -> str:
