@@ -26,6 +26,7 @@ from iam_sudo import (
     ThreadTransport,
     Unauthenticated,
 )
+from iam_sudo.accounts import AccountReaders, spoke_accounts
 from iam_sudo.remote import RolesRequest, describe_roles
 from iam_sudo.roles import check_role_reference
 
@@ -86,9 +87,19 @@ def _transport() -> ThreadTransport:
     return ThreadTransport()
 
 
+@functools.cache
+def _readers() -> AccountReaders:
+    # One per container: a warm invocation reuses the spokes' reader sessions (until near
+    # expiry) and their clients. Only the spokes the deployment lists are reached.
+    transport = _transport()
+    return AccountReaders(transport, transport.with_credentials, spokes=spoke_accounts() or ())
+
+
 async def _simulate(event: Any, record: dict[str, Any]) -> dict[str, Any]:
     policy, base_role = _configuration()
-    async with IamSudo(policy=policy, base_role=base_role, transport=_transport()) as sudo:
+    async with IamSudo(
+        policy=policy, base_role=base_role, transport=_transport(), readers=_readers()
+    ) as sudo:
         # Who asks, first and from STS alone; nothing else of the event is read before.
         proof = event.get("proof") if isinstance(event, dict) else None
         audience = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
@@ -97,15 +108,29 @@ async def _simulate(event: Any, record: dict[str, Any]) -> dict[str, Any]:
         rest = {k: v for k, v in event.items() if k != "proof"}
         if rest.get("action") == "roles":
             listed = RolesRequest.from_event(rest)
-            visible = await sudo.visible_roles(principal=listed.principal, caller=caller)
+            if listed.account or listed.all_accounts:
+                record["account"] = listed.account or "all"
+            if listed.all_accounts:
+                found, errors = await sudo.visible_roles_everywhere(
+                    principal=listed.principal, caller=caller
+                )
+                record["listed_roles"] = len(found)
+                record["unreadable_accounts"] = sorted(errors)
+                return {"roles": describe_roles(found), "errors": errors}
+            visible = await sudo.visible_roles(
+                principal=listed.principal, caller=caller, account=listed.account
+            )
             record["listed_roles"] = len(visible)
             return {"roles": describe_roles(visible)}
         request = SimulateRequest.from_event({k: v for k, v in event.items() if k != "proof"})
+        if request.account is not None:
+            record["account"] = request.account
         session = await sudo.session(
             request.role_name,
             principal=request.principal,
             base_role=request.base_role,
             caller=caller,
+            account=request.account,
         )
         record["resolved_role"] = session.role.arn
         record["base_role"] = session.base_role_arn
@@ -135,7 +160,8 @@ def _unknown_keys(event: Any) -> list[str] | None:
     keys = [
         key
         for key in event
-        if key not in ("role_name", "principal", "base_role", "proof", "action")
+        if key
+        not in ("role_name", "principal", "base_role", "proof", "action", "account", "all_accounts")
     ]
     if not keys:
         return None

@@ -30,6 +30,7 @@ from ._exceptions import (
     RoleNotFound,
 )
 from .caller import AUDIENCE_HEADER, IDENTITY_BODY, CallerProof
+from .credentials import Credentials
 from .redact import protect_sdk_logs, scrub
 
 RetryMode = Literal["standard", "adaptive", "legacy"]
@@ -287,6 +288,17 @@ def _client_config(
     )
 
 
+def _keys(credentials: Credentials | None) -> dict[str, str]:
+    """boto3's keyword arguments for static credentials; none for the default chain."""
+    if credentials is None:
+        return {}
+    return {
+        "aws_access_key_id": credentials.access_key_id,
+        "aws_secret_access_key": credentials.secret_access_key,
+        "aws_session_token": credentials.session_token,
+    }
+
+
 class AioTransport:
     """aiobotocore clients, one per service, created on first use and closed on exit."""
 
@@ -298,7 +310,9 @@ class AioTransport:
         retry_mode: RetryMode = "standard",
         max_pool_connections: int = 20,
         timeouts: Timeouts | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
+        self._credentials = credentials
         self._profile = profile
         self._region = region
         self._retry_mode = retry_mode
@@ -312,7 +326,9 @@ class AioTransport:
         import aioboto3
 
         with map_exceptions("aws", "session"):
-            self._session = aioboto3.Session(profile_name=self._profile, region_name=self._region)
+            self._session = aioboto3.Session(
+                profile_name=self._profile, region_name=self._region, **_keys(self._credentials)
+            )
         self._timeouts = self._timeouts or Timeouts.from_env()
         protect_sdk_logs()
         return self
@@ -324,6 +340,16 @@ class AioTransport:
         tb: TracebackType | None,
     ) -> None:
         await self._stack.aclose()
+
+    def with_credentials(self, credentials: Credentials) -> AioTransport:
+        """A transport like this one that signs with ``credentials`` (another account's role)."""
+        return AioTransport(
+            region=self._region,
+            retry_mode=self._retry_mode,
+            max_pool_connections=self._max_pool_connections,
+            timeouts=self._timeouts,
+            credentials=credentials,
+        )
 
     async def _open(self, service: str) -> Any:
         # STS and IAM are global: without a region, botocore would refuse to build a client.
@@ -418,7 +444,9 @@ class ThreadTransport:
         retry_mode: RetryMode = "standard",
         max_pool_connections: int = 20,
         timeouts: Timeouts | None = None,
+        credentials: Credentials | None = None,
     ):
+        self._credentials = credentials
         self._retry_mode = retry_mode
         self._max_pool_connections = max_pool_connections
         self._timeouts = timeouts or Timeouts.from_env()
@@ -446,7 +474,9 @@ class ThreadTransport:
             config = _client_config(
                 service, self._retry_mode, self._max_pool_connections, self._timeouts
             )
-            self._clients[service] = boto3.client(service, region_name=region, config=config)
+            self._clients[service] = boto3.client(
+                service, region_name=region, config=config, **_keys(self._credentials)
+            )
             protect_sdk_logs()
         return self._clients[service]
 
@@ -462,6 +492,15 @@ class ThreadTransport:
                 if hasattr(value, "read"):
                     result[key] = await loop.run_in_executor(self._threads, value.read)
             return result
+
+    def with_credentials(self, credentials: Credentials) -> ThreadTransport:
+        """A transport like this one that signs with ``credentials`` (another account's role)."""
+        return ThreadTransport(
+            retry_mode=self._retry_mode,
+            max_pool_connections=self._max_pool_connections,
+            timeouts=self._timeouts,
+            credentials=credentials,
+        )
 
     async def identity_proof(self, audience: str) -> CallerProof:
         with map_exceptions("sts", "sign"):

@@ -97,6 +97,25 @@ _principal = click.option(
     callback=_parse_principal,
     help="Only roles that trust it, e.g. Service:ecs-tasks.amazonaws.com.",
 )
+
+
+def _parse_account(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    from .accounts import check_account
+
+    try:
+        return check_account(value)
+    except IamSudoError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+_account = click.option(
+    "--account",
+    metavar="ID",
+    callback=_parse_account,
+    help="Another account of the Organization (12 digits), reached through its spoke.",
+)
 _function_name = click.option(
     "--function-name",
     metavar="NAME",
@@ -357,6 +376,7 @@ def _profile_mfa_serial() -> str | None:
     show_default=True,
     help="Simulate in the iam-sudo Lambda function, or with your own credentials.",
 )
+@_account
 @_function_name
 @_duration
 @click.option("--profile", metavar="PROFILE", help="Save the credentials under this profile.")
@@ -392,6 +412,7 @@ async def simulate(
     principal: Principal | None,
     base_role: str | None,
     remote: bool,
+    account: str | None,
     function_name: str,
     duration: int,
     profile: str | None,
@@ -430,7 +451,11 @@ async def simulate(
             async with _sudo() as sudo:
                 log.info("invoking the function %s to simulate %s", function_name, role_name)
                 return await sudo.simulate_remote(
-                    role_name, principal=principal, base_role=base_role, function_name=function_name
+                    role_name,
+                    principal=principal,
+                    base_role=base_role,
+                    function_name=function_name,
+                    account=account,
                 )
 
         credentials = await _obtain(ctx, format_name, no_cache, fetch_remote)
@@ -443,6 +468,7 @@ async def simulate(
         duration=duration,
         session_tags=session_tags,
         source_identity=source_identity,
+        account=account,
     )
     if dry_run:
         await local(dry_run=True)  # prints the plan and exits
@@ -463,6 +489,7 @@ async def _simulate_local(
     session_tags: bool,
     source_identity: bool,
     dry_run: bool,
+    account: str | None = None,
 ) -> Credentials:
     """Plan and assume (or, with ``dry_run``, print the plan and return the empty marker)."""
 
@@ -476,6 +503,7 @@ async def _simulate_local(
             session_tags=session_tags,
             explain=explain,
             source_identity=source_identity,
+            account=account,
         )
         request = session.request
         log.info(
@@ -504,24 +532,54 @@ async def _simulate_local(
     show_default=True,
     help="Ask the iam-sudo function (its sudo policy, for you), or list with your credentials.",
 )
+@_account
+@click.option(
+    "--all-accounts",
+    is_flag=True,
+    help="Every account the function reaches (its own and its spokes); roles by ARN.",
+)
 @_function_name
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, for scripts.")
 async def roles(
-    principal: Principal | None, remote: bool, function_name: str, as_json: bool
+    principal: Principal | None,
+    remote: bool,
+    account: str | None,
+    all_accounts: bool,
+    function_name: str,
+    as_json: bool,
 ) -> None:
     """List the roles you may simulate: one per line, name and trusted principals."""
     from .remote import describe_roles
 
+    if account and all_accounts:
+        raise click.UsageError("give --account or --all-accounts, not both")
     async with _sudo() as sudo:
         if remote:
-            listed = await sudo.roles_remote(principal=principal, function_name=function_name)
+            listed = await sudo.roles_remote(
+                principal=principal,
+                function_name=function_name,
+                account=account,
+                all_accounts=all_accounts,
+            )
+        elif all_accounts:
+            found, errors = await sudo.visible_roles_everywhere(principal=principal)
+            listed = describe_roles(found) + [
+                {"account": a, "error": e} for a, e in sorted(errors.items())
+            ]
         else:
-            listed = describe_roles(await sudo.visible_roles(principal=principal))
+            listed = describe_roles(await sudo.visible_roles(principal=principal, account=account))
+    failed = [entry for entry in listed if "error" in entry]
     if as_json:
         click.echo(json.dumps(listed, indent=2))
-        return
-    for role in listed:
-        click.echo(f"{role['name']}\t{', '.join(role['principals'])}")
+    else:
+        for role in listed:
+            if "error" not in role:
+                shown = role["arn"] if all_accounts else role["name"]
+                click.echo(f"{shown}\t{', '.join(role['principals'])}")
+    for entry in failed:
+        click.echo(f"iam-sudo: account {entry['account']}: {entry['error']}", err=True)
+    if failed:
+        raise click.exceptions.Exit(1)
 
 
 @cli.command(context_settings=_COMMAND_SETTINGS)

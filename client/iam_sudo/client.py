@@ -14,15 +14,18 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+from . import accounts
 from ._aws import AioTransport, RetryMode, Timeouts, Transport, reading_answer
 from ._exceptions import (
     AccessDenied,
     AwsError,
+    ConfigurationError,
     IamSudoError,
     InvalidRequest,
     PackedPolicyConflict,
     RoleNotFound,
     SessionLimitExceeded,
+    SudoPolicyDenied,
     UnsupportedRole,
 )
 from .caller import CallerProof, caller_from_answer, check_proof
@@ -89,6 +92,8 @@ class SimulatedSession:
     principal: Principal | None
     plan: SessionPlan
     fidelity: tuple[str, ...] = ()
+    #: The account of a role read through its spoke's reader (None: the client's own).
+    account: str | None = None
 
     @property
     def request(self) -> SessionRequest:
@@ -161,6 +166,7 @@ class IamSudo:
         timeouts: Timeouts | None = None,
         roles_ttl: float = DEFAULT_ROLES_TTL,
         transport: Transport | None = None,
+        readers: accounts.AccountReaders | None = None,
     ) -> None:
         """Create a client.
 
@@ -189,6 +195,11 @@ class IamSudo:
         self._iam_slots = asyncio.Semaphore(max_concurrency)
         self._sessions_in_flight = 0
         self._cache: dict[str, tuple[asyncio.Task[Any], float]] = {}
+        # Other accounts (accounts.py): spoke readers, shared with the function's container.
+        self._max_concurrency = max_concurrency
+        self._readers = readers
+        self._own_readers = readers is None
+        self._in_accounts: dict[tuple[str, int], IamSudo] = {}
 
     @property
     def policy(self) -> SudoPolicy:
@@ -211,7 +222,68 @@ class IamSudo:
         for task, _ in self._cache.values():
             task.cancel()
         self._cache.clear()
+        for other in self._in_accounts.values():
+            await other.__aexit__(exc_type, exc, tb)
+        self._in_accounts.clear()
+        if self._own_readers and self._readers is not None:
+            await self._readers.aclose()
         await self._transport.__aexit__(exc_type, exc, tb)
+
+    async def in_account(self, account: str, *, caller: str | None = None) -> IamSudo:
+        """A client for ``account``'s roles, read through its spoke's reader role.
+
+        Same sudo policy; the base role is this one's namesake in ``account``. Raises
+        :class:`SudoPolicyDenied` if ``caller``'s rules allow no role there (checked before
+        anything is assumed), :class:`AccountUnreachable` if the account is not a spoke or
+        its reader refuses (see :mod:`iam_sudo.accounts`).
+        """
+        accounts.check_account(account)
+        me = await self.identity()
+        caller = caller if caller is not None else me.arn
+        if not self.policy.allows_account(account, caller):
+            raise SudoPolicyDenied(
+                f"sudo policy does not allow simulating roles in account {account}; ask for it "
+                "in the policy's allowed-accounts",
+                role_arn=None,
+                base_role_arn=None,
+            )
+        if self._readers is None:
+            make = getattr(self._transport, "with_credentials", None)
+            if make is None:
+                raise ConfigurationError("this transport cannot act in other accounts")
+            self._readers = accounts.AccountReaders(self._transport, make)
+        self._readers.check_reachable(account, me.account)
+        transport = await self._readers.transport(account, me.partition, me.arn)
+        key = (account, id(transport._reader))
+        other = self._in_accounts.get(key)
+        if other is None:
+            base = await self.role_arn(self.base_role)
+            other = IamSudo(
+                policy=self.policy,
+                base_role=accounts.role_in_account(base, account),
+                max_concurrency=self._max_concurrency,
+                roles_ttl=self._roles_ttl,
+                transport=transport,
+            )
+            await other.__aenter__()
+            other._cache["identity"] = (asyncio.ensure_future(self.identity()), time.monotonic())
+            self._in_accounts[key] = other
+        return other
+
+    async def _target_account(self, role_name: str, account: str | None) -> str | None:
+        """The other account a request is for (None: this client's own)."""
+        if role_name.startswith("arn:"):
+            in_arn = accounts.account_of(role_name)
+            if account is not None and account != in_arn:
+                raise InvalidRequest(
+                    f"the role ARN is in account {in_arn}, not {account}: drop --account or "
+                    "give the role's name"
+                )
+            account = in_arn
+        if account is None:
+            return None
+        accounts.check_account(account)
+        return None if account == (await self.identity()).account else account
 
     def _once(
         self,
@@ -441,6 +513,7 @@ class IamSudo:
         explain: bool = False,
         caller: str | None = None,
         source_identity: bool = True,
+        account: str | None = None,
     ) -> SimulatedSession:
         """Resolve ``role_name`` and plan the AssumeRole request that simulates it exactly.
 
@@ -456,6 +529,31 @@ class IamSudo:
         if not role_name:
             raise InvalidRequest("the role name must not be empty")
         check_role_reference(role_name)
+        other = await self._target_account(role_name, account)
+        if other is not None:
+            # Another account: its reader reads the role, its base role is assumed.
+            own = await self.identity()
+            accounts.check_chained_duration(own.arn, duration_seconds, other)
+            spoke = await self.in_account(other, caller=caller)
+            if base_role is not None:
+                requested_base = await self.role_arn(base_role)
+                if accounts.account_of(requested_base) not in (own.account, other):
+                    raise InvalidRequest(
+                        f"the base role must be in account {other}, the role's: STS takes "
+                        "session policy ARNs only from the assumed role's account"
+                    )
+                base_role = accounts.role_in_account(requested_base, other)
+            planned = await spoke.session(
+                role_name,
+                principal=principal,
+                base_role=base_role,
+                duration_seconds=duration_seconds,
+                session_tags=session_tags,
+                explain=explain,
+                caller=caller if caller is not None else own.arn,
+                source_identity=source_identity,
+            )
+            return replace(planned, account=other)
         wanted = _as_principal(principal)
         base = base_role or self.base_role
         check_role_reference(base)
@@ -705,6 +803,10 @@ class IamSudo:
         Policies created just now may not be visible to STS at once (IAM is eventually
         consistent): AssumeRole is retried on that failure with a bounded backoff.
         """
+        if isinstance(session, SimulatedSession) and session.account is not None:
+            # Packed policies are created in the role's account, through its reader.
+            spoke = await self.in_account(session.account)
+            return await spoke.assume_session(replace(session, account=None))
         request = session.request if isinstance(session, SimulatedSession) else session
         packed = session.plan.packed if isinstance(session, SimulatedSession) else ()
         created = False
@@ -758,10 +860,19 @@ class IamSudo:
         principal: Principal | str | None = None,
         base_role: str | None = None,
         duration_seconds: int = DEFAULT_DURATION_SECONDS,
+        account: str | None = None,
     ) -> Credentials:
-        """Credentials of the base role limited to the policies of the role ``role_name``."""
+        """Credentials of the base role limited to the policies of the role ``role_name``.
+
+        ``account`` (or a role ARN in another account) simulates a role of that account
+        through its spoke (see :meth:`in_account`).
+        """
         session = await self.session(
-            role_name, principal=principal, base_role=base_role, duration_seconds=duration_seconds
+            role_name,
+            principal=principal,
+            base_role=base_role,
+            duration_seconds=duration_seconds,
+            account=account,
         )
         return await self.assume_session(session)
 
@@ -806,6 +917,7 @@ class IamSudo:
         principal: Principal | str | None = None,
         base_role: str | None = None,
         function_name: str = DEFAULT_FUNCTION_NAME,
+        account: str | None = None,
     ) -> Credentials:
         """Ask the iam-sudo Lambda function to simulate the role, with its own permissions.
 
@@ -813,7 +925,7 @@ class IamSudo:
         function error raises :class:`RemoteError` carrying the function's message.
         """
         event: dict[str, Any] = SimulateRequest(
-            role_name, _as_principal(principal), base_role
+            role_name, _as_principal(principal), base_role, account
         ).to_event()
         # The function's own validation, so that a bad request fails here, before any call.
         SimulateRequest.from_event(event)
@@ -836,9 +948,22 @@ class IamSudo:
         return reply.get("Payload", b""), reply.get("FunctionError")
 
     async def visible_roles(
-        self, *, principal: Principal | str | None = None, caller: str | None = None
+        self,
+        *,
+        principal: Principal | str | None = None,
+        caller: str | None = None,
+        account: str | None = None,
     ) -> list[Role]:
-        """The roles ``caller`` (default: you) may simulate, trusting ``principal`` if given."""
+        """The roles ``caller`` (default: you) may simulate, trusting ``principal`` if given.
+
+        ``account``: those of another account, read through its spoke.
+        """
+        if account is not None and await self._target_account("", account) is not None:
+            spoke = await self.in_account(account, caller=caller)
+            own = await self.identity()
+            return await spoke.visible_roles(
+                principal=principal, caller=caller if caller is not None else own.arn
+            )
         wanted = _as_principal(principal)
         async with _task_group() as group:
             listing = group.create_task(self.roles())
@@ -855,14 +980,56 @@ class IamSudo:
             key=lambda role: role.name,
         )
 
+    async def visible_roles_everywhere(
+        self, *, principal: Principal | str | None = None, caller: str | None = None
+    ) -> tuple[list[Role], dict[str, str]]:
+        """The roles ``caller`` may simulate in this account and every spoke, concurrently.
+
+        At most ``max_concurrency`` accounts are read at once. Returns (roles, account ->
+        one-line error for each account that could not be read); a denial by the policy
+        for a whole account is not an error, that account just has no roles.
+        """
+        me = await self.identity()
+        spokes = self._readers.spokes if self._readers is not None else None
+        if spokes is None:
+            raise InvalidRequest(
+                "listing every account needs the deployment's list of spokes: ask the "
+                "function (--remote), or name one account with --account"
+            )
+        caller = caller if caller is not None else me.arn
+
+        def job(account: str) -> Callable[[], Awaitable[list[Role]]]:
+            async def run() -> list[Role]:
+                if not self.policy.allows_account(account, caller):
+                    return []
+                return await self.visible_roles(principal=principal, caller=caller, account=account)
+
+            return run
+
+        results = await accounts.gather_bounded(
+            {a: job(a) for a in dict.fromkeys([me.account, *spokes])}, self._max_concurrency
+        )
+        roles = [r for result in results.values() if isinstance(result, list) for r in result]
+        errors = {a: str(e) for a, e in results.items() if isinstance(e, IamSudoError)}
+        return roles, errors
+
     async def roles_remote(
         self,
         *,
         principal: Principal | str | None = None,
         function_name: str = DEFAULT_FUNCTION_NAME,
+        account: str | None = None,
+        all_accounts: bool = False,
     ) -> list[dict[str, Any]]:
-        """The roles the function's sudo policy lets *you* (the verified caller) simulate."""
-        event: dict[str, Any] = RolesRequest(_as_principal(principal)).to_event()
+        """The roles the function's sudo policy lets *you* (the verified caller) simulate.
+
+        ``account``: in that account; ``all_accounts``: in every account the function
+        reaches (an account it cannot read is reported in an ``error`` entry, see
+        :func:`iam_sudo.remote.parse_roles_reply`).
+        """
+        event: dict[str, Any] = RolesRequest(
+            _as_principal(principal), account, all_accounts
+        ).to_event()
         return parse_roles_reply(*await self._invoke(function_name, event))
 
     async def verify_caller(self, proof: object, *, audience: str) -> str:
