@@ -10,6 +10,8 @@ the AWS rule, never loosened:
 * IAM actions on policies are authorized against resource ``*``: a grant scoped to
   ``policy/iam-sudo/*`` could never match. Here such a request's resource is the
   policy's ARN, as in AWS (``PolicyArn``, or the ARN ``CreatePolicy`` would create).
+  Likewise a request naming a role that does not exist (GetRole of a part of a name) is
+  authorized against that role's ARN, so that a ``role/*`` grant answers NoSuchEntity.
 * a trust policy naming a role ARN admits that role's sessions in AWS; moto compares the
   session's ARN with the role's literally, and would refuse every role chain.
 
@@ -60,7 +62,12 @@ def _teach_moto() -> None:
             path = self.data.get("Path", ["/"])[0]
             name = self.data["PolicyName"][0]
             return f"arn:aws:iam::{self.current_account}:policy{path}{name}"
-        return str(determine(self))
+        determined = str(determine(self))
+        if determined == "*" and "RoleName" in self.data:
+            # A role that does not exist: IAM authorizes against the ARN it would have, and
+            # answers NoSuchEntity; moto would authorize against "*" and deny.
+            return f"arn:aws:iam::{self.current_account}:role/{self.data['RoleName'][0]}"
+        return determined
 
     IamResponse._determine_resource = resource  # type: ignore[method-assign]
     check = access_control.IAMPolicyStatement._check_principal
@@ -204,26 +211,40 @@ def _name(value: str) -> str:
     return value.removesuffix("-id")
 
 
-def create_program_resources(iam: Any, program: ProgramRun) -> None:
-    """Create in moto the IAM roles, trust, inline policies and attachments of the program."""
-    for role in program.of_type("aws:iam/role:Role"):
+def create_program_resources(iam: Any, program: ProgramRun, account: str | None = None) -> None:
+    """Create in moto the IAM roles, trust, inline policies and attachments of the program.
+
+    ``account``: only the resources that land in that account (by their provider's
+    assume-role account, see :meth:`ProgramRun.account_of`); default, the hub's.
+    """
+    from devtools.pulumi_program import ACCOUNT
+
+    where = ACCOUNT if account is None else account
+
+    def here(type_: str) -> list[Any]:
+        return [r for r in program.of_type(type_) if program.account_of(r) == where]
+
+    roles = here("aws:iam/role:Role")
+    for role in roles:
         extra = {}
         if role.inputs.get("permissionsBoundary"):
             extra["PermissionsBoundary"] = role.inputs["permissionsBoundary"]
+        if role.inputs.get("maxSessionDuration"):
+            extra["MaxSessionDuration"] = int(role.inputs["maxSessionDuration"])
         iam.create_role(
             RoleName=role.inputs["name"],
             AssumeRolePolicyDocument=role.inputs["assumeRolePolicy"],
             **extra,
         )
-    for policy in program.of_type("aws:iam/rolePolicy:RolePolicy"):
+    for policy in here("aws:iam/rolePolicy:RolePolicy"):
         iam.put_role_policy(
             RoleName=_name(policy.inputs["role"]),
             PolicyName=policy.inputs["name"],
             PolicyDocument=policy.inputs["policy"],
         )
-    for attachment in program.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment"):
+    for attachment in here("aws:iam/rolePolicyAttachment:RolePolicyAttachment"):
         role_name = _name(attachment.inputs["role"])
-        if any(r.inputs["name"] == role_name for r in program.of_type("aws:iam/role:Role")):
+        if any(r.inputs["name"] == role_name for r in roles):
             iam.attach_role_policy(RoleName=role_name, PolicyArn=attachment.inputs["policyArn"])
 
 

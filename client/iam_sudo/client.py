@@ -200,6 +200,7 @@ class IamSudo:
         self._readers = readers
         self._own_readers = readers is None
         self._in_accounts: dict[tuple[str, int], IamSudo] = {}
+        self._account: str | None = None  # set on a client for another account's roles
 
     @property
     def policy(self) -> SudoPolicy:
@@ -247,6 +248,11 @@ class IamSudo:
                 role_arn=None,
                 base_role_arn=None,
             )
+        return await self._account_client(account)
+
+    async def _account_client(self, account: str) -> IamSudo:
+        """The client for ``account`` (see :meth:`in_account`), without the policy's check."""
+        me = await self.identity()
         if self._readers is None:
             make = getattr(self._transport, "with_credentials", None)
             if make is None:
@@ -266,6 +272,7 @@ class IamSudo:
                 transport=transport,
             )
             await other.__aenter__()
+            other._account = account
             other._cache["identity"] = (asyncio.ensure_future(self.identity()), time.monotonic())
             self._in_accounts[key] = other
         return other
@@ -283,7 +290,8 @@ class IamSudo:
         if account is None:
             return None
         accounts.check_account(account)
-        return None if account == (await self.identity()).account else account
+        here = self._account or (await self.identity()).account
+        return None if account == here else account
 
     def _once(
         self,
@@ -805,7 +813,8 @@ class IamSudo:
         """
         if isinstance(session, SimulatedSession) and session.account is not None:
             # Packed policies are created in the role's account, through its reader.
-            spoke = await self.in_account(session.account)
+            # The session was planned, and the policy checked, by :meth:`session`.
+            spoke = await self._account_client(session.account)
             return await spoke.assume_session(replace(session, account=None))
         request = session.request if isinstance(session, SimulatedSession) else session
         packed = session.plan.packed if isinstance(session, SimulatedSession) else ()
