@@ -137,3 +137,17 @@ def test_configuration_from_the_environment() -> None:
     assert role_in_account("arn:aws:iam::123456789012:role/p/IAMSudoUser", "111111111111") == (
         "arn:aws:iam::111111111111:role/p/IAMSudoUser"
     )
+
+
+def test_the_target_account_comes_from_the_option_or_the_role_arn() -> None:
+    from iam_sudo.accounts import target_account
+
+    here = "123456789012"
+    assert target_account("TaskRole", None, here) is None
+    assert target_account("TaskRole", here, here) is None
+    assert target_account("TaskRole", "111111111111", here) == "111111111111"
+    arn = "arn:aws:iam::111111111111:role/TaskRole"
+    assert target_account(arn, None, here) == "111111111111"
+    assert target_account(arn, "111111111111", here) == "111111111111"
+    with pytest.raises(InvalidRequest, match="the role ARN is in account 111111111111, not"):
+        target_account(arn, "222222222222", here)

@@ -507,7 +507,7 @@ class ThreadTransport:
             import boto3
 
             client = self._client("sts")
-            credentials = boto3.session.Session().get_credentials()
+            credentials = boto3.session.Session(**_keys(self._credentials)).get_credentials()
             if credentials is None:
                 raise NoCredentials(
                     "no AWS credentials found; configure a profile, set AWS_PROFILE or "

@@ -84,6 +84,25 @@ def spoke_accounts(environ: Mapping[str, str] | None = None) -> tuple[str, ...] 
     return accounts
 
 
+def target_account(role: str, account: str | None, here: str) -> str | None:
+    """The other account a request is for: ``account``, or a role ARN's; None if ``here``.
+
+    InvalidRequest if both are given and differ, or ``account`` is not 12 digits.
+    """
+    if role.startswith("arn:"):
+        in_arn = account_of(role)
+        if account is not None and account != in_arn:
+            raise InvalidRequest(
+                f"the role ARN is in account {in_arn}, not {account}: drop --account or give "
+                "the role's name"
+            )
+        account = in_arn
+    if account is None:
+        return None
+    check_account(account)
+    return None if account == here else account
+
+
 def role_in_account(role_arn: str, account: str) -> str:
     """The role of the same partition, path and name as ``role_arn``, in ``account``."""
     parts = role_arn.split(":", 5)

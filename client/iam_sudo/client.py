@@ -279,19 +279,10 @@ class IamSudo:
 
     async def _target_account(self, role_name: str, account: str | None) -> str | None:
         """The other account a request is for (None: this client's own)."""
-        if role_name.startswith("arn:"):
-            in_arn = accounts.account_of(role_name)
-            if account is not None and account != in_arn:
-                raise InvalidRequest(
-                    f"the role ARN is in account {in_arn}, not {account}: drop --account or "
-                    "give the role's name"
-                )
-            account = in_arn
-        if account is None:
+        if account is None and not role_name.startswith("arn:"):
             return None
-        accounts.check_account(account)
         here = self._account or (await self.identity()).account
-        return None if account == here else account
+        return accounts.target_account(role_name, account, here)
 
     def _once(
         self,
