@@ -307,3 +307,27 @@ def test_roles_in_all_accounts_come_from_the_function_for_the_verified_caller(
     in_b = json.loads(one.stdout)
     assert {r["arn"].split(":")[4] for r in in_b} == {B}
     assert "app-TaskRole" in [r["name"] for r in in_b]
+
+
+def test_prune_in_a_spoke_deletes_only_its_unneeded_iam_sudo_policies(
+    org: Org, aws_env: dict[str, str]
+) -> None:
+    from moto.iam.models import iam_backends
+
+    org.aws.enforce(False)
+    try:
+        orphan = enforced.admin(org.aws, "iam", A).create_policy(
+            PolicyName="iam-sudo-orphan",
+            Path="/iam-sudo/",
+            PolicyDocument=json.dumps(localaws.allow("s3:GetObject")),
+        )["Policy"]["Arn"]
+    finally:
+        org.aws.enforce()
+    org.whoami("bob", aws_env, "--account", A, "--role-name", "app-PackedRole")
+    needed = {a for a in iam_backends[A]["aws"].managed_policies if "/iam-sudo/" in a} - {orphan}
+    assert needed
+    result = org.run("alice", aws_env, "prune", "--account", A)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [orphan]
+    left = {a for a in iam_backends[A]["aws"].managed_policies if "/iam-sudo/" in a}
+    assert left == needed

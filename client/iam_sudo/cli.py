@@ -638,7 +638,8 @@ def _self_command() -> list[str]:
 
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
-async def prune(dry_run: bool) -> None:
+@_account
+async def prune(dry_run: bool, account: str | None) -> None:
     """Delete the /iam-sudo/ policies no role needs any more.
 
     Simulations of roles too large for STS's limits create content-addressed policies
@@ -648,7 +649,7 @@ async def prune(dry_run: bool) -> None:
     """
 
     async with _sudo() as sudo:
-        arns = await sudo.prune_policies(dry_run=dry_run)
+        arns = await sudo.prune_policies(dry_run=dry_run, account=account)
     for arn in arns:
         click.echo(arn)
     verb = "would delete" if dry_run else "deleted"

@@ -692,8 +692,13 @@ class IamSudo:
         )
         return SimulatedSession(role, base_role_arn, principal, plan, tuple(findings))
 
-    async def prune_policies(self, *, dry_run: bool = False) -> list[str]:
+    async def prune_policies(
+        self, *, dry_run: bool = False, account: str | None = None
+    ) -> list[str]:
         """Delete the /iam-sudo/ policies that no role of the account needs any more.
+
+        ``account``: another account's, through its spoke's reader (which may delete only
+        under ``/iam-sudo/``).
 
         Every role is planned (with the caller's own IAM permissions; nothing is assumed)
         to learn which content-addressed policies are still needed. Only policies under
@@ -701,6 +706,9 @@ class IamSudo:
         planned, nothing is deleted. Returns the ARNs deleted (or, with ``dry_run``, that
         would be).
         """
+        if account is not None and await self._target_account("", account) is not None:
+            spoke = await self.in_account(account)
+            return await spoke.prune_policies(dry_run=dry_run)
         async with _task_group() as group:
             listing = group.create_task(self.roles())
             base_arn = group.create_task(self.role_arn(self.base_role))
