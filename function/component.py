@@ -388,6 +388,7 @@ class IamSudoDeployment(pulumi.ComponentResource):
                 spoke_accounts,
                 aws.get_region().region,
                 pulumi.ResourceOptions(parent=self, depends_on=[execution_role]),
+                hub_account=account,
             )
 
         self.function_name = function.name

@@ -41,6 +41,7 @@ BASE_ROLE_TRUST_ACTIONS = ("sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSe
 READER_TRUST_ACTIONS = ("sts:AssumeRole", "sts:SetSourceIdentity")
 DEFAULT_DEPLOY_ROLE = "OrganizationAccountAccessRole"
 _ACCOUNT_ID = re.compile(r"\d{12}")
+_ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 _OU_ID = re.compile(r"ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32}")
 
 
@@ -264,6 +265,10 @@ class SpokeTargets:
                     "iam-sudo:spokeOrganizationalUnits must list OU ids (ou-xxxx-xxxxxxxx) or "
                     f"the root id (r-xxxx), got {unit!r}"
                 )
+        if not isinstance(self.deploy_role, str) or not _ROLE_NAME.fullmatch(self.deploy_role):
+            raise pulumi.RunError(
+                f"iam-sudo:spokeDeployRole must be an IAM role name, got {self.deploy_role!r}"
+            )
         if self.stack_set and not self.organizational_units:
             raise pulumi.RunError(
                 "iam-sudo:spokeStackSet deploys to OUs: set iam-sudo:spokeOrganizationalUnits"
@@ -310,13 +315,19 @@ def deploy_spokes(
     accounts: Sequence[str],
     region: str,
     opts: pulumi.ResourceOptions,
+    hub_account: str = "",
 ) -> list[pulumi.Resource]:
     """Create the spokes: a provider and :class:`SpokeComponent` per account, or a StackSet.
 
     ``opts`` carries the parent and the dependency on the hub's execution role (a trust
-    policy naming a role is refused until that role exists).
+    policy naming a role is refused until that role exists). A StackSet created from
+    another account than the Organization's management account is created as its delegated
+    administrator (``CallAs: DELEGATED_ADMIN``; the account must be registered as one for
+    CloudFormation StackSets).
     """
     if targets.stack_set:
+        management = aws.organizations.get_organization().master_account_id
+        call_as = "SELF" if hub_account == management else "DELEGATED_ADMIN"
         stack_set = aws.cloudformation.StackSet(
             f"{name}-spokes",
             name=f"{name}-spokes",
@@ -327,6 +338,7 @@ def deploy_spokes(
             ),
             capabilities=["CAPABILITY_NAMED_IAM"],
             template_body=json.dumps(stack_set_template(definition)),
+            call_as=call_as,
             opts=opts,
         )
         # IAM names are global: one region only, or the second instance fails on
@@ -335,6 +347,7 @@ def deploy_spokes(
             f"{name}-spokes-instances",
             stack_set_name=stack_set.name,
             stack_set_instance_region=region,
+            call_as=call_as,
             deployment_targets=aws.cloudformation.StackSetInstanceDeploymentTargetsArgs(
                 organizational_unit_ids=list(targets.organizational_units)
             ),

@@ -151,3 +151,25 @@ def test_the_target_account_comes_from_the_option_or_the_role_arn() -> None:
     assert target_account(arn, "111111111111", here) == "111111111111"
     with pytest.raises(InvalidRequest, match="the role ARN is in account 111111111111, not"):
         target_account(arn, "222222222222", here)
+
+
+def test_requests_for_another_account_are_validated_like_every_field() -> None:
+    from iam_sudo.remote import RolesRequest, SimulateRequest
+
+    event = SimulateRequest("TaskRole", account="111111111111").to_event()
+    assert event == {"role_name": "TaskRole", "account": "111111111111"}
+    assert SimulateRequest.from_event(event).account == "111111111111"
+    for bad, message in (
+        ("1111", "account must be a 12-digit account id"),
+        ("11111111111a", "account must be a 12-digit account id"),
+        (111111111111, "account must be a string, got int"),
+        ("", "account must not be empty"),
+    ):
+        with pytest.raises(InvalidRequest, match=message):
+            SimulateRequest.from_event({"role_name": "x", "account": bad})
+    everywhere = RolesRequest(all_accounts=True).to_event()
+    assert RolesRequest.from_event(everywhere).all_accounts is True
+    with pytest.raises(InvalidRequest, match="account or all_accounts, not both"):
+        RolesRequest.from_event({**everywhere, "account": "111111111111"})
+    with pytest.raises(InvalidRequest, match="all_accounts must be true or false"):
+        RolesRequest.from_event({"action": "roles", "all_accounts": "yes"})

@@ -142,6 +142,8 @@ def test_the_stack_set_carries_the_same_roles_and_policies(
     assert stack_set.inputs["permissionModel"] == "SERVICE_MANAGED"
     assert stack_set.inputs["autoDeployment"]["enabled"] is True
     assert stack_set.inputs["capabilities"] == ["CAPABILITY_NAMED_IAM"]
+    # The hub is not the management account: it acts as the StackSets delegated admin.
+    assert stack_set.inputs["callAs"] == "DELEGATED_ADMIN"
     instance = run.one("aws:cloudformation/stackSetInstance:StackSetInstance")
     assert instance.inputs["deploymentTargets"]["organizationalUnitIds"] == [OU]
     # IAM names are global: one region only.
@@ -231,6 +233,7 @@ def test_one_account_deployments_are_unchanged(program: ProgramRun) -> None:
         ({"spokeAccounts": ["1234"]}, "iam-sudo:spokeAccounts must list 12-digit account ids"),
         ({"spokeAccounts": [ACCOUNT]}, f"lists the hub's own account {ACCOUNT}"),
         ({"spokeOrganizationalUnits": ["dev"]}, "must list OU ids"),
+        ({"spokeAccounts": SPOKES, "spokeDeployRole": "a/b"}, "spokeDeployRole must be"),
         ({"spokeStackSet": True}, "set iam-sudo:spokeOrganizationalUnits"),
         (
             {"spokeStackSet": True, "spokeOrganizationalUnits": [OU], "spokeAccounts": SPOKES},
