@@ -200,6 +200,11 @@ class IamSudoDeployment(pulumi.ComponentResource):
             boundary_variants=args.boundary_variants,
             max_session_duration=args.max_session_duration,
         )
+        spoke.check_environment_room(
+            spoke_accounts,
+            used=len(b"IAM_SUDO_POLICY") + len(args.policy.encode()) + _OTHER_ENVIRONMENT_BYTES,
+            limit=MAX_ENVIRONMENT_BYTES,
+        )
         # Exactly the spoke roles, account by account: never a `*` account.
         spoke_roles = [arn for a in spoke_accounts for arn in definition.role_arns(a)]
         super().__init__("iam-sudo:index:IamSudoDeployment", name, None, opts)
@@ -342,7 +347,7 @@ class IamSudoDeployment(pulumi.ComponentResource):
                 variables={
                     "IAM_SUDO_POLICY": args.policy,
                     "IAM_SUDO_BASE_ROLE": base_role.arn,
-                    "IAM_SUDO_BASE_ROLE_ACCOUNTS": ",".join([*accounts, *spoke_accounts]),
+                    "IAM_SUDO_BASE_ROLE_ACCOUNTS": ",".join(accounts),
                     **(
                         {"IAM_SUDO_SPOKE_ACCOUNTS": ",".join(spoke_accounts)}
                         if spoke_accounts

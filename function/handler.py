@@ -77,7 +77,8 @@ def _configuration() -> tuple[SudoPolicy, str]:
             "IAM_SUDO_BASE_ROLE is not set: the function refuses to serve without a base role"
         )
     check_role_reference(base_role)
-    accounts = _base_role_accounts(base_role)
+    # Base roles live in the deploying account (and those configured) and in each spoke.
+    accounts = [*_base_role_accounts(base_role), *(spoke_accounts() or ())]
     return SudoPolicy.from_yaml(text).scoped_to_accounts(accounts), base_role
 
 

@@ -308,6 +308,28 @@ def resolve_accounts(targets: SpokeTargets, hub_account: str) -> list[str]:
     return [a for a in dict.fromkeys(found) if a not in (hub_account, management)]
 
 
+SPOKE_ACCOUNTS_VARIABLE = "IAM_SUDO_SPOKE_ACCOUNTS"
+
+
+def check_environment_room(accounts: Sequence[str], *, used: int, limit: int) -> None:
+    """RunError unless the spoke list fits in the function's environment beside ``used`` bytes.
+
+    Lambda caps all of a function's environment variables together at 4 KB (Lambda
+    Developer Guide, "Lambda quotas"); each spoke takes 13 bytes of it.
+    """
+    if not accounts:
+        return
+    size = len(SPOKE_ACCOUNTS_VARIABLE) + len(",".join(accounts))
+    if used + size > limit:
+        fit = max(0, (limit - used - len(SPOKE_ACCOUNTS_VARIABLE) + 1) // 13)
+        raise pulumi.RunError(
+            f"{len(accounts)} spoke accounts take {size} bytes of the function's environment "
+            f"beside the policy's; Lambda allows {limit} bytes for all its variables together: "
+            f"one hub serves at most {fit} spokes with this policy (shorten the policy, or "
+            "split the Organization between hubs)"
+        )
+
+
 def deploy_spokes(
     name: str,
     definition: SpokeDefinition,

@@ -103,7 +103,14 @@ def test_the_hub_is_granted_exactly_the_spoke_roles_never_a_wildcard_account(
                 assert resource.split(":")[4] not in ("*", ""), resource
     env = spokes.function_env
     assert env["IAM_SUDO_SPOKE_ACCOUNTS"] == "111111111111,222222222222,333333333333"
-    assert env["IAM_SUDO_BASE_ROLE_ACCOUNTS"] == f"{ACCOUNT},{env['IAM_SUDO_SPOKE_ACCOUNTS']}"
+    # The function adds its spokes to the accounts base roles may be in; listed once only.
+    assert env["IAM_SUDO_BASE_ROLE_ACCOUNTS"] == ACCOUNT
+
+
+def test_more_spokes_than_lambda_s_environment_can_list_are_refused(tmp_path: Path) -> None:
+    many = [f"{100000000000 + i}" for i in range(400)]
+    with pytest.raises(pulumi.RunError, match=r"400 spoke accounts take 5222 bytes.* at most \d+"):
+        run_with(tmp_path, spokeAccounts=many)
 
 
 def test_spoke_roles_trust_exactly_the_hub_function_and_the_reader_reads_its_own_account(
