@@ -295,7 +295,17 @@ def organization_figures(delay: float, work: Path, runs: int, spokes: int = 50) 
                 "IAM_SUDO_SPOKE_ACCOUNTS": ",".join(accounts),
             }
             stand_in.add_function("iam-sudo", archive, env)
-            client = localaws.client("lambda", stand_in.url)
+            import boto3
+            from botocore.config import Config
+
+            client = boto3.client(
+                "lambda",
+                endpoint_url=stand_in.url,
+                region_name=localaws.REGION,
+                aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
+                aws_secret_access_key="local",
+                config=Config(read_timeout=300, retries={"max_attempts": 1}),
+            )
             os.environ.update(aws.env())  # the caller signs its proof with these
             proof = asyncio.run(caller_proof("iam-sudo"))
             log("invoking the function")
@@ -309,7 +319,8 @@ def organization_figures(delay: float, work: Path, runs: int, spokes: int = 50) 
                 wall = time.perf_counter() - started
                 answer = json.loads(reply["Payload"].read())
                 if reply.get("FunctionError") or answer.get("errors"):
-                    raise SystemExit(f"the function failed: {answer!r}")
+                    log(f"the function failed: {answer!r}")
+                    raise SystemExit(1)
                 return {
                     "wall_s": wall,
                     "requests": len(aws.recorder.requests),
@@ -319,9 +330,14 @@ def organization_figures(delay: float, work: Path, runs: int, spokes: int = 50) 
                 }
 
             invoke({"action": "roles"})  # a warm function from here on
+            log("all accounts, cold readers")
             cold = invoke({"action": "roles", "all_accounts": True})
+            log(f"cold: {cold}")
             everywhere = [invoke({"action": "roles", "all_accounts": True}) for _ in range(runs)]
             one = [invoke({"action": "roles"}) for _ in range(runs)]
+        except BaseException as error:
+            log(f"organization figures failed: {error!r}")
+            raise
         finally:
             stand_in.stop()
 
@@ -437,13 +453,14 @@ def main() -> None:
     parser.add_argument(
         "--organization-only",
         action="store_true",
-        help="only `roles --all-accounts` over 50 spokes against one account's listing",
+        help="only `roles --all-accounts` over --spokes spokes against one account's listing",
     )
+    parser.add_argument("--spokes", type=int, default=50, help="spoke accounts (organization)")
     options = parser.parse_args()
     runs = max(options.runs, 5)
     if options.organization_only:
         with tempfile.TemporaryDirectory() as work:
-            figures = organization_figures(options.delay, Path(work), runs)
+            figures = organization_figures(options.delay, Path(work), runs, options.spokes)
         print(json.dumps(figures, indent=2))
         return
 
@@ -495,7 +512,7 @@ def main() -> None:
         log("function")
         function = function_figures(aws, Path(work), runs)
         account_size = account_size_figures(new_bin, options.delay, Path(work), runs)
-        organization = organization_figures(options.delay, Path(work), runs)
+        organization = organization_figures(options.delay, Path(work), runs, options.spokes)
 
     old, new = summary(samples["old"]), summary(samples["new"])
     results = {

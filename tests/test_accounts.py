@@ -173,3 +173,20 @@ def test_requests_for_another_account_are_validated_like_every_field() -> None:
         RolesRequest.from_event({**everywhere, "account": "111111111111"})
     with pytest.raises(InvalidRequest, match="all_accounts must be true or false"):
         RolesRequest.from_event({"action": "roles", "all_accounts": "yes"})
+
+
+async def test_a_warm_function_holds_at_most_two_reader_transports_per_account() -> None:
+    clock = [NOW]
+    made: list[Reader] = []
+
+    def make(credentials: Credentials) -> Reader:
+        made.append(Reader(credentials))
+        return made[-1]
+
+    readers = AccountReaders(Hub(), make, reader_role="r", clock=lambda: clock[0])
+    for hour in range(4):
+        clock[0] = NOW + hour * 3600
+        await readers.transport("111111111111", "aws", HUB)
+    # Renewed three times: the two oldest are closed, the replaced one is kept for requests
+    # still in flight, the current one is open.
+    assert [reader.closed for reader in made] == [True, True, False, False]

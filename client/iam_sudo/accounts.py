@@ -193,7 +193,9 @@ class AccountReaders:
         self.spokes = None if spokes is None else tuple(spokes)
         self._clock = clock
         self._readers: dict[str, _Reader] = {}
-        self._retired: list[Any] = []
+        # The transport a renewal replaced, per account: requests may still use it. It is
+        # closed at the next renewal (an hour on), so a warm function holds at most two.
+        self._retired: dict[str, Any] = {}
         self._pending: dict[tuple[int, str], asyncio.Task[_Reader]] = {}
 
     def check_reachable(self, account: str, own_account: str) -> None:
@@ -256,15 +258,18 @@ class AccountReaders:
         await transport.__aenter__()
         previous = self._readers.get(account)
         if previous is not None:
-            # Still in use by requests in flight: closed with the rest, not now.
-            self._retired.append(previous.transport)
+            older = self._retired.pop(account, None)
+            if older is not None:
+                await older.__aexit__(None, None, None)
+            self._retired[account] = previous.transport
         reader = _Reader(credentials, transport)
         self._readers[account] = reader
         return reader
 
     async def aclose(self) -> None:
         """Close every reader transport (a CLI run's end; the function keeps them)."""
-        transports = [r.transport for r in self._readers.values()] + self._retired
+        transports = [r.transport for r in self._readers.values()]
+        transports += list(self._retired.values())
         self._readers.clear()
         self._retired.clear()
         for transport in transports:

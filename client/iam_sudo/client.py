@@ -260,10 +260,12 @@ class IamSudo:
             self._readers = accounts.AccountReaders(self._transport, make)
         self._readers.check_reachable(account, me.account)
         transport = await self._readers.transport(account, me.partition, me.arn)
+        base = await self.role_arn(self.base_role)
+        # One client per reader session, so its listings serve every request meanwhile;
+        # looked up and stored with no await between, so concurrent requests share it.
         key = (account, id(transport._reader))
         other = self._in_accounts.get(key)
         if other is None:
-            base = await self.role_arn(self.base_role)
             other = IamSudo(
                 policy=self.policy,
                 base_role=accounts.role_in_account(base, account),
@@ -271,10 +273,10 @@ class IamSudo:
                 roles_ttl=self._roles_ttl,
                 transport=transport,
             )
-            await other.__aenter__()
             other._account = account
             other._cache["identity"] = (asyncio.ensure_future(self.identity()), time.monotonic())
             self._in_accounts[key] = other
+            await other.__aenter__()
         return other
 
     async def _target_account(self, role_name: str, account: str | None) -> str | None:
