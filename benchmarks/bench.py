@@ -257,7 +257,8 @@ def organization_figures(delay: float, work: Path, runs: int, spokes: int = 50) 
 
     accounts = _spoke_accounts(spokes)
     log(f"organization of {spokes} spokes")
-    with localaws.running(delay) as aws:
+    aws = localaws.start(delay)
+    try:
         hub = localaws.client("iam", aws.moto_url)
         localaws.create_base_role(hub)
         sts = localaws.client("sts", aws.moto_url)
@@ -335,11 +336,15 @@ def organization_figures(delay: float, work: Path, runs: int, spokes: int = 50) 
             log(f"cold: {cold}")
             everywhere = [invoke({"action": "roles", "all_accounts": True}) for _ in range(runs)]
             one = [invoke({"action": "roles"}) for _ in range(runs)]
-        except BaseException as error:
-            log(f"organization figures failed: {error!r}")
-            raise
         finally:
             stand_in.stop()
+    finally:
+        try:
+            aws.stop()
+        except subprocess.TimeoutExpired:
+            # moto holds the managed policies of 51 accounts: it may not stop in 10 s.
+            aws.process.kill()
+            aws.process.wait(timeout=30)
 
     def median(samples: list[dict[str, float]]) -> dict[str, float]:
         return {key: statistics.median(s[key] for s in samples) for key in samples[0]}

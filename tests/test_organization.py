@@ -298,6 +298,13 @@ def test_roles_in_all_accounts_come_from_the_function_for_the_verified_caller(
     } <= arns
     assert {e["account"] for e in listed if "error" in e} == {C, D}
     assert f"iam-sudo: account {C}: cannot read account {C}" in result.stderr
+    # Warm readers: one listing per readable account, all at once, not one after another.
+    org.aws.recorder.clear()
+    assert org.run("bob", aws_env, "roles", "--all-accounts").returncode == 1
+    assert org.aws.recorder.actions().count("ListRoles") == 3  # the hub, A and B
+    reader_sessions = [s for s in org.assumed() if s["RoleArn"].split(":")[4] in (A, B)]
+    assert reader_sessions == []
+    assert org.aws.recorder.rounds() <= 4  # the proof, the hub's identity, the listings
     # Alice's rule allows the hub and A only: B's roles are not even named.
     alice = org.run("alice", aws_env, "roles", "--all-accounts", "--json")
     seen = {e["arn"].split(":")[4] for e in json.loads(alice.stdout) if "arn" in e}

@@ -40,6 +40,9 @@ CHAINED_SESSION_LIMIT = 3600
 #: A reader session is renewed when it has less than this many seconds left.
 RENEW_BEFORE_SECONDS = 300
 READER_SESSION_NAME = "iam-sudo"
+#: How many accounts ``roles --all-accounts`` reads at once: each is one ListRoles (and, for
+#: a cold reader, one AssumeRole) in its own account's IAM quota.
+ACCOUNTS_IN_FLIGHT = 32
 _ACCOUNT = re.compile(r"\d{12}")
 _ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 

@@ -995,7 +995,7 @@ class IamSudo:
     ) -> tuple[list[Role], dict[str, str]]:
         """The roles ``caller`` may simulate in this account and every spoke, concurrently.
 
-        At most ``max_concurrency`` accounts are read at once. Returns (roles, account ->
+        At most ``ACCOUNTS_IN_FLIGHT`` (32) accounts are read at once. Returns (roles, account ->
         one-line error for each account that could not be read); a denial by the policy
         for a whole account is not an error, that account just has no roles.
         """
@@ -1017,7 +1017,8 @@ class IamSudo:
             return run
 
         results = await accounts.gather_bounded(
-            {a: job(a) for a in dict.fromkeys([me.account, *spokes])}, self._max_concurrency
+            {a: job(a) for a in dict.fromkeys([me.account, *spokes])},
+            accounts.ACCOUNTS_IN_FLIGHT,
         )
         roles = [r for result in results.values() if isinstance(result, list) for r in result]
         errors = {a: str(e) for a, e in results.items() if isinstance(e, IamSudoError)}
