@@ -271,3 +271,61 @@ def test_another_program_can_import_the_spoke_component() -> None:
         "arn:aws:iam::555555555555:role/iam-sudo-reader",
         "arn:aws:iam::555555555555:role/IAMSudoUser",
     ]
+
+
+def test_the_stack_set_template_deploys_the_same_roles_into_a_member_account(
+    spokes: ProgramRun, tmp_path: Path
+) -> None:
+    """moto's service-managed StackSets create the template's roles in the OU's accounts
+    (Fn::Sub resolved there); it ignores ManagedPolicyArns, so those are compared above."""
+    import ast
+
+    import boto3
+    from moto import mock_aws
+
+    mocks = Mocks(organizational_units={OU: [("333333333333", "ACTIVE")]})
+    run = run_with(tmp_path, mocks, spokeOrganizationalUnits=[OU], spokeStackSet=True)
+    template = run.one("aws:cloudformation/stackSet:StackSet").inputs["templateBody"]
+    with mock_aws():
+        org = boto3.client("organizations", region_name="us-east-1")
+        org.create_organization(FeatureSet="ALL")
+        root = org.list_roots()["Roots"][0]["Id"]
+        unit = org.create_organizational_unit(ParentId=root, Name="dev")["OrganizationalUnit"]
+        created = org.create_account(Email="dev@example.com", AccountName="dev")
+        member = created["CreateAccountStatus"]["AccountId"]
+        org.move_account(AccountId=member, SourceParentId=root, DestinationParentId=unit["Id"])
+        cloudformation = boto3.client("cloudformation", region_name="us-east-1")
+        cloudformation.create_stack_set(
+            StackSetName="iam-sudo-spokes",
+            TemplateBody=template,
+            PermissionModel="SERVICE_MANAGED",
+            AutoDeployment={"Enabled": True, "RetainStacksOnAccountRemoval": False},
+            Capabilities=["CAPABILITY_NAMED_IAM"],
+        )
+        cloudformation.create_stack_instances(
+            StackSetName="iam-sudo-spokes",
+            DeploymentTargets={"OrganizationalUnitIds": [unit["Id"]]},
+            Regions=["us-east-1"],
+        )
+        credentials = boto3.client("sts", region_name="us-east-1").assume_role(
+            RoleArn=f"arn:aws:iam::{member}:role/OrganizationAccountAccessRole",
+            RoleSessionName="check",
+        )["Credentials"]
+        iam = boto3.client(
+            "iam",
+            region_name="us-east-1",
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+        deployed = {r["RoleName"]: r for r in iam.list_roles()["Roles"]}
+        reader = iam.get_role_policy(RoleName="iam-sudo-reader", PolicyName="iam-sudo-reader")
+    # The provider variant of the same definition, in the member's account.
+    provider_variant = json.dumps(spoke_roles(spokes, "333333333333"))
+    expected = json.loads(provider_variant.replace("333333333333", member))
+    for name in ("iam-sudo-reader", "IAMSudoUser"):
+        assert deployed[name]["AssumeRolePolicyDocument"] == expected[name]["trust"]
+    document = reader["PolicyDocument"]
+    # moto keeps a template's inline policy as the text of a Python dict.
+    document = ast.literal_eval(document) if isinstance(document, str) else document
+    assert document == expected["iam-sudo-reader"]["inline"]["iam-sudo-reader"]
