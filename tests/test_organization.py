@@ -21,6 +21,7 @@ from tests.conftest import PRINT_IDENTITY
 
 HUB = pulumi_program.ACCOUNT
 A, B, C, D = "111111111111", "222222222222", "333333333333", "444444444444"
+E = "777777777777"  # its reader trusts the hub, its base role does not
 NOT_A_SPOKE = "666666666666"
 ALICE = f"arn:aws:iam::{HUB}:user/alice"
 ALICE_ROLE = f"arn:aws:iam::{HUB}:role/alice-role"
@@ -90,7 +91,7 @@ def org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Org]:
     program = pulumi_program.run(
         {
             "policy": POLICY,
-            "spokeAccounts": [A, B, C, D],
+            "spokeAccounts": [A, B, C, D, E],
             "baseRoleTrustedPrincipals": [ALICE, ALICE_ROLE],
         },
         tmp_path_factory.mktemp("organization"),
@@ -106,7 +107,7 @@ def org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Org]:
         inline={"assume": ALICE_MAY},
     )
     localaws.create_role(hub, "app-HubRole", inline={"p": localaws.allow("ec2:Describe*")})
-    spokes = {account: enforced.admin(aws, "iam", account) for account in (A, B, C)}
+    spokes = {account: enforced.admin(aws, "iam", account) for account in (A, B, C, E)}
     for account, iam in spokes.items():
         enforced.create_program_resources(iam, program, account)
     ecs = localaws.trust_policy(("Service", "ecs-tasks.amazonaws.com"))
@@ -121,6 +122,10 @@ def org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Org]:
         spokes[C].update_assume_role_policy(
             RoleName=name, PolicyDocument=json.dumps(localaws.trust_policy(("AWS", STRANGER)))
         )
+    spokes[E].update_assume_role_policy(
+        RoleName="IAMSudoUser", PolicyDocument=json.dumps(localaws.trust_policy(("AWS", STRANGER)))
+    )
+    localaws.create_role(spokes[E], "app-TaskRole", inline={"p": localaws.allow("s3:*")})
     sts = enforced.admin(aws, "sts", HUB)
     execution = enforced.session_env(
         sts.assume_role(
@@ -238,8 +243,11 @@ def test_allowed_accounts_per_rule_refuse_before_anything_is_assumed(
             "not trust arn:aws:sts::{hub}:assumed-role/iam-sudo-execution/"),
         (NOT_A_SPOKE, "account {account} is not a spoke of this iam-sudo deployment; add it "
             "to iam-sudo:spokeAccounts"),
+        (E, "cannot assume arn:aws:iam::{account}:role/IAMSudoUser in account {account}: it "
+            "does not exist or does not trust arn:aws:sts::{hub}:assumed-role/"
+            "iam-sudo-execution/"),
     ],
-    ids=["spoke-not-trusting-the-hub", "spoke-never-enrolled", "not-a-spoke"],
+    ids=["untrusting-spoke", "never-enrolled", "not-a-spoke", "untrusting-base-role"],
 )  # fmt: skip
 def test_an_unreachable_account_is_one_line_naming_it_and_what_to_do(
     org: Org, aws_env: dict[str, str], account: str, expected: str
@@ -250,7 +258,7 @@ def test_an_unreachable_account_is_one_line_naming_it_and_what_to_do(
     assert result.returncode == 1
     [line] = result.stderr.strip().splitlines()
     assert line.startswith("iam-sudo: error: " + expected.format(account=account, hub=HUB))
-    assert "app-" not in line
+    assert "app-" not in line or account == E  # E's role may be seen: its reader works
 
 
 def test_a_chained_session_longer_than_an_hour_is_refused_in_one_line(
@@ -296,13 +304,13 @@ def test_roles_in_all_accounts_come_from_the_function_for_the_verified_caller(
         f"arn:aws:iam::{A}:role/app-PackedRole",
         f"arn:aws:iam::{B}:role/app-TaskRole",
     } <= arns
-    assert {e["account"] for e in listed if "error" in e} == {C, D}
+    assert {e["account"] for e in listed if "error" in e} == {C, D}  # E's reader works
     assert f"iam-sudo: account {C}: cannot read account {C}" in result.stderr
     # Warm readers: one listing per readable account, all at once, not one after another.
     org.aws.recorder.clear()
     assert org.run("bob", aws_env, "roles", "--all-accounts").returncode == 1
-    assert org.aws.recorder.actions().count("ListRoles") == 3  # the hub, A and B
-    reader_sessions = [s for s in org.assumed() if s["RoleArn"].split(":")[4] in (A, B)]
+    assert org.aws.recorder.actions().count("ListRoles") == 4  # the hub, A, B and E
+    reader_sessions = [s for s in org.assumed() if s["RoleArn"].split(":")[4] in (A, B, E)]
     assert reader_sessions == []
     assert org.aws.recorder.rounds() <= 4  # the proof, the hub's identity, the listings
     # Alice's rule allows the hub and A only: B's roles are not even named.

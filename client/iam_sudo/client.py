@@ -18,6 +18,7 @@ from . import accounts
 from ._aws import AioTransport, RetryMode, Timeouts, Transport, reading_answer
 from ._exceptions import (
     AccessDenied,
+    AccountUnreachable,
     AwsError,
     ConfigurationError,
     IamSudoError,
@@ -816,7 +817,17 @@ class IamSudo:
             # Packed policies are created in the role's account, through its reader.
             # The session was planned, and the policy checked, by :meth:`session`.
             spoke = await self._account_client(session.account)
-            return await spoke.assume_session(replace(session, account=None))
+            try:
+                return await spoke.assume_session(replace(session, account=None))
+            except AccessDenied as error:
+                me = await self.identity()
+                raise AccountUnreachable(
+                    f"cannot assume {session.base_role_arn} in account {session.account}: it "
+                    f"does not exist or does not trust {me.arn} for sts:AssumeRole, "
+                    "sts:SetSourceIdentity and sts:TagSession; redeploy the account's spoke "
+                    "(`pulumi up` in the hub)",
+                    code=error.code,
+                ) from None
         request = session.request if isinstance(session, SimulatedSession) else session
         packed = session.plan.packed if isinstance(session, SimulatedSession) else ()
         created = False
