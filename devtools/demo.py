@@ -14,12 +14,17 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
+from typing import Any
 
-from devtools import localaws, pulumi_program
+from devtools import federation, localaws, pulumi_program
 from devtools.lambda_stand_in import LambdaStandIn
 
 BIN = Path(sys.executable).parent
+# What `aws sts get-caller-identity --query Arn` prints, through boto3: the demo needs no
+# AWS CLI, and boto3 reads profiles and credential_process as every AWS SDK does.
+WHOAMI = [sys.executable, "-m", "devtools.whoami"]
 
 
 def show(title: str) -> None:
@@ -91,9 +96,7 @@ def main() -> None:
                 "TaskRole",
                 "--principal",
                 "Service:ecs-tasks.amazonaws.com",
-                "aws",
-                "sts",
-                "get-caller-identity",
+                *WHOAMI,
             ],
             env,
         )
@@ -108,7 +111,7 @@ def main() -> None:
         run(
             ["iam-sudo", "simulate", "--local", "--role-name", "TaskRole", "--profile", "task"], env
         )
-        run(["aws", "sts", "get-caller-identity", "--profile", "task", "--query", "Arn"], env)
+        run([*WHOAMI, "--profile", "task"], env)
 
         show("configure a profile that gets simulated credentials by itself (credential_process)")
         run(
@@ -126,10 +129,9 @@ def main() -> None:
         profile_env = {
             k: v for k, v in env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
         }
-        identity = ["aws", "sts", "get-caller-identity", "--query", "Arn"]
-        run([*identity, "--profile", "task-process"], profile_env)
+        run([*WHOAMI, "--profile", "task-process"], profile_env)
         aws.recorder.clear()
-        run([*identity, "--profile", "task-process"], profile_env)
+        run([*WHOAMI, "--profile", "task-process"], profile_env)
         simulated = [r for r in aws.recorder.requests if r.action != "GetCallerIdentity"]
         print(
             f"the second time, iam-sudo answered from its cache: {len(simulated)} requests to AWS"
@@ -158,10 +160,10 @@ def remote(aws: localaws.LocalAws, env: dict[str, str], home: Path) -> None:
         print(f"its archive is served by a loopback Lambda Invoke API at {stand_in.url}")
 
         show("simulate --remote (the default): the function simulates with its own permissions")
-        identity = ["aws", "sts", "get-caller-identity", "--query", "Arn"]
-        run(["iam-sudo", "simulate", "--role-name", "TaskRole", *identity], remote_env)
+        run(["iam-sudo", "simulate", "--role-name", "TaskRole", *WHOAMI], remote_env)
         show("which roles may I simulate? the function answers for its verified caller")
         run(["iam-sudo", "roles"], remote_env)
+        console(aws, remote_env)
         show("the function's sudo policy refuses a role that is no ECS task role")
         build = ["iam-sudo", "simulate", "--role-name", "BuildRole", "--profile", "build"]
         run(build, remote_env, check=False)
@@ -170,6 +172,47 @@ def remote(aws: localaws.LocalAws, env: dict[str, str], home: Path) -> None:
             print(f"  {line}")
     finally:
         stand_in.stop()
+
+
+def console(aws: localaws.LocalAws, env: dict[str, str]) -> None:
+    show("open the AWS console as the simulated role (--url prints the sign-in URL)")
+    signin = federation.start(aws.url)  # a loopback stand-in for AWS's /federation
+    try:
+        args = [
+            "iam-sudo",
+            "console",
+            "--role-name",
+            "TaskRole",
+            "--destination",
+            "ecs/v2/clusters",
+        ]
+        print(f"$ {shlex.join([*args, '--url'])}", flush=True)
+        result = subprocess.run(
+            [*args, "--url"],
+            env={**env, "IAM_SUDO_FEDERATION_ENDPOINT": signin.url},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        url = result.stdout.strip()
+        # The sign-in token is a bearer secret for 15 minutes: not even a demo prints it.
+        print(url.split("SigninToken=", 1)[0] + "SigninToken=<secret>")
+        urllib.request.build_opener(_NoRedirect).open(url, timeout=10).close()
+        [request] = signin.token_requests
+        [sign_in] = signin.sign_ins
+        print(f"the federation endpoint signed in {sign_in.arn}")
+        sent = request.session_duration or "none (the function's session is a role chain)"
+        print(f"  to {sign_in.destination}; SessionDuration sent: {sent}")
+    finally:
+        signin.stop()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def http_error_302(self, req: Any, fp: Any, code: int, msg: str, headers: Any) -> Any:
+        return fp  # the console itself is not here to follow to
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from iam_sudo import (
     ConfigurationError,
     IamSudo,
     IamSudoError,
+    InexactSimulation,
     RequestError,
     SimulateRequest,
     SudoPolicy,
@@ -27,7 +28,8 @@ from iam_sudo import (
     Unauthenticated,
 )
 from iam_sudo.accounts import AccountReaders, spoke_accounts
-from iam_sudo.remote import RolesRequest, describe_roles
+from iam_sudo.caller import own_audience
+from iam_sudo.remote import EVENT_FIELDS, RolesRequest, describe_roles, split_event
 from iam_sudo.roles import check_role_reference
 
 MAX_LOGGED_CHARS = 512
@@ -96,17 +98,17 @@ def _readers() -> AccountReaders:
     return AccountReaders(transport, transport.with_credentials, spokes=spoke_accounts() or ())
 
 
-async def _simulate(event: Any, record: dict[str, Any]) -> dict[str, Any]:
+async def _simulate(event: Any, record: dict[str, Any], context: Any = None) -> dict[str, Any]:
     policy, base_role = _configuration()
+    # Proofs name one deployment: this function's unqualified ARN, as Lambda gives it.
+    audience = own_audience(getattr(context, "invoked_function_arn", None))
     async with IamSudo(
         policy=policy, base_role=base_role, transport=_transport(), readers=_readers()
     ) as sudo:
         # Who asks, first and from STS alone; nothing else of the event is read before.
-        proof = event.get("proof") if isinstance(event, dict) else None
-        audience = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
+        proof, rest = split_event(event) if isinstance(event, dict) else (None, {})
         caller = await sudo.verify_caller(proof, audience=audience)
         record["caller"] = caller
-        rest = {k: v for k, v in event.items() if k != "proof"}
         if rest.get("action") == "roles":
             listed = RolesRequest.from_event(rest)
             if listed.account or listed.all_accounts:
@@ -123,14 +125,15 @@ async def _simulate(event: Any, record: dict[str, Any]) -> dict[str, Any]:
             )
             record["listed_roles"] = len(visible)
             return {"roles": describe_roles(visible)}
-        request = SimulateRequest.from_event({k: v for k, v in event.items() if k != "proof"})
+        request = SimulateRequest.from_event(rest)
         if request.account is not None:
             record["account"] = request.account
-        session = await sudo.session(
+        session = await sudo.plan(
             request.role_name,
             principal=request.principal,
             base_role=request.base_role,
             caller=caller,
+            exact=request.exact,
             account=request.account,
         )
         record["resolved_role"] = session.role.arn
@@ -158,12 +161,7 @@ def _field(event: Any, key: str) -> str | None:
 def _unknown_keys(event: Any) -> list[str] | None:
     if not isinstance(event, dict):
         return None if event is None else [f"<event is {type(event).__name__}>"]
-    keys = [
-        key
-        for key in event
-        if key
-        not in ("role_name", "principal", "base_role", "proof", "action", "account", "all_accounts")
-    ]
+    keys = [key for key in event if key not in EVENT_FIELDS]
     if not keys:
         return None
     shown = [k[:64] if isinstance(k, str) else f"<{type(k).__name__}>" for k in keys]
@@ -190,8 +188,9 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     """Simulate ``event["role_name"]`` and return its credentials, or raise an iam-sudo error.
 
     The event is ``{"proof": {...}, "role_name": str, "principal": "TYPE:ID"?,
-    "base_role": str?}``; ``proof`` (see :mod:`iam_sudo.caller`) is checked before
-    anything else, and never logged.
+    "base_role": str?, "exact": bool?}``; ``proof`` (see :mod:`iam_sudo.caller`) is
+    checked before anything else, and never logged. With ``exact``, a simulation that
+    would grant less than the role is refused (``InexactSimulation``, one line each).
     """
     started = time.monotonic()
     record: dict[str, Any] = {
@@ -200,12 +199,14 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         "principal": _field(event, "principal"),
         "requested_base_role": _field(event, "base_role"),
     }
+    if isinstance(event, dict) and event.get("exact") is True:
+        record["exact"] = True
     unknown = _unknown_keys(event)
     if unknown:
         record["unknown_fields"] = unknown
     error: Exception | None = None
     try:
-        reply = asyncio.run(_simulate(event, record))
+        reply = asyncio.run(_simulate(event, record, context))
         record["decision"] = "allow"
         return reply
     except SudoPolicyDenied as failure:
@@ -217,6 +218,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         error = failure
     except IamSudoError as failure:
         decision = "invalid" if isinstance(failure, RequestError) else "error"
+        decision = "inexact" if isinstance(failure, InexactSimulation) else decision
         record.update(decision=decision, error=_describe(failure))
         error = failure
     except Exception as failure:  # nothing unexpected may leave with its internals

@@ -324,7 +324,8 @@ def check_environment_room(accounts: Sequence[str], *, used: int, limit: int) ->
         fit = max(0, (limit - used - len(SPOKE_ACCOUNTS_VARIABLE) + 1) // 13)
         raise pulumi.RunError(
             f"{len(accounts)} spoke accounts take {size} bytes of the function's environment "
-            f"beside the policy's; Lambda allows {limit} bytes for all its variables together: "
+            f"beside the other variables' {used}; Lambda allows {limit} bytes for all its "
+            "variables together: "
             f"one hub serves at most {fit} spokes with this policy (shorten the policy, or "
             "split the Organization between hubs)"
         )

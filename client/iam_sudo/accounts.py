@@ -29,9 +29,22 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
-from ._exceptions import AccessDenied, AccountUnreachable, ConfigurationError, InvalidRequest
+from ._exceptions import (
+    AccessDenied,
+    AccountUnreachable,
+    ConfigurationError,
+    IamSudoError,
+    InvalidRequest,
+    SudoPolicyDenied,
+)
 from .caller import CallerProof
 from .credentials import Credentials
+from .iam import IamReader
+from .lookup import RoleLookup, visible_roles
+from .policy import SudoPolicy
+from .policy_store import PolicyStore
+from .principal import Principal
+from .roles import Role
 
 #: The role a spoke account's IAM is read through (``IAM_SUDO_READER_ROLE`` overrides it).
 DEFAULT_READER_ROLE = "iam-sudo-reader"
@@ -112,6 +125,12 @@ def role_in_account(role_arn: str, account: str) -> str:
     return ":".join([*parts[:4], account, parts[5]])
 
 
+def base_role_in(base_role: str, account: str) -> str:
+    """The base role's namesake in ``account``: an ARN moved there, a name as is (the
+    spoke's reader resolves it there, path and all)."""
+    return role_in_account(base_role, account) if base_role.startswith("arn:") else base_role
+
+
 def is_role_session(arn: str) -> bool:
     """Whether a caller ARN is a role session: what it assumes is chained (1 hour at most)."""
     return ":assumed-role/" in arn
@@ -153,6 +172,11 @@ class AccountTransport:
 
     async def sts_endpoint(self) -> str:
         return str(await self._hub.sts_endpoint())
+
+    async def scope(self, service: str) -> tuple[str, str]:
+        transport = self._reader if service == "iam" else self._hub
+        scope: tuple[str, str] = await transport.scope(service)
+        return scope
 
     async def __aenter__(self) -> Self:
         # Both are already open: the hub's by its owner, the reader's by AccountReaders.
@@ -292,8 +316,6 @@ async def gather_bounded(
     A job's :class:`IamSudoError` is its result (one account failing does not hide the
     others); anything else propagates.
     """
-    from ._exceptions import IamSudoError
-
     slots = asyncio.Semaphore(limit)
 
     async def run(job: Callable[[], Awaitable[Any]]) -> Any:
@@ -306,3 +328,170 @@ async def gather_bounded(
     keys = list(jobs)
     results = await asyncio.gather(*(run(jobs[key]) for key in keys))
     return dict(zip(keys, results, strict=True))
+
+
+@dataclass(frozen=True)
+class AccountSteps:
+    """One account's steps: its IAM reader, role lookup and ``/iam-sudo/`` policy store."""
+
+    reader: IamReader
+    lookup: RoleLookup
+    store: PolicyStore
+    #: The other account these steps act in (None: the client's own).
+    account: str | None = None
+
+    @classmethod
+    def over(cls, reader: IamReader, account: str | None = None) -> AccountSteps:
+        """The steps over ``reader`` (one lookup and one store per reader)."""
+        return cls(reader, RoleLookup(reader), PolicyStore(reader), account)
+
+
+class Accounts:
+    """The accounts one client acts in: its own, and each spoke it reaches.
+
+    A spoke's steps read through an :class:`IamReader` over an :class:`AccountTransport`
+    (IAM with the spoke's reader session, STS with the client's own credentials), one
+    per reader session, so that its listings serve every request meanwhile. ``readers``
+    is shared (the function's container keeps one); by default one is made from the own
+    transport's ``with_credentials`` and closed with the client.
+    """
+
+    def __init__(
+        self,
+        own: IamReader,
+        readers: AccountReaders | None = None,
+        *,
+        max_concurrency: int,
+        roles_ttl: float,
+    ) -> None:
+        self.own = AccountSteps.over(own)
+        self._readers = readers
+        self._own_readers = readers is None
+        self._max_concurrency = max_concurrency
+        self._roles_ttl = roles_ttl
+        self._spokes: dict[tuple[str, int], AccountSteps] = {}
+
+    async def aclose(self) -> None:
+        """Close the spokes' readers (and the reader sessions, unless shared)."""
+        for steps in self._spokes.values():
+            await steps.reader.__aexit__(None, None, None)
+        self._spokes.clear()
+        if self._own_readers and self._readers is not None:
+            await self._readers.aclose()
+
+    async def target(self, role: str, account: str | None) -> str | None:
+        """The other account a request for ``role`` is for (None: the client's own)."""
+        if account is None and not role.startswith("arn:"):
+            return None
+        return target_account(role, account, await self.own.reader.account())
+
+    async def steps(self, account: str | None) -> AccountSteps:
+        """The steps acting in ``account`` (None: the own), with no policy check.
+
+        :class:`AccountUnreachable` if it is not a spoke or its reader refuses.
+        """
+        if account is None:
+            return self.own
+        me = await self.own.reader.identity()
+        if self._readers is None:
+            make = getattr(self.own.reader.transport, "with_credentials", None)
+            if make is None:
+                raise ConfigurationError("this transport cannot act in other accounts")
+            self._readers = AccountReaders(self.own.reader.transport, make)
+        self._readers.check_reachable(account, me.account)
+        transport = await self._readers.transport(account, me.partition, me.arn)
+        # Looked up and stored with no await between, so concurrent requests share it.
+        key = (account, id(transport._reader))
+        steps = self._spokes.get(key)
+        if steps is None:
+            reader = IamReader(
+                transport,
+                max_concurrency=self._max_concurrency,
+                roles_ttl=self._roles_ttl,
+                identity=me,
+                account=account,
+            )
+            steps = self._spokes[key] = AccountSteps.over(reader, account)
+            await reader.__aenter__()
+        return steps
+
+    async def allowed(self, account: str, policy: SudoPolicy, caller: str | None) -> AccountSteps:
+        """The steps in ``account`` if ``caller``'s rules allow it, checked before anything
+        is assumed (:class:`SudoPolicyDenied` otherwise); see :meth:`steps`."""
+        check_account(account)
+        caller = caller if caller is not None else (await self.own.reader.identity()).arn
+        if not policy.allows_account(account, caller):
+            raise SudoPolicyDenied(
+                f"sudo policy does not allow simulating roles in account {account}; ask for it "
+                "in the policy's allowed-accounts",
+                role_arn=None,
+                base_role_arn=None,
+            )
+        return await self.steps(account)
+
+    async def for_plan(
+        self,
+        role: str,
+        account: str | None,
+        *,
+        policy: SudoPolicy,
+        base_role: str | None,
+        default_base_role: str,
+        duration_seconds: int,
+        caller: str | None,
+    ) -> tuple[AccountSteps, str, str | None]:
+        """Where a plan of ``role`` is made: (steps, base role, caller).
+
+        In another account (``account``, or a role ARN's), the base role is the namesake
+        there of ``base_role`` (which must be in this account or that one: STS takes
+        session policy ARNs only from the assumed role's account) or of the default, and
+        a chained session's duration is checked up front.
+        """
+        other = await self.target(role, account)
+        if other is None:
+            return self.own, base_role or default_base_role, caller
+        own = await self.own.reader.identity()
+        check_chained_duration(own.arn, duration_seconds, other)
+        steps = await self.allowed(other, policy, caller)
+        if base_role is not None and base_role.startswith("arn:"):
+            if account_of(base_role) not in (own.account, other):
+                raise InvalidRequest(
+                    f"the base role must be in account {other}, the role's: STS takes "
+                    "session policy ARNs only from the assumed role's account"
+                )
+        base = base_role_in(base_role or default_base_role, other)
+        return steps, base, caller if caller is not None else own.arn
+
+    async def visible_everywhere(
+        self, policy: SudoPolicy, principal: Principal | None, caller: str | None
+    ) -> tuple[list[Role], dict[str, str]]:
+        """The roles ``caller`` may simulate in the own account and every spoke.
+
+        At most :data:`ACCOUNTS_IN_FLIGHT` accounts are read at once. Returns (roles,
+        account -> one-line error for each account that could not be read); an account
+        the policy denies wholly is not an error, it just has no roles. InvalidRequest
+        without the deployment's list of spokes.
+        """
+        me = await self.own.reader.identity()
+        spokes = self._readers.spokes if self._readers is not None else None
+        if spokes is None:
+            raise InvalidRequest(
+                "listing every account needs the deployment's list of spokes: ask the "
+                "function (--remote), or name one account with --account"
+            )
+        caller = caller if caller is not None else me.arn
+
+        def job(account: str) -> Callable[[], Awaitable[list[Role]]]:
+            async def run() -> list[Role]:
+                if not policy.allows_account(account, caller):
+                    return []
+                steps = await self.steps(None if account == me.account else account)
+                return await visible_roles(steps.reader, policy, principal, caller)
+
+            return run
+
+        accounts = dict.fromkeys([me.account, *spokes])
+        results = await gather_bounded({a: job(a) for a in accounts}, ACCOUNTS_IN_FLIGHT)
+        roles = [r for result in results.values() if isinstance(result, list) for r in result]
+        errors = {a: str(e) for a, e in results.items() if isinstance(e, IamSudoError)}
+        return roles, errors

@@ -2,41 +2,27 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from pathlib import Path
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncclick as click
 
+from . import cli_console, credential_process, sources
+from . import cli_options as options
 from ._exceptions import IamSudoError
-from .credentials import Credentials, write_process_profile, write_profile
-from .formats import FORMATS, render
+from .credentials import write_process_profile
+from .delivery import deliver
 from .session import DEFAULT_DURATION_SECONDS
 
 if TYPE_CHECKING:
-    from .client import IamSudo, SimulatedSession
     from .principal import Principal
 
 log = logging.getLogger("iam_sudo")
 F = TypeVar("F", bound=Callable[..., Any])
-
-# Everything after the first argument belongs to the command, so that its own options
-# (`aws s3 ls --recursive`) need no `--`.
-_COMMAND_SETTINGS: dict[str, Any] = {"allow_interspersed_args": False}
-
-_duration = click.option(
-    "--duration",
-    type=click.IntRange(900, 43200),
-    default=DEFAULT_DURATION_SECONDS,
-    show_default=True,
-    metavar="SECONDS",
-    help="How long the credentials last, up to the role's maximum session duration.",
-)
 
 
 class UserError(click.ClickException):
@@ -48,6 +34,10 @@ class UserError(click.ClickException):
 
 
 class _Cli(click.Group):
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        cmd.params.append(options.VERBOSE)
+        super().add_command(cmd, name)
+
     async def invoke(self, ctx: click.Context) -> Any:
         try:
             return await super().invoke(ctx)
@@ -55,177 +45,15 @@ class _Cli(click.Group):
             raise UserError(str(error), getattr(error, "exit_code", 1)) from None
 
 
-def _parse_principal(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    if value is None:
-        return None
-    from .principal import Principal
-
-    try:
-        return Principal.parse(value)
-    except IamSudoError as error:
-        raise click.BadParameter(str(error)) from None
-
-
-def _require_destination(
-    profile: str | None,
-    command: Sequence[str],
-    format_name: str | None = None,
-    ecs_server: bool = False,
-) -> None:
-    if ecs_server and (not command or format_name):
-        raise click.UsageError("--ecs-server serves a command: give one, without --format")
-    if format_name and command:
-        raise click.UsageError("--format prints the credentials; it goes without a command")
-    if not profile and not command and not format_name:
-        raise click.UsageError("specify --profile, a command to run, --format, or some of them")
-
-
-def _options(**decorators: Callable[[F], F]) -> Callable[[F], F]:
-    """Apply options in the order given (click lists them in reverse of decoration)."""
-
-    def apply(function: F) -> F:
-        for decorator in reversed(list(decorators.values())):
-            function = decorator(function)
-        return function
-
-    return apply
-
-
-_principal = click.option(
-    "--principal",
-    metavar="TYPE:ID",
-    callback=_parse_principal,
-    help="Only roles that trust it, e.g. Service:ecs-tasks.amazonaws.com.",
-)
-
-
-def _parse_account(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    if value is None:
-        return None
-    from .accounts import check_account
-
-    try:
-        return check_account(value)
-    except IamSudoError as error:
-        raise click.BadParameter(str(error)) from None
-
-
-_account = click.option(
-    "--account",
-    metavar="ID",
-    callback=_parse_account,
-    help="Another account of the Organization (12 digits), reached through its spoke.",
-)
-_function_name = click.option(
-    "--function-name",
-    metavar="NAME",
-    envvar="IAM_SUDO_FUNCTION",
-    default="iam-sudo",
-    show_default=True,
-    help="The iam-sudo Lambda function to ask with --remote [env IAM_SUDO_FUNCTION].",
-)
-
-_output = _options(
-    format=click.option(
-        "--format",
-        "format_name",
-        type=click.Choice(sorted(FORMATS)),
-        metavar="FORMAT",
-        help=(
-            "Print the credentials as `aws configure export-credentials` does: process "
-            "(credential_process JSON), env, env-no-export, powershell, windows-cmd, fish."
-        ),
-    ),
-    no_cache=click.option(
-        "--no-cache",
-        is_flag=True,
-        help="With --format process: ask AWS even if cached credentials are still fresh.",
-    ),
-    ecs_server=click.option(
-        "--ecs-server",
-        is_flag=True,
-        help=(
-            "Give the command an ECS credentials endpoint on loopback instead of static "
-            "keys: SDKs refresh from it by themselves, for as long as the command runs."
-        ),
-    ),
-)
-
-
-async def _obtain(
-    ctx: click.Context,
-    format_name: str | None,
-    no_cache: bool,
-    fetch: Callable[[], Awaitable[Credentials]],
-) -> Credentials:
-    """``fetch()``, through the credential cache when printing for credential_process.
-
-    A hit imports no AWS SDK and makes no request; concurrent askers refresh once.
-    """
-    if format_name != "process" or no_cache:
-        return await fetch()
-    from . import _files, cache
-
-    params = {k: v for k, v in ctx.params.items() if k != "no_cache"}
-    arguments = [ctx.command_path, json.dumps(params, sort_keys=True, default=str)]
-    path = cache.cache_dir() / f"{cache.cache_key(arguments, os.environ)}.json"
-    hit = cache.read(path)
-    if hit is not None:
-        return hit
-    try:
-        with _files.locked(path):
-            hit = cache.read(path)  # another process may have refreshed it meanwhile
-            if hit is not None:
-                return hit
-            credentials = await fetch()
-            cache.write(path, render(credentials, "process"))
-    except OSError as error:
-        raise UserError(
-            f"cannot use the credential cache {path.parent}: {error.strerror or error}; "
-            "check IAM_SUDO_CACHE_DIR or use --no-cache"
-        ) from None
-    return credentials
-
-
-def _deliver(
-    credentials: Credentials,
-    profile: str | None,
-    command: Sequence[str],
-    format_name: str | None = None,
-    ecs_server: bool = False,
-    refresh: Callable[[], Coroutine[Any, Any, Credentials]] | None = None,
-) -> int:
-    """Save, print, and/or run the command with the credentials; the exit code to return.
-
-    With ``ecs_server`` the command gets an ECS credentials endpoint, renewed by ``refresh``.
-    """
-    if format_name:
-        # Nothing but the credentials on stdout: scripts and SDKs read it.
-        click.echo(render(credentials, format_name), nl=False)
-    if profile:
-        path = write_profile(credentials, profile)
-        click.echo(
-            f"iam-sudo: credentials saved as profile {profile} in {path}, "
-            f"valid until {credentials.expiration.isoformat()}",
-            err=True,
-        )
-    if not command:
-        return 0
-    from .command import run
-
-    if not ecs_server:
-        return run(command, credentials.env(os.environ))
-    from .ecs import CredentialsServer
-
-    with CredentialsServer(credentials, refresh) as server:
-        log.info("serving credentials to the command at %s", server.url)
-        return run(command, server.env(os.environ))
-
-
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--verbose", "-v", is_flag=True, help="Log what iam-sudo does (never secrets).")
+@click.option(
+    "--source-profile",
+    metavar="PROFILE",
+    help="The AWS profile iam-sudo gets its own credentials from [default: AWS_PROFILE].",
+)
 @click.version_option(package_name="iam-sudo")
-def cli(verbose: bool) -> None:
+def cli(verbose: bool, source_profile: str | None) -> None:
     """Get credentials of a real or a simulated IAM role.
 
     Credentials go to a profile in the shared credentials file (--profile), to a command
@@ -238,18 +66,24 @@ def cli(verbose: bool) -> None:
         handler.setFormatter(logging.Formatter("iam-sudo: %(message)s"))
         log.addHandler(handler)
     log.setLevel(logging.INFO if verbose else logging.WARNING)
+    from .config import use_source_profile
+
+    try:
+        use_source_profile(os.environ, source_profile)
+    except IamSudoError as error:
+        raise UserError(str(error)) from None
 
 
-@cli.command(context_settings=_COMMAND_SETTINGS)
+@cli.command(context_settings=options.COMMAND_SETTINGS)
 @click.option(
     "--role-name",
     required=True,
     metavar="NAME",
     help="Role to assume: a name in your account, or an ARN.",
 )
-@_duration
-@click.option("--profile", metavar="PROFILE", help="Save the credentials under this profile.")
-@_output
+@options.duration
+@options.profile
+@options.output
 @click.option(
     "--mfa-serial",
     metavar="ARN",
@@ -260,7 +94,7 @@ def cli(verbose: bool) -> None:
 @click.option(
     "--session-name", metavar="NAME", help="The role session's name [default: iam-sudo-<role>]."
 )
-@click.argument("cmd", nargs=-1, type=click.UNPROCESSED, metavar="[CMD]...")
+@options.command
 @click.pass_context
 async def assume(
     ctx: click.Context,
@@ -284,84 +118,35 @@ async def assume(
       iam-sudo assume --role-name Admin --mfa-serial arn:aws:iam::123456789012:mfa/me \\
         --format env
     """
-    _require_destination(profile, cmd, format_name, ecs_server)
-    from .session import check_assume_options
+    options.require_destination(profile, cmd, format_name, ecs_server)
+    mfa_serial, token_code = await options.assume_mfa(
+        mfa_serial, token_code, external_id, session_name
+    )
 
-    if mfa_serial is None:
-        mfa_serial = _profile_mfa_serial()
-
-    def check(code: str | None) -> None:
-        try:
-            check_assume_options(
-                mfa_serial=mfa_serial,
-                token_code=code,
-                external_id=external_id,
-                session_name=session_name,
-            )
-        except IamSudoError as error:
-            raise click.UsageError(str(error)) from None
-
-    check(token_code)
-    if mfa_serial and token_code is None:
-        if not sys.stdin.isatty():
-            raise click.UsageError("--mfa-serial needs --token-code when not run on a terminal")
-        token_code = str(await click.prompt(f"MFA code for {mfa_serial}", err=True)).strip()
-        check(token_code)
-
-    async def fetch() -> Credentials:
-
-        async with _sudo() as sudo:
-            return await sudo.assume(
-                role_name,
-                duration_seconds=duration,
-                session_name=session_name,
-                external_id=external_id,
-                mfa_serial=mfa_serial,
-                token_code=token_code,
-            )
-
-    credentials = await _obtain(ctx, format_name, no_cache or bool(token_code), fetch)
+    fetch = sources.assumed(
+        role_name,
+        duration_seconds=duration,
+        session_name=session_name,
+        external_id=external_id,
+        mfa_serial=mfa_serial,
+        token_code=token_code,
+    )
+    credentials = await credential_process.obtain(
+        ctx.command_path, ctx.params, format_name, no_cache or bool(token_code), fetch
+    )
     if ecs_server and token_code:
         # An MFA code is good once: such a session cannot be renewed without you.
         log.warning("with MFA the endpoint cannot renew the credentials: they end at expiry")
     await ctx.aexit(
-        _deliver(credentials, profile, cmd, format_name, ecs_server, None if token_code else fetch)
+        deliver(credentials, profile, cmd, format_name, ecs_server, None if token_code else fetch)
     )
 
 
-def _sudo() -> IamSudo:
-    """The CLI's client: botocore in threads, not aiobotocore.
-
-    A command makes a handful of requests once; importing aiobotocore and aiohttp would
-    cost it more start-up time than their event loop saves (see README, Performance).
-    """
-    from ._aws import ThreadTransport
-    from .client import IamSudo
-
-    if os.environ.get("IAM_SUDO_CLI_TRANSPORT") == "aio":
-        return IamSudo()
-    return IamSudo(transport=ThreadTransport())
-
-
-def _profile_mfa_serial() -> str | None:
-    """``mfa_serial`` of the calling profile in the AWS config file, as the AWS CLI reads it."""
-    from . import _files, inifile
-
-    profile = os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE") or "default"
-    path = Path(os.environ.get("AWS_CONFIG_FILE") or Path.home() / ".aws" / "config")
-    try:
-        sections = inifile.read(_files.read_text(path.expanduser()))
-    except (OSError, UnicodeDecodeError, inifile.IniError):
-        return None
-    section = sections.get("default" if profile == "default" else f"profile {profile}", {})
-    return section.get("mfa_serial") or None
-
-
-@cli.command(context_settings=_COMMAND_SETTINGS)
+@cli.command(context_settings=options.COMMAND_SETTINGS)
 @click.option(
     "--role-name", required=True, metavar="NAME", help="Role to simulate: a part of its name."
 )
-@_principal
+@options.principal
 @click.option(
     "--base-role",
     metavar="NAME|ARN",
@@ -376,11 +161,11 @@ def _profile_mfa_serial() -> str | None:
     show_default=True,
     help="Simulate in the iam-sudo Lambda function, or with your own credentials.",
 )
-@_account
-@_function_name
-@_duration
-@click.option("--profile", metavar="PROFILE", help="Save the credentials under this profile.")
-@_output
+@options.account
+@options.function_name
+@options.duration
+@options.profile
+@options.output
 @click.option(
     "--source-identity/--no-source-identity",
     default=True,
@@ -404,7 +189,15 @@ def _profile_mfa_serial() -> str | None:
         "needs and the fidelity report; create and assume nothing."
     ),
 )
-@click.argument("cmd", nargs=-1, type=click.UNPROCESSED, metavar="[CMD]...")
+@click.option(
+    "--exact",
+    is_flag=True,
+    help=(
+        "Refuse (exit 1, one line per narrowing) if the session would grant less than the "
+        "role: what the base role cannot grant, Allows left out for unknown values."
+    ),
+)
+@options.command
 @click.pass_context
 async def simulate(
     ctx: click.Context,
@@ -422,6 +215,7 @@ async def simulate(
     source_identity: bool,
     session_tags: bool,
     dry_run: bool,
+    exact: bool,
     cmd: tuple[str, ...],
 ) -> None:
     """Simulate the IAM role whose name contains NAME.
@@ -440,106 +234,67 @@ async def simulate(
                 "--dry-run goes with --local, without --profile, --format or a command"
             )
     else:
-        _require_destination(profile, cmd, format_name, ecs_server)
+        options.require_destination(profile, cmd, format_name, ecs_server)
     if remote and duration != DEFAULT_DURATION_SECONDS:
         # The function assumes the base role from its own role: STS caps such chains at 1 hour.
         raise click.UsageError("--duration goes with --local; --remote credentials last 1 hour")
 
-    if remote:
-
-        async def fetch_remote() -> Credentials:
-            async with _sudo() as sudo:
-                log.info("invoking the function %s to simulate %s", function_name, role_name)
-                return await sudo.simulate_remote(
-                    role_name,
-                    principal=principal,
-                    base_role=base_role,
-                    function_name=function_name,
-                    account=account,
-                )
-
-        credentials = await _obtain(ctx, format_name, no_cache, fetch_remote)
-        await ctx.aexit(_deliver(credentials, profile, cmd, format_name, ecs_server, fetch_remote))
-    local = functools.partial(
-        _simulate_local,
-        role_name,
-        principal=principal,
-        base_role=base_role,
-        duration=duration,
-        session_tags=session_tags,
-        source_identity=source_identity,
-        account=account,
-    )
+    local: dict[str, Any] = {
+        "principal": principal,
+        "base_role": base_role,
+        "duration_seconds": duration,
+        "session_tags": session_tags,
+        "source_identity": source_identity,
+        "exact": exact,
+        "account": account,
+    }
     if dry_run:
-        await local(dry_run=True)  # prints the plan and exits
-
-    async def fetch_local() -> Credentials:
-        return await local(dry_run=False)
-
-    credentials = await _obtain(ctx, format_name, no_cache, fetch_local)
-    await ctx.aexit(_deliver(credentials, profile, cmd, format_name, ecs_server, fetch_local))
-
-
-async def _simulate_local(
-    role_name: str,
-    *,
-    principal: Principal | None,
-    base_role: str | None,
-    duration: int,
-    session_tags: bool,
-    source_identity: bool,
-    dry_run: bool,
-    account: str | None = None,
-) -> Credentials:
-    """Plan and assume (or, with ``dry_run``, print the plan and return the empty marker)."""
-
-    explain = dry_run or log.isEnabledFor(logging.INFO)
-    async with _sudo() as sudo:
-        session = await sudo.session(
+        session = await sources.plan_local(role_name, **local)
+        click.echo(json.dumps(session.to_dry_run(), indent=2))
+        return
+    fetch = (
+        sources.remote(
             role_name,
             principal=principal,
             base_role=base_role,
-            duration_seconds=duration,
-            session_tags=session_tags,
-            explain=explain,
-            source_identity=source_identity,
+            function_name=function_name,
+            exact=exact,
             account=account,
         )
-        request = session.request
-        log.info(
-            "simulating %s as %s: %d policy ARNs (%d created for it), %d plaintext characters "
-            "of STS's 2048, %d session tags",
-            session.role.arn,
-            session.base_role_arn,
-            len(request.policy_arns),
-            len(session.plan.packed),
-            request.plaintext_chars,
-            len(request.tags),
-        )
-        if dry_run:
-            click.echo(_describe_session(session))
-            raise click.exceptions.Exit(0)
-        for finding in session.fidelity:
-            log.info("not reproduced: %s", finding)
-        return await sudo.assume_session(session)
+        if remote
+        else sources.local(role_name, **local)
+    )
+    credentials = await credential_process.obtain(
+        ctx.command_path, ctx.params, format_name, no_cache, fetch
+    )
+    await ctx.aexit(deliver(credentials, profile, cmd, format_name, ecs_server, fetch))
 
 
 @cli.command()
-@_principal
+@options.principal
 @click.option(
     "--remote/--local",
     default=True,
     show_default=True,
     help="Ask the iam-sudo function (its sudo policy, for you), or list with your credentials.",
 )
-@_account
+@options.account
 @click.option(
     "--all-accounts",
     is_flag=True,
     help="Every account the function reaches (its own and its spokes); roles by ARN.",
 )
-@_function_name
+@options.function_name
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, for scripts.")
+@click.option(
+    "--exact",
+    "check_exact",
+    is_flag=True,
+    help=(
+        "With --local: say whether each role simulates exactly under the base role "
+        "(reads every role's policies and the base role's) [env IAM_SUDO_BASE_ROLE]."
+    ),
+)
 async def roles(
     principal: Principal | None,
     remote: bool,
@@ -547,13 +302,19 @@ async def roles(
     all_accounts: bool,
     function_name: str,
     as_json: bool,
+    check_exact: bool,
 ) -> None:
     """List the roles you may simulate: one per line, name and trusted principals."""
     from .remote import describe_roles
 
+    if check_exact and remote:
+        raise click.UsageError("--exact goes with --local")
     if account and all_accounts:
         raise click.UsageError("give --account or --all-accounts, not both")
-    async with _sudo() as sudo:
+    if check_exact and (account or all_accounts):
+        raise click.UsageError("--exact reads this account's base role: drop --account")
+    narrowings: dict[str, list[str]] = {}
+    async with sources.client() as sudo:
         if remote:
             listed = await sudo.roles_remote(
                 principal=principal,
@@ -567,25 +328,46 @@ async def roles(
                 {"account": a, "error": e} for a, e in sorted(errors.items())
             ]
         else:
-            listed = describe_roles(await sudo.visible_roles(principal=principal, account=account))
+            visible = await sudo.visible_roles(principal=principal, account=account)
+            listed = describe_roles(visible)
+            if check_exact:
+                narrowings = await sudo.narrowings(visible)
+    if check_exact:
+        for role in listed:
+            role["exact"] = not narrowings[role["arn"]]
+            role["narrowings"] = narrowings[role["arn"]]
     failed = [entry for entry in listed if "error" in entry]
     if as_json:
         click.echo(json.dumps(listed, indent=2))
-    else:
-        for role in listed:
-            if "error" not in role:
-                shown = role["arn"] if all_accounts else role["name"]
-                click.echo(f"{shown}\t{', '.join(role['principals'])}")
+    for role in [] if as_json else listed:
+        if "error" in role:
+            continue
+        exact = ""
+        if check_exact:
+            count = len(role["narrowings"])
+            exact = f"\tnarrower ({count})" if count else "\texact"
+        shown = role["arn"] if all_accounts else role["name"]
+        click.echo(f"{shown}\t{', '.join(role['principals'])}{exact}")
     for entry in failed:
         click.echo(f"iam-sudo: account {entry['account']}: {entry['error']}", err=True)
     if failed:
         raise click.exceptions.Exit(1)
 
 
-@cli.command(context_settings=_COMMAND_SETTINGS)
+@cli.command(context_settings=options.COMMAND_SETTINGS)
+@click.option(
+    "--source-profile",
+    metavar="PROFILE",
+    help="Where iam-sudo gets its own credentials [default: the profile in effect now].",
+)
 @click.argument("profile")
-@click.argument("arguments", nargs=-1, type=click.UNPROCESSED, metavar="assume|simulate OPTIONS...")
-async def configure(profile: str, arguments: tuple[str, ...]) -> None:
+@click.argument(
+    "arguments",
+    nargs=-1,
+    type=click.UNPROCESSED,
+    metavar="[--source-profile PROFILE] assume|simulate OPTIONS...",
+)
+async def configure(source_profile: str | None, profile: str, arguments: tuple[str, ...]) -> None:
     """Make AWS profile PROFILE get its credentials from iam-sudo, refreshed by itself.
 
     Writes `credential_process = iam-sudo ... --format process` to the profile in the AWS
@@ -593,13 +375,18 @@ async def configure(profile: str, arguments: tuple[str, ...]) -> None:
     with `--profile PROFILE` (or AWS_PROFILE), and asks iam-sudo again when the cached
     credentials near their expiry.
 
+    iam-sudo itself gets its credentials from --source-profile, recorded in the line
+    (default: the profile in effect when configure runs), never from PROFILE.
+
     \b
     Example:
-      iam-sudo configure task simulate --role-name TaskRole
+      iam-sudo configure task --source-profile dev simulate --role-name TaskRole
       aws s3 ls --profile task
     """
-    import shlex
+    from .credential_process import self_command
+    from .credentials import process_line
 
+    source_profile, arguments = _split_source_profile(source_profile, arguments)
     if not arguments or arguments[0] not in ("assume", "simulate"):
         raise click.UsageError(
             "give the iam-sudo command to run: assume or simulate, with its options"
@@ -620,25 +407,25 @@ async def configure(profile: str, arguments: tuple[str, ...]) -> None:
             "the command may not name a command to run, --profile, --format or --dry-run: "
             "iam-sudo adds --format process itself"
         )
-    line = shlex.join([*_self_command(), *arguments, "--format", "process"])
+    line = process_line(self_command(), profile, source_profile, arguments)
     path = write_process_profile(profile, line)
     click.echo(f"iam-sudo: profile {profile} in {path} now runs: {line}", err=True)
 
 
-def _self_command() -> list[str]:
-    """How an SDK can run this iam-sudo: its console script, else this interpreter."""
-    import shutil
-
-    script = Path(sys.argv[0])
-    if script.name == "iam-sudo" and script.is_file():
-        return [str(script.resolve())]
-    found = shutil.which("iam-sudo")
-    return [found] if found else [sys.executable, "-m", "iam_sudo"]
+def _split_source_profile(
+    given: str | None, arguments: tuple[str, ...]
+) -> tuple[str | None, tuple[str, ...]]:
+    """--source-profile given after PROFILE, as the usage line shows it, taken out."""
+    if arguments and arguments[0].startswith("--source-profile="):
+        return arguments[0].split("=", 1)[1], arguments[1:]
+    if len(arguments) >= 2 and arguments[0] == "--source-profile":
+        return arguments[1], arguments[2:]
+    return given, arguments
 
 
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
-@_account
+@options.account
 async def prune(dry_run: bool, account: str | None) -> None:
     """Delete the /iam-sudo/ policies no role needs any more.
 
@@ -648,7 +435,7 @@ async def prune(dry_run: bool, account: str | None) -> None:
     touches other policies. A simulation re-creates a deleted policy when it needs it.
     """
 
-    async with _sudo() as sudo:
+    async with sources.client() as sudo:
         arns = await sudo.prune_policies(dry_run=dry_run, account=account)
     for arn in arns:
         click.echo(arn)
@@ -656,33 +443,7 @@ async def prune(dry_run: bool, account: str | None) -> None:
     click.echo(f"iam-sudo: {verb} {len(arns)} unneeded iam-sudo policies", err=True)
 
 
-def _describe_session(session: SimulatedSession) -> str:
-    request = session.request
-    return json.dumps(
-        {
-            "Role": session.role.arn,
-            "RoleArn": request.role_arn,
-            "RoleSessionName": request.session_name,
-            "SourceIdentity": request.source_identity,
-            "DurationSeconds": request.duration_seconds,
-            "PolicyArns": list(request.policy_arns),
-            "Policy": json.loads(request.policy) if request.policy is not None else None,
-            "Tags": [{"Key": k, "Value": v} for k, v in request.tags],
-            "PlaintextCharacters": request.plaintext_chars,
-            "PoliciesNeeded": [
-                {
-                    "Arn": packed.arn,
-                    "Path": "/iam-sudo/",
-                    "PolicyName": packed.name,
-                    "Document": json.loads(packed.document),
-                }
-                for packed in session.plan.packed
-            ],
-            "ManagedPoliciesPacked": list(session.plan.inlined_managed),
-            "Fidelity": list(session.fidelity),
-        },
-        indent=2,
-    )
+cli.add_command(cli_console.command(simulate, assume))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -690,6 +451,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         code = cli(args=args, prog_name="iam-sudo", standalone_mode=False, _anyio_backend="asyncio")
+    except click.exceptions.NoArgsIsHelpError as error:
+        click.echo(error.format_message(), err=True)  # usage asked for, not an error
+        sys.exit(error.exit_code)
     except click.UsageError as error:
         command = error.ctx.command_path if error.ctx else "iam-sudo"
         click.echo(f"iam-sudo: error: {error.format_message()} (see '{command} --help')", err=True)

@@ -1,4 +1,10 @@
-"""Running the user's command with the credentials, as a shell runs a foreground job."""
+"""Running the user's command with the credentials, as a shell runs a foreground job.
+
+The command's environment holds the new credentials and nothing that an SDK would read as
+belonging to them but that came from elsewhere (a stale expiration, the legacy token
+name, another account's id, the profile iam-sudo itself used), plus the region iam-sudo
+resolved, since the profile that may have provided it is removed.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,11 @@ from collections.abc import Mapping, Sequence
 from types import FrameType
 
 from ._exceptions import CommandError
+
+# The command's environment is built by credentials.environment; these names stay here too.
+from .credentials import CREDENTIAL_VARIABLES as CREDENTIAL_VARIABLES
+from .credentials import environment as environment
+from .credentials import with_region as with_region
 
 # Signals a terminal sends to the whole foreground process group: the command gets them
 # itself, so iam-sudo only stays out of the way.
@@ -21,6 +32,10 @@ _FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 def exit_status(returncode: int) -> int:
     """A process's exit status as a shell reports it: 128+N for death by signal N."""
     return returncode if returncode >= 0 else 128 - returncode
+
+
+def _stand_aside(signum: int, frame: FrameType | None) -> None:
+    """While the command runs, a terminal's SIGINT/SIGQUIT are the command's business."""
 
 
 def run(command: Sequence[str], env: Mapping[str, str]) -> int:
@@ -40,7 +55,15 @@ def run(command: Sequence[str], env: Mapping[str, str]) -> int:
             started[0].send_signal(signum)
 
     # In place before the command starts, so that no signal finds iam-sudo undefended.
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _IGNORED}
+    # A handler, not SIG_IGN: exec resets handled signals to their default, but keeps
+    # ignored ones ignored, and the command must start as it would from the shell (where
+    # they are ignored only if they were ignored for iam-sudo too, as under nohup).
+    previous = {
+        sig: signal.signal(
+            sig, signal.SIG_IGN if signal.getsignal(sig) == signal.SIG_IGN else _stand_aside
+        )
+        for sig in _IGNORED
+    }
     previous.update({sig: signal.signal(sig, forward) for sig in _FORWARDED})
     try:
         try:
