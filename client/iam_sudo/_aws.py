@@ -226,18 +226,15 @@ def assume_role_refusals(
 
 
 @contextlib.contextmanager
-def spoke_base_role_refusals(base_role_arn: str, account: str | None, who: str) -> Iterator[None]:
+def spoke_base_role_refusals(base_role_arn: str, account: str, who: str) -> Iterator[None]:
     """sts:AssumeRole of a spoke's base role refused: the spoke is missing or outdated.
 
     STS answers AccessDenied alike for a role that does not exist and one whose trust
-    policy does not allow ``who`` (IAM User Guide, "Troubleshooting IAM roles"). Nothing
-    is changed for ``account`` None (the client's own account).
+    policy does not allow ``who`` (IAM User Guide, "Troubleshooting IAM roles").
     """
     try:
         yield
     except AccessDenied as error:
-        if account is None:
-            raise
         raise AccountUnreachable(
             f"cannot assume {base_role_arn} in account {account}: it does not exist or does "
             f"not trust {who} for sts:AssumeRole, sts:SetSourceIdentity and sts:TagSession; "

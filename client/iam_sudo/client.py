@@ -15,17 +15,18 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Self
 
-from ._aws import RetryMode, Timeouts, Transport, spoke_base_role_refusals
+from ._aws import RetryMode, Timeouts, Transport
 from ._exceptions import InexactSimulation
 from ._tasks import task_group
 from ._transports import AioTransport
-from .accounts import AccountReaders, Accounts, base_role_in
+from .accounts import AccountReaders
 from .caller import source_identity as caller_source_identity
 from .caller import verify
 from .credentials import Credentials
 from .fidelity import narrowing_lines
 from .iam import DEFAULT_MAX_CONCURRENCY, DEFAULT_ROLES_TTL, IamReader, Identity
 from .lookup import visible_roles
+from .organization import Accounts
 from .planning import narrowings, needed_policies, plan_found
 from .policy import SudoPolicy
 from .policy_store import PRUNE_MIN_AGE
@@ -91,8 +92,7 @@ class IamSudo:
         thread-based one). ``timeouts`` default to :class:`Timeouts` from the environment.
         ``roles_ttl`` is how long a listing of the account's roles is reused: a long-lived
         client sees roles created or deleted since within that many seconds.
-        ``readers`` holds the spokes' reader sessions (:mod:`iam_sudo.accounts`; the
-        function shares one across invocations); by default one is made when needed.
+        ``readers``: the spokes' reader sessions (the function shares one; see accounts).
         """
         self._policy = policy
         self.base_role = base_role or os.environ.get("IAM_SUDO_BASE_ROLE") or DEFAULT_BASE_ROLE
@@ -173,7 +173,7 @@ class IamSudo:
         ``narrower`` findings (:mod:`iam_sudo.ceiling`); ``exact`` then raises
         :class:`InexactSimulation`, one line per narrowing, rather than plan a session that
         grants less than the role. ``account`` (or a role ARN in another account) plans in
-        that account, through its spoke (:meth:`accounts.Accounts.for_plan`).
+        that account, through its spoke (:meth:`organization.Accounts.for_plan`).
         """
         wanted = _as_principal(principal)
         policy = self.policy
@@ -233,12 +233,7 @@ class IamSudo:
         if isinstance(session, SessionRequest):
             return await assume_role(self._reader, session)
         # Packed policies are created in the role's account (through its spoke's reader).
-        steps = await self._accounts.steps(session.account)
-        packed = session.plan.packed
-        created = await steps.store.ensure_all(packed) if packed else False
-        who = (await self.identity()).arn
-        with spoke_base_role_refusals(session.base_role_arn, session.account, who):
-            return await assume_role(steps.reader, session.request, policies_just_created=created)
+        return await self._accounts.assume(session)
 
     async def simulate(
         self,
@@ -316,11 +311,8 @@ class IamSudo:
         account: str | None = None,
         all_accounts: bool = False,
     ) -> list[dict[str, Any]]:
-        """The roles the function's sudo policy lets *you* (the verified caller) simulate.
-
-        ``account``: in that account; ``all_accounts``: in every account the function
-        reaches (one it cannot read is an ``error`` entry: :func:`remote.parse_roles_reply`).
-        """
+        """The roles the function's sudo policy lets *you* (the verified caller) simulate,
+        here, in ``account``, or in ``all_accounts`` (see :func:`remote.parse_roles_reply`)."""
         event = RolesRequest(_as_principal(principal), account, all_accounts).to_event()
         return parse_roles_reply(*await invoke(self._reader, function_name, event))
 
@@ -341,22 +333,19 @@ class IamSudo:
         caller: str | None = None,
         account: str | None = None,
     ) -> list[Role]:
-        """The roles ``caller`` (default: you) may simulate, trusting ``principal`` if given.
-
-        ``account``: those of another account, read through its spoke.
-        """
-        other = await self._accounts.target("", account)
-        steps = await self._accounts.allowed(other, self.policy, caller) if other else None
-        reader = steps.reader if steps else self._reader
-        return await visible_roles(reader, self.policy, _as_principal(principal), caller)
+        """The roles ``caller`` (default: you) may simulate, trusting ``principal`` if given,
+        in this account or ``account`` (through its spoke)."""
+        steps = await self._accounts.reading(account, self.policy, caller)
+        return await visible_roles(steps.reader, self.policy, _as_principal(principal), caller)
 
     async def visible_roles_everywhere(
         self, *, principal: Principal | str | None = None, caller: str | None = None
     ) -> tuple[list[Role], dict[str, str]]:
-        """The roles ``caller`` may simulate here and in every spoke, and account -> error
-        for each account that could not be read (see :meth:`Accounts.visible_everywhere`)."""
-        wanted = _as_principal(principal)
-        return await self._accounts.visible_everywhere(self.policy, wanted, caller)
+        """The roles ``caller`` may simulate here and in every spoke; account -> error for
+        those that could not be read (see :meth:`Accounts.visible_everywhere`)."""
+        return await self._accounts.visible_everywhere(
+            self.policy, _as_principal(principal), caller
+        )
 
     async def prune_policies(
         self,
@@ -375,15 +364,10 @@ class IamSudo:
         never deleted (see :meth:`PolicyStore.ours`). ``account``: another account's,
         through its spoke's reader (which may delete only under ``/iam-sudo/``).
         """
-        other = await self._accounts.target("", account)
-        steps = await self._accounts.allowed(other, self.policy, None) if other else None
-        steps = steps or self._accounts.own
-        reader, base_role = steps.reader, self.base_role
-        if steps.account is not None:  # the base role's namesake there
-            base_role = base_role_in(base_role, steps.account)
+        reader = (steps := await self._accounts.reading(account, self.policy, None)).reader
         async with task_group() as group:
             listing = group.create_task(reader.roles())
-            base_arn = group.create_task(reader.role_arn(base_role))
+            base_arn = group.create_task(reader.role_arn(steps.base_role(self.base_role)))
             group.create_task(reader.policy_versions())  # shared: read once for every plan
             ours = group.create_task(steps.store.ours(min_age))
 
