@@ -173,7 +173,7 @@ def function_figures(aws: localaws.LocalAws, work: Path, runs: int) -> dict[str,
         }
         function = stand_in.add_function("iam-sudo", archive, env)
         client = localaws.client("lambda", stand_in.url)
-        proof = asyncio.run(caller_proof("iam-sudo"))
+        proof = asyncio.run(caller_proof(function.arn))
         for _ in range(runs + 1):
             reply = client.invoke(
                 FunctionName="iam-sudo", Payload=json.dumps({"role_name": TARGET, "proof": proof})

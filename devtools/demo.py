@@ -14,9 +14,11 @@ import shlex
 import subprocess
 import sys
 import tempfile
+import urllib.request
 from pathlib import Path
+from typing import Any
 
-from devtools import localaws, pulumi_program
+from devtools import federation, localaws, pulumi_program
 from devtools.lambda_stand_in import LambdaStandIn
 
 BIN = Path(sys.executable).parent
@@ -162,6 +164,7 @@ def remote(aws: localaws.LocalAws, env: dict[str, str], home: Path) -> None:
         run(["iam-sudo", "simulate", "--role-name", "TaskRole", *identity], remote_env)
         show("which roles may I simulate? the function answers for its verified caller")
         run(["iam-sudo", "roles"], remote_env)
+        console(aws, remote_env)
         show("the function's sudo policy refuses a role that is no ECS task role")
         build = ["iam-sudo", "simulate", "--role-name", "BuildRole", "--profile", "build"]
         run(build, remote_env, check=False)
@@ -170,6 +173,47 @@ def remote(aws: localaws.LocalAws, env: dict[str, str], home: Path) -> None:
             print(f"  {line}")
     finally:
         stand_in.stop()
+
+
+def console(aws: localaws.LocalAws, env: dict[str, str]) -> None:
+    show("open the AWS console as the simulated role (--url prints the sign-in URL)")
+    signin = federation.start(aws.url)  # a loopback stand-in for AWS's /federation
+    try:
+        args = [
+            "iam-sudo",
+            "console",
+            "--role-name",
+            "TaskRole",
+            "--destination",
+            "ecs/v2/clusters",
+        ]
+        print(f"$ {shlex.join([*args, '--url'])}", flush=True)
+        result = subprocess.run(
+            [*args, "--url"],
+            env={**env, "IAM_SUDO_FEDERATION_ENDPOINT": signin.url},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        url = result.stdout.strip()
+        # The sign-in token is a bearer secret for 15 minutes: not even a demo prints it.
+        print(url.split("SigninToken=", 1)[0] + "SigninToken=<secret>")
+        urllib.request.build_opener(_NoRedirect).open(url, timeout=10).close()
+        [request] = signin.token_requests
+        [sign_in] = signin.sign_ins
+        print(f"the federation endpoint signed in {sign_in.arn}")
+        sent = request.session_duration or "none (the function's session is a role chain)"
+        print(f"  to {sign_in.destination}; SessionDuration sent: {sent}")
+    finally:
+        signin.stop()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def http_error_302(self, req: Any, fp: Any, code: int, msg: str, headers: Any) -> Any:
+        return fp  # the console itself is not here to follow to
 
 
 if __name__ == "__main__":

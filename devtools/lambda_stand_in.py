@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 from devtools.localaws import LoopbackServer, free_port
 
@@ -57,6 +57,8 @@ class Function:
     name: str
     code_dir: Path
     env: dict[str, str]
+    account: str = "123456789012"
+    region: str = "us-east-1"
     process: subprocess.Popen[str] | None = None
     import_ms: float | None = None
     logs: list[str] = field(default_factory=list)
@@ -78,13 +80,21 @@ class Function:
         self.import_ms = ready["import_ms"]
         return process
 
-    def invoke(self, event: Any, boto_dir: Path) -> dict[str, Any]:
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:{self.account}:function:{self.name}"
+
+    def invoke(self, event: Any, boto_dir: Path, invoked_arn: str | None = None) -> dict[str, Any]:
         with self.lock:
             if self.process is None or self.process.poll() is not None:
                 self.process = self._start(boto_dir)
             assert self.process.stdin is not None
             assert self.process.stdout is not None
-            request = {"event": event, "request_id": str(uuid.uuid4())}
+            request = {
+                "event": event,
+                "request_id": str(uuid.uuid4()),
+                "invoked_function_arn": invoked_arn or self.arn,
+            }
             self.process.stdin.write(json.dumps(request) + "\n")
             self.process.stdin.flush()
             reply: dict[str, Any] = json.loads(self.process.stdout.readline())
@@ -109,11 +119,32 @@ class LambdaStandIn:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def add_function(self, name: str, archive: Path, env: dict[str, str]) -> Function:
-        """Deploy ``archive`` (a zip) as function ``name`` with exactly ``env`` (plus PATH)."""
+    def add_function(
+        self,
+        name: str,
+        archive: Path,
+        env: dict[str, str],
+        *,
+        account: str = "123456789012",
+        region: str | None = None,
+    ) -> Function:
+        """Deploy ``archive`` (a zip) as function ``name`` with exactly ``env`` (plus PATH).
+
+        The function lives in ``account`` and ``region`` (default: the env's AWS_REGION,
+        else us-east-1); one stand-in serves one account and region per name.
+        """
+        region = region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
         code_dir = extract(archive, Path(self._temp.name) / "functions" / name)
-        full_env = {"PATH": os.environ.get("PATH", ""), "AWS_LAMBDA_FUNCTION_NAME": name, **env}
-        function = self.functions[name] = Function(name, code_dir, full_env)
+        # As Lambda sets them: the function's own name and region.
+        full_env = {
+            "PATH": os.environ.get("PATH", ""),
+            **env,
+            "AWS_LAMBDA_FUNCTION_NAME": name,
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+        }
+        function = Function(name, code_dir, full_env, account, region)
+        self.functions[name] = function
         return function
 
     def stop(self) -> None:
@@ -156,8 +187,19 @@ class LambdaStandIn:
                 ):
                     self._error(404, "UnknownOperationException", f"unknown path {self.path}")
                     return
-                name = unquote(parts[2]).rsplit(":function:", 1)[-1].split(":")[0]
+                target = unquote(parts[2])
+                name, _, qualifier = target.rsplit(":function:", 1)[-1].partition(":")
+                query = parse_qs(self.path.partition("?")[2])
+                qualifier = qualifier or query.get("Qualifier", [""])[0]
                 function = stand_in.functions.get(name)
+                if function is not None and ":function:" in target:
+                    # An ARN (full or partial) names the account, and a full one the region:
+                    # Lambda finds no function of that name there.
+                    scope = target.rsplit(":function:", 1)[0].split(":")
+                    if scope[-1] != function.account or (
+                        len(scope) > 1 and scope[-2] != function.region
+                    ):
+                        function = None
                 if function is None:
                     self._error(404, "ResourceNotFoundException", f"Function not found: {name}")
                     return
@@ -173,7 +215,9 @@ class LambdaStandIn:
                     self._error(400, "InvalidRequestContentException", "payload is not JSON")
                     return
                 stand_in.invocations.append((name, event))
-                reply = function.invoke(event, stand_in.boto_dir)
+                # As Lambda's context gives it: the ARN invoked, with its qualifier if any.
+                invoked = function.arn + (f":{qualifier}" if qualifier else "")
+                reply = function.invoke(event, stand_in.boto_dir, invoked)
                 headers = {"X-Amz-Executed-Version": "$LATEST"}
                 if "error" in reply:
                     self._send(

@@ -23,10 +23,12 @@ def main() -> None:
 
     class Context:
         aws_request_id = "local"
+        invoked_function_arn = ""
 
     for line in sys.stdin:
         request = json.loads(line)
         Context.aws_request_id = request["request_id"]
+        Context.invoked_function_arn = request["invoked_function_arn"]
         logs: list[str] = []
         stdout, sys.stdout = sys.stdout, _Capture(logs)
         try:

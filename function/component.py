@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -122,10 +122,40 @@ def scoped_base_role_globs(
     return list(dict.fromkeys(scoped))
 
 
-# Lambda caps all environment variables of a function together (names and values) at 4 KB.
+# Lambda caps all environment variables of a function together (names and values) at 4 KB
+# (Lambda Developer Guide, Lambda quotas: "Function environment variables: 4 KB, for all
+# environment variables associated with the function, in aggregate").
 MAX_ENVIRONMENT_BYTES = 4096
-# Room kept for the other variables: the base role's ARN and the accounts.
-_OTHER_ENVIRONMENT_BYTES = 512
+
+
+def function_environment(
+    policy: str, base_role_arn: str, accounts: Sequence[str]
+) -> dict[str, str]:
+    """Every environment variable the function gets, as the deployment sets them."""
+    return {
+        "IAM_SUDO_POLICY": policy,
+        "IAM_SUDO_BASE_ROLE": base_role_arn,
+        "IAM_SUDO_BASE_ROLE_ACCOUNTS": ",".join(accounts),
+    }
+
+
+def check_environment_size(variables: Mapping[str, str]) -> None:
+    """RunError unless all of ``variables`` (names and values, UTF-8) fit Lambda's 4 KB."""
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in variables.items())
+    if size > MAX_ENVIRONMENT_BYTES:
+        policy = len(b"IAM_SUDO_POLICY") + len(variables.get("IAM_SUDO_POLICY", "").encode())
+        raise pulumi.RunError(
+            f"the function's environment would take {size} bytes (the sudo policy {policy}, "
+            f"the base role and accounts {size - policy}); Lambda allows "
+            f"{MAX_ENVIRONMENT_BYTES} bytes for all its variables together: shorten the policy "
+            f"(YAML flow style, fewer comments, broader globs) by at least "
+            f"{size - MAX_ENVIRONMENT_BYTES} bytes, or list fewer baseRoleAccounts"
+        )
+
+
+def _base_role_arn(args: IamSudoDeploymentArgs, partition: str, account: str) -> str:
+    """The base role's ARN, as its resource will have it (the role has no path)."""
+    return f"arn:{partition}:iam::{account}:role/{args.base_role_name}"
 
 
 def validate(args: IamSudoDeploymentArgs, partition: str, account: str) -> SudoPolicy:
@@ -134,20 +164,12 @@ def validate(args: IamSudoDeploymentArgs, partition: str, account: str) -> SudoP
         policy = SudoPolicy.from_yaml(args.policy)
     except IamSudoError as error:
         raise pulumi.RunError(str(error)) from None
-    size = len(b"IAM_SUDO_POLICY") + len(args.policy.encode())
-    if size > MAX_ENVIRONMENT_BYTES - _OTHER_ENVIRONMENT_BYTES:
-        raise pulumi.RunError(
-            f"the sudo policy takes {size} bytes of the function's environment; Lambda allows "
-            f"{MAX_ENVIRONMENT_BYTES} bytes for all its variables together: shorten the policy "
-            f"(YAML flow style, fewer comments, broader globs) to at most "
-            f"{MAX_ENVIRONMENT_BYTES - _OTHER_ENVIRONMENT_BYTES - len('IAM_SUDO_POLICY')} bytes"
-        )
     if any("[" in glob for glob in policy.allowed_base_roles):
         raise pulumi.RunError(
             "invalid sudo policy: allowed-base-roles may only use * and ? globs, "
             "since they also limit the function's sts:AssumeRole in IAM"
         )
-    base_role_arn = f"arn:{partition}:iam::{account}:role/{args.base_role_name}"
+    base_role_arn = _base_role_arn(args, partition, account)
     variants = [boundary_variant_arn(base_role_arn, b) for b in args.boundary_variants]
     for arn in [base_role_arn, *variants]:
         if not policy.allows_base_role_for_anyone(arn):
@@ -200,11 +222,17 @@ class IamSudoDeployment(pulumi.ComponentResource):
             boundary_variants=args.boundary_variants,
             max_session_duration=args.max_session_duration,
         )
+        variables = function_environment(
+            args.policy, _base_role_arn(args, partition, account), accounts
+        )
         spoke.check_environment_room(
             spoke_accounts,
-            used=len(b"IAM_SUDO_POLICY") + len(args.policy.encode()) + _OTHER_ENVIRONMENT_BYTES,
+            used=sum(len(k.encode()) + len(v.encode()) for k, v in variables.items()),
             limit=MAX_ENVIRONMENT_BYTES,
         )
+        if spoke_accounts:
+            variables[spoke.SPOKE_ACCOUNTS_VARIABLE] = ",".join(spoke_accounts)
+        check_environment_size(variables)
         # Exactly the spoke roles, account by account: never a `*` account.
         spoke_roles = [arn for a in spoke_accounts for arn in definition.role_arns(a)]
         super().__init__("iam-sudo:index:IamSudoDeployment", name, None, opts)
@@ -344,16 +372,9 @@ class IamSudoDeployment(pulumi.ComponentResource):
             role=execution_role.arn,
             code=pulumi.FileArchive(str(archive)),
             environment=aws.lambda_.FunctionEnvironmentArgs(
-                variables={
-                    "IAM_SUDO_POLICY": args.policy,
-                    "IAM_SUDO_BASE_ROLE": base_role.arn,
-                    "IAM_SUDO_BASE_ROLE_ACCOUNTS": ",".join(accounts),
-                    **(
-                        {"IAM_SUDO_SPOKE_ACCOUNTS": ",".join(spoke_accounts)}
-                        if spoke_accounts
-                        else {}
-                    ),
-                }
+                # The same variables as checked; the ARN as an output, so that the function
+                # is created after its base role.
+                variables={**variables, "IAM_SUDO_BASE_ROLE": base_role.arn}
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
         )

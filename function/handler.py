@@ -19,6 +19,7 @@ from iam_sudo import (
     ConfigurationError,
     IamSudo,
     IamSudoError,
+    InexactSimulation,
     RequestError,
     SimulateRequest,
     SudoPolicy,
@@ -27,6 +28,7 @@ from iam_sudo import (
     Unauthenticated,
 )
 from iam_sudo.accounts import AccountReaders, spoke_accounts
+from iam_sudo.caller import own_audience
 from iam_sudo.remote import RolesRequest, describe_roles
 from iam_sudo.roles import check_role_reference
 
@@ -96,14 +98,15 @@ def _readers() -> AccountReaders:
     return AccountReaders(transport, transport.with_credentials, spokes=spoke_accounts() or ())
 
 
-async def _simulate(event: Any, record: dict[str, Any]) -> dict[str, Any]:
+async def _simulate(event: Any, record: dict[str, Any], context: Any = None) -> dict[str, Any]:
     policy, base_role = _configuration()
+    # Proofs name one deployment: this function's unqualified ARN, as Lambda gives it.
+    audience = own_audience(getattr(context, "invoked_function_arn", None))
     async with IamSudo(
         policy=policy, base_role=base_role, transport=_transport(), readers=_readers()
     ) as sudo:
         # Who asks, first and from STS alone; nothing else of the event is read before.
         proof = event.get("proof") if isinstance(event, dict) else None
-        audience = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
         caller = await sudo.verify_caller(proof, audience=audience)
         record["caller"] = caller
         rest = {k: v for k, v in event.items() if k != "proof"}
@@ -132,6 +135,7 @@ async def _simulate(event: Any, record: dict[str, Any]) -> dict[str, Any]:
             base_role=request.base_role,
             caller=caller,
             account=request.account,
+            exact=request.exact,
         )
         record["resolved_role"] = session.role.arn
         record["base_role"] = session.base_role_arn
@@ -162,7 +166,16 @@ def _unknown_keys(event: Any) -> list[str] | None:
         key
         for key in event
         if key
-        not in ("role_name", "principal", "base_role", "proof", "action", "account", "all_accounts")
+        not in (
+            "role_name",
+            "principal",
+            "base_role",
+            "proof",
+            "action",
+            "exact",
+            "account",
+            "all_accounts",
+        )
     ]
     if not keys:
         return None
@@ -190,8 +203,9 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     """Simulate ``event["role_name"]`` and return its credentials, or raise an iam-sudo error.
 
     The event is ``{"proof": {...}, "role_name": str, "principal": "TYPE:ID"?,
-    "base_role": str?}``; ``proof`` (see :mod:`iam_sudo.caller`) is checked before
-    anything else, and never logged.
+    "base_role": str?, "exact": bool?}``; ``proof`` (see :mod:`iam_sudo.caller`) is
+    checked before anything else, and never logged. With ``exact``, a simulation that
+    would grant less than the role is refused (``InexactSimulation``, one line each).
     """
     started = time.monotonic()
     record: dict[str, Any] = {
@@ -200,12 +214,14 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         "principal": _field(event, "principal"),
         "requested_base_role": _field(event, "base_role"),
     }
+    if isinstance(event, dict) and event.get("exact") is True:
+        record["exact"] = True
     unknown = _unknown_keys(event)
     if unknown:
         record["unknown_fields"] = unknown
     error: Exception | None = None
     try:
-        reply = asyncio.run(_simulate(event, record))
+        reply = asyncio.run(_simulate(event, record, context))
         record["decision"] = "allow"
         return reply
     except SudoPolicyDenied as failure:
@@ -217,6 +233,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         error = failure
     except IamSudoError as failure:
         decision = "invalid" if isinstance(failure, RequestError) else "error"
+        decision = "inexact" if isinstance(failure, InexactSimulation) else decision
         record.update(decision=decision, error=_describe(failure))
         error = failure
     except Exception as failure:  # nothing unexpected may leave with its internals

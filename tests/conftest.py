@@ -56,6 +56,13 @@ def aws_env(
     return dict(os.environ)
 
 
+def private_cache(home: Path) -> dict[str, str]:
+    """A credential cache in ``home``, made the user's home: the cache refuses a directory
+    any of whose parents others may write (as /tmp, where pytest's directories live), up to
+    the home directory."""
+    return {"HOME": str(home), "IAM_SUDO_CACHE_DIR": str(home / "cache")}
+
+
 @pytest.fixture
 def prefix() -> str:
     """A name prefix unique to the test, so that role name substrings match only its roles."""

@@ -18,7 +18,10 @@ import json, sys
 code, boto, role, proof = sys.argv[1:5]
 sys.path[:] = [code, boto, *[p for p in sys.path[1:] if "site-packages" not in p]]
 import handler
-reply = handler.handler({"role_name": role, "proof": json.loads(proof)}, None)
+class Context:
+    aws_request_id = "archive"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:iam-sudo"
+reply = handler.handler({"role_name": role, "proof": json.loads(proof)}, Context())
 import yaml, iam_sudo
 print(json.dumps({
     "reply_keys": sorted(reply),
@@ -66,7 +69,7 @@ def test_a_fresh_interpreter_with_only_the_archive_and_boto3_serves_a_request(
         "AWS_ENDPOINT_URL": function_aws.url,
         "AWS_LAMBDA_FUNCTION_NAME": "iam-sudo",
     }
-    proof = json.dumps(asyncio.run(signed_proof("iam-sudo")))
+    proof = json.dumps(asyncio.run(signed_proof()))
     result = subprocess.run(
         [sys.executable, "-I", "-S", "-c", SERVE_ONE_REQUEST, str(code), str(boto), role, proof],
         env=env,

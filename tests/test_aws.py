@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from devtools import localaws
-from iam_sudo import IamSudo, ThreadTransport, Timeouts
+from iam_sudo import IamSudo, RemoteError, ThreadTransport, Timeouts
 from iam_sudo._aws import AioTransport
 from tests.test_cli import one_line_error
 
@@ -19,7 +19,6 @@ from tests.test_cli import one_line_error
         ("ListRoles", "html", "iam endpoint http://127.0.0.1:"),
         ("ListRoles", "html", "answered with something that is not an AWS answer"),
         ("ListRoles", "garbage", "answered with something that is not an AWS answer"),
-        ("ListRoles", "bare-429", "answered with something that is not an AWS answer"),
         ("ListRoles", "bare-500", "answered HTTP 500 without an AWS error"),
         ("ListRoles", "reset", "broke before it answered"),
         ("GetRolePolicy", "empty-xml", "iam:get_role_policy: the iam endpoint"),
@@ -124,3 +123,42 @@ def test_a_base_role_that_refuses_source_identity_says_how_to_enable_it(
     result = cli("simulate", "--local", "--role-name", task_role["name"], "--", "true", env=env)
     one_line_error(result, 1, "must allow sts:SetSourceIdentity and sts:TagSession for you")
     assert "--no-source-identity" in result.stderr
+
+
+def test_a_bare_429_is_retried_as_throttling_and_then_said_to_be_throttling(
+    cli: Any,
+    faulty_aws: tuple[dict[str, str], dict[str, str], localaws.Recorder],
+    task_role: dict[str, Any],
+    credentials_file: Any,
+) -> None:
+    env, faults, recorder = faulty_aws
+    part = task_role["name"][:-3]
+    faults["ListRoles"] = "bare-429*1"
+    result = cli("simulate", "--local", "--role-name", part, "--profile", "p", env=env)
+    assert result.returncode == 0, result.stderr
+    assert recorder.actions().count("ListRoles") == 2, "once refused, once answered"
+    recorder.clear()
+    faults["ListRoles"] = "bare-429"
+    env = {**env, "AWS_MAX_ATTEMPTS": "2"}
+    result = cli("simulate", "--local", "--role-name", part, "--profile", "q", env=env)
+    one_line_error(
+        result,
+        1,
+        "answered HTTP 429 without an AWS error; AWS is throttling: wait and retry",
+    )
+    assert recorder.actions().count("ListRoles") == 2, "retried as throttling, no more"
+
+
+@pytest.mark.parametrize("transport", [AioTransport, ThreadTransport])
+async def test_a_bare_429_from_a_json_service_is_retried_too(
+    faulty_aws: tuple[dict[str, str], dict[str, str], localaws.Recorder],
+    monkeypatch: pytest.MonkeyPatch,
+    transport: Any,
+) -> None:
+    env, faults, recorder = faulty_aws
+    monkeypatch.setenv("AWS_ENDPOINT_URL", env["AWS_ENDPOINT_URL"])
+    faults["*"] = "bare-429*1"
+    async with transport() as aws:
+        with pytest.raises(RemoteError, match="Function not found"):
+            await aws.call("lambda", "invoke", FunctionName="no-such-function")
+    assert len(recorder.requests) == 2, "the 429, then Lambda's own answer"

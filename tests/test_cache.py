@@ -1,26 +1,52 @@
+"""The credential cache: sound entries only, for their own key, in a directory nobody else
+can touch (tests run as root; the attacker is uid 65534)."""
+
+import asyncio
 import json
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from iam_sudo import Credentials
-from iam_sudo.cache import REFRESH_MARGIN, cache_key, read, write
-from iam_sudo.formats import render
+import pytest
+
+from iam_sudo import ConfigurationError, Credentials
+from iam_sudo.cache import (
+    MAX_AHEAD,
+    REFRESH_MARGIN,
+    cache_key,
+    entry,
+    lock,
+    obtain,
+    read,
+    secure_directory,
+    write,
+)
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+NOBODY = 65534
+OTHER_USERS_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
 
-def creds(minutes: int) -> Credentials:
-    return Credentials("ASIAX", "secret", "token", NOW + timedelta(minutes=minutes))
+def creds(minutes: int, now: datetime = NOW, key_id: str = "ASIAX") -> Credentials:
+    return Credentials(key_id, "secret", "token", now + timedelta(minutes=minutes))
+
+
+def store(path: Path, credentials: Credentials, key: str | None = None) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write(path, entry(credentials, key or path.name.removesuffix(".json")))
 
 
 def test_fresh_credentials_are_reused_and_near_expiry_they_are_not(tmp_path: Path) -> None:
     path = tmp_path / "cache" / "k.json"
-    write(path, render(creds(60), "process"))
+    store(path, creds(60))
     assert read(path, NOW) == creds(60)
     assert read(path, NOW + timedelta(minutes=60) - REFRESH_MARGIN) is None
     assert os.stat(path).st_mode & 0o777 == 0o600
-    assert os.stat(path.parent).st_mode & 0o777 == 0o700
 
 
 def test_corrupt_or_foreign_files_are_never_trusted(tmp_path: Path) -> None:
@@ -30,23 +56,56 @@ def test_corrupt_or_foreign_files_are_never_trusted(tmp_path: Path) -> None:
         "[]",
         json.dumps({"Version": 2}),
         json.dumps({"Version": 1, "AccessKeyId": 1}),
+        # A sound document without its key: not an entry for this key.
+        json.dumps({"Version": 1, **creds(60).to_dict()}),
     ):
         path.write_text(text)
         os.chmod(path, 0o600)
         assert read(path, NOW) is None
-    write(path, render(creds(60), "process"))
-    os.chmod(path, 0o644)
-    assert read(path, NOW) is None, "readable by others: not ours to trust"
+    store(path, creds(60))
+    for mode in (0o644, 0o640, 0o400, 0o700):
+        os.chmod(path, mode)
+        assert read(path, NOW) is None, f"mode {mode:o}: only 0600 is ours"
+    os.chmod(path, 0o600)
+    os.chown(path, NOBODY, -1)
+    assert read(path, NOW) is None, "another user's file"
+    os.chown(path, 0, -1)
     link = tmp_path / "link.json"
     link.symlink_to(path)
-    os.chmod(path, 0o600)
-    assert read(link, NOW) is None, "a symlink is not followed"
+    assert read(link, NOW, key="k") is None, "a symlink is not followed"
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo, 0o600)
+    assert read(fifo, NOW) is None, "a FIFO is neither waited on nor read"
 
 
-def test_the_key_covers_the_arguments_and_the_settings_that_change_the_answer() -> None:
-    base = {"AWS_PROFILE": "dev", "HOME": "/h", "IAM_SUDO_POLICY": "a"}
+def test_an_entry_is_used_for_its_own_key_only(tmp_path: Path) -> None:
+    readonly, admin = tmp_path / "readonly.json", tmp_path / "admin.json"
+    store(readonly, creds(60, key_id="ASIAREADONLY"))
+    store(admin, creds(60, key_id="ASIAADMIN"))
+    # Swapping the two entries serves neither.
+    os.rename(admin, tmp_path / "x")
+    os.rename(readonly, admin)
+    os.rename(tmp_path / "x", readonly)
+    assert read(readonly, NOW) is None
+    assert read(admin, NOW) is None
+
+
+def test_an_entry_expiring_later_than_any_sts_session_is_refused(tmp_path: Path) -> None:
+    # STS API reference, AssumeRole DurationSeconds: at most 43200 seconds (12 hours).
+    path = tmp_path / "k.json"
+    store(path, creds(int(MAX_AHEAD.total_seconds() // 60)))
+    assert read(path, NOW) is not None
+    store(path, creds(12 * 60 + 1))
+    assert read(path, NOW) is None
+    store(path, creds(24 * 60 * 365))
+    assert read(path, NOW) is None
+
+
+def test_the_key_covers_the_arguments_and_the_settings_that_change_the_answer(
+    tmp_path: Path,
+) -> None:
+    base = {"AWS_PROFILE": "dev", "HOME": str(tmp_path), "IAM_SUDO_POLICY": "a"}
     key = cache_key(["simulate", "{}"], base)
-    assert cache_key(["simulate", "{}"], {**base, "HOME": "/other"}) == key
     assert cache_key(["simulate", "{}"], {**base, "TERM": "x"}) == key
     for change in (
         {"AWS_PROFILE": "prod"},
@@ -54,6 +113,169 @@ def test_the_key_covers_the_arguments_and_the_settings_that_change_the_answer() 
         {"AWS_REGION": "eu-west-1"},
         {"IAM_SUDO_POLICY": "b"},
         {"AWS_ACCESS_KEY_ID": "AKIAOTHER"},
+        {"AWS_SESSION_TOKEN": "another session"},
     ):
         assert cache_key(["simulate", "{}"], {**base, **change}) != key
     assert cache_key(["assume", "{}"], base) != key
+
+
+def test_bobs_keys_in_alices_credentials_file_are_another_identity(tmp_path: Path) -> None:
+    credentials = tmp_path / ".aws" / "credentials"
+    credentials.parent.mkdir()
+    env = {"HOME": str(tmp_path), "AWS_PROFILE": "default"}
+    credentials.write_text("[default]\naws_access_key_id = AKIAALICE\naws_secret_access_key = a\n")
+    alice = cache_key(["simulate", "{}"], env)
+    assert cache_key(["simulate", "{}"], env) == alice
+    credentials.write_text("[default]\naws_access_key_id = AKIABOB00\naws_secret_access_key = b\n")
+    assert cache_key(["simulate", "{}"], env) != alice
+    # A new SSO login (a new token in the SSO cache) is another identity too.
+    bob = cache_key(["simulate", "{}"], env)
+    sso = tmp_path / ".aws" / "sso" / "cache"
+    sso.mkdir(parents=True)
+    (sso / "token.json").write_text("{}")
+    assert cache_key(["simulate", "{}"], env) != bob
+
+
+async def fetch_counting(calls: list[int], credentials: Credentials) -> Credentials:
+    calls.append(1)
+    return credentials
+
+
+async def test_a_refused_cache_is_one_line_and_no_cache_still_serves(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    os.chmod(shared, 0o777)  # noqa: S103
+    env = {"HOME": str(tmp_path), "IAM_SUDO_CACHE_DIR": str(shared / "cache")}
+    calls: list[int] = []
+    fresh = creds(60, datetime.now(UTC))
+    with pytest.raises(ConfigurationError) as caught:
+        await obtain(["a"], lambda: fetch_counting(calls, fresh), environ=env)
+    assert str(caught.value) == (
+        f"refusing the credential cache: {shared} is writable by group or others (mode 777); "
+        "make it yours and not writable by group or others (chown, chmod go-w), set "
+        "IAM_SUDO_CACHE_DIR to a directory of your own, or use --no-cache"
+    )
+    assert calls == []
+    assert list(shared.iterdir()) == [], "nothing created"
+
+
+def test_a_directory_above_the_cache_up_to_home_is_checked_too(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "a" / "b").mkdir(parents=True)
+    os.chmod(home / "a", 0o775)  # noqa: S103
+    with pytest.raises(ConfigurationError, match=rf"{home / 'a'} is writable by group"):
+        secure_directory(home / "a" / "b" / "cache", {"HOME": str(home)})
+    os.chmod(home / "a", 0o755)  # noqa: S103
+    made = secure_directory(home / "a" / "b" / "cache", {"HOME": str(home)})
+    assert made.stat().st_mode & 0o777 == 0o700
+    # Outside home, everything up to / is checked: /tmp is writable by others.
+    with pytest.raises(ConfigurationError, match="refusing the credential cache: /tmp is"):
+        secure_directory(Path("/tmp") / "iam-sudo-test-never-created", {"HOME": str(home)})
+    assert not Path("/tmp/iam-sudo-test-never-created").exists()
+
+
+async def test_the_lock_times_out_in_one_line_naming_its_holder(tmp_path: Path) -> None:
+    path = tmp_path / "k.json"
+    async with lock(path):
+        script = (
+            "import asyncio, sys\nfrom pathlib import Path\nfrom iam_sudo.cache import lock\n"
+            "async def main():\n"
+            "    async with lock(Path(sys.argv[1]), 0.2):\n        pass\n"
+            "try:\n    asyncio.run(main())\nexcept Exception as e:\n    print(e)\n"
+        )
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-c", script, str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.stdout.strip() == (
+        f"the credential cache entry k.json is locked by process {os.getpid()} for more "
+        "than 0.2 s; wait for it, stop it, or use --no-cache"
+    )
+
+
+def as_nobody(script: str, *args: str) -> None:
+    """Run ``script`` as another local user (uid/gid 65534)."""
+
+    def drop() -> None:
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+
+    subprocess.run(
+        # A Python the other user can run (this venv's may live under root's home).
+        [OTHER_USERS_PYTHON, "-I", "-c", script, *args],
+        preexec_fn=drop,
+        check=True,
+        timeout=60,
+        cwd="/",
+    )
+
+
+@pytest.fixture
+def reachable() -> Iterator[Path]:
+    """A directory the other user can reach (pytest's are root's only)."""
+    path = Path(tempfile.mkdtemp(prefix="iam-sudo-cache-test-"))
+    os.chmod(path, 0o711)  # noqa: S103
+    yield path
+    shutil.rmtree(path)
+
+
+async def test_another_local_user_cannot_plant_swap_or_redirect_entries(reachable: Path) -> None:
+    tmp_path = reachable
+    # A world-writable, sticky place like /tmp, where the attacker got there first.
+    public = tmp_path / "public"
+    public.mkdir()
+    os.chmod(public, 0o1777)  # noqa: S103
+    home = tmp_path / "victim"
+    home.mkdir(mode=0o700)
+    victim_file = home / "precious"
+    victim_file.write_text("mine\n")
+    shared = public / "shared"
+    env = {"HOME": str(home), "IAM_SUDO_CACHE_DIR": str(shared)}
+    key = cache_key(["simulate", "{}"], env)
+    admin = entry(creds(600, datetime.now(UTC), "ASIAADMIN"), key)
+    as_nobody(
+        "import os, sys\n"
+        "shared, key, admin, target = sys.argv[1:5]\n"
+        "os.mkdir(shared, 0o777); os.chmod(shared, 0o777)\n"
+        "open(os.path.join(shared, key + '.json'), 'w').write(admin)\n"
+        "os.chmod(os.path.join(shared, key + '.json'), 0o600)\n"
+        "os.symlink(target, os.path.join(shared, key + '.json.lock'))\n",
+        str(shared),
+        key,
+        admin,
+        str(victim_file),
+    )
+    calls: list[int] = []
+    mine = creds(60, datetime.now(UTC), "ASIAREADONLY")
+    with pytest.raises(ConfigurationError, match=rf"{shared} is owned by uid {NOBODY}"):
+        await obtain(["simulate", "{}"], lambda: fetch_counting(calls, mine), environ=env)
+    assert calls == []
+    assert victim_file.read_text() == "mine\n", "nothing written through the symlink"
+    assert sorted(p.name for p in shared.iterdir()) == [f"{key}.json", f"{key}.json.lock"]
+    # The attacker's directory, even made not writable by others, is still not ours.
+    as_nobody("import os, sys; os.chmod(sys.argv[1], 0o755)", str(shared))
+    with pytest.raises(ConfigurationError, match=f"owned by uid {NOBODY}"):
+        await obtain(["simulate", "{}"], lambda: fetch_counting(calls, mine), environ=env)
+    # In a cache of one's own, the same planted files are ignored and replaced.
+    own = home / "cache"
+    env = {"HOME": str(home), "IAM_SUDO_CACHE_DIR": str(own)}
+    key = cache_key(["simulate", "{}"], env)
+    own.mkdir(mode=0o700)
+    planted = own / f"{key}.json"
+    planted.write_text(entry(creds(600, datetime.now(UTC), "ASIAADMIN"), key))
+    os.chmod(planted, 0o600)
+    os.chown(planted, NOBODY, NOBODY)
+    (own / f"{key}.json.lock").symlink_to(victim_file)
+    got = await obtain(["simulate", "{}"], lambda: fetch_counting(calls, mine), environ=env)
+    assert got == mine
+    assert calls == [1]
+    assert victim_file.read_text() == "mine\n"
+    assert planted.stat().st_uid == os.getuid()
+    assert (
+        await obtain(["simulate", "{}"], lambda: fetch_counting(calls, mine), environ=env) == mine
+    )
+    assert calls == [1], "the replaced entry is a hit"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
+import string
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -12,34 +15,58 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from devtools import enforced, localaws, pulumi_program
 from devtools.lambda_stand_in import LambdaStandIn
-from iam_sudo import IamSudo, Unauthenticated
-from iam_sudo.caller import CallerProof, caller_from_answer, check_proof, source_identity
+from iam_sudo import ConfigurationError, IamSudo, Unauthenticated
+from iam_sudo.caller import (
+    CallerProof,
+    caller_from_answer,
+    check_proof,
+    deployment_audience,
+    own_audience,
+    source_identity,
+)
 
 STS = "https://sts.us-east-1.amazonaws.com"
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-SIGNED = "AWS4-HMAC-SHA256 Credential=AKIA/20261126/us-east-1/sts/aws4_request, "
+AUDIENCE = "arn:aws:lambda:us-east-1:123456789012:function:iam-sudo"
+SIGNED = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20261126/us-east-1/sts/aws4_request, "
+SIGNATURE = "Signature=" + "ab" * 32
 PROOF = CallerProof(
     "POST",
     STS + "/",
     {
-        "Authorization": SIGNED + "SignedHeaders=content-type;host;x-amz-date;x-iam-sudo-audience, "
-        "Signature=abc",
+        "Authorization": SIGNED
+        + "SignedHeaders=content-type;host;x-amz-date;x-iam-sudo-audience, "
+        + SIGNATURE,
+        "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
         "X-Amz-Date": "20261126T115500Z",
-        "X-IAM-Sudo-Audience": "iam-sudo",
+        "X-IAM-Sudo-Audience": AUDIENCE,
     },
     "Action=GetCallerIdentity&Version=2011-06-15",
 )
 
 
-def check(proof: CallerProof, now: datetime = NOW) -> None:
-    check_proof(proof, sts_endpoint=STS, audience="iam-sudo", now=now)
+def check(proof: CallerProof, now: datetime = NOW) -> CallerProof:
+    return check_proof(proof, sts_endpoint=STS, audience=AUDIENCE, now=now)
 
 
-def test_a_well_formed_proof_passes_the_local_checks() -> None:
-    check(PROOF)
+def test_a_well_formed_proof_passes_the_local_checks_and_is_sent_as_it_is() -> None:
+    assert check(PROOF) == PROOF
+
+
+def with_header(name: str, value: str) -> dict[str, Any]:
+    return {"headers": {**PROOF.headers, name: value}}
+
+
+def authorization(middle: str) -> dict[str, Any]:
+    return with_header("Authorization", SIGNED + middle)
+
+
+SIGNED_NAMES = "SignedHeaders=content-type;host;x-amz-date;x-iam-sudo-audience"
 
 
 @pytest.mark.parametrize(
@@ -51,16 +78,47 @@ def test_a_well_formed_proof_passes_the_local_checks() -> None:
         {"url": STS + "/?Action=AssumeRole"},
         {"url": "https://user@sts.us-east-1.amazonaws.com/"},
         {"body": "Action=AssumeRole&Version=2011-06-15"},
-        {"headers": {**PROOF.headers, "X-IAM-Sudo-Audience": "other-function"}},
-        {"headers": {**PROOF.headers, "x-iam-sudo-audience": "iam-sudo"}},
-        {"headers": {**PROOF.headers, "X-Amz-Date": "20261126T112000Z"}},
-        {"headers": {**PROOF.headers, "X-Amz-Date": "yesterday"}},
-        {
-            "headers": {
-                **PROOF.headers,
-                "Authorization": SIGNED + "SignedHeaders=host;x-amz-date, Signature=abc",
-            }
-        },
+        with_header("X-IAM-Sudo-Audience", "other-function"),
+        # The same name in another account, region or partition, or qualified: not us.
+        with_header("X-IAM-Sudo-Audience", AUDIENCE.replace("123456789012", "111111111111")),
+        with_header("X-IAM-Sudo-Audience", AUDIENCE.replace("us-east-1", "eu-west-1")),
+        with_header("X-IAM-Sudo-Audience", AUDIENCE.replace("arn:aws:", "arn:aws-cn:")),
+        with_header("X-IAM-Sudo-Audience", "iam-sudo"),
+        with_header("x-iam-sudo-audience", AUDIENCE),
+        with_header("X-Amz-Date", "20261126T112000Z"),
+        with_header("X-Amz-Date", "yesterday"),
+        authorization("SignedHeaders=host;x-amz-date, " + SIGNATURE),
+        # Strict SigV4 grammar: each component once, in order, nothing else.
+        authorization("SignedHeaders=host;x-amz-date, " + SIGNED_NAMES + ", " + SIGNATURE),
+        authorization(SIGNED_NAMES + ", " + SIGNATURE + ", " + SIGNATURE),
+        authorization(SIGNED_NAMES + ", " + SIGNATURE + ", Credential=AKIAIOSFODNN7EXAMPLE"),
+        authorization(SIGNED_NAMES + "," + SIGNATURE),
+        authorization(SIGNED_NAMES + ", Signature=abc"),
+        with_header(
+            "Authorization",
+            SIGNED.replace("/sts/", "/iam/") + SIGNED_NAMES + ", " + SIGNATURE,
+        ),
+        with_header(
+            "Authorization",
+            SIGNED.replace("20261126", "20261125") + SIGNED_NAMES + ", " + SIGNATURE,
+        ),
+        authorization(
+            "SignedHeaders=host;content-type;x-amz-date;x-iam-sudo-audience, " + SIGNATURE
+        ),
+        # Only the signed headers and Authorization are sent, each exactly as given.
+        with_header("Transfer-Encoding", "chunked"),
+        with_header("User-Agent", "unsigned"),
+        with_header("Host", "sts.us-east-1.amazonaws.com"),
+        authorization(
+            "SignedHeaders=content-type;host;transfer-encoding;x-amz-date;x-iam-sudo-audience, "
+            + SIGNATURE
+        ),
+        with_header("Content-Type", "text/plain\r\nX-Injected: 1"),
+        with_header("Content-Type", "text/plain\n"),
+        with_header("Content-Type", "caf\u00e9"),
+        with_header("Content-Type", "\u2603"),
+        with_header("Content-Type", " padded"),
+        with_header("Bad Name", "x"),
     ],
     ids=[
         "method",
@@ -70,15 +128,137 @@ def test_a_well_formed_proof_passes_the_local_checks() -> None:
         "userinfo",
         "other-body",
         "other-audience",
+        "same-name-other-account",
+        "same-name-other-region",
+        "same-name-other-partition",
+        "bare-name-audience",
         "ambiguous-audience",
         "expired",
         "bad-date",
         "audience-unsigned",
+        "two-signed-headers",
+        "two-signatures",
+        "trailing-credential",
+        "no-space-after-comma",
+        "short-signature",
+        "other-service-scope",
+        "scope-date-not-the-request-date",
+        "signed-headers-unsorted",
+        "transfer-encoding",
+        "unsigned-header",
+        "host-header",
+        "signed-transfer-encoding",
+        "crlf",
+        "lf",
+        "latin-1",
+        "non-latin-1",
+        "leading-blank",
+        "bad-header-name",
     ],
 )
 def test_anything_but_our_own_recent_get_caller_identity_is_refused(change: dict[str, Any]) -> None:
     with pytest.raises(Unauthenticated, match=r"^the caller's identity proof was refused$"):
         check(replace(PROOF, **change))
+
+
+def test_the_proof_of_a_session_carries_its_signed_token() -> None:
+    signed = SIGNED_NAMES.replace("x-amz-date;", "x-amz-date;x-amz-security-token;")
+    headers = {
+        **PROOF.headers,
+        "Authorization": SIGNED + signed + ", " + SIGNATURE,
+        "X-Amz-Security-Token": "FwoGZXIvYXdzEXAMPLE+/=",
+    }
+    proof = replace(PROOF, headers=headers)
+    assert check(proof) == proof
+    del headers["X-Amz-Security-Token"]
+    with pytest.raises(Unauthenticated):
+        check(replace(PROOF, headers=headers))
+
+
+@pytest.mark.parametrize(
+    ("function", "expected"),
+    [
+        ("iam-sudo", "arn:aws:lambda:eu-west-1:222222222222:function:iam-sudo"),
+        ("iam-sudo:live", "arn:aws:lambda:eu-west-1:222222222222:function:iam-sudo"),
+        ("iam-sudo:$LATEST", "arn:aws:lambda:eu-west-1:222222222222:function:iam-sudo"),
+        (
+            "111111111111:function:iam-sudo",
+            "arn:aws:lambda:eu-west-1:111111111111:function:iam-sudo",
+        ),
+        (
+            "111111111111:function:iam-sudo:3",
+            "arn:aws:lambda:eu-west-1:111111111111:function:iam-sudo",
+        ),
+        (
+            "arn:aws-cn:lambda:cn-north-1:333333333333:function:f:live",
+            "arn:aws-cn:lambda:cn-north-1:333333333333:function:f",
+        ),
+    ],
+)
+def test_the_audience_is_the_unqualified_arn_of_what_is_invoked(
+    function: str, expected: str
+) -> None:
+    # Lambda API reference, Invoke: FunctionName is a name, an ARN or a partial ARN, with an
+    # optional version or alias; names and partial ARNs are in the client's region.
+    assert (
+        deployment_audience(function, partition="aws", region="eu-west-1", account="222222222222")
+        == expected
+    )
+    assert own_audience(expected + ":alias") == own_audience(expected) == expected
+
+
+@pytest.mark.parametrize(
+    "function", ["", "a b", "arn:aws:lambda:us-east-1:1:function:x", "12:function:x", "x:y:z"]
+)
+def test_a_function_lambda_would_not_take_is_refused_with_one_line(function: str) -> None:
+    with pytest.raises(ConfigurationError, match=r"check --function-name or IAM_SUDO_FUNCTION$"):
+        deployment_audience(function, partition="aws", region="us-east-1", account="1" * 12)
+
+
+@pytest.mark.parametrize("arn", [None, "", "iam-sudo", "arn:aws:iam::123456789012:role/x"])
+def test_a_function_that_cannot_name_itself_refuses_every_proof(arn: object) -> None:
+    with pytest.raises(ConfigurationError, match="invoked_function_arn"):
+        own_audience(arn)
+
+
+DEPLOYMENTS = [
+    "arn:aws:lambda:us-east-1:123456789012:function:iam-sudo",
+    "arn:aws:lambda:eu-west-1:123456789012:function:iam-sudo",
+    "arn:aws:lambda:us-east-1:111111111111:function:iam-sudo",
+    "arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:iam-sudo",
+]
+
+
+@pytest.mark.parametrize("style", ["legacy", "regional"])
+@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1", "us-gov-west-1"])
+def test_whatever_the_sts_endpoint_a_proof_names_one_deployment(style: str, region: str) -> None:
+    # Signed as the client signs (botocore, no request), with STS's global endpoint
+    # (sts_regional_endpoints=legacy) or a regional one; even checked by a function whose
+    # STS endpoint is the very one the proof names, only its own deployment accepts it.
+    import botocore.session
+    from botocore.config import Config
+    from botocore.credentials import Credentials
+
+    from iam_sudo._aws import _sign
+
+    session = botocore.session.get_session()
+    session.set_config_variable("sts_regional_endpoints", style)
+    client = session.create_client(
+        "sts",
+        region_name=region,
+        aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
+        aws_secret_access_key="secret",
+        config=Config(),
+    )
+    for audience in DEPLOYMENTS:
+        proof = _sign(client, Credentials("AKIAIOSFODNN7EXAMPLE", "secret"), audience)
+        now = datetime.now(UTC)
+        for own in DEPLOYMENTS:
+            if own == audience:
+                check_proof(proof, sts_endpoint=proof.url, audience=own, now=now)
+                continue
+            with pytest.raises(Unauthenticated):
+                check_proof(proof, sts_endpoint=proof.url, audience=own, now=now)
 
 
 @pytest.mark.parametrize(
@@ -104,6 +284,13 @@ def test_only_stss_answer_names_the_caller() -> None:
             caller_from_answer(status, answer)
 
 
+def hashed(readable: str, arn: str) -> str:
+    return f"{readable},{hashlib.sha256(arn.encode()).hexdigest()[:20]}"
+
+
+ALICE_ROLE = "arn:aws:sts::123456789012:assumed-role/Ops/alice"
+
+
 @pytest.mark.parametrize(
     ("arn", "expected"),
     [
@@ -113,15 +300,89 @@ def test_only_stss_answer_names_the_caller() -> None:
             "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Dev_1/carol@example.com",
             "carol@example.com",
         ),
-        ("arn:aws:sts::123456789012:federated-user/dave", "dave"),
-        ("arn:aws:iam::123456789012:root", "root"),
-        ("arn:aws:sts::123456789012:assumed-role/R/x", "x-"),
-        ("arn:aws:sts::123456789012:assumed-role/R/" + "e" * 70, "e" * 64),
-        ("arn:aws:sts::123456789012:assumed-role/R/a b:c", "a-b-c"),
+        # Whoever may assume Ops chooses the session name: the role is in the identity.
+        (ALICE_ROLE, hashed("Ops.alice", ALICE_ROLE)),
+        (
+            "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Dev_1/carol",
+            hashed(
+                "AWSReservedSSO_Dev_1.carol",
+                "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Dev_1/carol",
+            ),
+        ),
+        # The same names elsewhere are other people.
+        (
+            "arn:aws:iam::111111111111:user/alice",
+            hashed("alice", "arn:aws:iam::111111111111:user/alice"),
+        ),
+        (
+            "arn:aws:iam::123456789012:user/a",
+            hashed("a", "arn:aws:iam::123456789012:user/a"),
+        ),
+        (
+            "arn:aws:iam::123456789012:user/a@b",
+            hashed("a@b", "arn:aws:iam::123456789012:user/a@b"),
+        ),
+        (
+            "arn:aws:sts::123456789012:federated-user/dave",
+            hashed("dave", "arn:aws:sts::123456789012:federated-user/dave"),
+        ),
+        ("arn:aws:iam::123456789012:root", hashed("root", "arn:aws:iam::123456789012:root")),
+        (
+            "arn:aws:sts::123456789012:assumed-role/R/" + "e" * 64,
+            hashed("R." + "e" * 41, "arn:aws:sts::123456789012:assumed-role/R/" + "e" * 64),
+        ),
     ],
 )
-def test_the_source_identity_names_the_person_within_stss_rules(arn: str, expected: str) -> None:
-    assert source_identity(arn) == expected
+def test_the_source_identity_names_one_principal_within_stss_rules(arn: str, expected: str) -> None:
+    assert source_identity(arn, home_account="123456789012") == expected
+
+
+def test_a_session_named_like_a_user_does_not_borrow_the_users_identity() -> None:
+    user = source_identity("arn:aws:iam::123456789012:user/alice")
+    assert source_identity(ALICE_ROLE) != user
+    assert source_identity("arn:aws:sts::123456789012:assumed-role/Other/alice") not in (
+        user,
+        source_identity(ALICE_ROLE),
+    )
+
+
+# What STS accepts as a SourceIdentity (STS API reference, AssumeRole: SourceIdentity,
+# "Length Constraints: Minimum length of 2. Maximum length of 64. Pattern: [\w+=,.@-]*"),
+# and what IAM accepts as user, role and session names (IAM API reference, CreateUser
+# UserName and CreateRole RoleName: 1-64 of [\w+=,.@-]; AssumeRole RoleSessionName: 2-64).
+STS_SOURCE_IDENTITY = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
+NAME_CHARS = string.ascii_letters + string.digits + "_+=,.@-"
+names = st.text(NAME_CHARS, min_size=1, max_size=64)
+sessions = st.text(NAME_CHARS, min_size=2, max_size=64)
+accounts = st.sampled_from(["123456789012", "111111111111"])
+principals = st.one_of(
+    st.builds(lambda a, n: f"arn:aws:iam::{a}:user/{n}", accounts, names),
+    st.builds(lambda a, n: f"arn:aws:iam::{a}:user/path/{n}", accounts, names),
+    st.builds(
+        lambda a, r, s: f"arn:aws:sts::{a}:assumed-role/{r}/{s}",
+        accounts,
+        st.one_of(names, st.builds(lambda n: "AWSReservedSSO_" + n[:49], names)),
+        sessions,
+    ),
+    st.builds(lambda a, n: f"arn:aws:sts::{a}:federated-user/{n}", accounts, sessions),
+    st.builds(lambda a: f"arn:aws:iam::{a}:root", accounts),
+)
+
+
+def principal_of(arn: str) -> str:
+    # An IAM user's path is not part of who they are: a name is unique in its account
+    # (IAM User Guide, IAM identifiers: "names must be unique within the account").
+    return re.sub(r":user/(?:.*/)?", ":user/", arn)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(principals, min_size=2, max_size=2, unique_by=principal_of))
+def test_different_principals_never_share_a_source_identity(pair: list[str]) -> None:
+    first, second = (source_identity(arn, home_account="123456789012") for arn in pair)
+    assert STS_SOURCE_IDENTITY.fullmatch(first)
+    assert STS_SOURCE_IDENTITY.fullmatch(second)
+    assert not first.lower().startswith("aws:")
+    assert first != second, pair
 
 
 # --- on a local AWS that checks signatures and IAM policies -----------------------------
@@ -139,6 +400,16 @@ rules:
 """
 
 
+OTHER_ACCOUNT = "111111111111"
+OTHER_RULES = """\
+rules:
+  - allowed-callers: ["arn:aws:iam::111111111111:user/carol"]
+    allowed-role-names: ["*"]
+    allowed-principals: [{"*": "*"}]
+    allowed-base-roles: ["arn:aws:iam::*:role/IAMSudoUser"]
+"""
+
+
 @dataclass
 class World:
     aws: enforced.EnforcedAws
@@ -146,6 +417,9 @@ class World:
     users: dict[str, dict[str, str]]
     execution: dict[str, str]
     function_log: list[str]
+    function_arn: str
+    # Deployments of a function of the same name: (Lambda endpoint, function ARN).
+    deployments: dict[str, tuple[LambdaStandIn, str]]
 
     def client_env(self, user: str, base: dict[str, str]) -> dict[str, str]:
         return {
@@ -188,10 +462,62 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         **program.function_env,
     }
     function = stand_in.add_function("iam-sudo", program.archive, env)
+    # The same name in another region of the account, and in another account.
+    in_region = LambdaStandIn()
+    regional = in_region.add_function("iam-sudo", program.archive, env, region="eu-west-1")
+    admin = enforced.session_env(
+        sts.assume_role(
+            RoleArn=f"arn:aws:iam::{OTHER_ACCOUNT}:role/Admin", RoleSessionName="setup"
+        )["Credentials"]
+    )
+    other_iam = as_session(aws.url, "iam", admin)
+    other_program = pulumi_program.run(
+        {"policy": OTHER_RULES}, tmp_path_factory.mktemp("other-account")
+    )
+    enforced.create_program_resources(other_iam, other_program)
+    users["carol"] = enforced.user_with_keys(other_iam, "carol")
+    other_execution = enforced.session_env(
+        as_session(aws.url, "sts", admin).assume_role(
+            RoleArn=f"arn:aws:iam::{OTHER_ACCOUNT}:role/iam-sudo-execution",
+            RoleSessionName="lambda",
+        )["Credentials"]
+    )
+    in_account = LambdaStandIn()
+    other = in_account.add_function(
+        "iam-sudo",
+        other_program.archive,
+        {
+            **env,
+            **other_execution,
+            **other_program.function_env,
+            "IAM_SUDO_BASE_ROLE": f"arn:aws:iam::{OTHER_ACCOUNT}:role/IAMSudoUser",
+            "IAM_SUDO_BASE_ROLE_ACCOUNTS": OTHER_ACCOUNT,
+        },
+        account=OTHER_ACCOUNT,
+    )
+    deployments = {
+        "home": (stand_in, function.arn),
+        "other-region": (in_region, regional.arn),
+        "other-account": (in_account, other.arn),
+    }
     aws.enforce()
-    yield World(aws, stand_in, users, execution, function.logs)
-    stand_in.stop()
+    yield World(aws, stand_in, users, execution, function.logs, function.arn, deployments)
+    for each in (stand_in, in_region, in_account):
+        each.stop()
     aws.stop()
+
+
+def as_session(url: str, service: str, env: dict[str, str]) -> Any:
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=env["AWS_SESSION_TOKEN"],
+    )
 
 
 def simulate(world: World, user: str, role: str, base: dict[str, str]) -> Any:
@@ -306,19 +632,72 @@ def test_the_local_aws_really_checks_signatures_and_policies(world: World) -> No
     assert caught.value.response["Error"]["Code"] == "InvalidClientTokenId"
 
 
-async def proof_of(world: World, user: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+async def proof_of(
+    world: World, user: str, monkeypatch: pytest.MonkeyPatch, audience: str | None = None
+) -> dict[str, Any]:
     for name, value in world.client_env(user, {}).items():
         monkeypatch.setenv(name, value)
     async with IamSudo() as sudo:
-        proof = await sudo._transport.identity_proof("iam-sudo")
+        proof = await sudo._transport.identity_proof(audience or world.function_arn)
     return proof.to_event()
 
 
-def invoke(world: World, event: dict[str, Any]) -> dict[str, Any]:
-    reply = localaws.client("lambda", world.stand_in.url).invoke(
+def invoke(
+    world: World, event: dict[str, Any], stand_in: LambdaStandIn | None = None
+) -> dict[str, Any]:
+    reply = localaws.client("lambda", (stand_in or world.stand_in).url).invoke(
         FunctionName="iam-sudo", Payload=json.dumps(event).encode()
     )
     return dict(json.loads(reply["Payload"].read()))
+
+
+SIGNERS = {"home": "alice", "other-region": "alice", "other-account": "carol"}
+
+
+async def test_a_proof_for_one_deployment_is_refused_by_every_other(
+    world: World, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Three functions named iam-sudo: here, in another region, in another account. Each
+    # serves a proof signed for it, and refuses one signed for either of the others,
+    # before anything reaches AWS.
+    for source, (_, audience) in world.deployments.items():
+        proof = await proof_of(world, SIGNERS[source], monkeypatch, audience)
+        for target, (stand_in, _) in world.deployments.items():
+            world.aws.recorder.clear()
+            reply = invoke(world, {"action": "roles", "proof": proof}, stand_in)
+            if source == target:
+                assert "roles" in reply, (source, reply)
+                assert world.aws.recorder.actions("sts") == ["GetCallerIdentity"]
+            else:
+                assert reply.get("errorType") == "Unauthenticated", (source, target)
+                assert world.aws.recorder.requests == [], (source, target)
+
+
+async def test_the_client_names_the_deployment_it_invokes(
+    world: World, aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A bare name is in the client's region and the caller's account (one GetCallerIdentity);
+    # an ARN names its own deployment (no request).
+    regional, _ = world.deployments["other-region"]
+    for name, value in world.client_env("alice", {}).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", regional.url)
+    async with IamSudo() as sudo:
+        assert [r["name"] for r in await sudo.roles_remote()] == ["app-TaskRole"]
+    for name, value in world.client_env("carol", {}).items():
+        monkeypatch.setenv(name, value)
+    other, arn = world.deployments["other-account"]
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", other.url)
+    world.aws.recorder.clear()
+    async with IamSudo() as sudo:
+        assert await sudo.roles_remote(function_name=arn + ":live") is not None
+        assert (
+            await sudo.roles_remote(function_name=f"{OTHER_ACCOUNT}:function:iam-sudo") is not None
+        )
+    # Only the function's own verification of each proof went to STS.
+    assert world.aws.recorder.actions("sts") == ["GetCallerIdentity"] * 2
 
 
 def tamper(proof: dict[str, Any], header: str, edit: Any) -> dict[str, Any]:
@@ -376,7 +755,22 @@ async def test_the_function_contacts_no_host_but_its_sts_endpoint(
         elsewhere = {**alice, "url": f"http://127.0.0.1:{attacker.server_address[1]}/"}
         other = await proof_of(world, "alice", monkeypatch)
         world.aws.recorder.clear()
-        for proof in (elsewhere, tamper(other, "X-IAM-Sudo-Audience", lambda v: "other")):
+        unsendable = [
+            {**other, "headers": {**other["headers"], "Transfer-Encoding": "chunked"}},
+            tamper(other, "Content-Type", lambda v: v + "\r\nX-Injected: 1"),
+            tamper(other, "Content-Type", lambda v: v + "\u00e9"),
+            tamper(
+                other,
+                "Authorization",
+                lambda v: v.replace(", Signature=", ", SignedHeaders=host, Signature="),
+            ),
+        ]
+        for proof in (
+            elsewhere,
+            tamper(other, "X-IAM-Sudo-Audience", lambda v: "other"),
+            tamper(other, "X-IAM-Sudo-Audience", lambda v: "iam-sudo"),
+            *unsendable,
+        ):
             reply = invoke(world, {"role_name": "app-TaskRole", "proof": proof})
             assert reply.get("errorType") == "Unauthenticated"
         assert hits == []

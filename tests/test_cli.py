@@ -1,5 +1,6 @@
 """The `iam-sudo` command as a user runs it, against a local AWS."""
 
+import asyncio
 import configparser
 import json
 import os
@@ -8,6 +9,7 @@ import signal
 import stat
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,8 @@ import boto3
 import pytest
 
 from devtools import localaws
-from tests.conftest import PRINT_IDENTITY
+from iam_sudo import IamSudo
+from tests.conftest import PRINT_IDENTITY, private_cache
 
 ECS = "Service:ecs-tasks.amazonaws.com"
 
@@ -303,7 +306,12 @@ def test_remote_is_the_default_and_needs_the_function(
     result = cli("simulate", "--role-name", task_role["name"], "--profile", "p")
     one_line_error(result, 1, "iam-sudo")
     assert "pulumi up" in result.stderr
-    assert [r.service for r in local_aws.recorder.requests] == ["lambda"], "no IAM, no STS"
+    # A bare function name is invoked in the caller's own account: one GetCallerIdentity
+    # names it, for the proof's audience (the function's ARN). No IAM, nothing else.
+    assert [r.action for r in local_aws.recorder.requests if r.service != "lambda"] == [
+        "GetCallerIdentity"
+    ]
+    assert [r.service for r in local_aws.recorder.requests][-1] == "lambda"
     assert not credentials_file.exists()
 
 
@@ -464,7 +472,7 @@ def test_verbose_says_what_the_session_cannot_reproduce_and_how_sts_packed_it(
 
 
 def test_prune_deletes_only_the_iam_sudo_policies_no_role_needs(
-    cli: Any, iam: Any, prefix: str, local_aws: Any
+    cli: Any, iam: Any, prefix: str, local_aws: Any, aws_env: dict[str, str]
 ) -> None:
     keep, drop = f"{prefix}KeepMe", f"{prefix}DropMe"
     localaws.create_role(iam, keep, inline=localaws.too_large_inline("K"))
@@ -480,16 +488,30 @@ def test_prune_deletes_only_the_iam_sudo_policies_no_role_needs(
         Path="/other/",
         PolicyDocument=json.dumps(localaws.allow("s3:*")),
     )["Policy"]["Arn"]
+    unneeded = {p["Arn"] for p in dropped["PoliciesNeeded"]}
+    # Created a moment ago: a concurrent simulation may be about to pass them by ARN.
     preview = cli("prune", "--dry-run")
     assert preview.returncode == 0, preview.stderr
-    unneeded = {p["Arn"] for p in dropped["PoliciesNeeded"]}
-    assert set(preview.stdout.split()) == unneeded
+    assert preview.stdout.split() == []
+    # Older ones (here: of any age) go, unless someone attached one to something.
+    attached = iam.create_policy(
+        PolicyName=f"iam-sudo-{prefix}attached",
+        Path="/iam-sudo/",
+        PolicyDocument=json.dumps(localaws.allow("s3:GetObject")),
+    )["Policy"]["Arn"]
+    iam.attach_role_policy(RoleName=keep, PolicyArn=attached)
+    rest = unneeded
+
+    async def prune(dry_run: bool) -> list[str]:
+        async with IamSudo() as sudo:
+            return await sudo.prune_policies(dry_run=dry_run, min_age=timedelta(0))
+
+    assert set(asyncio.run(prune(dry_run=True))) == set(rest)
     assert "DeletePolicy" not in local_aws.recorder.actions()
-    result = cli("prune")
-    assert result.returncode == 0, result.stderr
-    assert set(result.stdout.split()) == unneeded
+    assert set(asyncio.run(prune(dry_run=False))) == set(rest)
     remaining = {p["Arn"] for p in iam.list_policies(Scope="Local")["Policies"]}
-    assert not unneeded & remaining
+    assert not set(rest) & remaining
+    assert attached in remaining
     assert {p["Arn"] for p in kept["PoliciesNeeded"]} <= remaining
     assert outside in remaining
 
@@ -517,7 +539,7 @@ def test_an_unknown_format_is_a_usage_error(cli: Any, task_role: dict[str, Any])
 def test_credential_process_answers_from_the_cache_without_aws(
     cli: Any, task_role: dict[str, Any], local_aws: Any, aws_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {**aws_env, "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**aws_env, **private_cache(tmp_path)}
     args = ("simulate", "--local", "--role-name", task_role["name"], "--format", "process")
     first = cli(*args, env=env)
     assert first.returncode == 0, first.stderr
@@ -537,7 +559,7 @@ def test_credential_process_answers_from_the_cache_without_aws(
 def test_a_cache_hit_imports_no_aws_sdk(
     task_role: dict[str, Any], aws_env: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {**aws_env, "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**aws_env, **private_cache(tmp_path)}
     args = ["simulate", "--local", "--role-name", task_role["name"], "--format", "process"]
     warm = subprocess.run(
         [sys.executable, "-m", "iam_sudo", *args], env=env, capture_output=True, check=True
@@ -560,7 +582,7 @@ def test_a_cache_hit_imports_no_aws_sdk(
 def test_many_processes_asking_at_once_refresh_once(
     task_role: dict[str, Any], aws_env: dict[str, str], local_aws: Any, tmp_path: Path
 ) -> None:
-    env = {**aws_env, "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**aws_env, **private_cache(tmp_path)}
     args = ["simulate", "--local", "--role-name", task_role["name"], "--format", "process"]
     processes = [
         subprocess.Popen(
@@ -579,7 +601,7 @@ def test_configure_writes_a_credential_process_profile_every_aws_tool_uses(
     config = Path(aws_env["AWS_CONFIG_FILE"])
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text("# mine\n[profile other]\nregion = eu-west-1\n")
-    env = {**aws_env, "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**aws_env, **private_cache(tmp_path)}
     # Your own credentials, as a user keeps them: in the default profile.
     Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"]).write_text(
         f"[default]\naws_access_key_id = {aws_env['AWS_ACCESS_KEY_ID']}\n"
@@ -628,7 +650,7 @@ def test_configure_refuses_a_profile_that_gets_credentials_otherwise(
     text = "[profile sso]\nsso_session = corp\n"
     config.write_text(text)
     result = cli("configure", "sso", "simulate", "--role-name", "X")
-    one_line_error(result, 1, "profile sso already gets credentials another way (sso_session)")
+    one_line_error(result, 1, "profile sso already gets credentials another way (sso_session in")
     assert config.read_text() == text
     bad = cli("configure", "x", "simulate", "--role-name", "X", "--", "true")
     assert bad.returncode == 2
@@ -704,3 +726,189 @@ def test_roles_locally_lists_the_roles_your_policy_allows(
     assert result.returncode == 0, result.stderr
     mine = [line for line in result.stdout.splitlines() if line.startswith(prefix)]
     assert mine == [f"{task_role['name']}\tService:ecs-tasks.amazonaws.com"]
+
+
+def test_a_bare_role_name_becomes_the_arn_iam_gives_with_its_path(
+    cli: Any, iam: Any, prefix: str, local_aws: Any
+) -> None:
+    name = f"{prefix}deployer"
+    arn = localaws.create_role(
+        iam,
+        name,
+        trust=localaws.trust_policy(("AWS", f"arn:aws:iam::{localaws.ACCOUNT_ID}:root")),
+        Path="/ci/",
+    )
+    assert ":role/ci/" in arn
+    result = cli("assume", "--role-name", name, "--format", "env")
+    assert result.returncode == 0, result.stderr
+    [sent] = local_aws.recorder.sent("AssumeRole")
+    assert sent["RoleArn"] == arn
+
+
+def test_a_bare_role_name_that_does_not_exist_is_one_line(cli: Any, local_aws: Any) -> None:
+    result = cli("assume", "--role-name", "NoSuchRoleAnywhere", "--format", "env")
+    one_line_error(result, 1, "NoSuchRoleAnywhere")
+    assert "AssumeRole" not in local_aws.recorder.actions()
+
+
+def test_bare_iam_sudo_prints_its_usage_without_an_error() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "iam_sudo"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert "Usage: iam-sudo" in result.stderr + result.stdout
+    assert "error" not in (result.stderr + result.stdout).split("Commands:")[0].lower()
+    assert "Traceback" not in result.stderr
+
+
+def test_verbose_works_after_the_subcommand_too(cli: Any, task_role: dict[str, Any]) -> None:
+    for args in (["-v", "simulate"], ["simulate", "-v"]):
+        result = cli(*args, "--local", "--role-name", task_role["name"], "--format", "env")
+        assert result.returncode == 0, result.stderr
+        assert "iam-sudo: simulating" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["a]b", "", " padded", "DEFAULT", "x\ny"])
+def test_an_invalid_profile_is_refused_before_any_request(
+    cli: Any, local_aws: Any, name: str
+) -> None:
+    result = cli("assume", "--role-name", "IAMSudoUser", "--profile", name)
+    one_line_error(result, 2, "--profile")
+    assert local_aws.recorder.requests == []
+
+
+def test_configure_refuses_a_profile_the_credentials_file_would_shadow(
+    cli: Any, aws_env: dict[str, str]
+) -> None:
+    credentials = Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"])
+    credentials.parent.mkdir(parents=True, exist_ok=True)
+    # Left by an earlier `--profile task`: botocore reads these before credential_process.
+    text = "[task]\naws_access_key_id = ASIAOLD\naws_secret_access_key = s\naws_session_token = t\n"
+    credentials.write_text(text)
+    result = cli("configure", "task", "simulate", "--role-name", "X")
+    one_line_error(
+        result, 1, "remove aws_access_key_id, aws_secret_access_key, aws_session_token from its"
+    )
+    assert str(credentials) in result.stderr
+    assert credentials.read_text() == text
+    assert not Path(aws_env["AWS_CONFIG_FILE"]).exists()
+
+
+@pytest.mark.parametrize(
+    "header", ["profile task", "profile   task", 'profile "task"', "profile 'task'"]
+)
+def test_configure_updates_the_section_botocore_reads_however_its_header_is_spelt(
+    cli: Any, aws_env: dict[str, str], header: str
+) -> None:
+    config = Path(aws_env["AWS_CONFIG_FILE"])
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f"[{header}]\nregion = eu-west-1\n")
+    result = cli("configure", "task", "simulate", "--role-name", "X")
+    assert result.returncode == 0, result.stderr
+    session = boto3.session.Session(profile_name="task")
+    scoped = session._session.get_scoped_config()
+    assert scoped["region"] == "eu-west-1"
+    assert "--role-name X --format process" in scoped["credential_process"]
+    assert config.read_text().count("[") == 1
+
+
+def test_configure_refuses_a_profile_name_sdks_would_read_differently(
+    cli: Any, aws_env: dict[str, str]
+) -> None:
+    result = cli("configure", "my task", "simulate", "--role-name", "X")
+    one_line_error(result, 1, "invalid profile name 'my task'")
+    assert not Path(aws_env["AWS_CONFIG_FILE"]).exists()
+
+
+def test_a_credential_process_merely_mentioning_iam_sudo_is_not_ours(
+    cli: Any, aws_env: dict[str, str]
+) -> None:
+    config = Path(aws_env["AWS_CONFIG_FILE"])
+    config.parent.mkdir(parents=True, exist_ok=True)
+    text = "[profile task]\ncredential_process = /opt/vault-creds --name iam-sudo\n"
+    config.write_text(text)
+    result = cli("configure", "task", "simulate", "--role-name", "X")
+    one_line_error(result, 1, "already gets credentials another way (credential_process")
+    assert config.read_text() == text
+
+
+@pytest.fixture
+def lambda_scopes() -> Any:
+    """A Lambda endpoint that records the region each request was signed for, and 404s."""
+    import http.server
+    import threading
+
+    scopes: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            scope = self.headers.get("Authorization", "").split("Credential=")[1].split(",")[0]
+            scopes.append(scope.split("/")[2])
+            body = b'{"Type":"User","Message":"Function not found"}'
+            self.send_response(404)
+            self.send_header("x-amzn-ErrorType", "ResourceNotFoundException")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", scopes
+    server.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("variables", "config", "region"),
+    [
+        ({"AWS_REGION": "eu-west-1"}, "", "eu-west-1"),
+        ({"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "us-west-2"}, "", "eu-west-1"),
+        ({"AWS_DEFAULT_REGION": "us-west-2"}, "[default]\nregion = ap-south-1\n", "us-west-2"),
+        ({"AWS_PROFILE": "dev"}, "[profile dev]\nregion = ap-south-1\n", "ap-south-1"),
+    ],
+)
+def test_remote_invokes_the_function_in_the_region_the_aws_cli_would_use(
+    cli: Any,
+    aws_env: dict[str, str],
+    lambda_scopes: Any,
+    variables: dict[str, str],
+    config: str,
+    region: str,
+) -> None:
+    url, scopes = lambda_scopes
+    Path(aws_env["AWS_CONFIG_FILE"]).parent.mkdir(parents=True, exist_ok=True)
+    Path(aws_env["AWS_CONFIG_FILE"]).write_text(config)
+    env = {k: v for k, v in aws_env.items() if k not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
+    env |= variables | {"AWS_ENDPOINT_URL_LAMBDA": url}
+    result = cli("simulate", "--role-name", "X", "--format", "env", env=env)
+    assert result.returncode == 1
+    assert scopes
+    assert set(scopes) == {region}
+
+
+def test_remote_without_any_region_stops_in_one_line_before_any_request(
+    cli: Any, aws_env: dict[str, str], lambda_scopes: Any, local_aws: Any
+) -> None:
+    url, scopes = lambda_scopes
+    env = {k: v for k, v in aws_env.items() if k not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
+    result = cli(
+        "simulate",
+        "--role-name",
+        "X",
+        "--format",
+        "env",
+        env=env | {"AWS_ENDPOINT_URL_LAMBDA": url},
+    )
+    one_line_error(result, 1, "no AWS region for lambda: set AWS_REGION")
+    assert scopes == []
+    assert local_aws.recorder.requests == []
+
+
+def test_role_not_found_on_remote_points_at_iam_sudo_roles(
+    cli: Any, remote_env: dict[str, str], prefix: str
+) -> None:
+    result = cli("simulate", "--role-name", f"{prefix}Nothing", "--format", "env", env=remote_env)
+    one_line_error(result, 1, "no role matches")
+    assert "`iam-sudo roles`" in result.stderr
+    assert "aws iam" not in result.stderr

@@ -85,6 +85,7 @@ async def test_one_simulation_makes_each_request_once(
             "GetCallerIdentity",
             "ListPolicies",
             "GetRole",
+            "GetRole",  # the base role's, for its ARN (its IAM path)
             "ListAttachedRolePolicies",
             "ListRolePolicies",
         ]
@@ -106,8 +107,9 @@ async def test_a_simulation_takes_at_most_four_sequential_rounds(
     async with IamSudo() as sudo:
         await sudo.simulate(f"{prefix}stack-", principal=ECS)
     # A part of a name: a GetRole of it and its policy listings (no such role, so two
-    # requests find nothing) beside the roles listing, which decides.
-    assert len(slow_aws.recorder.requests) == 15
+    # requests find nothing) beside the roles listing, which decides; the base role's
+    # GetRole gives its ARN.
+    assert len(slow_aws.recorder.requests) == 16
     assert slow_aws.recorder.rounds() <= 4
     assert slow_aws.recorder.max_in_flight >= 3
 
@@ -136,8 +138,9 @@ async def test_the_benchmark_scenario_stays_within_the_round_trip_budget(
     async with IamSudo() as sudo:
         await sudo.simulate(name)
     recorder = slow_aws.recorder
-    # 7 + inline documents + managed documents (read to check for principal conditions).
-    assert len(recorder.requests) == 7 + 9 + 3
+    # 8 (the base role's GetRole among them) + inline documents + managed documents (read
+    # to check for principal conditions).
+    assert len(recorder.requests) == 8 + 9 + 3
     assert recorder.duplicates() == 0
     assert recorder.rounds() <= 4
     assert recorder.actions().count("ListRoles") == 1
@@ -262,7 +265,9 @@ async def test_a_known_caller_and_base_role_arn_need_no_caller_identity(
     aws_env: dict[str, str], local_aws: localaws.LocalAws, task_role: dict[str, Any]
 ) -> None:
     async with IamSudo(base_role=BASE_ARN) as sudo:
-        session = await sudo.session(task_role["name"], caller="arn:aws:iam::1:user/alice")
+        session = await sudo.session(
+            task_role["name"], caller="arn:aws:iam::123456789012:user/alice"
+        )
         await sudo.assume_session(session)
     assert "GetCallerIdentity" not in local_aws.recorder.actions()
     assert session.request.source_identity == "alice"
@@ -631,7 +636,8 @@ async def test_an_exact_name_does_not_page_through_the_roles(
     # Stopped as soon as GetRole found it: the page in flight beside it, one more at most
     # on a busy machine; a part of a name pages through them all (below).
     assert slow_aws.recorder.actions().count("ListRoles") <= 3
-    assert slow_aws.recorder.actions().count("GetRole") == 1, "its details are reused"
+    target = [p for p in slow_aws.recorder.sent("GetRole") if p["RoleName"] == task_role["name"]]
+    assert len(target) == 1, "its details are reused"
     slow_aws.recorder.clear()
     async with IamSudo() as sudo:
         await sudo.session(task_role["name"][:-2])
@@ -665,3 +671,35 @@ async def test_an_exact_name_the_policy_forbids_falls_back_to_the_allowed_roles(
     )
     async with IamSudo(policy=policy) as sudo:
         assert (await sudo.session(f"{prefix}Exact")).role.name == allowed
+
+
+async def test_a_dropped_policy_lookup_does_not_cancel_the_shared_versions_listing() -> None:
+    # The exact-name fast path drops the speculative policy reads of a name; they wait on
+    # the session's shared listing of policy versions, which the session itself still needs.
+    class Transport:
+        async def __aenter__(self) -> Any:
+            return self
+
+        async def __aexit__(self, *exc: object) -> None:
+            return None
+
+        async def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
+            return {"AttachedPolicies": [], "PolicyNames": [], "IsTruncated": False}
+
+    async with IamSudo(transport=Transport()) as sudo:  # type: ignore[arg-type]
+        listing_done = asyncio.get_running_loop().create_future()
+
+        async def versions() -> dict[str, str]:
+            return await listing_done  # type: ignore[no-any-return]
+
+        shared = asyncio.ensure_future(versions())
+        lookup = asyncio.ensure_future(sudo._role_policies("Exact", shared))
+        for _ in range(20):  # until the lookup waits on the shared listing
+            await asyncio.sleep(0)
+        assert not lookup.done()
+        lookup.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await lookup
+        assert not shared.cancelled(), "the dropped lookup cancelled the shared listing"
+        listing_done.set_result({})
+        assert await shared == {}

@@ -337,3 +337,18 @@ def test_a_policy_too_large_for_lambdas_environment_is_refused(tmp_path: Path) -
     )
     with pytest.raises(pulumi.RunError, match=r"Lambda allows 4096 bytes for all its variables"):
         pulumi_program.run({"policy": "rules:\n" + rules}, tmp_path)
+
+
+def test_the_size_check_counts_every_variable_the_function_gets(tmp_path: Path) -> None:
+    # Lambda quotas: 4 KB for all of a function's environment variables together. A policy
+    # that fits beside one account does not beside 200 baseRoleAccounts (13 bytes each).
+    policy = ALLOW_ALL_POLICY + "#" * (3000 - len(ALLOW_ALL_POLICY))
+    program = pulumi_program.run({"policy": policy}, tmp_path / "one")
+    assert sum(len(k) + len(v) for k, v in program.function_env.items()) <= 4096
+    accounts = [f"{i:012d}" for i in range(1, 201)]
+    with pytest.raises(pulumi.RunError) as caught:
+        pulumi_program.run({"policy": policy, "baseRoleAccounts": accounts}, tmp_path / "many")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "would take" in message
+    assert message.endswith("or list fewer baseRoleAccounts")

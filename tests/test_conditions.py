@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iam_sudo.conditions import UNKNOWN, Target, decide, rewrite
+from iam_sudo.conditions import MAYBE_ABSENT, UNKNOWN, Target, decide, rewrite
 
 ROLE = "arn:aws:iam::123456789012:role/app-TaskRole"
 BASE = "arn:aws:iam::123456789012:role/IAMSudoUser"
@@ -41,8 +41,33 @@ TARGET = Target(ROLE, {"team": "payments"})
         ("StringLike", "AROA*:*", UNKNOWN, None),
         ("StringLike", "*", UNKNOWN, True),
         ("StringEquals", "${aws:username}", "x", None),
-        ("NumericLessThan", "3", "2", None),
-        ("Bool", "true", "true", None),
+        # Numeric and Bool were "not decided here"; now every operator is (2 < 3).
+        ("NumericLessThan", "3", "2", True),
+        ("NumericLessThan", "3", "four", False),
+        ("NumericLessThan", "three", "2", None),
+        ("Bool", "true", "true", True),
+        ("Bool", "yes", "true", None),
+        # Kind 1 of issue 13: set qualifiers on a key the role does not have.
+        ("ForAnyValue:StringNotEquals", "payments", None, False),
+        ("ForAnyValue:StringEqualsIfExists", "payments", None, False),
+        ("ForAllValues:StringNotLike", "pay*", None, True),
+        ("ForAnyValue:StringEquals", "x", [], False),
+        ("ForAllValues:StringEquals", "x", [], True),
+        ("ForAllValues:StringEquals", ["a", "b"], ["a", "b"], True),
+        ("ForAllValues:StringEquals", ["a"], ["a", "b"], False),
+        ("ForAnyValue:StringEquals", ["b"], ["a", "b"], True),
+        ("StringEquals", "a", ["a", "b"], None),
+        ("StringNotEquals", "x", UNKNOWN, None),
+        ("Null", "false", UNKNOWN, True),
+        ("StringLike", "*", MAYBE_ABSENT, None),
+        ("Null", "true", MAYBE_ABSENT, None),
+        ("NullIfExists", "true", None, None),
+        ("IpAddress", "10.0.0.0/8", "10.1.2.3", True),
+        ("NotIpAddress", "10.0.0.0/8", "10.1.2.3", False),
+        ("DateGreaterThan", "2020-01-01T00:00:00Z", "2021-06-01T00:00:00Z", True),
+        ("BinaryEquals", "cGF5", "cGF5", True),
+        ("StringEqualsIgnoreCase", "PAYMENTS", "Payments", True),
+        ("ArnNotLike", "arn:aws:iam::*:role/app-*", ROLE, False),
     ],
 )
 def test_decisions_follow_iam_for_the_keys_value(

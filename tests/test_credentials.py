@@ -57,6 +57,8 @@ def test_the_command_env_holds_the_credentials_and_no_profile() -> None:
         "AWS_ACCESS_KEY_ID": "ASIAEXAMPLE",
         "AWS_SECRET_ACCESS_KEY": "s3cr3t-key",
         "AWS_SESSION_TOKEN": "t0ken",
+        # As `aws configure export-credentials --format env` sets it.
+        "AWS_CREDENTIAL_EXPIRATION": CREDS.expiration.isoformat(),
     }
     assert base["AWS_PROFILE"] == "admin", "the caller's mapping is not changed"
 
@@ -273,3 +275,35 @@ def test_names_botocore_would_read_otherwise_are_refused(tmp_path: Path, name: s
     with pytest.raises(CredentialsFileError, match="invalid profile name"):
         write_profile(CREDS, name, tmp_path / "credentials")
     assert not (tmp_path / "credentials").exists()
+
+
+@pytest.mark.parametrize("mode", [0o444, 0o400, 0o555])
+def test_a_read_only_credentials_file_is_refused_and_left_as_it_is(
+    tmp_path: Path, mode: int
+) -> None:
+    # Even as root (who may write anything): the owner's missing write bit is the user's word.
+    path = tmp_path / "credentials"
+    path.write_text(EXISTING)
+    os.chmod(path, mode)
+    before = path.stat()
+    with pytest.raises(CredentialsFileError) as caught:
+        write_profile(CREDS, "dev", path)
+    assert str(caught.value) == (
+        f"the credentials file {path} is read-only (mode {mode:o}); iam-sudo will not replace "
+        "it: make it writable (chmod u+w) or name another file with AWS_SHARED_CREDENTIALS_FILE"
+    )
+    after = path.stat()
+    assert (after.st_ino, stat.S_IMODE(after.st_mode)) == (before.st_ino, mode)
+    assert path.read_text() == EXISTING
+
+
+def test_a_read_only_aws_config_file_is_refused_and_left_as_it_is(tmp_path: Path) -> None:
+    from iam_sudo.credentials import write_process_profile
+
+    path = tmp_path / "config"
+    path.write_text("[profile other]\nregion = eu-west-1\n")
+    os.chmod(path, 0o444)
+    with pytest.raises(CredentialsFileError, match=r"the AWS config file .* is read-only"):
+        write_process_profile("task", "iam-sudo simulate", path)
+    assert path.read_text() == "[profile other]\nregion = eu-west-1\n"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o444

@@ -223,7 +223,11 @@ def test_a_missing_function_says_how_to_deploy_it(cli: Any, remote_env: dict[str
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-async def signed_proof(audience: str = "iam-sudo") -> dict[str, Any]:
+# The function the stand-in deploys as "iam-sudo": its ARN is every proof's audience.
+FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:iam-sudo"
+
+
+async def signed_proof(audience: str = FUNCTION_ARN) -> dict[str, Any]:
     """A caller proof signed with the test's credentials, as the client makes it."""
     async with IamSudo() as sudo:
         proof = await sudo._transport.identity_proof(audience)

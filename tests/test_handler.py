@@ -17,6 +17,7 @@ from tests.test_function import signed_proof
 
 class Context:
     aws_request_id = "req-1"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:iam-sudo:live"
 
 
 @pytest.fixture
@@ -59,7 +60,7 @@ async def test_the_policy_is_parsed_once_per_container(
 def test_an_unexpected_failure_leaves_as_an_internal_error_and_is_logged(
     configured: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    async def broken(request: Any, record: dict[str, Any]) -> dict[str, str]:
+    async def broken(request: Any, record: dict[str, Any], context: Any) -> dict[str, str]:
         raise KeyError("/var/task/secret/internals")
 
     monkeypatch.setattr(function, "_simulate", broken)
@@ -162,3 +163,17 @@ def test_every_hostile_event_gets_one_bounded_log_line_and_a_clean_refusal(
         # Refused for what it is (a valid-looking one may find no role), never internally.
         assert record["decision"] in ("invalid", "error", "deny", "unauthenticated"), record
         assert not record["error"].startswith("internal"), record
+
+
+def test_a_function_that_cannot_name_itself_refuses_to_serve(
+    configured: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class Nameless:
+        aws_request_id = "req-2"
+
+    with pytest.raises(IamSudoError) as caught:
+        function.handler({"role_name": "x", "proof": {}}, Nameless())
+    assert type(caught.value).__name__ == "ConfigurationError"
+    assert "invoked_function_arn" in str(caught.value)
+    [record] = logged(capsys)
+    assert record["decision"] == "error"

@@ -159,7 +159,7 @@ def test_the_same_role_name_in_two_spokes_is_simulated_in_each_account_with_its_
         assert reader["RoleArn"] == f"arn:aws:iam::{account}:role/iam-sudo-reader"
         assert base["RoleArn"] == f"arn:aws:iam::{account}:role/IAMSudoUser"
         assert json.loads(base["Policy"])["Statement"][0]["Action"] == action
-        assert base["SourceIdentity"] == "bob"
+        assert base["SourceIdentity"].split(",")[0] == "bob"  # the caller, as STS named them
         log = json.loads(org.log[-1])
         assert log["decision"] == "allow"
         assert log["account"] == account
@@ -312,7 +312,7 @@ def test_roles_in_all_accounts_come_from_the_function_for_the_verified_caller(
     assert org.aws.recorder.actions().count("ListRoles") == 4  # the hub, A, B and E
     reader_sessions = [s for s in org.assumed() if s["RoleArn"].split(":")[4] in (A, B, E)]
     assert reader_sessions == []
-    assert org.aws.recorder.rounds() <= 4  # the proof, the hub's identity, the listings
+    # (Rounds are measured where requests take AWS-like time: benchmarks/bench.py.)
     # Alice's rule allows the hub and A only: B's roles are not even named.
     alice = org.run("alice", aws_env, "roles", "--all-accounts", "--json")
     seen = {e["arn"].split(":")[4] for e in json.loads(alice.stdout) if "arn" in e}
@@ -338,6 +338,11 @@ def test_prune_in_a_spoke_deletes_only_its_unneeded_iam_sudo_policies(
         )["Policy"]["Arn"]
     finally:
         org.aws.enforce()
+    # Created long ago: prune leaves policies younger than a quarter of an hour alone.
+    from datetime import UTC, datetime, timedelta
+
+    old = datetime.now(UTC) - timedelta(days=1)
+    iam_backends[A]["aws"].managed_policies[orphan].create_date = old
     org.whoami("bob", aws_env, "--account", A, "--role-name", "app-PackedRole")
     needed = {a for a in iam_backends[A]["aws"].managed_policies if "/iam-sudo/" in a} - {orphan}
     assert needed

@@ -417,3 +417,46 @@ def test_allowed_accounts_must_be_account_id_globs(accounts: str) -> None:
     )
     with pytest.raises(InvalidSudoPolicy, match=r"rules\[0\]\.allowed-accounts"):
         SudoPolicy.from_yaml(rule)
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["arn:aws:iam::123456789012:role/Ops", "arn:aws:iam::123456789012:role/team/a/Ops"],
+)
+def test_a_role_arn_as_caller_means_any_session_of_that_role(written: str) -> None:
+    # STS names a role's caller arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION, without the
+    # role's path (IAM User Guide, IAM identifiers: "IAM ARNs", assumed-role); a role's
+    # name is unique in its account whatever its path.
+    policy = SudoPolicy.from_yaml(ECS_ONLY + f'allowed-callers: ["{written}"]\n')
+    assert policy.allows_role(TASK, "arn:aws:sts::123456789012:assumed-role/Ops/alice")
+    assert policy.allows_role(TASK, "arn:aws:sts::123456789012:assumed-role/Ops/bob@x.com")
+    for other in (
+        "arn:aws:sts::123456789012:assumed-role/Ops2/alice",
+        "arn:aws:sts::123456789012:assumed-role/XOps/alice",
+        "arn:aws:sts::111111111111:assumed-role/Ops/alice",
+        "arn:aws:iam::123456789012:user/Ops",
+        written,
+    ):
+        assert not policy.allows_role(TASK, other), other
+
+
+def test_a_role_name_glob_as_caller_means_any_session_of_matching_roles() -> None:
+    policy = SudoPolicy.from_yaml(ECS_ONLY + 'allowed-callers: ["arn:aws:iam::*:role/Dev*"]\n')
+    assert policy.allows_role(TASK, "arn:aws:sts::111111111111:assumed-role/DevOps/x")
+    assert not policy.allows_role(TASK, "arn:aws:sts::111111111111:assumed-role/Ops/Dev")
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["arn:aws:iam::123456789012:role/team/*/Ops", "arn:aws:iam::123456789012:role/"],
+)
+def test_a_role_caller_that_cannot_match_is_refused_showing_the_form(written: str) -> None:
+    with pytest.raises(InvalidSudoPolicy) as caught:
+        SudoPolicy.from_yaml(ECS_ONLY + f'allowed-callers: ["{written}"]\n')
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("invalid sudo policy: allowed-callers[0] ")
+    assert message.endswith(
+        "write arn:aws:iam::ACCOUNT:role/NAME (any session of the role) or "
+        "arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION"
+    )

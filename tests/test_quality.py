@@ -47,7 +47,10 @@ def test_the_demo_runs_both_paths_on_the_embedded_local_aws() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     arn = "assumed-role/IAMSudoUser/iam-sudo-demo-stack-TaskRole-9AO01PCC7I0T"
-    assert result.stdout.count(arn) == 5, "local, profile, credential_process twice, remote"
+    assert result.stdout.count(arn) == 6, (
+        "local, profile, credential_process twice, remote, console"
+    )
+    assert f"the federation endpoint signed in arn:aws:sts::123456789012:{arn}" in result.stdout
     assert "the second time, iam-sudo answered from its cache: 0 requests to AWS" in result.stdout
     assert "demo-stack-TaskRole-9AO01PCC7I0T\tService:ecs-tasks.amazonaws.com" in result.stdout
     assert "sudo policy allows no role matching name 'BuildRole'" in result.stderr

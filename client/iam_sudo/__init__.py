@@ -24,6 +24,7 @@ from ._exceptions import (
     CredentialsFileError,
     EndpointUnreachable,
     IamSudoError,
+    InexactSimulation,
     InvalidPrincipal,
     InvalidRequest,
     InvalidSudoPolicy,
@@ -52,6 +53,7 @@ _LAZY = {
     "Identity": "client",
     "SimulatedSession": "client",
     "Credentials": "credentials",
+    "Finding": "fidelity",
     "shared_credentials_file": "credentials",
     "write_profile": "credentials",
     "SudoPolicy": "policy",
@@ -70,6 +72,7 @@ if TYPE_CHECKING:
     from ._aws import AioTransport, ThreadTransport, Timeouts, Transport
     from .client import DEFAULT_BASE_ROLE, IamSudo, Identity, SimulatedSession
     from .credentials import Credentials, shared_credentials_file, write_profile
+    from .fidelity import Finding
     from .policy import SudoPolicy
     from .principal import Principal
     from .remote import DEFAULT_FUNCTION_NAME, SimulateRequest
@@ -99,9 +102,11 @@ __all__ = [
     "Credentials",
     "CredentialsFileError",
     "EndpointUnreachable",
+    "Finding",
     "IamSudo",
     "IamSudoError",
     "Identity",
+    "InexactSimulation",
     "InvalidPrincipal",
     "InvalidRequest",
     "InvalidSudoPolicy",

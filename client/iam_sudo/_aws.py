@@ -41,9 +41,35 @@ _ACCESS_DENIED_CODES = {
     "AccessDeniedException",
     "UnauthorizedOperation",
     "InvalidClientTokenId",
-    "ExpiredToken",
     "SignatureDoesNotMatch",
 }
+# Not denied: the caller's own credentials are out of date.
+_EXPIRED_CODES = {"ExpiredToken", "ExpiredTokenException", "RequestExpired"}
+
+
+# A 429 with no body (a load balancer or proxy on the way, or AWS itself) is throttling:
+# botocore retries a throttling *error code* only, and cannot parse an empty XML body, so
+# the answer is given the code AWS would send (botocore.retries.standard's throttled codes).
+_BARE_429 = "HTTP 429 without an AWS error"
+_THROTTLED_CODE = "Throttling"
+
+
+def _bare_429_is_throttling(
+    operation_model: Any, response_dict: dict[str, Any], **kwargs: Any
+) -> None:
+    """botocore ``before-parse`` handler: a bodiless 429 becomes a throttling error."""
+    if response_dict.get("status_code") != 429 or (response_dict.get("body") or b"").strip():
+        return
+    protocol = operation_model.service_model.protocol
+    if protocol in ("json", "rest-json"):
+        body = f'{{"__type": "{_THROTTLED_CODE}", "message": "{_BARE_429}"}}'
+        response_dict["headers"]["x-amzn-ErrorType"] = _THROTTLED_CODE
+    else:
+        body = (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{_THROTTLED_CODE}</Code>"
+            f"<Message>{_BARE_429}</Message></Error></ErrorResponse>"
+        )
+    response_dict["body"] = body.encode()
 
 
 # What an endpoint that is not AWS, or a broken hop on the way, answers instead of AWS.
@@ -62,8 +88,12 @@ def map_exceptions(service: str, operation: str, endpoint: str | None = None) ->
     Every message is one line that names the call, the endpoint where known, and what to
     check. None repeats a body AWS (or an impostor) sent: it could hold a secret.
     """
+    import json
+
     import botocore.exceptions as bce
     from botocore.parsers import ResponseParserError
+
+    from .config import own_credentials_failure
 
     where = f"{service}:{operation}"
     at = f" {endpoint}" if endpoint else ""
@@ -75,6 +105,21 @@ def map_exceptions(service: str, operation: str, endpoint: str | None = None) ->
         raise NoCredentials(
             f"the AWS profile {error.kwargs.get('profile')!r} is not in your AWS config files; "
             "check AWS_PROFILE"
+        ) from None
+    except (bce.SSOError, bce.TokenRetrievalError) as error:
+        raise NoCredentials(own_credentials_failure("sso", str(error))) from None
+    except bce.CredentialRetrievalError as error:
+        raise NoCredentials(
+            own_credentials_failure("process", str(error.kwargs.get("error_msg", error)))
+        ) from None
+    except json.JSONDecodeError as error:
+        # Only a credential_process's output is parsed as bare JSON on the way to AWS.
+        raise NoCredentials(own_credentials_failure("process-output", str(error))) from None
+    except RuntimeError as error:
+        if "still expired" not in str(error):
+            raise
+        raise NoCredentials(
+            own_credentials_failure("expired", "they are expired", os.environ)
         ) from None
     except bce.NoCredentialsError:
         raise NoCredentials(
@@ -101,6 +146,8 @@ def map_exceptions(service: str, operation: str, endpoint: str | None = None) ->
         info = error.response.get("Error", {})
         code = str(info.get("Code", "Unknown"))
         message = " ".join(str(info.get("Message", "")).split())[:300] or code
+        if code == _THROTTLED_CODE and message == _BARE_429:
+            code = "429"  # retried as throttling, still throttled: say what came back
         if code.isdigit():
             # A bare HTTP status: no AWS error document came with it.
             hint = "AWS is throttling: wait and retry" if code == "429" else _endpoint_hint(service)
@@ -117,6 +164,10 @@ def map_exceptions(service: str, operation: str, endpoint: str | None = None) ->
             ) from None
         if code == "NoSuchEntity" and service == "iam" and "role" in operation:
             raise RoleNotFound(f"{where}: {message}") from None
+        if code in _EXPIRED_CODES:
+            raise NoCredentials(
+                own_credentials_failure("expired", f"{where}: {code}: {message}"), code=code
+            ) from None
         if code in _ACCESS_DENIED_CODES:
             raise AccessDenied(f"{where} denied: {message}", code=code) from None
         raise AwsError(f"{where} failed: {code}: {message}", code=code) from None
@@ -132,7 +183,7 @@ def map_exceptions(service: str, operation: str, endpoint: str | None = None) ->
         # botocore checks settings such as AWS_ENDPOINT_URL and AWS_MAX_ATTEMPTS with ValueError.
         raise ConfigurationError(
             f"invalid AWS setting: {' '.join(str(error).split())[:200]}; check AWS_ENDPOINT_URL, "
-            "AWS_REGION, AWS_MAX_ATTEMPTS and your AWS config file"
+            "AWS_REGION, AWS_MAX_ATTEMPTS, AWS_CREDENTIAL_EXPIRATION and your AWS config file"
         ) from None
 
 
@@ -210,6 +261,10 @@ class Transport(Protocol):
 
     async def sts_endpoint(self) -> str:
         """The STS endpoint as boto3 resolves it here (AWS_ENDPOINT_URL_STS honoured)."""
+        ...
+
+    async def scope(self, service: str) -> tuple[str, str]:
+        """(partition, region) of this transport's ``service`` client; no request is sent."""
         ...
 
     async def __aenter__(self) -> Self: ...
@@ -325,9 +380,13 @@ class AioTransport:
     async def __aenter__(self) -> Self:
         import aioboto3
 
+        from .config import region
+
+        # botocore alone would not read AWS_REGION: the region is resolved as the AWS CLI does.
+        region_name = self._region or region(profile=self._profile)
         with map_exceptions("aws", "session"):
             self._session = aioboto3.Session(
-                profile_name=self._profile, region_name=self._region, **_keys(self._credentials)
+                profile_name=self._profile, region_name=region_name, **_keys(self._credentials)
             )
         self._timeouts = self._timeouts or Timeouts.from_env()
         protect_sdk_logs()
@@ -352,8 +411,9 @@ class AioTransport:
         )
 
     async def _open(self, service: str) -> Any:
-        # STS and IAM are global: without a region, botocore would refuse to build a client.
-        region = self._session.region_name or "us-east-1"
+        from .config import client_region
+
+        region = client_region(service, self._session.region_name, self._profile)
         assert self._timeouts is not None
         config = _client_config(
             service, self._retry_mode, self._max_pool_connections, self._timeouts
@@ -361,6 +421,7 @@ class AioTransport:
         client = await self._stack.enter_async_context(
             self._session.client(service, region_name=region, config=config)
         )
+        client.meta.events.register("before-parse", _bare_429_is_throttling)
         protect_sdk_logs()  # the loggers of the modules the client just imported
         return client
 
@@ -395,6 +456,10 @@ class AioTransport:
 
     async def sts_endpoint(self) -> str:
         return str((await self._client("sts")).meta.endpoint_url)
+
+    async def scope(self, service: str) -> tuple[str, str]:
+        meta = (await self._client(service)).meta
+        return str(meta.partition), str(meta.region_name)
 
     async def send_proof(self, proof: CallerProof) -> tuple[int, bytes]:
         client = await self._client("sts")
@@ -451,11 +516,15 @@ class ThreadTransport:
         self._max_pool_connections = max_pool_connections
         self._timeouts = timeouts or Timeouts.from_env()
         self._clients: dict[str, Any] = {}
+        # A client that could not be built (its credential source failed) fails the same
+        # way for the rest of the `async with`: concurrent calls do not each run the source.
+        self._failures: dict[str, Exception] = {}
         # asyncio's default executor has cpu_count + 4 threads: on Lambda's one or two
         # vCPUs, nine policy documents would be fetched in two waves instead of one.
         self._threads = _DaemonThreads(max_pool_connections)
 
     async def __aenter__(self) -> Self:
+        self._failures.clear()
         return self
 
     async def __aexit__(
@@ -467,16 +536,29 @@ class ThreadTransport:
         return None
 
     def _client(self, service: str) -> Any:
+        if service in self._failures:
+            raise self._failures[service]
+        try:
+            return self._build_client(service)
+        except Exception as error:
+            self._failures[service] = error
+            raise
+
+    def _build_client(self, service: str) -> Any:
         if service not in self._clients:
             import boto3
 
-            region = boto3.session.Session().region_name or "us-east-1"
+            from .config import client_region, region
+
+            region_name = client_region(service, region())
             config = _client_config(
                 service, self._retry_mode, self._max_pool_connections, self._timeouts
             )
-            self._clients[service] = boto3.client(
-                service, region_name=region, config=config, **_keys(self._credentials)
+            client = boto3.client(
+                service, region_name=region_name, config=config, **_keys(self._credentials)
             )
+            client.meta.events.register("before-parse", _bare_429_is_throttling)
+            self._clients[service] = client
             protect_sdk_logs()
         return self._clients[service]
 
@@ -526,3 +608,8 @@ class ThreadTransport:
     async def sts_endpoint(self) -> str:
         with map_exceptions("sts", "client"):
             return str(self._client("sts").meta.endpoint_url)
+
+    async def scope(self, service: str) -> tuple[str, str]:
+        with map_exceptions(service, "client"):
+            meta = self._client(service).meta
+            return str(meta.partition), str(meta.region_name)

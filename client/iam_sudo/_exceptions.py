@@ -15,6 +15,7 @@ The hierarchy, like httpx's, groups failures by what the caller can do about the
     │   ├── InvalidSudoPolicy
     │   └── SudoPolicyDenied
     ├── SessionLimitExceeded    STS would reject the session policies
+    ├── InexactSimulation       --exact, and the session would grant less than the role
     ├── PackedPolicyConflict    an /iam-sudo/ policy does not hold what iam-sudo wrote
     ├── ConfigurationError      the environment's settings are invalid or missing
     ├── AwsError                AWS said no, or could not be reached
@@ -90,6 +91,22 @@ class SudoPolicyDenied(SudoPolicyError):
 
 class SessionLimitExceeded(IamSudoError):
     """The role's policies exceed what STS accepts as session policies."""
+
+
+class InexactSimulation(IamSudoError):
+    """An exact simulation was asked for, and the session would grant less than the role.
+
+    ``lines`` holds one line per narrowing (see :mod:`iam_sudo.fidelity`, kind
+    ``narrower``); the message is the first line of a count and every line after it.
+    """
+
+    def __init__(self, role: str, lines: list[str]) -> None:
+        count = f"{len(lines)} narrowing" + ("s" if len(lines) != 1 else "")
+        super().__init__(
+            f"role {role} cannot be simulated exactly ({count}; drop --exact to simulate "
+            "it narrower, or use a base role that can grant it):\n" + "\n".join(lines)
+        )
+        self.lines = lines
 
 
 class PackedPolicyConflict(IamSudoError):

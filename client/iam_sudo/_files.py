@@ -11,9 +11,11 @@ in a leftover temporary file does not outlive the next write.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,24 +39,64 @@ def resolve(path: Path) -> Path:
         raise OSError(f"symlink loop at {path}") from error
 
 
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path``.lock while ``path`` is read and replaced.
+LOCK_TIMEOUT = 30.0  # seconds a writer waits for another before giving up
+_LOCK_POLL = 0.05
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
-    A sidecar is locked because ``path`` itself is replaced, not rewritten.
-    """
-    path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    lock_path = path.with_name(path.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+
+def try_lock(fd: int) -> bool:
+    """Take an exclusive lock on ``fd`` without waiting; False if another process holds it."""
     try:
         if sys.platform == "win32":
             import msvcrt
 
-            msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
         else:
             import fcntl
 
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        if error.errno in (errno.EAGAIN, errno.EACCES, errno.EDEADLK):
+            return False
+        raise
+    return True
+
+
+def mark_holder(fd: int) -> None:
+    """Write this process's id into a lock file it holds, for :func:`lock_holder`."""
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+
+
+def lock_holder(fd: int) -> str:
+    """The process id written by whoever holds the lock file ``fd``, or ``unknown``."""
+    return os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+
+
+@contextlib.contextmanager
+def locked(path: Path, wait_seconds: float | None = None) -> Iterator[None]:
+    """Hold an exclusive lock on ``path``.lock while ``path`` is read and replaced.
+
+    A sidecar is locked because ``path`` itself is replaced, not rewritten. The lock file
+    is never opened through a symlink (``O_NOFOLLOW``: ``ELOOP``), and a lock another
+    process holds for more than ``wait_seconds`` (default :data:`LOCK_TIMEOUT`) raises
+    :class:`TimeoutError` (an :class:`OSError`) naming that process: nothing waits forever.
+    """
+    wait_seconds = LOCK_TIMEOUT if wait_seconds is None else wait_seconds
+    path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    lock_path = path.with_name(path.name + ".lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | _O_NOFOLLOW, FILE_MODE)
+    try:
+        deadline = time.monotonic() + wait_seconds
+        while not try_lock(fd):
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    errno.ETIMEDOUT,
+                    f"{lock_path} is held by process {lock_holder(fd)} for more than "
+                    f"{wait_seconds:g} s; wait for it or stop it",
+                )
+            time.sleep(_LOCK_POLL)
+        mark_holder(fd)
         _remove_stale_temps(path)
         yield
     finally:

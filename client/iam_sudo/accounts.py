@@ -154,6 +154,11 @@ class AccountTransport:
     async def sts_endpoint(self) -> str:
         return str(await self._hub.sts_endpoint())
 
+    async def scope(self, service: str) -> tuple[str, str]:
+        transport = self._reader if service == "iam" else self._hub
+        partition, region = await transport.scope(service)
+        return str(partition), str(region)
+
     async def __aenter__(self) -> Self:
         # Both are already open: the hub's by its owner, the reader's by AccountReaders.
         return self

@@ -7,13 +7,18 @@ and puts method, URL, headers and body into the invoke event. The function check
 the request is exactly that, for its own STS endpoint, for itself, and recent; then sends
 it to STS and takes the caller's ARN from STS's answer, never from the event.
 
-A stolen proof lets its holder ask *this* function as the signer for at most
+The audience is the function's unqualified ARN (partition, region, account, name): a proof
+signed for one deployment is refused by every other, in any account, region or partition.
+A stolen proof lets its holder ask *this* deployment as the signer for at most
 :data:`MAX_AGE` (STS refuses older signatures too); it cannot be replayed to another
-function (the audience is signed) nor turned into any other STS call (the body is fixed).
+deployment (the audience is signed) nor turned into any other STS call (the body is fixed).
+Only the headers the signature covers, and ``Authorization``, are forwarded to STS; a proof
+the function could not forward exactly as signed is refused before anything is sent.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import urllib.parse
 from collections.abc import Mapping
@@ -21,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ._exceptions import Unauthenticated
+from ._exceptions import ConfigurationError, Unauthenticated
 
 AUDIENCE_HEADER = "X-IAM-Sudo-Audience"
 IDENTITY_BODY = "Action=GetCallerIdentity&Version=2011-06-15"
@@ -30,7 +35,40 @@ MAX_HEADERS = 20
 MAX_HEADER_CHARS = 4096
 MIN_SOURCE_IDENTITY_CHARS = 2
 MAX_SOURCE_IDENTITY_CHARS = 64
-_SIGNED_HEADERS = re.compile(r"SignedHeaders=([^,\s]+)")
+# SigV4's Authorization header, exactly as the IAM User Guide gives it ("Authentication
+# methods", HTTP authorization header): the algorithm, a space, then Credential,
+# SignedHeaders and Signature once each, in that order, separated by ", ". The credential
+# scope is <access key id>/<yyyymmdd>/<region>/sts/aws4_request; signed header names are
+# lower case, sorted and separated by ";"; the signature is 64 lower-case hex digits.
+_AUTHORIZATION = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=(?P<key>[A-Z0-9]{16,128})/(?P<date>\d{8})/"
+    r"(?P<region>[a-z0-9-]{1,64})/sts/aws4_request, "
+    r"SignedHeaders=(?P<signed>[a-z0-9-]+(?:;[a-z0-9-]+)*), "
+    r"Signature=(?P<signature>[0-9a-f]{64})",
+    re.ASCII,
+)
+# The headers a proof may sign, all forwarded as they are; host comes from the URL.
+_SIGNABLE = frozenset(
+    {"content-type", "host", "x-amz-date", "x-amz-security-token", AUDIENCE_HEADER.lower()}
+)
+_MUST_SIGN = frozenset({"host", "x-amz-date", AUDIENCE_HEADER.lower()})
+# Header names are RFC 9110 tokens; values are sent byte for byte only if they are printable
+# ASCII without surrounding blanks (no CR/LF, no obs-text, nothing http.client would alter).
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}", re.ASCII)
+_HEADER_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?", re.ASCII)
+# Lambda function names and qualifiers (Lambda API reference, Invoke: FunctionName, Qualifier).
+_FUNCTION_ARN = re.compile(
+    r"arn:(?P<partition>aws[a-z-]*):lambda:(?P<region>[a-z]{2}(?:-[a-z0-9]+)+-\d+):"
+    r"(?P<account>\d{12}):function:(?P<name>[A-Za-z0-9_-]{1,64})(?::(?:\$LATEST|[A-Za-z0-9_-]{1,128}))?",
+    re.ASCII,
+)
+_PARTIAL_ARN = re.compile(
+    r"(?P<account>\d{12}):function:(?P<name>[A-Za-z0-9_-]{1,64})(?::(?:\$LATEST|[A-Za-z0-9_-]{1,128}))?",
+    re.ASCII,
+)
+_FUNCTION_NAME = re.compile(
+    r"(?P<name>[A-Za-z0-9_-]{1,64})(?::(?:\$LATEST|[A-Za-z0-9_-]{1,128}))?", re.ASCII
+)
 _SOURCE_IDENTITY_INVALID = re.compile(r"[^\w+=,.@-]", re.ASCII)
 _ARN = re.compile(r"<Arn>([^<]+)</Arn>")
 _REFUSED = "the caller's identity proof was refused"
@@ -79,6 +117,71 @@ class CallerProof:
         return found[0] if len(found) == 1 else None
 
 
+def _unknown_function(function: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"{function[:200]!r} is not a Lambda function name, ARN "
+        "(arn:aws:lambda:REGION:ACCOUNT:function:NAME) or partial ARN (ACCOUNT:function:NAME); "
+        "check --function-name or IAM_SUDO_FUNCTION"
+    )
+
+
+def needs_caller_account(function: str) -> bool:
+    """Whether ``function`` (as Invoke's FunctionName takes it) is a bare name.
+
+    Lambda invokes a bare name in the caller's own account, which only STS can say.
+    """
+    return _FUNCTION_NAME.fullmatch(function) is not None
+
+
+def deployment_audience(
+    function: str, *, partition: str, region: str, account: str | None = None
+) -> str:
+    """The audience of a proof for ``function``: its unqualified ARN, as a string.
+
+    ``function`` is what lambda:Invoke's ``FunctionName`` takes (Lambda API reference,
+    Invoke): a full ARN, a partial ARN ``ACCOUNT:function:NAME`` or a name, each optionally
+    with a version or alias qualifier. A qualifier names the same deployment (the same
+    sudo policy and execution role), so it is dropped on both sides. A partial ARN or a
+    name is invoked in ``region`` and ``partition`` (the Lambda client's), a name in the
+    caller's own ``account`` (from STS; required then). Raises :class:`ConfigurationError`
+    for anything Lambda would not take as a function.
+    """
+    full = _FUNCTION_ARN.fullmatch(function)
+    if full is not None:
+        partition, region, account = full["partition"], full["region"], full["account"]
+        name = full["name"]
+    else:
+        partial = _PARTIAL_ARN.fullmatch(function) or _FUNCTION_NAME.fullmatch(function)
+        if partial is None:
+            raise _unknown_function(function)
+        name = partial["name"]
+        account = partial.groupdict().get("account") or account
+        if account is None:
+            raise ValueError("a bare function name needs the caller's account")
+    return f"arn:{partition}:lambda:{region}:{account}:function:{name}"
+
+
+def own_audience(invoked_function_arn: object) -> str:
+    """The function's own audience, from its Lambda context's ``invoked_function_arn``.
+
+    Lambda gives the ARN the caller invoked, with its qualifier if any; it is normalised to
+    the unqualified ARN as :func:`deployment_audience` does. Raises
+    :class:`ConfigurationError` if the context has no function ARN: without it the function
+    cannot tell which proofs are meant for it, and refuses them all.
+    """
+    given = invoked_function_arn if isinstance(invoked_function_arn, str) else ""
+    match = _FUNCTION_ARN.fullmatch(given)
+    if match is None:
+        raise ConfigurationError(
+            "the Lambda context gives no function ARN (invoked_function_arn): the function "
+            "cannot tell which caller proofs are meant for it"
+        )
+    return (
+        f"arn:{match['partition']}:lambda:{match['region']}:{match['account']}"
+        f":function:{match['name']}"
+    )
+
+
 def _same_endpoint(url: str, endpoint: str) -> bool:
     given, own = urllib.parse.urlsplit(url), urllib.parse.urlsplit(endpoint)
     return (
@@ -92,14 +195,43 @@ def _same_endpoint(url: str, endpoint: str) -> bool:
     )
 
 
-def check_proof(proof: CallerProof, *, sts_endpoint: str, audience: str, now: datetime) -> None:
-    """Everything about the proof that can be checked before STS sees it.
-
-    ``sts_endpoint`` is the function's own (as boto3 resolves it); ``audience`` its name.
-    Raises :class:`Unauthenticated` with one line that helps no attacker.
+def _forwardable(proof: CallerProof) -> re.Match[str]:
+    """The proof's parsed Authorization, if its headers are exactly the signed ones (host
+    aside) and Authorization, each sendable as it is; else :class:`Unauthenticated`.
     """
-    signed = _SIGNED_HEADERS.search(proof.header("Authorization") or "")
-    signed_headers = set(signed.group(1).lower().split(";")) if signed else set()
+    names = [k.lower() for k in proof.headers]
+    if len(set(names)) != len(names) or not all(
+        _HEADER_NAME.fullmatch(k) and _HEADER_VALUE.fullmatch(v) for k, v in proof.headers.items()
+    ):
+        raise Unauthenticated(_REFUSED)
+    authorization = _AUTHORIZATION.fullmatch(proof.header("Authorization") or "")
+    if authorization is None:
+        raise Unauthenticated(_REFUSED)
+    listed = authorization["signed"].split(";")
+    signed = frozenset(listed)
+    if (
+        listed != sorted(signed)
+        or not _MUST_SIGN <= signed <= _SIGNABLE
+        # Host is the URL's; Transfer-Encoding, Content-Length and the like are never sent.
+        or not set(names) <= (signed - {"host"}) | {"authorization"}
+        or not signed - {"host"} <= set(names)
+    ):
+        raise Unauthenticated(_REFUSED)
+    return authorization
+
+
+def check_proof(
+    proof: CallerProof, *, sts_endpoint: str, audience: str, now: datetime
+) -> CallerProof:
+    """Everything about the proof that can be checked before STS sees it; what to send.
+
+    ``sts_endpoint`` is the function's own (as boto3 resolves it); ``audience`` its
+    unqualified ARN (:func:`own_audience`). The proof's headers must be exactly the signed
+    ones (host aside: it is the URL's) and ``Authorization`` in SigV4's grammar, each value
+    printable ASCII that is sent byte for byte. Returns the proof to send STS. Raises
+    :class:`Unauthenticated` with one line that helps no attacker, before any request.
+    """
+    authorization = _forwardable(proof)
     stamp = proof.header("X-Amz-Date") or ""
     try:
         when = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
@@ -110,10 +242,11 @@ def check_proof(proof: CallerProof, *, sts_endpoint: str, audience: str, now: da
         or not _same_endpoint(proof.url, sts_endpoint)
         or proof.body != IDENTITY_BODY
         or proof.header(AUDIENCE_HEADER) != audience
-        or not {AUDIENCE_HEADER.lower(), "host", "x-amz-date"} <= signed_headers
+        or authorization["date"] != stamp[:8]
         or abs(now - when) > MAX_AGE
     ):
         raise Unauthenticated(_REFUSED)
+    return CallerProof(proof.method, proof.url, dict(proof.headers), proof.body)
 
 
 def caller_from_answer(status: int, body: bytes) -> str:
@@ -124,20 +257,56 @@ def caller_from_answer(status: int, body: bytes) -> str:
     return match.group(1)
 
 
-def source_identity(caller_arn: str) -> str:
-    """The STS SourceIdentity that names the caller in CloudTrail.
+_SOURCE_IDENTITY = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
+_HASH_CHARS = 20
+_SSO_ROLE_PREFIX = "AWSReservedSSO_"
 
-    The user name of an IAM user, the session name of an assumed role (the person, for
-    SSO), the name of a federated user; within STS's 2-64 characters of ``[\\w+=,.@-]``.
+
+def source_identity(caller_arn: str, home_account: str | None = None) -> str:
+    """The STS SourceIdentity that names the caller in CloudTrail; never shared by two callers.
+
+    Within STS's 2-64 characters of ``[\\w+=,.@-]`` (STS API reference, AssumeRole:
+    SourceIdentity). ``home_account`` is the account of the session's base role (default:
+    the caller's own). In that account:
+
+    * an IAM user ``U`` is ``U`` (unique in its account), if it has no ``@`` nor ``,``;
+    * an IAM Identity Center session (role ``AWSReservedSSO_*``; the session name is the
+      Identity Center user name, set by Identity Center) is that name, if it has an ``@``
+      (an e-mail address, as Identity Center user names usually are) and no ``,``.
+
+    Everything else (other role sessions, whose session name whoever assumes the role
+    chooses; federated users; root; callers of other accounts; names that do not fit the
+    above) is ``<readable>,<hash>``: the role and session (``Ops.alice``) or the name, cut
+    to fit, then a comma and 20 hex digits of SHA-256 of the caller's ARN. Bare forms
+    never hold a comma and hashed forms always do, users' bare forms have no ``@`` and
+    Identity Center's always do: different callers never share a SourceIdentity (short of
+    an 80-bit hash collision).
     """
-    resource = caller_arn.split(":", 5)[-1]
-    kind, _, rest = resource.partition("/")
-    if kind == "assumed-role":
-        name = rest.split("/", 1)[-1]
-    elif kind in ("user", "federated-user"):
-        name = rest.rsplit("/", 1)[-1]
-    else:
-        name = kind or caller_arn
+    parts = caller_arn.split(":", 5)
+    account = parts[4] if len(parts) == 6 else ""
+    kind, _, rest = parts[-1].partition("/")
+    home = home_account if home_account is not None else account
+    bare: str | None = None
+    readable = kind or caller_arn
+    if kind == "user":
+        readable = rest.rsplit("/", 1)[-1]
+        if "@" not in readable:
+            bare = readable
+    elif kind == "assumed-role":
+        role, _, session = rest.partition("/")
+        readable = f"{role}.{session}"
+        if role.startswith(_SSO_ROLE_PREFIX) and "@" in session:
+            bare = session
+    elif kind == "federated-user":
+        readable = rest
+    if (
+        bare is not None
+        and account == home
+        and "," not in bare
+        and _SOURCE_IDENTITY.fullmatch(bare)
+    ):
+        return bare
+    digest = hashlib.sha256(caller_arn.encode()).hexdigest()[:_HASH_CHARS]
     # No colon survives, so the reserved "aws:" prefix cannot either.
-    name = _SOURCE_IDENTITY_INVALID.sub("-", name)[:MAX_SOURCE_IDENTITY_CHARS]
-    return name.ljust(MIN_SOURCE_IDENTITY_CHARS, "-")
+    shown = _SOURCE_IDENTITY_INVALID.sub("-", readable).replace(",", "-")
+    return f"{shown[: MAX_SOURCE_IDENTITY_CHARS - _HASH_CHARS - 1]},{digest}"

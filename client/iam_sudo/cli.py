@@ -47,7 +47,26 @@ class UserError(click.ClickException):
         self.status = exit_code
 
 
+def _set_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        log.setLevel(logging.INFO)
+
+
+# -v after the subcommand too (`iam-sudo simulate -v ...`): every subcommand takes it.
+_VERBOSE = click.Option(
+    ["--verbose", "-v"],
+    is_flag=True,
+    expose_value=False,
+    callback=_set_verbose,
+    help="Log what iam-sudo does (never secrets).",
+)
+
+
 class _Cli(click.Group):
+    def add_command(self, cmd: click.Command, name: str | None = None) -> None:
+        cmd.params.append(_VERBOSE)
+        super().add_command(cmd, name)
+
     async def invoke(self, ctx: click.Context) -> Any:
         try:
             return await super().invoke(ctx)
@@ -78,6 +97,13 @@ def _require_destination(
         raise click.UsageError("--format prints the credentials; it goes without a command")
     if not profile and not command and not format_name:
         raise click.UsageError("specify --profile, a command to run, --format, or some of them")
+    if profile:
+        from .credentials import check_profile_name
+
+        try:  # before any request: nothing is fetched for a profile that cannot be written
+            check_profile_name(profile)
+        except IamSudoError as error:
+            raise click.BadParameter(str(error), param_hint="--profile") from None
 
 
 def _options(**decorators: Callable[[F], F]) -> Callable[[F], F]:
@@ -162,29 +188,15 @@ async def _obtain(
 
     A hit imports no AWS SDK and makes no request; concurrent askers refresh once.
     """
+    from .progress import notice_if_slow
+
     if format_name != "process" or no_cache:
-        return await fetch()
-    from . import _files, cache
+        return await notice_if_slow(fetch(), "waiting for AWS")
+    from . import cache
 
     params = {k: v for k, v in ctx.params.items() if k != "no_cache"}
     arguments = [ctx.command_path, json.dumps(params, sort_keys=True, default=str)]
-    path = cache.cache_dir() / f"{cache.cache_key(arguments, os.environ)}.json"
-    hit = cache.read(path)
-    if hit is not None:
-        return hit
-    try:
-        with _files.locked(path):
-            hit = cache.read(path)  # another process may have refreshed it meanwhile
-            if hit is not None:
-                return hit
-            credentials = await fetch()
-            cache.write(path, render(credentials, "process"))
-    except OSError as error:
-        raise UserError(
-            f"cannot use the credential cache {path.parent}: {error.strerror or error}; "
-            "check IAM_SUDO_CACHE_DIR or use --no-cache"
-        ) from None
-    return credentials
+    return await cache.obtain(arguments, lambda: notice_if_slow(fetch(), "waiting for AWS"))
 
 
 def _deliver(
@@ -211,21 +223,27 @@ def _deliver(
         )
     if not command:
         return 0
-    from .command import run
+    from .command import environment, run
+    from .config import region
 
     if not ecs_server:
-        return run(command, credentials.env(os.environ))
+        return run(command, environment(os.environ, credentials, region()))
     from .ecs import CredentialsServer
 
     with CredentialsServer(credentials, refresh) as server:
         log.info("serving credentials to the command at %s", server.url)
-        return run(command, server.env(os.environ))
+        return run(command, server.env(os.environ, region()))
 
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--verbose", "-v", is_flag=True, help="Log what iam-sudo does (never secrets).")
+@click.option(
+    "--source-profile",
+    metavar="PROFILE",
+    help="The AWS profile iam-sudo gets its own credentials from [default: AWS_PROFILE].",
+)
 @click.version_option(package_name="iam-sudo")
-def cli(verbose: bool) -> None:
+def cli(verbose: bool, source_profile: str | None) -> None:
     """Get credentials of a real or a simulated IAM role.
 
     Credentials go to a profile in the shared credentials file (--profile), to a command
@@ -238,6 +256,12 @@ def cli(verbose: bool) -> None:
         handler.setFormatter(logging.Formatter("iam-sudo: %(message)s"))
         log.addHandler(handler)
     log.setLevel(logging.INFO if verbose else logging.WARNING)
+    from .config import use_source_profile
+
+    try:
+        use_source_profile(os.environ, source_profile)
+    except IamSudoError as error:
+        raise UserError(str(error)) from None
 
 
 @cli.command(context_settings=_COMMAND_SETTINGS)
@@ -285,28 +309,7 @@ async def assume(
         --format env
     """
     _require_destination(profile, cmd, format_name, ecs_server)
-    from .session import check_assume_options
-
-    if mfa_serial is None:
-        mfa_serial = _profile_mfa_serial()
-
-    def check(code: str | None) -> None:
-        try:
-            check_assume_options(
-                mfa_serial=mfa_serial,
-                token_code=code,
-                external_id=external_id,
-                session_name=session_name,
-            )
-        except IamSudoError as error:
-            raise click.UsageError(str(error)) from None
-
-    check(token_code)
-    if mfa_serial and token_code is None:
-        if not sys.stdin.isatty():
-            raise click.UsageError("--mfa-serial needs --token-code when not run on a terminal")
-        token_code = str(await click.prompt(f"MFA code for {mfa_serial}", err=True)).strip()
-        check(token_code)
+    mfa_serial, token_code = await _assume_mfa(mfa_serial, token_code, external_id, session_name)
 
     async def fetch() -> Credentials:
 
@@ -341,20 +344,6 @@ def _sudo() -> IamSudo:
     if os.environ.get("IAM_SUDO_CLI_TRANSPORT") == "aio":
         return IamSudo()
     return IamSudo(transport=ThreadTransport())
-
-
-def _profile_mfa_serial() -> str | None:
-    """``mfa_serial`` of the calling profile in the AWS config file, as the AWS CLI reads it."""
-    from . import _files, inifile
-
-    profile = os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE") or "default"
-    path = Path(os.environ.get("AWS_CONFIG_FILE") or Path.home() / ".aws" / "config")
-    try:
-        sections = inifile.read(_files.read_text(path.expanduser()))
-    except (OSError, UnicodeDecodeError, inifile.IniError):
-        return None
-    section = sections.get("default" if profile == "default" else f"profile {profile}", {})
-    return section.get("mfa_serial") or None
 
 
 @cli.command(context_settings=_COMMAND_SETTINGS)
@@ -404,6 +393,14 @@ def _profile_mfa_serial() -> str | None:
         "needs and the fidelity report; create and assume nothing."
     ),
 )
+@click.option(
+    "--exact",
+    is_flag=True,
+    help=(
+        "Refuse (exit 1, one line per narrowing) if the session would grant less than the "
+        "role: what the base role cannot grant, Allows left out for unknown values."
+    ),
+)
 @click.argument("cmd", nargs=-1, type=click.UNPROCESSED, metavar="[CMD]...")
 @click.pass_context
 async def simulate(
@@ -422,6 +419,7 @@ async def simulate(
     source_identity: bool,
     session_tags: bool,
     dry_run: bool,
+    exact: bool,
     cmd: tuple[str, ...],
 ) -> None:
     """Simulate the IAM role whose name contains NAME.
@@ -455,6 +453,7 @@ async def simulate(
                     principal=principal,
                     base_role=base_role,
                     function_name=function_name,
+                    exact=exact,
                     account=account,
                 )
 
@@ -468,6 +467,7 @@ async def simulate(
         duration=duration,
         session_tags=session_tags,
         source_identity=source_identity,
+        exact=exact,
         account=account,
     )
     if dry_run:
@@ -489,6 +489,7 @@ async def _simulate_local(
     session_tags: bool,
     source_identity: bool,
     dry_run: bool,
+    exact: bool = False,
     account: str | None = None,
 ) -> Credentials:
     """Plan and assume (or, with ``dry_run``, print the plan and return the empty marker)."""
@@ -503,6 +504,7 @@ async def _simulate_local(
             session_tags=session_tags,
             explain=explain,
             source_identity=source_identity,
+            exact=exact,
             account=account,
         )
         request = session.request
@@ -540,6 +542,15 @@ async def _simulate_local(
 )
 @_function_name
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, for scripts.")
+@click.option(
+    "--exact",
+    "check_exact",
+    is_flag=True,
+    help=(
+        "With --local: say whether each role simulates exactly under the base role "
+        "(reads every role's policies and the base role's) [env IAM_SUDO_BASE_ROLE]."
+    ),
+)
 async def roles(
     principal: Principal | None,
     remote: bool,
@@ -547,12 +558,18 @@ async def roles(
     all_accounts: bool,
     function_name: str,
     as_json: bool,
+    check_exact: bool,
 ) -> None:
     """List the roles you may simulate: one per line, name and trusted principals."""
     from .remote import describe_roles
 
     if account and all_accounts:
         raise click.UsageError("give --account or --all-accounts, not both")
+    if check_exact and remote:
+        raise click.UsageError("--exact goes with --local")
+    if check_exact and (account or all_accounts):
+        raise click.UsageError("--exact goes without --account and --all-accounts")
+    narrowings: dict[str, list[str]] = {}
     async with _sudo() as sudo:
         if remote:
             listed = await sudo.roles_remote(
@@ -567,15 +584,27 @@ async def roles(
                 {"account": a, "error": e} for a, e in sorted(errors.items())
             ]
         else:
-            listed = describe_roles(await sudo.visible_roles(principal=principal, account=account))
+            visible = await sudo.visible_roles(principal=principal, account=account)
+            listed = describe_roles(visible)
+            if check_exact:
+                narrowings = await sudo.narrowings(visible)
+    if check_exact:
+        for role in listed:
+            role["exact"] = not narrowings[role["arn"]]
+            role["narrowings"] = narrowings[role["arn"]]
     failed = [entry for entry in listed if "error" in entry]
     if as_json:
         click.echo(json.dumps(listed, indent=2))
     else:
         for role in listed:
-            if "error" not in role:
-                shown = role["arn"] if all_accounts else role["name"]
-                click.echo(f"{shown}\t{', '.join(role['principals'])}")
+            if "error" in role:
+                continue
+            exact = ""
+            if check_exact:
+                count = len(role["narrowings"])
+                exact = f"\tnarrower ({count})" if count else "\texact"
+            shown = role["arn"] if all_accounts else role["name"]
+            click.echo(f"{shown}\t{', '.join(role['principals'])}{exact}")
     for entry in failed:
         click.echo(f"iam-sudo: account {entry['account']}: {entry['error']}", err=True)
     if failed:
@@ -583,9 +612,19 @@ async def roles(
 
 
 @cli.command(context_settings=_COMMAND_SETTINGS)
+@click.option(
+    "--source-profile",
+    metavar="PROFILE",
+    help="Where iam-sudo gets its own credentials [default: the profile in effect now].",
+)
 @click.argument("profile")
-@click.argument("arguments", nargs=-1, type=click.UNPROCESSED, metavar="assume|simulate OPTIONS...")
-async def configure(profile: str, arguments: tuple[str, ...]) -> None:
+@click.argument(
+    "arguments",
+    nargs=-1,
+    type=click.UNPROCESSED,
+    metavar="[--source-profile PROFILE] assume|simulate OPTIONS...",
+)
+async def configure(source_profile: str | None, profile: str, arguments: tuple[str, ...]) -> None:
     """Make AWS profile PROFILE get its credentials from iam-sudo, refreshed by itself.
 
     Writes `credential_process = iam-sudo ... --format process` to the profile in the AWS
@@ -593,13 +632,17 @@ async def configure(profile: str, arguments: tuple[str, ...]) -> None:
     with `--profile PROFILE` (or AWS_PROFILE), and asks iam-sudo again when the cached
     credentials near their expiry.
 
+    iam-sudo itself gets its credentials from --source-profile, recorded in the line
+    (default: the profile in effect when configure runs), never from PROFILE.
+
     \b
     Example:
-      iam-sudo configure task simulate --role-name TaskRole
+      iam-sudo configure task --source-profile dev simulate --role-name TaskRole
       aws s3 ls --profile task
     """
-    import shlex
+    from .credentials import process_line
 
+    source_profile, arguments = _split_source_profile(source_profile, arguments)
     if not arguments or arguments[0] not in ("assume", "simulate"):
         raise click.UsageError(
             "give the iam-sudo command to run: assume or simulate, with its options"
@@ -620,9 +663,20 @@ async def configure(profile: str, arguments: tuple[str, ...]) -> None:
             "the command may not name a command to run, --profile, --format or --dry-run: "
             "iam-sudo adds --format process itself"
         )
-    line = shlex.join([*_self_command(), *arguments, "--format", "process"])
+    line = process_line(_self_command(), profile, source_profile, arguments)
     path = write_process_profile(profile, line)
     click.echo(f"iam-sudo: profile {profile} in {path} now runs: {line}", err=True)
+
+
+def _split_source_profile(
+    given: str | None, arguments: tuple[str, ...]
+) -> tuple[str | None, tuple[str, ...]]:
+    """--source-profile given after PROFILE, as the usage line shows it, taken out."""
+    if arguments and arguments[0].startswith("--source-profile="):
+        return arguments[0].split("=", 1)[1], arguments[1:]
+    if len(arguments) >= 2 and arguments[0] == "--source-profile":
+        return arguments[1], arguments[2:]
+    return given, arguments
 
 
 def _self_command() -> list[str]:
@@ -656,6 +710,242 @@ async def prune(dry_run: bool, account: str | None) -> None:
     click.echo(f"iam-sudo: {verb} {len(arns)} unneeded iam-sudo policies", err=True)
 
 
+# --- iam-sudo console (issue 18): one block, reusing simulate's and assume's own options ---
+# The role options are simulate's and assume's Option objects themselves, not copies, so
+# that their names, checks and help stay one copy each.
+_CONSOLE_SIMULATE_OPTIONS = (
+    "role_name",
+    "principal",
+    "base_role",
+    "remote",
+    "function_name",
+    "duration",
+    "source_identity",
+    "session_tags",
+)
+_CONSOLE_ASSUME_OPTIONS = ("mfa_serial", "token_code", "external_id", "session_name")
+_CONSOLE_SIMULATE_ONLY = (
+    "principal",
+    "base_role",
+    "remote",
+    "function_name",
+    "source_identity",
+    "session_tags",
+)
+
+
+def _reused_options(command: click.Command, names: Sequence[str]) -> list[click.Parameter]:
+    return [param for param in command.params if param.name in names]
+
+
+@cli.command(
+    params=[
+        *_reused_options(simulate, _CONSOLE_SIMULATE_OPTIONS),
+        *_reused_options(assume, _CONSOLE_ASSUME_OPTIONS),
+    ]
+)
+@click.option(
+    "--assume",
+    "assume_role",
+    is_flag=True,
+    help="Assume the real role NAME|ARN (as `assume` does) instead of simulating it.",
+)
+@click.option(
+    "--url",
+    "print_url",
+    is_flag=True,
+    help="Print the sign-in URL instead of opening a browser (a secret for 15 minutes).",
+)
+@click.option(
+    "--destination",
+    metavar="SERVICE|PATH|URL",
+    help="Console page to open: a service (s3), a path (ecs/v2/clusters) or a console URL.",
+)
+@click.option(
+    "--region",
+    metavar="REGION",
+    help="Console region, and so its partition [default: AWS_REGION, your profile's region].",
+)
+@click.pass_context
+async def console(
+    ctx: click.Context,
+    role_name: str,
+    principal: Principal | None,
+    base_role: str | None,
+    remote: bool,
+    function_name: str,
+    duration: int,
+    source_identity: bool,
+    session_tags: bool,
+    mfa_serial: str | None,
+    token_code: str | None,
+    external_id: str | None,
+    session_name: str | None,
+    assume_role: bool,
+    print_url: bool,
+    destination: str | None,
+    region: str | None,
+) -> None:
+    """Open the AWS console as the simulated role NAME (or, with --assume, the real role).
+
+    Gets the session's credentials as `simulate` (or `assume`) does, exchanges them for a
+    sign-in token at AWS's federation endpoint, and opens the console in your browser
+    without putting the sign-in URL on any command line. The console session ends with
+    the credentials (1 hour with --remote).
+
+    \b
+    Examples:
+      iam-sudo console --role-name TaskRole --destination ecs/v2/clusters
+      iam-sudo console --local --role-name TaskRole --duration 7200 --url
+      iam-sudo console --assume --role-name Deployer --destination s3
+    """
+    from . import console as signin
+
+    def given(names: Sequence[str]) -> list[str]:
+        """The options of ``names`` given on the command line, as the user spells them."""
+        return [
+            "/".join([*param.opts, *param.secondary_opts])
+            for param in ctx.command.params
+            if param.name in names
+            and ctx.get_parameter_source(param.name) is not click.core.ParameterSource.DEFAULT
+        ]
+
+    if assume_role:
+        simulate_only = given(_CONSOLE_SIMULATE_ONLY)
+        if simulate_only:
+            raise click.UsageError(f"--assume assumes the role itself: drop {simulate_only[0]}")
+    else:
+        assume_only = given(_CONSOLE_ASSUME_OPTIONS)
+        if assume_only:
+            raise click.UsageError(f"{assume_only[0]} goes with --assume")
+        if remote and duration != DEFAULT_DURATION_SECONDS:
+            raise click.UsageError("--duration goes with --local; --remote credentials last 1 hour")
+    console_region = region or _console_region()
+    try:
+        # Bad input fails here, before any request.
+        partition = signin.partition_of(console_region)
+        signin.destination_url(destination, console_region, partition)
+        signin.federation_endpoint(partition, os.environ)
+    except IamSudoError as error:
+        raise click.UsageError(str(error)) from None
+
+    if assume_role:
+        mfa_serial, token_code = await _assume_mfa(
+            mfa_serial, token_code, external_id, session_name
+        )
+    caller: list[str] = []
+
+    async def fetch() -> Credentials:
+        if not assume_role and remote:
+            async with _sudo() as sudo:
+                log.info("invoking the function %s to simulate %s", function_name, role_name)
+                return await sudo.simulate_remote(
+                    role_name, principal=principal, base_role=base_role, function_name=function_name
+                )
+        async with _sudo() as sudo:
+            caller.append((await sudo.identity()).arn)
+            if assume_role:
+                return await sudo.assume(
+                    role_name,
+                    duration_seconds=duration,
+                    session_name=session_name,
+                    external_id=external_id,
+                    mfa_serial=mfa_serial,
+                    token_code=token_code,
+                )
+        return await _simulate_local(
+            role_name,
+            principal=principal,
+            base_role=base_role,
+            duration=duration,
+            session_tags=session_tags,
+            source_identity=source_identity,
+            dry_run=False,
+        )
+
+    credentials = await _obtain(ctx, None, True, fetch)
+    # A --remote session is the function's role chain: never a SessionDuration for it.
+    direct = bool(caller) and signin.is_direct_session(caller[0])
+    session_duration = signin.session_duration(direct, duration)
+    log.info(
+        "signing in to the %s console in %s (%s)",
+        partition.name,
+        console_region,
+        f"console session of {session_duration} s"
+        if session_duration
+        else "the console session ends with the credentials",
+    )
+    url = await signin.console_login_url(
+        credentials, region=console_region, destination=destination, duration=session_duration
+    )
+    if print_url:
+        click.echo(url)
+        return
+    # On this thread, not a worker: Ctrl-C while it waits for the browser must end it now.
+    signin.open_in_browser(url)
+    click.echo(
+        f"iam-sudo: opened the AWS console in your browser, until "
+        f"{credentials.expiration.isoformat()}",
+        err=True,
+    )
+
+
+async def _assume_mfa(
+    mfa_serial: str | None,
+    token_code: str | None,
+    external_id: str | None,
+    session_name: str | None,
+) -> tuple[str | None, str | None]:
+    """Check assume's options; (MFA serial, code): the profile's serial, a code asked for.
+
+    The serial defaults to ``mfa_serial`` of the calling profile, as the AWS CLI's; the
+    code is prompted for on a terminal. Raises :class:`click.UsageError` for bad values.
+    """
+    from .session import check_assume_options
+
+    if mfa_serial is None:
+        from .config import mfa_serial as profile_mfa_serial
+
+        mfa_serial = profile_mfa_serial()
+
+    def check(code: str | None) -> None:
+        try:
+            check_assume_options(
+                mfa_serial=mfa_serial,
+                token_code=code,
+                external_id=external_id,
+                session_name=session_name,
+            )
+        except IamSudoError as error:
+            raise click.UsageError(str(error)) from None
+
+    check(token_code)
+    if mfa_serial and token_code is None:
+        if not sys.stdin.isatty():
+            raise click.UsageError("--mfa-serial needs --token-code when not run on a terminal")
+        token_code = str(await click.prompt(f"MFA code for {mfa_serial}", err=True)).strip()
+        check(token_code)
+    return mfa_serial, token_code
+
+
+def _console_region() -> str:
+    """The region as the AWS CLI finds it (see config.region), else us-east-1's partition."""
+    from .config import region
+
+    found = region()
+    if found:
+        return found
+    import boto3
+
+    from ._aws import map_exceptions
+
+    with map_exceptions("aws", "session"):  # a missing AWS_PROFILE: one line
+        return boto3.session.Session().region_name or "us-east-1"
+
+
+# --- end of iam-sudo console ---
+
+
 def _describe_session(session: SimulatedSession) -> str:
     request = session.request
     return json.dumps(
@@ -680,6 +970,7 @@ def _describe_session(session: SimulatedSession) -> str:
             ],
             "ManagedPoliciesPacked": list(session.plan.inlined_managed),
             "Fidelity": list(session.fidelity),
+            "Findings": [finding.to_json() for finding in session.findings],
         },
         indent=2,
     )
@@ -690,6 +981,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         code = cli(args=args, prog_name="iam-sudo", standalone_mode=False, _anyio_backend="asyncio")
+    except click.exceptions.NoArgsIsHelpError as error:
+        click.echo(error.format_message(), err=True)  # usage asked for, not an error
+        sys.exit(error.exit_code)
     except click.UsageError as error:
         command = error.ctx.command_path if error.ctx else "iam-sudo"
         click.echo(f"iam-sudo: error: {error.format_message()} (see '{command} --help')", err=True)

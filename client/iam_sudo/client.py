@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -22,6 +23,7 @@ from ._exceptions import (
     AwsError,
     ConfigurationError,
     IamSudoError,
+    InexactSimulation,
     InvalidRequest,
     PackedPolicyConflict,
     RoleNotFound,
@@ -29,11 +31,18 @@ from ._exceptions import (
     SudoPolicyDenied,
     UnsupportedRole,
 )
-from .caller import CallerProof, caller_from_answer, check_proof
+from .caller import (
+    CallerProof,
+    caller_from_answer,
+    check_proof,
+    deployment_audience,
+    needs_caller_account,
+)
 from .caller import source_identity as caller_source_identity
+from .ceiling import Ceiling
 from .conditions import Target
 from .credentials import Credentials
-from .fidelity import report
+from .fidelity import Finding, narrowing_lines, report, rewrite_finding, statement_left_out
 from .fitting import POLICY_PATH, PackedPolicy
 from .policy import SudoPolicy
 from .principal import Principal, admits
@@ -85,16 +94,22 @@ class Identity:
 class SimulatedSession:
     """A resolved role and the plan that simulates it, before anything is created or sent.
 
-    ``fidelity`` lists, one line each, what the session will not reproduce of the role.
+    ``findings`` (:class:`~iam_sudo.fidelity.Finding`) say what the session will not
+    reproduce of the role; ``fidelity`` is their lines.
     """
 
     role: Role
     base_role_arn: str
     principal: Principal | None
     plan: SessionPlan
-    fidelity: tuple[str, ...] = ()
+    findings: tuple[Finding, ...] = ()
     #: The account of a role read through its spoke's reader (None: the client's own).
     account: str | None = None
+
+    @property
+    def fidelity(self) -> tuple[str, ...]:
+        """The fidelity report: one line per finding."""
+        return tuple(str(finding) for finding in self.findings)
 
     @property
     def request(self) -> SessionRequest:
@@ -113,6 +128,10 @@ class RoleDetails:
     arn: str
     boundary: str | None
     tags: dict[str, str]
+
+
+# A policy younger than this may be about to be passed by ARN by a concurrent simulation.
+PRUNE_MIN_AGE = timedelta(minutes=15)
 
 
 def _seen(future: asyncio.Future[Any]) -> None:
@@ -261,7 +280,7 @@ class IamSudo:
             self._readers = accounts.AccountReaders(self._transport, make)
         self._readers.check_reachable(account, me.account)
         transport = await self._readers.transport(account, me.partition, me.arn)
-        base = await self.role_arn(self.base_role)
+        base = self._base_role_in(self.base_role, account, me.partition)
         # One client per reader session, so its listings serve every request meanwhile;
         # looked up and stored with no await between, so concurrent requests share it.
         key = (account, id(transport._reader))
@@ -269,7 +288,7 @@ class IamSudo:
         if other is None:
             other = IamSudo(
                 policy=self.policy,
-                base_role=accounts.role_in_account(base, account),
+                base_role=base,
                 max_concurrency=self._max_concurrency,
                 roles_ttl=self._roles_ttl,
                 transport=transport,
@@ -279,6 +298,17 @@ class IamSudo:
             self._in_accounts[key] = other
             await other.__aenter__()
         return other
+
+    @staticmethod
+    def _base_role_in(base_role: str, account: str, partition: str) -> str:
+        """The base role of that name (or the namesake of that ARN) in ``account``.
+
+        A spoke's base role is created without a path (function/spoke.py): its ARN is
+        known without asking IAM, which the caller may not be allowed here.
+        """
+        if base_role.startswith("arn:"):
+            return accounts.role_in_account(base_role, account)
+        return role_arn(base_role, partition=partition, account=account)
 
     async def _target_account(self, role_name: str, account: str | None) -> str | None:
         """The other account a request is for (None: this client's own)."""
@@ -362,12 +392,29 @@ class IamSudo:
         return await asyncio.shield(self._once("roles", fetch, self._roles_ttl))
 
     async def role_arn(self, name_or_arn: str) -> str:
-        """The ARN of a role given by ARN or by name in the caller's account and partition."""
+        """The ARN of a role given by ARN, or by name in the caller's account, as IAM says.
+
+        A name's ARN comes from GetRole (once per client), never from concatenation: a
+        role's ARN holds its IAM path (``role/ci/deployer``). Raises :class:`RoleNotFound`
+        if there is no such role, :class:`AccessDenied` if GetRole is not allowed.
+        """
         check_role_reference(name_or_arn)
         if name_or_arn.startswith("arn:"):
             return name_or_arn
-        identity = await self.identity()
-        return role_arn(name_or_arn, partition=identity.partition, account=identity.account)
+
+        async def fetch() -> str:
+            try:
+                return await self._iam(
+                    "get_role", lambda reply: str(reply["Role"]["Arn"]), RoleName=name_or_arn
+                )
+            except AccessDenied as error:
+                raise AccessDenied(
+                    f"{error}; iam-sudo needs iam:GetRole to learn role {name_or_arn}'s ARN "
+                    "(with its path): give the role's ARN instead",
+                    code=error.code,
+                ) from None
+
+        return await asyncio.shield(self._once(f"role-arn:{name_or_arn}", fetch))
 
     async def _attached_policy_arns(self, role_name: str) -> list[str]:
         arns = []
@@ -406,7 +453,9 @@ class IamSudo:
 
         async def managed() -> tuple[list[str], dict[str, dict[str, Any]]]:
             arns = await self._attached_policy_arns(role_name)
-            return arns, await self._managed_documents(arns, await versions)
+            # Shielded: `versions` is shared (the session's listing of policy versions); a
+            # lookup dropped by the exact-name fast path must not cancel it for the others.
+            return arns, await self._managed_documents(arns, await asyncio.shield(versions))
 
         async with _task_group() as group:
             attached = group.create_task(managed())
@@ -502,7 +551,42 @@ class IamSudo:
         return variant
 
     async def _base_role_tags(self, base_arn: str) -> dict[str, str]:
-        return (await self._role_details(role_name_of(base_arn))).tags
+        return (await self._base_role_details(base_arn)).tags
+
+    async def _base_role_details(self, base_arn: str) -> RoleDetails:
+        factory = functools.partial(self._role_details, role_name_of(base_arn))
+        return await asyncio.shield(self._once(f"base-role:{base_arn}", factory, self._roles_ttl))
+
+    async def _ceiling(self, base_arn: str) -> Ceiling | str:
+        """What the base role can grant (its policies and boundary), read once per base
+        role and client (renewed like the roles listing); or why it cannot be read."""
+
+        async def fetch() -> Ceiling | str:
+            identity = await self.identity()
+            if base_arn.split(":")[4] != identity.account:
+                return f"it is in account {base_arn.split(':')[4]}, read from {identity.account}"
+            name = role_name_of(base_arn)
+            versions = asyncio.sleep(0, await self._policy_versions())
+            try:
+                async with _task_group() as group:
+                    details = group.create_task(self._base_role_details(base_arn))
+                    policies = group.create_task(self._role_policies(name, versions))
+                arns, documents, inline = policies.result()
+                boundary = details.result().boundary
+                boundary_documents = (
+                    await self._managed_documents([boundary], await self._policy_versions())
+                    if boundary
+                    else {}
+                )
+            except (AwsError, RoleNotFound) as error:
+                return str(error)
+            return Ceiling.from_policies(
+                name,
+                {**inline, **{arn: documents[arn] for arn in arns}},
+                (boundary, boundary_documents[boundary]) if boundary else None,
+            )
+
+        return await asyncio.shield(self._once(f"ceiling:{base_arn}", fetch, self._roles_ttl))
 
     async def session(
         self,
@@ -515,6 +599,7 @@ class IamSudo:
         explain: bool = False,
         caller: str | None = None,
         source_identity: bool = True,
+        exact: bool = False,
         account: str | None = None,
     ) -> SimulatedSession:
         """Resolve ``role_name`` and plan the AssumeRole request that simulates it exactly.
@@ -527,6 +612,11 @@ class IamSudo:
         whom the sudo policy's rules are for (a verified ARN; default: this client's own
         identity, from STS); ``source_identity`` names the caller as the session's STS
         SourceIdentity, so that CloudTrail ties every action of the session to them.
+
+        With ``explain`` or ``exact`` the base role's policies are read too, and what it
+        cannot grant of the role becomes findings of kind ``narrower`` (see
+        :mod:`iam_sudo.ceiling`); ``exact`` then raises :class:`InexactSimulation`, one
+        line per narrowing, rather than plan a session that grants less than the role.
         """
         if not role_name:
             raise InvalidRequest("the role name must not be empty")
@@ -538,13 +628,16 @@ class IamSudo:
             accounts.check_chained_duration(own.arn, duration_seconds, other)
             spoke = await self.in_account(other, caller=caller)
             if base_role is not None:
-                requested_base = await self.role_arn(base_role)
-                if accounts.account_of(requested_base) not in (own.account, other):
+                check_role_reference(base_role)
+                if base_role.startswith("arn:") and accounts.account_of(base_role) not in (
+                    own.account,
+                    other,
+                ):
                     raise InvalidRequest(
                         f"the base role must be in account {other}, the role's: STS takes "
                         "session policy ARNs only from the assumed role's account"
                     )
-                base_role = accounts.role_in_account(requested_base, other)
+                base_role = self._base_role_in(base_role, other, own.partition)
             planned = await spoke.session(
                 role_name,
                 principal=principal,
@@ -554,6 +647,7 @@ class IamSudo:
                 explain=explain,
                 caller=caller if caller is not None else own.arn,
                 source_identity=source_identity,
+                exact=exact,
             )
             return replace(planned, account=other)
         wanted = _as_principal(principal)
@@ -583,11 +677,11 @@ class IamSudo:
         details: RoleDetails | None = None
         try:
             async with _task_group() as group:
-                exact = group.create_task(self._get_role(role_name))
+                by_name = group.create_task(self._get_role(role_name))
                 base_arn = group.create_task(self.role_arn(base))
                 group.create_task(asyncio.wait([versions]))
                 me = group.create_task(self.identity()) if caller is None else None
-                found = await exact
+                found = await by_name
                 if me is not None:
                     caller = (await me).arn
                 if found is not None and by_arn and found[0].arn != role_name:
@@ -630,10 +724,16 @@ class IamSudo:
             caller=caller,
             details=details,
             policies=policies,
+            ceiling=explain or exact,
         )
+        narrower = narrowing_lines(session.findings)
+        if exact and narrower:
+            raise InexactSimulation(session.role.name, narrower)
         if not source_identity or caller is None:
             return session
-        request = replace(session.request, source_identity=caller_source_identity(caller))
+        # The base role's account is where the session lives: its own users keep bare names.
+        named = caller_source_identity(caller, home_account=base_arn.result().split(":")[4])
+        request = replace(session.request, source_identity=named)
         return replace(session, plan=replace(session.plan, request=request))
 
     async def _plan(
@@ -651,10 +751,12 @@ class IamSudo:
         caller: str | None = None,
         details: RoleDetails | None = None,
         policies: RolePolicies | None = None,
+        ceiling: bool = False,
     ) -> SimulatedSession:
         """Read the role's policies and plan its session (see :meth:`session`).
 
-        ``details`` and ``policies`` are used when already read (the exact-name path).
+        ``details`` and ``policies`` are used when already read (the exact-name path);
+        ``ceiling`` reads the base role's policies and reports what it cannot grant.
         """
 
         async def read_details() -> RoleDetails:
@@ -684,6 +786,22 @@ class IamSudo:
             tags=tags if session_tags else {},
             duration_seconds=duration_seconds,
         )
+        narrowings, ceiling_unknown = [], None
+        if ceiling:
+            found = await self._ceiling(base_role_arn)
+            if isinstance(found, str):
+                ceiling_unknown = found
+            else:
+                role_documents = [(n, f"inline policy {n}", d) for n, d in inline_policies.items()]
+                role_documents += [(a, f"managed policy {a}", documents[a]) for a in documents]
+                left_out = {
+                    (str(f.policy), int(f.statement or 0))
+                    for f in map(rewrite_finding, plan.rewrites)
+                    if statement_left_out(f)
+                }
+                narrowings = found.narrowings(
+                    role_documents, role_boundary=boundary, left_out=left_out
+                )
         findings = report(
             role=role,
             plan=plan,
@@ -692,11 +810,17 @@ class IamSudo:
             role_tags=tags,
             tags_passed=session_tags,
             base_role_tags=await self._base_role_tags(base_role_arn) if explain else None,
+            narrowings=narrowings,
+            ceiling_unknown=ceiling_unknown,
         )
         return SimulatedSession(role, base_role_arn, principal, plan, tuple(findings))
 
     async def prune_policies(
-        self, *, dry_run: bool = False, account: str | None = None
+        self,
+        *,
+        dry_run: bool = False,
+        min_age: timedelta = PRUNE_MIN_AGE,
+        account: str | None = None,
     ) -> list[str]:
         """Delete the /iam-sudo/ policies that no role of the account needs any more.
 
@@ -707,16 +831,17 @@ class IamSudo:
         to learn which content-addressed policies are still needed. Only policies under
         ``/iam-sudo/`` named ``iam-sudo-*`` are ever considered. If any role cannot be
         planned, nothing is deleted. Returns the ARNs deleted (or, with ``dry_run``, that
-        would be).
+        would be). A policy attached to anything, or created less than ``min_age`` ago, is
+        never deleted (see :meth:`_own_policies`).
         """
         if account is not None and await self._target_account("", account) is not None:
             spoke = await self.in_account(account)
-            return await spoke.prune_policies(dry_run=dry_run)
+            return await spoke.prune_policies(dry_run=dry_run, min_age=min_age)
         async with _task_group() as group:
             listing = group.create_task(self.roles())
             base_arn = group.create_task(self.role_arn(self.base_role))
             versions = group.create_task(self._policy_versions())
-            ours = group.create_task(self._own_policies())
+            ours = group.create_task(self._own_policies(min_age))
 
         async def needed_by(role: Role) -> set[str]:
             try:
@@ -746,18 +871,36 @@ class IamSudo:
                 log.info("deleted %s", arn)
         return unneeded
 
-    async def _own_policies(self) -> list[str]:
-        """The content-addressed policies iam-sudo created in this account."""
+    async def _own_policies(self, min_age: timedelta = PRUNE_MIN_AGE) -> list[str]:
+        """The content-addressed policies iam-sudo created in this account, that prune may delete.
+
+        Never one attached to anything (``AttachmentCount`` > 0: iam-sudo never attaches its
+        own, so someone else relies on it), nor one created less than ``min_age`` (default
+        :data:`PRUNE_MIN_AGE`) ago (a simulation may be about to pass it by ARN), nor one
+        whose count or creation date the answer does not give (unknown: kept).
+        """
+        now = datetime.now(UTC)
         arns: list[str] = []
         async for page in self._iam_pages(
             "list_policies", "Policies", Scope="Local", PathPrefix=POLICY_PATH
         ):
             with reading_answer("iam", "list_policies"):
-                arns += [
-                    str(p["Arn"])
-                    for p in page
-                    if p.get("Path") == POLICY_PATH and str(p["PolicyName"]).startswith("iam-sudo-")
-                ]
+                for p in page:
+                    if p.get("Path") != POLICY_PATH or not str(p["PolicyName"]).startswith(
+                        "iam-sudo-"
+                    ):
+                        continue
+                    attached, created = p.get("AttachmentCount"), p.get("CreateDate")
+                    if (
+                        isinstance(attached, int)
+                        and attached == 0
+                        and isinstance(created, datetime)
+                        and created.tzinfo is not None
+                        and now - created >= min_age
+                    ):
+                        arns.append(str(p["Arn"]))
+                    else:
+                        log.info("kept %s: attached, recent or of unknown age", p["Arn"])
         return arns
 
     async def _ensure_policy(self, packed: PackedPolicy) -> bool:
@@ -881,18 +1024,21 @@ class IamSudo:
         principal: Principal | str | None = None,
         base_role: str | None = None,
         duration_seconds: int = DEFAULT_DURATION_SECONDS,
+        exact: bool = False,
         account: str | None = None,
     ) -> Credentials:
         """Credentials of the base role limited to the policies of the role ``role_name``.
 
-        ``account`` (or a role ARN in another account) simulates a role of that account
-        through its spoke (see :meth:`in_account`).
+        ``exact`` raises :class:`InexactSimulation` where the base role cannot grant all
+        the role can (see :meth:`session`). ``account`` (or a role ARN in another account)
+        simulates a role of that account through its spoke (see :meth:`in_account`).
         """
         session = await self.session(
             role_name,
             principal=principal,
             base_role=base_role,
             duration_seconds=duration_seconds,
+            exact=exact,
             account=account,
         )
         return await self.assume_session(session)
@@ -938,15 +1084,17 @@ class IamSudo:
         principal: Principal | str | None = None,
         base_role: str | None = None,
         function_name: str = DEFAULT_FUNCTION_NAME,
+        exact: bool = False,
         account: str | None = None,
     ) -> Credentials:
         """Ask the iam-sudo Lambda function to simulate the role, with its own permissions.
 
         Only ``lambda:InvokeFunction`` is needed; the function's sudo policy decides. A
-        function error raises :class:`RemoteError` carrying the function's message.
+        function error raises :class:`RemoteError` carrying the function's message;
+        ``exact`` has the function refuse an inexact simulation (``InexactSimulation``).
         """
         event: dict[str, Any] = SimulateRequest(
-            role_name, _as_principal(principal), base_role, account
+            role_name, _as_principal(principal), base_role, exact, account
         ).to_event()
         # The function's own validation, so that a bad request fails here, before any call.
         SimulateRequest.from_event(event)
@@ -958,7 +1106,7 @@ class IamSudo:
         The proof says who asks, signed with this client's own credentials, for this
         function only.
         """
-        proof = await self._transport.identity_proof(function_audience(function_name))
+        proof = await self._transport.identity_proof(await self.function_audience(function_name))
         reply = await self._transport.call(
             "lambda",
             "invoke",
@@ -1035,6 +1183,38 @@ class IamSudo:
         errors = {a: str(e) for a, e in results.items() if isinstance(e, IamSudoError)}
         return roles, errors
 
+    async def narrowings(
+        self, roles: list[Role], *, base_role: str | None = None
+    ) -> dict[str, list[str]]:
+        """Per role ARN, the lines of what a simulation would not grant of it ([] = exact).
+
+        Each role is planned as :meth:`session` would with ``exact``, under ``base_role``
+        (default: the client's) or the variant carrying its boundary; a role that cannot
+        be simulated at all (no such variant, too large for STS) has that error as its line.
+        """
+        async with _task_group() as group:
+            base_arn = group.create_task(self.role_arn(base_role or self.base_role))
+            versions = group.create_task(self._policy_versions())
+            me = group.create_task(self.identity())
+
+        async def lines(role: Role) -> list[str]:
+            try:
+                planned = await self._plan(
+                    role,
+                    base_arn.result(),
+                    versions.result(),
+                    listing=roles,
+                    caller=me.result().arn,
+                    ceiling=True,
+                )
+            except (UnsupportedRole, SessionLimitExceeded) as error:
+                return [str(error)]
+            return narrowing_lines(planned.findings)
+
+        async with _task_group() as group:
+            tasks = {role.arn: group.create_task(lines(role)) for role in roles}
+        return {arn: task.result() for arn, task in tasks.items()}
+
     async def roles_remote(
         self,
         *,
@@ -1054,26 +1234,33 @@ class IamSudo:
         ).to_event()
         return parse_roles_reply(*await self._invoke(function_name, event))
 
+    async def function_audience(self, function_name: str) -> str:
+        """The audience of a proof for ``function_name``: the function's unqualified ARN.
+
+        A full or partial ARN needs no request (a partial one is in the Lambda client's
+        region and partition); a bare name is invoked in the caller's own account, which
+        costs one sts:GetCallerIdentity (no permission needed; cached for this client).
+        Not lambda:GetFunction: another request, and a permission callers may lack.
+        """
+        partition, region = await self._transport.scope("lambda")
+        account = (await self.identity()).account if needs_caller_account(function_name) else None
+        return deployment_audience(
+            function_name, partition=partition, region=region, account=account
+        )
+
     async def verify_caller(self, proof: object, *, audience: str) -> str:
         """The ARN of whoever signed ``proof``, as STS says; :class:`Unauthenticated` if not.
 
         The function's first step: the proof must be a GetCallerIdentity request for this
-        transport's own STS endpoint, for ``audience`` (the function's name), signed in
-        the last 15 minutes; STS then checks the signature and names the signer.
+        transport's own STS endpoint, for ``audience`` (the function's unqualified ARN, see
+        :func:`iam_sudo.caller.own_audience`), signed in the last 15 minutes, carrying only
+        signed headers; STS then checks the signature and names the signer.
         """
-        checked = CallerProof.from_event(proof)
-        check_proof(
-            checked,
+        checked = check_proof(
+            CallerProof.from_event(proof),
             sts_endpoint=await self._transport.sts_endpoint(),
             audience=audience,
             now=datetime.now(UTC),
         )
         status, body = await self._transport.send_proof(checked)
         return caller_from_answer(status, body)
-
-
-def function_audience(function_name: str) -> str:
-    """The function's own name (what AWS_LAMBDA_FUNCTION_NAME holds), from a name or ARN."""
-    if function_name.startswith("arn:"):
-        return function_name.split(":")[6]
-    return function_name.split(":")[0]

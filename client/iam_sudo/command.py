@@ -1,4 +1,10 @@
-"""Running the user's command with the credentials, as a shell runs a foreground job."""
+"""Running the user's command with the credentials, as a shell runs a foreground job.
+
+The command's environment holds the new credentials and nothing that an SDK would read as
+belonging to them but that came from elsewhere (a stale expiration, the legacy token
+name, another account's id, the profile iam-sudo itself used), plus the region iam-sudo
+resolved, since the profile that may have provided it is removed.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,29 @@ import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from types import FrameType
+from typing import TYPE_CHECKING
 
+from . import config
 from ._exceptions import CommandError
+
+if TYPE_CHECKING:
+    from .credentials import Credentials
+
+# Read by SDKs as credentials or beside them (botocore's EnvProvider, the JS SDK's fromEnv:
+# AWS_CREDENTIAL_EXPIRATION, AWS_ACCOUNT_ID, AWS_CREDENTIAL_SCOPE), or naming where to find
+# them: never handed on from iam-sudo's own environment.
+CREDENTIAL_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_ACCOUNT_ID",
+    "AWS_CREDENTIAL_SCOPE",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    config.RESOLVING_VARIABLE,
+)
 
 # Signals a terminal sends to the whole foreground process group: the command gets them
 # itself, so iam-sudo only stays out of the way.
@@ -21,6 +48,34 @@ _FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 def exit_status(returncode: int) -> int:
     """A process's exit status as a shell reports it: 128+N for death by signal N."""
     return returncode if returncode >= 0 else 128 - returncode
+
+
+def with_region(env: dict[str, str], region: str | None) -> dict[str, str]:
+    """``env`` with ``region`` as both variables SDKs read (AWS_REGION: the JS SDK and the
+    AWS CLI v2; AWS_DEFAULT_REGION: botocore and the AWS CLI v1); unchanged if None."""
+    if region:
+        env["AWS_REGION"] = region
+        env["AWS_DEFAULT_REGION"] = region
+    return env
+
+
+def environment(
+    base: Mapping[str, str], credentials: Credentials, region: str | None
+) -> dict[str, str]:
+    """``base`` with ``credentials`` as the only credentials an SDK finds, and ``region``.
+
+    The expiration is set as the AWS CLI's ``configure export-credentials`` sets it.
+    """
+    env = {k: v for k, v in base.items() if k not in CREDENTIAL_VARIABLES}
+    env["AWS_ACCESS_KEY_ID"] = credentials.access_key_id
+    env["AWS_SECRET_ACCESS_KEY"] = credentials.secret_access_key
+    env["AWS_SESSION_TOKEN"] = credentials.session_token
+    env["AWS_CREDENTIAL_EXPIRATION"] = credentials.expiration.isoformat()
+    return with_region(env, region)
+
+
+def _stand_aside(signum: int, frame: FrameType | None) -> None:
+    """While the command runs, a terminal's SIGINT/SIGQUIT are the command's business."""
 
 
 def run(command: Sequence[str], env: Mapping[str, str]) -> int:
@@ -40,7 +95,15 @@ def run(command: Sequence[str], env: Mapping[str, str]) -> int:
             started[0].send_signal(signum)
 
     # In place before the command starts, so that no signal finds iam-sudo undefended.
-    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in _IGNORED}
+    # A handler, not SIG_IGN: exec resets handled signals to their default, but keeps
+    # ignored ones ignored, and the command must start as it would from the shell (where
+    # they are ignored only if they were ignored for iam-sudo too, as under nohup).
+    previous = {
+        sig: signal.signal(
+            sig, signal.SIG_IGN if signal.getsignal(sig) == signal.SIG_IGN else _stand_aside
+        )
+        for sig in _IGNORED
+    }
     previous.update({sig: signal.signal(sig, forward) for sig in _FORWARDED})
     try:
         try:

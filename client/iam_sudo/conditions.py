@@ -1,215 +1,494 @@
-"""Principal-dependent conditions, decided for the target role before they reach STS.
+"""Conditions and policy variables, decided for the target role before they reach STS.
 
-A simulated session is the *base role's* session: STS evaluates ``aws:PrincipalArn``,
-``aws:userid``, ``aws:username`` and ``aws:PrincipalTag/*`` (and the policy variables of
-those keys) against it, not against the role being simulated. A Deny conditioned on the
-target's tag would go inert there, and the simulation would grant more than the role.
+A simulated session is the *base role's* session, assumed by iam-sudo: STS evaluates its
+principal and session keys, not the role's (:mod:`.context_keys` classifies every key).
+A Deny conditioned on the role's tag would go inert, an Allow conditioned on a
+``SourceIdentity`` would grant what the role cannot. So each statement is rewritten for
+the role, by the class of each key it uses (in a Condition, or as a ``${...}`` variable):
 
-So each statement that depends on the principal is rewritten for the target, whose
-values are known (its ARN, its tags; a role has no ``aws:username``) or not (the
-``aws:userid`` of a role session ends in a session name nobody knows in advance):
+* ``principal`` keys, whose value for the role is known (its ARN, account, tags; a role
+  has no ``aws:username``): the condition is decided as IAM would for the role. True: the
+  condition is dropped, the statement kept; false: the statement never applies to the
+  role and is left out. A variable is replaced by the role's value.
+* ``session``, ``compute`` and ``unknown`` keys, and anything not decidable: resolved in
+  the narrowing direction: an Allow that depends on it is left out, a Deny applies
+  regardless of it.
+* ``environment`` keys: kept and evaluated where the user runs the session; reported.
+* ``same`` keys: kept as written.
 
-* decidable and true: the condition is dropped, the statement kept;
-* decidable and false: the statement never applies to the role, and is left out;
-* undecidable: resolved in the narrowing direction: an Allow that depends on it is left
-  out, a Deny that depends on it applies regardless of it.
+A variable with no value and no default never matches (IAM User Guide, "IAM policy
+elements: Variables and tags", policy variables with no value): a ``Resource`` pattern
+with one matches nothing, so a Deny that only names such patterns never applies and is
+left out, not widened.
 
 Every rewrite is a :class:`Rewrite`, a line of the fidelity report.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
-import json
+import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-# A key's value for the target: a string, None for a key the role's requests lack, or this.
-UNKNOWN: Any = type("Unknown", (), {"__repr__": lambda self: "UNKNOWN"})()
+from .context_keys import KeyClass, lookup
 
-_PRINCIPAL_KEY = re.compile(r"aws:(principalarn|userid|username|principaltag/.+)", re.IGNORECASE)
-_VARIABLE = re.compile(
-    r"\$\{\s*(aws:(?:principalarn|userid|username|principaltag/[^,}]+?))\s*"
-    r"(?:,\s*'([^']*)'\s*)?\}",
-    re.IGNORECASE,
-)
-_NEGATED = {"stringnotequals", "stringnotequalsignorecase", "stringnotlike", "arnnotequals"}
-_NEGATED |= {"arnnotlike"}
-_POSITIVE = {"stringequals", "stringequalsignorecase", "stringlike", "arnequals", "arnlike"}
+# A key's value for the role: a string, a list of strings (multivalued; may be empty),
+# None where the role's requests lack the key, or one of these.
+UNKNOWN: Any = type("Unknown", (), {"__repr__": lambda self: "UNKNOWN"})()
+"""Present in every request of the role, with a value nobody knows in advance."""
+MAYBE_ABSENT: Any = type("MaybeAbsent", (), {"__repr__": lambda self: "MAYBE_ABSENT"})()
+"""Perhaps present, with an unknown value, perhaps absent."""
+AS_SESSION: Any = type("AsSession", (), {"__repr__": lambda self: "AS_SESSION"})()
+"""Whatever it is, the simulated session has the same value: keep the condition."""
+
+EXACT, NARROWER, ENVIRONMENT = "exact", "narrower", "environment"
+
+_VARIABLE = re.compile(r"\$\{\s*([^}]*?)\s*\}")
+_DEFAULTED = re.compile(r"([^,]+?)\s*,\s*'([^']*)'")
+_SPECIAL_VARIABLES = {"*", "?", "$"}  # ${*}, ${?}, ${$}: literal characters
 _WILDCARDS = re.compile(r"[*?$]")
+_QUALIFIERS = {"", "foranyvalue", "forallvalues"}
+# operator (lowercase, without IfExists) -> (its positive form, negated)
+_OPERATORS: dict[str, tuple[str, bool]] = {
+    "stringequals": ("stringequals", False),
+    "stringnotequals": ("stringequals", True),
+    "stringequalsignorecase": ("stringequalsignorecase", False),
+    "stringnotequalsignorecase": ("stringequalsignorecase", True),
+    "stringlike": ("stringlike", False),
+    "stringnotlike": ("stringlike", True),
+    "numericequals": ("numericequals", False),
+    "numericnotequals": ("numericequals", True),
+    "numericlessthan": ("numericlessthan", False),
+    "numericlessthanequals": ("numericlessthanequals", False),
+    "numericgreaterthan": ("numericgreaterthan", False),
+    "numericgreaterthanequals": ("numericgreaterthanequals", False),
+    "dateequals": ("dateequals", False),
+    "datenotequals": ("dateequals", True),
+    "datelessthan": ("datelessthan", False),
+    "datelessthanequals": ("datelessthanequals", False),
+    "dategreaterthan": ("dategreaterthan", False),
+    "dategreaterthanequals": ("dategreaterthanequals", False),
+    "bool": ("bool", False),
+    "binaryequals": ("binaryequals", False),
+    "ipaddress": ("ipaddress", False),
+    "notipaddress": ("ipaddress", True),
+    "arnequals": ("arnlike", False),
+    "arnlike": ("arnlike", False),
+    "arnnotequals": ("arnlike", True),
+    "arnnotlike": ("arnlike", True),
+    "null": ("null", False),
+}
+# Policy variables are substituted only in string and ARN operators' values (IAM User
+# Guide, "Where you can use policy variables"); elsewhere a ${ is not decided here.
+_SUBSTITUTING = ("string", "arn")
 
 
 @dataclass(frozen=True)
 class Target:
-    """What iam-sudo knows of the role a session stands in for."""
+    """What iam-sudo knows of the role a session stands in for: its ARN, its tags, and
+    the base role whose session stands in for it (for the organization keys)."""
 
     arn: str
     tags: Mapping[str, str] = field(default_factory=dict)
+    base_arn: str | None = None
+
+    @property
+    def account(self) -> str:
+        parts = self.arn.split(":")
+        return parts[4] if len(parts) > 4 else ""
 
     def value(self, key: str) -> Any:
-        """The key's value in the role's requests: a string, None (absent) or UNKNOWN."""
-        lowered = key.lower()
+        """The key's value in the role's own requests: a string, a list (multivalued),
+        None (absent), :data:`UNKNOWN`, :data:`MAYBE_ABSENT` or :data:`AS_SESSION`."""
+        row = lookup(key)
+        if row.key_class in (KeyClass.SAME, KeyClass.ENVIRONMENT):
+            return AS_SESSION
+        lowered = key.strip().lower()
+        if row.key_class is not KeyClass.PRINCIPAL:
+            # A role's requests are always made with a session: both keys are present.
+            return UNKNOWN if lowered in ("aws:userid", "aws:tokenissuetime") else MAYBE_ABSENT
         if lowered == "aws:principalarn":
-            return self.arn  # for a role session, the role's ARN
-        if lowered == "aws:username":
-            return None  # only IAM users have one
+            return self.arn  # for a role session, the role's ARN (not the session's)
+        if lowered in ("aws:principalaccount", "kms:calleraccount"):
+            return self.account or MAYBE_ABSENT
         if lowered.startswith("aws:principaltag/"):
             wanted = lowered.split("/", 1)[1]
             return next((v for k, v in self.tags.items() if k.lower() == wanted), None)
-        return UNKNOWN  # aws:userid: the role id, a colon and a session name
+        if lowered == "aws:principaltype":
+            return "AssumedRole"
+        if lowered == "aws:principalisawsservice":
+            return "false"
+        if lowered in ("aws:principalorgid", "aws:principalorgpaths"):
+            # The organization is the account's: the session's is the role's only when
+            # the base role is in the same account.
+            same = self.base_arn is not None and self.base_arn.split(":")[4:5] == [self.account]
+            return AS_SESSION if same else MAYBE_ABSENT
+        return None  # aws:username, aws:AssumedRoot, aws:PrincipalServiceName(sList)
 
 
 @dataclass(frozen=True)
 class Rewrite:
-    """One principal-dependent part of a statement and what became of it."""
+    """One context-dependent part of a statement and what became of it.
+
+    ``policy`` is the inline policy's name or the managed policy's ARN, ``index`` the
+    statement's 1-based index in it, ``keys`` the condition keys or policy variables
+    concerned, ``key_class`` their :class:`KeyClass` value, ``kind`` one of ``"exact"``
+    (decided as for the role), ``"narrower"`` (the session grants less than the role:
+    an Allow left out, a Deny applying regardless) or ``"environment"`` (evaluated where
+    the user runs the session).
+    """
 
     source: str
     statement: str
     part: str
     outcome: str
+    policy: str = ""
+    index: int = 0
+    keys: tuple[str, ...] = ()
+    key_class: str = ""
+    kind: str = EXACT
 
     def __str__(self) -> str:
-        return f"{self.source}, {self.statement}: {self.part}: {self.outcome}"
+        line = f"{self.source}, {self.statement}: {self.part}: {self.outcome}"
+        return f"{line} [{self.key_class} key]" if self.key_class else line
 
 
 def is_principal_key(key: str) -> bool:
-    return _PRINCIPAL_KEY.fullmatch(key) is not None
+    """Whether ``key`` names the principal's identity (see :mod:`.context_keys`)."""
+    return lookup(key).key_class is KeyClass.PRINCIPAL
+
+
+# --- IAM's condition operators (IAM User Guide, "IAM JSON policy elements: Condition
+# operators") ----------------------------------------------------------------------------
 
 
 def _like(value: str, pattern: str) -> bool:
-    """IAM's StringLike: ``*`` and ``?`` are the only wildcards, case-sensitive."""
+    """StringLike: ``*`` and ``?`` are the only wildcards, case-sensitive."""
     regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
     return re.fullmatch(regex, value, re.DOTALL) is not None
 
 
 def _arn_like(value: str, pattern: str) -> bool:
-    """IAM's ArnLike: the six parts of an ARN match one by one."""
+    """ArnEquals/ArnLike: the six colon-separated parts match one by one, with wildcards."""
     parts, patterns = value.split(":", 5), pattern.split(":", 5)
     return len(parts) == len(patterns) == 6 and all(map(_like, parts, patterns))
 
 
-def decide(operator: str, values: Any, value: Any) -> bool | None:
-    """Whether one condition (operator, the key's values) holds for the key's ``value``.
+def _number(text: str) -> Decimal | None:
+    try:
+        number = Decimal(text.strip())
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
 
-    None where it cannot be decided here (an UNKNOWN value, an operator that makes no
-    sense for these keys, values that are themselves policy variables).
-    """
-    qualifier, _, name = operator.rpartition(":")
-    qualifier = qualifier.lower()
-    base = name.lower()
+
+def _date(text: str) -> datetime | None:
+    """ISO 8601 (W3C profile) or seconds since the epoch, as the Date operators accept."""
+    stripped = text.strip()
+    if re.fullmatch(r"-?\d+", stripped):
+        try:
+            return datetime.fromtimestamp(int(stripped), UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    try:
+        parsed = datetime.fromisoformat(stripped)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _binary(text: str) -> bytes | None:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    "equals": lambda a, b: a == b,
+    "lessthan": lambda a, b: a < b,
+    "lessthanequals": lambda a, b: a <= b,
+    "greaterthan": lambda a, b: a > b,
+    "greaterthanequals": lambda a, b: a >= b,
+}
+
+
+def _matches(positive: str, context: str, policy: str) -> bool | None:
+    """Whether one context value matches one policy value under the positive operator;
+    None where the policy value is not one the operator accepts."""
+    if positive == "stringequals":
+        return context == policy
+    if positive == "stringequalsignorecase":
+        if context == policy:
+            return True
+        if not (context.isascii() and policy.isascii()):
+            return None  # how IAM folds other letters' case is not documented
+        return context.lower() == policy.lower()
+    if positive == "stringlike":
+        return _like(context, policy)
+    if positive == "arnlike":
+        return _arn_like(context, policy)
+    if positive == "bool":
+        if policy.lower() not in ("true", "false"):
+            return None
+        return context.lower() == policy.lower()
+    if positive == "binaryequals":
+        wanted = _binary(policy)
+        return None if wanted is None else _binary(context) == wanted
+    if positive == "ipaddress":
+        try:
+            network = ipaddress.ip_network(policy.strip(), strict=False)
+        except ValueError:
+            return None
+        try:
+            address = ipaddress.ip_address(context.strip())
+        except ValueError:
+            return False
+        return address.version == network.version and address in network
+    for family, parse in (("numeric", _number), ("date", _date)):
+        if positive.startswith(family):
+            right = parse(policy)
+            if right is None:
+                return None
+            left = parse(context)
+            return left is not None and _ORDER[positive.removeprefix(family)](left, right)
+    return None
+
+
+def parse_operator(operator: str) -> tuple[str, str, bool, bool] | None:
+    """``(qualifier, positive operator, negated, if_exists)``, lowercase, or None for an
+    operator IAM does not have."""
+    qualifier, _, name = str(operator).rpartition(":")
+    qualifier, base = qualifier.lower(), name.lower()
     if_exists = base.endswith("ifexists")
     base = base.removesuffix("ifexists")
+    if qualifier not in _QUALIFIERS or base not in _OPERATORS:
+        return None
+    if base == "null" and (if_exists or qualifier):
+        return None  # Null takes no IfExists nor set operator
+    positive, negated = _OPERATORS[base]
+    return qualifier, positive, negated, if_exists
+
+
+def _texts(values: Any) -> list[str] | None:
     listed = values if isinstance(values, list) else [values]
-    if not all(isinstance(v, str | bool) for v in listed) or qualifier not in (
-        "",
-        "foranyvalue",
-        "forallvalues",
-    ):
-        return None
-    texts = [str(v).lower() if isinstance(v, bool) else v for v in listed]
-    if value is UNKNOWN:
-        return True if base == "stringlike" and "*" in texts else None
-    if base == "null":
-        if if_exists or not all(t.lower() in ("true", "false") for t in texts):
+    texts: list[str] = []
+    for item in listed:
+        if isinstance(item, bool):
+            texts.append("true" if item else "false")
+        elif isinstance(item, str | int | float):
+            texts.append(str(item))
+        else:
             return None
-        # Null: "true" holds where the key is absent, "false" where it is present.
-        return any((t.lower() == "true") == (value is None) for t in texts)
-    if base not in _POSITIVE | _NEGATED:
+    return texts
+
+
+def decide(operator: str, values: Any, value: Any) -> bool | None:
+    """Whether one condition (operator, the key's policy values) holds for the key's
+    ``value`` in the role's request (see :meth:`Target.value`); None where it cannot be
+    decided here (an unknown value, an operator or value IAM would not accept, values
+    that are still policy variables, a multivalued value without a set operator).
+
+    Rules (IAM User Guide): the policy values of a key are ORed, negated operators match
+    when no value matches ("Condition operators"); a missing key makes a condition
+    false, a negated one true, an ``...IfExists`` one true ("Condition operators",
+    IfExists); with ``ForAnyValue`` a missing or empty key makes it false and with
+    ``ForAllValues`` true, whatever IfExists or negation ("Single-valued vs. multivalued
+    context keys"); ``Null`` "true" holds where the key is absent, "false" where present.
+    """
+    parsed = parse_operator(operator)
+    texts = _texts(values)
+    if parsed is None or texts is None or not texts or value is AS_SESSION:
         return None
+    qualifier, positive, negated, if_exists = parsed
+    if any("${" in text for text in texts) or value is MAYBE_ABSENT:
+        return None
+    if positive == "null":
+        flags = {text.lower() for text in texts}
+        if not flags <= {"true", "false"} or (isinstance(value, list) and not value):
+            return None
+        absent = value is None
+        return any((flag == "true") == absent for flag in flags)
     if value is None:
-        if if_exists or qualifier == "forallvalues":
-            return True
-        return base in _NEGATED
-    if any("${" in t for t in texts):
+        if qualifier:
+            return qualifier == "forallvalues"
+        return if_exists or negated
+    if value is UNKNOWN:
+        # Present and single-valued: only a pattern matching every string is decided.
+        if positive == "stringlike" and "*" in texts:
+            return not negated
         return None
-    match base.removeprefix("string").removeprefix("arn").replace("not", ""):
-        case "equals" if base.startswith("arn"):
-            hit = any(_arn_like(value, t) for t in texts)
-        case "like" if base.startswith("arn"):
-            hit = any(_arn_like(value, t) for t in texts)
-        case "equals":
-            hit = value in texts
-        case "equalsignorecase":
-            hit = value.lower() in (t.lower() for t in texts)
-        case "like":
-            hit = any(_like(value, t) for t in texts)
-        case _:
+    context = value if isinstance(value, list) else [value]
+    if not context:
+        return {"foranyvalue": False, "forallvalues": True}.get(qualifier)
+    if not qualifier and len(context) > 1:
+        return None
+    results = []
+    for item in context:
+        hits = [_matches(positive, item, text) for text in texts]
+        if None in hits:
             return None
-    return not hit if base in _NEGATED else hit
+        results.append(any(hits) != negated)
+    return all(results) if qualifier == "forallvalues" else any(results)
+
+
+# --- policy variables (IAM User Guide, "IAM policy elements: Variables and tags") -------
+
+
+@dataclass
+class _Substituted:
+    """A value with the role's values put in; what could not be, and the variables seen."""
+
+    value: Any
+    unknown: bool = False
+    no_value: bool = False
+    names: list[str] = field(default_factory=list)
+
+
+def _variable(body: str) -> tuple[str, str | None] | None:
+    """``${key}`` or ``${key, 'default'}`` as (key, default); None for ``${*}`` etc."""
+    if body in _SPECIAL_VARIABLES:
+        return None
+    defaulted = _DEFAULTED.fullmatch(body)
+    if defaulted:
+        return defaulted.group(1).strip(), defaulted.group(2)
+    return body, None
+
+
+def variables_in(value: Any, *, environment: bool = False) -> list[str]:
+    """The keys of the policy variables in a JSON value that the role has differently:
+    not ``same`` nor ``environment`` (or, with ``environment``, only those)."""
+    found: list[str] = []
+    kept = (KeyClass.SAME, KeyClass.ENVIRONMENT)
+
+    def walk(item: Any) -> None:
+        if isinstance(item, str):
+            for match in _VARIABLE.finditer(item):
+                parsed = _variable(match.group(1))
+                if parsed is None:
+                    continue
+                key_class = lookup(parsed[0]).key_class
+                if (key_class is KeyClass.ENVIRONMENT) if environment else key_class not in kept:
+                    found.append(parsed[0])
+        elif isinstance(item, list):
+            for entry in item:
+                walk(entry)
+
+    walk(value)
+    return list(dict.fromkeys(found))
+
+
+def _substitute_text(text: str, target: Target) -> _Substituted:
+    result = _Substituted(text)
+
+    def replace(match: re.Match[str]) -> str:
+        parsed = _variable(match.group(1))
+        if parsed is None:
+            return match.group(0)
+        key, default = parsed
+        row = lookup(key)
+        if row.key_class in (KeyClass.SAME, KeyClass.ENVIRONMENT):
+            return match.group(0)  # the session resolves it as the role's would
+        result.names.append(key)
+        found = target.value(key)
+        if found is None and default is not None:
+            found = default
+        if found is None:
+            result.no_value = True
+        elif not isinstance(found, str) or row.multivalued or _WILDCARDS.search(found):
+            # Unknown, multivalued (not usable as a variable), or a value whose wildcard
+            # would widen the pattern it lands in.
+            result.unknown = True
+        else:
+            return found
+        return match.group(0)
+
+    result.value = _VARIABLE.sub(replace, text)
+    return result
+
+
+def _substitute_list(values: Any, target: Target) -> tuple[list[_Substituted], bool]:
+    listed = values if isinstance(values, list) else [values]
+    done = [
+        _substitute_text(item, target) if isinstance(item, str) else _Substituted(item)
+        for item in listed
+    ]
+    return done, isinstance(values, list)
+
+
+# --- statements --------------------------------------------------------------------------
 
 
 def _describe(statement: Mapping[str, Any], index: int) -> str:
     actions = statement.get("Action", statement.get("NotAction", "?"))
-    shown = actions if isinstance(actions, str) else ",".join(map(str, actions[:3]))
-    more = "" if isinstance(actions, str) or len(actions) <= 3 else ",..."
-    return f"statement {index + 1} ({statement.get('Effect')} {shown}{more})"
+    if isinstance(actions, list):
+        shown = ",".join(map(str, actions[:3])) + (",..." if len(actions) > 3 else "")
+    else:
+        shown = str(actions)
+    return f"statement {index + 1} ({statement.get('Effect')} {shown})"
 
 
-def _variables(value: Any) -> list[tuple[str, str | None]]:
-    text = json.dumps(value)
-    return [(m.group(1), m.group(2)) for m in _VARIABLE.finditer(text)]
+def _shown(value: Any) -> str:
+    if value is None:
+        return "absent"
+    if value is UNKNOWN or value is MAYBE_ABSENT:
+        return "unknown"
+    return repr(value)
 
 
-def _substitute(value: Any, target: Target) -> tuple[Any, bool]:
-    """``value`` with principal variables replaced where known exactly; (value, all known)."""
-    known = True
-
-    def replace(match: re.Match[str]) -> str:
-        nonlocal known
-        found = target.value(match.group(1))
-        if found is None and match.group(2) is not None:
-            found = match.group(2)  # ${key, 'default'}
-        if not isinstance(found, str) or _WILDCARDS.search(found):
-            known = False  # a wildcard in the value would widen the pattern
-            return match.group(0)
-        return found
-
-    def walk(item: Any) -> Any:
-        if isinstance(item, str):
-            return _VARIABLE.sub(replace, item)
-        if isinstance(item, list):
-            return [walk(i) for i in item]
-        if isinstance(item, Mapping):
-            return {k: walk(v) for k, v in item.items()}
-        return item
-
-    return walk(value), known
+def _class_of(keys: list[str]) -> str:
+    """The most telling class of several keys: the one that made the decision."""
+    classes = [lookup(key).key_class for key in keys]
+    for wanted in (KeyClass.UNKNOWN, KeyClass.SESSION, KeyClass.COMPUTE, KeyClass.PRINCIPAL):
+        # the first class present here is the one that decided
+        if wanted in classes:
+            return wanted.value
+    return classes[0].value if classes else ""
 
 
 def rewrite(
-    statement: Mapping[str, Any], target: Target, source: str, index: int
+    statement: Mapping[str, Any],
+    target: Target,
+    source: str,
+    index: int,
+    *,
+    policy: str = "",
 ) -> tuple[dict[str, Any] | None, list[Rewrite]]:
     """The statement as it must be sent for ``target``, or None to leave it out.
 
-    Statements without principal-dependent parts come back unchanged, with no rewrites.
+    ``index`` is 0-based; ``policy`` names the policy for :attr:`Rewrite.policy`.
+    Statements whose keys and variables are all ``same`` come back unchanged, with no
+    rewrites.
     """
     result: dict[str, Any] = copy.deepcopy(dict(statement))
     deny = result.get("Effect") == "Deny"
     label = _describe(statement, index)
     rewrites: list[Rewrite] = []
 
-    def note(part: str, outcome: str) -> None:
-        rewrites.append(Rewrite(source, label, part, outcome))
+    def note(part: str, outcome: str, keys: list[str], kind: str) -> None:
+        rewrites.append(
+            Rewrite(
+                source,
+                label,
+                part,
+                outcome,
+                policy=policy,
+                index=index + 1,
+                keys=tuple(keys),
+                key_class=KeyClass.ENVIRONMENT.value if kind == ENVIRONMENT else _class_of(keys),
+                kind=kind,
+            )
+        )
 
     for element in ("Resource", "NotResource"):
-        if element not in result or not _variables(result[element]):
-            continue
-        names = ", ".join(sorted({f"${{{n}}}" for n, _ in _variables(result[element])}))
-        substituted, known = _substitute(result[element], target)
-        if known:
-            result[element] = substituted
-            note(f"{element} uses {names}", "replaced by the role's value")
-        elif deny:
-            result.pop(element)
-            result["Resource"] = "*"
-            note(
-                f"{element} uses {names}",
-                "unknown for the role: the Deny applies to every resource",
-            )
-        else:
-            note(f"{element} uses {names}", "unknown for the role: the Allow is left out")
+        if element in result and not _element_for_role(result, element, target, deny, note):
             return None, rewrites
 
     condition = result.get("Condition")
@@ -217,39 +496,20 @@ def rewrite(
         kept: dict[str, Any] = {}
         for operator, block in condition.items():
             if not isinstance(block, Mapping):
-                kept[operator] = block
+                kept[operator] = block  # not a policy IAM would accept; left to IAM
                 continue
             kept_block: dict[str, Any] = {}
             for key, values in block.items():
-                variables = _variables(values)
-                if variables:
-                    values, known = _substitute(values, target)
-                    if not known:
-                        part = f"{operator} {key} uses {variables[0][0]}"
-                        if deny:
-                            note(part, "unknown for the role: the Deny applies regardless")
-                            continue
-                        note(part, "unknown for the role: the Allow is left out")
-                        return None, rewrites
-                if not is_principal_key(str(key)):
-                    kept_block[key] = values
-                    continue
-                value = target.value(str(key))
-                shown = (
-                    "absent" if value is None else "unknown" if value is UNKNOWN else repr(value)
-                )
-                part = f"{operator} {key} (for the role: {shown})"
-                verdict = decide(str(operator), values, value)
-                if verdict is True:
-                    note(part, "holds for the role: condition dropped")
-                elif verdict is False:
-                    note(part, "never holds for the role: statement left out")
+                verdict = _condition_for_role(str(operator), str(key), values, target, deny)
+                if verdict.note is not None:
+                    note(*verdict.note)
+                if verdict.leave_out:
+                    if verdict.note is not None and verdict.note[3] == EXACT:
+                        # It never applies to the role: what was narrowed before is moot.
+                        rewrites[:] = [r for r in rewrites if r.kind != NARROWER]
                     return None, rewrites
-                elif deny:
-                    note(part, "undecidable: the Deny applies regardless")
-                else:
-                    note(part, "undecidable: the Allow is left out")
-                    return None, rewrites
+                if verdict.keep:
+                    kept_block[key] = verdict.values
             if kept_block:
                 kept[operator] = kept_block
         if kept:
@@ -257,3 +517,154 @@ def rewrite(
         else:
             result.pop("Condition")
     return result, rewrites
+
+
+_Note = Callable[[str, str, list[str], str], None]
+
+
+def _element_for_role(
+    result: dict[str, Any], element: str, target: Target, deny: bool, note: _Note
+) -> bool:
+    """Put the role's values into ``Resource``/``NotResource`` of ``result``, in place.
+
+    A pattern with a variable that has no value matches nothing; one with an unknown
+    value is dropped from an Allow's Resource (it grants less) and makes a Deny's
+    Resource ``*`` (it denies more). A NotResource pattern that cannot be known exactly
+    leaves an Allow out and is dropped from a Deny. Returns False to leave the statement
+    out.
+    """
+    raw = result[element]
+    listed = raw if isinstance(raw, list) else [raw]
+    if not any(isinstance(p, str) and variables_in(p) for p in listed):
+        where = variables_in(listed, environment=True)
+        if where:
+            part = f"{element} uses " + ", ".join(f"${{{n}}}" for n in where)
+            note(part, "kept: evaluated where you run the session", where, ENVIRONMENT)
+        return True
+    exact: list[Any] = []
+    unknown: list[str] = []
+    no_value: list[str] = []
+    names: list[str] = []
+    for pattern in listed:
+        done = _substitute_text(pattern, target) if isinstance(pattern, str) else None
+        if done is None or not done.names:
+            exact.append(pattern)
+            continue
+        names += done.names
+        if done.no_value:
+            no_value.append(pattern)
+        elif done.unknown:
+            unknown.append(pattern)
+        else:
+            exact.append(done.value)
+    names = list(dict.fromkeys(names))
+    part = f"{element} uses " + ", ".join(f"${{{n}}}" for n in names)
+    missing = "a variable with no value for the role matches nothing"
+    if element == "NotResource":
+        if (unknown or no_value) and not deny:
+            note(part, "not known exactly for the role: the Allow is left out", names, NARROWER)
+            return False
+        if exact:
+            result[element] = exact if isinstance(raw, list) else exact[0]
+        else:
+            result.pop(element)
+            result["Resource"] = "*"
+        if unknown:
+            note(part, "unknown for the role: the Deny covers those resources too", names, NARROWER)
+        elif no_value:
+            note(part, f"{missing}: pattern left out of NotResource", names, EXACT)
+        else:
+            note(part, "replaced by the role's value", names, EXACT)
+        return True
+    if unknown and deny:
+        result[element] = "*"
+        note(part, "unknown for the role: the Deny applies to every resource", names, NARROWER)
+        return True
+    if not exact:
+        if unknown:
+            note(part, "unknown for the role: the Allow is left out", names, NARROWER)
+        else:
+            note(part, f"{missing}: the statement never applies and is left out", names, EXACT)
+        return False
+    result[element] = exact if isinstance(raw, list) else exact[0]
+    if unknown:
+        note(part, "unknown for the role: those resources are left out", names, NARROWER)
+    elif no_value:
+        note(part, f"{missing}: those patterns are left out", names, EXACT)
+    else:
+        note(part, "replaced by the role's value", names, EXACT)
+    return True
+
+
+@dataclass
+class _Verdict:
+    """What becomes of one key of one condition operator."""
+
+    keep: bool = True
+    leave_out: bool = False
+    values: Any = None
+    note: tuple[str, str, list[str], str] | None = None
+
+
+def _narrowed(part: str, keys: list[str], deny: bool, why: str) -> _Verdict:
+    if deny:
+        return _Verdict(
+            keep=False, note=(part, f"{why}: the Deny applies regardless", keys, NARROWER)
+        )
+    return _Verdict(leave_out=True, note=(part, f"{why}: the Allow is left out", keys, NARROWER))
+
+
+def _condition_for_role(
+    operator: str, key: str, values: Any, target: Target, deny: bool
+) -> _Verdict:
+    """Decide one ``operator: {key: values}`` for the role (see the module's rules)."""
+    parsed = parse_operator(operator)
+    row = lookup(key)
+    names = variables_in(values)
+    where = variables_in(values, environment=True)
+    keys = [key, *names, *where]
+    replaced = "replaced by the role's value"
+    part = f"{operator} {key}"
+    if names or where:
+        part += " uses " + ", ".join(f"${{{n}}}" for n in [*names, *where])
+    if names:
+        done, was_list = _substitute_list(values, target)
+        if parsed is None or not parsed[1].startswith(_SUBSTITUTING):
+            return _narrowed(part, keys, deny, "unknown for the role")
+        if any(item.unknown for item in done):
+            return _narrowed(part, keys, deny, "unknown for the role")
+        if any(item.no_value for item in done):
+            qualifier, _, negated, if_exists = parsed
+            if negated:  # a value that matches nothing: the negation's meaning is unsure
+                return _narrowed(part, keys, deny, "a variable with no value for the role")
+            done = [item for item in done if not item.no_value]
+            replaced += "; values with a variable that has no value left out (never match)"
+            if not done and not qualifier and not if_exists:
+                outcome = "a variable with no value never matches: statement left out"
+                return _Verdict(leave_out=True, note=(part, outcome, keys, EXACT))
+            if not done:
+                return _narrowed(part, keys, deny, "a variable with no value for the role")
+        values = [item.value for item in done] if was_list or len(done) > 1 else done[0].value
+    if row.key_class is KeyClass.ENVIRONMENT or (row.key_class is KeyClass.SAME and where):
+        outcome = "kept: evaluated where you run the session, not where the role runs"
+        if names:
+            outcome = f"{replaced}; {outcome}"
+        return _Verdict(values=values, note=(part, outcome, keys, ENVIRONMENT))
+    if row.key_class is KeyClass.SAME:
+        if names:
+            return _Verdict(values=values, note=(part, replaced, keys, EXACT))
+        return _Verdict(values=values)
+    value = target.value(key)
+    if value is AS_SESSION:
+        outcome = "the base role is in the role's account, so its value is the role's: kept"
+        return _Verdict(values=values, note=(part, outcome, keys, EXACT))
+    part = f"{part} (for the role: {_shown(value)})"
+    verdict = decide(operator, values, value)
+    if verdict is True:
+        return _Verdict(
+            keep=False, note=(part, "holds for the role: condition dropped", keys, EXACT)
+        )
+    if verdict is False:
+        outcome = "never holds for the role: statement left out"
+        return _Verdict(leave_out=True, note=(part, outcome, keys, EXACT))
+    return _narrowed(part, keys, deny, "undecidable")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+import stat
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -55,21 +56,20 @@ class Credentials:
         }
 
     def env(self, base: Mapping[str, str]) -> dict[str, str]:
-        """A copy of ``base`` in which these credentials are the only ones an SDK will find."""
-        env = {k: v for k, v in base.items() if k not in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")}
-        env["AWS_ACCESS_KEY_ID"] = self.access_key_id
-        env["AWS_SECRET_ACCESS_KEY"] = self.secret_access_key
-        env["AWS_SESSION_TOKEN"] = self.session_token
-        # Some tools (e.g. the older SDKs) still read the pre-2015 name.
-        env.pop("AWS_SECURITY_TOKEN", None)
-        return env
+        """A copy of ``base`` in which these credentials are the only ones an SDK will find.
+
+        See :func:`iam_sudo.command.environment` (here without setting a region).
+        """
+        from .command import environment
+
+        return environment(base, self, None)
 
 
 def shared_credentials_file(environ: Mapping[str, str] | None = None) -> Path:
     """The shared credentials file that the AWS CLI and SDKs read."""
-    environ = os.environ if environ is None else environ
-    configured = environ.get("AWS_SHARED_CREDENTIALS_FILE")
-    return Path(configured).expanduser() if configured else Path.home() / ".aws" / "credentials"
+    from . import config
+
+    return config.credentials_file(environ)
 
 
 def check_profile_name(profile: str) -> None:
@@ -125,6 +125,23 @@ def update_profile(text: str, profile: str, values: Mapping[str, str]) -> str:
         ) from None
 
 
+def _refuse_read_only(target: Path, what: str, variable: str) -> None:
+    """Raise :class:`CredentialsFileError` if ``target`` exists without its owner's write bit.
+
+    A user who made the file read-only said it must not change; replacing it by a new 0600
+    file (which a rename can do, even as root) would overrule that.
+    """
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        return
+    if not mode & stat.S_IWUSR:
+        raise CredentialsFileError(
+            f"{what} {target} is read-only (mode {mode:o}); iam-sudo will not replace it: "
+            f"make it writable (chmod u+w) or name another file with {variable}"
+        )
+
+
 def write_profile(credentials: Credentials, profile: str, path: Path | None = None) -> Path:
     """Save ``credentials`` under ``profile`` in the shared credentials file.
 
@@ -142,6 +159,7 @@ def write_profile(credentials: Credentials, profile: str, path: Path | None = No
     try:
         target = _files.resolve(target)
         with _files.locked(target):
+            _refuse_read_only(target, "the credentials file", "AWS_SHARED_CREDENTIALS_FILE")
             _files.write_atomic(target, update_profile(_files.read_text(target), profile, values))
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
@@ -153,46 +171,135 @@ def write_profile(credentials: Credentials, profile: str, path: Path | None = No
 
 def aws_config_file(environ: Mapping[str, str] | None = None) -> Path:
     """The AWS config file that the AWS CLI and SDKs read (profiles, credential_process)."""
-    environ = os.environ if environ is None else environ
-    configured = environ.get("AWS_CONFIG_FILE")
-    return Path(configured).expanduser() if configured else Path.home() / ".aws" / "config"
+    from . import config
+
+    return config.config_file(environ)
 
 
-# Keys by which a profile already gets credentials some other way.
+# Keys by which a profile already gets credentials some other way (botocore's profile
+# providers: assume role, web identity, SSO, config-file keys; `login_session`: `aws login`).
 _OTHER_SOURCES = (
     "role_arn",
     "source_profile",
     "credential_source",
     "web_identity_token_file",
     "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
     "sso_start_url",
     "sso_session",
     "sso_account_id",
+    "sso_role_name",
+    "login_session",
 )
+# Keys of a credentials-file section that botocore's SharedCredentialProvider uses before
+# any credential_process of the same profile.
+_SHADOWING_KEYS = (
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "aws_security_token",
+)
+
+
+def runs_iam_sudo(line: str) -> bool:
+    """Whether a credential_process line runs iam-sudo: by its command, as a shell splits it.
+
+    ``iam-sudo ...`` (any directory), or ``PYTHON -m iam_sudo ...``; a line that merely
+    mentions iam-sudo in an argument is another tool's.
+    """
+    import shlex
+
+    try:
+        argv = shlex.split(line)
+    except ValueError:
+        return False
+    if not argv:
+        return False
+    program = Path(argv[0]).name
+    if program in ("iam-sudo", "iam-sudo.exe"):
+        return True
+    return program.startswith("python") and argv[1:3] == ["-m", "iam_sudo"]
+
+
+def process_line(
+    self_command: list[str], profile: str, source_profile: str | None, arguments: Sequence[str]
+) -> str:
+    """The credential_process line making ``profile`` run iam-sudo ``arguments``.
+
+    iam-sudo's own credentials come from ``source_profile`` (default: the profile in effect
+    now), recorded in the line: the SDK that runs it has ``profile`` in effect, and
+    iam-sudo asking ``profile`` for its own credentials would run itself without end.
+    Raises :class:`CredentialsFileError` if the source is ``profile`` itself.
+    """
+    import shlex
+
+    from . import config
+
+    source = source_profile if source_profile is not None else config.profile_in_effect()
+    check_profile_name(source)
+    if source == profile:
+        raise CredentialsFileError(
+            f"iam-sudo cannot get its own credentials from profile {profile}, the profile it "
+            "configures: give --source-profile PROFILE, a profile with your own credentials"
+        )
+    return shlex.join(
+        [*self_command, "--source-profile", source, *arguments, "--format", "process"]
+    )
+
+
+def _check_not_shadowed(profile: str) -> None:
+    """Refuse a profile whose credentials-file section has keys: they win over ours."""
+    from . import config
+
+    path = config.credentials_file()
+    try:
+        sections = inifile.read(_files.read_text(path))
+    except inifile.IniError as error:
+        raise CredentialsFileError(
+            f"the credentials file {path} cannot be read as AWS tools read it ({error}); fix it"
+        ) from None
+    keys = [key for key in _SHADOWING_KEYS if key in sections.get(profile, {})]
+    if keys:
+        raise CredentialsFileError(
+            f"profile {profile} has keys in {path} that AWS tools use before any "
+            f"credential_process: remove {', '.join(keys)} from its [{profile}] section "
+            "(or the whole section), then run configure again"
+        )
 
 
 def write_process_profile(profile: str, command: str, path: Path | None = None) -> Path:
     """Set ``credential_process = command`` in ``profile`` of the AWS config file.
 
-    Written as the credentials file is (atomically, 0600, locked, every other line kept).
-    A profile that already gets credentials another way is left alone.
+    Written as the credentials file is (atomically, 0600, locked, every other line kept),
+    in the section botocore reads the profile from, however its header is spelt (see
+    :func:`iam_sudo.config.profile_of_section`); a new one is ``[profile NAME]``. A profile
+    that already gets credentials another way, in either file, is left alone, with a
+    message saying what to remove. Raises :class:`CredentialsFileError`.
     """
-    check_profile_name(profile)
-    section = profile if profile == "default" else f"profile {profile}"
+    from . import config
+
+    config.check_config_profile_name(profile)
     target = aws_config_file() if path is None else path
     try:
+        _check_not_shadowed(profile)
         target = _files.resolve(target)
         with _files.locked(target):
+            _refuse_read_only(target, "the AWS config file", "AWS_CONFIG_FILE")
             text = _files.read_text(target)
             try:
-                existing = inifile.read(text).get(section, {})
+                sections = inifile.read(text)
+                section = config.profile_sections(sections).get(profile) or (
+                    profile if profile == config.DEFAULT_PROFILE else f"profile {profile}"
+                )
+                existing = sections.get(section, {})
                 other = [key for key in _OTHER_SOURCES if key in existing]
                 process = existing.get("credential_process", "")
-                if other or (process and "iam-sudo" not in process and "iam_sudo" not in process):
+                if other or (process and not runs_iam_sudo(process)):
                     raise CredentialsFileError(
                         f"profile {profile} already gets credentials another way "
-                        f"({(other or ['credential_process'])[0]}); iam-sudo will not change "
-                        "it: choose another profile name"
+                        f"({(other or ['credential_process'])[0]} in [{section}] of {target}); "
+                        "iam-sudo will not change it: choose another profile name"
                     )
                 updated = inifile.set_options(text, section, {"credential_process": command})
             except inifile.IniError as error:

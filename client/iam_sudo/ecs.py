@@ -6,6 +6,14 @@ hour). Instead the command gets ``AWS_CONTAINER_CREDENTIALS_FULL_URI`` and
 SDK speaks: it asks this server for credentials, with the token, and asks again before
 they expire; the server has fresh ones ready by then. Requests without the token get 401.
 The server lives exactly as long as the command.
+
+The SDKs' default chains look elsewhere before the container endpoint: environment keys,
+web identity (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE), the profile's role_arn, SSO,
+credentials file and credential_process, boto's own files. All of them are hidden from the
+command: it gets a config file of its own (0600, in a 0700 directory that lives as long as
+the server) holding only the endpoint settings of the profile in effect (region,
+endpoints, retries; see :data:`iam_sudo.config.ENDPOINT_SETTINGS`), and empty credentials
+files.
 """
 
 from __future__ import annotations
@@ -14,14 +22,17 @@ import asyncio
 import hmac
 import json
 import logging
-import os
 import secrets
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+from . import _files, command, config
 from .credentials import Credentials
 
 log = logging.getLogger("iam_sudo")
@@ -30,15 +41,23 @@ log = logging.getLogger("iam_sudo")
 # advisory window); fresh ones are fetched a little before that.
 REFRESH_BEFORE = timedelta(minutes=20)
 RETRY_AFTER = timedelta(seconds=30)
-# Settings that would make an SDK prefer other credentials over the endpoint.
+# Settings that would make an SDK prefer other credentials over the endpoint, or another
+# endpoint or token over ours (botocore's ContainerProvider reads RELATIVE_URI before
+# FULL_URI, and a token file before the token), besides command.CREDENTIAL_VARIABLES.
 _HIDDEN = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
+    *command.CREDENTIAL_VARIABLES,
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_SESSION_NAME",
     "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "AWS_CREDENTIAL_FILE",  # botocore's OriginalEC2Provider
+    "BOTO_CONFIG",  # botocore's BotoProvider
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_SDK_LOAD_CONFIG",
 )
 
 
@@ -63,6 +82,7 @@ class CredentialsServer:
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self.refreshes = 0
+        self._settings: Path | None = None
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._threads = [
@@ -74,16 +94,30 @@ class CredentialsServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}/"
 
-    def env(self, base: Mapping[str, str]) -> dict[str, str]:
-        """``base`` with the endpoint as the only credentials an SDK will find."""
+    def env(self, base: Mapping[str, str], region: str | None = None) -> dict[str, str]:
+        """``base`` with the endpoint as the only credentials an SDK will find.
+
+        The profile in effect in ``base`` gives its endpoint settings, ``region`` the
+        region. Use it inside ``with``. Raises :class:`ConfigurationError` if the AWS
+        config file cannot be read.
+        """
+        if self._settings is None:
+            raise RuntimeError("use the server inside `with`")
+        config_path = self._settings / "config"
+        empty = self._settings / "credentials"
+        with _files.locked(config_path):
+            _files.write_atomic(config_path, config.endpoint_settings(base, region))
+            _files.write_atomic(empty, "")
         env = {k: v for k, v in base.items() if k not in _HIDDEN}
         env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = self.url
         env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = self._token
-        # A [default] profile with keys would come before the endpoint in the SDKs' chain.
-        env["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
-        return env
+        env["AWS_CONFIG_FILE"] = str(config_path)
+        env["AWS_SHARED_CREDENTIALS_FILE"] = str(empty)
+        env["BOTO_CONFIG"] = str(empty)
+        return command.with_region(env, region)
 
     def __enter__(self) -> CredentialsServer:
+        self._settings = Path(tempfile.mkdtemp(prefix="iam-sudo-ecs-"))  # 0700
         for thread in self._threads:
             thread.start()
         return self
@@ -92,6 +126,8 @@ class CredentialsServer:
         self._stopped.set()
         self._server.shutdown()
         self._server.server_close()
+        if self._settings is not None:
+            shutil.rmtree(self._settings, ignore_errors=True)
 
     def current(self) -> Credentials:
         with self._lock:

@@ -194,6 +194,37 @@ def _principal_list(document: Mapping[str, Any], where: str = "") -> tuple[Princ
     return tuple(principals)
 
 
+_ROLE_CALLER = re.compile(r"arn:(?P<partition>[^:]*):iam::(?P<account>[^:]*):role/(?P<rest>.*)")
+_GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+def _caller_list(document: Mapping[str, Any], where: str = "") -> tuple[str, ...]:
+    """``allowed-callers`` globs, with role ARNs meaning any session of the role.
+
+    STS names a role's caller ``arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION``, never by
+    the role's ARN: a glob ``arn:aws:iam::ACCOUNT:role/[PATH/]NAME`` becomes
+    ``arn:aws:sts::ACCOUNT:assumed-role/NAME/*``. The session ARN has no path, and a role's
+    name is unique in its account whatever its path (IAM User Guide, IAM identifiers), so
+    a literal path is dropped; a glob in the path cannot be checked and is refused.
+    """
+    callers = _string_list(document, CALLERS, where)
+    converted: list[str] = []
+    for index, caller in enumerate(callers):
+        role = _ROLE_CALLER.fullmatch(caller)
+        if role is None:
+            converted.append(caller)
+            continue
+        path, _, name = role["rest"].rpartition("/")
+        if not name or _GLOB_CHARS.search(path):
+            raise InvalidSudoPolicy(
+                f"invalid sudo policy: {where}{CALLERS}[{index}] {caller[:200]!r} cannot match: "
+                "a role's caller ARN has no path; write arn:aws:iam::ACCOUNT:role/NAME (any "
+                "session of the role) or arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION"
+            )
+        converted.append(f"arn:{role['partition']}:sts::{role['account']}:assumed-role/{name}/*")
+    return tuple(converted)
+
+
 RULE_FIELDS = (ROLE_NAMES, PRINCIPALS, BASE_ROLES)
 
 
@@ -225,7 +256,7 @@ class Rule:
             allowed_role_names=_string_list(document, ROLE_NAMES, where),
             allowed_principals=_principal_list(document, where),
             allowed_base_roles=_string_list(document, BASE_ROLES, where),
-            allowed_callers=_string_list(document, CALLERS, where) if CALLERS in document else None,
+            allowed_callers=_caller_list(document, where) if CALLERS in document else None,
             allowed_accounts=_account_list(document, where) if ACCOUNTS in document else None,
         )
 

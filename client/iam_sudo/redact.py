@@ -53,9 +53,13 @@ _SECRETS = re.compile(
     # <Name>value</Name>
     rf"(<(?:{_SECRET_NAMES})>)[^<]*(</)"
     # "Name": "value", 'Name': 'value', Name=value, Name: value (a header line)
-    rf"|((?:[\"']?)(?:{_SECRET_NAMES})(?:[\"']?)\s*[:=]\s*[\"']?)[^\"'\s,;&}}<]+",
+    rf"|((?:[\"']?)\b(?:{_SECRET_NAMES})(?:[\"']?)\s*[:=]\s*[\"']?)([^\"'\s,;&}}<]+)",
     re.IGNORECASE,
 )
+# A word of prose after a secret's name ("SSO Token: Token for x does not exist", "Session
+# token: expired") is vocabulary, not a secret: AWS's keys, tokens and signatures are long
+# strings with digits, mixed case or symbols.
+_PROSE_WORD = re.compile(r"[A-Za-z]?[a-z]{0,30}[.:]?")
 _PREFIXES = ("botocore", "aiobotocore", "boto3", "aioboto3", "s3transfer", "urllib3", "aiohttp")
 # Named up front, so that the filter is in place before the module that logs is imported.
 _KNOWN = (
@@ -81,6 +85,8 @@ def scrub(text: str) -> str:
     def replace(match: re.Match[str]) -> str:
         if match.group(1) is not None:
             return f"{match.group(1)}{REDACTED}{match.group(2)}"
+        if _PROSE_WORD.fullmatch(match.group(4)):
+            return match.group(0)
         return f"{match.group(3)}{REDACTED}"
 
     return _SECRETS.sub(replace, text)

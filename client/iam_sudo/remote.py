@@ -16,6 +16,7 @@ from .roles import check_role_reference
 DEFAULT_FUNCTION_NAME = "iam-sudo"
 MAX_FIELD_CHARS = 512
 _FIELDS = ("role_name", "principal", "base_role", "account")
+_FLAGS = ("exact",)
 _ACCOUNT = re.compile(r"\d{12}")
 _CREDENTIAL_KEYS = ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")
 
@@ -24,18 +25,21 @@ _CREDENTIAL_KEYS = ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiratio
 class SimulateRequest:
     """What the function is asked to simulate.
 
-    ``{"role_name", "principal"?, "base_role"?, "account"?}``; ``account`` (12 digits) is
-    another account of the Organization, reached through its spoke.
+    ``{"role_name", "principal"?, "base_role"?, "exact"?: bool, "account"?}``; ``account``
+    (12 digits) is another account of the Organization, reached through its spoke.
     """
 
     role_name: str
     principal: Principal | None = None
     base_role: str | None = None
+    exact: bool = False
     account: str | None = None
 
-    def to_event(self) -> dict[str, str]:
+    def to_event(self) -> dict[str, Any]:
         """The Lambda event; optional fields are left out rather than sent empty."""
-        event = {"role_name": self.role_name}
+        event: dict[str, Any] = {"role_name": self.role_name}
+        if self.exact:
+            event["exact"] = True
         if self.principal is not None:
             event["principal"] = str(self.principal)
         if self.base_role is not None:
@@ -49,13 +53,16 @@ class SimulateRequest:
         """Validate an event; raise :class:`InvalidRequest` saying exactly what is wrong."""
         if not isinstance(event, Mapping):
             raise InvalidRequest(f"the request must be a JSON object, got {type(event).__name__}")
-        unknown = [key for key in event if key not in _FIELDS]
+        unknown = [key for key in event if key not in _FIELDS + _FLAGS]
         if unknown:
             # Bounded: the field name is the caller's, and may be anything in any size.
             name = repr(unknown[0][:40]) if isinstance(unknown[0], str) else "a non-string key"
             raise InvalidRequest(
-                f"unknown field {name} in the request; expected {', '.join(_FIELDS)}"
+                f"unknown field {name} in the request; expected {', '.join(_FIELDS + _FLAGS)}"
             )
+        exact = event.get("exact", False)
+        if not isinstance(exact, bool):
+            raise InvalidRequest(f"exact must be true or false, got {type(exact).__name__}")
         if "role_name" not in event:
             raise InvalidRequest("the request has no role_name")
         for key in _FIELDS:
@@ -74,6 +81,7 @@ class SimulateRequest:
             role_name=event["role_name"],
             principal=Principal.parse(principal) if principal is not None else None,
             base_role=event.get("base_role"),
+            exact=exact,
             account=_account(event.get("account")),
         )
 

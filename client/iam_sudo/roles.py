@@ -118,7 +118,10 @@ def resolve_role(roles: Iterable[Role], name: str, principal: Principal | None =
 
     criteria = f"name {name!r}" + (f" and principal {principal}" if principal else "")
     if not candidates:
-        raise RoleNotFound(f"no role matches {criteria}; check the name with `aws iam list-roles`")
+        raise RoleNotFound(
+            f"no role matches {criteria} among the roles you may simulate; list them with "
+            "`iam-sudo roles` (or `iam-sudo roles --local`)"
+        )
     names = sorted(role.name for role in candidates)
     shown = ", ".join(names[:MAX_CANDIDATES_SHOWN])
     more = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ._exceptions import InvalidRequest, SessionLimitExceeded
@@ -200,14 +200,14 @@ def session_tags(tags: Mapping[str, str]) -> tuple[tuple[tuple[str, str], ...], 
 
 
 def _rewritten(
-    statements: list[dict[str, Any]], target: Target | None, source: str
+    statements: list[dict[str, Any]], target: Target | None, source: str, policy: str = ""
 ) -> tuple[list[dict[str, Any]], list[Rewrite]]:
     if target is None:
         return statements, []
     kept: list[dict[str, Any]] = []
     rewrites: list[Rewrite] = []
     for index, statement in enumerate(statements):
-        result, notes = rewrite(statement, target, source, index)
+        result, notes = rewrite(statement, target, source, index, policy=policy)
         rewrites += notes
         if result is not None:
             kept.append(result)
@@ -234,11 +234,13 @@ def plan_session(
     request STS would refuse.
     """
     documents = managed_documents or {}
+    if target is not None and target.base_arn is None:  # the organization keys need it
+        target = replace(target, base_arn=base_role_arn)
     inline: list[dict[str, Any]] = []
     rewrites: list[Rewrite] = []
     for name in sorted(inline_policies):
         kept, notes = _rewritten(
-            statements_of(inline_policies[name]), target, f"inline policy {name}"
+            statements_of(inline_policies[name]), target, f"inline policy {name}", name
         )
         inline += kept
         rewrites += notes
@@ -247,9 +249,11 @@ def plan_session(
         if arn not in documents:
             managed.append(ManagedPolicy(arn))
             continue
-        kept, notes = _rewritten(statements_of(documents[arn]), target, f"managed policy {arn}")
+        original = statements_of(documents[arn])
+        kept, notes = _rewritten(original, target, f"managed policy {arn}", arn)
         rewrites += notes
-        managed.append(ManagedPolicy(arn, tuple(kept), rewritten=bool(notes)))
+        # Environment findings and kept conditions change nothing: the ARN still serves.
+        managed.append(ManagedPolicy(arn, tuple(kept), rewritten=kept != original))
     partition, account = base_role_arn.split(":")[1], base_role_arn.split(":")[4]
     fitted = fit(
         role_name=role_name, managed=managed, inline=inline, partition=partition, account=account

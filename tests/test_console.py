@@ -1,0 +1,821 @@
+"""`iam-sudo console`: the federation sign-in, pure parts first, then end to end.
+
+AWS facts are from the IAM User Guide, "Enable custom identity broker access to the AWS
+console" (getSigninToken, the session JSON, Action=login, SessionDuration 900-43,200 s only
+for AssumeRole called by an IAM user with long-term credentials, 15-minute tokens).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import stat
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devtools import enforced, federation, localaws, pulumi_program
+from devtools.lambda_stand_in import LambdaStandIn
+from iam_sudo import console
+from iam_sudo._exceptions import (
+    AccessDenied,
+    AwsError,
+    CommandError,
+    ConfigurationError,
+    EndpointUnreachable,
+    InvalidRequest,
+)
+from iam_sudo.credentials import Credentials
+
+AWS = console.PARTITIONS["aws"]
+GOV = console.PARTITIONS["aws-us-gov"]
+CN = console.PARTITIONS["aws-cn"]
+ACCOUNT = localaws.ACCOUNT_ID
+SECRET_CREDENTIALS = Credentials(
+    "ASIAEXAMPLEKEY", "secret/key+value", "token-of-the-session", datetime(2030, 1, 1, tzinfo=UTC)
+)
+
+
+# --- pure: partitions and hosts ---
+
+
+@pytest.mark.parametrize(
+    ("region", "signin", "console_host"),
+    [
+        ("us-east-1", "signin.aws.amazon.com", "console.aws.amazon.com"),
+        ("eu-west-1", "signin.aws.amazon.com", "console.aws.amazon.com"),
+        ("ap-southeast-5", "signin.aws.amazon.com", "console.aws.amazon.com"),
+        ("us-gov-west-1", "signin.amazonaws-us-gov.com", "console.amazonaws-us-gov.com"),
+        ("us-gov-east-1", "signin.amazonaws-us-gov.com", "console.amazonaws-us-gov.com"),
+        ("cn-north-1", "signin.amazonaws.cn", "console.amazonaws.cn"),
+        ("cn-northwest-1", "signin.amazonaws.cn", "console.amazonaws.cn"),
+    ],
+)
+def test_the_sign_in_and_console_hosts_follow_the_region_s_partition(
+    region: str, signin: str, console_host: str
+) -> None:
+    partition = console.partition_of(region)
+    assert console.federation_endpoint(partition, {}) == f"https://{signin}/federation"
+    assert console.destination_url(None, region, partition) == (
+        f"https://{console_host}/console/home?region={region}"
+    )
+
+
+@pytest.mark.parametrize("region", ["us-iso-east-1", "us-isob-east-1", "eu-isoe-west-1"])
+def test_an_isolated_partition_s_region_is_refused_not_guessed(region: str) -> None:
+    with pytest.raises(ConfigurationError, match="isolated AWS partition"):
+        console.partition_of(region)
+
+
+@pytest.mark.parametrize("region", ["", "EU-WEST-1", "eu-west", "eu west 1", "x" * 100])
+def test_a_malformed_region_is_refused(region: str) -> None:
+    with pytest.raises(ConfigurationError, match="is not an AWS region name"):
+        console.partition_of(region)
+
+
+@pytest.mark.parametrize(
+    ("value", "allowed"),
+    [
+        ("http://127.0.0.1:8080/federation", True),
+        ("http://localhost:8080/federation", True),
+        ("http://[::1]:8080/federation", True),
+        ("https://eu-west-1.signin.aws.amazon.com/federation", True),
+        ("http://signin.example.com/federation", False),
+        ("ftp://127.0.0.1/federation", False),
+        ("https://signin.aws.amazon.com/federation?Action=login", False),
+        ("https://user:pw@signin.aws.amazon.com/federation", False),
+        ("not a url", False),
+    ],
+)
+def test_the_federation_endpoint_override_is_used_only_when_safe(value: str, allowed: bool) -> None:
+    environ = {console.FEDERATION_ENDPOINT_VARIABLE: value}
+    if allowed:
+        assert console.federation_endpoint(AWS, environ) == value
+    else:
+        with pytest.raises(ConfigurationError, match=console.FEDERATION_ENDPOINT_VARIABLE):
+            console.federation_endpoint(AWS, environ)
+
+
+# --- pure: destinations ---
+
+
+@pytest.mark.parametrize(
+    ("destination", "partition", "expected"),
+    [
+        ("s3", AWS, "https://console.aws.amazon.com/s3/home?region=eu-west-1"),
+        ("s3/", AWS, "https://console.aws.amazon.com/s3/home?region=eu-west-1"),
+        (
+            "ecs/v2/clusters",
+            AWS,
+            "https://console.aws.amazon.com/ecs/v2/clusters?region=eu-west-1",
+        ),
+        (
+            "/ecs/v2/clusters",
+            AWS,
+            "https://console.aws.amazon.com/ecs/v2/clusters?region=eu-west-1",
+        ),
+        (
+            "cloudwatch/home#logsV2:log-groups",
+            AWS,
+            "https://console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logsV2:log-groups",
+        ),
+        (
+            "ec2/home?region=us-west-2#Instances:",
+            AWS,
+            "https://console.aws.amazon.com/ec2/home?region=us-west-2#Instances:",
+        ),
+        (
+            "iam/home?x=1",
+            AWS,
+            "https://console.aws.amazon.com/iam/home?x=1&region=eu-west-1",
+        ),
+        ("s3", GOV, "https://console.amazonaws-us-gov.com/s3/home?region=eu-west-1"),
+        ("lambda", CN, "https://console.amazonaws.cn/lambda/home?region=eu-west-1"),
+        (
+            "https://eu-west-1.console.aws.amazon.com/ecs/v2/clusters?region=eu-west-1",
+            AWS,
+            "https://eu-west-1.console.aws.amazon.com/ecs/v2/clusters?region=eu-west-1",
+        ),
+        (
+            "https://console.amazonaws.cn/s3/home",
+            CN,
+            "https://console.amazonaws.cn/s3/home",
+        ),
+    ],
+)
+def test_a_destination_is_a_service_a_console_path_or_a_console_url(
+    destination: str, partition: console.Partition, expected: str
+) -> None:
+    assert console.destination_url(destination, "eu-west-1", partition) == expected
+
+
+@pytest.mark.parametrize(
+    ("destination", "partition"),
+    [
+        ("https://console.aws.amazon.com/s3/home", GOV),  # another partition's console
+        ("https://evil.example.com/console.aws.amazon.com", AWS),
+        ("https://console.aws.amazon.com.evil.example.com/", AWS),
+        ("http://console.aws.amazon.com/s3/home", AWS),
+        ("https://me@console.aws.amazon.com/s3/home", AWS),
+        ("s3 home", AWS),
+        ("S3", AWS),
+        ("-s3", AWS),
+        ("s3/h\u00f6me", AWS),
+        ("javascript:alert(1)", AWS),
+    ],
+)
+def test_a_destination_elsewhere_than_the_partition_s_console_is_refused(
+    destination: str, partition: console.Partition
+) -> None:
+    with pytest.raises(InvalidRequest, match="--destination"):
+        console.destination_url(destination, "eu-west-1", partition)
+
+
+# --- pure: the requests ---
+
+
+def test_the_session_json_names_the_credentials_as_the_federation_endpoint_does() -> None:
+    assert json.loads(console.session_json(SECRET_CREDENTIALS)) == {
+        "sessionId": "ASIAEXAMPLEKEY",
+        "sessionKey": "secret/key+value",
+        "sessionToken": "token-of-the-session",
+    }
+
+
+@pytest.mark.parametrize(
+    ("caller", "direct"),
+    [
+        (f"arn:aws:iam::{ACCOUNT}:user/alice", True),
+        (f"arn:aws-us-gov:iam::{ACCOUNT}:user/path/alice", True),
+        (f"arn:aws:sts::{ACCOUNT}:assumed-role/Admin/me", False),  # role chaining
+        (f"arn:aws:sts::{ACCOUNT}:federated-user/bob", False),
+        (f"arn:aws:iam::{ACCOUNT}:root", False),
+        ("garbage", False),
+        (None, False),  # --remote: the function's role chain
+    ],
+)
+def test_only_a_session_an_iam_user_assumed_is_direct(caller: str | None, direct: bool) -> None:
+    assert console.is_direct_session(caller) is direct
+
+
+def test_session_duration_is_sent_only_for_a_direct_session_within_range() -> None:
+    assert console.session_duration(False, 7200) is None
+    assert console.session_duration(True, 7200) == 7200
+    assert console.session_duration(True, 900) == 900
+    assert console.session_duration(True, 43200) == 43200
+    for wrong in (899, 43201):
+        with pytest.raises(InvalidRequest, match="900 to 43200"):
+            console.session_duration(True, wrong)
+
+
+def test_the_token_request_carries_session_duration_only_when_given() -> None:
+    endpoint = "https://signin.aws.amazon.com/federation"
+    chained = urllib.parse.urlsplit(console.signin_token_url(endpoint, SECRET_CREDENTIALS, None))
+    params = dict(urllib.parse.parse_qsl(chained.query))
+    assert set(params) == {"Action", "Session"}
+    assert params["Action"] == "getSigninToken"
+    assert json.loads(params["Session"])["sessionKey"] == "secret/key+value"
+    direct = console.signin_token_url(endpoint, SECRET_CREDENTIALS, 3600)
+    assert dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(direct).query))["SessionDuration"] == (
+        "3600"
+    )
+
+
+def test_the_login_url_has_action_issuer_destination_and_token() -> None:
+    url = console.login_url(
+        "https://signin.amazonaws.cn/federation", "TOK/EN+=", "https://console.amazonaws.cn/s3/home"
+    )
+    parts = urllib.parse.urlsplit(url)
+    assert (parts.scheme, parts.netloc, parts.path) == (
+        "https",
+        "signin.amazonaws.cn",
+        "/federation",
+    )
+    assert dict(urllib.parse.parse_qsl(parts.query)) == {
+        "Action": "login",
+        "Issuer": "iam-sudo",
+        "Destination": "https://console.amazonaws.cn/s3/home",
+        "SigninToken": "TOK/EN+=",
+    }
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error", "text"),
+    [
+        (400, b"Invalid credentials parameter", AccessDenied, "refused the session's credentials"),
+        (403, b"", AccessDenied, "refused the session's credentials"),
+        (500, b"", AwsError, "answered HTTP 500"),
+        (200, b"<html>nginx</html>", AwsError, "not a sign-in token"),
+        (200, b'{"SigninToken": ""}', AwsError, "not a sign-in token"),
+        (200, b'{"SigninToken": 5}', AwsError, "not a sign-in token"),
+        (200, b"[]", AwsError, "not a sign-in token"),
+        (200, b"\xff\xfe", AwsError, "not a sign-in token"),
+    ],
+)
+def test_a_refusal_or_a_garbled_answer_is_one_line_without_the_body(
+    status: int, body: bytes, error: type[Exception], text: str
+) -> None:
+    with pytest.raises(error) as raised:
+        console.read_signin_token(status, body, "https://signin.aws.amazon.com/federation")
+    message = str(raised.value)
+    assert text in message
+    assert "\n" not in message
+    assert not body or body.decode(errors="replace") not in message
+
+
+@pytest.fixture
+def raw_server() -> Iterator[tuple[str, list[bytes]]]:
+    """A loopback TCP server answering each connection with the bytes set (none: silence)."""
+    import socket
+
+    answer: list[bytes] = []
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            connection.recv(65536)
+            if answer:
+                connection.sendall(answer[0])
+                connection.close()
+            else:
+                held.append(connection)  # read the request, never answer
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}/federation", answer
+    listener.close()
+    for connection in held:
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    ("answer", "error", "text"),
+    [
+        (b"garbage, not HTTP\r\n\r\n", EndpointUnreachable, "something that is not HTTP"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort", AwsError, ""),
+        (None, EndpointUnreachable, "no answer from the federation endpoint"),
+    ],
+)
+async def test_a_broken_or_silent_endpoint_is_one_line_without_the_url(
+    raw_server: tuple[str, list[bytes]], answer: bytes | None, error: type[Exception], text: str
+) -> None:
+    from iam_sudo._aws import Timeouts
+
+    endpoint, answers = raw_server
+    if answer is not None:
+        answers.append(answer)
+    with pytest.raises(error) as raised:
+        await console.signin_token(
+            endpoint, SECRET_CREDENTIALS, None, Timeouts(connect=0.5, read=0.5)
+        )
+    message = str(raised.value)
+    assert text in message
+    assert "\n" not in message
+    for secret in ("secret", "token-of-the-session", "Session="):
+        assert secret not in message
+
+
+# --- opening the browser ---
+
+
+def test_the_browser_gets_a_private_page_s_path_that_leads_once_to_the_url() -> None:
+    seen: dict[str, Any] = {}
+    url = "https://signin.aws.amazon.com/federation?Action=login&SigninToken=SECRET"
+
+    def browser(argument: str) -> bool:
+        path = Path(urllib.parse.urlsplit(argument).path)
+        seen["argument"] = argument
+        seen["mode"] = stat.S_IMODE(path.stat().st_mode)
+        seen["dir_mode"] = stat.S_IMODE(path.parent.stat().st_mode)
+        page = path.read_text()
+        seen["page"] = page
+        seen["path"] = path
+        target = page.split("url=", 1)[1].split('"', 1)[0]
+        seen["first"] = _fetch(target)
+        try:
+            seen["second"] = _fetch(target)
+        except Exception:  # refused or reset: iam-sudo already stopped serving it
+            seen["second"] = ("closed", None)
+        finally:
+            finished.set()
+        return True
+
+    finished = threading.Event()
+    console.open_in_browser(url, opener=browser)
+    assert finished.wait(30)
+    assert seen["argument"].startswith("file://")
+    assert "SECRET" not in seen["argument"]
+    assert (seen["mode"], seen["dir_mode"]) == (0o600, 0o700)
+    assert "SECRET" not in seen["page"]
+    assert seen["first"] == (303, url)
+    assert seen["second"][0] in (404, "closed"), "the loopback address answers once"
+    assert not seen["path"].exists()
+    assert not seen["path"].parent.exists()
+
+
+def test_no_browser_or_one_that_never_loads_the_page_is_one_line_pointing_at_url() -> None:
+    with pytest.raises(CommandError, match=r"no web browser could be started.*--url"):
+        console.open_in_browser("https://x", opener=lambda argument: False)
+    with pytest.raises(CommandError, match=r"did not load the sign-in page.*--url"):
+        console.open_in_browser("https://x", opener=lambda argument: True, wait=0.2)
+
+
+def _fetch(url: str) -> tuple[int, str | None]:
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), NoRedirect())
+    try:
+        with opener.open(url, timeout=10) as reply:
+            return reply.status, reply.headers.get("Location")
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("Location")
+
+
+# --- end to end: enforced local AWS, the function, the federation stand-in ---
+
+RULES = """\
+rules:
+  - allowed-callers: ["arn:aws:iam::123456789012:user/alice"]
+    allowed-role-names: ["*TaskRole*"]
+    allowed-principals: [{Service: ecs-tasks.amazonaws.com}]
+    allowed-base-roles: ["arn:aws:iam::*:role/IAMSudoUser"]
+"""
+TASK = "console-TaskRole"
+LOCAL_BASE = "ConsoleBase"
+REAL_ROLE = "ConsoleReader"
+
+
+@dataclass
+class World:
+    aws: enforced.EnforcedAws
+    stand_in: LambdaStandIn
+    federation: federation.Federation
+    users: dict[str, dict[str, str]]
+
+    def env(self, user: str, base: dict[str, str], **extra: str) -> dict[str, str]:
+        return {
+            **{k: v for k, v in base.items() if not k.startswith(("AWS_", "IAM_SUDO_"))},
+            **localaws.LocalAws("", self.aws.url, self.aws.recorder, None, None).env(),  # type: ignore[arg-type]
+            **self.users[user],
+            "AWS_ENDPOINT_URL_LAMBDA": self.stand_in.url,
+            "AWS_SHARED_CREDENTIALS_FILE": base["AWS_SHARED_CREDENTIALS_FILE"],
+            "AWS_CONFIG_FILE": base["AWS_CONFIG_FILE"],
+            console.FEDERATION_ENDPOINT_VARIABLE: self.federation.url,
+            **extra,
+        }
+
+
+def reset_moto(aws: enforced.EnforcedAws) -> None:
+    """Empty moto's in-process backends: another module's enforced world lives there too."""
+    url = f"{aws.url}/moto-api/reset"  # http on loopback
+    request = urllib.request.Request(url, data=b"", method="POST")  # noqa: S310
+    urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=30).close()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    aws = enforced.start()
+    reset_moto(aws)
+    iam = localaws.client("iam", aws.url)
+    program = pulumi_program.run({"policy": RULES}, tmp_path_factory.mktemp("console"))
+    enforced.create_program_resources(iam, program)
+    users = {name: enforced.user_with_keys(iam, name) for name in ("alice", "admin")}
+    iam.attach_user_policy(
+        UserName="admin", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"
+    )
+    admin_trust = localaws.trust_policy(("AWS", f"arn:aws:iam::{ACCOUNT}:user/admin"))
+    localaws.create_role(
+        iam, LOCAL_BASE, trust=admin_trust, managed=["arn:aws:iam::aws:policy/PowerUserAccess"]
+    )
+    localaws.create_role(
+        iam, REAL_ROLE, trust=admin_trust, inline={"read": localaws.allow("s3:Get*")}
+    )
+    localaws.create_role(iam, TASK, inline={"p": localaws.allow("s3:GetObject")})
+    sts = localaws.client("sts", aws.url)
+    execution = enforced.session_env(
+        sts.assume_role(
+            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/iam-sudo-execution", RoleSessionName="lambda"
+        )["Credentials"]
+    )
+    stand_in = LambdaStandIn()
+    env = {
+        **localaws.LocalAws("", aws.url, aws.recorder, None, None).env(),  # type: ignore[arg-type]
+        **execution,
+        **program.function_env,
+    }
+    stand_in.add_function("iam-sudo", program.archive, env)
+    signin = federation.start(aws.url)
+    aws.enforce()
+    yield World(aws, stand_in, signin, users)
+    signin.stop()
+    stand_in.stop()
+    aws.enforce(False)
+    reset_moto(aws)
+    aws.stop()
+
+
+def iam_sudo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "iam_sudo", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def sign_in(world: World, url: str) -> federation.SignIn:
+    """Follow the login URL as a browser would; the sign-in the stand-in recorded."""
+    before = len(world.federation.sign_ins)
+    status, location = _fetch(url)
+    assert status == 302, status
+    [signed_in] = world.federation.sign_ins[before:]
+    assert location == signed_in.destination
+    return signed_in
+
+
+def query(url: str) -> dict[str, str]:
+    return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+
+
+def secrets_of(world: World, user: str) -> list[str]:
+    """Every secret the run could leak: the user's key, and every sign-in token issued."""
+    return [world.users[user]["AWS_SECRET_ACCESS_KEY"], *world.federation.tokens]
+
+
+def test_remote_console_url_signs_in_as_the_simulated_session_without_session_duration(
+    world: World, aws_env: dict[str, str]
+) -> None:
+    before = len(world.federation.token_requests)
+    result = iam_sudo(world.env("alice", aws_env), "console", "--role-name", TASK, "--url")
+    assert result.returncode == 0, result.stderr
+    url = result.stdout.strip()
+    assert url.startswith(world.federation.url + "?")
+    assert "\n" not in url
+    params = query(url)
+    assert params["Action"] == "login"
+    assert params["Issuer"] == "iam-sudo"
+    assert params["Destination"] == "https://console.aws.amazon.com/console/home?region=us-east-1"
+    [request] = world.federation.token_requests[before:]
+    session = f"arn:aws:sts::{ACCOUNT}:assumed-role/IAMSudoUser/iam-sudo-{TASK}"
+    assert request.arn == session
+    # The function's session is a role chain: AWS refuses SessionDuration for it.
+    assert request.session_duration is None
+    assert "SessionDuration" not in request.params
+    signed_in = sign_in(world, url)
+    assert signed_in.arn == session
+    assert signed_in.issuer == "iam-sudo"
+    assert result.stderr == ""
+
+
+def test_a_direct_local_simulation_sends_duration_as_session_duration(
+    world: World, aws_env: dict[str, str]
+) -> None:
+    before = len(world.federation.token_requests)
+    args = ["console", "--local", "--role-name", TASK, "--base-role", LOCAL_BASE]
+    result = iam_sudo(
+        world.env("admin", aws_env),
+        *args,
+        "--duration",
+        "7200",
+        "--url",
+        "--destination",
+        "ecs/v2/clusters",
+        "--region",
+        "eu-west-1",
+    )
+    assert result.returncode == 0, result.stderr
+    [request] = world.federation.token_requests[before:]
+    session = f"arn:aws:sts::{ACCOUNT}:assumed-role/{LOCAL_BASE}/iam-sudo-{TASK}"
+    assert request.arn == session
+    assert request.session_duration == "7200"
+    signed_in = sign_in(world, result.stdout.strip())
+    assert signed_in.arn == session
+    assert signed_in.destination == (
+        "https://console.aws.amazon.com/ecs/v2/clusters?region=eu-west-1"
+    )
+
+
+def test_a_refused_session_duration_is_asked_again_without_it(
+    world: World, aws_env: dict[str, str]
+) -> None:
+    before = len(world.federation.token_requests)
+    world.federation.refuse_session_duration = True
+    try:
+        result = iam_sudo(
+            world.env("admin", aws_env),
+            *("console", "--assume", "--role-name", REAL_ROLE, "--duration", "1800", "--url"),
+        )
+    finally:
+        world.federation.refuse_session_duration = False
+    assert result.returncode == 0, result.stderr
+    durations = [r.session_duration for r in world.federation.token_requests[before:]]
+    assert durations == ["1800", None]
+    assert sign_in(world, result.stdout.strip()).arn.endswith(
+        f"assumed-role/{REAL_ROLE}/iam-sudo-{REAL_ROLE}"
+    )
+
+
+def test_console_assume_opens_the_real_role_with_its_duration(
+    world: World, aws_env: dict[str, str]
+) -> None:
+    before = len(world.federation.token_requests)
+    result = iam_sudo(
+        world.env("admin", aws_env),
+        *("console", "--assume", "--role-name", REAL_ROLE, "--duration", "1800", "--url"),
+        *("--destination", "s3"),
+    )
+    assert result.returncode == 0, result.stderr
+    [request] = world.federation.token_requests[before:]
+    assert request.arn == f"arn:aws:sts::{ACCOUNT}:assumed-role/{REAL_ROLE}/iam-sudo-{REAL_ROLE}"
+    assert request.session_duration == "1800"
+    assert sign_in(world, result.stdout.strip()).destination == (
+        "https://console.aws.amazon.com/s3/home?region=us-east-1"
+    )
+
+
+FAKE_BROWSER = """\
+#!{python}
+# Records its argv, reads the page it is given, and follows it as a browser would.
+import json, sys, urllib.error, urllib.parse, urllib.request
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+def get(url):
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({{}}), NoRedirect())
+    try:
+        with opener.open(url, timeout=10) as reply:
+            return reply.status, reply.headers.get("Location")
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("Location")
+
+path = urllib.parse.urlsplit(sys.argv[1]).path
+page = open(path).read()
+redirect = page.split('url=', 1)[1].split('"', 1)[0]
+first = get(redirect)
+login = get(first[1])
+with open({record!r}, "w") as out:
+    json.dump({{"argv": sys.argv, "page": page, "first": first, "login": login}}, out)
+"""
+
+
+def test_the_browser_is_opened_with_no_secret_in_its_argv_or_in_the_logs(
+    world: World, aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    record = tmp_path / "browser.json"
+    browser = tmp_path / "fake-browser"
+    browser.write_text(FAKE_BROWSER.format(python=sys.executable, record=str(record)))
+    browser.chmod(0o700)
+    before = len(world.federation.sign_ins)
+    result = iam_sudo(
+        world.env("alice", aws_env, BROWSER=str(browser)),
+        *("-v", "console", "--role-name", TASK, "--destination", "cloudwatch/home#logsV2:"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    seen = json.loads(record.read_text())
+    [argument] = seen["argv"][1:]
+    assert argument.startswith("file://")
+    assert argument.endswith("/signin.html")
+    assert seen["first"][0] == 303
+    assert seen["login"][0] == 302
+    [signed_in] = world.federation.sign_ins[before:]
+    assert signed_in.arn == f"arn:aws:sts::{ACCOUNT}:assumed-role/IAMSudoUser/iam-sudo-{TASK}"
+    assert signed_in.destination == (
+        "https://console.aws.amazon.com/cloudwatch/home?region=us-east-1#logsV2:"
+    )
+    login_url = seen["first"][1]
+    token = query(login_url)["SigninToken"]
+    assert token in world.federation.tokens
+    for secret in [token, login_url, *secrets_of(world, "alice")]:
+        assert secret not in " ".join(seen["argv"])
+        assert secret not in seen["page"]
+        assert secret not in result.stderr
+    assert "opened the AWS console" in result.stderr
+    assert not Path(urllib.parse.urlsplit(argument).path).exists(), "the page is removed"
+
+
+def reader_credentials(world: World) -> Credentials:
+    """Credentials of the real role, assumed by the admin user."""
+    import boto3
+
+    sts = boto3.client(
+        "sts",
+        endpoint_url=world.aws.url,
+        region_name=localaws.REGION,
+        aws_access_key_id=world.users["admin"]["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=world.users["admin"]["AWS_SECRET_ACCESS_KEY"],
+    )
+    answer = sts.assume_role(
+        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{REAL_ROLE}", RoleSessionName="console-test"
+    )
+    return Credentials.from_sts(answer["Credentials"])
+
+
+async def test_nothing_secret_is_logged_at_debug(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    credentials = reader_credentials(world)
+    environ = {console.FEDERATION_ENDPOINT_VARIABLE: world.federation.url}
+    with caplog.at_level(logging.DEBUG):
+        url = await console.console_login_url(credentials, region="us-east-1", environ=environ)
+    token = query(url)["SigninToken"]
+    # The stand-in and moto serve in this process, each request in a server thread: their
+    # lines (the stand-in's boto3 call, moto's request dumps) are the harness's.
+    ours = "\n".join(
+        record.getMessage()
+        for record in caplog.records
+        if "process_request_thread" not in record.threadName
+    )
+    assert caplog.records, "DEBUG logging was on"
+    for secret in (token, url, credentials.secret_access_key, credentials.session_token):
+        assert secret not in ours
+
+
+async def test_a_wrong_secret_is_refused_by_sts_and_reported_in_one_line(world: World) -> None:
+    good = reader_credentials(world)
+    wrong = Credentials(good.access_key_id, "not-the-secret", good.session_token, good.expiration)
+    before = len(world.federation.token_requests)
+    with pytest.raises(AccessDenied) as raised:
+        await console.signin_token(world.federation.url, wrong, None)
+    [request] = world.federation.token_requests[before:]
+    assert request.arn is None, "STS refused the wrong secret"
+    message = str(raised.value)
+    assert "refused the session's credentials" in message
+    assert "\n" not in message
+    assert "not-the-secret" not in message
+    assert good.session_token not in message
+
+
+@pytest.mark.parametrize(
+    ("setup", "text"),
+    [
+        ("unreachable", "cannot reach the federation endpoint"),
+        ("garbage", "not a sign-in token"),
+        ("500", "answered HTTP 500"),
+    ],
+)
+def test_a_federation_endpoint_failure_is_one_line_exit_1_without_a_secret(
+    world: World, aws_env: dict[str, str], setup: str, text: str
+) -> None:
+    extra = {}
+    if setup == "unreachable":
+        extra[console.FEDERATION_ENDPOINT_VARIABLE] = (
+            f"http://127.0.0.1:{localaws.free_port()}/federation"
+        )
+    else:
+        world.federation.fault = setup
+    try:
+        result = iam_sudo(
+            world.env("alice", aws_env, **extra), "-v", "console", "--role-name", TASK, "--url"
+        )
+    finally:
+        world.federation.fault = None
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == ""
+    errors = [line for line in result.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1, result.stderr
+    assert text in errors[0]
+    assert "Traceback" not in result.stderr
+    for secret in secrets_of(world, "alice"):
+        assert secret not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["--mfa-serial", f"arn:aws:iam::{ACCOUNT}:mfa/me"], "--mfa-serial goes with --assume"),
+        (["--assume", "--principal", "Service:ecs-tasks.amazonaws.com"], "drop --principal"),
+        (["--assume", "--local"], "drop --remote/--local"),
+        (["--assume", "--no-session-tags"], "drop --session-tags/--no-session-tags"),
+        (["--duration", "7200"], "--duration goes with --local"),
+        (["--assume", "--external-id", "x"], "invalid --external-id"),
+        (["--assume", "--mfa-serial", "not-an-arn"], "--mfa-serial"),
+        (["--destination", "https://example.com/"], "is not an https URL of the aws console"),
+        (["--region", "us-iso-east-1"], "isolated AWS partition"),
+        (["--region", "Mars"], "is not an AWS region name"),
+    ],
+)
+def test_bad_console_options_are_usage_errors_before_any_request(
+    world: World, aws_env: dict[str, str], args: list[str], text: str
+) -> None:
+    world.aws.recorder.clear()
+    before = len(world.federation.token_requests)
+    result = iam_sudo(world.env("alice", aws_env), "console", "--role-name", TASK, *args)
+    assert result.returncode == 2, result.stderr
+    assert text in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert world.aws.recorder.requests == []
+    assert len(world.federation.token_requests) == before
+
+
+def test_console_help_lists_the_role_options_of_simulate_and_assume_without_the_sdk() -> None:
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "iam_sudo", "console", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ},
+    )
+    assert result.returncode == 0
+    for option in (
+        "--role-name",
+        "--principal",
+        "--base-role",
+        "--remote / --local",
+        "--function-name",
+        "--duration",
+        "--mfa-serial",
+        "--external-id",
+        "--assume",
+        "--url",
+        "--destination",
+        "--region",
+    ):
+        assert option in result.stdout
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines()}
+    assert not {"botocore", "boto3", "aioboto3", "aiobotocore", "aiohttp"} & imported
+
+
+def test_the_region_comes_from_the_profile_and_a_missing_profile_is_one_line(
+    world: World, aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    config = tmp_path / "config"
+    config.write_text("[profile gov]\nregion = us-gov-west-1\n")
+    env = world.env("alice", aws_env, AWS_CONFIG_FILE=str(config))
+    del env["AWS_REGION"], env["AWS_DEFAULT_REGION"]
+    missing = iam_sudo({**env, "AWS_PROFILE": "nope"}, "console", "--role-name", TASK, "--url")
+    assert missing.returncode == 1, missing.stderr
+    assert missing.stderr.strip().splitlines() == [
+        "iam-sudo: error: the AWS profile 'nope' is not in your AWS config files; check AWS_PROFILE"
+    ]
+    # The profile's region picks the partition, checked before any request.
+    gov = iam_sudo(
+        {**env, "AWS_PROFILE": "gov"},
+        *("console", "--role-name", TASK, "--destination", "https://console.aws.amazon.com/"),
+    )
+    assert gov.returncode == 2, gov.stderr
+    assert "not an https URL of the aws-us-gov console" in gov.stderr
