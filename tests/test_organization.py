@@ -316,7 +316,7 @@ def test_roles_in_all_accounts_come_from_the_function_for_the_verified_caller(
     assert org.aws.recorder.actions().count("ListRoles") == 4  # the hub, A, B and E
     reader_sessions = [s for s in org.assumed() if s["RoleArn"].split(":")[4] in (A, B, E)]
     assert reader_sessions == []
-    assert org.aws.recorder.rounds() <= 4  # the proof, the hub's identity, the listings
+    # (Rounds are measured where requests take AWS-like time: benchmarks/bench.py.)
     # Alice's rule allows the hub and A only: B's roles are not even named.
     alice = org.run("alice", aws_env, "roles", "--all-accounts", "--json")
     seen = {e["arn"].split(":")[4] for e in json.loads(alice.stdout) if "arn" in e}
