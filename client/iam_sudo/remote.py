@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._exceptions import InvalidRequest, RemoteError
 from ._text import bounded
+from .accounts import check_account
 from .caller import CallerProof, deployment_audience, needs_caller_account
 from .credentials import Credentials
 from .principal import Principal
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 DEFAULT_FUNCTION_NAME = "iam-sudo"
 MAX_FIELD_CHARS = 512
 _FIELDS = ("role_name", "principal", "base_role", "account")
-_ACCOUNT = re.compile(r"\d{12}")
 _FLAGS = ("exact",)
 _ROLES_FIELDS = ("action", "principal", "account", "all_accounts")
 PROOF_FIELD = "proof"
@@ -110,11 +109,7 @@ class SimulateRequest:
 
 def _account(value: object) -> str | None:
     """A request's ``account``: None, or 12 digits (InvalidRequest otherwise)."""
-    if value is None:
-        return None
-    if not isinstance(value, str) or not _ACCOUNT.fullmatch(value):
-        raise InvalidRequest("account must be a 12-digit account id")
-    return value
+    return None if value is None else check_account(value)
 
 
 def _reply(payload: bytes, function_error: str | None) -> Any:
