@@ -1,23 +1,38 @@
 # `make demo` and `make test` are all a fresh machine needs (python3 with venv and pip).
+# The demo installs only what it needs (the `demo` extra); the tests add their tools.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
+TEST_STAMP := $(VENV)/.installed-test
+PIP := $(PY) -m pip install --disable-pip-version-check
 
-.PHONY: demo test bench clean
+.PHONY: demo test quick bench clean
 
-$(STAMP): pyproject.toml
+$(PY):
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	$(PIP) --upgrade pip
 
-demo: $(STAMP)
+$(DEMO_STAMP): pyproject.toml | $(PY)
+	@echo "== installing iam-sudo and what the demo needs (a first run takes 2-3 minutes)"
+	$(PIP) -e '.[demo]'
+	touch $@
+
+$(TEST_STAMP): pyproject.toml | $(PY)
+	@echo "== installing iam-sudo and the test tools (a first run takes 3-5 minutes)"
+	$(PIP) -e '.[test]'
+	touch $@ $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(PY) -m devtools.demo
 
-test: $(STAMP)
+test: $(TEST_STAMP)
 	$(PY) -m pytest
 
-bench: $(STAMP)
+# The quick local loop: everything but the slow end-to-end runs (CI runs `make test`).
+quick: $(TEST_STAMP)
+	$(PY) -m pytest -m 'not slow'
+
+bench: $(TEST_STAMP)
 	$(PY) -m benchmarks.bench
 
 clean:

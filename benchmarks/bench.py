@@ -144,7 +144,7 @@ async def caller_proof(audience: str) -> dict[str, Any]:
     from iam_sudo import IamSudo
 
     async with IamSudo() as sudo:
-        proof = await sudo._transport.identity_proof(audience)
+        proof = await sudo.transport.identity_proof(audience)
     return proof.to_event()
 
 

@@ -22,6 +22,9 @@ from devtools import federation, localaws, pulumi_program
 from devtools.lambda_stand_in import LambdaStandIn
 
 BIN = Path(sys.executable).parent
+# What `aws sts get-caller-identity --query Arn` prints, through boto3: the demo needs no
+# AWS CLI, and boto3 reads profiles and credential_process as every AWS SDK does.
+WHOAMI = [sys.executable, "-m", "devtools.whoami"]
 
 
 def show(title: str) -> None:
@@ -93,9 +96,7 @@ def main() -> None:
                 "TaskRole",
                 "--principal",
                 "Service:ecs-tasks.amazonaws.com",
-                "aws",
-                "sts",
-                "get-caller-identity",
+                *WHOAMI,
             ],
             env,
         )
@@ -110,7 +111,7 @@ def main() -> None:
         run(
             ["iam-sudo", "simulate", "--local", "--role-name", "TaskRole", "--profile", "task"], env
         )
-        run(["aws", "sts", "get-caller-identity", "--profile", "task", "--query", "Arn"], env)
+        run([*WHOAMI, "--profile", "task"], env)
 
         show("configure a profile that gets simulated credentials by itself (credential_process)")
         run(
@@ -128,10 +129,9 @@ def main() -> None:
         profile_env = {
             k: v for k, v in env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
         }
-        identity = ["aws", "sts", "get-caller-identity", "--query", "Arn"]
-        run([*identity, "--profile", "task-process"], profile_env)
+        run([*WHOAMI, "--profile", "task-process"], profile_env)
         aws.recorder.clear()
-        run([*identity, "--profile", "task-process"], profile_env)
+        run([*WHOAMI, "--profile", "task-process"], profile_env)
         simulated = [r for r in aws.recorder.requests if r.action != "GetCallerIdentity"]
         print(
             f"the second time, iam-sudo answered from its cache: {len(simulated)} requests to AWS"
@@ -160,8 +160,7 @@ def remote(aws: localaws.LocalAws, env: dict[str, str], home: Path) -> None:
         print(f"its archive is served by a loopback Lambda Invoke API at {stand_in.url}")
 
         show("simulate --remote (the default): the function simulates with its own permissions")
-        identity = ["aws", "sts", "get-caller-identity", "--query", "Arn"]
-        run(["iam-sudo", "simulate", "--role-name", "TaskRole", *identity], remote_env)
+        run(["iam-sudo", "simulate", "--role-name", "TaskRole", *WHOAMI], remote_env)
         show("which roles may I simulate? the function answers for its verified caller")
         run(["iam-sudo", "roles"], remote_env)
         console(aws, remote_env)

@@ -12,7 +12,7 @@ import iam_sudo
 
 HANDLER = Path(__file__).with_name("handler.py")
 # The CLI needs asyncclick, which the function neither has nor needs.
-_CLIENT_ONLY = {"cli.py", "__main__.py"}
+_CLIENT_ONLY = {"cli.py", "cli_console.py", "cli_options.py", "sources.py", "__main__.py"}
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 

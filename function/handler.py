@@ -29,7 +29,7 @@ from iam_sudo import (
 )
 from iam_sudo.accounts import AccountReaders, spoke_accounts
 from iam_sudo.caller import own_audience
-from iam_sudo.remote import RolesRequest, describe_roles
+from iam_sudo.remote import EVENT_FIELDS, RolesRequest, describe_roles, split_event
 from iam_sudo.roles import check_role_reference
 
 MAX_LOGGED_CHARS = 512
@@ -106,10 +106,9 @@ async def _simulate(event: Any, record: dict[str, Any], context: Any = None) -> 
         policy=policy, base_role=base_role, transport=_transport(), readers=_readers()
     ) as sudo:
         # Who asks, first and from STS alone; nothing else of the event is read before.
-        proof = event.get("proof") if isinstance(event, dict) else None
+        proof, rest = split_event(event) if isinstance(event, dict) else (None, {})
         caller = await sudo.verify_caller(proof, audience=audience)
         record["caller"] = caller
-        rest = {k: v for k, v in event.items() if k != "proof"}
         if rest.get("action") == "roles":
             listed = RolesRequest.from_event(rest)
             if listed.account or listed.all_accounts:
@@ -126,10 +125,10 @@ async def _simulate(event: Any, record: dict[str, Any], context: Any = None) -> 
             )
             record["listed_roles"] = len(visible)
             return {"roles": describe_roles(visible)}
-        request = SimulateRequest.from_event({k: v for k, v in event.items() if k != "proof"})
+        request = SimulateRequest.from_event(rest)
         if request.account is not None:
             record["account"] = request.account
-        session = await sudo.session(
+        session = await sudo.plan(
             request.role_name,
             principal=request.principal,
             base_role=request.base_role,
@@ -162,21 +161,7 @@ def _field(event: Any, key: str) -> str | None:
 def _unknown_keys(event: Any) -> list[str] | None:
     if not isinstance(event, dict):
         return None if event is None else [f"<event is {type(event).__name__}>"]
-    keys = [
-        key
-        for key in event
-        if key
-        not in (
-            "role_name",
-            "principal",
-            "base_role",
-            "proof",
-            "action",
-            "exact",
-            "account",
-            "all_accounts",
-        )
-    ]
+    keys = [key for key in event if key not in EVENT_FIELDS]
     if not keys:
         return None
     shown = [k[:64] if isinstance(k, str) else f"<{type(k).__name__}>" for k in keys]

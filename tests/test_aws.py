@@ -9,7 +9,7 @@ import pytest
 
 from devtools import localaws
 from iam_sudo import IamSudo, RemoteError, ThreadTransport, Timeouts
-from iam_sudo._aws import AioTransport
+from iam_sudo._transports import AioTransport
 from tests.test_cli import one_line_error
 
 

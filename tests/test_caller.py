@@ -239,7 +239,7 @@ def test_whatever_the_sts_endpoint_a_proof_names_one_deployment(style: str, regi
     from botocore.config import Config
     from botocore.credentials import Credentials
 
-    from iam_sudo._aws import _sign
+    from iam_sudo._transports import _sign
 
     session = botocore.session.get_session()
     session.set_config_variable("sts_regional_endpoints", style)
@@ -638,7 +638,7 @@ async def proof_of(
     for name, value in world.client_env(user, {}).items():
         monkeypatch.setenv(name, value)
     async with IamSudo() as sudo:
-        proof = await sudo._transport.identity_proof(audience or world.function_arn)
+        proof = await sudo.transport.identity_proof(audience or world.function_arn)
     return proof.to_event()
 
 

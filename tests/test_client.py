@@ -8,11 +8,14 @@ from typing import Any
 import pytest
 
 import iam_sudo.client
+import iam_sudo.iam
+import iam_sudo.sts
 from devtools import localaws
 from iam_sudo import (
     AmbiguousRole,
     AwsError,
     EndpointUnreachable,
+    IamReader,
     IamSudo,
     InvalidPrincipal,
     NoCredentials,
@@ -173,7 +176,7 @@ async def test_every_page_is_read_and_every_document_fetched_once(
     prefix: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(iam_sudo.client, "IAM_PAGE_SIZE", 2)
+    monkeypatch.setattr(iam_sudo.iam, "IAM_PAGE_SIZE", 2)
     inline = {f"p{i}": localaws.allow(f"s3:Get{i}") for i in range(5)}
     managed = [
         "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess",
@@ -184,7 +187,7 @@ async def test_every_page_is_read_and_every_document_fetched_once(
     for decoy in ("A", "B"):  # more roles than one page of 2 holds, whatever ran before
         localaws.create_role(iam, f"{prefix}Decoy{decoy}")
     async with IamSudo() as sudo:
-        session = await sudo.session(f"{prefix}Page")  # a part of the name: the listing decides
+        session = await sudo.plan(f"{prefix}Page")  # a part of the name: the listing decides
     assert set(session.request.policy_arns) == set(managed)
     sent = json.loads(session.request.policy or "")["Statement"]
     assert grants(sent) == grants(statements(list(inline.values())))
@@ -199,7 +202,7 @@ async def test_session_resolves_and_builds_without_calling_sts_assume_role(
     aws_env: dict[str, str], local_aws: localaws.LocalAws, task_role: dict[str, Any], prefix: str
 ) -> None:
     async with IamSudo() as sudo:
-        session = await sudo.session(f"{prefix}stack-", principal=ECS)
+        session = await sudo.plan(f"{prefix}stack-", principal=ECS)
     assert session.role.arn == task_role["arn"]
     assert session.base_role_arn == BASE_ARN
     assert "AssumeRole" not in local_aws.recorder.actions()
@@ -265,9 +268,7 @@ async def test_a_known_caller_and_base_role_arn_need_no_caller_identity(
     aws_env: dict[str, str], local_aws: localaws.LocalAws, task_role: dict[str, Any]
 ) -> None:
     async with IamSudo(base_role=BASE_ARN) as sudo:
-        session = await sudo.session(
-            task_role["name"], caller="arn:aws:iam::123456789012:user/alice"
-        )
+        session = await sudo.plan(task_role["name"], caller="arn:aws:iam::123456789012:user/alice")
         await sudo.assume_session(session)
     assert "GetCallerIdentity" not in local_aws.recorder.actions()
     assert session.request.source_identity == "alice"
@@ -278,7 +279,7 @@ async def test_locally_the_caller_is_you_and_named_as_source_identity(
 ) -> None:
     async with IamSudo() as sudo:
         await sudo.simulate(task_role["name"])
-        unnamed = await sudo.session(task_role["name"], source_identity=False)
+        unnamed = await sudo.plan(task_role["name"], source_identity=False)
     [sent] = local_aws.recorder.sent("AssumeRole")
     assert sent["SourceIdentity"] == "moto"  # moto's name for its default credentials
     assert unnamed.request.source_identity is None
@@ -327,7 +328,7 @@ async def test_the_sudo_policy_from_the_environment_denies_before_sts(
     local_aws.recorder.clear()
     async with IamSudo() as sudo:
         with pytest.raises(SudoPolicyDenied, match="sudo policy allows no role matching name"):
-            await sudo.session(task_role["name"], caller="arn:aws:iam::123456789012:user/x")
+            await sudo.plan(task_role["name"], caller="arn:aws:iam::123456789012:user/x")
     read = [
         r.params.get("RoleName")
         for r in local_aws.recorder.requests
@@ -497,7 +498,7 @@ async def test_a_tampered_iam_sudo_policy_is_never_used(
     inline = localaws.too_large_inline("y")
     localaws.create_role(iam, name, inline=inline)
     async with IamSudo() as sudo:
-        session = await sudo.session(name)
+        session = await sudo.plan(name)
     [packed, *_] = session.plan.packed
     iam.create_policy(
         PolicyName=packed.name, Path="/iam-sudo/", PolicyDocument=json.dumps(localaws.allow("*"))
@@ -515,7 +516,7 @@ async def test_policies_not_yet_visible_to_sts_are_waited_for(
 ) -> None:
     env, faults, recorder = faulty_aws
     monkeypatch.setenv("AWS_ENDPOINT_URL", env["AWS_ENDPOINT_URL"])
-    monkeypatch.setattr(iam_sudo.client, "CONSISTENCY_DELAYS", (0.01, 0.01, 0.01))
+    monkeypatch.setattr(iam_sudo.sts, "CONSISTENCY_DELAYS", (0.01, 0.01, 0.01))
     name = f"{prefix}Fresh"
     inline = localaws.too_large_inline("z")
     localaws.create_role(iam, name, inline=inline)
@@ -543,7 +544,7 @@ async def test_the_roles_tags_go_as_session_tags(
             ("team", "payments"),
             ("env", "dev"),
         }
-        session = await sudo.session(name, session_tags=False)
+        session = await sudo.plan(name, session_tags=False)
     assert session.request.tags == ()
     assert any("are not passed as session tags" in line for line in session.fidelity)
 
@@ -580,7 +581,7 @@ async def test_a_base_role_variant_with_the_same_boundary_simulates_it(
         PermissionsBoundary=boundary,
     )
     async with IamSudo() as sudo:
-        session = await sudo.session(name)
+        session = await sudo.plan(name)
         await sudo.assume_session(session)
     assert session.request.role_arn == variant
     assert any("carries the same boundary" in line for line in session.fidelity)
@@ -612,12 +613,12 @@ async def test_a_role_listing_is_reused_only_for_its_lifetime(
     localaws.create_role(iam, f"{prefix}First", inline={"p": localaws.allow("s3:GetObject")})
     async with IamSudo(roles_ttl=3600) as kept, IamSudo(roles_ttl=0) as fresh:
         for sudo in (kept, fresh):
-            await sudo.session(f"{prefix}Firs")
+            await sudo.plan(f"{prefix}Firs")
         localaws.create_role(iam, f"{prefix}Later", inline={"p": localaws.allow("s3:GetObject")})
         # Parts of names, resolved through the listing (exact names are looked up directly).
         with pytest.raises(RoleNotFound):
-            await kept.session(f"{prefix}Late")
-        assert (await fresh.session(f"{prefix}Late")).role.name == f"{prefix}Later"
+            await kept.plan(f"{prefix}Late")
+        assert (await fresh.plan(f"{prefix}Late")).role.name == f"{prefix}Later"
     assert local_aws.recorder.actions("iam").count("ListRoles") == 3, "kept: 1, fresh: 1 + 1"
 
 
@@ -628,10 +629,10 @@ async def test_an_exact_name_does_not_page_through_the_roles(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", slow_aws.url)  # 50 ms a request, as in AWS
-    monkeypatch.setattr(iam_sudo.client, "IAM_PAGE_SIZE", 2)  # many pages, as in a big account
+    monkeypatch.setattr(iam_sudo.iam, "IAM_PAGE_SIZE", 2)  # many pages, as in a big account
     slow_aws.recorder.clear()
     async with IamSudo() as sudo:
-        session = await sudo.session(task_role["name"])
+        session = await sudo.plan(task_role["name"])
     assert session.role.arn == task_role["arn"]
     # Stopped as soon as GetRole found it: the page in flight beside it, one more at most
     # on a busy machine; a part of a name pages through them all (below).
@@ -640,7 +641,7 @@ async def test_an_exact_name_does_not_page_through_the_roles(
     assert len(target) == 1, "its details are reused"
     slow_aws.recorder.clear()
     async with IamSudo() as sudo:
-        await sudo.session(task_role["name"][:-2])
+        await sudo.plan(task_role["name"][:-2])
     assert slow_aws.recorder.actions().count("ListRoles") > 10, "a part of a name pages through"
 
 
@@ -648,11 +649,11 @@ async def test_a_role_arn_is_resolved_without_any_listing(
     aws_env: dict[str, str], local_aws: localaws.LocalAws, task_role: dict[str, Any]
 ) -> None:
     async with IamSudo() as sudo:
-        session = await sudo.session(task_role["arn"])
+        session = await sudo.plan(task_role["arn"])
         assert session.role.name == task_role["name"]
         other_path = task_role["arn"].replace(":role/", ":role/elsewhere/")
         with pytest.raises(RoleNotFound):
-            await sudo.session(other_path)
+            await sudo.plan(other_path)
     assert "ListRoles" not in local_aws.recorder.actions()
 
 
@@ -670,7 +671,7 @@ async def test_an_exact_name_the_policy_forbids_falls_back_to_the_allowed_roles(
         }
     )
     async with IamSudo(policy=policy) as sudo:
-        assert (await sudo.session(f"{prefix}Exact")).role.name == allowed
+        assert (await sudo.plan(f"{prefix}Exact")).role.name == allowed
 
 
 async def test_a_dropped_policy_lookup_does_not_cancel_the_shared_versions_listing() -> None:
@@ -686,14 +687,14 @@ async def test_a_dropped_policy_lookup_does_not_cancel_the_shared_versions_listi
         async def call(self, service: str, operation: str, **params: Any) -> dict[str, Any]:
             return {"AttachedPolicies": [], "PolicyNames": [], "IsTruncated": False}
 
-    async with IamSudo(transport=Transport()) as sudo:  # type: ignore[arg-type]
+    async with IamReader(Transport()) as reader:  # type: ignore[arg-type]
         listing_done = asyncio.get_running_loop().create_future()
 
         async def versions() -> dict[str, str]:
             return await listing_done  # type: ignore[no-any-return]
 
         shared = asyncio.ensure_future(versions())
-        lookup = asyncio.ensure_future(sudo._role_policies("Exact", shared))
+        lookup = asyncio.ensure_future(reader.role_policies("Exact", shared))
         for _ in range(20):  # until the lookup waits on the shared listing
             await asyncio.sleep(0)
         assert not lookup.done()

@@ -8,6 +8,7 @@ import pulumi
 import pytest
 
 import iam_sudo.client
+import iam_sudo.iam
 from devtools import localaws, pulumi_program
 from iam_sudo import IamSudo, InvalidSudoPolicy, SudoPolicy
 from iam_sudo_deploy.component import IAM_CREATE_ACTIONS, IAM_READ_ACTIONS
@@ -107,7 +108,7 @@ async def test_the_iam_actions_granted_are_exactly_those_a_simulation_calls(
     prefix: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(iam_sudo.client, "IAM_PAGE_SIZE", 1)
+    monkeypatch.setattr(iam_sudo.iam, "IAM_PAGE_SIZE", 1)
     localaws.create_role(
         iam,
         f"{prefix}Full",

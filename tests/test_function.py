@@ -230,7 +230,7 @@ FUNCTION_ARN = "arn:aws:lambda:us-east-1:123456789012:function:iam-sudo"
 async def signed_proof(audience: str = FUNCTION_ARN) -> dict[str, Any]:
     """A caller proof signed with the test's credentials, as the client makes it."""
     async with IamSudo() as sudo:
-        proof = await sudo._transport.identity_proof(audience)
+        proof = await sudo.transport.identity_proof(audience)
     return proof.to_event()
 
 

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import tomllib
 
 import pytest
 
@@ -35,6 +36,23 @@ def test_the_readme_commands_are_what_make_and_ci_run() -> None:
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
+def test_the_demo_installs_only_what_it_needs_and_ci_runs_the_slow_tests() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    installs = [line for line in makefile.splitlines() if "'.[demo]'" in line or "pip" in line]
+    assert any("'.[demo]'" in line for line in installs)
+    for line in installs:  # pip's progress shows: a first install is long
+        assert "--quiet" not in line, line
+        assert "-q" not in line.split(), line
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    demo = " ".join(extras["optional-dependencies"]["demo"])
+    for tool in ("mypy", "ruff", "hypothesis", "awscli", "pytest"):
+        assert tool not in demo, f"the demo does not need {tool}"
+    test_recipe = makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]
+    assert "not slow" not in test_recipe, "CI (make test) runs the slow tests too"
+    assert isinstance(extras["license"], str), "an SPDX expression, not the deprecated table"
+
+
+@pytest.mark.slow
 def test_the_demo_runs_both_paths_on_the_embedded_local_aws() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "devtools.demo"],

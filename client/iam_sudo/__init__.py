@@ -5,7 +5,7 @@ The public API::
     from iam_sudo import IamSudo
 
     async with IamSudo() as sudo:
-        session = await sudo.session("TaskRole", principal="Service:ecs-tasks.amazonaws.com")
+        session = await sudo.plan("TaskRole", principal="Service:ecs-tasks.amazonaws.com")
         credentials = await sudo.assume_session(session)
 """
 
@@ -44,14 +44,15 @@ from ._exceptions import (
 # Names resolve on first use, so that `iam-sudo --help` does not pay for asyncio, botocore
 # and the rest: start-up time is part of the CLI's interface.
 _LAZY = {
-    "AioTransport": "_aws",
-    "ThreadTransport": "_aws",
+    "AioTransport": "_transports",
+    "ThreadTransport": "_transports",
     "Timeouts": "_aws",
     "Transport": "_aws",
     "DEFAULT_BASE_ROLE": "client",
     "IamSudo": "client",
-    "Identity": "client",
-    "SimulatedSession": "client",
+    "IamReader": "iam",
+    "Identity": "iam",
+    "SimulatedSession": "simulated",
     "Credentials": "credentials",
     "Finding": "fidelity",
     "shared_credentials_file": "credentials",
@@ -64,20 +65,22 @@ _LAZY = {
     "resolve_role": "roles",
     "SessionPlan": "session",
     "SessionRequest": "session",
-    "build_session": "session",
     "plan_session": "session",
 }
 
 if TYPE_CHECKING:
-    from ._aws import AioTransport, ThreadTransport, Timeouts, Transport
-    from .client import DEFAULT_BASE_ROLE, IamSudo, Identity, SimulatedSession
+    from ._aws import Timeouts, Transport
+    from ._transports import AioTransport, ThreadTransport
+    from .client import DEFAULT_BASE_ROLE, IamSudo
     from .credentials import Credentials, shared_credentials_file, write_profile
     from .fidelity import Finding
+    from .iam import IamReader, Identity
     from .policy import SudoPolicy
     from .principal import Principal
     from .remote import DEFAULT_FUNCTION_NAME, SimulateRequest
     from .roles import Role, resolve_role
-    from .session import SessionPlan, SessionRequest, build_session, plan_session
+    from .session import SessionPlan, SessionRequest, plan_session
+    from .simulated import SimulatedSession
 
 
 def __getattr__(name: str) -> Any:
@@ -103,6 +106,7 @@ __all__ = [
     "CredentialsFileError",
     "EndpointUnreachable",
     "Finding",
+    "IamReader",
     "IamSudo",
     "IamSudoError",
     "Identity",
@@ -131,7 +135,6 @@ __all__ = [
     "Transport",
     "Unauthenticated",
     "UnsupportedRole",
-    "build_session",
     "plan_session",
     "resolve_role",
     "shared_credentials_file",

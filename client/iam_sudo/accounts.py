@@ -133,13 +133,19 @@ def check_chained_duration(caller_arn: str, duration_seconds: int, account: str)
 class AccountTransport:
     """IAM through a spoke's reader session; everything else through the hub's transport."""
 
-    def __init__(self, hub: Any, reader: Any, account: str) -> None:
+    def __init__(
+        self, hub: Any, reader: Any, account: str, identity: Mapping[str, str] | None = None
+    ) -> None:
         self._hub = hub
-        self._reader = reader
+        self.reader = reader
         self.account = account
+        # The hub's own GetCallerIdentity answer, known already: not asked again per account.
+        self._identity = dict(identity) if identity is not None else None
 
     async def call(self, service: str, operation: str, /, **params: Any) -> dict[str, Any]:
-        transport = self._reader if service == "iam" else self._hub
+        if (service, operation) == ("sts", "get_caller_identity") and self._identity:
+            return dict(self._identity)
+        transport = self.reader if service == "iam" else self._hub
         result: dict[str, Any] = await transport.call(service, operation, **params)
         return result
 
@@ -155,7 +161,7 @@ class AccountTransport:
         return str(await self._hub.sts_endpoint())
 
     async def scope(self, service: str) -> tuple[str, str]:
-        transport = self._reader if service == "iam" else self._hub
+        transport = self.reader if service == "iam" else self._hub
         partition, region = await transport.scope(service)
         return str(partition), str(region)
 
@@ -216,10 +222,17 @@ class AccountReaders:
                 code="NotASpoke",
             )
 
-    async def transport(self, account: str, partition: str, who: str) -> AccountTransport:
+    async def transport(
+        self,
+        account: str,
+        partition: str,
+        who: str,
+        identity: Mapping[str, str] | None = None,
+    ) -> AccountTransport:
         """A transport reading ``account``'s IAM, assuming its reader if none is fresh.
 
-        ``who`` is the hub's own ARN, named in the error when the reader refuses it.
+        ``who`` is the hub's own ARN, named in the error when the reader refuses it;
+        ``identity`` its GetCallerIdentity answer (``Account``, ``Arn``), reused.
         """
         reader = self._readers.get(account)
         if reader is None or self._expiring(reader.credentials):
@@ -231,7 +244,7 @@ class AccountReaders:
                 self._pending[key] = task
                 task.add_done_callback(lambda _: self._pending.pop(key, None))
             reader = await asyncio.shield(task)
-        return AccountTransport(self._hub, reader.transport, account)
+        return AccountTransport(self._hub, reader.transport, account, identity)
 
     def _expiring(self, credentials: Credentials) -> bool:
         left = credentials.expiration.timestamp() - self._clock()

@@ -24,7 +24,7 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from ._exceptions import ConfigurationError, Unauthenticated
 
@@ -255,6 +255,34 @@ def caller_from_answer(status: int, body: bytes) -> str:
     if match is None:
         raise Unauthenticated(_REFUSED)
     return match.group(1)
+
+
+class ProofVerifier(Protocol):
+    """What verifying a proof needs of a transport: its own STS endpoint, and a way there."""
+
+    async def sts_endpoint(self) -> str: ...
+
+    async def send_proof(self, proof: CallerProof) -> tuple[int, bytes]: ...
+
+
+async def verify(
+    transport: ProofVerifier, proof: object, *, audience: str, now: datetime | None = None
+) -> str:
+    """The ARN of whoever signed ``proof``, as STS says; :class:`Unauthenticated` if not.
+
+    The function's first step: the proof must be a GetCallerIdentity request for the
+    transport's own STS endpoint, for ``audience`` (the function's unqualified ARN, see
+    :func:`own_audience`), signed in the last :data:`MAX_AGE`, carrying only signed
+    headers; STS then checks the signature and names the signer.
+    """
+    checked = check_proof(
+        CallerProof.from_event(proof),
+        sts_endpoint=await transport.sts_endpoint(),
+        audience=audience,
+        now=now or datetime.now(UTC),
+    )
+    status, body = await transport.send_proof(checked)
+    return caller_from_answer(status, body)
 
 
 _SOURCE_IDENTITY = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)

@@ -13,29 +13,13 @@ import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from types import FrameType
-from typing import TYPE_CHECKING
 
-from . import config
 from ._exceptions import CommandError
 
-if TYPE_CHECKING:
-    from .credentials import Credentials
-
-# Read by SDKs as credentials or beside them (botocore's EnvProvider, the JS SDK's fromEnv:
-# AWS_CREDENTIAL_EXPIRATION, AWS_ACCOUNT_ID, AWS_CREDENTIAL_SCOPE), or naming where to find
-# them: never handed on from iam-sudo's own environment.
-CREDENTIAL_VARIABLES = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_SECURITY_TOKEN",
-    "AWS_CREDENTIAL_EXPIRATION",
-    "AWS_ACCOUNT_ID",
-    "AWS_CREDENTIAL_SCOPE",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    config.RESOLVING_VARIABLE,
-)
+# The command's environment is built by credentials.environment; these names stay here too.
+from .credentials import CREDENTIAL_VARIABLES as CREDENTIAL_VARIABLES
+from .credentials import environment as environment
+from .credentials import with_region as with_region
 
 # Signals a terminal sends to the whole foreground process group: the command gets them
 # itself, so iam-sudo only stays out of the way.
@@ -48,30 +32,6 @@ _FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 def exit_status(returncode: int) -> int:
     """A process's exit status as a shell reports it: 128+N for death by signal N."""
     return returncode if returncode >= 0 else 128 - returncode
-
-
-def with_region(env: dict[str, str], region: str | None) -> dict[str, str]:
-    """``env`` with ``region`` as both variables SDKs read (AWS_REGION: the JS SDK and the
-    AWS CLI v2; AWS_DEFAULT_REGION: botocore and the AWS CLI v1); unchanged if None."""
-    if region:
-        env["AWS_REGION"] = region
-        env["AWS_DEFAULT_REGION"] = region
-    return env
-
-
-def environment(
-    base: Mapping[str, str], credentials: Credentials, region: str | None
-) -> dict[str, str]:
-    """``base`` with ``credentials`` as the only credentials an SDK finds, and ``region``.
-
-    The expiration is set as the AWS CLI's ``configure export-credentials`` sets it.
-    """
-    env = {k: v for k, v in base.items() if k not in CREDENTIAL_VARIABLES}
-    env["AWS_ACCESS_KEY_ID"] = credentials.access_key_id
-    env["AWS_SECRET_ACCESS_KEY"] = credentials.secret_access_key
-    env["AWS_SESSION_TOKEN"] = credentials.session_token
-    env["AWS_CREDENTIAL_EXPIRATION"] = credentials.expiration.isoformat()
-    return with_region(env, region)
 
 
 def _stand_aside(signum: int, frame: FrameType | None) -> None:

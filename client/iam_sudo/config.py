@@ -27,7 +27,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import inifile
 from ._exceptions import ConfigurationError, CredentialsFileError
+from ._text import bounded
 
 DEFAULT_PROFILE = "default"
 
@@ -42,6 +44,7 @@ MAX_RESOLVING_DEPTH = 8
 # Profile names that both botocore and the AWS SDK for JavaScript v3 read back from a
 # `[profile NAME]` header (the JS loader's prefixKeyRegex, @smithy/shared-ini-file-loader;
 # botocore's shlex split leaves such names whole).
+_PROFILE_NAME = re.compile(r"[^\[\]\x00-\x1f\x7f\x85\u2028\u2029]+")
 _PORTABLE_PROFILE_NAME = re.compile(r"[\w\-@+.%:/]+", re.ASCII)
 
 
@@ -333,8 +336,6 @@ def use_source_profile(environ: dict[str, str] | os._Environ[str], profile: str 
     iam-sudo run by an SDK below this one can tell.
     """
     if profile is not None:
-        from .credentials import check_profile_name
-
         check_profile_name(profile)
         environ.pop("AWS_DEFAULT_PROFILE", None)
         if profile == DEFAULT_PROFILE:
@@ -379,3 +380,16 @@ def own_credentials_failure(
     }[kind]
     reason = " ".join(scrub(detail).split())[:400]
     return f"iam-sudo's own credentials ({where}) failed: {reason}; {fix}"
+
+
+def check_profile_name(profile: str) -> None:
+    """Raise :class:`CredentialsFileError` unless ``profile`` can be a section name as is."""
+    if (
+        not _PROFILE_NAME.fullmatch(profile)
+        or profile != profile.strip()
+        or profile == inifile.DEFAULT_SECTION
+    ):
+        raise CredentialsFileError(
+            f"invalid profile name {bounded(profile)}: use a name without brackets, control "
+            "characters or surrounding spaces, other than DEFAULT"
+        )

@@ -28,6 +28,7 @@ import os
 import re
 import secrets
 import shutil
+import sys
 import tempfile
 import threading
 import urllib.parse
@@ -460,3 +461,49 @@ def open_in_browser(
         server.shutdown()
         server.server_close()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def check_request(region: str, destination: str | None, environ: Mapping[str, str]) -> None:
+    """Everything of a sign-in request that can be wrong before any request is made.
+
+    Raises :class:`ConfigurationError` or :class:`InvalidRequest` as the checks below do.
+    """
+    partition = partition_of(region)
+    destination_url(destination, region, partition)
+    federation_endpoint(partition, environ)
+
+
+async def sign_in(
+    credentials: Credentials,
+    *,
+    region: str,
+    destination: str | None,
+    duration: int | None,
+    print_url: bool,
+) -> None:
+    """Sign in to the console of ``region`` with ``credentials``: open it, or print the URL.
+
+    ``duration`` is the console session's (None: it ends with the credentials). The URL
+    is a secret for 15 minutes: printed only when asked, on stdout.
+    """
+    log.info(
+        "signing in to the %s console in %s (%s)",
+        partition_of(region).name,
+        region,
+        f"console session of {duration} s"
+        if duration
+        else "the console session ends with the credentials",
+    )
+    url = await console_login_url(
+        credentials, region=region, destination=destination, duration=duration
+    )
+    if print_url:
+        print(url, flush=True)
+        return
+    # On this thread, not a worker: Ctrl-C while it waits for the browser must end it now.
+    open_in_browser(url)
+    print(
+        f"iam-sudo: opened the AWS console in your browser, until "
+        f"{credentials.expiration.isoformat()}",
+        file=sys.stderr,
+    )

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-import re
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -13,9 +12,9 @@ from typing import Any
 
 from . import _files, inifile
 from ._exceptions import CredentialsFileError
+from .config import RESOLVING_VARIABLE, check_profile_name
 
 # No brackets, no control characters, no line or paragraph separators.
-_PROFILE_NAME = re.compile(r"[^\[\]\x00-\x1f\x7f\x85\u2028\u2029]+")
 
 
 @dataclass(frozen=True)
@@ -58,11 +57,50 @@ class Credentials:
     def env(self, base: Mapping[str, str]) -> dict[str, str]:
         """A copy of ``base`` in which these credentials are the only ones an SDK will find.
 
-        See :func:`iam_sudo.command.environment` (here without setting a region).
+        See :func:`environment` (here without setting a region).
         """
-        from .command import environment
-
         return environment(base, self, None)
+
+
+# Read by SDKs as credentials or beside them (botocore's EnvProvider, the JS SDK's fromEnv:
+# AWS_CREDENTIAL_EXPIRATION, AWS_ACCOUNT_ID, AWS_CREDENTIAL_SCOPE), or naming where to find
+# them: never handed on from iam-sudo's own environment.
+CREDENTIAL_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_ACCOUNT_ID",
+    "AWS_CREDENTIAL_SCOPE",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    RESOLVING_VARIABLE,
+)
+
+
+def with_region(env: dict[str, str], region: str | None) -> dict[str, str]:
+    """``env`` with ``region`` as both variables SDKs read (AWS_REGION: the JS SDK and the
+    AWS CLI v2; AWS_DEFAULT_REGION: botocore and the AWS CLI v1); unchanged if None."""
+    if region:
+        env["AWS_REGION"] = region
+        env["AWS_DEFAULT_REGION"] = region
+    return env
+
+
+def environment(
+    base: Mapping[str, str], credentials: Credentials, region: str | None
+) -> dict[str, str]:
+    """``base`` with ``credentials`` as the only credentials an SDK finds, and ``region``.
+
+    The expiration is set as the AWS CLI's ``configure export-credentials`` sets it.
+    """
+    env = {k: v for k, v in base.items() if k not in CREDENTIAL_VARIABLES}
+    env["AWS_ACCESS_KEY_ID"] = credentials.access_key_id
+    env["AWS_SECRET_ACCESS_KEY"] = credentials.secret_access_key
+    env["AWS_SESSION_TOKEN"] = credentials.session_token
+    env["AWS_CREDENTIAL_EXPIRATION"] = credentials.expiration.isoformat()
+    return with_region(env, region)
 
 
 def shared_credentials_file(environ: Mapping[str, str] | None = None) -> Path:
@@ -70,19 +108,6 @@ def shared_credentials_file(environ: Mapping[str, str] | None = None) -> Path:
     from . import config
 
     return config.credentials_file(environ)
-
-
-def check_profile_name(profile: str) -> None:
-    """Raise :class:`CredentialsFileError` unless ``profile`` can be a section name as is."""
-    if (
-        not _PROFILE_NAME.fullmatch(profile)
-        or profile != profile.strip()
-        or profile == inifile.DEFAULT_SECTION
-    ):
-        raise CredentialsFileError(
-            f"invalid profile name {profile[:80]!r}: use a name without brackets, control "
-            "characters or surrounding spaces, other than DEFAULT"
-        )
 
 
 def holds_long_term_keys(options: Mapping[str, str]) -> bool:
@@ -156,15 +181,30 @@ def write_profile(credentials: Credentials, profile: str, path: Path | None = No
         "expiration": credentials.expiration.isoformat(),
     }
     target = shared_credentials_file() if path is None else path
+    return _update_file(
+        "credentials file",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        target,
+        lambda text: update_profile(text, profile, values),
+    )
+
+
+def _update_file(what: str, variable: str, path: Path, update: Callable[[str], str]) -> Path:
+    """Replace ``path``'s text with ``update(text)``: locked, atomically, 0600; the path.
+
+    ``what`` names the file and ``variable`` the setting that chose it, in messages. Any
+    failure to read or write it is :class:`CredentialsFileError`.
+    """
+    target = path
     try:
-        target = _files.resolve(target)
+        target = _files.resolve(path)
         with _files.locked(target):
-            _refuse_read_only(target, "the credentials file", "AWS_SHARED_CREDENTIALS_FILE")
-            _files.write_atomic(target, update_profile(_files.read_text(target), profile, values))
+            _refuse_read_only(target, f"the {what}", variable)
+            _files.write_atomic(target, update(_files.read_text(target)))
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         raise CredentialsFileError(
-            f"cannot write credentials file {target}: {reason}; check its path and permissions"
+            f"cannot write {what} {target}: {reason}; check its path and permissions"
         ) from None
     return target
 
@@ -281,36 +321,28 @@ def write_process_profile(profile: str, command: str, path: Path | None = None) 
 
     config.check_config_profile_name(profile)
     target = aws_config_file() if path is None else path
-    try:
+
+    def update(text: str) -> str:
         _check_not_shadowed(profile)
-        target = _files.resolve(target)
-        with _files.locked(target):
-            _refuse_read_only(target, "the AWS config file", "AWS_CONFIG_FILE")
-            text = _files.read_text(target)
-            try:
-                sections = inifile.read(text)
-                section = config.profile_sections(sections).get(profile) or (
-                    profile if profile == config.DEFAULT_PROFILE else f"profile {profile}"
-                )
-                existing = sections.get(section, {})
-                other = [key for key in _OTHER_SOURCES if key in existing]
-                process = existing.get("credential_process", "")
-                if other or (process and not runs_iam_sudo(process)):
-                    raise CredentialsFileError(
-                        f"profile {profile} already gets credentials another way "
-                        f"({(other or ['credential_process'])[0]} in [{section}] of {target}); "
-                        "iam-sudo will not change it: choose another profile name"
-                    )
-                updated = inifile.set_options(text, section, {"credential_process": command})
-            except inifile.IniError as error:
+        try:
+            sections = inifile.read(text)
+            section = config.profile_sections(sections).get(profile) or (
+                profile if profile == config.DEFAULT_PROFILE else f"profile {profile}"
+            )
+            existing = sections.get(section, {})
+            other = [key for key in _OTHER_SOURCES if key in existing]
+            process = existing.get("credential_process", "")
+            if other or (process and not runs_iam_sudo(process)):
                 raise CredentialsFileError(
-                    f"the AWS config file cannot be updated as AWS tools read it ({error}); "
-                    "nothing was written"
-                ) from None
-            _files.write_atomic(target, updated)
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise CredentialsFileError(
-            f"cannot write AWS config file {target}: {reason}; check its path and permissions"
-        ) from None
-    return target
+                    f"profile {profile} already gets credentials another way "
+                    f"({(other or ['credential_process'])[0]} in [{section}] of {target}); "
+                    "iam-sudo will not change it: choose another profile name"
+                )
+            return inifile.set_options(text, section, {"credential_process": command})
+        except inifile.IniError as error:
+            raise CredentialsFileError(
+                f"the AWS config file cannot be updated as AWS tools read it ({error}); "
+                "nothing was written"
+            ) from None
+
+    return _update_file("AWS config file", "AWS_CONFIG_FILE", target, update)

@@ -19,10 +19,11 @@ Kinds (what ``--dry-run`` prints under ``Findings``, what scripts and CI read):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ._text import names_and_more as _names
 from .ceiling import Narrowing
 from .roles import Role
 from .session import SessionPlan
@@ -117,16 +118,6 @@ def rewrite_finding(rewrite: Any) -> Finding:
         policy=str(policy) if policy is not None else None,
         statement=int(index) if index is not None else None,
         condition_keys=tuple(str(k) for k in keys),
-    )
-
-
-MAX_NAMES_SHOWN = 10
-
-
-def _names(names: Sequence[str]) -> str:
-    shown = ", ".join(names[:MAX_NAMES_SHOWN])
-    return shown + (
-        f" and {len(names) - MAX_NAMES_SHOWN} more" if len(names) > MAX_NAMES_SHOWN else ""
     )
 
 

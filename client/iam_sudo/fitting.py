@@ -26,12 +26,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._exceptions import SessionLimitExceeded
+from .documents import as_list
 
 MAX_POLICY_ARNS = 10
 MAX_PLAINTEXT_CHARS = 2048
 MAX_MANAGED_POLICY_CHARS = 6144
 POLICY_VERSION = "2012-10-17"
 POLICY_PATH = "/iam-sudo/"
+POLICY_NAME_PREFIX = "iam-sudo-"  # with POLICY_PATH, marks the policies iam-sudo owns
 _HASH_CHARS = 20
 
 Statement = dict[str, Any]
@@ -49,10 +51,6 @@ def document(statements: Sequence[Statement]) -> dict[str, Any]:
 def plaintext_chars(policy: str | None, arns: Sequence[str]) -> int:
     """What STS counts against its 2,048 characters: the inline policy and the ARNs."""
     return len(policy or "") + sum(len(arn) for arn in arns)
-
-
-def _as_list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list) else [value]
 
 
 def _one_or_list(values: list[Any]) -> Any:
@@ -79,7 +77,7 @@ def _normalized(statement: Statement) -> Statement:
     result = {k: v for k, v in statement.items() if k != "Sid"}
     for element in _ELEMENTS:
         if element in result:
-            values = _unique(_as_list(result[element]))
+            values = _unique(as_list(result[element]))
             result[element] = sorted(values) if all(isinstance(v, str) for v in values) else values
     return result
 
@@ -132,7 +130,7 @@ def compact(statements: Sequence[Statement]) -> list[Statement]:
 def policy_name(doc: Mapping[str, Any]) -> str:
     """A content-addressed policy name: the same document always has the same name."""
     digest = hashlib.sha256(compact_json(doc).encode()).hexdigest()[:_HASH_CHARS]
-    return f"iam-sudo-{digest}"
+    return f"{POLICY_NAME_PREFIX}{digest}"
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
 from ._exceptions import InvalidPrincipal
+from .documents import as_list, statement_list
 
 _ACCOUNT_ID = re.compile(r"\d{12}")
 _ACCOUNT_ROOT = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):root")
@@ -59,31 +60,18 @@ class Principal:
         return self.id == "*" and self.type in ("*", "AWS")
 
 
-def _statements(document: Mapping[str, Any] | None) -> Iterator[Mapping[str, Any]]:
-    statements = (document or {}).get("Statement", [])
-    if isinstance(statements, Mapping):
-        statements = [statements]
-    for statement in statements if isinstance(statements, list) else []:
-        if isinstance(statement, Mapping):
-            yield statement
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
 def _allows_assuming(statement: Mapping[str, Any]) -> bool:
     """Whether the statement's Action (or NotAction) covers one of the AssumeRole actions."""
 
     def covered(patterns: Any) -> bool:
         return any(
             isinstance(pattern, str) and fnmatchcase(action, pattern.lower())
-            for pattern in _as_list(patterns)
+            for pattern in as_list(patterns)
             for action in _ASSUME_ACTIONS
         )
 
     if "NotAction" in statement:
-        excluded = _as_list(statement["NotAction"])
+        excluded = as_list(statement["NotAction"])
         return any(
             not any(isinstance(p, str) and fnmatchcase(action, p.lower()) for p in excluded)
             for action in _ASSUME_ACTIONS
@@ -99,7 +87,9 @@ def trusted_principals(trust_policy: Mapping[str, Any] | None) -> list[Principal
     ``"Principal": "*"`` is IAM's shorthand for ``{"AWS": "*"}`` and is returned as that.
     """
     found: dict[Principal, None] = {}
-    for statement in _statements(trust_policy):
+    for statement in statement_list(trust_policy):
+        if not isinstance(statement, Mapping):
+            continue  # a foreign document: what cannot be read grants nothing
         if statement.get("Effect") != "Allow" or not _allows_assuming(statement):
             continue
         principal = statement.get("Principal")
@@ -107,7 +97,7 @@ def trusted_principals(trust_policy: Mapping[str, Any] | None) -> list[Principal
             found[Principal("AWS", "*")] = None
         elif isinstance(principal, Mapping):
             for type_, ids in principal.items():
-                for id_ in ids if isinstance(ids, list) else [ids]:
+                for id_ in as_list(ids):
                     if isinstance(id_, str):
                         found[Principal(str(type_), id_)] = None
     return list(found)

@@ -6,19 +6,46 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._exceptions import InvalidRequest, RemoteError
+from ._text import bounded
+from .caller import CallerProof, deployment_audience, needs_caller_account
 from .credentials import Credentials
 from .principal import Principal
 from .roles import check_role_reference
+
+if TYPE_CHECKING:
+    from .iam import IamReader
 
 DEFAULT_FUNCTION_NAME = "iam-sudo"
 MAX_FIELD_CHARS = 512
 _FIELDS = ("role_name", "principal", "base_role", "account")
 _FLAGS = ("exact",)
 _ACCOUNT = re.compile(r"\d{12}")
+_ROLES_FIELDS = ("action", "principal", "account", "all_accounts")
+PROOF_FIELD = "proof"
+#: Every field an event may hold, whatever it asks.
+EVENT_FIELDS = (*_FIELDS, *_FLAGS, PROOF_FIELD, "action", "all_accounts")
 _CREDENTIAL_KEYS = ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")
+
+
+def _refuse_unknown(event: Mapping[Any, Any], fields: tuple[str, ...]) -> None:
+    unknown = [key for key in event if key not in fields]
+    if unknown:
+        # Bounded: the field name is the caller's, and may be anything in any size.
+        name = bounded(unknown[0], 40) if isinstance(unknown[0], str) else "a non-string key"
+        raise InvalidRequest(f"unknown field {name} in the request; expected {', '.join(fields)}")
+
+
+def invocation_payload(event: Mapping[str, Any], proof: CallerProof) -> bytes:
+    """The Lambda payload: the request's event and the caller proof that says who asks."""
+    return json.dumps({**event, PROOF_FIELD: proof.to_event()}).encode()
+
+
+def split_event(event: Mapping[str, Any]) -> tuple[object, dict[str, Any]]:
+    """The caller proof of an event, and the rest of it (the request)."""
+    return event.get(PROOF_FIELD), {k: v for k, v in event.items() if k != PROOF_FIELD}
 
 
 @dataclass(frozen=True)
@@ -53,13 +80,7 @@ class SimulateRequest:
         """Validate an event; raise :class:`InvalidRequest` saying exactly what is wrong."""
         if not isinstance(event, Mapping):
             raise InvalidRequest(f"the request must be a JSON object, got {type(event).__name__}")
-        unknown = [key for key in event if key not in _FIELDS + _FLAGS]
-        if unknown:
-            # Bounded: the field name is the caller's, and may be anything in any size.
-            name = repr(unknown[0][:40]) if isinstance(unknown[0], str) else "a non-string key"
-            raise InvalidRequest(
-                f"unknown field {name} in the request; expected {', '.join(_FIELDS + _FLAGS)}"
-            )
+        _refuse_unknown(event, _FIELDS + _FLAGS)
         exact = event.get("exact", False)
         if not isinstance(exact, bool):
             raise InvalidRequest(f"exact must be true or false, got {type(exact).__name__}")
@@ -144,13 +165,7 @@ class RolesRequest:
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> RolesRequest:
-        fields = ("action", "principal", "account", "all_accounts")
-        unknown = [key for key in event if key not in fields]
-        if unknown:
-            name = repr(unknown[0][:40]) if isinstance(unknown[0], str) else "a non-string key"
-            raise InvalidRequest(
-                f"unknown field {name} in the request; expected {', '.join(fields)}"
-            )
+        _refuse_unknown(event, _ROLES_FIELDS)
         all_accounts = event.get("all_accounts", False)
         if not isinstance(all_accounts, bool):
             raise InvalidRequest("all_accounts must be true or false")
@@ -198,3 +213,36 @@ def describe_roles(roles: Any) -> list[dict[str, Any]]:
         {"name": r.name, "arn": r.arn, "principals": [str(p) for p in r.principals]}
         for r in sorted(roles, key=lambda r: r.name)
     ]
+
+
+async def audience(reader: IamReader, function_name: str) -> str:
+    """The audience of a proof for ``function_name``: the function's unqualified ARN.
+
+    A full or partial ARN needs no request (a partial one is in the Lambda client's
+    region and partition); a bare name is invoked in the caller's own account, which
+    costs one sts:GetCallerIdentity (no permission needed; cached by the reader).
+    Not lambda:GetFunction: another request, and a permission callers may lack.
+    """
+    partition, region = await reader.transport.scope("lambda")
+    account = (await reader.identity()).account if needs_caller_account(function_name) else None
+    return deployment_audience(function_name, partition=partition, region=region, account=account)
+
+
+async def invoke(
+    reader: IamReader, function_name: str, event: Mapping[str, Any]
+) -> tuple[bytes, str | None]:
+    """Invoke the function with ``event`` and a caller proof; (payload, function error).
+
+    The proof says who asks, signed with the reader's transport's own credentials, for
+    this function only (:func:`audience`).
+    """
+    transport = reader.transport
+    proof = await transport.identity_proof(await audience(reader, function_name))
+    reply = await transport.call(
+        "lambda",
+        "invoke",
+        FunctionName=function_name,
+        InvocationType="RequestResponse",
+        Payload=invocation_payload(event, proof),
+    )
+    return reply.get("Payload", b""), reply.get("FunctionError")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._exceptions import AmbiguousRole, InvalidRequest, RoleNotFound
+from ._text import bounded, names_and_more
 from .principal import Principal, admits, trusted_principals
 
 # IAM's charsets are ASCII: Python's \w alone would also take any Unicode letter.
@@ -16,14 +17,6 @@ _ROLE_ARN = re.compile(
     re.ASCII,
 )
 _ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
-_SHOWN = 80
-
-
-def _shown(text: str) -> str:
-    return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "...")
-
-
-MAX_CANDIDATES_SHOWN = 10
 
 
 @dataclass(frozen=True)
@@ -49,6 +42,26 @@ class Role:
         return trusted_principals(self.trust_policy)
 
 
+@dataclass(frozen=True)
+class RoleDetails:
+    """What GetRole tells of a role beyond the listing."""
+
+    arn: str
+    boundary: str | None
+    tags: dict[str, str]
+
+    @classmethod
+    def from_iam(cls, role: dict[str, Any]) -> RoleDetails:
+        """From the ``Role`` of an iam:GetRole answer."""
+        boundary = (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
+        tags = {str(t["Key"]): str(t["Value"]) for t in role.get("Tags") or []}
+        return cls(str(role["Arn"]), str(boundary) if boundary else None, tags)
+
+
+# A role's managed policy ARNs, their documents (ARN -> document), and inline policies.
+RolePolicies = tuple[list[str], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]
+
+
 def is_role_arn(text: str) -> bool:
     """Whether ``text`` is an IAM role ARN in the aws, aws-cn or aws-us-gov partition."""
     return _ROLE_ARN.fullmatch(text) is not None
@@ -67,12 +80,12 @@ def check_role_reference(name_or_arn: str) -> None:
     if name_or_arn.startswith("arn:"):
         if not is_role_arn(name_or_arn):
             raise InvalidRequest(
-                f"{_shown(name_or_arn)} is not a valid IAM role ARN; "
+                f"{bounded(name_or_arn)} is not a valid IAM role ARN; "
                 "use arn:<partition>:iam::<account>:role/<name> or a bare role name"
             )
     elif not _ROLE_NAME.fullmatch(name_or_arn):
         raise InvalidRequest(
-            f"{_shown(name_or_arn)} is not a valid IAM role name; "
+            f"{bounded(name_or_arn)} is not a valid IAM role name; "
             "use up to 64 letters, digits and +=,.@_- or a role ARN"
         )
 
@@ -123,14 +136,8 @@ def resolve_role(roles: Iterable[Role], name: str, principal: Principal | None =
             "`iam-sudo roles` (or `iam-sudo roles --local`)"
         )
     names = sorted(role.name for role in candidates)
-    shown = ", ".join(names[:MAX_CANDIDATES_SHOWN])
-    more = (
-        f" and {len(names) - MAX_CANDIDATES_SHOWN} more"
-        if len(names) > MAX_CANDIDATES_SHOWN
-        else ""
-    )
     hint = "use a longer part of the name" + ("" if principal else " or --principal")
     raise AmbiguousRole(
-        f"{len(names)} roles match {criteria}: {shown}{more}; {hint}",
+        f"{len(names)} roles match {criteria}: {names_and_more(names)}; {hint}",
         candidates=names,
     )

@@ -7,13 +7,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ._exceptions import InvalidRequest, SessionLimitExceeded
+from ._exceptions import InvalidRequest
+from ._text import bounded
 from .conditions import Rewrite, Target, rewrite
+from .documents import statement_list
 from .fitting import (
     POLICY_VERSION,
     ManagedPolicy,
     PackedPolicy,
-    compact_json,
     fit,
     plaintext_chars,
 )
@@ -107,13 +108,14 @@ def check_assume_options(
     """Raise :class:`InvalidRequest` for a value STS would refuse, before asking it."""
     if session_name is not None and not _SESSION_NAME.fullmatch(session_name):
         raise InvalidRequest(
-            f"invalid --session-name {session_name[:80]!r}: use 2 to 64 letters, digits and +=,.@_-"
+            f"invalid --session-name {bounded(session_name)}: "
+            "use 2 to 64 letters, digits and +=,.@_-"
         )
     if external_id is not None and not _EXTERNAL_ID.fullmatch(external_id):
         raise InvalidRequest("invalid --external-id: use 2 to 1224 letters, digits and +=,.@:/_-")
     if mfa_serial is not None and not _MFA_SERIAL.fullmatch(mfa_serial):
         raise InvalidRequest(
-            f"invalid --mfa-serial {mfa_serial[:80]!r}: use the MFA device's ARN "
+            f"invalid --mfa-serial {bounded(mfa_serial)}: use the MFA device's ARN "
             "(arn:aws:iam::<account>:mfa/<name>) or a hardware device's serial number"
         )
     if token_code is not None and not _TOKEN_CODE.fullmatch(token_code):
@@ -125,11 +127,6 @@ def check_assume_options(
 def session_name(role_name: str) -> str:
     """``iam-sudo-<role name>`` in STS's charset, cut to its 64 characters."""
     return _SESSION_NAME_INVALID.sub("-", f"iam-sudo-{role_name}")[:MAX_SESSION_NAME_CHARS]
-
-
-def _statements(document: Mapping[str, Any]) -> list[Any]:
-    statements = document.get("Statement", [])
-    return [statements] if isinstance(statements, Mapping) else list(statements)
 
 
 def _literal_dollars(value: Any) -> Any:
@@ -153,31 +150,13 @@ def statements_of(document: Mapping[str, Any]) -> list[dict[str, Any]]:
     """
     older = document.get("Version") != POLICY_VERSION
     result = []
-    for statement in _statements(document):
+    for statement in statement_list(document):
         if not isinstance(statement, Mapping):
             raise TypeError("a policy statement is not an object")
         if older:
             statement = _literal_dollars(statement)
         result.append({key: value for key, value in statement.items() if key != "Sid"})
     return result
-
-
-def merge_inline_policies(policies: Mapping[str, Mapping[str, Any]]) -> dict[str, Any] | None:
-    """All statements of the inline policies as one policy document, or None if there are none.
-
-    Identical statements appear once (see :func:`statements_of` for the rest).
-    """
-    merged: list[Any] = []
-    seen: set[str] = set()
-    for name in sorted(policies):
-        for statement in statements_of(policies[name]):
-            key = compact_json({"s": statement})
-            if key not in seen:
-                seen.add(key)
-                merged.append(statement)
-    if not merged:
-        return None
-    return {"Version": POLICY_VERSION, "Statement": merged}
 
 
 def session_tags(tags: Mapping[str, str]) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
@@ -268,31 +247,3 @@ def plan_session(
         tags=session_tag_pairs,
     )
     return SessionPlan(request, fitted.packed, fitted.inlined_managed, tuple(rewrites), dropped)
-
-
-def build_session(
-    *,
-    role_name: str,
-    base_role_arn: str,
-    attached_policy_arns: Sequence[str],
-    inline_policies: Mapping[str, Mapping[str, Any]],
-    duration_seconds: int = DEFAULT_DURATION_SECONDS,
-) -> SessionRequest:
-    """The AssumeRole request of :func:`plan_session`, when nothing needs creating.
-
-    Raises :class:`SessionLimitExceeded` if the role only fits with policies created for
-    it (use :func:`plan_session` and create them) or not at all.
-    """
-    plan = plan_session(
-        role_name=role_name,
-        base_role_arn=base_role_arn,
-        attached_policy_arns=attached_policy_arns,
-        inline_policies=inline_policies,
-        duration_seconds=duration_seconds,
-    )
-    if plan.packed:
-        raise SessionLimitExceeded(
-            f"role {role_name} fits STS's limits only with {len(plan.packed)} managed "
-            "policies created for it; use plan_session"
-        )
-    return plan.request
