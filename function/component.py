@@ -32,6 +32,16 @@ IAM_POLICY_ACTIONS = ("iam:GetPolicy", "iam:GetPolicyVersion")
 # Creating content-addressed policies, only under /iam-sudo/.
 IAM_CREATE_ACTIONS = ("iam:CreatePolicy",)
 IAM_READ_ACTIONS = IAM_LIST_ACTIONS + IAM_ROLE_ACTIONS + IAM_POLICY_ACTIONS
+# What could change the document a live session's packed policy ARN stands for (a new
+# default version), or remove it: denied to every base role, whatever it is granted.
+PACKED_POLICY_WRITES = (
+    "iam:CreatePolicyVersion",
+    "iam:SetDefaultPolicyVersion",
+    "iam:DeletePolicyVersion",
+    "iam:DeletePolicy",
+    "iam:TagPolicy",
+    "iam:UntagPolicy",
+)
 
 
 @dataclass
@@ -350,6 +360,22 @@ class IamSudoDeployment(pulumi.ComponentResource):
                 opts=child,
             )
             base_roles.append(base_role_variant)
+            # Packed session policies are passed by ARN; a simulated session allowed
+            # iam:CreatePolicyVersion (AdministratorAccess) must not rewrite another's.
+            aws.iam.RolePolicy(
+                f"{name}-{suffix}-packed-policies",
+                role=base_role_variant.name,
+                name="iam-sudo-packed-policies",
+                policy=_policy(
+                    {
+                        "Sid": "KeepPackedPoliciesAsWritten",
+                        "Effect": "Deny",
+                        "Action": list(PACKED_POLICY_WRITES),
+                        "Resource": f"arn:{partition}:iam::{account}:policy{POLICY_PATH}*",
+                    }
+                ),
+                opts=child,
+            )
             for index, policy_arn in enumerate(managed):
                 aws.iam.RolePolicyAttachment(
                     f"{name}-{suffix}-policy-{index}",

@@ -30,7 +30,12 @@ from iam_sudo.accounts import DEFAULT_READER_ROLE
 from iam_sudo.fitting import POLICY_PATH
 from iam_sudo.roles import boundary_variant_name
 
-from .component import IAM_LIST_ACTIONS, IAM_POLICY_ACTIONS, IAM_ROLE_ACTIONS
+from .component import (
+    IAM_LIST_ACTIONS,
+    IAM_POLICY_ACTIONS,
+    IAM_ROLE_ACTIONS,
+    PACKED_POLICY_WRITES,
+)
 
 #: Stands for the spoke's own account id; CloudFormation resolves it itself (Fn::Sub).
 ACCOUNT = "${AWS::AccountId}"
@@ -121,6 +126,16 @@ def spoke_definition(
     base_trust = _document(
         {"Effect": "Allow", "Principal": principals, "Action": list(BASE_ROLE_TRUST_ACTIONS)}
     )
+    # As in the hub: a simulated session, whatever the base role grants, cannot rewrite or
+    # delete the packed policies other sessions name by ARN.
+    keep_packed = _document(
+        {
+            "Sid": "KeepPackedPoliciesAsWritten",
+            "Effect": "Deny",
+            "Action": list(PACKED_POLICY_WRITES),
+            "Resource": f"{in_spoke}:policy{POLICY_PATH}*",
+        }
+    )
     roles = [reader]
     for index, boundary in enumerate([None, *boundary_variants]):
         name = base_role_name
@@ -134,7 +149,7 @@ def spoke_definition(
                 name=name,
                 description="The role iam-sudo assumes with session policies to simulate roles",
                 trust=base_trust,
-                inline={},
+                inline={"iam-sudo-packed-policies": keep_packed},
                 managed=tuple(base_role_policies),
                 boundary=spoke_boundary,
                 max_session_duration=max_session_duration,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 import re
 import string
 import sys
@@ -229,36 +231,183 @@ DEPLOYMENTS = [
 ]
 
 
-@pytest.mark.parametrize("style", ["legacy", "regional"])
-@pytest.mark.parametrize("region", ["us-east-1", "eu-west-1", "us-gov-west-1"])
-def test_whatever_the_sts_endpoint_a_proof_names_one_deployment(style: str, region: str) -> None:
-    # Signed as the client signs (botocore, no request), with STS's global endpoint
-    # (sts_regional_endpoints=legacy) or a regional one; even checked by a function whose
-    # STS endpoint is the very one the proof names, only its own deployment accepts it.
+@functools.cache
+def botocore_sts(region: str, style: str = "regional") -> Any:
+    """An STS client as boto3 makes one: region, sts_regional_endpoints; nothing is sent."""
     import botocore.session
-    from botocore.config import Config
-    from botocore.credentials import Credentials
-
-    from iam_sudo._transports import _sign
 
     session = botocore.session.get_session()
     session.set_config_variable("sts_regional_endpoints", style)
-    client = session.create_client(
+    return session.create_client(
         "sts",
         region_name=region,
         aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
         aws_secret_access_key="secret",
-        config=Config(),
     )
+
+
+def signed(region: str, style: str, audience: str) -> CallerProof:
+    """A proof signed as the client signs it (botocore's SigV4, its endpoint), unsent."""
+    from botocore.credentials import Credentials
+
+    from iam_sudo._transports import _sign
+
+    client = botocore_sts(region, style)
+    return _sign(client, Credentials("AKIAIOSFODNN7EXAMPLE", "secret"), audience)
+
+
+def own_endpoint(deployment: str, style: str) -> str:
+    """The deployment's STS endpoint, as boto3 in its Lambda function resolves it."""
+    region = deployment.split(":")[3]
+    return str(botocore_sts(region, style).meta.endpoint_url)
+
+
+@pytest.mark.parametrize("style", ["legacy", "regional"])
+@pytest.mark.parametrize(
+    "region", ["us-east-1", "eu-west-1", "ca-west-1", "aws-global", "us-gov-west-1"]
+)
+def test_whatever_the_sts_endpoint_a_proof_names_one_deployment(style: str, region: str) -> None:
+    # Signed as the client signs (botocore, no request) for STS's global endpoint
+    # (sts_regional_endpoints = legacy, region aws-global) or a regional one; checked by
+    # each deployment with its own endpoint, global or regional: its own deployment
+    # accepts it (if in the signer's partition), every other refuses it.
+    partition = botocore_sts(region).meta.partition
     for audience in DEPLOYMENTS:
-        proof = _sign(client, Credentials("AKIAIOSFODNN7EXAMPLE", "secret"), audience)
+        proof = signed(region, style, audience)
         now = datetime.now(UTC)
         for own in DEPLOYMENTS:
-            if own == audience:
-                check_proof(proof, sts_endpoint=proof.url, audience=own, now=now)
-                continue
-            with pytest.raises(Unauthenticated):
-                check_proof(proof, sts_endpoint=proof.url, audience=own, now=now)
+            for own_style in ("legacy", "regional"):
+                endpoint = own_endpoint(own, own_style)
+                if own == audience and own.split(":")[1] == partition:
+                    sent = check_proof(proof, sts_endpoint=endpoint, audience=own, now=now)
+                    assert sent.url == proof.url  # sent where it was signed for
+                    continue
+                with pytest.raises(Unauthenticated):
+                    check_proof(proof, sts_endpoint=endpoint, audience=own, now=now)
+
+
+def test_a_legacy_sts_endpoint_client_is_accepted_by_its_own_regional_deployment() -> None:
+    # Review r1: a client in region aws-global (or us-east-1 with sts_regional_endpoints =
+    # legacy) signs for https://sts.amazonaws.com/ with a us-east-1 scope (botocore
+    # resolves it so); the function in us-east-1 (regional, botocore's default) refused it.
+    audience = "arn:aws:lambda:us-east-1:111111111111:function:iam-sudo"
+    for region, style in (("aws-global", "regional"), ("us-east-1", "legacy")):
+        proof = signed(region, style, audience)
+        assert proof.url == "https://sts.amazonaws.com/"
+        assert "/us-east-1/sts/aws4_request" in proof.headers["Authorization"]
+        sent = check_proof(
+            proof,
+            sts_endpoint="https://sts.us-east-1.amazonaws.com",
+            audience=audience,
+            now=datetime.now(UTC),
+        )
+        assert sent.url == "https://sts.amazonaws.com/"
+
+
+def test_genuine_sts_endpoints_are_those_aws_lists_for_the_partition() -> None:
+    # IAM User Guide, "AWS STS Regions and endpoints": sts.<region>.amazonaws.com, the
+    # global sts.amazonaws.com (aws only), China's sts.<region>.amazonaws.com.cn.
+    from iam_sudo.caller import genuine_sts_endpoints
+
+    aws = genuine_sts_endpoints("aws")
+    assert aws["https://sts.amazonaws.com/"] == "us-east-1"
+    assert aws["https://sts.eu-west-1.amazonaws.com/"] == "eu-west-1"
+    assert aws["https://sts.af-south-1.amazonaws.com/"] == "af-south-1"
+    assert "https://sts.us-gov-west-1.amazonaws.com/" not in aws
+    cn = genuine_sts_endpoints("aws-cn")
+    assert cn == {
+        "https://sts.cn-north-1.amazonaws.com.cn/": "cn-north-1",
+        "https://sts.cn-northwest-1.amazonaws.com.cn/": "cn-northwest-1",
+    }
+    assert "https://sts.amazonaws.com/" not in genuine_sts_endpoints("aws-us-gov")
+    assert genuine_sts_endpoints("aws-nowhere") == {}
+
+
+def at(url: str, region: str = "us-east-1") -> CallerProof:
+    authorization = PROOF.headers["Authorization"].replace("/us-east-1/", f"/{region}/")
+    return replace(PROOF, url=url, headers={**PROOF.headers, "Authorization": authorization})
+
+
+@pytest.mark.parametrize(
+    ("url", "region"),
+    [
+        ("https://sts.amazonaws.com.evil.example/", "us-east-1"),
+        ("https://evil.example/", "us-east-1"),
+        ("https://sts.us-gov-west-1.amazonaws.com/", "us-gov-west-1"),  # another partition
+        ("https://sts.cn-north-1.amazonaws.com.cn/", "cn-north-1"),
+        ("https://sts.us-nowhere-1.amazonaws.com/", "us-nowhere-1"),  # no such region
+        ("https://sts-fips.us-east-1.amazonaws.com/", "us-east-1"),
+        ("https://s3.amazonaws.com/", "us-east-1"),
+        ("http://sts.amazonaws.com/", "us-east-1"),
+        ("https://sts.amazonaws.com:8443/", "us-east-1"),
+        ("https://a@sts.amazonaws.com/", "us-east-1"),
+        ("https://sts.amazonaws.com/x", "us-east-1"),
+        # genuine endpoints, signed for another region than theirs: STS would refuse
+        ("https://sts.amazonaws.com/", "eu-west-1"),
+        ("https://sts.eu-west-1.amazonaws.com/", "us-east-1"),
+    ],
+)
+def test_a_proof_for_no_genuine_sts_endpoint_of_the_partition_is_refused(
+    url: str, region: str
+) -> None:
+    with pytest.raises(Unauthenticated, match=r"^the caller's identity proof was refused$"):
+        check(at(url, region))
+
+
+def test_a_genuine_sts_endpoint_of_the_partition_is_accepted_and_sent_to() -> None:
+    for url, region in (
+        ("https://sts.amazonaws.com/", "us-east-1"),
+        ("https://STS.eu-west-1.amazonaws.com", "eu-west-1"),
+        ("https://sts.ap-southeast-2.amazonaws.com/", "ap-southeast-2"),
+    ):
+        assert check(at(url, region)).url == url.lower().rstrip("/") + "/"
+
+
+def test_under_an_endpoint_override_only_that_endpoint_is_accepted() -> None:
+    # AWS_ENDPOINT_URL_STS (or AWS_ENDPOINT_URL) in force: the function's STS is that URL,
+    # and no genuine endpoint is accepted instead, nor is the scope's region compared.
+    override = "http://127.0.0.1:5000"
+    now = NOW
+    for url, region in (("http://127.0.0.1:5000/", "eu-west-1"), ("http://127.0.0.1:5000", "x")):
+        sent = check_proof(at(url, region), sts_endpoint=override, audience=AUDIENCE, now=now)
+        assert sent.url == "http://127.0.0.1:5000/"
+    for url in ("https://sts.amazonaws.com/", "https://sts.us-east-1.amazonaws.com/"):
+        with pytest.raises(Unauthenticated):
+            check_proof(at(url), sts_endpoint=override, audience=AUDIENCE, now=now)
+
+
+@pytest.mark.parametrize("threads", [False, True])
+async def test_the_function_sends_a_proof_to_the_sts_endpoint_it_was_signed_for(
+    threads: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No endpoint override: the function's STS is its regional endpoint, and a legacy
+    # client's proof goes to the global endpoint it was signed for (STS checks it there).
+    from iam_sudo import _transports
+    from iam_sudo._transports import ThreadTransport
+
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "IAM_SUDO_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    posted: list[str] = []
+
+    def post(endpoint: str, proof: CallerProof, timeout: float) -> tuple[int, bytes]:
+        posted.append(endpoint)
+        return 200, b"<Arn>arn:aws:iam::111111111111:user/alice</Arn>"
+
+    monkeypatch.setattr(_transports, "_post", post)
+    audience = "arn:aws:lambda:us-east-1:111111111111:function:iam-sudo"
+    proofs = [signed("us-east-1", "legacy", audience), signed("eu-west-1", "regional", audience)]
+    async with IamSudo(transport=ThreadTransport() if threads else None) as sudo:
+        for proof in proofs:
+            caller = await sudo.verify_caller(proof.to_event(), audience=audience)
+            assert caller == "arn:aws:iam::111111111111:user/alice"
+        elsewhere = {**proofs[0].to_event(), "url": "https://sts.amazonaws.com.evil.example/"}
+        with pytest.raises(Unauthenticated):
+            await sudo.verify_caller(elsewhere, audience=audience)
+    assert posted == ["https://sts.amazonaws.com/", "https://sts.eu-west-1.amazonaws.com/"]
 
 
 @pytest.mark.parametrize(
@@ -296,9 +445,15 @@ ALICE_ROLE = "arn:aws:sts::123456789012:assumed-role/Ops/alice"
     [
         ("arn:aws:iam::123456789012:user/alice", "alice"),
         ("arn:aws:iam::123456789012:user/team/bob", "bob"),
+        # An Identity Center session is a role session like any other: a customer may name
+        # a role AWSReservedSSO_... (nothing in IAM's CreateRole says otherwise) and its
+        # path, which would tell, is not in the session ARN.
         (
             "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Dev_1/carol@example.com",
-            "carol@example.com",
+            hashed(
+                "AWSReservedSSO_Dev_1.carol@example.com",
+                "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Dev_1/carol@example.com",
+            ),
         ),
         # Whoever may assume Ops chooses the session name: the role is in the identity.
         (ALICE_ROLE, hashed("Ops.alice", ALICE_ROLE)),
@@ -335,6 +490,16 @@ ALICE_ROLE = "arn:aws:sts::123456789012:assumed-role/Ops/alice"
 )
 def test_the_source_identity_names_one_principal_within_stss_rules(arn: str, expected: str) -> None:
     assert source_identity(arn, home_account="123456789012") == expected
+
+
+def test_a_role_named_like_identity_centers_does_not_borrow_an_sso_users_identity() -> None:
+    # The review's case: whoever may create roles creates AWSReservedSSO_Fake (at any path)
+    # and names its session carol@example.com; the real Identity Center session differs.
+    real = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Dev_0a1b2c/carol@example.com"
+    fake = "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Fake/carol@example.com"
+    assert source_identity(real) != source_identity(fake)
+    assert "carol@example.com" not in (source_identity(real), source_identity(fake))
+    assert source_identity(real).startswith("AWSReservedSSO_Dev_0a1b2c.carol@example.com,")
 
 
 def test_a_session_named_like_a_user_does_not_borrow_the_users_identity() -> None:

@@ -675,3 +675,92 @@ def test_a_base_statement_that_cannot_be_read_never_widens_the_ceiling() -> None
     [narrowing] = ceiling.narrowings([("r", "inline policy r", role)])
     assert narrowing.actions == ("s3:GetObject", "sqs:SendMessage")
     assert narrowing.reason == "inline policy odd statement 3 denies them"
+
+
+# --- the statements actually sent ---------------------------------------------------------
+
+
+def _sent_plan(resource: str, tags: dict[str, str]) -> Any:
+    from iam_sudo.conditions import Target
+    from iam_sudo.session import plan_session
+
+    role = "arn:aws:iam::123456789012:role/app-Role"
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": resource}],
+    }
+    return plan_session(
+        role_name="app-Role",
+        base_role_arn="arn:aws:iam::123456789012:role/IAMSudoUser",
+        attached_policy_arns=[],
+        inline_policies={"p": document},
+        managed_documents={},
+        target=Target(role, tags),
+    )
+
+
+def test_the_ceiling_judges_a_variable_by_the_value_the_session_is_sent() -> None:
+    # Issue 19: every (action, resource) the role allows and the base role cannot grant is
+    # named. For a role tagged env=prod, ${aws:PrincipalTag/env}-data/* is sent as
+    # prod-data/* (IAM User Guide, "IAM policy elements: Variables and tags"), which the
+    # base role's Deny refuses ("Policy evaluation logic": an explicit Deny overrides).
+    base = Ceiling.from_policies(
+        "IAMSudoUser",
+        {
+            "inline": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "*", "Resource": "*"},
+                    {"Effect": "Deny", "Action": "s3:*", "Resource": "arn:aws:s3:::prod-*"},
+                ],
+            }
+        },
+    )
+    plan = _sent_plan("arn:aws:s3:::${aws:PrincipalTag/env}-data/*", {"env": "prod"})
+    [sent] = plan.statements
+    assert sent.statement["Resource"] == "arn:aws:s3:::prod-data/*"
+    [found] = base.narrowings_sent(plan.statements)
+    assert (found.policy, found.statement, found.actions) == ("p", 1, ("s3:GetObject",))
+    assert found.certain
+    assert not found.partly
+    assert "inline policy inline statement 2 denies them" in found.reason
+
+
+def test_no_finding_for_a_variable_whose_value_the_base_role_allows() -> None:
+    # The base role allows s3 only on dev-*; the role (env=dev) is sent dev-data/*: within
+    # the ceiling. Judged on the literal "${aws:PrincipalTag/env}-data/*" it looked outside.
+    base = Ceiling.from_policies(
+        "IAMSudoUser",
+        {
+            "inline": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::dev-*"}
+                ],
+            }
+        },
+    )
+    plan = _sent_plan("arn:aws:s3:::${aws:PrincipalTag/env}-data/*", {"env": "dev"})
+    assert base.narrowings_sent(plan.statements) == []
+    # A statement not sent at all (no such tag: the pattern matches nothing) is not judged.
+    assert _sent_plan("arn:aws:s3:::${aws:PrincipalTag/env}-data/*", {}).statements == ()
+
+
+def test_a_variable_left_for_the_request_may_take_any_value() -> None:
+    # ${aws:SourceIp} (environment) stays in the Resource; its value is the request's, so
+    # the pattern may stand for any resource under the prefix: what the base role
+    # refuses there is named (never missed).
+    base = Ceiling.from_policies(
+        "IAMSudoUser",
+        {
+            "inline": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::b/10.*"}
+                ],
+            }
+        },
+    )
+    plan = _sent_plan("arn:aws:s3:::b/${aws:SourceIp}", {})
+    [found] = base.narrowings_sent(plan.statements)
+    assert found.partly

@@ -507,6 +507,26 @@ async def test_a_tampered_iam_sudo_policy_is_never_used(
     await assert_refused_before_sts(local_aws, name, PackedPolicyConflict, "does not hold")
 
 
+async def test_a_packed_policy_whose_default_version_was_replaced_is_never_used(
+    aws_env: dict[str, str], local_aws: localaws.LocalAws, iam: Any, prefix: str
+) -> None:
+    # The policy holds iam-sudo's document as v1, but someone made a v2 the default (IAM
+    # User Guide, "Versioning IAM policies": the default version is the one in force).
+    name = f"{prefix}Reversioned"
+    localaws.create_role(iam, name, inline=localaws.too_large_inline("w"))
+    async with IamSudo() as sudo:
+        session = await sudo.session(name)
+        await sudo.assume_session(session)
+    [packed, *_] = session.plan.packed
+    iam.create_policy_version(
+        PolicyArn=packed.arn,
+        PolicyDocument=json.dumps(localaws.allow("*")),
+        SetAsDefault=True,
+    )
+    local_aws.recorder.clear()
+    await assert_refused_before_sts(local_aws, name, PackedPolicyConflict, "does not hold")
+
+
 async def test_policies_not_yet_visible_to_sts_are_waited_for(
     aws_env: dict[str, str],
     faulty_aws: tuple[dict[str, str], dict[str, str], localaws.Recorder],

@@ -11,7 +11,7 @@ import iam_sudo.client
 import iam_sudo.iam
 from devtools import localaws, pulumi_program
 from iam_sudo import IamSudo, InvalidSudoPolicy, SudoPolicy
-from iam_sudo_deploy.component import IAM_CREATE_ACTIONS, IAM_READ_ACTIONS
+from iam_sudo_deploy.component import IAM_CREATE_ACTIONS, IAM_READ_ACTIONS, PACKED_POLICY_WRITES
 from tests.conftest import ALLOW_ALL_POLICY, ROOT
 
 FUNCTION = "aws:lambda/function:Function"
@@ -24,7 +24,7 @@ def document(resource: pulumi_program.Resource, key: str) -> dict[str, Any]:
 
 
 def statements_by_sid(program: pulumi_program.ProgramRun) -> dict[str, dict[str, Any]]:
-    policy = document(program.one("aws:iam/rolePolicy:RolePolicy"), "policy")
+    policy = document(program.one("aws:iam/rolePolicy:RolePolicy", "execution-policy"), "policy")
     return {s["Sid"]: s for s in policy["Statement"]}
 
 
@@ -168,7 +168,7 @@ def test_the_stack_exports_function_base_role_and_invoker_policy(
 def test_every_resource_belongs_to_the_component(program: pulumi_program.ProgramRun) -> None:
     types = [r.type for r in program.resources]
     assert types[0] == "iam-sudo:index:IamSudoDeployment"
-    assert len(types) == 8
+    assert len(types) == 9  # with the base role's packed-policy Deny
 
 
 def test_configuration_changes_names_policies_trust_and_invokers(tmp_path: Path) -> None:
@@ -353,3 +353,62 @@ def test_the_size_check_counts_every_variable_the_function_gets(tmp_path: Path) 
     assert "\n" not in message
     assert "would take" in message
     assert message.endswith("or list fewer baseRoleAccounts")
+
+
+def test_every_base_role_may_not_rewrite_or_delete_packed_policies(tmp_path: Path) -> None:
+    # A live session names a packed /iam-sudo/ policy by ARN (STS API reference,
+    # AssumeRole: PolicyArns): a simulated session allowed iam:CreatePolicyVersion (under a
+    # base role granted AdministratorAccess) could otherwise make another user's session
+    # policy a new default version. IAM User Guide, "Policy evaluation logic": an explicit
+    # Deny in an identity-based policy overrides every Allow, boundary or not.
+    from iam_sudo.ceiling import Ceiling
+
+    boundary = "arn:aws:iam::123456789012:policy/DeveloperBoundary"
+    policy = ALLOW_ALL_POLICY.replace("role/IAMSudoUser", "role/IAMSudoUser*")
+    program = pulumi_program.run(
+        {
+            "policy": policy,
+            "boundaryVariants": [boundary],
+            "baseRolePolicies": ["arn:aws:iam::aws:policy/AdministratorAccess"],
+        },
+        tmp_path,
+    )
+    roles = {r.name: r.inputs["name"] for r in program.of_type(ROLE) if "base-role" in r.name}
+    denies = [
+        r for r in program.of_type("aws:iam/rolePolicy:RolePolicy") if "packed-policies" in r.name
+    ]
+    assert sorted(d.inputs["role"] for d in denies) == sorted(roles.values())
+    assert len(denies) == 2
+    for deny in denies:
+        [statement] = document(deny, "policy")["Statement"]
+        assert statement["Effect"] == "Deny"
+        assert "Condition" not in statement
+        assert (
+            set(statement["Action"])
+            == {
+                "iam:CreatePolicyVersion",
+                "iam:SetDefaultPolicyVersion",
+                "iam:DeletePolicyVersion",
+                "iam:DeletePolicy",
+                "iam:TagPolicy",
+                "iam:UntagPolicy",
+            }
+            == set(PACKED_POLICY_WRITES)
+        )
+        assert statement["Resource"] == "arn:aws:iam::123456789012:policy/iam-sudo/*"
+    # The ceiling report shows it: a role allowed iam:* loses these on /iam-sudo/ policies.
+    [deny] = [d for d in denies if d.inputs["role"] == "IAMSudoUser"]
+    ceiling = Ceiling.from_policies(
+        "IAMSudoUser",
+        {
+            "AdministratorAccess": localaws.allow("*"),
+            "iam-sudo-packed-policies": document(deny, "policy"),
+        },
+    )
+    admin = localaws.allow("iam:*")
+    [found] = ceiling.narrowings([("p", "inline policy p", admin)])
+    assert found.actions == ("iam:*",)
+    assert found.partly
+    assert found.certain
+    assert "iam-sudo-packed-policies" in found.line("IAMSudoUser")
+    assert not ceiling.narrowings([("p", "inline policy p", localaws.allow("s3:*"))])

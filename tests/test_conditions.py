@@ -43,7 +43,15 @@ TARGET = Target(ROLE, {"team": "payments"})
         ("StringEquals", "${aws:username}", "x", None),
         # Numeric and Bool were "not decided here"; now every operator is (2 < 3).
         ("NumericLessThan", "3", "2", True),
-        ("NumericLessThan", "3", "four", False),
+        # A principal value the operator cannot read is undecided, not "no match": a
+        # negated operator must not hold on it ("Condition operators" documents no
+        # outcome for such a value).
+        ("NumericLessThan", "3", "four", None),
+        ("NumericNotEquals", "3", "high", None),
+        ("NotIpAddress", "10.0.0.0/8", "not-an-ip", None),
+        ("DateNotEquals", "2020-01-01T00:00:00Z", "yesterday", None),
+        ("BinaryEquals", "cGF5", "not base64!", None),
+        ("Bool", "true", "yes", None),
         ("NumericLessThan", "three", "2", None),
         ("Bool", "true", "true", True),
         ("Bool", "yes", "true", None),
@@ -293,3 +301,35 @@ def test_no_rewrite_ever_grants_what_the_role_would_not(
             sent.append(result)
     if allowed(sent, resource, session_context):
         assert allowed(statements, resource, role_context), json.dumps([statements, sent])
+
+
+def test_a_key_with_blanks_around_it_is_not_the_key_it_looks_like() -> None:
+    # IAM User Guide, "IAM JSON policy elements: Condition": keys are matched by name
+    # (case-insensitively); nothing says blanks are trimmed, so " aws:PrincipalTag/team "
+    # is some other key, unknown for the role: a Deny on it applies regardless.
+    from iam_sudo.context_keys import KeyClass, classify
+
+    assert classify(" aws:PrincipalTag/team ") is KeyClass.UNKNOWN
+    deny = {
+        "Effect": "Deny",
+        "Action": "s3:*",
+        "Resource": "*",
+        "Condition": {"StringNotEquals": {" aws:PrincipalTag/team ": "payments"}},
+    }
+    result, [note] = rewrite(deny, TARGET, "inline policy p", 0)
+    assert result == {"Effect": "Deny", "Action": "s3:*", "Resource": "*"}
+    assert note.kind == "narrower"
+
+
+def test_a_negated_operator_on_a_tag_it_cannot_read_does_not_hold() -> None:
+    # The role's tag level=high under NumericNotEquals: not a number, so not decided as
+    # "no value matches": a Deny on it applies regardless (narrower, reported).
+    deny = {
+        "Effect": "Deny",
+        "Action": "s3:*",
+        "Resource": "*",
+        "Condition": {"NumericNotEquals": {"aws:PrincipalTag/level": "3"}},
+    }
+    result, [note] = rewrite(deny, Target(ROLE, {"level": "high"}), "inline policy p", 0)
+    assert result == {"Effect": "Deny", "Action": "s3:*", "Resource": "*"}
+    assert note.kind == "narrower"

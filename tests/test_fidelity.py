@@ -138,6 +138,7 @@ def test_the_report_kinds_and_what_exact_counts() -> None:
         base_role_arn=BASE,
         attached_policy_arns=[],
         inline_policies={"who": unknown, "pass": role_policy},
+        managed_documents={},
         target=Target(ROLE.arn, {"team": "a"}),
     )
     base = {"Statement": {"Effect": "Allow", "NotAction": "iam:*", "Resource": "*"}}
@@ -162,7 +163,12 @@ def test_the_report_kinds_and_what_exact_counts() -> None:
 
 def test_a_base_role_whose_policies_cannot_be_read_is_a_narrowing() -> None:
     plan = plan_session(
-        role_name=ROLE.name, base_role_arn=BASE, attached_policy_arns=[], inline_policies={}
+        role_name=ROLE.name,
+        base_role_arn=BASE,
+        attached_policy_arns=[],
+        inline_policies={},
+        managed_documents={},
+        target=Target(ROLE.arn),
     )
     findings = report(role=ROLE, plan=plan, ceiling_unknown="AccessDenied: iam:GetRole")
     [line] = narrowing_lines(findings)

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from devtools import localaws
 from iam_sudo.conditions import NARROWER, Rewrite, Target, rewrite
 from iam_sudo.context_keys import KEYS, KeyClass, classify
+from iam_sudo.principal import allows_session_tags
 from tests.iam_reference import Request, allowed, condition_holds
 
 ROLE_ACCOUNT, OTHER_ACCOUNT = "111111111111", "222222222222"
@@ -241,6 +242,18 @@ def test_principal_account_is_the_roles_whatever_the_base_roles_account() -> Non
         ("accounts.google.com:sub", KeyClass.SESSION),
         ("saml:sub", KeyClass.SESSION),
         ("lambda:SourceFunctionArn", KeyClass.COMPUTE),
+        ("ec2:SourceInstanceARN", KeyClass.COMPUTE),
+        ("glue:RoleAssumedBy", KeyClass.COMPUTE),
+        ("glue:CredentialIssuingService", KeyClass.COMPUTE),
+        ("ssm:SourceInstanceARN", KeyClass.COMPUTE),
+        ("codebuild:projectArn", KeyClass.COMPUTE),
+        ("CodeBuild:BuildArn", KeyClass.COMPUTE),
+        ("credentials-iot:ThingName", KeyClass.COMPUTE),
+        ("credentials-iot:ThingTypeName", KeyClass.COMPUTE),
+        ("credentials-iot:AwsCertificateId", KeyClass.COMPUTE),
+        ("ec2:InstanceType", KeyClass.SAME),  # request and resource keys stay the same
+        ("codebuild:source.buildspec", KeyClass.SAME),
+        (" aws:PrincipalTag/team ", KeyClass.UNKNOWN),  # not that key: IAM does not trim
         ("aws:VpcSourceIp", KeyClass.ENVIRONMENT),
         ("s3:prefix", KeyClass.SAME),
         ("aws:ResourceTag/x", KeyClass.SAME),
@@ -267,6 +280,216 @@ def test_the_readme_table_is_the_codes_classification() -> None:
         assert rows[key.name].startswith(key.key_class.value), key.name
 
 
+# --- principal tags of roles whose sessions may be tagged ---------------------------------
+# IAM User Guide, "Pass session tags in AWS STS": a session's principal tags come from its
+# session tags, incoming transitive session tags and the role's IAM tags, a session tag
+# overriding the role's tag of the same key; passing them needs sts:TagSession in the
+# role's trust policy ("Permissions required to add session tags"), and SAML assertions
+# and web identity tokens carry them.
+
+EKS_POD_IDENTITY_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "pods.eks.amazonaws.com"},
+            "Action": ["sts:AssumeRole", "sts:TagSession"],
+        }
+    ],
+}
+ECS_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+def trust(action: Any, effect: str = "Allow", key: str = "Action") -> dict[str, Any]:
+    principal = {"AWS": f"arn:aws:iam::{ROLE_ACCOUNT}:root"}
+    return {"Statement": [{"Effect": effect, "Principal": principal, key: action}]}
+
+
+@pytest.mark.parametrize(
+    ("trust_policy", "expected"),
+    [
+        (EKS_POD_IDENTITY_TRUST, True),
+        (trust("sts:TagSession"), True),
+        (trust("STS:tagsession"), True),  # actions are case-insensitive
+        (trust("sts:*"), True),
+        (trust("*"), True),
+        (trust("sts:Tag*"), True),
+        (trust(["sts:AssumeRole"], key="NotAction"), True),  # NotAction covers TagSession
+        (trust("sts:AssumeRoleWithWebIdentity"), True),  # tokens carry principal tags
+        (trust("sts:AssumeRoleWithSAML"), True),  # so do SAML assertions
+        (ECS_TRUST, False),
+        (trust("sts:TagSession", effect="Deny"), False),
+        (trust(["sts:TagSession", "sts:AssumeRoleWith*"], key="NotAction"), False),
+        ({}, False),
+        (None, True),  # trust unknown: never assume the tags are the role's
+    ],
+)
+def test_which_trust_policies_let_the_roles_sessions_carry_tags(
+    trust_policy: dict[str, Any] | None, expected: bool
+) -> None:
+    assert allows_session_tags(trust_policy) is expected
+
+
+def test_a_deny_on_a_session_tag_of_a_pod_identity_role_still_applies() -> None:
+    # EKS Pod Identity tags the role's sessions (kubernetes-namespace, ...): the role has no
+    # such IAM tag, yet its pods' sessions carry one. The Deny must not be left out.
+    statements: list[dict[str, Any]] = [
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+        {
+            "Effect": "Deny",
+            "Action": "s3:DeleteObject",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:PrincipalTag/kubernetes-namespace": "dev"}},
+        },
+    ]
+    target = Target.for_role(ROLE, {}, EKS_POD_IDENTITY_TRUST, base_arn(ROLE_ACCOUNT))
+    sent, notes = sent_statements(statements, target)
+    request = ("s3:DeleteObject", "arn:aws:s3:::prod/x")
+    pod = {**ECS_ROLE_CONTEXT, **ctx(aws__PrincipalTag_kubernetes_namespace="dev")}
+    pod = {k.replace("kubernetes/namespace", "kubernetes-namespace"): v for k, v in pod.items()}
+    assert not allowed(statements, Request(*request, pod))
+    assert not allowed(sent, Request(*request, SESSION_CONTEXT)), sent
+    [note] = notes
+    assert (note.kind, note.key_class) == ("narrower", "principal")
+    assert "the Deny applies regardless" in str(note)
+
+
+def test_a_session_tag_may_override_the_roles_own_tag() -> None:
+    # The role is tagged team=payments, but a session tag team=ops overrides it: an Allow
+    # on team=payments is not the role's for sure (left out), a Deny on it applies.
+    allow_ = {
+        "Effect": "Allow",
+        "Action": "s3:GetObject",
+        "Resource": "arn:aws:s3:::${aws:PrincipalTag/team}/*",
+    }
+    target = Target.for_role(ROLE, {"team": "payments"}, trust("sts:TagSession"))
+    result, [note] = rewrite(allow_, target, "inline policy p", 0, policy="p")
+    assert result is None
+    assert note.kind == NARROWER
+    # Without tagging in the trust policy, the role's tag is its sessions' tag: exact.
+    exact = Target.for_role(ROLE, {"team": "payments"}, ECS_TRUST)
+    result, [note] = rewrite(allow_, exact, "inline policy p", 0, policy="p")
+    assert result == {**allow_, "Resource": "arn:aws:s3:::payments/*"}
+    assert note.kind == "exact"
+
+
+# --- keys set on the credentials of the compute the role runs on --------------------------
+
+
+def test_codebuild_keys_are_set_on_the_builds_credentials() -> None:
+    # CodeBuild User Guide, "Use CodeBuild condition keys as IAM service role variables to
+    # control build access": calls made with a build's credentials carry
+    # codebuild:buildArn and codebuild:projectArn; a simulated session never does.
+    statements: list[dict[str, Any]] = [
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+        {
+            "Effect": "Deny",
+            "Action": "s3:PutObject",
+            "Resource": "*",
+            "Condition": {
+                "ArnLike": {"codebuild:projectArn": "arn:aws:codebuild:*:*:project/untrusted-*"}
+            },
+        },
+    ]
+    request = ("s3:PutObject", "arn:aws:s3:::artifacts/x")
+    build = {
+        **ECS_ROLE_CONTEXT,
+        "codebuild:projectarn": [
+            f"arn:aws:codebuild:us-east-1:{ROLE_ACCOUNT}:project/untrusted-pr"
+        ],
+    }
+    sent, [note] = sent_statements(statements, Target(ROLE, {}, base_arn(ROLE_ACCOUNT)))
+    assert not allowed(statements, Request(*request, build))
+    assert not allowed(sent, Request(*request, SESSION_CONTEXT)), sent
+    assert (note.kind, note.key_class) == ("narrower", "compute")
+
+
+def test_iot_credentials_provider_variables_are_the_devices() -> None:
+    # AWS IoT Core Developer Guide, "Authorizing direct calls to AWS services using AWS IoT
+    # Core credential provider": credentials-iot:ThingName is a policy variable of the
+    # sessions vended to a device. A Deny naming it must not become one that never applies.
+    statements: list[dict[str, Any]] = [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::fw/*"},
+        {
+            "Effect": "Deny",
+            "Action": "s3:GetObject",
+            "Resource": "arn:aws:s3:::fw/${credentials-iot:ThingName}/*",
+        },
+    ]
+    request = ("s3:GetObject", "arn:aws:s3:::fw/thing-1/blob")
+    device = {**ECS_ROLE_CONTEXT, "credentials-iot:thingname": ["thing-1"]}
+    sent, [note] = sent_statements(statements, Target(ROLE, {}, base_arn(ROLE_ACCOUNT)))
+    assert not allowed(statements, Request(*request, device))
+    assert not allowed(sent, Request(*request, SESSION_CONTEXT)), sent
+    assert (note.kind, note.key_class) == ("narrower", "compute")
+
+
+# --- the base role's account ----------------------------------------------------------------
+
+
+def test_a_base_role_in_another_account_is_refused() -> None:
+    # IAM User Guide, "Cross-account policy evaluation logic": a principal of account A
+    # reaches a resource of account B only if B's resource-based policy allows it too. The
+    # session of a base role in B is B's principal: B's resources (SSM parameters, which
+    # have no resource policy) would be open to it, not to the role. No plan is made.
+    from iam_sudo import UnsupportedRole
+    from iam_sudo.session import plan_session
+
+    with pytest.raises(UnsupportedRole) as raised:
+        plan_session(
+            role_name="app-TaskRole",
+            base_role_arn=base_arn(OTHER_ACCOUNT),
+            attached_policy_arns=[],
+            inline_policies={"p": localaws.allow("ssm:GetParameter")},
+            managed_documents={},
+            target=Target(ROLE),
+        )
+    message = str(raised.value)
+    assert "\n" not in message
+    assert f"use a base role in account {ROLE_ACCOUNT}" in message
+
+
+# --- nothing is ever sent unrewritten -------------------------------------------------------
+
+SOURCE_IDENTITY_ALLOW = {
+    "Effect": "Allow",
+    "Action": "secretsmanager:GetSecretValue",
+    "Resource": "*",
+    "Condition": {"StringLike": {"aws:SourceIdentity": "*"}},
+}
+
+
+def test_a_plan_needs_the_role_and_every_managed_document() -> None:
+    from iam_sudo.session import plan_session
+
+    managed = f"arn:aws:iam::{ROLE_ACCOUNT}:policy/secrets"
+    common: dict[str, Any] = {
+        "role_name": "app-TaskRole",
+        "base_role_arn": base_arn(ROLE_ACCOUNT),
+        "attached_policy_arns": [managed],
+        "inline_policies": {},
+    }
+    with pytest.raises(TypeError):
+        plan_session(**common, managed_documents={})  # no target at all
+    with pytest.raises(ValueError, match="plan_session needs the role as a Target"):
+        plan_session(**common, managed_documents={}, target=None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=f"missing: {managed}"):
+        plan_session(**common, managed_documents={}, target=Target(ROLE))
+    document = {"Version": "2012-10-17", "Statement": [SOURCE_IDENTITY_ALLOW]}
+    plan = plan_session(**common, managed_documents={managed: document}, target=Target(ROLE))
+    assert plan.request.policy_arns == (), "rewritten: it cannot go by its ARN"
+    assert "secretsmanager" not in (plan.request.policy or "")
+
+
 # --- the property --------------------------------------------------------------------------
 
 KEYS_USED = [
@@ -282,6 +505,10 @@ KEYS_USED = [
     "aws:TokenIssueTime",
     "aws:MultiFactorAuthPresent",
     "ec2:SourceInstanceARN",
+    "codebuild:projectArn",
+    "credentials-iot:ThingName",
+    "lambda:SourceFunctionArn",
+    "glue:RoleAssumedBy",
     "aws:SourceIp",
     "aws:RequestTag/env",
     "aws:TagKeys",
@@ -335,6 +562,10 @@ VALUES = [
     "${aws:SourceIdentity, 'alice'}",
     "${ec2:SourceInstanceARN}",
     "${aws:TagKeys}",
+    "${credentials-iot:ThingName}",
+    "${codebuild:projectArn}",
+    "arn:aws:codebuild:*:*:project/pay*",
+    "glue.amazonaws.com",
 ]
 RESOURCE_PATTERNS = [
     "*",
@@ -345,6 +576,7 @@ RESOURCE_PATTERNS = [
     "arn:aws:s3:::b/${aws:userid}/*",
     "arn:aws:s3:::b/${aws:SourceIdentity}/*",
     "arn:aws:s3:::b/${aws:RequestTag/env}/*",
+    "arn:aws:s3:::b/${credentials-iot:ThingName}/*",
 ]
 RESOURCES = [
     "arn:aws:s3:::b/payments/x",
@@ -365,7 +597,11 @@ def operators(draw: Any) -> str:
 
 
 @st.composite
-def statements(draw: Any) -> dict[str, Any]:
+def statements(
+    draw: Any,
+    keys: list[str] = KEYS_USED,
+    values: list[str] = VALUES,
+) -> dict[str, Any]:
     condition: dict[str, Any] = {}
     for _ in range(draw(st.integers(0, 2))):
         operator = draw(operators())
@@ -374,12 +610,12 @@ def statements(draw: Any) -> dict[str, Any]:
             if operator == "Null"
             else draw(
                 st.one_of(
-                    st.sampled_from(VALUES),
-                    st.lists(st.sampled_from(VALUES), min_size=1, max_size=3),
+                    st.sampled_from(values),
+                    st.lists(st.sampled_from(values), min_size=1, max_size=3),
                 )
             )
         )
-        condition.setdefault(operator, {})[draw(st.sampled_from(KEYS_USED))] = values
+        condition.setdefault(operator, {})[draw(st.sampled_from(keys))] = values
     element = draw(st.sampled_from(["Resource", "Resource", "NotResource"]))
     resources = draw(
         st.one_of(
@@ -398,12 +634,27 @@ def statements(draw: Any) -> dict[str, Any]:
 
 
 @st.composite
-def worlds(draw: Any) -> dict[str, Any]:
-    """A role, its own session's context, the simulated session's, and one request."""
+def worlds(draw: Any, accounts: tuple[str, ...] = (ROLE_ACCOUNT, OTHER_ACCOUNT)) -> dict[str, Any]:
+    """A role, its own session's context, the simulated session's, and one request.
+
+    The role's own context is drawn from what AWS documents, not from what conditions.py
+    assumes: its principal tags are its IAM tags overridden and extended by session tags
+    when its trust policy allows tagging (IAM User Guide, "Pass session tags in AWS
+    STS"), and it carries the keys its compute sets on its credentials (CodeBuild, IoT
+    credentials provider, Lambda, Glue, EC2) where it runs there.
+    """
     team = draw(st.sampled_from([None, "payments", "dev"]))
     env = draw(st.sampled_from([None, "prod"]))
     tags = {k: v for k, v in {"team": team, "env": env}.items() if v}
-    base_account = draw(st.sampled_from([ROLE_ACCOUNT, OTHER_ACCOUNT]))
+    taggable = draw(st.sampled_from([True, False]))
+    # Session tags of the role's own sessions: only where its trust policy allows them.
+    own_session_tags = (
+        draw(st.sampled_from([{"team": "dev"}, {"team": "payments"}, {"env": "dev"}, {}]))
+        if taggable
+        else {}
+    )
+    role_principal_tags = {**tags, **own_session_tags}
+    base_account = draw(st.sampled_from(accounts))
     organizations = {ROLE_ACCOUNT: "o-aaa", OTHER_ACCOUNT: draw(st.sampled_from(["o-aaa", None]))}
     base_tags = draw(st.sampled_from([{}, {"team": "ops"}, {"env": "dev"}]))
     passed = draw(st.booleans())  # role tags as session tags (or --no-session-tags)
@@ -415,6 +666,7 @@ def worlds(draw: Any) -> dict[str, Any]:
         s3__prefix=draw(st.sampled_from([None, "payments"])),
         aws__CurrentTime="2026-01-01T00:00:00Z",
     )
+    compute = draw(st.sampled_from(["codebuild", "iot", "lambda", "glue", "ec2", "ecs"]))
     role = ctx(
         aws__PrincipalArn=ROLE,
         aws__PrincipalAccount=ROLE_ACCOUNT,
@@ -424,12 +676,26 @@ def worlds(draw: Any) -> dict[str, Any]:
         aws__TokenIssueTime="2026-01-01T00:00:00Z",
         aws__SourceIdentity=draw(st.sampled_from([None, "alice", "payments"])),
         aws__MultiFactorAuthPresent=draw(st.sampled_from([None, "true", "false"])),
-        ec2__SourceInstanceARN=draw(
-            st.sampled_from([None, "arn:aws:ec2:eu-west-1:111111111111:instance/i-1"])
+        ec2__SourceInstanceARN=(
+            "arn:aws:ec2:eu-west-1:111111111111:instance/i-1" if compute == "ec2" else None
         ),
         aws__SomethingNew=draw(st.sampled_from([None, "payments"])),
-        **{f"aws__PrincipalTag_{k}": v for k, v in tags.items()},
+        **{f"aws__PrincipalTag_{k}": v for k, v in role_principal_tags.items()},
     )
+    # Keys the compute sets on the role's credentials (CodeBuild User Guide, "Use
+    # CodeBuild condition keys as IAM service role variables"; IoT credentials provider
+    # policy variables; Lambda's and Glue's source keys).
+    if compute == "codebuild":
+        project = draw(st.sampled_from(["payments", "dev"]))
+        role["codebuild:projectarn"] = [
+            f"arn:aws:codebuild:us-east-1:{ROLE_ACCOUNT}:project/{project}"
+        ]
+    elif compute == "iot":
+        role["credentials-iot:thingname"] = [draw(st.sampled_from(["payments", "dev"]))]
+    elif compute == "lambda":
+        role["lambda:sourcefunctionarn"] = [f"arn:aws:lambda:us-east-1:{ROLE_ACCOUNT}:function:f"]
+    elif compute == "glue":
+        role["glue:roleassumedby"] = ["glue.amazonaws.com"]
     session = ctx(
         aws__PrincipalArn=base_arn(base_account),
         aws__PrincipalAccount=base_account,
@@ -442,8 +708,10 @@ def worlds(draw: Any) -> dict[str, Any]:
         aws__SomethingNew=draw(st.sampled_from([None, "dev"])),
         **{f"aws__PrincipalTag_{k}": v for k, v in session_tags.items()},
     )
+    trust_policy = EKS_POD_IDENTITY_TRUST if taggable else ECS_TRUST
     return {
-        "target": Target(ROLE, tags, base_arn(base_account)),
+        "target": Target.for_role(ROLE, tags, trust_policy, base_arn(base_account)),
+        "base_account": base_account,
         "role": {**role, **request},
         "session": {**session, **request},
         "action": draw(st.sampled_from(["s3:GetObject", "s3:PutObject"])),
@@ -456,6 +724,24 @@ def worlds(draw: Any) -> dict[str, Any]:
 def test_the_session_never_allows_what_the_role_would_not(
     policy: list[dict[str, Any]], world: dict[str, Any]
 ) -> None:
+    if world["base_account"] != ROLE_ACCOUNT:
+        # The session would be a principal of the base role's account, whose resources are
+        # its own and not the role's (IAM User Guide, "Cross-account policy evaluation
+        # logic"): no such session is ever planned.
+        from iam_sudo import UnsupportedRole
+        from iam_sudo.session import plan_session
+
+        with pytest.raises(UnsupportedRole):
+            plan_session(
+                role_name="app-TaskRole",
+                base_role_arn=base_arn(world["base_account"]),
+                attached_policy_arns=[],
+                inline_policies={"p": {"Version": "2012-10-17", "Statement": policy}},
+                managed_documents={},
+                target=world["target"],
+            )
+        event("base role in another account: refused")
+        return
     sent, notes = sent_statements(policy, world["target"])
     as_role = allowed(policy, Request(world["action"], world["resource"], world["role"]))
     as_session = allowed(sent, Request(world["action"], world["resource"], world["session"]))
@@ -470,6 +756,87 @@ def test_the_session_never_allows_what_the_role_would_not(
         assert note.kind in ("exact", "narrower", "environment")
         assert note.key_class
         assert f"[{note.key_class} key]" in str(note)
+
+
+# The keys whose value in the role's own sessions is set by someone else than IAM's role
+# record: session tags, and the compute the role runs on. A policy allowing everything,
+# then statements on those keys alone: a regression there shows within a few examples.
+OTHERS_SET = [
+    "aws:PrincipalTag/team",
+    "aws:PrincipalTag/env",
+    "codebuild:projectArn",
+    "credentials-iot:ThingName",
+    "lambda:SourceFunctionArn",
+    "glue:RoleAssumedBy",
+    "ec2:SourceInstanceARN",
+]
+# Values these keys take in the generated worlds, and patterns that match them.
+OTHERS_VALUES = [
+    "payments",
+    "dev",
+    "prod",
+    "pay*",
+    "*",
+    "arn:aws:codebuild:*:*:project/pay*",
+    "arn:aws:lambda:*:*:function:*",
+    "arn:aws:ec2:*:*:instance/*",
+    "glue.amazonaws.com",
+    "${aws:PrincipalTag/team}",
+    "${credentials-iot:ThingName}",
+]
+OTHERS_PATTERNS = [
+    "*",
+    "arn:aws:s3:::b/*",
+    "arn:aws:s3:::b/${aws:PrincipalTag/team}/*",
+    "arn:aws:s3:::b/${credentials-iot:ThingName}/*",
+    "arn:aws:s3:::b/${codebuild:projectArn}/*",
+]
+
+
+@st.composite
+def one_key_statements(draw: Any, keys: list[str]) -> dict[str, Any]:
+    """A statement on one of those keys alone: in a condition or in its Resource."""
+    statement: dict[str, Any] = {
+        "Effect": draw(st.sampled_from(["Allow", "Deny"])),
+        "Action": "s3:*",
+        "Resource": draw(st.sampled_from(OTHERS_PATTERNS)),
+    }
+    if statement["Resource"] == "*" or draw(st.booleans()):
+        operator = draw(operators())
+        values = (
+            draw(st.sampled_from(["true", "false"]))
+            if operator == "Null"
+            else draw(st.sampled_from(OTHERS_VALUES))
+        )
+        statement["Condition"] = {operator: {draw(st.sampled_from(keys)): values}}
+    return statement
+
+
+def _judge_one_key_policy(data: Any, keys: list[str], world: dict[str, Any]) -> None:
+    drawn = data.draw(st.lists(one_key_statements(keys), min_size=1, max_size=3))
+    policy = [{"Effect": "Allow", "Action": "*", "Resource": "*"}, *drawn]
+    test_the_session_never_allows_what_the_role_would_not.hypothesis.inner_test(policy, world)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    drawn=st.lists(one_key_statements(OTHERS_SET[:2]), min_size=1, max_size=3),
+    world=worlds(accounts=(ROLE_ACCOUNT,)),
+)
+def test_principal_tags_of_taggable_roles_never_widen(
+    drawn: list[dict[str, Any]], world: dict[str, Any]
+) -> None:
+    policy = [{"Effect": "Allow", "Action": "*", "Resource": "*"}, *drawn]
+    test_the_session_never_allows_what_the_role_would_not.hypothesis.inner_test(policy, world)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_compute_keys_never_widen(data: Any) -> None:
+    world = data.draw(worlds(accounts=(ROLE_ACCOUNT,)))
+    # The keys of the compute this world's role runs on (all of them for ECS: none set).
+    keys = [k for k in OTHERS_SET[2:] if k.lower() in world["role"]] or OTHERS_SET[2:]
+    _judge_one_key_policy(data, keys, world)
 
 
 # --- through the command -----------------------------------------------------------------
@@ -562,3 +929,31 @@ def test_a_statement_that_never_applies_reports_no_narrowing() -> None:
     result, notes = rewrite(deny, Target(ROLE, {"team": "payments"}), "p", 0)
     assert result is None
     assert [n.kind for n in notes] == ["exact"]
+
+
+def test_dry_run_keeps_a_deny_on_a_tag_that_the_roles_sessions_may_carry(
+    cli: Any, iam: Any, prefix: str
+) -> None:
+    # The client reads the role's trust policy: EKS Pod Identity may tag its sessions
+    # (IAM User Guide, "Pass session tags in AWS STS"), so a Deny on a tag the role lacks
+    # still applies; for an ECS role, which nobody can tag, it never applies (exact).
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "s3:*", "Resource": "*"},
+            {
+                "Effect": "Deny",
+                "Action": "s3:DeleteObject",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:PrincipalTag/kubernetes-namespace": "dev"}},
+            },
+        ],
+    }
+    sent = {}
+    for name, trust_policy in (("Pod", EKS_POD_IDENTITY_TRUST), ("Task", ECS_TRUST)):
+        localaws.create_role(iam, f"{prefix}{name}", trust=trust_policy, inline={"app": policy})
+        result = cli("simulate", "--local", "--dry-run", "--role-name", f"{prefix}{name}")
+        assert result.returncode == 0, result.stderr
+        sent[name] = json.loads(result.stdout)["Policy"]["Statement"]
+    assert {"Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "*"} in sent["Pod"]
+    assert not any(s["Effect"] == "Deny" for s in sent["Task"])

@@ -444,19 +444,141 @@ def test_a_role_name_glob_as_caller_means_any_session_of_matching_roles() -> Non
     policy = SudoPolicy.from_yaml(ECS_ONLY + 'allowed-callers: ["arn:aws:iam::*:role/Dev*"]\n')
     assert policy.allows_role(TASK, "arn:aws:sts::111111111111:assumed-role/DevOps/x")
     assert not policy.allows_role(TASK, "arn:aws:sts::111111111111:assumed-role/Ops/Dev")
+    # The name glob cannot reach past the role's name into its session: a session ARN
+    # has exactly one "/" after the role name (names and session names have none).
+    assert not policy.allows_role(TASK, "arn:aws:sts::111111111111:assumed-role/Ops/Dev-x")
+
+
+def test_an_account_glob_in_a_role_caller_means_that_role_name_in_every_account() -> None:
+    # Written explicitly, as the same glob in the assumed-role form would be: any account
+    # that may invoke the function (its resource policy decides which) with a role so named.
+    policy = SudoPolicy.from_yaml(ECS_ONLY + 'allowed-callers: ["arn:aws:iam::*:role/Ops"]\n')
+    for account in ("111111111111", "222222222222"):
+        assert policy.allows_role(TASK, f"arn:aws:sts::{account}:assumed-role/Ops/x")
+        assert not policy.allows_role(TASK, f"arn:aws:sts::{account}:assumed-role/Admin/Ops")
+        assert not policy.allows_role(TASK, f"arn:aws:iam::{account}:user/Ops")
+
+
+ALL_FORMS = (
+    "write arn:aws:iam::ACCOUNT:role/NAME or arn:aws:sts::ACCOUNT:assumed-role/NAME/* "
+    "(NAME may be a glob), arn:aws:iam::ACCOUNT:user/[PATH/]NAME or arn:aws:iam::ACCOUNT:root"
+)
 
 
 @pytest.mark.parametrize(
-    "written",
-    ["arn:aws:iam::123456789012:role/team/*/Ops", "arn:aws:iam::123456789012:role/"],
+    ("written", "why"),
+    [
+        # IAM User Guide, IAM identifiers ("Friendly names and paths"): role/ci/* names the
+        # roles under the path /ci/. The session ARN has no path: matched by name, this
+        # would be every role of the account (an Admin role's sessions too).
+        ("arn:aws:iam::123456789012:role/ci/*", "chooses roles by path"),
+        ("arn:aws:iam::123456789012:role/ci/deploy-*", "chooses roles by path"),
+        ("arn:aws:iam::123456789012:role/team/*/Ops", "chooses roles by path"),
+        ("arn:aws:iam::123456789012:role/*/Ops", "chooses roles by path"),
+        ("arn:aws:iam::123456789012:role/", "names no role"),
+        ("arn:aws:iam::123456789012:role/ci/", "names no role"),
+    ],
 )
-def test_a_role_caller_that_cannot_match_is_refused_showing_the_form(written: str) -> None:
+def test_a_role_caller_chosen_by_path_is_refused_showing_the_forms(written: str, why: str) -> None:
     with pytest.raises(InvalidSudoPolicy) as caught:
         SudoPolicy.from_yaml(ECS_ONLY + f'allowed-callers: ["{written}"]\n')
     message = str(caught.value)
     assert "\n" not in message
-    assert message.startswith("invalid sudo policy: allowed-callers[0] ")
-    assert message.endswith(
-        "write arn:aws:iam::ACCOUNT:role/NAME (any session of the role) or "
-        "arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION"
+    assert message.startswith(f"invalid sudo policy: allowed-callers[0] {written!r} {why}")
+    assert message.endswith(ALL_FORMS)
+
+
+def test_a_path_glob_in_allowed_callers_is_not_every_role_of_the_account() -> None:
+    # Review r1: role/ci/* became assumed-role/*/*, admitting an Untrusted role's session.
+    from iam_sudo.policy import Rule
+
+    document = {
+        "allowed-role-names": ["*"],
+        "allowed-principals": [{"*": "*"}],
+        "allowed-base-roles": ["arn:aws:iam::123456789012:role/IAMSudoUser"],
+        "allowed-callers": ["arn:aws:iam::123456789012:role/ci/*"],
+    }
+    with pytest.raises(InvalidSudoPolicy, match="chooses roles by path"):
+        Rule.from_document(document)
+
+
+@pytest.mark.parametrize(
+    ("written", "why"),
+    [
+        ("123456789012", "is not a caller ARN"),
+        ("alice", "is not a caller ARN"),
+        ("arn:aws:iam::123456789012:assumed-role/Ops/alice", "is no ARN that STS names"),
+        ("arn:aws:sts::123456789012:role/Ops", "is no ARN that STS names"),
+        ("arn:aws:sts::123456789012:user/alice", "is no ARN that STS names"),
+        ("arn:aws:iam::123456789012:federated-user/alice", "is no ARN that STS names"),
+        ("arn:aws:sts::123456789012:assumed-role/Ops", "names no session"),
+    ],
+)
+def test_a_caller_no_caller_arn_can_be_is_refused_not_silently_matched_by_nobody(
+    written: str, why: str
+) -> None:
+    with pytest.raises(InvalidSudoPolicy) as caught:
+        SudoPolicy.from_yaml(ECS_ONLY + f'allowed-callers: ["{written}"]\n')
+    assert str(caught.value).startswith(
+        f"invalid sudo policy: allowed-callers[0] {written!r} {why}"
     )
+    assert str(caught.value).endswith(ALL_FORMS)
+
+
+@pytest.mark.parametrize(
+    ("written", "admitted", "refused"),
+    [
+        # The ARNs sts:GetCallerIdentity returns (IAM User Guide, IAM identifiers, IAM ARNs):
+        # a user's carries its path, so a path in a user rule is compared as written.
+        (
+            "arn:aws:iam::123456789012:user/ci/*",
+            ["arn:aws:iam::123456789012:user/ci/deployer"],
+            ["arn:aws:iam::123456789012:user/admin", "arn:aws:iam::123456789012:user/cix/a"],
+        ),
+        (
+            "arn:aws:iam::123456789012:root",
+            ["arn:aws:iam::123456789012:root"],
+            ["arn:aws:iam::123456789012:user/root", "arn:aws:iam::111111111111:root"],
+        ),
+        (
+            "arn:aws:sts::123456789012:federated-user/alice",
+            ["arn:aws:sts::123456789012:federated-user/alice"],
+            [
+                "arn:aws:iam::123456789012:user/alice",
+                "arn:aws:sts::123456789012:assumed-role/alice/x",
+            ],
+        ),
+        (
+            "arn:aws:sts::123456789012:assumed-role/Ops/*",
+            ["arn:aws:sts::123456789012:assumed-role/Ops/alice"],
+            ["arn:aws:sts::123456789012:assumed-role/OpsAdmin/alice"],
+        ),
+        (
+            "arn:aws:sts::123456789012:assumed-role/Ops*",
+            ["arn:aws:sts::123456789012:assumed-role/OpsAdmin/alice"],
+            ["arn:aws:sts::123456789012:assumed-role/Dev/Ops"],
+        ),
+        (
+            "arn:aws:iam::123456789012:role/team/Ops",
+            ["arn:aws:sts::123456789012:assumed-role/Ops/alice"],
+            ["arn:aws:sts::123456789012:assumed-role/team/Ops"],
+        ),
+        (
+            "arn:aws:*::123456789012:*",
+            [
+                "arn:aws:iam::123456789012:user/a",
+                "arn:aws:sts::123456789012:assumed-role/R/s",
+                "arn:aws:iam::123456789012:root",
+            ],
+            ["arn:aws:iam::111111111111:user/a"],
+        ),
+    ],
+)
+def test_every_caller_form_admits_what_it_names_and_nothing_wider(
+    written: str, admitted: list[str], refused: list[str]
+) -> None:
+    policy = SudoPolicy.from_yaml(ECS_ONLY + f'allowed-callers: ["{written}"]\n')
+    for caller in admitted:
+        assert policy.allows_role(TASK, caller), caller
+    for caller in refused:
+        assert not policy.allows_role(TASK, caller), caller

@@ -1,8 +1,6 @@
 import json
 
-import pytest
-
-from iam_sudo import SessionLimitExceeded
+from iam_sudo.conditions import Target
 from iam_sudo.session import (
     DENY_ALL,
     SessionRequest,
@@ -12,6 +10,7 @@ from iam_sudo.session import (
 )
 
 BASE = "arn:aws:iam::123456789012:role/IAMSudoUser"
+ROLE = Target("arn:aws:iam::123456789012:role/app-TaskRole")
 
 
 def allow(*actions: str, sid: str | None = None) -> dict[str, object]:
@@ -28,6 +27,8 @@ def build(arns: list[str], inline: dict[str, dict[str, object]]) -> SessionReque
         base_role_arn=BASE,
         attached_policy_arns=arns,
         inline_policies=inline,
+        managed_documents={arn: allow("s3:GetObject") for arn in arns},
+        target=ROLE,
     )
     assert plan.packed == ()
     return plan.request
@@ -94,11 +95,9 @@ def test_a_role_without_policies_gets_a_deny_all_session_not_the_base_roles_righ
     assert "PolicyArns" not in request.to_params()
 
 
-def test_eleven_managed_policies_unread_are_refused_and_read_are_packed() -> None:
+def test_eleven_managed_policies_are_packed() -> None:
     arns = [f"arn:aws:iam::123456789012:policy/p{i}" for i in range(11)]
     assert len(build(arns[:10], {}).policy_arns) == 10
-    with pytest.raises(SessionLimitExceeded, match=r"11 managed policies, 11 of them unreadable"):
-        build(arns, {})
     documents = {arn: allow(f"s3:Get{i}") for i, arn in enumerate(arns)}
     plan = plan_session(
         role_name="app-TaskRole",
@@ -106,6 +105,7 @@ def test_eleven_managed_policies_unread_are_refused_and_read_are_packed() -> Non
         attached_policy_arns=arns,
         inline_policies={},
         managed_documents=documents,
+        target=ROLE,
     )
     # The smallest managed policy now travels inline: ten ARNs, nothing to create.
     assert len(plan.request.policy_arns) == 10
@@ -133,6 +133,8 @@ def test_2048_plaintext_characters_go_as_they_are_and_one_more_gets_packed() -> 
         base_role_arn=BASE,
         attached_policy_arns=[],
         inline_policies=sized(2049),
+        managed_documents={},
+        target=ROLE,
     )
     [packed] = plan.packed
     assert plan.request.policy is None

@@ -79,7 +79,7 @@ def test_every_spoke_resource_lands_in_its_account_through_the_deploy_role(
         assert json.loads(provider.inputs["allowedAccountIds"]) == [account]
     for account in accounts:
         in_it = [r for r in spokes.resources if f"-spoke-{account}-" in r.name]
-        assert len(in_it) == 4  # reader, its policy, base role, its attachment
+        assert len(in_it) == 5  # reader, its policy, base role, its Deny, its attachment
         assert {spokes.account_of(r) for r in in_it} == {account}
         assert sorted(spoke_roles(spokes, account)) == ["IAMSudoUser", "iam-sudo-reader"]
     hub = [r for r in spokes.resources if "-spoke-" not in r.name and r.type != PROVIDER]
@@ -126,6 +126,18 @@ def test_spoke_roles_trust_exactly_the_hub_function_and_the_reader_reads_its_own
         "sts:TagSession",
     ]
     assert roles["IAMSudoUser"]["managed"] == ["arn:aws:iam::aws:policy/PowerUserAccess"]
+    # The hub's Deny on rewriting packed policies, for this account's packed policies.
+    hub_base = next(
+        r
+        for r in spokes.of_type("aws:iam/rolePolicy:RolePolicy")
+        if r.name == "iam-sudo-base-role-packed-policies"
+    )
+    [deny] = json.loads(hub_base.inputs["policy"])["Statement"]
+    [spoke_deny] = roles["IAMSudoUser"]["inline"]["iam-sudo-packed-policies"]["Statement"]
+    assert spoke_deny == {
+        **deny,
+        "Resource": deny["Resource"].replace(ACCOUNT, "222222222222"),
+    }
     [reader_policy] = roles["iam-sudo-reader"]["inline"].values()
     by_sid = {s["Sid"]: s for s in reader_policy["Statement"]}
     actions = {a for s in by_sid.values() for a in s["Action"]}

@@ -306,7 +306,7 @@ class Transport(Protocol):
         ...
 
     async def send_proof(self, proof: CallerProof) -> tuple[int, bytes]:
-        """Send a proof to this transport's own STS endpoint; (HTTP status, body)."""
+        """Send a proof :func:`check_proof` returned to its STS URL; (HTTP status, body)."""
         ...
 
     async def sts_endpoint(self) -> str:

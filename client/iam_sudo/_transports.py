@@ -45,14 +45,18 @@ def _sign(client: Any, credentials: Any, audience: str) -> CallerProof:
             AUDIENCE_HEADER: audience,
         },
     )
-    SigV4Auth(credentials, "sts", client.meta.region_name).add_auth(request)
+    # The signer's region, not the client's: the global endpoint (region aws-global, or
+    # sts_regional_endpoints = legacy) is signed for us-east-1 whatever the client's region.
+    region = getattr(client._request_signer, "region_name", None) or client.meta.region_name
+    SigV4Auth(credentials, "sts", region).add_auth(request)
     return CallerProof("POST", url, dict(request.headers.items()), IDENTITY_BODY)
 
 
 def _post(endpoint: str, proof: CallerProof, timeout: float) -> tuple[int, bytes]:
-    """POST the proof to ``endpoint`` (our own STS), following no redirect and no proxy.
+    """POST the proof to ``endpoint`` (an STS endpoint), following no redirect and no proxy.
 
-    The URL is ours, never the event's: :func:`check_proof` has already required them equal.
+    ``endpoint`` is one :func:`check_proof` accepted (and returned as the proof's URL):
+    the function's own, or a genuine STS endpoint of its partition, never any other host.
     """
     import urllib.error
     import urllib.parse
@@ -213,11 +217,8 @@ class AioTransport:
         return str(meta.partition), str(meta.region_name)
 
     async def send_proof(self, proof: CallerProof) -> tuple[int, bytes]:
-        client = await self._client("sts")
         assert self._timeouts is not None
-        return await asyncio.to_thread(
-            _post, client.meta.endpoint_url, proof, self._timeouts.read_for("sts")
-        )
+        return await asyncio.to_thread(_post, proof.url, proof, self._timeouts.read_for("sts"))
 
 
 class ThreadTransport:
@@ -317,11 +318,9 @@ class ThreadTransport:
             return _sign(client, credentials.get_frozen_credentials(), audience)
 
     async def send_proof(self, proof: CallerProof) -> tuple[int, bytes]:
-        with map_exceptions("sts", "verify"):
-            endpoint = self._client("sts").meta.endpoint_url
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
-            self._threads, _post, endpoint, proof, self._timeouts.read_for("sts")
+            self._threads, _post, proof.url, proof, self._timeouts.read_for("sts")
         )
 
     async def sts_endpoint(self) -> str:

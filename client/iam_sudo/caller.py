@@ -4,8 +4,9 @@ The scheme of HashiCorp Vault's AWS IAM auth and the EKS authenticator. The clie
 an ``sts:GetCallerIdentity`` request with its own credentials (SigV4) *without sending it*,
 with a header naming the function it is meant for (the audience) among the signed headers,
 and puts method, URL, headers and body into the invoke event. The function checks that
-the request is exactly that, for its own STS endpoint, for itself, and recent; then sends
-it to STS and takes the caller's ARN from STS's answer, never from the event.
+the request is exactly that, for a genuine STS endpoint of its partition (only its own
+when an endpoint override is in force), for itself, and recent; then sends it to that
+endpoint and takes the caller's ARN from STS's answer, never from the event.
 
 The audience is the function's unqualified ARN (partition, region, account, name): a proof
 signed for one deployment is refused by every other, in any account, region or partition.
@@ -18,6 +19,7 @@ the function could not forward exactly as signed is refused before anything is s
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import urllib.parse
@@ -182,17 +184,72 @@ def own_audience(invoked_function_arn: object) -> str:
     )
 
 
-def _same_endpoint(url: str, endpoint: str) -> bool:
-    given, own = urllib.parse.urlsplit(url), urllib.parse.urlsplit(endpoint)
-    return (
-        given.scheme == own.scheme
-        and given.netloc.lower() == own.netloc.lower()
-        and given.path in ("", "/")
-        and not given.query
-        and not given.fragment
-        and not given.username
-        and not given.password
-    )
+# The STS endpoint sts_regional_endpoints = legacy (and region aws-global) sign for;
+# "global requests map to the US East (N. Virginia) Region" (AWS SDKs and Tools Reference
+# Guide, "AWS STS Regional endpoints"), so their SigV4 scope is us-east-1.
+_GLOBAL_STS = ("aws", "sts.amazonaws.com", "us-east-1")
+
+
+@functools.cache
+def genuine_sts_endpoints(partition: str) -> Mapping[str, str]:
+    """The genuine STS endpoints of ``partition``: ``{"https://HOST/": signing region}``.
+
+    STS's endpoint in each region is ``sts.<region>.<partition's DNS suffix>`` (IAM User
+    Guide, "AWS STS Regions and endpoints"), for the regions botocore's partition data
+    lists; the ``aws`` partition also has the global ``sts.amazonaws.com``, signed for
+    us-east-1. Empty for a partition botocore does not know. Reads botocore's data
+    (imported here, on the function's side only).
+    """
+    from botocore.loaders import create_loader
+
+    endpoints: dict[str, str] = {}
+    for known in create_loader().load_data("partitions")["partitions"]:
+        if known["id"] != partition:
+            continue
+        suffix = known["outputs"]["dnsSuffix"]
+        for region in known["regions"]:
+            if not region.endswith("-global"):  # aws-global, aws-cn-global: not STS hosts
+                endpoints[f"https://sts.{region}.{suffix}/"] = region
+    if partition == _GLOBAL_STS[0]:
+        endpoints[f"https://{_GLOBAL_STS[1]}/"] = _GLOBAL_STS[2]
+    return endpoints
+
+
+def _as_endpoint(url: str) -> str | None:
+    """``scheme://host[:port]/`` of a URL naming just an endpoint, else None."""
+    given = urllib.parse.urlsplit(url)
+    if (
+        given.scheme not in ("http", "https")
+        or not given.hostname
+        or given.path not in ("", "/")
+        or given.query
+        or given.fragment
+        or given.username is not None
+        or given.password is not None
+        or "@" in given.netloc
+    ):
+        return None
+    return f"{given.scheme}://{given.netloc.lower()}/"
+
+
+def accepted_sts_endpoints(sts_endpoint: str, audience: str) -> Mapping[str, str | None]:
+    """Where the function accepts (and sends) proofs: ``{"URL/": signing region or None}``.
+
+    ``sts_endpoint`` is the function's own, as boto3 resolves it. If it is a genuine STS
+    endpoint of the function's partition (that of ``audience``, its ARN), every genuine
+    STS endpoint of that partition is accepted, each only with a SigV4 scope of its own
+    region: a client signs for its own endpoint (global with ``sts_regional_endpoints =
+    legacy`` or region ``aws-global``, or its region's), STS checks the signature wherever
+    it is sent, and the signed audience header binds the deployment. Otherwise an endpoint
+    override is in force (``AWS_ENDPOINT_URL_STS``, ``AWS_ENDPOINT_URL``): only that URL,
+    any scope. Never a host the event names.
+    """
+    own = _as_endpoint(sts_endpoint)
+    function = _FUNCTION_ARN.fullmatch(audience)
+    genuine = genuine_sts_endpoints(function["partition"]) if function else {}
+    if own is not None and own in genuine:
+        return genuine
+    return {own: None} if own is not None else {}
 
 
 def _forwardable(proof: CallerProof) -> re.Match[str]:
@@ -226,9 +283,10 @@ def check_proof(
     """Everything about the proof that can be checked before STS sees it; what to send.
 
     ``sts_endpoint`` is the function's own (as boto3 resolves it); ``audience`` its
-    unqualified ARN (:func:`own_audience`). The proof's headers must be exactly the signed
-    ones (host aside: it is the URL's) and ``Authorization`` in SigV4's grammar, each value
-    printable ASCII that is sent byte for byte. Returns the proof to send STS. Raises
+    unqualified ARN (:func:`own_audience`). The proof's URL must be one of
+    :func:`accepted_sts_endpoints`, its headers exactly the signed ones (host aside: it is
+    the URL's) and ``Authorization`` in SigV4's grammar, each value printable ASCII that is
+    sent byte for byte. Returns the proof to send, to its ``url``. Raises
     :class:`Unauthenticated` with one line that helps no attacker, before any request.
     """
     authorization = _forwardable(proof)
@@ -237,16 +295,21 @@ def check_proof(
         when = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     except ValueError:
         raise Unauthenticated(_REFUSED) from None
+    accepted = accepted_sts_endpoints(sts_endpoint, audience)
+    url = _as_endpoint(proof.url)
     if (
         proof.method != "POST"
-        or not _same_endpoint(proof.url, sts_endpoint)
+        or url is None
+        or url not in accepted
+        or accepted[url] not in (None, authorization["region"])
         or proof.body != IDENTITY_BODY
         or proof.header(AUDIENCE_HEADER) != audience
         or authorization["date"] != stamp[:8]
         or abs(now - when) > MAX_AGE
     ):
         raise Unauthenticated(_REFUSED)
-    return CallerProof(proof.method, proof.url, dict(proof.headers), proof.body)
+    # The URL sent to is ours (a key of ``accepted``), equal to the one signed for.
+    return CallerProof(proof.method, url, dict(proof.headers), proof.body)
 
 
 def caller_from_answer(status: int, body: bytes) -> str:
@@ -258,7 +321,7 @@ def caller_from_answer(status: int, body: bytes) -> str:
 
 
 class ProofVerifier(Protocol):
-    """What verifying a proof needs of a transport: its own STS endpoint, and a way there."""
+    """What verifying a proof needs of a transport: its own STS endpoint, and a way to STS."""
 
     async def sts_endpoint(self) -> str: ...
 
@@ -270,8 +333,9 @@ async def verify(
 ) -> str:
     """The ARN of whoever signed ``proof``, as STS says; :class:`Unauthenticated` if not.
 
-    The function's first step: the proof must be a GetCallerIdentity request for the
-    transport's own STS endpoint, for ``audience`` (the function's unqualified ARN, see
+    The function's first step: the proof must be a GetCallerIdentity request for a
+    genuine STS endpoint of the function's partition (or the endpoint override in force;
+    see :func:`accepted_sts_endpoints`), for ``audience`` (the function's unqualified ARN, see
     :func:`own_audience`), signed in the last :data:`MAX_AGE`, carrying only signed
     headers; STS then checks the signature and names the signer.
     """
@@ -287,7 +351,6 @@ async def verify(
 
 _SOURCE_IDENTITY = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
 _HASH_CHARS = 20
-_SSO_ROLE_PREFIX = "AWSReservedSSO_"
 
 
 def source_identity(caller_arn: str, home_account: str | None = None) -> str:
@@ -295,20 +358,20 @@ def source_identity(caller_arn: str, home_account: str | None = None) -> str:
 
     Within STS's 2-64 characters of ``[\\w+=,.@-]`` (STS API reference, AssumeRole:
     SourceIdentity). ``home_account`` is the account of the session's base role (default:
-    the caller's own). In that account:
+    the caller's own). In that account an IAM user ``U`` is ``U`` (a user's name is unique
+    in its account), if it has no ``@`` (what Identity Center user names look like) nor
+    ``,``.
 
-    * an IAM user ``U`` is ``U`` (unique in its account), if it has no ``@`` nor ``,``;
-    * an IAM Identity Center session (role ``AWSReservedSSO_*``; the session name is the
-      Identity Center user name, set by Identity Center) is that name, if it has an ``@``
-      (an e-mail address, as Identity Center user names usually are) and no ``,``.
-
-    Everything else (other role sessions, whose session name whoever assumes the role
-    chooses; federated users; root; callers of other accounts; names that do not fit the
-    above) is ``<readable>,<hash>``: the role and session (``Ops.alice``) or the name, cut
-    to fit, then a comma and 20 hex digits of SHA-256 of the caller's ARN. Bare forms
-    never hold a comma and hashed forms always do, users' bare forms have no ``@`` and
-    Identity Center's always do: different callers never share a SourceIdentity (short of
-    an 80-bit hash collision).
+    Everything else is ``<readable>,<hash>``: the role and session (``Ops.alice``) or the
+    name, cut to fit, then a comma and 20 hex digits of SHA-256 of the caller's ARN. That
+    covers other role sessions, whose session name whoever assumes the role chooses;
+    IAM Identity Center sessions too (``AWSReservedSSO_Dev_1.carol@example.com,...``):
+    the session ARN does not carry the role's path (``/aws-reserved/sso.amazonaws.com/``),
+    and neither the IAM API reference (CreateRole: RoleName, Path) nor the Identity Center
+    User Guide says that IAM refuses a customer's role named ``AWSReservedSSO_...``, so such
+    a name proves nothing. Federated users, root, callers of other accounts and names that
+    do not fit are hashed too. Bare forms never hold a comma and hashed forms always do:
+    different callers never share a SourceIdentity (short of an 80-bit hash collision).
     """
     parts = caller_arn.split(":", 5)
     account = parts[4] if len(parts) == 6 else ""
@@ -323,8 +386,6 @@ def source_identity(caller_arn: str, home_account: str | None = None) -> str:
     elif kind == "assumed-role":
         role, _, session = rest.partition("/")
         readable = f"{role}.{session}"
-        if role.startswith(_SSO_ROLE_PREFIX) and "@" in session:
-            bare = session
     elif kind == "federated-user":
         readable = rest
     if (

@@ -31,6 +31,7 @@ in its resources), the answer is "may be refused". Where the product grows beyon
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -270,6 +271,15 @@ def _spec(statement: Mapping[str, Any], name: str) -> Spec | None:
     return None if values is None else Spec(values, negated=True)
 
 
+_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+
+
+def _unvariable(pattern: str) -> str:
+    """A Resource pattern of a 2012-10-17 statement as the patterns it may stand for:
+    ``${$}``/``${*}``/``${?}`` are those characters, any other variable any value."""
+    return _VARIABLE.sub(lambda m: m.group(1) if m.group(1) in ("$", "*", "?") else "*", pattern)
+
+
 def statements_of(document: Mapping[str, Any]) -> list[Any]:
     """A policy document's statements, one object or a list."""
     statements = document.get("Statement", [])
@@ -411,18 +421,39 @@ class Ceiling:
         not subtracted: an action the role denies itself may be reported too (never the
         other way round).
         """
+        statements = [
+            (policy, source, index, statement)
+            for policy, source, document in role_policies
+            for index, statement in enumerate(statements_of(document), 1)
+            if (policy, index) not in left_out
+        ]
+        return self.narrowings_sent(statements, role_boundary=role_boundary)
+
+    def narrowings_sent(
+        self,
+        statements: Iterable[tuple[str, str, int, Any]],
+        *,
+        role_boundary: str | None = None,
+    ) -> list[Narrowing]:
+        """What the base role cannot grant of each Allow statement the session is sent.
+
+        ``statements``: (policy, source label, 1-based index, statement) as the session
+        gets them, after the rewrites (:attr:`iam_sudo.session.SessionPlan.statements`):
+        a variable replaced by the role's value is judged on that value, a statement
+        left out is not judged at all. A variable still in a Resource (its value is
+        the request's) may take any value: it is read as ``*``, so that a narrowing is
+        never missed; ``${$}``, ``${*}``, ``${?}`` are read as the characters.
+        """
         shared = role_boundary is not None and role_boundary == self.boundary
         result: list[Narrowing] = []
-        for policy, source, document in role_policies:
-            for index, statement in enumerate(statements_of(document), 1):
-                if not isinstance(statement, Mapping) or statement.get("Effect") != "Allow":
-                    continue
-                if (policy, index) in left_out:
-                    continue
-                # What cannot be read is read as everything: a narrowing is never missed.
-                actions = _spec(statement, "Action") or Spec(("*",))
-                resources = _spec(statement, "Resource") or Spec(("*",))
-                result += self._statement(policy, source, index, actions, resources, shared)
+        for policy, source, index, statement in statements:
+            if not isinstance(statement, Mapping) or statement.get("Effect") != "Allow":
+                continue
+            # What cannot be read is read as everything: a narrowing is never missed.
+            actions = _spec(statement, "Action") or Spec(("*",))
+            resources = _spec(statement, "Resource") or Spec(("*",))
+            resources = Spec(tuple(map(_unvariable, resources.patterns)), resources.negated)
+            result += self._statement(policy, source, index, actions, resources, shared)
         return result
 
     def _statement(

@@ -38,6 +38,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .context_keys import KeyClass, lookup
+from .principal import allows_session_tags
 
 # A key's value for the role: a string, a list of strings (multivalued; may be empty),
 # None where the role's requests lack the key, or one of these.
@@ -92,12 +93,35 @@ _SUBSTITUTING = ("string", "arn")
 
 @dataclass(frozen=True)
 class Target:
-    """What iam-sudo knows of the role a session stands in for: its ARN, its tags, and
-    the base role whose session stands in for it (for the organization keys)."""
+    """What iam-sudo knows of the role a session stands in for: its ARN, its IAM tags,
+    the base role whose session stands in for it (for the organization keys), and
+    whether the role's own sessions may carry session tags.
+
+    ``session_tags``: True when the role's trust policy lets its sessions be tagged
+    (see :func:`iam_sudo.principal.allows_session_tags`). A session's principal tags are
+    its session tags, incoming transitive tags and the role's IAM tags, session tags
+    overriding the role's (IAM User Guide, "Pass session tags in AWS STS"): then no
+    ``aws:PrincipalTag/*`` value is known, a tag the role has may be overridden, one it
+    lacks may be present. Build it with :meth:`for_role` from the trust policy; the
+    default (False) is for a role whose trust policy allows no tagging.
+    """
 
     arn: str
     tags: Mapping[str, str] = field(default_factory=dict)
     base_arn: str | None = None
+    session_tags: bool = False
+
+    @classmethod
+    def for_role(
+        cls,
+        arn: str,
+        tags: Mapping[str, str],
+        trust_policy: Mapping[str, Any] | None,
+        base_arn: str | None = None,
+    ) -> Target:
+        """The target for a role with these tags and this trust policy (None: unknown,
+        read as allowing session tags)."""
+        return cls(arn, dict(tags), base_arn, allows_session_tags(trust_policy))
 
     @property
     def account(self) -> str:
@@ -110,7 +134,7 @@ class Target:
         row = lookup(key)
         if row.key_class in (KeyClass.SAME, KeyClass.ENVIRONMENT):
             return AS_SESSION
-        lowered = key.strip().lower()
+        lowered = key.lower()
         if row.key_class is not KeyClass.PRINCIPAL:
             # A role's requests are always made with a session: both keys are present.
             return UNKNOWN if lowered in ("aws:userid", "aws:tokenissuetime") else MAYBE_ABSENT
@@ -119,6 +143,8 @@ class Target:
         if lowered in ("aws:principalaccount", "kms:calleraccount"):
             return self.account or MAYBE_ABSENT
         if lowered.startswith("aws:principaltag/"):
+            if self.session_tags:
+                return MAYBE_ABSENT  # a session tag may set, or override, any of them
             wanted = lowered.split("/", 1)[1]
             return next((v for k, v in self.tags.items() if k.lower() == wanted), None)
         if lowered == "aws:principaltype":
@@ -222,7 +248,7 @@ _ORDER: dict[str, Callable[[Any, Any], bool]] = {
 
 def _matches(positive: str, context: str, policy: str) -> bool | None:
     """Whether one context value matches one policy value under the positive operator;
-    None where the policy value is not one the operator accepts."""
+    None where either value is not one the operator can read."""
     if positive == "stringequals":
         return context == policy
     if positive == "stringequalsignorecase":
@@ -235,30 +261,28 @@ def _matches(positive: str, context: str, policy: str) -> bool | None:
         return _like(context, policy)
     if positive == "arnlike":
         return _arn_like(context, policy)
+    # A context value the operator cannot read (a tag "high" under NumericNotEquals) is
+    # not documented to match or not: undecided, so that a negation does not "hold".
     if positive == "bool":
-        if policy.lower() not in ("true", "false"):
+        if policy.lower() not in ("true", "false") or context.lower() not in ("true", "false"):
             return None
         return context.lower() == policy.lower()
     if positive == "binaryequals":
-        wanted = _binary(policy)
-        return None if wanted is None else _binary(context) == wanted
+        wanted, given = _binary(policy), _binary(context)
+        return None if wanted is None or given is None else given == wanted
     if positive == "ipaddress":
         try:
             network = ipaddress.ip_network(policy.strip(), strict=False)
-        except ValueError:
-            return None
-        try:
             address = ipaddress.ip_address(context.strip())
         except ValueError:
-            return False
+            return None
         return address.version == network.version and address in network
     for family, parse in (("numeric", _number), ("date", _date)):
         if positive.startswith(family):
-            right = parse(policy)
-            if right is None:
+            right, left = parse(policy), parse(context)
+            if right is None or left is None:
                 return None
-            left = parse(context)
-            return left is not None and _ORDER[positive.removeprefix(family)](left, right)
+            return _ORDER[positive.removeprefix(family)](left, right)
     return None
 
 

@@ -9,14 +9,23 @@ that means one of:
 * ``session``: a property of the session itself (how and by whom it was made). The
   role's own sessions have values iam-sudo cannot know, so an Allow that depends on one
   is left out and a Deny applies regardless of it.
-* ``compute``: set on credentials that EC2, Lambda or Glue deliver to the role's code.
-  The simulated session never carries them; the role's sessions do when it runs there.
-  Unknown for the role, handled as ``session``.
+* ``compute``: set on the credentials that a service delivers to the role's code (EC2,
+  Lambda, Glue, CodeBuild, the IoT credentials provider, SSM). The simulated session
+  never carries them; the role's sessions do when it runs there. Unknown for the role,
+  handled as ``session``.
 * ``environment``: the network the request comes from. Kept as written and evaluated
   where the user runs the session, which is where the role's credentials would be
   evaluated if used from there: never wider. Reported per statement.
-* ``same``: request, resource, time and service keys: the same request has the same values
-  for the role and for the session. Kept as written.
+* ``same``: request, resource and time keys: the same request has the same values for the
+  role and for the session. Kept as written.
+
+Service keys (``s3:prefix``, ``ec2:InstanceType``, ...) are ``same`` unless listed: a
+service key describes the request or the resource it acts on, which the simulated
+session sends alike; narrowing every one would narrow most policies for nothing. The
+exceptions are the keys a service sets on the *credentials* it hands to compute running
+as the role (listed here as ``compute``, by exact name or namespace prefix): for those,
+"same request" does not hold, since the role's requests carry them and the session's
+never do. A key found to be of that kind belongs in the table, not in ``same``.
 * ``unknown``: an ``aws:`` key not in this table: handled as ``session``, never "holds".
 
 This table is the one definition; the README's table lists the same keys (a test checks).
@@ -110,6 +119,13 @@ KEYS: tuple[ContextKey, ...] = (
     ContextKey("lambda:SourceFunctionArn", C, "the function, on Lambda", "absent"),
     ContextKey("glue:RoleAssumedBy", C, "Glue, on Glue", "absent"),
     ContextKey("glue:CredentialIssuingService", C, "Glue, on Glue", "absent"),
+    # CodeBuild User Guide, "Use CodeBuild condition keys as IAM service role variables".
+    ContextKey("codebuild:projectArn", C, "the build's project, on CodeBuild", "absent"),
+    ContextKey("codebuild:buildArn", C, "the build, on CodeBuild", "absent"),
+    # AWS IoT Core Developer Guide, "Authorizing direct calls to AWS services using AWS
+    # IoT Core credential provider": credentials-iot:ThingName, ThingTypeName,
+    # AwsCertificateId (and whatever the namespace gains) describe the device.
+    ContextKey("credentials-iot:", C, "the device's thing, via IoT", "absent"),
     # The network the request comes from.
     ContextKey("aws:SourceIp", E, "where the role runs", "where the user runs it"),
     ContextKey("aws:SourceVpc", E, "where the role runs", "where the user runs it"),
@@ -160,12 +176,13 @@ def lookup(key: str) -> ContextKey:
     """The classification row of a condition key or policy variable name.
 
     Keys are case-insensitive (IAM User Guide, "IAM JSON policy elements: Condition").
-    A key with a ``${`` in it, an ``aws:`` key not in :data:`KEYS`, or anything that is not
+    A key with a ``${`` in it or with blanks around it (IAM does not trim keys: it is not
+    the key it looks like), an ``aws:`` key not in :data:`KEYS`, or anything that is not
     ``namespace:name`` is ``unknown``. A namespace with a dot or a slash is an identity
     provider's (``accounts.google.com:sub``, ``oidc.eks....:sub``): ``session``.
     """
-    lowered = key.strip().lower()
-    if "${" in lowered:
+    lowered = key.lower()
+    if "${" in lowered or lowered != lowered.strip():
         return _UNKNOWN_AWS
     if lowered in _EXACT:
         return _EXACT[lowered]

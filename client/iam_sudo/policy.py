@@ -195,34 +195,73 @@ def _principal_list(document: Mapping[str, Any], where: str = "") -> tuple[Princ
 
 
 _ROLE_CALLER = re.compile(r"arn:(?P<partition>[^:]*):iam::(?P<account>[^:]*):role/(?P<rest>.*)")
+_CALLER_ARN = re.compile(r"arn:[^:]*:(?P<service>[^:]*)::[^:]*:(?P<resource>.*)")
 _GLOB_CHARS = re.compile(r"[*?\[]")
+# What sts:GetCallerIdentity names a caller (IAM User Guide, "IAM identifiers", IAM ARNs):
+# the service and resource type of each; any other literal pair never matches anyone.
+_CALLER_KINDS = {
+    "iam": ("user/", "root"),
+    "sts": ("assumed-role/", "federated-user/"),
+}
+_CALLER_FORMS = (
+    "write arn:aws:iam::ACCOUNT:role/NAME or arn:aws:sts::ACCOUNT:assumed-role/NAME/* "
+    "(NAME may be a glob), arn:aws:iam::ACCOUNT:user/[PATH/]NAME or arn:aws:iam::ACCOUNT:root"
+)
+
+
+def _caller_glob(caller: str, index: int, where: str) -> str:
+    """One ``allowed-callers`` entry as a glob over caller ARNs, or InvalidSudoPolicy.
+
+    STS names a role's caller ``arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION``, never by
+    the role's ARN, and without the role's path. So a role ARN is matched by the role's
+    name: ``arn:aws:iam::ACCOUNT:role/NAME`` becomes ``.../assumed-role/NAME/*``, NAME
+    possibly a glob over names. A path cannot be checked: with a literal path and a
+    literal name it is dropped (a role's name is unique in its account whatever its path,
+    IAM User Guide, IAM identifiers, "Friendly names and paths"); any other path (a glob
+    in it, or a literal one before a name glob such as ``role/ci/*``, meant as "the roles
+    under /ci/") would match roles outside it by name, and is refused. An entry that
+    names something no caller ARN can be (a bare account id, ``iam::...:assumed-role/``,
+    a session-less ``assumed-role/NAME``) is refused too: it would silently match nobody.
+    """
+
+    def refused(why: str) -> InvalidSudoPolicy:
+        return InvalidSudoPolicy(
+            f"invalid sudo policy: {where}{CALLERS}[{index}] {caller[:200]!r} {why}; "
+            + _CALLER_FORMS
+        )
+
+    role = _ROLE_CALLER.fullmatch(caller)
+    if role is not None:
+        path, _, name = role["rest"].rpartition("/")
+        if not name:
+            raise refused("names no role")
+        if path and (_GLOB_CHARS.search(path) or _GLOB_CHARS.search(name)):
+            raise refused(
+                "chooses roles by path, which a role session's ARN does not carry: roles "
+                "are matched by name only"
+            )
+        return f"arn:{role['partition']}:sts::{role['account']}:assumed-role/{name}/*"
+    arn = _CALLER_ARN.fullmatch(caller)
+    if arn is None:
+        if not _GLOB_CHARS.search(caller):
+            raise refused("is not a caller ARN")
+        return caller  # a glob over whole ARNs, such as "*" or "arn:aws:*"
+    service, resource = arn["service"], arn["resource"]
+    if _GLOB_CHARS.search(service) or _GLOB_CHARS.search(resource.partition("/")[0]):
+        return caller
+    kinds = _CALLER_KINDS.get(service, ())
+    if not any(resource == k or (k.endswith("/") and resource.startswith(k)) for k in kinds):
+        raise refused("is no ARN that STS names a caller by")
+    session = resource.removeprefix("assumed-role/")
+    if session != resource and "/" not in session and not _GLOB_CHARS.search(session):
+        raise refused("names no session (add /SESSION, or /* for any)")
+    return caller
 
 
 def _caller_list(document: Mapping[str, Any], where: str = "") -> tuple[str, ...]:
-    """``allowed-callers`` globs, with role ARNs meaning any session of the role.
-
-    STS names a role's caller ``arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION``, never by
-    the role's ARN: a glob ``arn:aws:iam::ACCOUNT:role/[PATH/]NAME`` becomes
-    ``arn:aws:sts::ACCOUNT:assumed-role/NAME/*``. The session ARN has no path, and a role's
-    name is unique in its account whatever its path (IAM User Guide, IAM identifiers), so
-    a literal path is dropped; a glob in the path cannot be checked and is refused.
-    """
+    """``allowed-callers`` globs over caller ARNs, role ARNs meaning sessions of the role."""
     callers = _string_list(document, CALLERS, where)
-    converted: list[str] = []
-    for index, caller in enumerate(callers):
-        role = _ROLE_CALLER.fullmatch(caller)
-        if role is None:
-            converted.append(caller)
-            continue
-        path, _, name = role["rest"].rpartition("/")
-        if not name or _GLOB_CHARS.search(path):
-            raise InvalidSudoPolicy(
-                f"invalid sudo policy: {where}{CALLERS}[{index}] {caller[:200]!r} cannot match: "
-                "a role's caller ARN has no path; write arn:aws:iam::ACCOUNT:role/NAME (any "
-                "session of the role) or arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION"
-            )
-        converted.append(f"arn:{role['partition']}:sts::{role['account']}:assumed-role/{name}/*")
-    return tuple(converted)
+    return tuple(_caller_glob(caller, index, where) for index, caller in enumerate(callers))
 
 
 RULE_FIELDS = (ROLE_NAMES, PRINCIPALS, BASE_ROLES)

@@ -17,6 +17,10 @@ PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
 # The actions by which a trusted principal becomes the role: a statement that allows none
 # of them (e.g. only sts:TagSession) lets nobody assume the role.
 _ASSUME_ACTIONS = ("sts:assumerole", "sts:assumerolewithwebidentity", "sts:assumerolewithsaml")
+# The actions by which a session of the role may carry principal tags other than the
+# role's: session tags (sts:TagSession) and the federated assumptions, whose tokens and
+# assertions carry tags (IAM User Guide, "Pass session tags in AWS STS").
+_TAGGING_ACTIONS = ("sts:tagsession", "sts:assumerolewithwebidentity", "sts:assumerolewithsaml")
 
 
 @dataclass(frozen=True, order=True)
@@ -60,21 +64,24 @@ class Principal:
         return self.id == "*" and self.type in ("*", "AWS")
 
 
-def _allows_assuming(statement: Mapping[str, Any]) -> bool:
-    """Whether the statement's Action (or NotAction) covers one of the AssumeRole actions."""
+def _allows_assuming(
+    statement: Mapping[str, Any], actions: tuple[str, ...] = _ASSUME_ACTIONS
+) -> bool:
+    """Whether the statement's Action (or NotAction) covers one of ``actions`` (default:
+    the AssumeRole actions)."""
 
     def covered(patterns: Any) -> bool:
         return any(
             isinstance(pattern, str) and fnmatchcase(action, pattern.lower())
             for pattern in as_list(patterns)
-            for action in _ASSUME_ACTIONS
+            for action in actions
         )
 
     if "NotAction" in statement:
         excluded = as_list(statement["NotAction"])
         return any(
             not any(isinstance(p, str) and fnmatchcase(action, p.lower()) for p in excluded)
-            for action in _ASSUME_ACTIONS
+            for action in actions
         )
     return covered(statement.get("Action"))
 
@@ -129,3 +136,26 @@ def admits(trust_policy: Mapping[str, Any] | None, principal: Principal) -> bool
         if trusted.type == "AWS" and _same_aws_account_principal(trusted.id, principal.id):
             return True
     return False
+
+
+def allows_session_tags(trust_policy: Mapping[str, Any] | None) -> bool:
+    """Whether the role's sessions may carry principal tags that are not the role's tags.
+
+    A session's ``aws:PrincipalTag`` keys come from its session tags, the incoming
+    transitive tags of a role chain, and the role's IAM tags, session tags overriding the
+    role's (IAM User Guide, "Pass session tags in AWS STS"); passing them needs
+    ``sts:TagSession`` in the trust policy, and SAML assertions and web identity tokens
+    carry them. So: True when an Allow statement's Action (or NotAction) covers
+    ``sts:TagSession``, ``sts:AssumeRoleWithWebIdentity`` or ``sts:AssumeRoleWithSAML``
+    (``sts:*`` and ``*`` included), whoever the principal and whatever the conditions:
+    EKS Pod Identity, IAM Roles Anywhere, Identity Center and any principal so trusted
+    can set them. Unknown trust (None) is True: never assume the tags are the role's.
+    """
+    if trust_policy is None:
+        return True
+    return any(
+        isinstance(statement, Mapping)
+        and statement.get("Effect") == "Allow"
+        and _allows_assuming(statement, _TAGGING_ACTIONS)
+        for statement in statement_list(trust_policy)
+    )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
-from ._exceptions import InvalidRequest
+from ._exceptions import InvalidRequest, UnsupportedRole
 from ._text import bounded
 from .conditions import Rewrite, Target, rewrite
 from .documents import statement_list
@@ -86,16 +86,34 @@ class SessionRequest:
         return params
 
 
+class SentStatement(NamedTuple):
+    """One statement of the role as the session gets it, after the rewrites: ``policy``
+    (inline name or managed ARN), ``source`` (how the report names the policy, "inline
+    policy deploy"), ``number`` (the statement's 1-based index in the role's policy),
+    ``statement``. A tuple, in that order: what :meth:`Ceiling.narrowings_sent` takes."""
+
+    policy: str
+    source: str
+    number: int
+    statement: Mapping[str, Any]
+
+
 @dataclass(frozen=True)
 class SessionPlan:
     """A simulation's AssumeRole request, the policies it needs created, and what it
-    cannot reproduce (principal-dependent rewrites, role tags left out)."""
+    cannot reproduce (principal-dependent rewrites, role tags left out).
+
+    ``statements``: every statement of the role that the session is sent, as sent
+    (variables replaced, conditions decided), in policy order; what the base role must
+    grant (see :mod:`iam_sudo.ceiling`).
+    """
 
     request: SessionRequest
     packed: tuple[PackedPolicy, ...] = ()
     inlined_managed: tuple[str, ...] = ()
     rewrites: tuple[Rewrite, ...] = ()
     dropped_tags: tuple[str, ...] = ()
+    statements: tuple[SentStatement, ...] = ()
 
 
 def check_assume_options(
@@ -179,18 +197,41 @@ def session_tags(tags: Mapping[str, str]) -> tuple[tuple[tuple[str, str], ...], 
 
 
 def _rewritten(
-    statements: list[dict[str, Any]], target: Target | None, source: str, policy: str = ""
-) -> tuple[list[dict[str, Any]], list[Rewrite]]:
-    if target is None:
-        return statements, []
+    statements: list[dict[str, Any]], target: Target, source: str, policy: str
+) -> tuple[list[dict[str, Any]], list[Rewrite], list[SentStatement]]:
     kept: list[dict[str, Any]] = []
     rewrites: list[Rewrite] = []
+    sent: list[SentStatement] = []
     for index, statement in enumerate(statements):
         result, notes = rewrite(statement, target, source, index, policy=policy)
         rewrites += notes
         if result is not None:
             kept.append(result)
-    return kept, rewrites
+            sent.append(SentStatement(policy, source, index + 1, result))
+    return kept, rewrites, sent
+
+
+def _account(arn: str) -> str:
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 5 else ""
+
+
+def check_base_role_account(role_arn: str, base_role_arn: str) -> None:
+    """Raise :class:`UnsupportedRole` unless the base role is in the role's account.
+
+    A session of a base role in account B is a principal of B: B's resources are in its
+    own account, where identity policies suffice, while the role in account A would
+    need B's resource-based policies too (IAM User Guide, "Cross-account policy
+    evaluation logic"). The session would be wider; no session policy can say so.
+    """
+    role_account, base_account = _account(role_arn), _account(base_role_arn)
+    if role_account != base_account:
+        raise UnsupportedRole(
+            f"base role {base_role_arn} is in account {base_account or '?'}, the role "
+            f"{role_arn} in {role_account or '?'}: its session would reach account "
+            f"{base_account or '?'}'s resources as its own, which the role cannot; use a "
+            f"base role in account {role_account or '?'} (deploy iam-sudo's base role there)"
+        )
 
 
 def plan_session(
@@ -199,38 +240,50 @@ def plan_session(
     base_role_arn: str,
     attached_policy_arns: Sequence[str],
     inline_policies: Mapping[str, Mapping[str, Any]],
-    managed_documents: Mapping[str, Mapping[str, Any]] | None = None,
-    target: Target | None = None,
+    managed_documents: Mapping[str, Mapping[str, Any]],
+    target: Target,
     tags: Mapping[str, str] | None = None,
     duration_seconds: int = DEFAULT_DURATION_SECONDS,
 ) -> SessionPlan:
     """The AssumeRole request of the base role limited to exactly the role's policies.
 
-    ``managed_documents`` (ARN -> default version's document) lets managed policies be
-    checked for principal-dependent conditions and packed when 10 ARNs do not hold
-    them; ``target`` is the role's ARN and tags for deciding those conditions; ``tags``
-    become session tags. Raises :class:`SessionLimitExceeded` rather than build a
+    ``managed_documents`` (ARN -> default version's document) must hold every attached
+    ARN: each statement is rewritten for the role (see :mod:`iam_sudo.conditions`)
+    before it is sent, and managed policies are packed when 10 ARNs do not hold them;
+    ``target`` is the role (:meth:`Target.for_role`) for deciding conditions; ``tags``
+    become session tags. Raises :class:`ValueError` for a missing document or a target
+    that is not a :class:`Target` (nothing is ever sent unrewritten),
+    :class:`UnsupportedRole` for a base role in another account than the role's (see
+    :func:`check_base_role_account`), :class:`SessionLimitExceeded` rather than build a
     request STS would refuse.
     """
-    documents = managed_documents or {}
-    if target is not None and target.base_arn is None:  # the organization keys need it
+    if not isinstance(target, Target):
+        raise ValueError("plan_session needs the role as a Target, to rewrite its statements")
+    missing = [arn for arn in attached_policy_arns if arn not in managed_documents]
+    if missing:
+        raise ValueError(
+            f"plan_session needs the document of every attached managed policy; missing: "
+            f"{', '.join(missing)}"
+        )
+    check_base_role_account(target.arn, base_role_arn)
+    if target.base_arn is None:  # the organization keys need it
         target = replace(target, base_arn=base_role_arn)
     inline: list[dict[str, Any]] = []
     rewrites: list[Rewrite] = []
+    sent: list[SentStatement] = []
     for name in sorted(inline_policies):
-        kept, notes = _rewritten(
+        kept, notes, done = _rewritten(
             statements_of(inline_policies[name]), target, f"inline policy {name}", name
         )
         inline += kept
         rewrites += notes
+        sent += done
     managed = []
     for arn in dict.fromkeys(attached_policy_arns):
-        if arn not in documents:
-            managed.append(ManagedPolicy(arn))
-            continue
-        original = statements_of(documents[arn])
-        kept, notes = _rewritten(original, target, f"managed policy {arn}", arn)
+        original = statements_of(managed_documents[arn])
+        kept, notes, done = _rewritten(original, target, f"managed policy {arn}", arn)
         rewrites += notes
+        sent += done
         # Environment findings and kept conditions change nothing: the ARN still serves.
         managed.append(ManagedPolicy(arn, tuple(kept), rewritten=kept != original))
     partition, account = base_role_arn.split(":")[1], base_role_arn.split(":")[4]
@@ -246,4 +299,6 @@ def plan_session(
         duration_seconds=duration_seconds,
         tags=session_tag_pairs,
     )
-    return SessionPlan(request, fitted.packed, fitted.inlined_managed, tuple(rewrites), dropped)
+    return SessionPlan(
+        request, fitted.packed, fitted.inlined_managed, tuple(rewrites), dropped, tuple(sent)
+    )

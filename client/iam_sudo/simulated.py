@@ -9,7 +9,7 @@ from typing import Any
 
 from .ceiling import Ceiling, Narrowing
 from .conditions import Target
-from .fidelity import Finding, report, rewrite_finding, statement_left_out
+from .fidelity import Finding, report
 from .fitting import MAX_PLAINTEXT_CHARS, POLICY_PATH
 from .roles import Role, RoleDetails, RolePolicies
 from .session import SessionPlan, SessionRequest, plan_session
@@ -107,22 +107,13 @@ def simulated_session(
         attached_policy_arns=arns,
         inline_policies=inline_policies,
         managed_documents=documents,
-        target=Target(role.arn, details.tags),
+        target=Target.for_role(role.arn, details.tags, role.trust_policy),
         tags=details.tags if session_tags else {},
         duration_seconds=duration_seconds,
     )
     narrowings: list[Narrowing] = []
     if isinstance(ceiling, Ceiling):
-        role_documents = [(n, f"inline policy {n}", d) for n, d in inline_policies.items()]
-        role_documents += [(a, f"managed policy {a}", documents[a]) for a in documents]
-        left_out = {
-            (str(f.policy), int(f.statement or 0))
-            for f in map(rewrite_finding, plan.rewrites)
-            if statement_left_out(f)
-        }
-        narrowings = ceiling.narrowings(
-            role_documents, role_boundary=details.boundary, left_out=left_out
-        )
+        narrowings = ceiling.narrowings_sent(plan.statements, role_boundary=details.boundary)
     findings = report(
         role=role,
         plan=plan,
