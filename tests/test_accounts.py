@@ -66,17 +66,17 @@ async def test_a_reader_session_is_reused_until_near_expiry_then_renewed() -> No
     first = await readers.transport("111111111111", "aws", HUB)
     clock[0] = NOW + 3600 - RENEW_BEFORE_SECONDS - 1
     again = await readers.transport("111111111111", "aws", HUB)
-    assert again._reader is first._reader
+    assert again.reader is first.reader
     assert [s["RoleArn"] for s in hub.sent] == ["arn:aws:iam::111111111111:role/iam-sudo-reader"]
     # Chained (the hub is a role session): one hour, asked for explicitly.
     assert hub.sent[0]["DurationSeconds"] == CHAINED_SESSION_LIMIT
     clock[0] += 2
     renewed = await readers.transport("111111111111", "aws", HUB)
-    assert renewed._reader is not first._reader
+    assert renewed.reader is not first.reader
     assert len(hub.sent) == 2
     await readers.aclose()
-    assert first._reader.closed
-    assert renewed._reader.closed
+    assert first.reader.closed
+    assert renewed.reader.closed
 
 
 async def test_concurrent_requests_for_an_account_share_one_assume_role() -> None:
@@ -84,7 +84,7 @@ async def test_concurrent_requests_for_an_account_share_one_assume_role() -> Non
     readers = AccountReaders(hub, Reader, reader_role="r", clock=lambda: NOW)
     got = await asyncio.gather(*(readers.transport("111111111111", "aws", HUB) for _ in range(5)))
     assert len(hub.sent) == 1
-    assert len({id(t._reader) for t in got}) == 1
+    assert len({id(t.reader) for t in got}) == 1
 
 
 async def test_a_reader_that_refuses_is_one_line_naming_the_account_and_what_to_do() -> None:

@@ -147,11 +147,11 @@ class AccountTransport:
 
     def __init__(self, hub: Any, reader: Any, account: str) -> None:
         self._hub = hub
-        self._reader = reader
+        self.reader = reader
         self.account = account
 
     async def call(self, service: str, operation: str, /, **params: Any) -> dict[str, Any]:
-        transport = self._reader if service == "iam" else self._hub
+        transport = self.reader if service == "iam" else self._hub
         result: dict[str, Any] = await transport.call(service, operation, **params)
         return result
 
@@ -167,7 +167,7 @@ class AccountTransport:
         return str(await self._hub.sts_endpoint())
 
     async def scope(self, service: str) -> tuple[str, str]:
-        transport = self._reader if service == "iam" else self._hub
+        transport = self.reader if service == "iam" else self._hub
         scope: tuple[str, str] = await transport.scope(service)
         return scope
 

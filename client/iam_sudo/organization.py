@@ -113,7 +113,7 @@ class Accounts:
         self._readers.check_reachable(account, me.account)
         transport = await self._readers.transport(account, me.partition, me.arn)
         # Looked up and stored with no await between, so concurrent requests share it.
-        key = (account, id(transport._reader))
+        key = (account, id(transport.reader))
         steps = self._spokes.get(key)
         if steps is None:
             reader = IamReader(
