@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Self
 
-from ._aws import RetryMode, Timeouts, Transport
+from ._aws import RetryMode, Timeouts, Transport, exact_name_refusals
 from ._exceptions import InexactSimulation
 from ._tasks import task_group
 from ._transports import AioTransport
@@ -277,7 +277,9 @@ class IamSudo:
         """
         # Checked before any request is made.
         options = RoleOptions(duration_seconds, session_name, external_id, mfa_serial, token_code)
-        return await self.assume_session(options.request(await self.role_arn(role)))
+        with exact_name_refusals(role):
+            arn = await self.role_arn(role)
+        return await self.assume_session(options.request(arn))
 
     async def simulate_remote(
         self,
@@ -367,7 +369,7 @@ class IamSudo:
         reader = (steps := await self._accounts.reading(account, self.policy, None)).reader
         async with task_group() as group:
             listing = group.create_task(reader.roles())
-            base_arn = group.create_task(reader.role_arn(steps.base_role(self.base_role)))
+            base_arn = group.create_task(reader.base_role_arn(steps.base_role(self.base_role)))
             group.create_task(reader.policy_versions())  # shared: read once for every plan
             ours = group.create_task(steps.store.ours(min_age))
 
