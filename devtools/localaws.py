@@ -154,6 +154,13 @@ FAULTS: dict[str, tuple[int, dict[str, str], bytes]] = {
         b"<Message>not authorized to perform: sts:SetSourceIdentity</Message></Error>"
         b"</ErrorResponse>",
     ),
+    "invalid-client-token": (
+        403,
+        {"Content-Type": "text/xml"},
+        b"<ErrorResponse><Error><Type>Sender</Type><Code>InvalidClientTokenId</Code>"
+        b"<Message>The security token included in the request is invalid.</Message></Error>"
+        b"</ErrorResponse>",
+    ),
     "bare-429": (429, {}, b""),
     "bare-500": (500, {}, b""),
 }

@@ -162,3 +162,44 @@ async def test_a_bare_429_from_a_json_service_is_retried_too(
         with pytest.raises(RemoteError, match="Function not found"):
             await aws.call("lambda", "invoke", FunctionName="no-such-function")
     assert len(recorder.requests) == 2, "the 429, then Lambda's own answer"
+
+
+@pytest.mark.parametrize("args", [["assume", "--role-name", "IAMSudoUser"], ["roles", "--local"]])
+def test_keys_aws_does_not_know_are_iam_sudos_own_failure_not_a_denial(
+    cli: Any, faulty_aws: tuple[dict[str, str], dict[str, str], localaws.Recorder], args: list[str]
+) -> None:
+    env, faults, _ = faulty_aws
+    faults["*"] = "invalid-client-token"
+    extra = ["--format", "env"] if args[0] == "assume" else []
+    result = cli(*args, *extra, env=env)
+    one_line_error(
+        result, 1, "iam-sudo's own credentials (the AWS_ACCESS_KEY_ID of the environment) failed"
+    )
+    assert "InvalidClientTokenId" in result.stderr
+    assert "set working ones in the environment" in result.stderr
+    assert "denied" not in result.stderr
+
+
+def test_keys_of_a_profile_aws_does_not_know_name_the_profile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import botocore.exceptions
+
+    from iam_sudo import NoCredentials
+    from iam_sudo._aws import map_exceptions
+
+    error = botocore.exceptions.ClientError(
+        {"Error": {"Code": "InvalidClientTokenId", "Message": "The token is invalid."}},
+        "GetCallerIdentity",
+    )
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
+    monkeypatch.setenv("AWS_PROFILE", "dev")
+
+    def call() -> None:
+        with map_exceptions("sts", "get_caller_identity"):
+            raise error
+
+    with pytest.raises(NoCredentials, match=r"own credentials \(profile dev\) failed") as raised:
+        call()
+    assert "for profile dev" in str(raised.value)
+    assert "denied" not in str(raised.value)

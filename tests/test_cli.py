@@ -912,3 +912,403 @@ def test_role_not_found_on_remote_points_at_iam_sudo_roles(
     one_line_error(result, 1, "no role matches")
     assert "`iam-sudo roles`" in result.stderr
     assert "aws iam" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("config", "credentials", "extra", "profile", "text"),
+    [
+        # iam-sudo's own source (here also a credential_process): the next run would be the role.
+        ("[default]\ncredential_process = /bin/false\n", "", [], "default", "own credentials"),
+        ("[profile src]\n", "", ["--source-profile", "src"], "src", "own credentials"),
+        # botocore's AssumeRoleProvider, web identity and SSO come before the file's keys.
+        (
+            "[profile dev]\nrole_arn = arn:aws:iam::123456789012:role/R\nsource_profile = base\n",
+            "",
+            [],
+            "dev",
+            "through role_arn in the AWS config file: AWS tools would keep using it",
+        ),
+        ("[profile sso]\nsso_session = corp\nsso_account_id = 1\n", "", [], "sso", "sso_session"),
+        ("[profile w]\nweb_identity_token_file = /t\n", "", [], "w", "web_identity_token_file"),
+        ("", "[dev]\nrole_arn = arn:aws:iam::1:role/R\n", [], "dev", "in the credentials file"),
+        # ... and the file's keys before credential_process: `configure task` would be undone.
+        (
+            "[profile task]\ncredential_process = iam-sudo simulate --role-name X\n",
+            "",
+            [],
+            "task",
+            "through credential_process in the AWS config file: the saved keys would silently",
+        ),
+        ("[profile k]\naws_access_key_id = AKIAX\n", "", [], "k", "access keys in the AWS config"),
+    ],
+)
+def test_profile_refuses_a_profile_that_gets_credentials_another_way(
+    cli: Any,
+    aws_env: dict[str, str],
+    local_aws: Any,
+    task_role: dict[str, Any],
+    config: str,
+    credentials: str,
+    extra: list[str],
+    profile: str,
+    text: str,
+) -> None:
+    config_file = Path(aws_env["AWS_CONFIG_FILE"])
+    credentials_file = Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"])
+    config_file.parent.mkdir(parents=True, exist_ok=True)
+    config_file.write_text(config)
+    credentials_file.write_text(credentials)
+    local_aws.recorder.clear()
+    args = ["simulate", "--local", "--role-name", task_role["name"], "--profile", profile]
+    result = cli(*extra, *args)
+    one_line_error(result, 1, text)
+    assert f"profile {profile} " in result.stderr
+    assert "--profile" in result.stderr
+    assert local_aws.recorder.requests == []
+    assert config_file.read_text() == config
+    assert credentials_file.read_text() == credentials
+
+
+def test_botocore_uses_role_arn_before_the_credentials_files_keys(tmp_path: Path) -> None:
+    # The premise of the refusal above, from botocore itself: AssumeRoleProvider precedes
+    # SharedCredentialProvider in create_credential_resolver.
+    import botocore.session
+
+    (tmp_path / "config").write_text(
+        "[profile dev]\nrole_arn = arn:aws:iam::123456789012:role/R\nsource_profile = base\n"
+    )
+    (tmp_path / "credentials").write_text(
+        "[base]\naws_access_key_id = AKIAB\naws_secret_access_key = b\n"
+        "[dev]\naws_access_key_id = ASIAD\naws_secret_access_key = d\naws_session_token = t\n"
+    )
+    session = botocore.session.Session(profile="dev")
+    session.set_config_variable("config_file", str(tmp_path / "config"))
+    session.set_config_variable("credentials_file", str(tmp_path / "credentials"))
+    assert session.get_credentials().method == "assume-role"
+
+
+def test_profile_may_replace_keys_iam_sudo_saved_there_before(
+    cli: Any, aws_env: dict[str, str], task_role: dict[str, Any]
+) -> None:
+    args = ["simulate", "--local", "--role-name", task_role["name"], "--profile", "sim"]
+    assert cli(*args).returncode == 0
+    result = cli(*args)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("config", "args", "text"),
+    [
+        ("", ["simulate", "--role-name", "X", "--ecs-server"], "drop --ecs-server"),
+        (
+            "",
+            ["assume", "--role-name", "R", "--mfa-serial", "arn:aws:iam::123456789012:mfa/me"],
+            "--mfa-serial needs a fresh MFA code at every refresh",
+        ),
+        (
+            "",
+            [
+                "assume",
+                "--role-name",
+                "R",
+                "--mfa-serial",
+                "arn:aws:iam::123456789012:mfa/me",
+                "--token-code",
+                "123456",
+            ],
+            "--token-code is good once",
+        ),
+        (
+            "[default]\nmfa_serial = arn:aws:iam::123456789012:mfa/me\n",
+            ["assume", "--role-name", "R"],
+            "mfa_serial of profile default needs a fresh MFA code",
+        ),
+        ("", ["simulate", "--role-name", "X", "--duration", "7200"], "--duration goes with"),
+        ("", ["assume", "--role-name", "R", "--session-name", "a b"], "invalid --session-name"),
+        (
+            "",
+            ["simulate", "--role-name", "X", "--bogus"],
+            "to configure, `simulate`: No such option '--bogus'",
+        ),
+    ],
+)
+def test_configure_refuses_options_that_would_fail_at_every_use_and_writes_nothing(
+    cli: Any, aws_env: dict[str, str], local_aws: Any, config: str, args: list[str], text: str
+) -> None:
+    config_file = Path(aws_env["AWS_CONFIG_FILE"])
+    config_file.parent.mkdir(parents=True, exist_ok=True)
+    config_file.write_text(config)
+    local_aws.recorder.clear()
+    result = cli("configure", "task", *args)
+    one_line_error(result, 2, text)
+    assert config_file.read_text() == config
+    assert local_aws.recorder.requests == []
+
+
+@pytest.mark.parametrize(
+    ("environ", "source_region", "expected"),
+    [
+        ({}, "eu-west-1", "eu-west-1"),  # the source profile's
+        ({"AWS_REGION": "ap-south-1"}, "eu-west-1", "ap-south-1"),  # as the AWS CLI: env first
+    ],
+)
+def test_configure_gives_the_new_profile_the_region_it_resolves(
+    cli: Any,
+    aws_env: dict[str, str],
+    environ: dict[str, str],
+    source_region: str,
+    expected: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    config = Path(aws_env["AWS_CONFIG_FILE"])
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f"[profile dev]\nregion = {source_region}\n")
+    env = {k: v for k, v in aws_env.items() if k not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
+    result = cli(
+        "configure",
+        "task",
+        "--source-profile",
+        "dev",
+        "simulate",
+        "--role-name",
+        "X",
+        env={**env, **environ},
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"profile task gets region {expected} (it had none)" in result.stderr
+    # What an SDK run with the profile (and no region in its environment) finds.
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    session = boto3.session.Session(profile_name="task")
+    assert session.region_name == expected
+
+
+def test_configure_keeps_the_profile_s_own_region(cli: Any, aws_env: dict[str, str]) -> None:
+    config = Path(aws_env["AWS_CONFIG_FILE"])
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("[profile task]\nregion = eu-north-1\n")
+    result = cli("configure", "task", "simulate", "--role-name", "X")
+    assert result.returncode == 0, result.stderr
+    assert "gets region" not in result.stderr
+    assert config.read_text().count("region") == 1
+    assert "region = eu-north-1" in config.read_text()
+
+
+@pytest.mark.parametrize(
+    ("environ", "config", "text"),
+    [
+        ({"AWS_REGION": "us_east_1"}, "", "AWS_REGION is 'us_east_1', not an AWS region name"),
+        (
+            {"AWS_REGION": "", "AWS_DEFAULT_REGION": "eu west 1"},
+            "",
+            "AWS_DEFAULT_REGION is 'eu west 1', not an AWS region name",
+        ),
+        ({}, "[default]\nregion = -eu-\n", "region of profile default in"),
+    ],
+)
+def test_a_malformed_region_is_one_line_naming_where_it_was_set(
+    cli: Any,
+    aws_env: dict[str, str],
+    local_aws: Any,
+    environ: dict[str, str],
+    config: str,
+    text: str,
+) -> None:
+    config_file = Path(aws_env["AWS_CONFIG_FILE"])
+    config_file.parent.mkdir(parents=True, exist_ok=True)
+    config_file.write_text(config)
+    env = {k: v for k, v in aws_env.items() if k not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
+    local_aws.recorder.clear()
+    result = cli("assume", "--role-name", "IAMSudoUser", "--format", "env", env=env | environ)
+    one_line_error(result, 1, text)
+    assert "use one such as us-east-1" in result.stderr
+    assert "AWS_ENDPOINT_URL" not in result.stderr
+    assert local_aws.recorder.requests == []
+
+
+@pytest.mark.parametrize(
+    ("args", "environ", "text"),
+    [
+        (["--base-role", "Nope"], {}, "the base role Nope (given with --base-role) does not"),
+        ([], {"IAM_SUDO_BASE_ROLE": "Nope"}, "the base role Nope (set by IAM_SUDO_BASE_ROLE)"),
+    ],
+)
+def test_a_missing_base_role_is_named_as_the_base_role_and_where_it_was_chosen(
+    cli: Any,
+    aws_env: dict[str, str],
+    task_role: dict[str, Any],
+    args: list[str],
+    environ: dict[str, str],
+    text: str,
+) -> None:
+    result = cli(
+        "simulate",
+        "--local",
+        "--role-name",
+        task_role["name"],
+        *args,
+        "--format",
+        "env",
+        env=aws_env | environ,
+    )
+    one_line_error(result, 1, text)
+    assert "--base-role or IAM_SUDO_BASE_ROLE" in result.stderr
+
+
+def test_assume_with_a_part_of_a_name_says_it_takes_the_exact_name_or_an_arn(
+    cli: Any, task_role: dict[str, Any]
+) -> None:
+    part = task_role["name"][-6:]
+    result = cli("assume", "--role-name", part, "--format", "env")
+    one_line_error(result, 1, f"there is no role named exactly {part}")
+    assert "exact name or its ARN" in result.stderr
+    assert "iam-sudo roles" in result.stderr
+    result = cli("console", "--assume", "--role-name", part, "--url")
+    one_line_error(result, 1, f"there is no role named exactly {part}")
+
+
+@pytest.mark.parametrize(
+    ("config", "chain"),
+    [
+        (
+            "[profile dev]\nrole_arn = arn:aws:iam::123456789012:role/R\nsource_profile = task\n",
+            "task -> dev -> task",
+        ),
+        (
+            "[profile a]\nrole_arn = arn:aws:iam::123456789012:role/R\nsource_profile = b\n"
+            "[profile b]\ncredential_process = iam-sudo --source-profile task assume "
+            "--role-name R --format process\n",
+            "task -> a -> b -> task",
+        ),
+    ],
+)
+def test_configure_refuses_a_source_profile_that_leads_back_to_the_profile(
+    cli: Any, aws_env: dict[str, str], config: str, chain: str
+) -> None:
+    config_file = Path(aws_env["AWS_CONFIG_FILE"])
+    config_file.parent.mkdir(parents=True, exist_ok=True)
+    config_file.write_text(config)
+    source = chain.split(" -> ")[1]
+    result = cli("configure", "task", "--source-profile", source, "simulate", "--role-name", "X")
+    one_line_error(result, 1, f"through {chain}: a cycle")
+    assert config_file.read_text() == config
+
+
+@pytest.mark.parametrize("before", [True, False])
+def test_source_profile_works_before_and_after_the_subcommand(
+    cli: Any, aws_env: dict[str, str], before: bool
+) -> None:
+    path = Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f"[dev]\naws_access_key_id = {aws_env['AWS_ACCESS_KEY_ID']}\n"
+        f"aws_secret_access_key = {aws_env['AWS_SECRET_ACCESS_KEY']}\n"
+    )
+    env = {
+        k: v
+        for k, v in aws_env.items()
+        if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+    }
+    assume = ["assume", "--role-name", "IAMSudoUser", "--format", "env"]
+    option = ["--source-profile", "dev"]
+    args = [*option, *assume] if before else [*assume[:1], *option, *assume[1:]]
+    result = cli(*args, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "AWS_SESSION_TOKEN" in result.stdout
+    without = cli(*assume, env=env)
+    one_line_error(without, 1, "no AWS credentials found")
+
+
+@pytest.mark.parametrize("before", [True, False])
+def test_a_source_profile_that_does_not_exist_is_named_as_such(
+    cli: Any, local_aws: Any, before: bool
+) -> None:
+    option = ["--source-profile", "nosuch"]
+    assume = ["assume", "--role-name", "IAMSudoUser", "--format", "env"]
+    args = [*option, *assume] if before else [*assume[:1], *option, *assume[1:]]
+    local_aws.recorder.clear()
+    result = cli(*args)
+    one_line_error(result, 1, "--source-profile nosuch: there is no such profile in")
+    assert "AWS_PROFILE" not in result.stderr
+    assert local_aws.recorder.requests == []
+
+
+def test_source_profile_is_given_once(cli: Any, aws_env: dict[str, str]) -> None:
+    result = cli(
+        "--source-profile", "default", "assume", "--source-profile", "b", "--role-name", "R"
+    )
+    one_line_error(result, 2, "give --source-profile once")
+    result = cli("configure", "task", "--source-profile", "a", "simulate", "--source-profile", "b")
+    one_line_error(result, 2, "give --source-profile once")
+    assert not Path(aws_env["AWS_CONFIG_FILE"]).exists()
+
+
+def test_configure_records_a_source_profile_given_among_the_command_s_options(
+    cli: Any, aws_env: dict[str, str]
+) -> None:
+    result = cli("configure", "task", "simulate", "--source-profile", "default", "--role-name", "X")
+    assert result.returncode == 0, result.stderr
+    line = configparser.ConfigParser()
+    line.read(aws_env["AWS_CONFIG_FILE"])
+    process = line["profile task"]["credential_process"]
+    assert process.count("--source-profile") == 1
+    assert "--source-profile default simulate --role-name X --format process" in process
+
+
+@pytest.mark.parametrize("how", ["module", "console-script"])
+def test_ctrl_c_while_importing_is_one_line_and_130(
+    aws_env: dict[str, str], tmp_path: Path, how: str
+) -> None:
+    # Deterministic stand-in for a Ctrl-C in the first tenth of a second: one of the
+    # CLI's imports is interrupted.
+    stub = tmp_path / "stub" / "asyncclick"
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text("raise KeyboardInterrupt\n")
+    env = aws_env | {"PYTHONPATH": f"{stub.parent}:{aws_env.get('PYTHONPATH', '')}"}
+    start = (
+        [sys.executable, "-m", "iam_sudo", "--help"]
+        if how == "module"
+        else [sys.executable, "-c", "from iam_sudo.__main__ import main; main()"]
+    )
+    result = subprocess.run(start, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 130, result.stderr
+    assert result.stderr == "iam-sudo: aborted\n"
+
+
+def test_configure_refuses_a_source_profile_that_does_not_exist(
+    cli: Any, aws_env: dict[str, str]
+) -> None:
+    result = cli("configure", "task", "--source-profile", "nosuch", "simulate", "--role-name", "X")
+    one_line_error(result, 1, "--source-profile nosuch: there is no such profile in")
+    assert not Path(aws_env["AWS_CONFIG_FILE"]).exists()
+
+
+@pytest.mark.parametrize(
+    ("config", "credentials", "text"),
+    [
+        (
+            "[profile dev]\nrole_arn = arn:aws:iam::123456789012:role/R\nsource_profile = nosuch\n",
+            "",
+            'The source_profile "nosuch" referenced in the profile "dev" does not exist',
+        ),
+        ("", "[dev]\naws_access_key_id = AKIAEXAMPLE\n", "missing: aws_secret_access_key"),
+    ],
+)
+def test_a_broken_source_profile_is_iam_sudos_own_failure_not_the_endpoint_s(
+    cli: Any, aws_env: dict[str, str], local_aws: Any, config: str, credentials: str, text: str
+) -> None:
+    Path(aws_env["AWS_CONFIG_FILE"]).parent.mkdir(parents=True, exist_ok=True)
+    Path(aws_env["AWS_CONFIG_FILE"]).write_text(config)
+    Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"]).write_text(credentials)
+    env = {
+        k: v for k, v in aws_env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    }
+    local_aws.recorder.clear()
+    result = cli(
+        "--source-profile", "dev", "assume", "--role-name", "R", "--format", "env", env=env
+    )
+    one_line_error(result, 1, "iam-sudo's own credentials (profile dev) failed")
+    assert text in result.stderr
+    assert "fix profile dev" in result.stderr
+    assert "AWS_ENDPOINT_URL" not in result.stderr
+    assert local_aws.recorder.requests == []

@@ -126,9 +126,13 @@ def test_configure_refuses_a_profile_as_its_own_source(
 def test_configure_records_the_source_profile_given_after_the_profile(
     cli: Any, aws_env: dict[str, str]
 ) -> None:
+    config = Path(aws_env["AWS_CONFIG_FILE"])
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("[profile dev]\nregion = us-east-1\n")
     result = cli("configure", "task", "--source-profile", "dev", "assume", "--role-name", "R")
     assert result.returncode == 0, result.stderr
-    line = Path(aws_env["AWS_CONFIG_FILE"]).read_text().split("credential_process = ", 1)[1]
+    text = Path(aws_env["AWS_CONFIG_FILE"]).read_text()
+    line = text.split("credential_process = ", 1)[1].splitlines()[0]  # a region may follow
     argv = shlex.split(line)
     assert argv[argv.index("--source-profile") + 1] == "dev"
     assert argv[-4:] == ["--role-name", "R", "--format", "process"]
@@ -442,4 +446,35 @@ def test_a_garbled_expiration_beside_iam_sudos_own_keys_is_one_line_naming_it(
     result = cli("assume", "--role-name", "IAMSudoUser", "--format", "env", env=env)
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1, result.stderr
-    assert "AWS_CREDENTIAL_EXPIRATION" in result.stderr
+    assert "AWS_CREDENTIAL_EXPIRATION is 'garbage', not a time" in result.stderr
+    # That variable alone: not a list of every setting that might be wrong.
+    for other in ("AWS_ENDPOINT_URL", "AWS_MAX_ATTEMPTS", "config file"):
+        assert other not in result.stderr
+
+
+def test_a_cycle_through_a_role_arn_profile_is_one_line_naming_the_profile_to_reconfigure(
+    cli: Any, aws_env: dict[str, str], task_role: dict[str, Any], tmp_path: Path
+) -> None:
+    # task runs iam-sudo from dev; dev assumes a role from task's credentials: a cycle
+    # `configure` now refuses, written here by hand as an older iam-sudo or a user could.
+    env = keys_in_credentials_file(aws_env) | private_cache(tmp_path)
+    line = shlex.join(
+        [
+            *(sys.executable, "-m", "iam_sudo", "--source-profile", "dev", "simulate"),
+            *("--local", "--role-name", task_role["name"], "--format", "process"),
+        ]
+    )
+    Path(env["AWS_CONFIG_FILE"]).write_text(
+        f"[profile task]\ncredential_process = {line}\n"
+        "[profile dev]\nrole_arn = arn:aws:iam::123456789012:role/R\nsource_profile = task\n"
+    )
+    result = cli(
+        "--source-profile", "task", "assume", "--role-name", "R", "--format", "env", env=env
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].count("error:") == 1, "not nested"
+    assert "iam-sudo is its own credential source: profile task's credential_process" in lines[0]
+    assert lines[0].endswith("naming a profile with your own credentials"), "not cut short"
+    assert "iam-sudo configure task --source-profile PROFILE" in lines[0]

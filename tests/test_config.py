@@ -148,8 +148,11 @@ def test_endpoint_settings_keep_how_to_reach_aws_and_nothing_that_gives_credenti
     assert sections["services local"] == {"sts": "\nendpoint_url = http://localhost:2"}
 
 
-def test_an_iam_sudo_run_as_its_own_credential_source_stops_with_the_fix() -> None:
-    env: dict[str, str] = {"AWS_PROFILE": "task"}
+def test_an_iam_sudo_run_as_its_own_credential_source_stops_with_the_fix(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "config").write_text("[profile task]\n[profile dev]\n")
+    env: dict[str, str] = {"AWS_PROFILE": "task", "AWS_CONFIG_FILE": str(tmp_path / "config")}
     config.use_source_profile(env, None)  # the iam-sudo an SDK runs for profile task
     assert config.resolving_profiles(env) == ["task"]
     child = dict(env)  # what its SDK's credential_process inherits: profile task again
@@ -217,3 +220,36 @@ def test_a_profile_name_sdks_would_read_differently_is_refused(name: str) -> Non
     with pytest.raises(CredentialsFileError, match="invalid profile name"):
         config.check_config_profile_name(name)
     config.check_config_profile_name("team-a/dev@corp+1.x%y:z")
+
+
+@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_ .", min_size=1, max_size=70))
+def test_a_region_name_is_refused_exactly_when_botocore_refuses_it(value: str) -> None:
+    # The reference is botocore's own check (botocore.utils.validate_region_name).
+    from botocore.exceptions import InvalidRegionError
+    from botocore.utils import validate_region_name
+
+    try:
+        validate_region_name(value)
+        botocore_accepts = True
+    except InvalidRegionError:
+        botocore_accepts = False
+    if botocore_accepts:
+        config.check_region_name(value, "AWS_REGION")
+    else:
+        with pytest.raises(ConfigurationError, match=r"^AWS_REGION is [^\n]*region name"):
+            config.check_region_name(value, "AWS_REGION")
+
+
+def test_a_source_profile_is_found_in_either_file_or_refused_naming_the_option(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "config").write_text("[profile in-config]\n")
+    (tmp_path / "credentials").write_text("[in-credentials]\naws_access_key_id = AKIAX\n")
+    env = {
+        "AWS_CONFIG_FILE": str(tmp_path / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials"),
+    }
+    for name in ("in-config", "in-credentials", "default"):
+        config.use_source_profile(dict(env), name)
+    with pytest.raises(ConfigurationError, match=r"^--source-profile nosuch: there is no such"):
+        config.use_source_profile(dict(env), "nosuch")

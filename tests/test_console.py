@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -335,7 +336,7 @@ async def test_a_broken_or_silent_endpoint_is_one_line_without_the_url(
 # --- opening the browser ---
 
 
-def test_the_browser_gets_a_private_page_s_path_that_leads_once_to_the_url() -> None:
+async def test_the_browser_gets_a_private_page_s_path_that_leads_once_to_the_url() -> None:
     seen: dict[str, Any] = {}
     url = "https://signin.aws.amazon.com/federation?Action=login&SigninToken=SECRET"
 
@@ -358,7 +359,7 @@ def test_the_browser_gets_a_private_page_s_path_that_leads_once_to_the_url() -> 
         return True
 
     finished = threading.Event()
-    console.open_in_browser(url, opener=browser)
+    await console.open_in_browser(url, opener=browser)
     assert finished.wait(30)
     assert seen["argument"].startswith("file://")
     assert "SECRET" not in seen["argument"]
@@ -370,11 +371,11 @@ def test_the_browser_gets_a_private_page_s_path_that_leads_once_to_the_url() -> 
     assert not seen["path"].parent.exists()
 
 
-def test_no_browser_or_one_that_never_loads_the_page_is_one_line_pointing_at_url() -> None:
+async def test_no_browser_or_one_that_never_loads_the_page_is_one_line_pointing_at_url() -> None:
     with pytest.raises(CommandError, match=r"no web browser could be started.*--url"):
-        console.open_in_browser("https://x", opener=lambda argument: False)
+        await console.open_in_browser("https://x", opener=lambda argument: False)
     with pytest.raises(CommandError, match=r"did not load the sign-in page.*--url"):
-        console.open_in_browser("https://x", opener=lambda argument: True, wait=0.2)
+        await console.open_in_browser("https://x", opener=lambda argument: True, wait=0.2)
 
 
 def _fetch(url: str) -> tuple[int, str | None]:
@@ -819,3 +820,149 @@ def test_the_region_comes_from_the_profile_and_a_missing_profile_is_one_line(
     )
     assert gov.returncode == 2, gov.stderr
     assert "not an https URL of the aws-us-gov console" in gov.stderr
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "text"),
+    [
+        (signal.SIGINT, 130, "iam-sudo: aborted"),
+        (signal.SIGTERM, 128 + signal.SIGTERM, "stopped by SIGTERM"),
+        (signal.SIGHUP, 128 + signal.SIGHUP, "stopped by SIGHUP"),
+    ],
+)
+def test_a_signal_while_waiting_for_the_browser_ends_it_at_once_and_removes_the_page(
+    world: World, aws_env: dict[str, str], tmp_path: Path, signum: int, code: int, text: str
+) -> None:
+    # A browser that starts (exit 0) but never loads the page: iam-sudo waits for it.
+    record = tmp_path / "argument"
+    browser = tmp_path / "lazy-browser"
+    browser.write_text(f'#!/bin/sh\nprintf %s "$1" > {record}.tmp && mv {record}.tmp {record}\n')
+    browser.chmod(0o700)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "iam_sudo", "console", "--role-name", TASK],
+        env=world.env("alice", aws_env, BROWSER=str(browser)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        for _ in range(600):
+            if record.exists() or process.poll() is not None:
+                break
+            threading.Event().wait(0.1)
+        assert record.exists(), process.communicate(timeout=5)
+        page = Path(urllib.parse.urlsplit(record.read_text()).path)
+        assert page.exists()
+        process.send_signal(signum)
+        # The first signal ends it: far sooner than the 120 s it would wait for the browser.
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == code, stderr
+    assert stderr.strip().splitlines() == [stderr.strip()], stderr
+    assert text in stderr
+    assert "Traceback" not in stderr
+    assert not page.exists()
+    assert not page.parent.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        (["--region", "us-gov-west-1"], "credentials are of partition aws (issued in your region"),
+        (["--local", "--region", "cn-north-1"], "console region cn-north-1 is in partition aws-cn"),
+        (
+            [
+                *("--local", "--base-role", f"arn:aws:iam::{ACCOUNT}:role/IAMSudoUser"),
+                *("--region", "us-gov-east-1"),
+            ],
+            "partition aws (from iam ARN",
+        ),
+    ],
+)
+def test_a_console_of_another_partition_than_the_sessions_is_refused_before_any_request(
+    world: World, aws_env: dict[str, str], args: list[str], text: str
+) -> None:
+    before = len(world.federation.token_requests)
+    world.aws.recorder.clear()
+    result = iam_sudo(world.env("alice", aws_env), "console", "--role-name", TASK, *args, "--url")
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert text in lines[0]
+    assert "give --region a region of aws" in lines[0]
+    assert result.stdout == ""
+    assert world.aws.recorder.requests == []
+    assert len(world.federation.token_requests) == before
+
+
+def test_the_session_s_partition_is_that_of_an_arn_given_for_it() -> None:
+    from iam_sudo import cli_console
+
+    gov_role = f"arn:aws-us-gov:iam::{ACCOUNT}:role/Deployer"
+    assert cli_console._session_partition(None, gov_role, None) == (
+        "aws-us-gov",
+        f"from iam ARN {gov_role}",
+    )
+    console.check_session_partition("us-gov-west-1", "aws-us-gov", "given")
+    with pytest.raises(ConfigurationError, match="partition aws-us-gov, but"):
+        console.check_session_partition("us-gov-west-1", "aws", "given")
+
+
+def test_on_a_terminal_it_says_it_waits_for_the_browser_and_ctrl_c_ends_it(
+    world: World, aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    import fcntl
+    import pty
+    import select
+    import termios
+
+    record = tmp_path / "argument"
+    browser = tmp_path / "lazy-browser"
+    browser.write_text(f'#!/bin/sh\nprintf %s "$1" > {record}.tmp && mv {record}.tmp {record}\n')
+    browser.chmod(0o700)
+    controller, terminal = pty.openpty()
+
+    def own_terminal() -> None:  # a session of its own, with the pty as its terminal
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "iam_sudo", "console", "--role-name", TASK],
+        env=world.env("alice", aws_env, BROWSER=str(browser)),
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        preexec_fn=own_terminal,
+    )
+    os.close(terminal)
+    seen = b""
+    try:
+        for _ in range(600):
+            if select.select([controller], [], [], 0.1)[0]:
+                seen += os.read(controller, 4096)
+            if b"waiting for your browser" in seen and record.exists():
+                break
+            assert process.poll() is None, seen
+        assert b"waiting for your browser" in seen, seen
+        os.write(controller, b"\x03")  # Ctrl-C, as the terminal sends it
+        process.wait(timeout=20)
+        while select.select([controller], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(controller)
+    assert process.returncode == 130, seen
+    text = seen.decode(errors="replace")
+    assert "iam-sudo: aborted" in text
+    assert "Traceback" not in text
+    page = Path(urllib.parse.urlsplit(record.read_text()).path)
+    assert not page.parent.exists()

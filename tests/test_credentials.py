@@ -307,3 +307,22 @@ def test_a_read_only_aws_config_file_is_refused_and_left_as_it_is(tmp_path: Path
         write_process_profile("task", "iam-sudo simulate", path)
     assert path.read_text() == "[profile other]\nregion = eu-west-1\n"
     assert stat.S_IMODE(path.stat().st_mode) == 0o444
+
+
+def test_write_profile_refuses_a_profile_the_config_file_gives_credentials_another_way(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config"
+    config.write_text(
+        "[profile dev]\nrole_arn = arn:aws:iam::1:role/R\ncredential_source = Environment\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_PROFILE", "me")
+    path = tmp_path / "credentials"
+    with pytest.raises(CredentialsFileError, match="through role_arn in the AWS config file"):
+        write_profile(CREDS, "dev", path)
+    with pytest.raises(CredentialsFileError, match="where iam-sudo gets its own credentials"):
+        write_profile(CREDS, "me", path)
+    assert not path.exists()
+    write_profile(CREDS, "other", path)
+    assert "[other]" in path.read_text()

@@ -89,3 +89,16 @@ def test_replies_without_credentials_are_errors(
 ) -> None:
     with pytest.raises(RemoteError, match=message):
         parse_reply(payload, error)
+
+
+def test_an_unauthenticated_answer_keeps_the_functions_words_and_says_what_to_check() -> None:
+    answer = {"errorMessage": "the caller's identity proof was refused"}
+    payload = json.dumps({**answer, "errorType": "Unauthenticated"}).encode()
+    with pytest.raises(RemoteError) as caught:
+        parse_reply(payload, "Unhandled")
+    message = str(caught.value)
+    assert message.startswith("the caller's identity proof was refused; ")
+    assert "--function-name" in message
+    assert "region" in message
+    assert "\n" not in message
+    assert caught.value.error_type == "Unauthenticated"

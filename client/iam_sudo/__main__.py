@@ -1,3 +1,22 @@
-from .cli import main
+"""``python -m iam_sudo`` and the ``iam-sudo`` console script.
 
-main()
+Only this light module is imported before Ctrl-C is handled: the CLI's own imports take a
+tenth of a second or more, and an interrupt during them must be the same one line and
+exit status 130 as any other, not a traceback.
+"""
+
+import sys
+
+
+def main() -> None:
+    """Import and run the CLI (:func:`iam_sudo.cli.main`); Ctrl-C while importing: 130."""
+    try:
+        from .cli import main as run
+    except KeyboardInterrupt:
+        sys.stderr.write("iam-sudo: aborted\n")
+        sys.exit(130)
+    run()
+
+
+if __name__ == "__main__":
+    main()

@@ -40,8 +40,15 @@ _ACCESS_DENIED_CODES = {
     "AccessDenied",
     "AccessDeniedException",
     "UnauthorizedOperation",
+}
+# Not denied either: AWS does not know the caller's keys (deactivated, deleted, mistyped,
+# of another partition) or the secret does not match them. iam-sudo's own credentials
+# failed; only fixing them helps.
+_INVALID_KEY_CODES = {
     "InvalidClientTokenId",
+    "UnrecognizedClientException",
     "SignatureDoesNotMatch",
+    "InvalidAccessKeyId",
 }
 # Not denied: the caller's own credentials are out of date.
 _EXPIRED_CODES = {"ExpiredToken", "ExpiredTokenException", "RequestExpired"}
@@ -99,7 +106,7 @@ def map_exceptions(service: str, operation: str, endpoint: str | None = None) ->
     import botocore.exceptions as bce
     from botocore.parsers import ResponseParserError
 
-    from .config import own_credentials_failure
+    from .config import invalid_region_message, own_credentials_failure
 
     where = f"{service}:{operation}"
     at = f" {endpoint}" if endpoint else ""
@@ -108,16 +115,28 @@ def map_exceptions(service: str, operation: str, endpoint: str | None = None) ->
     except IamSudoError:
         raise
     except bce.ProfileNotFound as error:
+        from .config import profile_in_effect
+
+        missing = str(error.kwargs.get("profile"))
+        if missing != profile_in_effect():
+            # Named by another profile (a source_profile), not by AWS_PROFILE.
+            raise NoCredentials(
+                f"the AWS profile {missing!r} is not in your AWS config files; fix the "
+                f"source_profile that names it (in the chain of profile {profile_in_effect()})"
+            ) from None
         raise NoCredentials(
-            f"the AWS profile {error.kwargs.get('profile')!r} is not in your AWS config files; "
-            "check AWS_PROFILE"
+            f"the AWS profile {missing!r} is not in your AWS config files; check AWS_PROFILE"
         ) from None
     except (bce.SSOError, bce.TokenRetrievalError) as error:
         raise NoCredentials(own_credentials_failure("sso", str(error))) from None
     except bce.CredentialRetrievalError as error:
-        raise NoCredentials(
-            own_credentials_failure("process", str(error.kwargs.get("error_msg", error)))
-        ) from None
+        detail = str(error.kwargs.get("error_msg", error))
+        inner = _inner_iam_sudo_error(detail)
+        if inner is not None:
+            # The process was an iam-sudo: its own one line says what is wrong and what to
+            # do, better than any wrapping of it (which would also cut it short).
+            raise NoCredentials(inner) from None
+        raise NoCredentials(own_credentials_failure("process", detail)) from None
     except json.JSONDecodeError as error:
         # Only a credential_process's output is parsed as bare JSON on the way to AWS.
         raise NoCredentials(own_credentials_failure("process-output", str(error))) from None
@@ -127,6 +146,10 @@ def map_exceptions(service: str, operation: str, endpoint: str | None = None) ->
         raise NoCredentials(
             own_credentials_failure("expired", "they are expired", os.environ)
         ) from None
+    except (bce.InvalidConfigError, bce.PartialCredentialsError) as error:
+        # How iam-sudo's own profile is written (a source_profile naming no profile, a key
+        # without its secret): not the endpoint's fault.
+        raise NoCredentials(own_credentials_failure("config", str(error))) from None
     except bce.NoCredentialsError:
         raise NoCredentials(_NO_CREDENTIALS) from None
     except (bce.ConnectTimeoutError, bce.ReadTimeoutError) as error:
@@ -171,6 +194,10 @@ def map_exceptions(service: str, operation: str, endpoint: str | None = None) ->
             raise NoCredentials(
                 own_credentials_failure("expired", f"{where}: {code}: {message}"), code=code
             ) from None
+        if code in _INVALID_KEY_CODES:
+            raise NoCredentials(
+                own_credentials_failure("invalid", f"{where}: {code}: {message}"), code=code
+            ) from None
         if code in _ACCESS_DENIED_CODES:
             raise AccessDenied(f"{where} denied: {message}", code=code) from None
         raise AwsError(f"{where} failed: {code}: {message}", code=code) from None
@@ -179,15 +206,54 @@ def map_exceptions(service: str, operation: str, endpoint: str | None = None) ->
         raise AwsError(
             f"{where}: the {service} endpoint{at} {_NOT_AN_ANSWER}; {_endpoint_hint(service)}"
         ) from None
+    except bce.InvalidRegionError as error:
+        raise ConfigurationError(
+            invalid_region_message(str(error.kwargs.get("region_name", "")))
+        ) from None
     except bce.BotoCoreError as error:
         detail = " ".join(scrub(str(error)).split())[:200]
         raise AwsError(f"{where} failed: {detail}; {_endpoint_hint(service)}") from None
     except ValueError as error:
+        garbled = _garbled_expiration(os.environ)
+        if garbled is not None:
+            raise ConfigurationError(
+                f"AWS_CREDENTIAL_EXPIRATION is {garbled}, not a time AWS SDKs can read, beside "
+                "AWS_ACCESS_KEY_ID: unset it (it may be left from other keys) or set your "
+                "keys' expiry as ISO 8601 (2026-01-31T20:00:00Z)"
+            ) from None
         # botocore checks settings such as AWS_ENDPOINT_URL and AWS_MAX_ATTEMPTS with ValueError.
         raise ConfigurationError(
             f"invalid AWS setting: {' '.join(str(error).split())[:200]}; check AWS_ENDPOINT_URL, "
             "AWS_REGION, AWS_MAX_ATTEMPTS, AWS_CREDENTIAL_EXPIRATION and your AWS config file"
         ) from None
+
+
+_IAM_SUDO_ERROR = "iam-sudo: error: "
+
+
+def _inner_iam_sudo_error(detail: str) -> str | None:
+    """The innermost iam-sudo's error line in a credential_process failure, or None."""
+    if _IAM_SUDO_ERROR not in detail:
+        return None
+    lines = detail.rsplit(_IAM_SUDO_ERROR, 1)[1].strip().splitlines()
+    return " ".join(scrub(lines[0]).split())[:1000] or None if lines else None
+
+
+def _garbled_expiration(environ: Mapping[str, str]) -> str | None:
+    """The environment's AWS_CREDENTIAL_EXPIRATION (shortened, quoted) if botocore cannot
+    parse it beside environment keys (its EnvProvider reads it with dateutil), else None."""
+    value = environ.get("AWS_CREDENTIAL_EXPIRATION")
+    if not value or "AWS_ACCESS_KEY_ID" not in environ:
+        return None
+    from dateutil.parser import parse  # type: ignore[import-untyped]
+
+    try:
+        parse(value)
+    except (ValueError, OverflowError):
+        from ._text import bounded
+
+        return bounded(value)
+    return None
 
 
 @contextlib.contextmanager
@@ -234,6 +300,38 @@ def role_arn_refusals(role_name: str) -> Iterator[None]:
             f"{error}; iam-sudo needs iam:GetRole to learn role {role_name}'s ARN "
             "(with its path): give the role's ARN instead",
             code=error.code,
+        ) from None
+
+
+@contextlib.contextmanager
+def base_role_refusals(base_role: str) -> Iterator[None]:
+    """The base role is not there: name it as the base role, and where it was chosen."""
+    try:
+        yield
+    except RoleNotFound:
+        if os.environ.get("IAM_SUDO_BASE_ROLE") == base_role:
+            chosen = "set by IAM_SUDO_BASE_ROLE"
+        elif base_role == "IAMSudoUser":
+            chosen = "the default"
+        else:
+            chosen = "given with --base-role"
+        raise RoleNotFound(
+            f"the base role {base_role} ({chosen}) does not exist in this account: name an "
+            "existing base role with --base-role or IAM_SUDO_BASE_ROLE, or deploy "
+            "iam-sudo's (IAMSudoUser)"
+        ) from None
+
+
+@contextlib.contextmanager
+def exact_name_refusals(role_name: str) -> Iterator[None]:
+    """A role to *assume* is named exactly: say so when the name is not a role's."""
+    try:
+        yield
+    except RoleNotFound:
+        raise RoleNotFound(
+            f"there is no role named exactly {role_name}: assume takes a role's exact name "
+            "or its ARN (simulate takes a part of a name); `iam-sudo roles --local` lists "
+            "the roles"
         ) from None
 
 

@@ -125,6 +125,13 @@ async def _console(
     console_region = region or _console_region()
     try:
         signin.check_request(console_region, destination, os.environ)  # before any request
+        known = _session_partition(
+            role_name if assume_role else None,
+            None if assume_role else base_role,
+            function_name if remote and not assume_role else None,
+        )
+        if known is not None:
+            signin.check_session_partition(console_region, *known)
     except IamSudoError as error:
         raise click.UsageError(str(error)) from None
 
@@ -167,6 +174,26 @@ async def _console(
         duration=signin.session_duration(direct, duration),
         print_url=print_url,
     )
+
+
+def _session_partition(*arns: str | None) -> tuple[str, str] | None:
+    """(partition, how it is known) of the session's credentials, before any request.
+
+    An ARN given for the role assumed (the role, the base role, the function that assumes
+    it) is of that partition; else STS is called in iam-sudo's own region, of whose
+    partition its credentials are. None if that is not known.
+    """
+    from .config import region
+    from .console import partition_of
+
+    for arn in arns:
+        if arn and arn.startswith("arn:") and arn.count(":") >= 5:
+            return arn.split(":")[1], f"from {arn.split(':')[2]} ARN {arn}"
+    own = region() or "us-east-1"
+    try:
+        return partition_of(own).name, f"issued in your region {own}"
+    except IamSudoError:
+        return None
 
 
 def _console_region() -> str:

@@ -61,17 +61,55 @@ def require_destination(
         raise click.UsageError("specify --profile, a command to run, --format, or some of them")
     if profile:
         from .config import check_profile_name
+        from .credentials import check_keys_destination
 
         try:  # before any request: nothing is fetched for a profile that cannot be written
             check_profile_name(profile)
         except IamSudoError as error:
             raise click.BadParameter(str(error), param_hint="--profile") from None
+        # Checked again under the file's lock when the keys are written.
+        check_keys_destination(profile)
 
 
 def _set_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if value:
         logging.getLogger("iam_sudo").setLevel(logging.INFO)
 
+
+# Where the group's callback leaves what --source-profile after the subcommand needs.
+SOURCE_PROFILE_GIVEN = "iam_sudo.source_profile"
+RESOLVING_BEFORE = "iam_sudo.resolving_before"
+
+
+def _set_source_profile(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is None:
+        return
+    root = ctx.find_root()
+    if root is ctx:  # parsed on its own (configure checking its command): nothing to set
+        return
+    if root.meta.get(SOURCE_PROFILE_GIVEN) is not None:
+        raise click.UsageError("give --source-profile once")
+    import os
+
+    from .config import RESOLVING_VARIABLE, use_source_profile
+
+    # The group already marked the profile in effect as being resolved: undo that first.
+    before = root.meta.get(RESOLVING_BEFORE)
+    if before is None:
+        os.environ.pop(RESOLVING_VARIABLE, None)
+    else:
+        os.environ[RESOLVING_VARIABLE] = before
+    use_source_profile(os.environ, value)
+
+
+# --source-profile after the subcommand too (`iam-sudo simulate --source-profile dev ...`).
+SOURCE_PROFILE = click.Option(
+    ["--source-profile"],
+    metavar="PROFILE",
+    expose_value=False,
+    callback=_set_source_profile,
+    help="The AWS profile iam-sudo gets its own credentials from [default: AWS_PROFILE].",
+)
 
 # -v after the subcommand too (`iam-sudo simulate -v ...`): every subcommand takes it.
 VERBOSE = click.Option(

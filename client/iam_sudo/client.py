@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any, Self
 
 from . import accounts
-from ._aws import RetryMode, Timeouts, Transport
+from ._aws import RetryMode, Timeouts, Transport, exact_name_refusals
 from ._exceptions import (
     AccessDenied,
     AccountUnreachable,
@@ -401,7 +401,9 @@ class IamSudo:
         """
         # Checked before any request is made.
         options = RoleOptions(duration_seconds, session_name, external_id, mfa_serial, token_code)
-        return await self.assume_session(options.request(await self.role_arn(role)))
+        with exact_name_refusals(role):
+            arn = await self.role_arn(role)
+        return await self.assume_session(options.request(arn))
 
     async def simulate_remote(
         self,
@@ -531,7 +533,7 @@ class IamSudo:
         reader = self._reader
         async with task_group() as group:
             listing = group.create_task(reader.roles())
-            base_arn = group.create_task(reader.role_arn(self.base_role))
+            base_arn = group.create_task(reader.base_role_arn(self.base_role))
             group.create_task(reader.policy_versions())  # shared: read once for every plan
             ours = group.create_task(self._store.ours(min_age))
 

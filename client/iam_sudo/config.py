@@ -167,17 +167,41 @@ def region(environ: Mapping[str, str] | None = None, profile: str | None = None)
     """The region as the AWS CLI resolves it, or None if none is set anywhere.
 
     ``AWS_REGION``, then ``AWS_DEFAULT_REGION``, then ``region`` of ``profile`` (default:
-    the profile in effect) in the config file. Raises :class:`ConfigurationError` only if
-    the region has to be read from a config file that cannot be read.
+    the profile in effect) in the config file. Raises :class:`ConfigurationError` if the
+    region has to be read from a config file that cannot be read, or is not a region name
+    (naming where it was found).
     """
     environ = os.environ if environ is None else environ
     for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
         value = environ.get(variable, "").strip()
         if value:
+            check_region_name(value, variable)
             return value
     name = profile if profile is not None else profile_in_effect(environ)
-    value = read_config(environ).profile(name).get("region", "").strip()
+    aws_config = read_config(environ)
+    value = aws_config.profile(name).get("region", "").strip()
+    if value:
+        check_region_name(value, f"region of profile {name} in {aws_config.path}")
     return value or None
+
+
+# botocore.utils.validate_region_name: a region is used as a host label.
+_REGION_NAME = re.compile(r"(?![0-9]+$)(?!-)[a-zA-Z0-9-]{1,63}(?<!-)")
+
+
+def invalid_region_message(value: str, where: str | None = None) -> str:
+    """One line: ``value`` (from ``where``, a variable or a profile) is not a region name."""
+    source = where or "the region (AWS_REGION, AWS_DEFAULT_REGION or your profile's region)"
+    return (
+        f"{source} is {bounded(value)}, not an AWS region name: use one such as us-east-1 "
+        "(letters, digits and hyphens)"
+    )
+
+
+def check_region_name(value: str, where: str) -> None:
+    """Raise :class:`ConfigurationError` unless ``value`` is a region name botocore accepts."""
+    if not _REGION_NAME.fullmatch(value):
+        raise ConfigurationError(invalid_region_message(value, where))
 
 
 # Served from one global endpoint (IAM), or by one when no region is set (STS, as botocore
@@ -237,12 +261,62 @@ def check_not_own_source(environ: Mapping[str, str] | None = None) -> None:
         return
     mine = profile_in_effect(environ)
     if mine in above or len(above) >= MAX_RESOLVING_DEPTH:
+        # The profile to reconfigure is the one whose credential_process runs iam-sudo from
+        # `mine` (the way back may be a role_arn profile's source_profile, not ours).
+        culprits = _profiles_running_iam_sudo_from(mine, environ) or [above[-1]]
         raise ConfigurationError(
-            f"iam-sudo is its own credential source: profile {above[-1]}'s credential_process "
-            f"runs iam-sudo, which gets its own credentials from profile {mine}; run "
-            f"`iam-sudo configure {above[-1]} --source-profile PROFILE ...` naming a profile "
-            "with your own credentials"
+            f"iam-sudo is its own credential source: profile {culprits[0]}'s "
+            f"credential_process runs iam-sudo, whose own credentials from profile {mine} "
+            f"lead back to it; run `iam-sudo configure {culprits[0]} --source-profile "
+            "PROFILE ...` naming a profile with your own credentials"
         )
+
+
+def runs_iam_sudo(line: str) -> bool:
+    """Whether a credential_process line runs iam-sudo: by its command, as a shell splits it.
+
+    ``iam-sudo ...`` (any directory), or ``PYTHON -m iam_sudo ...``; a line that merely
+    mentions iam-sudo in an argument is another tool's.
+    """
+    try:
+        argv = shlex.split(line)
+    except ValueError:
+        return False
+    if not argv:
+        return False
+    program = Path(argv[0]).name
+    if program in ("iam-sudo", "iam-sudo.exe"):
+        return True
+    return program.startswith("python") and argv[1:3] == ["-m", "iam_sudo"]
+
+
+def source_of_process(line: str) -> str | None:
+    """The --source-profile of an iam-sudo credential_process line, or None."""
+    if not runs_iam_sudo(line):
+        return None
+    try:
+        argv = shlex.split(line)
+    except ValueError:
+        return None
+    for index, argument in enumerate(argv):
+        if argument == "--source-profile" and index + 1 < len(argv):
+            return argv[index + 1]
+        if argument.startswith("--source-profile="):
+            return argument.split("=", 1)[1]
+    return None
+
+
+def _profiles_running_iam_sudo_from(source: str, environ: Mapping[str, str]) -> list[str]:
+    """The profiles whose credential_process runs iam-sudo with ``--source-profile source``."""
+    try:
+        aws_config = read_config(environ)
+    except ConfigurationError:
+        return []
+    return [
+        name
+        for name, header in profile_sections(aws_config.sections).items()
+        if source_of_process(aws_config.sections[header].get("credential_process", "")) == source
+    ]
 
 
 # A profile's settings that say how to reach AWS, not who to be: what a command served by
@@ -337,6 +411,8 @@ def use_source_profile(environ: dict[str, str] | os._Environ[str], profile: str 
     """
     if profile is not None:
         check_profile_name(profile)
+        if profile != DEFAULT_PROFILE:
+            check_profile_exists(profile, environ)
         environ.pop("AWS_DEFAULT_PROFILE", None)
         if profile == DEFAULT_PROFILE:
             environ.pop("AWS_PROFILE", None)
@@ -346,6 +422,27 @@ def use_source_profile(environ: dict[str, str] | os._Environ[str], profile: str 
     mark_resolving(environ, profile_in_effect(environ))
 
 
+def check_profile_exists(profile: str, environ: Mapping[str, str] | None = None) -> None:
+    """Raise :class:`ConfigurationError` unless ``profile`` is in either AWS file, as
+    botocore looks for it (its ProfileNotFound otherwise, later, blaming AWS_PROFILE)."""
+    from . import _files
+
+    environ = os.environ if environ is None else environ
+    aws_config = read_config(environ)
+    if aws_config.header(profile) is not None:
+        return
+    path = credentials_file(environ)
+    try:
+        if profile in inifile.read(_files.read_text(path)):
+            return
+    except (OSError, UnicodeDecodeError, inifile.IniError):
+        pass  # unreadable: as botocore, no profile there
+    raise ConfigurationError(
+        f"--source-profile {profile}: there is no such profile in {aws_config.path} or "
+        f"{path}; name one of your profiles (`aws configure list-profiles`)"
+    )
+
+
 def own_credentials_failure(
     kind: str, detail: str, environ: Mapping[str, str] | None = None
 ) -> str:
@@ -353,14 +450,15 @@ def own_credentials_failure(
 
     ``kind``: ``sso`` (the SSO token is missing or expired), ``process`` (the profile's
     credential_process failed), ``process-output`` (it printed something besides its
-    JSON), ``expired`` (the credentials have expired). ``detail`` is the SDK's or AWS's
-    reason; it is scrubbed of secrets and shortened.
+    JSON), ``expired`` (the credentials have expired), ``invalid`` (AWS does not know the
+    keys, or the secret does not match), ``config`` (the profile's settings are invalid).
+    ``detail`` is the SDK's or AWS's reason; it is scrubbed of secrets and shortened.
     """
     from .redact import scrub
 
     environ = os.environ if environ is None else environ
     profile = profile_in_effect(environ)
-    in_env = "AWS_ACCESS_KEY_ID" in environ and kind == "expired"
+    in_env = "AWS_ACCESS_KEY_ID" in environ and kind in ("expired", "invalid")
     where = "the AWS_ACCESS_KEY_ID of the environment" if in_env else f"profile {profile}"
     fix = {
         "sso": f"run `aws sso login --profile {profile}`",
@@ -371,6 +469,15 @@ def own_credentials_failure(
         "process-output": (
             "the profile's credential_process must print only its JSON credentials on "
             "stdout: send anything else it prints to stderr"
+        ),
+        "config": (
+            f"fix profile {profile} (and the profiles it names) in "
+            f"{config_file(environ)} or {credentials_file(environ)}"
+        ),
+        "invalid": (
+            "AWS does not accept these keys (deactivated, deleted, mistyped, or of another "
+            "partition): set working ones"
+            + (" in the environment" if in_env else f" for profile {profile}")
         ),
         "expired": (
             "get fresh keys and unset a stale AWS_CREDENTIAL_EXPIRATION"

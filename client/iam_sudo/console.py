@@ -20,6 +20,7 @@ Everything but :func:`signin_token`, :func:`console_login_url` (which asks for a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import ipaddress
 import json
@@ -28,6 +29,7 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -116,6 +118,24 @@ def partition_of(region: str) -> Partition:
         )
     name = next((name for prefix, name in _PREFIXES if region.startswith(prefix)), "aws")
     return PARTITIONS[name]
+
+
+def check_session_partition(region: str, session_partition: str, source: str) -> None:
+    """Raise :class:`ConfigurationError` if a session of ``session_partition`` (``aws``,
+    ``aws-us-gov``, ...; ``source`` says how it is known) would sign in to the console of
+    ``region`` of another partition.
+
+    Credentials are valid only in the partition whose STS issued them (IAM User Guide,
+    "AWS partitions"): the other partition's sign-in host would refuse them, after they had
+    been sent there.
+    """
+    wanted = partition_of(region).name
+    if wanted != session_partition:
+        raise ConfigurationError(
+            f"the console region {region} is in partition {wanted}, but the session's "
+            f"credentials are of partition {session_partition} ({source}): give --region a "
+            f"region of {session_partition}, or get the session in {wanted}"
+        )
 
 
 def federation_endpoint(partition: Partition, environ: Mapping[str, str]) -> str:
@@ -379,7 +399,7 @@ def _page(url: str) -> str:
     )
 
 
-def open_in_browser(
+async def open_in_browser(
     url: str,
     *,
     wait: float = BROWSER_WAIT_SECONDS,
@@ -394,14 +414,24 @@ def open_in_browser(
     Neither the file nor any argv holds ``url``, and the page is of no use once the browser
     has loaded it. Returns once the browser has (the file is then removed); raises
     :class:`CommandError` when no browser starts or none loads the page within ``wait``
-    seconds. ``opener`` defaults to :func:`webbrowser.open` (it honours ``BROWSER``).
+    seconds, and (exit status 128 + the signal's number) on SIGTERM or SIGHUP. The wait is
+    an await: Ctrl-C (the event loop's first SIGINT cancels the task) ends it at once. The
+    page and its directory are removed however it ends. ``opener`` defaults to
+    :func:`webbrowser.open` (it honours ``BROWSER``).
     """
     if opener is None:
         import webbrowser
 
         opener = webbrowser.open
+    loop = asyncio.get_running_loop()
+    woken = asyncio.Event()
     nonce = f"/{secrets.token_urlsafe(32)}"
-    served, failed, woken = threading.Event(), threading.Event(), threading.Event()
+    served, failed = threading.Event(), threading.Event()
+
+    def wake() -> None:
+        # From the server's or the launcher's thread; the loop may be gone by then.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(woken.set)
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
@@ -412,7 +442,7 @@ def open_in_browser(
                 self.send_error(404)
                 return
             served.set()
-            woken.set()
+            wake()
             self.send_response(303)
             self.send_header("Location", url)
             self.send_header("Cache-Control", "no-store")
@@ -429,7 +459,27 @@ def open_in_browser(
             started = False
         if not started:
             failed.set()
-            woken.set()
+            wake()
+
+    stopped_by: list[int] = []
+    task = asyncio.current_task()
+
+    def stop(signum: int) -> None:
+        stopped_by.append(signum)
+        if task is not None:
+            task.cancel()
+
+    # SIGTERM and SIGHUP (a closed terminal) would end the process without the clean-up
+    # below; SIGINT is the event loop's own (its first one cancels this task).
+    handled: list[int] = []
+    for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if signum is None:
+            continue
+        try:
+            loop.add_signal_handler(signum, stop, int(signum))
+            handled.append(signum)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass  # not the main thread, or not supported here: the default applies
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
@@ -443,7 +493,23 @@ def open_in_browser(
         with os.fdopen(fd, "w", encoding="utf-8") as file:
             file.write(_page(f"http://127.0.0.1:{server.server_address[1]}{nonce}"))
         threading.Thread(target=launch, args=(page.as_uri(),), daemon=True).start()
-        woken.wait(wait)  # interruptible: Ctrl-C lands here, and the finally cleans up
+        if sys.stderr.isatty():
+            print(
+                "iam-sudo: waiting for your browser to open the console (Ctrl-C stops)",
+                file=sys.stderr,
+                flush=True,
+            )
+        try:
+            await asyncio.wait_for(woken.wait(), wait)
+        except TimeoutError:
+            pass
+        except asyncio.CancelledError:
+            if not stopped_by:
+                raise
+            name = signal.Signals(stopped_by[0]).name
+            raise CommandError(
+                f"stopped by {name} while waiting for the browser", 128 + stopped_by[0]
+            ) from None
         if served.is_set():
             return
         if failed.is_set():
@@ -458,9 +524,11 @@ def open_in_browser(
             1,
         )
     finally:
+        for signum in handled:
+            loop.remove_signal_handler(signum)
+        shutil.rmtree(directory, ignore_errors=True)
         server.shutdown()
         server.server_close()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 def check_request(region: str, destination: str | None, environ: Mapping[str, str]) -> None:
@@ -500,8 +568,8 @@ async def sign_in(
     if print_url:
         print(url, flush=True)
         return
-    # On this thread, not a worker: Ctrl-C while it waits for the browser must end it now.
-    open_in_browser(url)
+    # Awaited on the event loop: Ctrl-C while it waits for the browser ends it at once.
+    await open_in_browser(url)
     print(
         f"iam-sudo: opened the AWS console in your browser, until "
         f"{credentials.expiration.isoformat()}",

@@ -12,7 +12,7 @@ from typing import Any
 
 from . import _files, inifile
 from ._exceptions import CredentialsFileError
-from .config import RESOLVING_VARIABLE, check_profile_name
+from .config import RESOLVING_VARIABLE, check_profile_name, runs_iam_sudo, source_of_process
 
 # No brackets, no control characters, no line or paragraph separators.
 
@@ -181,12 +181,119 @@ def write_profile(credentials: Credentials, profile: str, path: Path | None = No
         "expiration": credentials.expiration.isoformat(),
     }
     target = shared_credentials_file() if path is None else path
-    return _update_file(
-        "credentials file",
-        "AWS_SHARED_CREDENTIALS_FILE",
-        target,
-        lambda text: update_profile(text, profile, values),
+
+    def update(text: str) -> str:
+        updated = update_profile(text, profile, values)  # long-term keys: its own message
+        check_keys_destination(profile, _credentials_sections(text, target))
+        return updated
+
+    return _update_file("credentials file", "AWS_SHARED_CREDENTIALS_FILE", target, update)
+
+
+# botocore's chain for a profile (credentials.create_credential_resolver and
+# ProfileProviderBuilder.providers): AssumeRoleProvider (role_arn with source_profile or
+# credential_source), then web identity, then SSO, all *before* the SharedCredentialProvider
+# that reads keys from the credentials file; credential_process and the config file's own
+# keys come *after* it. Keys saved in a profile that has one of the first are never used;
+# keys saved in one that has one of the second silently replace how it got credentials.
+_USED_BEFORE_KEYS = (
+    "role_arn",
+    "source_profile",
+    "credential_source",
+    "web_identity_token_file",
+    "sso_session",
+    "sso_start_url",
+    "sso_account_id",
+    "sso_role_name",
+    "login_session",
+)
+_REPLACED_BY_KEYS = ("credential_process",)
+
+
+def _credentials_sections(text: str, path: Path) -> dict[str, dict[str, str]]:
+    try:
+        return inifile.read(text)
+    except inifile.IniError as error:
+        raise CredentialsFileError(
+            f"the credentials file {path} cannot be read as AWS tools read it ({error}); fix it"
+        ) from None
+
+
+def keys_destination_problem(
+    profile: str,
+    config_options: Mapping[str, str],
+    credentials_options: Mapping[str, str],
+    own_sources: Sequence[str],
+) -> str | None:
+    """Why saving keys in ``profile`` of the credentials file would be wrong, or None.
+
+    ``config_options`` and ``credentials_options`` are the profile's settings in the AWS
+    config file and the credentials file; ``own_sources`` the profiles iam-sudo gets its
+    own credentials from (the profile in effect, and those of the iam-sudo processes that
+    run this one). Refused: a profile that gets credentials another way, whether botocore
+    uses that way before the keys (they would be ignored) or after them (the keys would
+    silently replace it, e.g. a credential_process), and iam-sudo's own source (the next
+    run would take the role's keys for the user's own).
+    """
+    if profile in own_sources:
+        return (
+            f"profile {profile} is where iam-sudo gets its own credentials; saving the role's "
+            "keys there would replace yours: choose another --profile name (or give "
+            "--source-profile PROFILE for iam-sudo's own)"
+        )
+    for where, options in (
+        ("AWS config file", config_options),
+        ("credentials file", credentials_options),
+    ):
+        for key in (*_USED_BEFORE_KEYS, *_REPLACED_BY_KEYS):
+            if key in options:
+                effect = (
+                    "AWS tools would keep using it and ignore the saved keys"
+                    if key in _USED_BEFORE_KEYS
+                    else "the saved keys would silently replace it for every AWS tool"
+                )
+                return (
+                    f"profile {profile} gets its credentials through {key} in the {where}: "
+                    f"{effect}; choose another --profile name"
+                )
+    # The config file's own keys come after the credentials file's: keys saved there
+    # would hide the user's.
+    if "aws_access_key_id" in config_options:
+        return (
+            f"profile {profile} has access keys in the AWS config file: the saved keys would "
+            "silently replace them for every AWS tool; choose another --profile name"
+        )
+    return None
+
+
+def check_keys_destination(
+    profile: str, credentials_sections: Mapping[str, Mapping[str, str]] | None = None
+) -> None:
+    """Raise :class:`CredentialsFileError` if keys must not be saved in ``profile``.
+
+    Reads the AWS config file and (unless its ``credentials_sections`` are given) the
+    credentials file; see :func:`keys_destination_problem` for the rules.
+    """
+    from . import config
+
+    if credentials_sections is None:
+        path = config.credentials_file()
+        try:
+            text = _files.read_text(path)
+        except FileNotFoundError:
+            text = ""
+        except (OSError, UnicodeDecodeError):
+            text = ""  # reported, with its reason, when the file is written
+        credentials_sections = _credentials_sections(text, path)
+    own = [config.profile_in_effect(), *config.resolving_profiles()]
+    problem = keys_destination_problem(
+        profile,
+        config.read_config().profile(profile),
+        credentials_sections.get(profile, {}),
+        own,
     )
+    if problem:
+        raise CredentialsFileError(problem)
 
 
 def _update_file(what: str, variable: str, path: Path, update: Callable[[str], str]) -> Path:
@@ -242,26 +349,6 @@ _SHADOWING_KEYS = (
 )
 
 
-def runs_iam_sudo(line: str) -> bool:
-    """Whether a credential_process line runs iam-sudo: by its command, as a shell splits it.
-
-    ``iam-sudo ...`` (any directory), or ``PYTHON -m iam_sudo ...``; a line that merely
-    mentions iam-sudo in an argument is another tool's.
-    """
-    import shlex
-
-    try:
-        argv = shlex.split(line)
-    except ValueError:
-        return False
-    if not argv:
-        return False
-    program = Path(argv[0]).name
-    if program in ("iam-sudo", "iam-sudo.exe"):
-        return True
-    return program.startswith("python") and argv[1:3] == ["-m", "iam_sudo"]
-
-
 def process_line(
     self_command: list[str], profile: str, source_profile: str | None, arguments: Sequence[str]
 ) -> str:
@@ -288,6 +375,36 @@ def process_line(
     )
 
 
+def _check_no_cycle(
+    profile: str,
+    command: str,
+    headers: Mapping[str, str],
+    sections: Mapping[str, Mapping[str, str]],
+) -> None:
+    """Refuse a ``command`` for ``profile`` whose own credentials would lead back to it.
+
+    Followed statically through the config file, as the SDKs would at run time: a
+    profile's ``source_profile`` (botocore's AssumeRoleProvider), and the
+    ``--source-profile`` of a profile whose credential_process runs iam-sudo. Raises
+    :class:`CredentialsFileError` naming the chain.
+    """
+    chain = [profile]
+    current = source_of_process(command)
+    while current is not None and current not in chain[1:]:
+        chain.append(current)
+        if current == profile:
+            raise CredentialsFileError(
+                f"profile {profile} would get iam-sudo's own credentials through "
+                f"{' -> '.join(chain)}: a cycle, which no SDK can resolve; give "
+                "--source-profile a profile with your own credentials"
+            )
+        options = sections.get(headers.get(current, ""), {})
+        following = options.get("source_profile")
+        if following is None and "credential_process" in options:
+            following = source_of_process(options["credential_process"])
+        current = following
+
+
 def _check_not_shadowed(profile: str) -> None:
     """Refuse a profile whose credentials-file section has keys: they win over ours."""
     from . import config
@@ -308,8 +425,13 @@ def _check_not_shadowed(profile: str) -> None:
         )
 
 
-def write_process_profile(profile: str, command: str, path: Path | None = None) -> Path:
+def write_process_profile(
+    profile: str, command: str, path: Path | None = None, region: str | None = None
+) -> Path:
     """Set ``credential_process = command`` in ``profile`` of the AWS config file.
+
+    ``region``, if given, becomes the profile's ``region`` when it has none: a profile
+    without one leaves SDKs run with it without a region (botocore's NoRegionError).
 
     Written as the credentials file is (atomically, 0600, locked, every other line kept),
     in the section botocore reads the profile from, however its header is spelt (see
@@ -330,6 +452,7 @@ def write_process_profile(profile: str, command: str, path: Path | None = None) 
                 profile if profile == config.DEFAULT_PROFILE else f"profile {profile}"
             )
             existing = sections.get(section, {})
+            _check_no_cycle(profile, command, config.profile_sections(sections), sections)
             other = [key for key in _OTHER_SOURCES if key in existing]
             process = existing.get("credential_process", "")
             if other or (process and not runs_iam_sudo(process)):
@@ -338,7 +461,10 @@ def write_process_profile(profile: str, command: str, path: Path | None = None) 
                     f"({(other or ['credential_process'])[0]} in [{section}] of {target}); "
                     "iam-sudo will not change it: choose another profile name"
                 )
-            return inifile.set_options(text, section, {"credential_process": command})
+            values = {"credential_process": command}
+            if region and not existing.get("region", "").strip():
+                values["region"] = region
+            return inifile.set_options(text, section, values)
         except inifile.IniError as error:
             raise CredentialsFileError(
                 f"the AWS config file cannot be updated as AWS tools read it ({error}); "

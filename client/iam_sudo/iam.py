@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
-from ._aws import Transport, reading_answer, role_arn_refusals
+from ._aws import Transport, base_role_refusals, reading_answer, role_arn_refusals
 from ._exceptions import RoleNotFound
 from ._tasks import SingleFlight, task_group
 from .roles import (
@@ -170,6 +170,12 @@ class IamReader:
                 )
 
         return await asyncio.shield(self._shared.run(f"role-arn:{name_or_arn}", fetch))
+
+    async def base_role_arn(self, name_or_arn: str) -> str:
+        """:meth:`role_arn` of the base role; its :class:`RoleNotFound` says it is the base
+        role, and how to choose another."""
+        with base_role_refusals(name_or_arn):
+            return await self.role_arn(name_or_arn)
 
     async def get_role(self, name_or_arn: str) -> tuple[Role, RoleDetails] | None:
         """The role of exactly this name (or ARN's name) and its details, or None if none."""

@@ -112,7 +112,7 @@ class RoleLookup:
         try:
             async with task_group() as group:
                 exact = group.create_task(reader.get_role(reference))
-                base_arn = group.create_task(reader.role_arn(base_role))
+                base_arn = group.create_task(reader.base_role_arn(base_role))
                 group.create_task(asyncio.wait([versions]))
                 me = group.create_task(reader.identity()) if caller is None else None
                 found = await exact

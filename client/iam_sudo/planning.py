@@ -182,7 +182,7 @@ async def narrowings(
     be simulated at all (no such variant, too large for STS) has that error as its line.
     """
     async with task_group() as group:
-        base_arn = group.create_task(reader.role_arn(base_role))
+        base_arn = group.create_task(reader.base_role_arn(base_role))
         versions = group.create_task(reader.policy_versions())
         me = group.create_task(reader.identity())
 

@@ -116,6 +116,13 @@ def _account(value: object) -> str | None:
     return value
 
 
+_UNAUTHENTICATED_HINT = (
+    "; check that --function-name (IAM_SUDO_FUNCTION) and your region (AWS_REGION or your "
+    "profile's) name the deployment you mean: the proof is signed for that function and "
+    "your region's STS"
+)
+
+
 def _reply(payload: bytes, function_error: str | None) -> Any:
     """The function's JSON reply, or its error as :class:`RemoteError`."""
     try:
@@ -125,9 +132,12 @@ def _reply(payload: bytes, function_error: str | None) -> Any:
     if function_error:
         if isinstance(reply, Mapping) and isinstance(reply.get("errorMessage"), str):
             error_type = reply.get("errorType")
-            raise RemoteError(
-                reply["errorMessage"], error_type if isinstance(error_type, str) else None
-            )
+            message = reply["errorMessage"]
+            if error_type == "Unauthenticated":
+                # The function says only that it refused (it tells a caller nothing more);
+                # the likeliest cause on this side is a proof for another deployment.
+                message = f"{message}{_UNAUTHENTICATED_HINT}"
+            raise RemoteError(message, error_type if isinstance(error_type, str) else None)
         raise RemoteError(f"the iam-sudo function failed ({function_error}) without a message")
     return reply
 
