@@ -242,6 +242,123 @@ def account_size_figures(new_bin: Path, delay: float, work: Path, runs: int) -> 
     return figures
 
 
+def _spoke_accounts(count: int) -> list[str]:
+    return [f"{200000000000 + i:012d}" for i in range(count)]
+
+
+def organization_figures(delay: float, work: Path, runs: int, spokes: int = 50) -> dict[str, Any]:
+    """`roles --all-accounts` by the function over ``spokes`` spokes, against one account's.
+
+    Each account holds its reader, its base role and ten roles. The function is warm; its
+    first all-accounts listing assumes every reader ("cold readers"), the next ones reuse
+    them (a warm function keeps reader sessions until near expiry).
+    """
+    from iam_sudo_deploy.archive import build_archive
+
+    accounts = _spoke_accounts(spokes)
+    log(f"organization of {spokes} spokes")
+    aws = localaws.start(delay)
+    try:
+        hub = localaws.client("iam", aws.moto_url)
+        localaws.create_base_role(hub)
+        sts = localaws.client("sts", aws.moto_url)
+        anyone = json.dumps(localaws.trust_policy(("AWS", "*")))
+        for account in [localaws.ACCOUNT_ID, *accounts]:
+            iam = hub
+            if account != localaws.ACCOUNT_ID:
+                # moto: credentials of any role ARN act in that role's account.
+                seed = sts.assume_role(
+                    RoleArn=f"arn:aws:iam::{account}:role/seed", RoleSessionName="seed"
+                )["Credentials"]
+                import boto3
+
+                iam = boto3.client(
+                    "iam",
+                    endpoint_url=aws.moto_url,
+                    region_name=localaws.REGION,
+                    aws_access_key_id=seed["AccessKeyId"],
+                    aws_secret_access_key=seed["SecretAccessKey"],
+                    aws_session_token=seed["SessionToken"],
+                )
+                for name in ("iam-sudo-reader", "IAMSudoUser"):
+                    iam.create_role(RoleName=name, AssumeRolePolicyDocument=anyone)
+            for i in range(10):
+                iam.create_role(RoleName=f"app-{i:02d}-TaskRole", AssumeRolePolicyDocument=anyone)
+        archive = build_archive(work / "organization.zip")
+        stand_in = LambdaStandIn()
+        try:
+            env = {
+                **aws.env(),
+                "IAM_SUDO_POLICY": "allowed-role-names: ['*']\nallowed-principals: [{'*': '*'}]"
+                "\nallowed-base-roles: ['arn:aws:iam::*:role/IAMSudoUser']",
+                "IAM_SUDO_BASE_ROLE": f"arn:aws:iam::{localaws.ACCOUNT_ID}:role/IAMSudoUser",
+                "IAM_SUDO_BASE_ROLE_ACCOUNTS": ",".join([localaws.ACCOUNT_ID, *accounts]),
+                "IAM_SUDO_SPOKE_ACCOUNTS": ",".join(accounts),
+            }
+            stand_in.add_function("iam-sudo", archive, env)
+            import boto3
+            from botocore.config import Config
+
+            client = boto3.client(
+                "lambda",
+                endpoint_url=stand_in.url,
+                region_name=localaws.REGION,
+                aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
+                aws_secret_access_key="local",
+                config=Config(read_timeout=300, retries={"max_attempts": 1}),
+            )
+            os.environ.update(aws.env())  # the caller signs its proof with these
+            proof = asyncio.run(caller_proof("iam-sudo"))
+            log("invoking the function")
+
+            def invoke(event: dict[str, Any]) -> dict[str, float]:
+                aws.recorder.clear()
+                started = time.perf_counter()
+                reply = client.invoke(
+                    FunctionName="iam-sudo", Payload=json.dumps({**event, "proof": proof})
+                )
+                wall = time.perf_counter() - started
+                answer = json.loads(reply["Payload"].read())
+                if reply.get("FunctionError") or answer.get("errors"):
+                    log(f"the function failed: {answer!r}")
+                    raise SystemExit(1)
+                return {
+                    "wall_s": wall,
+                    "requests": len(aws.recorder.requests),
+                    "rounds": aws.recorder.rounds(),
+                    "max_in_flight": aws.recorder.max_in_flight,
+                    "roles": len(answer["roles"]),
+                }
+
+            invoke({"action": "roles"})  # a warm function from here on
+            log("all accounts, cold readers")
+            cold = invoke({"action": "roles", "all_accounts": True})
+            log(f"cold: {cold}")
+            everywhere = [invoke({"action": "roles", "all_accounts": True}) for _ in range(runs)]
+            one = [invoke({"action": "roles"}) for _ in range(runs)]
+        finally:
+            stand_in.stop()
+    finally:
+        try:
+            aws.stop()
+        except subprocess.TimeoutExpired:
+            # moto holds the managed policies of 51 accounts: it may not stop in 10 s.
+            aws.process.kill()
+            aws.process.wait(timeout=30)
+
+    def median(samples: list[dict[str, float]]) -> dict[str, float]:
+        return {key: statistics.median(s[key] for s in samples) for key in samples[0]}
+
+    return {
+        "spokes": spokes,
+        "one_account": median(one),
+        "all_accounts_cold_readers": cold,
+        "all_accounts": median(everywhere),
+        "time_ratio": statistics.median(s["wall_s"] for s in everywhere)
+        / statistics.median(s["wall_s"] for s in one),
+    }
+
+
 def summary(samples: list[dict[str, float]]) -> dict[str, float]:
     walls = [s["wall_s"] for s in samples]
     return {
@@ -338,8 +455,19 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="runs of each tool (at least 5)")
     parser.add_argument("--roles", type=int, default=400, help="roles in the account")
     parser.add_argument("--json", type=Path, default=BENCH / "benchmark.json")
+    parser.add_argument(
+        "--organization-only",
+        action="store_true",
+        help="only `roles --all-accounts` over --spokes spokes against one account's listing",
+    )
+    parser.add_argument("--spokes", type=int, default=50, help="spoke accounts (organization)")
     options = parser.parse_args()
     runs = max(options.runs, 5)
+    if options.organization_only:
+        with tempfile.TemporaryDirectory() as work:
+            figures = organization_figures(options.delay, Path(work), runs, options.spokes)
+        print(json.dumps(figures, indent=2))
+        return
 
     old_bin = venv("old", f"iam-sudo=={OLD_VERSION}")
     new_bin = venv("new", str(ROOT), refresh=True)
@@ -389,6 +517,7 @@ def main() -> None:
         log("function")
         function = function_figures(aws, Path(work), runs)
         account_size = account_size_figures(new_bin, options.delay, Path(work), runs)
+        organization = organization_figures(options.delay, Path(work), runs, options.spokes)
 
     old, new = summary(samples["old"]), summary(samples["new"])
     results = {
@@ -402,6 +531,7 @@ def main() -> None:
         "function": function,
         "cache_hit": cache_hit,
         "account_size": account_size,
+        "organization": organization,
         "samples": samples,
     }
     options.json.parent.mkdir(parents=True, exist_ok=True)

@@ -10,8 +10,26 @@ the AWS rule, never loosened:
 * IAM actions on policies are authorized against resource ``*``: a grant scoped to
   ``policy/iam-sudo/*`` could never match. Here such a request's resource is the
   policy's ARN, as in AWS (``PolicyArn``, or the ARN ``CreatePolicy`` would create).
+  Likewise a request naming a role that does not exist (GetRole of a part of a name) is
+  authorized against that role's ARN, so that a ``role/*`` grant answers NoSuchEntity.
 * a trust policy naming a role ARN admits that role's sessions in AWS; moto compares the
   session's ARN with the role's literally, and would refuse every role chain.
+
+With several accounts (moto's credentials from AssumeRole act in the role's account),
+three more AWS rules that moto does not apply are taught:
+
+* AssumeRole of a role in another account is allowed only if that role's trust policy,
+  in *its* account, allows the caller (IAM User Guide, "Cross account resource access in
+  IAM": both the caller's identity policy and the role's trust policy must allow it);
+  moto looks the role up in the caller's account, and skips the trust check when absent;
+* AssumeRole of a role that does not exist is refused with AccessDenied, as STS answers
+  (moto would hand out credentials for it);
+* a role session assuming a role (role chaining) gets at most one hour: a larger
+  ``DurationSeconds`` fails with ValidationError "The requested DurationSeconds exceeds the
+  1 hour session limit for roles assumed by role chaining" (IAM User Guide, "Roles terms
+  and concepts", role chaining; AWS re:Post "iam-role-chaining-limit").
+
+The first two apply under enforcement, like moto's own authorization; the cap always.
 """
 
 from __future__ import annotations
@@ -44,7 +62,12 @@ def _teach_moto() -> None:
             path = self.data.get("Path", ["/"])[0]
             name = self.data["PolicyName"][0]
             return f"arn:aws:iam::{self.current_account}:policy{path}{name}"
-        return str(determine(self))
+        determined = str(determine(self))
+        if determined == "*" and "RoleName" in self.data:
+            # A role that does not exist: IAM authorizes against the ARN it would have, and
+            # answers NoSuchEntity; moto would authorize against "*" and deny.
+            return f"arn:aws:iam::{self.current_account}:role/{self.data['RoleName'][0]}"
+        return determined
 
     IamResponse._determine_resource = resource  # type: ignore[method-assign]
     check = access_control.IAMPolicyStatement._check_principal
@@ -65,7 +88,60 @@ def _teach_moto() -> None:
         )
 
     access_control.IAMPolicyStatement._check_principal = principal_matches  # type: ignore[method-assign]
+    _teach_cross_account_assume_role()
     IamResponse._iam_sudo_taught = True  # type: ignore[attr-defined]
+
+
+CHAINED_SESSION_LIMIT = 3600
+CHAINING_MESSAGE = (
+    "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by "
+    "role chaining."
+)
+
+
+def _teach_cross_account_assume_role() -> None:
+    from moto.iam import access_control
+    from moto.iam.models import iam_backends
+    from moto.sts.exceptions import STSValidationError
+    from moto.sts.responses import TokenResponse
+
+    def role_of(arn: str) -> Any:
+        """The role an ARN names, looked up in the ARN's own account; None if none."""
+        parts = arn.split(":")
+        if len(parts) < 6 or not re.fullmatch(r"\d{12}", parts[4]):
+            return None
+        backend = iam_backends[parts[4]][parts[1]]
+        return next((r for r in backend.get_roles() if r.arn == arn), None)
+
+    def is_assuming(self: Any, resource_arn: str) -> bool:
+        # Every AssumeRole is one, whether the role exists (anywhere) or not.
+        return bool(self._action == "sts:AssumeRole" and ":role/" in resource_arn)
+
+    def trusts(self: Any, role_arn: str) -> bool:
+        role = role_of(role_arn)
+        if role is None:
+            return False  # STS: AccessDenied, as for a role that does not trust the caller
+        result = access_control.IAMPolicy(role.assume_role_policy_document).is_action_permitted(
+            self._action,
+            role_arn,
+            self._access_key.arn,
+            access_control.format_incoming_conditional_values(self._data),
+        )
+        return bool(result == access_control.PermissionResult.PERMITTED)
+
+    access_control.IAMRequestBase._is_assuming_role_operation = is_assuming  # type: ignore[method-assign]
+    access_control.IAMRequestBase._check_role_trust_relationship = trusts  # type: ignore[method-assign]
+
+    assume_role = TokenResponse.assume_role
+
+    def capped(self: Any) -> Any:
+        duration = self._get_int_param("DurationSeconds", 3600)
+        chained = self.backend.get_assumed_role_from_access_key(self.get_access_key())
+        if chained is not None and duration > CHAINED_SESSION_LIMIT:
+            raise STSValidationError(CHAINING_MESSAGE)
+        return assume_role(self)
+
+    TokenResponse.assume_role = capped  # type: ignore[method-assign]
 
 
 @dataclass
@@ -99,7 +175,35 @@ def start() -> EnforcedAws:
     recorder = localaws.Recorder()
     proxy = localaws.start_proxy(f"http://127.0.0.1:{port}", recorder)
     url = f"http://127.0.0.1:{proxy.server_address[1]}"
+    # One moto per process: what an earlier harness seeded (other tests' roles) is gone.
+    import urllib.request
+
+    reset = urllib.request.Request(f"http://127.0.0.1:{port}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(reset, timeout=30):
+        pass
     return EnforcedAws(server, proxy, url, recorder)
+
+
+def admin(aws: EnforcedAws, service: str, account: str) -> Any:
+    """A client acting in ``account`` with moto's seeding rights; only before :meth:`enforce`.
+
+    moto lets anyone assume a role that does not exist while it does not enforce, and
+    such credentials act in the role's account: that is how other accounts are seeded.
+    """
+    sts = localaws.client("sts", aws.url)
+    credentials = sts.assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/seed-admin", RoleSessionName="seed"
+    )["Credentials"]
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=aws.url,
+        region_name=localaws.REGION,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
 
 
 def _name(value: str) -> str:
@@ -107,26 +211,40 @@ def _name(value: str) -> str:
     return value.removesuffix("-id")
 
 
-def create_program_resources(iam: Any, program: ProgramRun) -> None:
-    """Create in moto the IAM roles, trust, inline policies and attachments of the program."""
-    for role in program.of_type("aws:iam/role:Role"):
+def create_program_resources(iam: Any, program: ProgramRun, account: str | None = None) -> None:
+    """Create in moto the IAM roles, trust, inline policies and attachments of the program.
+
+    ``account``: only the resources that land in that account (by their provider's
+    assume-role account, see :meth:`ProgramRun.account_of`); default, the hub's.
+    """
+    from devtools.pulumi_program import ACCOUNT
+
+    where = ACCOUNT if account is None else account
+
+    def here(type_: str) -> list[Any]:
+        return [r for r in program.of_type(type_) if program.account_of(r) == where]
+
+    roles = here("aws:iam/role:Role")
+    for role in roles:
         extra = {}
         if role.inputs.get("permissionsBoundary"):
             extra["PermissionsBoundary"] = role.inputs["permissionsBoundary"]
+        if role.inputs.get("maxSessionDuration"):
+            extra["MaxSessionDuration"] = int(role.inputs["maxSessionDuration"])
         iam.create_role(
             RoleName=role.inputs["name"],
             AssumeRolePolicyDocument=role.inputs["assumeRolePolicy"],
             **extra,
         )
-    for policy in program.of_type("aws:iam/rolePolicy:RolePolicy"):
+    for policy in here("aws:iam/rolePolicy:RolePolicy"):
         iam.put_role_policy(
             RoleName=_name(policy.inputs["role"]),
             PolicyName=policy.inputs["name"],
             PolicyDocument=policy.inputs["policy"],
         )
-    for attachment in program.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment"):
+    for attachment in here("aws:iam/rolePolicyAttachment:RolePolicyAttachment"):
         role_name = _name(attachment.inputs["role"])
-        if any(r.inputs["name"] == role_name for r in program.of_type("aws:iam/role:Role")):
+        if any(r.inputs["name"] == role_name for r in roles):
             iam.attach_role_policy(RoleName=role_name, PolicyArn=attachment.inputs["policyArn"])
 
 

@@ -20,30 +20,63 @@ ACCOUNT = "123456789012"
 REGION = "us-east-1"
 
 
+MANAGEMENT_ACCOUNT = "999999999999"
+PROVIDER = "pulumi:providers:aws"
+
+
 @dataclass
 class Resource:
     type: str
     name: str
     inputs: dict[str, Any]
+    #: "<provider URN>::<provider id>" for an explicit provider, "" for the default one.
+    provider: str = ""
+    id: str = ""
+
+    @property
+    def provider_id(self) -> str:
+        return self.provider.rsplit("::", 1)[-1] if self.provider else ""
+
+
+def assumed_account(provider: Resource) -> str:
+    """The account an ``aws.Provider`` acts in: that of the role it assumes (its only one)."""
+    roles = provider.inputs["assumeRoles"]
+    roles = json.loads(roles) if isinstance(roles, str) else roles
+    [role] = roles
+    return str(role["roleArn"].split(":")[4])
 
 
 @dataclass
 class Mocks(pulumi.runtime.Mocks):
     resources: list[Resource] = field(default_factory=list)
+    #: OU id -> [(account id, state)], what Organizations answers at deploy time.
+    organizational_units: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+
+    def account_of(self, provider_reference: str) -> str:
+        """The account a resource created through ``provider_reference`` lands in."""
+        if not provider_reference:
+            return ACCOUNT
+        provider_id = provider_reference.rsplit("::", 1)[-1]
+        [provider] = [r for r in self.resources if r.id == provider_id and r.type == PROVIDER]
+        return assumed_account(provider)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        self.resources.append(Resource(args.typ, args.name, dict(args.inputs)))
         name = args.inputs.get("name", args.name)
+        resource_id = f"{args.name}-id" if args.typ == PROVIDER else f"{name}-id"
+        self.resources.append(
+            Resource(args.typ, args.name, dict(args.inputs), args.provider or "", resource_id)
+        )
+        account = self.account_of(args.provider or "")
         arns = {
-            "aws:iam/role:Role": f"arn:aws:iam::{ACCOUNT}:role/{name}",
-            "aws:iam/policy:Policy": f"arn:aws:iam::{ACCOUNT}:policy/{name}",
+            "aws:iam/role:Role": f"arn:aws:iam::{account}:role/{name}",
+            "aws:iam/policy:Policy": f"arn:aws:iam::{account}:policy/{name}",
             "aws:lambda/function:Function": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",
             "aws:cloudwatch/logGroup:LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}",
         }
         state = {**args.inputs, "name": name}
         if args.typ in arns:
             state["arn"] = arns[args.typ]
-        return f"{name}-id", state
+        return resource_id, state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         # A bare dict: pulumi's mock monitor cannot take (result, None) for "no failures".
@@ -52,6 +85,20 @@ class Mocks(pulumi.runtime.Mocks):
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             arn = f"arn:aws:iam::{ACCOUNT}:user/deployer"
             return {"accountId": ACCOUNT, "arn": arn, "userId": "AIDA", "id": ACCOUNT}
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"region": REGION, "name": REGION, "id": REGION, "endpoint": ""}
+        if args.token == "aws:organizations/getOrganization:getOrganization":
+            return {"masterAccountId": MANAGEMENT_ACCOUNT, "id": "o-example"}
+        token = "aws:organizations/getOrganizationalUnitDescendantAccounts:"
+        if args.token.startswith(token):
+            unit = args.args["parentId"]
+            accounts = [
+                {"id": a, "state": state, "status": state, "arn": f"arn:aws:organizations::"
+                 f"{MANAGEMENT_ACCOUNT}:account/o-example/{a}", "email": f"{a}@example.com",
+                 "name": a, "joinedMethod": "CREATED", "joinedTimestamp": "2026-01-01T00:00:00Z"}
+                for a, state in self.organizational_units[unit]
+            ]  # fmt: skip
+            return {"accounts": accounts, "id": unit, "parentId": unit}
         raise NotImplementedError(args.token)
 
 
@@ -59,6 +106,15 @@ class Mocks(pulumi.runtime.Mocks):
 class ProgramRun:
     resources: list[Resource]
     outputs: dict[str, Any]
+
+    def account_of(self, resource: Resource) -> str:
+        """The account ``resource`` lands in: its provider's assume-role account, else ours."""
+        if not resource.provider:
+            return ACCOUNT
+        [provider] = [
+            r for r in self.resources if r.id == resource.provider_id and r.type == PROVIDER
+        ]
+        return assumed_account(provider)
 
     def of_type(self, type_: str) -> list[Resource]:
         return [r for r in self.resources if r.type == type_]

@@ -61,6 +61,11 @@ class IamSudoDeploymentArgs:
     invoker_roles: Sequence[str] = ()
     base_role_accounts: Sequence[str] = ()
     boundary_variants: Sequence[str] = ()
+    # Spokes (function/spoke.py): member accounts the hub reaches through their roles.
+    spoke_accounts: Sequence[str] = ()
+    spoke_organizational_units: Sequence[str] = ()
+    spoke_deploy_role: str = "OrganizationAccountAccessRole"
+    spoke_stack_set: bool = False
     build_dir: Path = field(default_factory=lambda: Path.cwd() / "build")
 
     @classmethod
@@ -82,6 +87,10 @@ class IamSudoDeploymentArgs:
             invoker_roles=config.get_object("invokerRoles") or (),
             base_role_accounts=config.get_object("baseRoleAccounts") or (),
             boundary_variants=config.get_object("boundaryVariants") or (),
+            spoke_accounts=config.get_object("spokeAccounts") or (),
+            spoke_organizational_units=config.get_object("spokeOrganizationalUnits") or (),
+            spoke_deploy_role=config.get("spokeDeployRole") or defaults.spoke_deploy_role,
+            spoke_stack_set=config.get_bool("spokeStackSet") or False,
         )
 
 
@@ -140,9 +149,14 @@ def function_environment(
     }
 
 
+def environment_bytes(variables: Mapping[str, str]) -> int:
+    """What ``variables`` take of Lambda's 4 KB: names and values, UTF-8."""
+    return sum(len(k.encode()) + len(v.encode()) for k, v in variables.items())
+
+
 def check_environment_size(variables: Mapping[str, str]) -> None:
     """RunError unless all of ``variables`` (names and values, UTF-8) fit Lambda's 4 KB."""
-    size = sum(len(k.encode()) + len(v.encode()) for k, v in variables.items())
+    size = environment_bytes(variables)
     if size > MAX_ENVIRONMENT_BYTES:
         policy = len(b"IAM_SUDO_POLICY") + len(variables.get("IAM_SUDO_POLICY", "").encode())
         raise pulumi.RunError(
@@ -204,6 +218,36 @@ class IamSudoDeployment(pulumi.ComponentResource):
         )
         check_environment_size(variables)
         assumable = scoped_base_role_globs(policy.allowed_base_roles, partition, accounts)
+        # Imported here: the spoke's reader is granted this module's action lists.
+        from . import spoke
+
+        targets = spoke.SpokeTargets(
+            accounts=tuple(args.spoke_accounts),
+            organizational_units=tuple(args.spoke_organizational_units),
+            deploy_role=args.spoke_deploy_role,
+            stack_set=args.spoke_stack_set,
+        )
+        spoke_accounts = spoke.resolve_accounts(targets, account) if targets.configured else []
+        managed = args.base_role_policies
+        if managed is None:
+            managed = [f"arn:{partition}:iam::aws:policy/PowerUserAccess"]
+        definition = spoke.spoke_definition(
+            partition=partition,
+            hub_execution_role_arn=f"arn:{partition}:iam::{account}:role/"
+            f"{args.function_name}-execution",
+            base_role_name=args.base_role_name,
+            base_role_policies=managed,
+            trusted_principals=args.base_role_trusted_principals,
+            boundary_variants=args.boundary_variants,
+            max_session_duration=args.max_session_duration,
+        )
+        spoke.check_environment_room(
+            spoke_accounts, used=environment_bytes(variables), limit=MAX_ENVIRONMENT_BYTES
+        )
+        if spoke_accounts:
+            variables[spoke.SPOKE_ACCOUNTS_VARIABLE] = ",".join(spoke_accounts)
+        # Exactly the spoke roles, account by account: never a `*` account.
+        spoke_roles = [arn for a in spoke_accounts for arn in definition.role_arns(a)]
         super().__init__("iam-sudo:index:IamSudoDeployment", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
 
@@ -266,6 +310,18 @@ class IamSudoDeployment(pulumi.ComponentResource):
                         "Action": "sts:AssumeRole",
                         "Resource": assumable,
                     },
+                    *(
+                        [
+                            {
+                                "Sid": "AssumeSpokeRoles",
+                                "Effect": "Allow",
+                                "Action": list(spoke.BASE_ROLE_TRUST_ACTIONS),
+                                "Resource": spoke_roles,
+                            }
+                        ]
+                        if spoke_roles
+                        else []
+                    ),
                     {
                         "Sid": "Log",
                         "Effect": "Allow",
@@ -288,9 +344,6 @@ class IamSudoDeployment(pulumi.ComponentResource):
                 }
             )
         )
-        managed = args.base_role_policies
-        if managed is None:
-            managed = [f"arn:{partition}:iam::aws:policy/PowerUserAccess"]
         # The base role, and one variant per boundary: a role with a permissions boundary
         # is simulated exactly through a base role that carries the same boundary.
         variants: list[tuple[str, str, str | None]] = [("base-role", args.base_role_name, None)]
@@ -380,6 +433,17 @@ class IamSudoDeployment(pulumi.ComponentResource):
         for role in args.invoker_roles:
             aws.iam.RolePolicyAttachment(
                 f"{name}-invoker-role-{role}", role=role, policy_arn=invoker_policy.arn, opts=child
+            )
+
+        if targets.configured:
+            spoke.deploy_spokes(
+                name,
+                definition,
+                targets,
+                spoke_accounts,
+                aws.get_region().region,
+                pulumi.ResourceOptions(parent=self, depends_on=[execution_role]),
+                hub_account=account,
             )
 
         self.function_name = function.name

@@ -27,6 +27,7 @@ from iam_sudo import (
     ThreadTransport,
     Unauthenticated,
 )
+from iam_sudo.accounts import AccountReaders, spoke_accounts
 from iam_sudo.caller import own_audience
 from iam_sudo.remote import EVENT_FIELDS, RolesRequest, describe_roles, split_event
 from iam_sudo.roles import check_role_reference
@@ -78,7 +79,8 @@ def _configuration() -> tuple[SudoPolicy, str]:
             "IAM_SUDO_BASE_ROLE is not set: the function refuses to serve without a base role"
         )
     check_role_reference(base_role)
-    accounts = _base_role_accounts(base_role)
+    # Base roles live in the deploying account (and those configured) and in each spoke.
+    accounts = [*_base_role_accounts(base_role), *(spoke_accounts() or ())]
     return SudoPolicy.from_yaml(text).scoped_to_accounts(accounts), base_role
 
 
@@ -88,27 +90,51 @@ def _transport() -> ThreadTransport:
     return ThreadTransport()
 
 
+@functools.cache
+def _readers() -> AccountReaders:
+    # One per container: a warm invocation reuses the spokes' reader sessions (until near
+    # expiry) and their clients. Only the spokes the deployment lists are reached.
+    transport = _transport()
+    return AccountReaders(transport, transport.with_credentials, spokes=spoke_accounts() or ())
+
+
 async def _simulate(event: Any, record: dict[str, Any], context: Any = None) -> dict[str, Any]:
     policy, base_role = _configuration()
     # Proofs name one deployment: this function's unqualified ARN, as Lambda gives it.
     audience = own_audience(getattr(context, "invoked_function_arn", None))
-    async with IamSudo(policy=policy, base_role=base_role, transport=_transport()) as sudo:
+    async with IamSudo(
+        policy=policy, base_role=base_role, transport=_transport(), readers=_readers()
+    ) as sudo:
         # Who asks, first and from STS alone; nothing else of the event is read before.
         proof, rest = split_event(event) if isinstance(event, dict) else (None, {})
         caller = await sudo.verify_caller(proof, audience=audience)
         record["caller"] = caller
         if rest.get("action") == "roles":
             listed = RolesRequest.from_event(rest)
-            visible = await sudo.visible_roles(principal=listed.principal, caller=caller)
+            if listed.account or listed.all_accounts:
+                record["account"] = listed.account or "all"
+            if listed.all_accounts:
+                found, errors = await sudo.visible_roles_everywhere(
+                    principal=listed.principal, caller=caller
+                )
+                record["listed_roles"] = len(found)
+                record["unreadable_accounts"] = sorted(errors)
+                return {"roles": describe_roles(found), "errors": errors}
+            visible = await sudo.visible_roles(
+                principal=listed.principal, caller=caller, account=listed.account
+            )
             record["listed_roles"] = len(visible)
             return {"roles": describe_roles(visible)}
         request = SimulateRequest.from_event(rest)
+        if request.account is not None:
+            record["account"] = request.account
         session = await sudo.plan(
             request.role_name,
             principal=request.principal,
             base_role=request.base_role,
             caller=caller,
             exact=request.exact,
+            account=request.account,
         )
         record["resolved_role"] = session.role.arn
         record["base_role"] = session.base_role_arn

@@ -280,6 +280,10 @@ def test_every_config_key_is_documented_in_pulumi_yaml_and_the_readme() -> None:
         "invokerRoles",
         "baseRoleAccounts",
         "boundaryVariants",
+        "spokeAccounts",
+        "spokeOrganizationalUnits",
+        "spokeDeployRole",
+        "spokeStackSet",
     }
     component = (ROOT / "function" / "component.py").read_text()
     assert all(f'"{key}"' in component for key in used)

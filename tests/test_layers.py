@@ -33,6 +33,7 @@ CORE = {
 # The AWS edge builds on the core alone.
 EDGE = {"_aws", "_tasks", "_transports"}
 STEPS = {
+    "accounts", "organization",
     "iam", "lookup", "policy_store", "sts", "remote", "credential_process", "delivery",
     "console", "planning",
 }  # fmt: skip

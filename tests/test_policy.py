@@ -311,6 +311,114 @@ def test_the_validator_names_the_field_of_a_mistake_in_a_rule(
     assert message in str(caught.value)
 
 
+# allowed-accounts (issue 17): where, as 12-digit account globs.
+DEV = "111111111111"
+PROD = "222222222222"
+
+
+def in_account(account: str, name: str = "app-TaskRole-1") -> Role:
+    trust = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ]
+    }
+    return Role(name, f"arn:aws:iam::{account}:role/{name}", trust)
+
+
+def base_in(account: str) -> str:
+    return f"arn:aws:iam::{account}:role/IAMSudoUser"
+
+
+ALICE = "arn:aws:iam::123456789012:user/alice"
+BOB = "arn:aws:iam::123456789012:user/bob"
+PER_RULE_ACCOUNTS = """
+rules:
+  - allowed-callers: ["arn:aws:iam::123456789012:user/alice"]
+    allowed-accounts: ["1111111111*"]
+    allowed-role-names: ["*"]
+    allowed-principals: [{"*": "*"}]
+    allowed-base-roles: ["arn:aws:iam::*:role/IAMSudoUser"]
+  - allowed-callers: ["arn:aws:iam::123456789012:user/bob"]
+    allowed-role-names: ["*"]
+    allowed-principals: [{"*": "*"}]
+    allowed-base-roles: ["arn:aws:iam::*:role/IAMSudoUser"]
+"""
+
+
+def test_without_allowed_accounts_every_account_within_reach_is_allowed() -> None:
+    policy = SudoPolicy.default()
+    for account in (DEV, PROD):
+        policy.check(in_account(account), base_in(account))
+        assert policy.allows_account(account)
+
+
+def test_a_rule_s_allowed_accounts_say_where_its_callers_may_simulate() -> None:
+    policy = SudoPolicy.from_yaml(PER_RULE_ACCOUNTS)
+    policy.check(in_account(DEV), base_in(DEV), caller=ALICE)
+    with pytest.raises(SudoPolicyDenied) as denied:
+        policy.check(in_account(PROD), base_in(PROD), caller=ALICE)
+    assert str(denied.value) == (
+        f"sudo policy does not allow simulating roles in account {PROD}; ask for it in the "
+        "policy's allowed-accounts"
+    )
+    policy.check(in_account(PROD), base_in(PROD), caller=BOB)
+    # A role of a forbidden account is not seen: resolution names nothing of it.
+    assert not policy.allows_role(in_account(PROD), ALICE)
+    with pytest.raises(SudoPolicyDenied) as hidden:
+        policy.resolve([in_account(PROD)], "TaskRole", None, base_in(PROD), ALICE)
+    assert PROD not in str(hidden.value)
+
+
+def test_the_base_role_must_be_in_an_allowed_account_too() -> None:
+    policy = SudoPolicy.from_yaml(PER_RULE_ACCOUNTS)
+    assert policy.allows_base_role(base_in(DEV), ALICE)
+    assert not policy.allows_base_role(base_in(PROD), ALICE)
+    with pytest.raises(SudoPolicyDenied, match="base role"):
+        policy.check(in_account(DEV), base_in(PROD), caller=ALICE)
+
+
+def test_top_level_allowed_accounts_bound_every_rule() -> None:
+    text = "allowed-accounts: ['111111111111', '3333????????']\n" + PER_RULE_ACCOUNTS
+    policy = SudoPolicy.from_yaml(text)
+    assert policy.allowed_accounts == ("111111111111", "3333????????")
+    policy.check(in_account(DEV), base_in(DEV), caller=BOB)
+    policy.check(in_account("333344445555"), base_in("333344445555"), caller=BOB)
+    with pytest.raises(SudoPolicyDenied, match=f"account {PROD}"):
+        policy.check(in_account(PROD), base_in(PROD), caller=BOB)
+    # Alice's own rule narrows further: both must match.
+    with pytest.raises(SudoPolicyDenied, match="account 333344445555"):
+        policy.check(in_account("333344445555"), base_in("333344445555"), caller=ALICE)
+    seed_form = SudoPolicy.from_yaml(ECS_ONLY + "allowed-accounts: ['123456789012']\n")
+    seed_form.check(TASK, BASE)
+    with pytest.raises(SudoPolicyDenied, match=f"account {DEV}"):
+        seed_form.check(in_account(DEV), base_in(DEV))
+
+
+def test_base_roles_scoped_to_the_deployment_s_accounts_reach_its_spokes() -> None:
+    policy = SudoPolicy.default().scoped_to_accounts(["123456789012", DEV])
+    policy.check(in_account(DEV), base_in(DEV))
+    with pytest.raises(SudoPolicyDenied, match="base roles must be in account"):
+        policy.check(in_account(PROD), base_in(PROD))
+
+
+@pytest.mark.parametrize(
+    "accounts",
+    ["['1234']", "['12345678901a']", "['[0-9]*']", "['1234567890123']", "'111111111111'", "[1]"],
+)
+def test_allowed_accounts_must_be_account_id_globs(accounts: str) -> None:
+    with pytest.raises(InvalidSudoPolicy, match="allowed-accounts"):
+        SudoPolicy.from_yaml(ECS_ONLY + f"allowed-accounts: {accounts}\n")
+    rule = PER_RULE_ACCOUNTS.replace("['1111111111*']", accounts).replace(
+        '["1111111111*"]', accounts
+    )
+    with pytest.raises(InvalidSudoPolicy, match=r"rules\[0\]\.allowed-accounts"):
+        SudoPolicy.from_yaml(rule)
+
+
 @pytest.mark.parametrize(
     "written",
     ["arn:aws:iam::123456789012:role/Ops", "arn:aws:iam::123456789012:role/team/a/Ops"],

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._exceptions import (
     AccessDenied,
+    AccountUnreachable,
     AmbiguousRole,
     AwsError,
     CommandError,
@@ -95,6 +96,7 @@ __all__ = [
     "DEFAULT_BASE_ROLE",
     "DEFAULT_FUNCTION_NAME",
     "AccessDenied",
+    "AccountUnreachable",
     "AioTransport",
     "AmbiguousRole",
     "AwsError",

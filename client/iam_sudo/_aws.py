@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, TypeVar
 
 from ._exceptions import (
     AccessDenied,
+    AccountUnreachable,
     AwsError,
     ConfigurationError,
     EndpointUnreachable,
@@ -288,6 +289,24 @@ def assume_role_refusals(
                 f"{tags} session tags; try --no-session-tags"
             ) from None
         raise
+
+
+@contextlib.contextmanager
+def spoke_base_role_refusals(base_role_arn: str, account: str, who: str) -> Iterator[None]:
+    """sts:AssumeRole of a spoke's base role refused: the spoke is missing or outdated.
+
+    STS answers AccessDenied alike for a role that does not exist and one whose trust
+    policy does not allow ``who`` (IAM User Guide, "Troubleshooting IAM roles").
+    """
+    try:
+        yield
+    except AccessDenied as error:
+        raise AccountUnreachable(
+            f"cannot assume {base_role_arn} in account {account}: it does not exist or does "
+            f"not trust {who} for sts:AssumeRole, sts:SetSourceIdentity and sts:TagSession; "
+            "redeploy the account's spoke (`pulumi up` in the hub)",
+            code=error.code,
+        ) from None
 
 
 @contextlib.contextmanager

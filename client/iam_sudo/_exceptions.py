@@ -137,6 +137,10 @@ class AccessDenied(AwsError):
     """AWS denied a request for lack of permissions."""
 
 
+class AccountUnreachable(AccessDenied):
+    """Another account cannot be reached: not a spoke, or its reader role refuses the caller."""
+
+
 class RemoteError(IamSudoError):
     """The iam-sudo function returned an error; its message is shown as is."""
 

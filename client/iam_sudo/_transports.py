@@ -158,6 +158,20 @@ class AioTransport:
     async def __aexit__(self, *exc_info: object) -> None:
         await self._stack.aclose()
 
+    def with_credentials(self, credentials: Credentials) -> AioTransport:
+        """A transport like this one that signs with ``credentials`` (another account's role).
+
+        Same region (the one this transport resolved, once entered), retries and timeouts.
+        """
+        region = self._session.region_name if self._session is not None else self._region
+        return AioTransport(
+            region=region,
+            retry_mode=self._retry_mode,
+            max_pool_connections=self._max_pool_connections,
+            timeouts=self._timeouts,
+            credentials=credentials,
+        )
+
     async def _open(self, service: str) -> Any:
         from .config import client_region
 
@@ -246,6 +260,15 @@ class ThreadTransport:
 
     async def __aexit__(self, *exc_info: object) -> None:
         return None
+
+    def with_credentials(self, credentials: Credentials) -> ThreadTransport:
+        """A transport like this one that signs with ``credentials`` (another account's role)."""
+        return ThreadTransport(
+            retry_mode=self._retry_mode,
+            max_pool_connections=self._max_pool_connections,
+            timeouts=self._timeouts,
+            credentials=credentials,
+        )
 
     def _boto3_session(self) -> Any:
         if self._session is None:

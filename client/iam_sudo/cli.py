@@ -167,6 +167,7 @@ async def assume(
     show_default=True,
     help="Simulate in the iam-sudo Lambda function, or with your own credentials.",
 )
+@options.account
 @options.function_name
 @options.duration
 @options.profile
@@ -210,6 +211,7 @@ async def simulate(
     principal: Principal | None,
     base_role: str | None,
     remote: bool,
+    account: str | None,
     function_name: str,
     duration: int,
     profile: str | None,
@@ -250,6 +252,7 @@ async def simulate(
         "session_tags": session_tags,
         "source_identity": source_identity,
         "exact": exact,
+        "account": account,
     }
     if dry_run:
         session = await sources.plan_local(role_name, **local)
@@ -262,6 +265,7 @@ async def simulate(
             base_role=base_role,
             function_name=function_name,
             exact=exact,
+            account=account,
         )
         if remote
         else sources.local(role_name, **local)
@@ -280,6 +284,12 @@ async def simulate(
     show_default=True,
     help="Ask the iam-sudo function (its sudo policy, for you), or list with your credentials.",
 )
+@options.account
+@click.option(
+    "--all-accounts",
+    is_flag=True,
+    help="Every account the function reaches (its own and its spokes); roles by ARN.",
+)
 @options.function_name
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, for scripts.")
 @click.option(
@@ -294,6 +304,8 @@ async def simulate(
 async def roles(
     principal: Principal | None,
     remote: bool,
+    account: str | None,
+    all_accounts: bool,
     function_name: str,
     as_json: bool,
     check_exact: bool,
@@ -303,12 +315,26 @@ async def roles(
 
     if check_exact and remote:
         raise click.UsageError("--exact goes with --local")
+    if account and all_accounts:
+        raise click.UsageError("give --account or --all-accounts, not both")
+    if check_exact and (account or all_accounts):
+        raise click.UsageError("--exact reads this account's base role: drop --account")
     narrowings: dict[str, list[str]] = {}
     async with sources.client() as sudo:
         if remote:
-            listed = await sudo.roles_remote(principal=principal, function_name=function_name)
+            listed = await sudo.roles_remote(
+                principal=principal,
+                function_name=function_name,
+                account=account,
+                all_accounts=all_accounts,
+            )
+        elif all_accounts:
+            found, errors = await sudo.visible_roles_everywhere(principal=principal)
+            listed = describe_roles(found) + [
+                {"account": a, "error": e} for a, e in sorted(errors.items())
+            ]
         else:
-            visible = await sudo.visible_roles(principal=principal)
+            visible = await sudo.visible_roles(principal=principal, account=account)
             listed = describe_roles(visible)
             if check_exact:
                 narrowings = await sudo.narrowings(visible)
@@ -316,15 +342,22 @@ async def roles(
         for role in listed:
             role["exact"] = not narrowings[role["arn"]]
             role["narrowings"] = narrowings[role["arn"]]
+    failed = [entry for entry in listed if "error" in entry]
     if as_json:
         click.echo(json.dumps(listed, indent=2))
-        return
-    for role in listed:
+    for role in [] if as_json else listed:
+        if "error" in role:
+            continue
         exact = ""
         if check_exact:
             count = len(role["narrowings"])
             exact = f"\tnarrower ({count})" if count else "\texact"
-        click.echo(f"{role['name']}\t{', '.join(role['principals'])}{exact}")
+        shown = role["arn"] if all_accounts else role["name"]
+        click.echo(f"{shown}\t{', '.join(role['principals'])}{exact}")
+    for entry in failed:
+        click.echo(f"iam-sudo: account {entry['account']}: {entry['error']}", err=True)
+    if failed:
+        raise click.exceptions.Exit(1)
 
 
 @cli.command(context_settings=options.COMMAND_SETTINGS)
@@ -472,7 +505,8 @@ def _split_source_profile(
 
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
-async def prune(dry_run: bool) -> None:
+@options.account
+async def prune(dry_run: bool, account: str | None) -> None:
     """Delete the /iam-sudo/ policies no role needs any more.
 
     Simulations of roles too large for STS's limits create content-addressed policies
@@ -482,7 +516,7 @@ async def prune(dry_run: bool) -> None:
     """
 
     async with sources.client() as sudo:
-        arns = await sudo.prune_policies(dry_run=dry_run)
+        arns = await sudo.prune_policies(dry_run=dry_run, account=account)
     for arn in arns:
         click.echo(arn)
     verb = "would delete" if dry_run else "deleted"

@@ -46,6 +46,17 @@ def _parse_principal(ctx: click.Context, param: click.Parameter, value: str | No
         raise click.BadParameter(str(error)) from None
 
 
+def _parse_account(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    from .accounts import check_account
+
+    try:
+        return check_account(value)
+    except IamSudoError as error:
+        raise click.BadParameter(str(error)) from None
+
+
 def require_destination(
     profile: str | None,
     command: Sequence[str],
@@ -132,6 +143,12 @@ principal = click.option(
     metavar="TYPE:ID",
     callback=_parse_principal,
     help="Only roles that trust it, e.g. Service:ecs-tasks.amazonaws.com.",
+)
+account = click.option(
+    "--account",
+    metavar="ID",
+    callback=_parse_account,
+    help="Another account of the Organization (12 digits), reached through its spoke.",
 )
 function_name = click.option(
     "--function-name",

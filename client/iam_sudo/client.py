@@ -19,15 +19,17 @@ from ._aws import RetryMode, Timeouts, Transport, exact_name_refusals
 from ._exceptions import InexactSimulation
 from ._tasks import task_group
 from ._transports import AioTransport
+from .accounts import AccountReaders
 from .caller import source_identity as caller_source_identity
 from .caller import verify
 from .credentials import Credentials
 from .fidelity import narrowing_lines
 from .iam import DEFAULT_MAX_CONCURRENCY, DEFAULT_ROLES_TTL, IamReader, Identity
-from .lookup import RoleLookup, visible_roles
+from .lookup import visible_roles
+from .organization import Accounts
 from .planning import narrowings, needed_policies, plan_found
 from .policy import SudoPolicy
-from .policy_store import PRUNE_MIN_AGE, PolicyStore
+from .policy_store import PRUNE_MIN_AGE
 from .principal import Principal
 from .remote import (
     DEFAULT_FUNCTION_NAME,
@@ -80,6 +82,7 @@ class IamSudo:
         timeouts: Timeouts | None = None,
         roles_ttl: float = DEFAULT_ROLES_TTL,
         transport: Transport | None = None,
+        readers: AccountReaders | None = None,
     ) -> None:
         """Create a client.
 
@@ -89,6 +92,7 @@ class IamSudo:
         thread-based one). ``timeouts`` default to :class:`Timeouts` from the environment.
         ``roles_ttl`` is how long a listing of the account's roles is reused: a long-lived
         client sees roles created or deleted since within that many seconds.
+        ``readers``: the spokes' reader sessions (the function shares one; see accounts).
         """
         self._policy = policy
         self.base_role = base_role or os.environ.get("IAM_SUDO_BASE_ROLE") or DEFAULT_BASE_ROLE
@@ -100,10 +104,11 @@ class IamSudo:
             max_pool_connections=max(max_concurrency, 20),
             timeouts=timeouts,
         )
-        # One reader per account: the seam where more accounts' readers would go.
+        # One reader per account: this one's, and a spoke's for each other account.
         self._reader = IamReader(transport, max_concurrency=max_concurrency, roles_ttl=roles_ttl)
-        self._lookup = RoleLookup(self._reader)
-        self._store = PolicyStore(self._reader)
+        self._accounts = Accounts(
+            self._reader, readers, max_concurrency=max_concurrency, roles_ttl=roles_ttl
+        )
 
     @property
     def transport(self) -> Transport:
@@ -123,6 +128,7 @@ class IamSudo:
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
+        await self._accounts.aclose()
         await self._reader.__aexit__(*exc_info)
 
     async def identity(self) -> Identity:
@@ -149,6 +155,7 @@ class IamSudo:
         caller: str | None = None,
         source_identity: bool = True,
         exact: bool = False,
+        account: str | None = None,
     ) -> SimulatedSession:
         """Resolve ``role_name`` and plan the AssumeRole request that simulates it exactly.
 
@@ -165,21 +172,31 @@ class IamSudo:
         role's policies are read too, and what it cannot grant of the role becomes
         ``narrower`` findings (:mod:`iam_sudo.ceiling`); ``exact`` then raises
         :class:`InexactSimulation`, one line per narrowing, rather than plan a session that
-        grants less than the role.
+        grants less than the role. ``account`` (or a role ARN in another account) plans in
+        that account, through its spoke (:meth:`organization.Accounts.for_plan`).
         """
         wanted = _as_principal(principal)
         policy = self.policy
-        found = await self._lookup.find(
+        steps, base_role, caller = await self._accounts.for_plan(
+            role_name,
+            account,
+            policy=policy,
+            base_role=base_role,
+            default_base_role=self.base_role,
+            duration_seconds=duration_seconds,
+            caller=caller,
+        )
+        found = await steps.lookup.find(
             role_name,
             policy=policy,
-            base_role=base_role or self.base_role,
+            base_role=base_role,
             principal=wanted,
             caller=caller,
             whole_listing=full_report,
         )
         policy.check(found.role, found.base_role_arn, wanted, found.caller)
         session = await plan_found(
-            self._reader,
+            steps.reader,
             policy,
             found,
             principal=wanted,
@@ -188,6 +205,7 @@ class IamSudo:
             full_report=full_report,
             ceiling=full_report or exact,
         )
+        session = replace(session, account=steps.account)
         narrower = narrowing_lines(session.findings)
         if exact and narrower:
             raise InexactSimulation(session.role.name, narrower)
@@ -214,10 +232,8 @@ class IamSudo:
         """
         if isinstance(session, SessionRequest):
             return await assume_role(self._reader, session)
-        created = (
-            await self._store.ensure_all(session.plan.packed) if session.plan.packed else False
-        )
-        return await assume_role(self._reader, session.request, policies_just_created=created)
+        # Packed policies are created in the role's account (through its spoke's reader).
+        return await self._accounts.assume(session)
 
     async def simulate(
         self,
@@ -227,11 +243,12 @@ class IamSudo:
         base_role: str | None = None,
         duration_seconds: int = DEFAULT_DURATION_SECONDS,
         exact: bool = False,
+        account: str | None = None,
     ) -> Credentials:
         """Credentials of the base role limited to the policies of the role ``role_name``.
 
         ``exact`` raises :class:`InexactSimulation` where the base role cannot grant all
-        the role can (see :meth:`plan`).
+        the role can; ``account`` simulates a role of that account (see :meth:`plan`).
         """
         session = await self.plan(
             role_name,
@@ -239,6 +256,7 @@ class IamSudo:
             base_role=base_role,
             duration_seconds=duration_seconds,
             exact=exact,
+            account=account,
         )
         return await self.assume_session(session)
 
@@ -271,15 +289,17 @@ class IamSudo:
         base_role: str | None = None,
         function_name: str = DEFAULT_FUNCTION_NAME,
         exact: bool = False,
+        account: str | None = None,
     ) -> Credentials:
         """Ask the iam-sudo Lambda function to simulate the role, with its own permissions.
 
         Only ``lambda:InvokeFunction`` is needed; the function's sudo policy decides. A
         function error raises :class:`RemoteError` carrying the function's message;
-        ``exact`` has the function refuse an inexact simulation (``InexactSimulation``).
+        ``exact`` has the function refuse an inexact simulation (``InexactSimulation``);
+        ``account``: a role of that account, through the function's spoke there.
         """
         event: dict[str, Any] = SimulateRequest(
-            role_name, _as_principal(principal), base_role, exact
+            role_name, _as_principal(principal), base_role, exact, account
         ).to_event()
         # The function's own validation, so that a bad request fails here, before any call.
         SimulateRequest.from_event(event)
@@ -290,9 +310,12 @@ class IamSudo:
         *,
         principal: Principal | str | None = None,
         function_name: str = DEFAULT_FUNCTION_NAME,
+        account: str | None = None,
+        all_accounts: bool = False,
     ) -> list[dict[str, Any]]:
-        """The roles the function's sudo policy lets *you* (the verified caller) simulate."""
-        event: dict[str, Any] = RolesRequest(_as_principal(principal)).to_event()
+        """The roles the function's sudo policy lets *you* (the verified caller) simulate,
+        here, in ``account``, or in ``all_accounts`` (see :func:`remote.parse_roles_reply`)."""
+        event = RolesRequest(_as_principal(principal), account, all_accounts).to_event()
         return parse_roles_reply(*await invoke(self._reader, function_name, event))
 
     async def verify_caller(self, proof: object, *, audience: str) -> str:
@@ -306,13 +329,32 @@ class IamSudo:
         return await narrowings(self._reader, self.policy, roles, base_role or self.base_role)
 
     async def visible_roles(
-        self, *, principal: Principal | str | None = None, caller: str | None = None
+        self,
+        *,
+        principal: Principal | str | None = None,
+        caller: str | None = None,
+        account: str | None = None,
     ) -> list[Role]:
-        """The roles ``caller`` (default: you) may simulate, trusting ``principal`` if given."""
-        return await visible_roles(self._reader, self.policy, _as_principal(principal), caller)
+        """The roles ``caller`` (default: you) may simulate, trusting ``principal`` if given,
+        in this account or ``account`` (through its spoke)."""
+        steps = await self._accounts.reading(account, self.policy, caller)
+        return await visible_roles(steps.reader, self.policy, _as_principal(principal), caller)
+
+    async def visible_roles_everywhere(
+        self, *, principal: Principal | str | None = None, caller: str | None = None
+    ) -> tuple[list[Role], dict[str, str]]:
+        """The roles ``caller`` may simulate here and in every spoke; account -> error for
+        those that could not be read (see :meth:`Accounts.visible_everywhere`)."""
+        return await self._accounts.visible_everywhere(
+            self.policy, _as_principal(principal), caller
+        )
 
     async def prune_policies(
-        self, *, dry_run: bool = False, min_age: timedelta = PRUNE_MIN_AGE
+        self,
+        *,
+        dry_run: bool = False,
+        min_age: timedelta = PRUNE_MIN_AGE,
+        account: str | None = None,
     ) -> list[str]:
         """Delete the /iam-sudo/ policies that no role of the account needs any more.
 
@@ -321,17 +363,18 @@ class IamSudo:
         ``/iam-sudo/`` named ``iam-sudo-*`` are ever considered. If any role cannot be
         planned, nothing is deleted. Returns the ARNs deleted (or, with ``dry_run``, that
         would be). A policy attached to anything, or created less than ``min_age`` ago, is
-        never deleted (see :meth:`PolicyStore.ours`).
+        never deleted (see :meth:`PolicyStore.ours`). ``account``: another account's,
+        through its spoke's reader (which may delete only under ``/iam-sudo/``).
         """
-        reader = self._reader
+        reader = (steps := await self._accounts.reading(account, self.policy, None)).reader
         async with task_group() as group:
             listing = group.create_task(reader.roles())
-            base_arn = group.create_task(reader.base_role_arn(self.base_role))
+            base_arn = group.create_task(reader.base_role_arn(steps.base_role(self.base_role)))
             group.create_task(reader.policy_versions())  # shared: read once for every plan
-            ours = group.create_task(self._store.ours(min_age))
+            ours = group.create_task(steps.store.ours(min_age))
 
         needed = await needed_policies(reader, self.policy, listing.result(), base_arn.result())
         unneeded = sorted(set(ours.result()) - needed)
         if not dry_run:
-            await self._store.delete(unneeded)
+            await steps.store.delete(unneeded)
         return unneeded

@@ -68,8 +68,15 @@ class IamReader:
         *,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         roles_ttl: float = DEFAULT_ROLES_TTL,
+        identity: Identity | None = None,
+        account: str | None = None,
     ) -> None:
-        """``roles_ttl``: seconds a listing of roles (or of policy versions) is reused."""
+        """``roles_ttl``: seconds a listing of roles (or of policy versions) is reused.
+
+        ``identity``: the caller's, when known already (a spoke's reader signs STS calls
+        with the hub's credentials, whose identity the hub's reader has read); ``account``:
+        the account whose IAM the transport reads, when not the caller's own.
+        """
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
         if roles_ttl < 0:
@@ -78,6 +85,8 @@ class IamReader:
         self._roles_ttl = roles_ttl
         self._iam_slots = asyncio.Semaphore(max_concurrency)
         self._shared = SingleFlight()
+        self._identity = identity
+        self._account = account
 
     async def __aenter__(self) -> Self:
         await self.transport.__aenter__()
@@ -121,6 +130,8 @@ class IamReader:
 
     async def identity(self) -> Identity:
         """The caller's account and ARN (fetched once per reader)."""
+        if self._identity is not None:
+            return self._identity
 
         def read(reply: dict[str, Any]) -> Identity:
             return Identity(account=str(reply["Account"]), arn=str(reply["Arn"]))
@@ -130,6 +141,10 @@ class IamReader:
 
         # Shielded: one caller's cancellation must not cancel the others' shared lookup.
         return await asyncio.shield(self._shared.run("identity", fetch))
+
+    async def account(self) -> str:
+        """The account whose IAM this reader reads (the caller's own unless told)."""
+        return self._account or (await self.identity()).account
 
     def roles_listing(self) -> asyncio.Task[list[Role]]:
         """The shared task listing every role (all pages; one listing per ``roles_ttl`` s)."""

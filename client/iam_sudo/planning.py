@@ -77,9 +77,9 @@ async def read_ceiling(reader: IamReader, base_arn: str) -> Ceiling | str:
     and ``roles_ttl``; or why it cannot be read (another account, a refusal)."""
 
     async def fetch() -> Ceiling | str:
-        identity = await reader.identity()
-        if base_arn.split(":")[4] != identity.account:
-            return f"it is in account {base_arn.split(':')[4]}, read from {identity.account}"
+        here = await reader.account()
+        if base_arn.split(":")[4] != here:
+            return f"it is in account {base_arn.split(':')[4]}, read from {here}"
         name = role_name_of(base_arn)
         versions = asyncio.sleep(0, await reader.policy_versions())
         try:

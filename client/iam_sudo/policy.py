@@ -10,6 +10,12 @@ A sudo policy is YAML with three glob lists, and optionally the callers it is fo
 or, like sudoers, a list of such rules under ``rules:``, each with its own callers.
 Callers are verified ARNs (what STS says, never what a request claims).
 
+``allowed-accounts`` (12-digit account globs) says *where*: at the top level it bounds
+every rule, in a rule it bounds that rule further. Absent, every account the deployment
+can reach (its own and its spokes) is allowed. It applies to the account of the simulated
+role and to that of the base role (which, across accounts, is the base role in the role's
+own account).
+
 Globs are shell-style (``*``, ``?``, ``[...]``) and case-sensitive, like IAM names.
 """
 
@@ -30,7 +36,10 @@ ROLE_NAMES = "allowed-role-names"
 PRINCIPALS = "allowed-principals"
 BASE_ROLES = "allowed-base-roles"
 CALLERS = "allowed-callers"
+ACCOUNTS = "allowed-accounts"
 RULES = "rules"
+# A 12-digit account id glob: digits, * and ?; without *, exactly 12 characters.
+_ACCOUNT_GLOB = re.compile(r"[0-9?*]+")
 
 DEFAULT_POLICY_YAML = """\
 allowed-role-names:
@@ -143,6 +152,25 @@ def _string_list(document: Mapping[str, Any], key: str, where: str = "") -> tupl
     return tuple(value)
 
 
+def _account_list(document: Mapping[str, Any], where: str = "") -> tuple[str, ...]:
+    """``allowed-accounts``: globs that can each match a 12-digit account id, and only that."""
+    globs = _string_list(document, ACCOUNTS, where)
+    for index, glob in enumerate(globs):
+        if not _ACCOUNT_GLOB.fullmatch(glob) or (
+            ("*" not in glob and len(glob) != 12) or len(glob.replace("*", "")) > 12
+        ):
+            raise InvalidSudoPolicy(
+                f"invalid sudo policy: {where}{ACCOUNTS}[{index}] must be a 12-digit account id "
+                f"or a glob of one (digits, * and ?), got {_shown(glob)}"
+            )
+    return globs
+
+
+def _account_of(arn: str) -> str:
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 5 else ""
+
+
 def _principal_list(document: Mapping[str, Any], where: str = "") -> tuple[Principal, ...]:
     value = document[PRINCIPALS]
     if not isinstance(value, list):
@@ -247,14 +275,18 @@ class Rule:
     allowed_principals: tuple[Principal, ...]
     allowed_base_roles: tuple[str, ...]
     allowed_callers: tuple[str, ...] | None = None
+    #: Account id globs of the roles and base roles; None: every account within reach.
+    allowed_accounts: tuple[str, ...] | None = None
+    #: The policy's top-level ``allowed-accounts``, which bounds every rule as well.
+    policy_accounts: tuple[str, ...] | None = None
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any], where: str = "") -> Rule:
-        unknown = [key for key in document if key not in (*RULE_FIELDS, CALLERS)]
+        unknown = [key for key in document if key not in (*RULE_FIELDS, CALLERS, ACCOUNTS)]
         if unknown:
             raise InvalidSudoPolicy(
                 f"invalid sudo policy: unknown field {where}{_shown(unknown[0])}; expected "
-                f"{ROLE_NAMES}, {PRINCIPALS}, {BASE_ROLES} and optionally {CALLERS}"
+                f"{ROLE_NAMES}, {PRINCIPALS}, {BASE_ROLES} and optionally {CALLERS}, {ACCOUNTS}"
             )
         missing = [key for key in RULE_FIELDS if key not in document]
         if missing:
@@ -264,6 +296,7 @@ class Rule:
             allowed_principals=_principal_list(document, where),
             allowed_base_roles=_string_list(document, BASE_ROLES, where),
             allowed_callers=_caller_list(document, where) if CALLERS in document else None,
+            allowed_accounts=_account_list(document, where) if ACCOUNTS in document else None,
         )
 
     def applies_to(self, caller: str | None) -> bool:
@@ -283,14 +316,27 @@ class Rule:
             for allowed in self.allowed_principals
         )
 
+    def allows_account(self, account: str) -> bool:
+        """Whether a role of ``account`` (a 12-digit id) may be simulated under this rule."""
+        return all(
+            globs is None or _matches(account, globs)
+            for globs in (self.allowed_accounts, self.policy_accounts)
+        )
+
     def allows_role(self, role: Role) -> bool:
-        """Whether the role's name and one of the principals it trusts are allowed."""
-        return self.allows_role_name(role.name) and any(
-            self.allows_principal(trusted) for trusted in role.principals
+        """Whether the role's account, name and one of the principals it trusts are allowed."""
+        return (
+            self.allows_account(_account_of(role.arn))
+            and self.allows_role_name(role.name)
+            and any(self.allows_principal(trusted) for trusted in role.principals)
         )
 
     def allows_base_role_glob(self, arn: str) -> bool:
-        return is_role_arn(arn) and _matches(arn, self.allowed_base_roles)
+        return (
+            is_role_arn(arn)
+            and _matches(arn, self.allowed_base_roles)
+            and self.allows_account(_account_of(arn))
+        )
 
 
 @dataclass(frozen=True)
@@ -307,6 +353,8 @@ class SudoPolicy:
     #: sets it to its own account (and those its stack configuration adds), so that an
     #: ``arn:aws:iam::*:role/X`` glob cannot reach a role of a stranger's account.
     base_role_accounts: tuple[str, ...] | None = None
+    #: The top-level ``allowed-accounts`` (already applied to each rule); None if absent.
+    allowed_accounts: tuple[str, ...] | None = None
 
     @classmethod
     def from_document(cls, document: object) -> SudoPolicy:
@@ -316,14 +364,16 @@ class SudoPolicy:
                 f"invalid sudo policy: expected a mapping with {ROLE_NAMES}, {PRINCIPALS} "
                 f"and {BASE_ROLES} (or {RULES}), got {type(document).__name__}"
             )
-        unknown = [key for key in document if key not in (*RULE_FIELDS, CALLERS, RULES)]
+        unknown = [key for key in document if key not in (*RULE_FIELDS, CALLERS, ACCOUNTS, RULES)]
         if unknown:
             raise InvalidSudoPolicy(
-                f"invalid sudo policy: unknown field {_shown(unknown[0])}; "
-                f"expected {ROLE_NAMES}, {PRINCIPALS} and {BASE_ROLES}, {CALLERS}, or {RULES}"
+                f"invalid sudo policy: unknown field {_shown(unknown[0])}; expected "
+                f"{ROLE_NAMES}, {PRINCIPALS} and {BASE_ROLES}, {CALLERS}, {ACCOUNTS}, or {RULES}"
             )
+        # A top-level allowed-accounts bounds every rule, the top-level one and those listed.
+        everywhere = _account_list(document) if ACCOUNTS in document else None
         rules: list[Rule] = []
-        top = {k: v for k, v in document.items() if k != RULES}
+        top = {k: v for k, v in document.items() if k not in (RULES, ACCOUNTS)}
         if top or RULES not in document:
             rules.append(Rule.from_document(top))
         if RULES in document:
@@ -340,7 +390,9 @@ class SudoPolicy:
                         f"{_shown(item)}"
                     )
                 rules.append(Rule.from_document(item, where))
-        return cls(tuple(rules))
+        if everywhere is not None:
+            rules = [replace(rule, policy_accounts=everywhere) for rule in rules]
+        return cls(tuple(rules), allowed_accounts=everywhere)
 
     @classmethod
     def from_yaml(cls, text: str) -> SudoPolicy:
@@ -376,6 +428,10 @@ class SudoPolicy:
 
     def _in_accounts(self, arn: str) -> bool:
         return self.base_role_accounts is None or arn.split(":")[4] in self.base_role_accounts
+
+    def allows_account(self, account: str, caller: str | None = None) -> bool:
+        """Whether ``caller`` may simulate roles in ``account`` (a 12-digit id) at all."""
+        return any(rule.allows_account(account) for rule in self.rules_for(caller))
 
     def allows_role_name(self, name: str, caller: str | None = None) -> bool:
         """Whether a role of this name may be simulated by ``caller``."""
@@ -453,8 +509,14 @@ class SudoPolicy:
             for rule in rules
         ) and self._in_accounts(base_role_arn):
             return
+        account = _account_of(role.arn)
         if not rules:
             reason = f"sudo policy allows {caller or 'an unknown caller'} no simulation"
+        elif not self.allows_account(account, caller):
+            reason = (
+                f"sudo policy does not allow simulating roles in account {account}; ask for it "
+                f"in the policy's {ACCOUNTS}"
+            )
         elif not self.allows_base_role(base_role_arn, caller):
             reason = f"sudo policy does not allow the base role {base_role_arn}"
             if self.base_role_accounts is not None and is_role_arn(base_role_arn):

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._exceptions import InvalidRequest, RemoteError
 from ._text import bounded
+from .accounts import check_account
 from .caller import CallerProof, deployment_audience, needs_caller_account
 from .credentials import Credentials
 from .principal import Principal
@@ -19,12 +20,12 @@ if TYPE_CHECKING:
 
 DEFAULT_FUNCTION_NAME = "iam-sudo"
 MAX_FIELD_CHARS = 512
-_FIELDS = ("role_name", "principal", "base_role")
+_FIELDS = ("role_name", "principal", "base_role", "account")
 _FLAGS = ("exact",)
-_ROLES_FIELDS = ("action", "principal")
+_ROLES_FIELDS = ("action", "principal", "account", "all_accounts")
 PROOF_FIELD = "proof"
 #: Every field an event may hold, whatever it asks.
-EVENT_FIELDS = (*_FIELDS, *_FLAGS, PROOF_FIELD, "action")
+EVENT_FIELDS = (*_FIELDS, *_FLAGS, PROOF_FIELD, "action", "all_accounts")
 _CREDENTIAL_KEYS = ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")
 
 
@@ -48,13 +49,18 @@ def split_event(event: Mapping[str, Any]) -> tuple[object, dict[str, Any]]:
 
 @dataclass(frozen=True)
 class SimulateRequest:
-    """What the function is asked to simulate:
-    ``{"role_name", "principal"?, "base_role"?, "exact"?: bool}``."""
+    """What the function is asked to simulate.
+
+    ``{"role_name", "principal"?, "base_role"?, "account"?, "exact"?: bool}``;
+    ``account`` (12 digits) is another account of the Organization, reached through its
+    spoke.
+    """
 
     role_name: str
     principal: Principal | None = None
     base_role: str | None = None
     exact: bool = False
+    account: str | None = None
 
     def to_event(self) -> dict[str, Any]:
         """The Lambda event; optional fields are left out rather than sent empty."""
@@ -65,6 +71,8 @@ class SimulateRequest:
             event["principal"] = str(self.principal)
         if self.base_role is not None:
             event["base_role"] = self.base_role
+        if self.account is not None:
+            event["account"] = self.account
         return event
 
     @classmethod
@@ -95,7 +103,13 @@ class SimulateRequest:
             principal=Principal.parse(principal) if principal is not None else None,
             base_role=event.get("base_role"),
             exact=exact,
+            account=_account(event.get("account")),
         )
+
+
+def _account(value: object) -> str | None:
+    """A request's ``account``: None, or 12 digits (InvalidRequest otherwise)."""
+    return None if value is None else check_account(value)
 
 
 _UNAUTHENTICATED_HINT = (
@@ -136,30 +150,56 @@ def parse_reply(payload: bytes, function_error: str | None) -> Credentials:
 
 @dataclass(frozen=True)
 class RolesRequest:
-    """A request for the roles the caller may simulate: ``{"action": "roles", "principal"?}``."""
+    """A request for the roles the caller may simulate.
+
+    ``{"action": "roles", "principal"?, "account"?, "all_accounts"?: true}``.
+    """
 
     principal: Principal | None = None
+    account: str | None = None
+    all_accounts: bool = False
 
-    def to_event(self) -> dict[str, str]:
-        event = {"action": "roles"}
+    def to_event(self) -> dict[str, Any]:
+        event: dict[str, Any] = {"action": "roles"}
         if self.principal is not None:
             event["principal"] = str(self.principal)
+        if self.account is not None:
+            event["account"] = self.account
+        if self.all_accounts:
+            event["all_accounts"] = True
         return event
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> RolesRequest:
         _refuse_unknown(event, _ROLES_FIELDS)
+        all_accounts = event.get("all_accounts", False)
+        if not isinstance(all_accounts, bool):
+            raise InvalidRequest("all_accounts must be true or false")
+        account = _account(event.get("account"))
+        if all_accounts and account is not None:
+            raise InvalidRequest("give account or all_accounts, not both")
         principal = event.get("principal")
         if principal is not None and (
             not isinstance(principal, str) or len(principal) > MAX_FIELD_CHARS
         ):
             raise InvalidRequest("principal must be a string of at most 512 characters")
-        return cls(Principal.parse(principal) if principal is not None else None)
+        return cls(
+            Principal.parse(principal) if principal is not None else None, account, all_accounts
+        )
 
 
 def parse_roles_reply(payload: bytes, function_error: str | None) -> list[dict[str, Any]]:
-    """The roles in the function's reply, or its error as :class:`RemoteError`."""
+    """The roles in the function's reply, or its error as :class:`RemoteError`.
+
+    With ``all_accounts``, each account the function could not read is one more entry
+    ``{"account": "123456789012", "error": "one line"}`` after the roles.
+    """
     reply = _reply(payload, function_error)
+    errors = reply.get("errors", {}) if isinstance(reply, Mapping) else None
+    if not isinstance(errors, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in errors.items()
+    ):
+        raise RemoteError("the iam-sudo function replied with malformed account errors")
     roles = reply.get("roles") if isinstance(reply, Mapping) else None
     if not isinstance(roles, list) or not all(
         isinstance(r, Mapping)
@@ -169,7 +209,8 @@ def parse_roles_reply(payload: bytes, function_error: str | None) -> list[dict[s
         for r in roles
     ):
         raise RemoteError("the iam-sudo function replied without a list of roles")
-    return [dict(r) for r in roles]
+    failed = [{"account": a, "error": e} for a, e in sorted(errors.items())]
+    return [dict(r) for r in roles] + failed
 
 
 def describe_roles(roles: Any) -> list[dict[str, Any]]:

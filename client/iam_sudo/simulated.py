@@ -27,6 +27,8 @@ class SimulatedSession:
     base_role_arn: str
     plan: SessionPlan
     findings: tuple[Finding, ...] = ()
+    #: The other account the role is in, read through its spoke (None: the client's own).
+    account: str | None = None
 
     @property
     def fidelity(self) -> tuple[str, ...]:
