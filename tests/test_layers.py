@@ -18,7 +18,8 @@ PACKAGE = ROOT / "client" / "iam_sudo"
 TOP = {
     "cli": {"__main__"},
     "cli_console": {"cli"},
-    "cli_options": {"cli", "cli_console"},
+    "cli_configure": {"cli"},
+    "cli_options": {"cli", "cli_console", "cli_configure"},
     "sources": {"cli", "cli_console"},
     "client": {"cli", "sources"},
 }
