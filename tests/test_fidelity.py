@@ -11,7 +11,6 @@ from iam_sudo.fidelity import (
     narrowing_lines,
     report,
     rewrite_finding,
-    statement_left_out,
 )
 from iam_sudo.roles import Role
 from iam_sudo.session import plan_session
@@ -71,7 +70,6 @@ def test_rewrites_without_structured_fields_are_read_from_their_text() -> None:
     assert (finding.policy, finding.statement) == ("p", 2)
     assert finding.condition_keys == ("aws:PrincipalTag/team",)
     assert finding.line == str(never)
-    assert statement_left_out(finding)
 
     undecided = TextRewrite(
         "managed policy arn:x",
@@ -83,7 +81,6 @@ def test_rewrites_without_structured_fields_are_read_from_their_text() -> None:
     assert finding.kind == "narrower"
     assert (finding.policy, finding.statement) == ("arn:x", 1)
     assert finding.condition_keys == ("aws:userid",)
-    assert statement_left_out(finding)
 
 
 def test_rewrites_of_the_conditions_module_become_findings() -> None:

@@ -205,16 +205,6 @@ def report(
     return findings
 
 
-_LEFT_OUT = ("Allow is left out", "statement left out", "never applies and is left out")
-
-
-def statement_left_out(finding: Finding) -> bool:
-    """Whether the finding's rewrite left its whole statement out of the session (an
-    Allow that depends on an unknown value; a statement that never applies to the role),
-    as opposed to a part of it (some resources, a condition)."""
-    return finding.statement is not None and any(text in finding.line for text in _LEFT_OUT)
-
-
 def narrowing_lines(findings: Iterable[Finding]) -> list[str]:
     """The lines of the findings that make a simulation inexact (what ``--exact`` refuses)."""
     return [f.line for f in findings if f.kind == "narrower"]
