@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -15,6 +14,7 @@ import pulumi_aws as aws
 
 from iam_sudo import IamSudoError, SudoPolicy
 from iam_sudo.fitting import POLICY_PATH
+from iam_sudo.principal import is_account_id
 from iam_sudo.roles import boundary_variant_arn, boundary_variant_name
 
 from .archive import build_archive
@@ -101,7 +101,7 @@ def _policy(*statements: dict[str, Any]) -> str:
 def base_role_accounts(args: IamSudoDeploymentArgs, account: str) -> list[str]:
     """The accounts whose roles may serve as base roles: this one, and those configured."""
     for extra in args.base_role_accounts:
-        if not isinstance(extra, str) or not re.fullmatch(r"\d{12}", extra):
+        if not is_account_id(extra):
             raise pulumi.RunError(
                 f"iam-sudo:baseRoleAccounts must list 12-digit account ids, got {extra!r}"
             )

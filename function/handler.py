@@ -10,7 +10,6 @@ import asyncio
 import functools
 import json
 import os
-import re
 import sys
 import time
 from typing import Any
@@ -29,6 +28,7 @@ from iam_sudo import (
 )
 from iam_sudo.accounts import AccountReaders, spoke_accounts
 from iam_sudo.caller import own_audience
+from iam_sudo.principal import is_account_id
 from iam_sudo.remote import EVENT_FIELDS, RolesRequest, describe_roles, split_event
 from iam_sudo.roles import check_role_reference
 
@@ -51,7 +51,7 @@ def _base_role_accounts(base_role: str) -> list[str]:
     """
     listed = os.environ.get("IAM_SUDO_BASE_ROLE_ACCOUNTS", "").strip()
     accounts = [a.strip() for a in listed.split(",") if a.strip()]
-    if listed and not all(re.fullmatch(r"\d{12}", a) for a in accounts):
+    if listed and not all(is_account_id(a) for a in accounts):
         raise ConfigurationError(
             "IAM_SUDO_BASE_ROLE_ACCOUNTS must be comma-separated 12-digit account ids"
         )

@@ -28,6 +28,7 @@ import pulumi_aws as aws
 
 from iam_sudo.accounts import DEFAULT_READER_ROLE
 from iam_sudo.fitting import POLICY_PATH
+from iam_sudo.principal import is_account_id
 from iam_sudo.roles import boundary_variant_name
 
 from .component import (
@@ -45,7 +46,6 @@ IAM_PRUNE_ACTIONS = ("iam:DeletePolicy",)
 BASE_ROLE_TRUST_ACTIONS = ("sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession")
 READER_TRUST_ACTIONS = ("sts:AssumeRole", "sts:SetSourceIdentity")
 DEFAULT_DEPLOY_ROLE = "OrganizationAccountAccessRole"
-_ACCOUNT_ID = re.compile(r"\d{12}")
 _ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 _OU_ID = re.compile(r"ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32}")
 
@@ -266,7 +266,7 @@ class SpokeTargets:
 
     def __post_init__(self) -> None:
         for account in self.accounts:
-            if not isinstance(account, str) or not _ACCOUNT_ID.fullmatch(account):
+            if not is_account_id(account):
                 raise pulumi.RunError(
                     f"iam-sudo:spokeAccounts must list 12-digit account ids, got {account!r}"
                 )

@@ -38,6 +38,7 @@ from ._exceptions import (
 )
 from .caller import CallerProof
 from .credentials import Credentials
+from .principal import is_account_id
 
 #: The role a spoke account's IAM is read through (``IAM_SUDO_READER_ROLE`` overrides it).
 DEFAULT_READER_ROLE = "iam-sudo-reader"
@@ -49,13 +50,12 @@ READER_SESSION_NAME = "iam-sudo"
 #: How many accounts ``roles --all-accounts`` reads at once: each is one ListRoles (and, for
 #: a cold reader, one AssumeRole) in its own account's IAM quota.
 ACCOUNTS_IN_FLIGHT = 32
-_ACCOUNT = re.compile(r"\d{12}")
 _ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 
 
 def check_account(account: object) -> str:
     """``account`` if it is a 12-digit account id; :class:`InvalidRequest` otherwise."""
-    if not isinstance(account, str) or not _ACCOUNT.fullmatch(account):
+    if not is_account_id(account):
         shown = repr(account[:20]) if isinstance(account, str) else type(account).__name__
         raise InvalidRequest(f"an account must be a 12-digit account id, got {shown}")
     return account
@@ -86,7 +86,7 @@ def spoke_accounts(environ: Mapping[str, str] | None = None) -> tuple[str, ...] 
     if listed is None:
         return None
     accounts = tuple(a.strip() for a in listed.split(",") if a.strip())
-    if not all(_ACCOUNT.fullmatch(a) for a in accounts):
+    if not all(is_account_id(a) for a in accounts):
         raise ConfigurationError(
             "IAM_SUDO_SPOKE_ACCOUNTS must be comma-separated 12-digit account ids"
         )

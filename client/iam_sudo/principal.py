@@ -6,12 +6,20 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, TypeGuard
 
 from ._exceptions import InvalidPrincipal
 from .documents import as_list, statement_list
 
 _ACCOUNT_ID = re.compile(r"\d{12}")
+
+
+def is_account_id(value: object) -> TypeGuard[str]:
+    """Whether ``value`` is an AWS account id: exactly 12 digits (IAM User Guide, "AWS
+    account identifiers")."""
+    return isinstance(value, str) and _ACCOUNT_ID.fullmatch(value) is not None
+
+
 _ACCOUNT_ROOT = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):root")
 PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
 # The actions by which a trusted principal becomes the role: a statement that allows none
@@ -112,7 +120,7 @@ def trusted_principals(trust_policy: Mapping[str, Any] | None) -> list[Principal
 
 def _account_of(value: str) -> str | None:
     """The account of an account principal, in either of its spellings."""
-    if _ACCOUNT_ID.fullmatch(value):
+    if is_account_id(value):
         return value
     match = _ACCOUNT_ROOT.fullmatch(value)
     return match.group(1) if match else None
