@@ -11,7 +11,7 @@ from typing import Any
 from devtools import localaws
 from devtools.lambda_stand_in import extract, runtime_boto_dir
 from iam_sudo_deploy.archive import build_archive
-from tests.test_function import signed_proof
+from tests.integration.test_function import signed_proof
 
 SERVE_ONE_REQUEST = """
 import json, sys

@@ -4,7 +4,7 @@ Accounts: the hub (the function, from the Pulumi program), spokes A and B (creat
 what the program registers through their providers) each with a role ``app-TaskRole`` of
 different policies, spoke C whose roles trust a stranger instead of the hub, spoke D listed
 but never enrolled. moto applies AWS's cross-account trust check, refuses roles that do not
-exist and caps chained sessions at one hour (devtools/enforced.py, tests/test_enforced.py).
+exist and caps chained sessions at one hour (devtools/enforced.py, its test_enforced.py).
 """
 
 import json

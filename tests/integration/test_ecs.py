@@ -114,7 +114,7 @@ def test_without_a_way_to_renew_it_serves_until_expiry() -> None:
         assert server.refreshes == 0
 
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NODE_SDK = ROOT / ".pytest_cache" / "node-aws-sdk"
 WHOAMI_JS = """\
 const { STSClient, GetCallerIdentityCommand } = require("@aws-sdk/client-sts");

@@ -21,7 +21,7 @@ from tests.iam_reference import Request, allowed, condition_holds
 
 ROLE_ACCOUNT, OTHER_ACCOUNT = "111111111111", "222222222222"
 ROLE = f"arn:aws:iam::{ROLE_ACCOUNT}:role/app-TaskRole"
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def base_arn(account: str) -> str:

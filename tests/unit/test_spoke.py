@@ -134,7 +134,7 @@ def test_spoke_roles_trust_exactly_the_hub_function_and_the_reader_reads_its_own
     [reader_policy] = roles["iam-sudo-reader"]["inline"].values()
     by_sid = {s["Sid"]: s for s in reader_policy["Statement"]}
     actions = {a for s in by_sid.values() for a in s["Action"]}
-    # What a simulation calls (tests/test_component.py checks those against the core), plus
+    # What a simulation calls (tests/unit/test_component.py checks those against the core), plus
     # what prune needs; nothing else.
     assert actions == set(IAM_READ_ACTIONS + IAM_CREATE_ACTIONS) | {"iam:DeletePolicy"}
     assert by_sid["CreateAndPruneSessionPolicies"]["Resource"] == (

@@ -10,7 +10,7 @@ import pytest
 from devtools import localaws
 from iam_sudo import IamSudo, RemoteError, ThreadTransport, Timeouts
 from iam_sudo._transports import AioTransport
-from tests.test_cli import one_line_error
+from tests.integration.test_cli import one_line_error
 
 
 @pytest.mark.parametrize(

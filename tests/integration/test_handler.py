@@ -12,7 +12,7 @@ from devtools import localaws
 from iam_sudo import IamSudoError, SudoPolicy
 from iam_sudo_deploy import handler as function
 from tests.conftest import ALLOW_ALL_POLICY
-from tests.test_function import signed_proof
+from tests.integration.test_function import signed_proof
 
 
 class Context:
