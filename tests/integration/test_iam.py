@@ -29,13 +29,3 @@ async def test_readers_bound_to_given_credentials_each_ask_as_their_own(
     assert theirs.arn.endswith(":assumed-role/IAMSudoUser/second-account")
     keys = {request.access_key for request in local_aws.recorder.requests}
     assert keys == {aws_env["AWS_ACCESS_KEY_ID"], session.access_key_id}, "each signs as its own"
-
-
-def test_a_transport_takes_a_profile_or_credentials_not_both() -> None:
-    with pytest.raises(ValueError, match="not both"):
-        AioTransport(profile="p", credentials=object())  # type: ignore[arg-type]
-
-
-def test_a_reader_refuses_a_concurrency_limit_below_one() -> None:
-    with pytest.raises(ValueError, match="at least 1"):
-        IamReader(ThreadTransport(), max_concurrency=0)

@@ -7,11 +7,9 @@ from typing import Any
 import pulumi
 import pytest
 
-import iam_sudo.client
-import iam_sudo.iam
 from devtools import localaws, pulumi_program
-from iam_sudo import IamSudo, InvalidSudoPolicy, SudoPolicy
-from iam_sudo_deploy.component import IAM_CREATE_ACTIONS, IAM_READ_ACTIONS, PACKED_POLICY_WRITES
+from iam_sudo import InvalidSudoPolicy, SudoPolicy
+from iam_sudo_deploy.component import PACKED_POLICY_WRITES
 from tests.conftest import ALLOW_ALL_POLICY, ROOT
 
 FUNCTION = "aws:lambda/function:Function"
@@ -26,23 +24,6 @@ def document(resource: pulumi_program.Resource, key: str) -> dict[str, Any]:
 def statements_by_sid(program: pulumi_program.ProgramRun) -> dict[str, dict[str, Any]]:
     policy = document(program.one("aws:iam/rolePolicy:RolePolicy", "execution-policy"), "policy")
     return {s["Sid"]: s for s in policy["Statement"]}
-
-
-def test_the_function_runs_the_handler_on_a_current_python_with_the_programs_env(
-    program: pulumi_program.ProgramRun,
-) -> None:
-    function = program.one(FUNCTION)
-    assert function.inputs["name"] == "iam-sudo"
-    assert function.inputs["handler"] == "handler.handler"
-    runtime = function.inputs["runtime"]
-    assert runtime.startswith("python3.")
-    assert int(runtime.split(".")[1]) >= 12
-    assert function.inputs["role"] == "arn:aws:iam::123456789012:role/iam-sudo-execution"
-    assert program.function_env == {
-        "IAM_SUDO_POLICY": ALLOW_ALL_POLICY,
-        "IAM_SUDO_BASE_ROLE": "arn:aws:iam::123456789012:role/IAMSudoUser",
-        "IAM_SUDO_BASE_ROLE_ACCOUNTS": "123456789012",
-    }
 
 
 def test_the_base_role_trusts_the_function_not_the_account(
@@ -98,41 +79,6 @@ def test_the_execution_role_may_read_roles_assume_allowed_base_roles_and_log(
         "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/iam-sudo:*"
     )
     assert all(s["Effect"] == "Allow" for s in statements.values())
-
-
-async def test_the_iam_actions_granted_are_exactly_those_a_simulation_calls(
-    aws_env: dict[str, str],
-    local_aws: localaws.LocalAws,
-    program: pulumi_program.ProgramRun,
-    iam: Any,
-    prefix: str,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(iam_sudo.iam, "IAM_PAGE_SIZE", 1)
-    localaws.create_role(
-        iam,
-        f"{prefix}Full",
-        inline={"p": localaws.allow("s3:*")},
-        managed=["arn:aws:iam::aws:policy/ReadOnlyAccess"],
-    )
-    verbose = localaws.too_large_inline("v")
-    localaws.create_role(iam, f"{prefix}Packed", inline=verbose)
-    async with IamSudo() as sudo:
-        await sudo.simulate(f"{prefix}Full")
-        # A role that needs packing, with a policy attached after the listings were made.
-        new = iam.create_policy(
-            PolicyName=f"{prefix}New", PolicyDocument=json.dumps(localaws.allow("sns:Publish"))
-        )
-        iam.attach_role_policy(RoleName=f"{prefix}Packed", PolicyArn=new["Policy"]["Arn"])
-        await sudo.simulate(f"{prefix}Packed")
-    called = {f"iam:{action}" for action in local_aws.recorder.actions("iam")}
-    statements = statements_by_sid(program)
-    granted = {
-        action
-        for sid in ("ListRolesAndPolicies", "ReadRoles", "ReadPolicies", "CreateSessionPolicies")
-        for action in statements[sid]["Action"]
-    }
-    assert called == granted == set(IAM_READ_ACTIONS + IAM_CREATE_ACTIONS)
 
 
 def test_the_log_group_keeps_logs_30_days_by_default(program: pulumi_program.ProgramRun) -> None:
