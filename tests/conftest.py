@@ -17,6 +17,14 @@ from devtools import localaws
 ROOT = Path(__file__).resolve().parent.parent
 PRINT_IDENTITY = "import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])"
 _counter = itertools.count(1)
+#: Fixtures that reach the local AWS or a server on loopback: integration tests' only.
+INTEGRATION_FIXTURES = frozenset(
+    {
+        "local_aws", "iam", "base_role", "aws_env", "credentials_file", "cli", "slow_aws",
+        "faulty_proxy", "faulty_aws", "task_role", "function_aws", "stand_in",
+        "remote_env",
+    }
+)  # fmt: skip
 
 
 @pytest.fixture(scope="session")
