@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import itertools
+import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import tempfile
+import traceback
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -84,19 +89,98 @@ def credentials_file(aws_env: dict[str, str]) -> Path:
 
 @pytest.fixture
 def cli(aws_env: dict[str, str]) -> Any:
-    """Run `python -m iam_sudo ARGS` as a user would, in the test's environment."""
+    """Run `iam-sudo ARGS` as a user would, in the test's environment (see :func:`run_cli`)."""
 
-    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "iam_sudo", *args],
-            env=aws_env if env is None else env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+    def run(
+        *args: str, env: dict[str, str] | None = None, process: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        return run_cli(*args, env=aws_env if env is None else env, process=process)
 
     return run
+
+
+def run_cli(
+    *args: str, env: Mapping[str, str], process: bool = False, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`iam-sudo ARGS` with exactly ``env``, as `python -m iam_sudo ARGS` would run it.
+
+    In this process by default (as click's CliRunner, but at the file descriptors, so that
+    the output of a command iam-sudo runs is captured as a shell would see it): no
+    interpreter start and no SDK import per run. ``process=True`` for what needs a process
+    of its own: signals, a terminal, imports counted from a cold start, a timeout. Inside a
+    running event loop (asyncio.run cannot nest) the run is a process too.
+    """
+    if not process:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return _run_in_process(list(args), env)
+    return subprocess.run(
+        [sys.executable, "-m", "iam_sudo", *args],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _run_in_process(args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    from iam_sudo import __main__ as entry
+
+    logger = logging.getLogger("iam_sudo")
+    saved_log = (list(logger.handlers), logger.level)
+    saved_env, saved_argv = dict(os.environ), sys.argv
+    saved_streams = (sys.stdin, sys.stdout, sys.stderr)
+    for stream in saved_streams[1:]:
+        stream.flush()
+    saved_fds = [os.dup(fd) for fd in (0, 1, 2)]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        null = os.open(os.devnull, os.O_RDONLY)
+        for source, fd in ((null, 0), (out.fileno(), 1), (err.fileno(), 2)):
+            os.dup2(source, fd)
+        os.close(null)
+        # As a process's: stdout block-buffered on a pipe, stderr line-buffered.
+        sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
+        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8")
+        sys.stderr = io.TextIOWrapper(
+            io.FileIO(2, "w", closefd=False),
+            encoding="utf-8",
+            errors="backslashreplace",
+            line_buffering=True,
+        )
+        # moto may run in this process (devtools.enforced) and reads its MOTO_* settings
+        # from the environment when it creates an account's backend.
+        os.environ.clear()
+        os.environ.update({k: v for k, v in saved_env.items() if k.startswith("MOTO_")}, **env)
+        sys.argv = [entry.__file__, *args]
+        code: int = 0
+        try:
+            entry.main()
+        except SystemExit as exit_:
+            if isinstance(exit_.code, str):
+                print(exit_.code, file=sys.stderr)
+            code = 1 if isinstance(exit_.code, str) else exit_.code or 0
+        except Exception:
+            traceback.print_exc()
+            code = 1
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+            sys.stdin, sys.stdout, sys.stderr = saved_streams
+            for fd, saved in enumerate(saved_fds):
+                os.dup2(saved, fd)
+                os.close(saved)
+            sys.argv = saved_argv
+            os.environ.clear()
+            os.environ.update(saved_env)
+            logger.handlers[:] = saved_log[0]
+            logger.setLevel(saved_log[1])
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(
+            ["iam-sudo", *args], code, out.read().decode(), err.read().decode()
+        )
 
 
 @pytest.fixture(scope="session")
