@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
@@ -16,6 +15,7 @@ from devtools import enforced, localaws, pulumi_program
 from devtools.lambda_stand_in import LambdaStandIn
 from iam_sudo import IamSudo, Unauthenticated
 from iam_sudo.caller import CallerProof
+from tests.conftest import run_cli
 from tests.unit.test_caller import RULES, signed
 
 
@@ -176,16 +176,7 @@ def as_session(url: str, service: str, env: dict[str, str]) -> Any:
 
 
 def simulate(world: World, user: str, role: str, base: dict[str, str]) -> Any:
-    import subprocess
-
-    return subprocess.run(
-        [sys.executable, "-m", "iam_sudo", "simulate", "--role-name", role, "--", "true"],
-        env=world.client_env(user, base),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli("simulate", "--role-name", role, "--", "true", env=world.client_env(user, base))
 
 
 def test_every_call_the_function_makes_is_allowed_by_the_program_s_policy(

@@ -37,6 +37,7 @@ from iam_sudo._exceptions import (
     EndpointUnreachable,
 )
 from iam_sudo.credentials import Credentials
+from tests.conftest import run_cli
 from tests.unit.test_console import ACCOUNT, SECRET_CREDENTIALS, query
 
 
@@ -240,14 +241,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 
 def iam_sudo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "iam_sudo", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(*args, env=env)
 
 
 def sign_in(world: World, url: str) -> federation.SignIn:

@@ -18,7 +18,7 @@ import pytest
 
 from devtools import enforced, localaws, pulumi_program
 from devtools.lambda_stand_in import LambdaStandIn
-from tests.conftest import PRINT_IDENTITY
+from tests.conftest import PRINT_IDENTITY, run_cli
 
 HUB = pulumi_program.ACCOUNT
 A, B, C, D = "111111111111", "222222222222", "333333333333", "444444444444"
@@ -68,14 +68,7 @@ class Org:
         }
 
     def run(self, user: str, base: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "iam_sudo", *args],
-            env=self.env(user, base),
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return run_cli(*args, env=self.env(user, base))
 
     def whoami(self, user: str, base: dict[str, str], *args: str) -> str:
         result = self.run(user, base, "simulate", *args, "--", sys.executable, "-c", PRINT_IDENTITY)
