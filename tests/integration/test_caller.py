@@ -14,7 +14,7 @@ import pytest
 from devtools import enforced, localaws, pulumi_program
 from devtools.lambda_stand_in import LambdaStandIn
 from iam_sudo import IamSudo, Unauthenticated
-from iam_sudo.caller import CallerProof
+from iam_sudo.aws.caller import CallerProof
 from tests.conftest import run_cli
 from tests.unit.test_caller import RULES, signed
 
@@ -25,8 +25,8 @@ async def test_the_function_sends_a_proof_to_the_sts_endpoint_it_was_signed_for(
 ) -> None:
     # No endpoint override: the function's STS is its regional endpoint, and a legacy
     # client's proof goes to the global endpoint it was signed for (STS checks it there).
-    from iam_sudo import _transports
-    from iam_sudo._transports import ThreadTransport
+    from iam_sudo.aws import transports as _transports
+    from iam_sudo.aws.transports import ThreadTransport
 
     for name in list(os.environ):
         if name.startswith(("AWS_", "IAM_SUDO_")):

@@ -133,7 +133,7 @@ async def test_a_boundary_variant_is_the_ceiling_of_a_role_with_that_boundary(
 ) -> None:
     from devtools import localaws
     from iam_sudo import IamSudo, InexactSimulation
-    from iam_sudo.roles import boundary_variant_name
+    from iam_sudo.core.roles import boundary_variant_name
 
     boundary_doc = {
         "Version": "2012-10-17",

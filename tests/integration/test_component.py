@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+import iam_sudo.aws.iam_reader
 import iam_sudo.client
-import iam_sudo.iam
 from devtools import localaws, pulumi_program
 from iam_sudo import IamSudo
 from iam_sudo_deploy.component import IAM_CREATE_ACTIONS, IAM_READ_ACTIONS
@@ -43,7 +43,7 @@ async def test_the_iam_actions_granted_are_exactly_those_a_simulation_calls(
     prefix: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(iam_sudo.iam, "IAM_PAGE_SIZE", 1)
+    monkeypatch.setattr(iam_sudo.aws.iam_reader, "IAM_PAGE_SIZE", 1)
     localaws.create_role(
         iam,
         f"{prefix}Full",

@@ -29,14 +29,14 @@ import pytest
 
 from devtools import enforced, federation, localaws, pulumi_program
 from devtools.lambda_stand_in import LambdaStandIn
-from iam_sudo import console
-from iam_sudo._exceptions import (
+from iam_sudo.aws import console
+from iam_sudo.core.exceptions import (
     AccessDenied,
     AwsError,
     CommandError,
     EndpointUnreachable,
 )
-from iam_sudo.credentials import Credentials
+from iam_sudo.settings.credentials import Credentials
 from tests.conftest import run_cli
 from tests.unit.test_console import ACCOUNT, SECRET_CREDENTIALS, query
 
@@ -83,7 +83,7 @@ def raw_server() -> Iterator[tuple[str, list[bytes]]]:
 async def test_a_broken_or_silent_endpoint_is_one_line_without_the_url(
     raw_server: tuple[str, list[bytes]], answer: bytes | None, error: type[Exception], text: str
 ) -> None:
-    from iam_sudo._aws import Timeouts
+    from iam_sudo.aws.errors import Timeouts
 
     endpoint, answers = raw_server
     if answer is not None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from iam_sudo import ConfigurationError, Credentials
-from iam_sudo.cache import (
+from iam_sudo.settings.cache import (
     MAX_AHEAD,
     REFRESH_MARGIN,
     cache_key,

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from devtools import pulumi_program
 from iam_sudo import ConfigurationError, Unauthenticated
-from iam_sudo.caller import (
+from iam_sudo.aws.caller import (
     CallerProof,
     caller_from_answer,
     check_proof,
@@ -247,7 +247,7 @@ def signed(region: str, style: str, audience: str) -> CallerProof:
     """A proof signed as the client signs it (botocore's SigV4, its endpoint), unsent."""
     from botocore.credentials import Credentials
 
-    from iam_sudo._transports import _sign
+    from iam_sudo.aws.transports import _sign
 
     client = botocore_sts(region, style)
     return _sign(client, Credentials("AKIAIOSFODNN7EXAMPLE", "secret"), audience)
@@ -304,7 +304,7 @@ def test_a_legacy_sts_endpoint_client_is_accepted_by_its_own_regional_deployment
 def test_genuine_sts_endpoints_are_those_aws_lists_for_the_partition() -> None:
     # IAM User Guide, "AWS STS Regions and endpoints": sts.<region>.amazonaws.com, the
     # global sts.amazonaws.com (aws only), China's sts.<region>.amazonaws.com.cn.
-    from iam_sudo.caller import genuine_sts_endpoints
+    from iam_sudo.aws.caller import genuine_sts_endpoints
 
     aws = genuine_sts_endpoints("aws")
     assert aws["https://sts.amazonaws.com/"] == "us-east-1"

@@ -307,7 +307,7 @@ def test_every_base_role_may_not_rewrite_or_delete_packed_policies(tmp_path: Pat
     # base role granted AdministratorAccess) could otherwise make another user's session
     # policy a new default version. IAM User Guide, "Policy evaluation logic": an explicit
     # Deny in an identity-based policy overrides every Allow, boundary or not.
-    from iam_sudo.ceiling import Ceiling
+    from iam_sudo.core.ceiling import Ceiling
 
     boundary = "arn:aws:iam::123456789012:policy/DeveloperBoundary"
     policy = ALLOW_ALL_POLICY.replace("role/IAMSudoUser", "role/IAMSudoUser*")

@@ -17,14 +17,14 @@ from datetime import UTC, datetime
 import pytest
 
 from devtools import localaws
-from iam_sudo import console
-from iam_sudo._exceptions import (
+from iam_sudo.aws import console
+from iam_sudo.core.exceptions import (
     AccessDenied,
     AwsError,
     ConfigurationError,
     InvalidRequest,
 )
-from iam_sudo.credentials import Credentials
+from iam_sudo.settings.credentials import Credentials
 
 AWS = console.PARTITIONS["aws"]
 GOV = console.PARTITIONS["aws-us-gov"]
@@ -254,7 +254,7 @@ def test_a_refusal_or_a_garbled_answer_is_one_line_without_the_body(
 
 
 def test_the_session_s_partition_is_that_of_an_arn_given_for_it() -> None:
-    from iam_sudo import cli_console
+    from iam_sudo.cli import console as cli_console
 
     gov_role = f"arn:aws-us-gov:iam::{ACCOUNT}:role/Deployer"
     assert cli_console._session_partition(None, gov_role, None) == (

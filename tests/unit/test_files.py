@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from iam_sudo import _files
+from iam_sudo.settings import files as _files
 
 
 def test_the_lock_file_is_never_opened_through_a_symlink(tmp_path: Path) -> None:
