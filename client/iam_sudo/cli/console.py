@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import asyncclick as click
 
+from ..core.defaults import DEFAULT_DURATION_SECONDS
 from ..core.exceptions import IamSudoError
-from ..core.session import DEFAULT_DURATION_SECONDS
 from . import credential_process, sources
 from . import options as options
 

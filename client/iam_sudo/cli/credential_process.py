@@ -13,9 +13,10 @@ import shutil
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..settings.credentials import Credentials
+if TYPE_CHECKING:
+    from ..settings.credentials import Credentials
 
 
 def self_command() -> list[str]:

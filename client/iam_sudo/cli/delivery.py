@@ -6,10 +6,12 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..settings.credentials import Credentials, write_profile
 from .formats import render
+
+if TYPE_CHECKING:
+    from ..settings.credentials import Credentials
 
 log = logging.getLogger("iam_sudo")
 
@@ -34,6 +36,8 @@ def deliver(
         sys.stdout.write(render(credentials, format_name))
         sys.stdout.flush()
     if profile:
+        from ..settings.credentials import write_profile
+
         path = write_profile(credentials, profile)
         print(
             f"iam-sudo: credentials saved as profile {profile} in {path}, "

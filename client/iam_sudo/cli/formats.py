@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from ..settings.credentials import Credentials
+if TYPE_CHECKING:
+    from ..settings.credentials import Credentials
 
 _LINES: dict[str, str] = {
     "env": "export {name}={value}",

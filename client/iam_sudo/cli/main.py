@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncclick as click
 
+from ..core.defaults import DEFAULT_DURATION_SECONDS
 from ..core.exceptions import IamSudoError
-from ..core.session import DEFAULT_DURATION_SECONDS
 from . import configure as cli_configure
 from . import console as cli_console
 from . import credential_process, options, sources

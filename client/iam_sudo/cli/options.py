@@ -12,9 +12,8 @@ from typing import Any, TypeVar
 
 import asyncclick as click
 
+from ..core.defaults import DEFAULT_DURATION_SECONDS, DEFAULT_FUNCTION_NAME
 from ..core.exceptions import IamSudoError
-from ..core.session import DEFAULT_DURATION_SECONDS
-from ..steps.remote import DEFAULT_FUNCTION_NAME
 from .formats import FORMATS
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 from .conditions import Rewrite, Target, rewrite
+from .defaults import DEFAULT_DURATION_SECONDS as DEFAULT_DURATION_SECONDS
 from .documents import statement_list
 from .exceptions import InvalidRequest, UnsupportedRole
 from .fitting import (
@@ -20,7 +21,6 @@ from .fitting import (
 from .text import bounded
 
 MAX_SESSION_NAME_CHARS = 64
-DEFAULT_DURATION_SECONDS = 3600
 # STS's session tag limits.
 MAX_TAGS = 50
 MAX_TAG_KEY_CHARS = 128
