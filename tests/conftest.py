@@ -33,11 +33,16 @@ INTEGRATION_FIXTURES = frozenset(
 )  # fmt: skip
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Freeze what collection imported (the SDKs, moto, Pulumi, hypothesis: millions of
-    objects) out of the garbage collector's reach: every later collection, automatic or a
-    test's own gc.collect(), then scans only what the tests made (a test that collects
-    garbage three times took seconds instead of milliseconds)."""
+@pytest.fixture(autouse=True, scope="module")
+def _frozen_heap() -> None:
+    """Freeze what is alive as each module starts out of the garbage collector's reach.
+
+    What collection imported (the SDKs, moto, Pulumi, hypothesis) and what earlier tests
+    keep (botocore's endpoint data, cached once per process) are hundreds of thousands of
+    objects: every collection, automatic or a test's own gc.collect(), scanned them all (a
+    test that collects three times took seconds instead of milliseconds). Frozen objects
+    are still freed when nothing refers to them; only their cycles are left alone.
+    """
     gc.collect()
     gc.freeze()
 

@@ -7,6 +7,8 @@ tests/integration/. Loopback-free sockets (asyncio's self-pipe, AF_UNIX) are fin
 
 from __future__ import annotations
 
+import multiprocessing.process
+import os
 import socket
 import subprocess
 from typing import Any
@@ -35,6 +37,8 @@ def _in_process_only(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
         return connect(self, address)
 
     monkeypatch.setattr(subprocess.Popen, "__init__", no_process)
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", no_process)
+    monkeypatch.setattr(os, "fork", no_process)
     monkeypatch.setattr(socket.socket, "connect", no_network)
     monkeypatch.setattr(socket.socket, "connect_ex", no_network)
     return

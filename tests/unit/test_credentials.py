@@ -1,5 +1,4 @@
 import configparser
-import multiprocessing
 import os
 import stat
 from datetime import UTC, datetime
@@ -163,27 +162,6 @@ def test_an_unwritable_location_is_a_one_line_error(tmp_path: Path) -> None:
     with pytest.raises(CredentialsFileError, match="cannot write credentials file") as caught:
         write_profile(CREDS, "sim", blocker / "credentials")
     assert "\n" not in str(caught.value)
-
-
-def _writer(path: str, index: int) -> None:
-    credentials = Credentials(f"KEY{index}", "secret", "token", CREDS.expiration)
-    write_profile(credentials, f"p{index}", Path(path))
-
-
-def test_twenty_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "credentials"
-    path.write_text(EXISTING)
-    context = multiprocessing.get_context("spawn")
-    processes = [context.Process(target=_writer, args=(str(path), i)) for i in range(20)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(60)
-        assert process.exitcode == 0
-    parser = read(path)
-    assert {f"p{i}" for i in range(20)} <= set(parser.sections())
-    assert all(parser[f"p{i}"]["aws_access_key_id"] == f"KEY{i}" for i in range(20))
-    assert parser["prod"]["aws_access_key_id"] == "AKIAPROD"
 
 
 LONG_TERM_AFTER_A_COMMENTED_HEADER = """\
