@@ -16,6 +16,7 @@ from devtools.lambda_stand_in import LambdaStandIn
 from iam_sudo import IamSudo, Unauthenticated
 from iam_sudo.aws.caller import CallerProof
 from tests.conftest import run_cli
+from tests.integration.conftest import EnforcedWorld, enforced_world
 from tests.unit.test_caller import RULES, signed
 
 
@@ -66,32 +67,23 @@ rules:
 
 
 @dataclass
-class World:
-    aws: enforced.EnforcedAws
-    stand_in: LambdaStandIn
-    users: dict[str, dict[str, str]]
-    execution: dict[str, str]
-    function_log: list[str]
-    function_arn: str
+class World(EnforcedWorld):
     # Deployments of a function of the same name: (Lambda endpoint, function ARN).
     deployments: dict[str, tuple[LambdaStandIn, str]]
 
-    def client_env(self, user: str, base: dict[str, str]) -> dict[str, str]:
-        return {
-            **{k: v for k, v in base.items() if not k.startswith("AWS_")},
-            **localaws.LocalAws("", self.aws.url, self.aws.recorder, None, None).env(),  # type: ignore[arg-type]
-            **self.users[user],
-            "AWS_ENDPOINT_URL_LAMBDA": self.stand_in.url,
-        }
+    @property
+    def function_log(self) -> list[str]:
+        return self.function.logs
+
+    @property
+    def function_arn(self) -> str:
+        return self.function.arn
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    aws = enforced.start()
-    iam = localaws.client("iam", aws.url)
-    program = pulumi_program.run({"policy": RULES}, tmp_path_factory.mktemp("enforced"))
-    enforced.create_program_resources(iam, program)
-    users = {name: enforced.user_with_keys(iam, name) for name in ("alice", "bob")}
+    hub = enforced_world(tmp_path_factory.mktemp("enforced"), {"policy": RULES}, ("alice", "bob"))
+    iam = hub.iam
     for name, trust in (("app-TaskRole", "ecs-tasks"), ("app-BuildRole", "codebuild")):
         verbose = {
             f"p{i}": localaws.allow(f"s3:Get{i}", f"arn:aws:s3:::{name.lower() * 20}{i}")
@@ -104,35 +96,23 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             inline=verbose,
             managed=["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"],
         )
-    sts = localaws.client("sts", aws.url)
-    execution = enforced.session_env(
-        sts.assume_role(
-            RoleArn="arn:aws:iam::123456789012:role/iam-sudo-execution", RoleSessionName="lambda"
-        )["Credentials"]
-    )
-    stand_in = LambdaStandIn()
-    env = {
-        **localaws.LocalAws("", aws.url, aws.recorder, None, None).env(),  # type: ignore[arg-type]
-        **execution,
-        **program.function_env,
-    }
-    function = stand_in.add_function("iam-sudo", program.archive, env)
+    env = hub.function_env()
     # The same name in another region of the account, and in another account.
     in_region = LambdaStandIn()
-    regional = in_region.add_function("iam-sudo", program.archive, env, region="eu-west-1")
+    regional = in_region.add_function("iam-sudo", hub.program.archive, env, region="eu-west-1")
     admin = enforced.session_env(
-        sts.assume_role(
+        hub.sts.assume_role(
             RoleArn=f"arn:aws:iam::{OTHER_ACCOUNT}:role/Admin", RoleSessionName="setup"
         )["Credentials"]
     )
-    other_iam = as_session(aws.url, "iam", admin)
+    other_iam = as_session(hub.aws.url, "iam", admin)
     other_program = pulumi_program.run(
         {"policy": OTHER_RULES}, tmp_path_factory.mktemp("other-account")
     )
     enforced.create_program_resources(other_iam, other_program)
-    users["carol"] = enforced.user_with_keys(other_iam, "carol")
+    hub.users["carol"] = enforced.user_with_keys(other_iam, "carol")
     other_execution = enforced.session_env(
-        as_session(aws.url, "sts", admin).assume_role(
+        as_session(hub.aws.url, "sts", admin).assume_role(
             RoleArn=f"arn:aws:iam::{OTHER_ACCOUNT}:role/iam-sudo-execution",
             RoleSessionName="lambda",
         )["Credentials"]
@@ -151,15 +131,16 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         account=OTHER_ACCOUNT,
     )
     deployments = {
-        "home": (stand_in, function.arn),
+        "home": (hub.stand_in, hub.function.arn),
         "other-region": (in_region, regional.arn),
         "other-account": (in_account, other.arn),
     }
-    aws.enforce()
-    yield World(aws, stand_in, users, execution, function.logs, function.arn, deployments)
-    for each in (stand_in, in_region, in_account):
+    world = World(**vars(hub), deployments=deployments)
+    world.enforce()
+    yield world
+    for each in (in_region, in_account):
         each.stop()
-    aws.stop()
+    world.stop()
 
 
 def as_session(url: str, service: str, env: dict[str, str]) -> Any:

@@ -27,8 +27,7 @@ from typing import Any
 
 import pytest
 
-from devtools import enforced, federation, localaws, pulumi_program
-from devtools.lambda_stand_in import LambdaStandIn
+from devtools import federation, localaws
 from iam_sudo.aws import console
 from iam_sudo.core.exceptions import (
     AccessDenied,
@@ -38,6 +37,7 @@ from iam_sudo.core.exceptions import (
 )
 from iam_sudo.settings.credentials import Credentials
 from tests.conftest import run_cli
+from tests.integration.conftest import EnforcedWorld, enforced_world
 from tests.unit.test_console import ACCOUNT, SECRET_CREDENTIALS, query
 
 
@@ -172,40 +172,24 @@ REAL_ROLE = "ConsoleReader"
 
 
 @dataclass
-class World:
-    aws: enforced.EnforcedAws
-    stand_in: LambdaStandIn
+class World(EnforcedWorld):
     federation: federation.Federation
-    users: dict[str, dict[str, str]]
 
     def env(self, user: str, base: dict[str, str], **extra: str) -> dict[str, str]:
-        return {
-            **{k: v for k, v in base.items() if not k.startswith(("AWS_", "IAM_SUDO_"))},
-            **localaws.LocalAws("", self.aws.url, self.aws.recorder, None, None).env(),  # type: ignore[arg-type]
-            **self.users[user],
-            "AWS_ENDPOINT_URL_LAMBDA": self.stand_in.url,
-            "AWS_SHARED_CREDENTIALS_FILE": base["AWS_SHARED_CREDENTIALS_FILE"],
-            "AWS_CONFIG_FILE": base["AWS_CONFIG_FILE"],
-            console.FEDERATION_ENDPOINT_VARIABLE: self.federation.url,
+        return self.client_env(
+            user,
+            base,
+            AWS_SHARED_CREDENTIALS_FILE=base["AWS_SHARED_CREDENTIALS_FILE"],
+            AWS_CONFIG_FILE=base["AWS_CONFIG_FILE"],
+            **{console.FEDERATION_ENDPOINT_VARIABLE: self.federation.url},
             **extra,
-        }
-
-
-def reset_moto(aws: enforced.EnforcedAws) -> None:
-    """Empty moto's in-process backends: another module's enforced world lives there too."""
-    url = f"{aws.url}/moto-api/reset"  # http on loopback
-    request = urllib.request.Request(url, data=b"", method="POST")  # noqa: S310
-    urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=30).close()
+        )
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    aws = enforced.start()
-    reset_moto(aws)
-    iam = localaws.client("iam", aws.url)
-    program = pulumi_program.run({"policy": RULES}, tmp_path_factory.mktemp("console"))
-    enforced.create_program_resources(iam, program)
-    users = {name: enforced.user_with_keys(iam, name) for name in ("alice", "admin")}
+    hub = enforced_world(tmp_path_factory.mktemp("console"), {"policy": RULES}, ("alice", "admin"))
+    iam = hub.iam
     iam.attach_user_policy(
         UserName="admin", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"
     )
@@ -217,27 +201,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         iam, REAL_ROLE, trust=admin_trust, inline={"read": localaws.allow("s3:Get*")}
     )
     localaws.create_role(iam, TASK, inline={"p": localaws.allow("s3:GetObject")})
-    sts = localaws.client("sts", aws.url)
-    execution = enforced.session_env(
-        sts.assume_role(
-            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/iam-sudo-execution", RoleSessionName="lambda"
-        )["Credentials"]
-    )
-    stand_in = LambdaStandIn()
-    env = {
-        **localaws.LocalAws("", aws.url, aws.recorder, None, None).env(),  # type: ignore[arg-type]
-        **execution,
-        **program.function_env,
-    }
-    stand_in.add_function("iam-sudo", program.archive, env)
-    signin = federation.start(aws.url)
-    aws.enforce()
-    yield World(aws, stand_in, signin, users)
-    signin.stop()
-    stand_in.stop()
-    aws.enforce(False)
-    reset_moto(aws)
-    aws.stop()
+    world = World(**vars(hub), federation=federation.start(hub.aws.url))
+    world.enforce()
+    yield world
+    world.federation.stop()
+    world.stop()
 
 
 def iam_sudo(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

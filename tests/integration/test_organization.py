@@ -17,8 +17,8 @@ from datetime import timedelta
 import pytest
 
 from devtools import enforced, localaws, pulumi_program
-from devtools.lambda_stand_in import LambdaStandIn
 from tests.conftest import PRINT_IDENTITY, run_cli
+from tests.integration.conftest import EnforcedWorld, enforced_world
 
 HUB = pulumi_program.ACCOUNT
 A, B, C, D = "111111111111", "222222222222", "333333333333", "444444444444"
@@ -52,20 +52,13 @@ ALICE_MAY = {
 
 
 @dataclass
-class Org:
-    aws: enforced.EnforcedAws
-    stand_in: LambdaStandIn
-    users: dict[str, dict[str, str]]
-    log: list[str]
+class Org(EnforcedWorld):
+    @property
+    def log(self) -> list[str]:
+        return self.function.logs
 
     def env(self, user: str, base: dict[str, str]) -> dict[str, str]:
-        local = localaws.LocalAws("", self.aws.url, self.aws.recorder, None, None)  # type: ignore[arg-type]
-        return {
-            **{k: v for k, v in base.items() if not k.startswith(("AWS_", "IAM_SUDO_"))},
-            **local.env(),
-            **self.users[user],
-            "AWS_ENDPOINT_URL_LAMBDA": self.stand_in.url,
-        }
+        return self.client_env(user, base)
 
     def run(self, user: str, base: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         return run_cli(*args, env=self.env(user, base))
@@ -81,18 +74,17 @@ class Org:
 
 @pytest.fixture(scope="module")
 def org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Org]:
-    aws = enforced.start()
-    program = pulumi_program.run(
+    world = enforced_world(
+        tmp_path_factory.mktemp("organization"),
         {
             "policy": POLICY,
             "spokeAccounts": [A, B, C, D, E],
             "baseRoleTrustedPrincipals": [ALICE, ALICE_ROLE],
         },
-        tmp_path_factory.mktemp("organization"),
+        ("alice", "bob"),
+        seed_as=HUB,
     )
-    hub = enforced.admin(aws, "iam", HUB)
-    enforced.create_program_resources(hub, program)
-    users = {name: enforced.user_with_keys(hub, name) for name in ("alice", "bob")}
+    aws, program, hub = world.aws, world.program, world.iam
     hub.put_user_policy(UserName="alice", PolicyName="assume", PolicyDocument=json.dumps(ALICE_MAY))
     localaws.create_role(
         hub,
@@ -120,21 +112,10 @@ def org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Org]:
         RoleName="IAMSudoUser", PolicyDocument=json.dumps(localaws.trust_policy(("AWS", STRANGER)))
     )
     localaws.create_role(spokes[E], "app-TaskRole", inline={"p": localaws.allow("s3:*")})
-    sts = enforced.admin(aws, "sts", HUB)
-    execution = enforced.session_env(
-        sts.assume_role(
-            RoleArn=f"arn:aws:iam::{HUB}:role/iam-sudo-execution", RoleSessionName="lambda"
-        )["Credentials"]
-    )
-    stand_in = LambdaStandIn()
-    local = localaws.LocalAws("", aws.url, aws.recorder, None, None)  # type: ignore[arg-type]
-    function = stand_in.add_function(
-        "iam-sudo", program.archive, {**local.env(), **execution, **program.function_env}
-    )
-    aws.enforce()
-    yield Org(aws, stand_in, users, function.logs)
-    stand_in.stop()
-    aws.stop()
+    org = Org(**vars(world))
+    org.enforce()
+    yield org
+    org.stop()
 
 
 def session_arn(account: str, role: str) -> str:
