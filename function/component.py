@@ -17,30 +17,14 @@ from iam_sudo.core.fitting import POLICY_PATH
 from iam_sudo.core.principal import is_account_id
 from iam_sudo.core.roles import boundary_variant_arn, boundary_variant_name
 
+from . import spoke
 from .archive import build_archive
-
-# Exactly the IAM actions the iam-sudo core calls (tests compare with what it sends).
-IAM_LIST_ACTIONS = ("iam:ListPolicies", "iam:ListRoles")
-IAM_ROLE_ACTIONS = (
-    "iam:GetRole",
-    "iam:GetRolePolicy",
-    "iam:ListAttachedRolePolicies",
-    "iam:ListRolePolicies",
-)
-# Reading managed policies' documents (to check them, and to pack those beyond 10 ARNs).
-IAM_POLICY_ACTIONS = ("iam:GetPolicy", "iam:GetPolicyVersion")
-# Creating content-addressed policies, only under /iam-sudo/.
-IAM_CREATE_ACTIONS = ("iam:CreatePolicy",)
-IAM_READ_ACTIONS = IAM_LIST_ACTIONS + IAM_ROLE_ACTIONS + IAM_POLICY_ACTIONS
-# What could change the document a live session's packed policy ARN stands for (a new
-# default version), or remove it: denied to every base role, whatever it is granted.
-PACKED_POLICY_WRITES = (
-    "iam:CreatePolicyVersion",
-    "iam:SetDefaultPolicyVersion",
-    "iam:DeletePolicyVersion",
-    "iam:DeletePolicy",
-    "iam:TagPolicy",
-    "iam:UntagPolicy",
+from .permissions import (
+    IAM_CREATE_ACTIONS,
+    IAM_LIST_ACTIONS,
+    IAM_POLICY_ACTIONS,
+    IAM_ROLE_ACTIONS,
+    PACKED_POLICY_WRITES,
 )
 
 
@@ -219,7 +203,6 @@ class IamSudoDeployment(pulumi.ComponentResource):
         check_environment_size(variables)
         assumable = scoped_base_role_globs(policy.allowed_base_roles, partition, accounts)
         # Imported here: the spoke's reader is granted this module's action lists.
-        from . import spoke
 
         targets = spoke.SpokeTargets(
             accounts=tuple(args.spoke_accounts),

@@ -31,7 +31,7 @@ from iam_sudo.core.principal import is_account_id
 from iam_sudo.core.roles import boundary_variant_name
 from iam_sudo.steps.spokes import DEFAULT_READER_ROLE
 
-from .component import (
+from .permissions import (
     IAM_LIST_ACTIONS,
     IAM_POLICY_ACTIONS,
     IAM_ROLE_ACTIONS,

@@ -11,7 +11,7 @@ import iam_sudo.aws.iam_reader
 import iam_sudo.client
 from devtools import localaws, pulumi_program
 from iam_sudo import IamSudo, InvalidSudoPolicy, SudoPolicy
-from iam_sudo_deploy.component import IAM_CREATE_ACTIONS, IAM_READ_ACTIONS, PACKED_POLICY_WRITES
+from iam_sudo_deploy.permissions import IAM_CREATE_ACTIONS, IAM_READ_ACTIONS, PACKED_POLICY_WRITES
 from tests.conftest import ALLOW_ALL_POLICY, ROOT
 
 FUNCTION = "aws:lambda/function:Function"
