@@ -13,8 +13,8 @@ import pulumi
 import pulumi_aws as aws
 
 from iam_sudo import IamSudoError, SudoPolicy
+from iam_sudo.core.arn import is_account_id
 from iam_sudo.core.fitting import POLICY_PATH
-from iam_sudo.core.principal import is_account_id
 from iam_sudo.core.roles import boundary_variant_arn, boundary_variant_name
 
 from . import spoke

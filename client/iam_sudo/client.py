@@ -23,6 +23,7 @@ from .aws.policy_store import PRUNE_MIN_AGE
 from .aws.sts import RoleOptions, assume_role
 from .aws.tasks import task_group
 from .aws.transports import AioTransport
+from .core.arn import account_of
 from .core.exceptions import InexactSimulation
 from .core.fidelity import narrowing_lines
 from .core.principal import Principal
@@ -213,7 +214,7 @@ class IamSudo:
             return session
         # The base role's account is where the session lives: its own users keep bare names.
         identity = caller_source_identity(
-            found.caller, home_account=found.base_role_arn.split(":")[4]
+            found.caller, home_account=account_of(found.base_role_arn)
         )
         request = replace(session.request, source_identity=identity)
         return replace(session, plan=replace(session.plan, request=request))

@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from .arn import account_of
 from .context_keys import KeyClass, lookup
 from .principal import allows_session_tags
 
@@ -125,8 +126,7 @@ class Target:
 
     @property
     def account(self) -> str:
-        parts = self.arn.split(":")
-        return parts[4] if len(parts) > 4 else ""
+        return account_of(self.arn)
 
     def value(self, key: str) -> Any:
         """The key's value in the role's own requests: a string, a list (multivalued),
@@ -154,7 +154,7 @@ class Target:
         if lowered in ("aws:principalorgid", "aws:principalorgpaths"):
             # The organization is the account's: the session's is the role's only when
             # the base role is in the same account.
-            same = self.base_arn is not None and self.base_arn.split(":")[4:5] == [self.account]
+            same = self.base_arn is not None and account_of(self.base_arn) == self.account
             return AS_SESSION if same else MAYBE_ABSENT
         return None  # aws:username, aws:AssumedRoot, aws:PrincipalServiceName(sList)
 

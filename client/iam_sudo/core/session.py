@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
+from .arn import EXTERNAL_ID, NOT_SESSION_NAME_CHARACTER, SESSION_NAME, account_of, partition_of
 from .conditions import Rewrite, Target, rewrite
 from .documents import statement_list
 from .exceptions import InvalidRequest, UnsupportedRole
@@ -33,9 +34,6 @@ DENY_ALL: Mapping[str, Any] = {
     "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}],
 }
 
-_SESSION_NAME_INVALID = re.compile(r"[^\w+=,.@-]", re.ASCII)
-_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
-_EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
 _MFA_SERIAL = re.compile(
     r"arn:aws[a-z-]*:iam::\d{12}:mfa/[\w+=,.@/-]{1,512}|[\w+=/:,.@-]{9,256}", re.ASCII
 )
@@ -124,12 +122,12 @@ def check_assume_options(
     session_name: str | None = None,
 ) -> None:
     """Raise :class:`InvalidRequest` for a value STS would refuse, before asking it."""
-    if session_name is not None and not _SESSION_NAME.fullmatch(session_name):
+    if session_name is not None and not SESSION_NAME.fullmatch(session_name):
         raise InvalidRequest(
             f"invalid --session-name {bounded(session_name)}: "
             "use 2 to 64 letters, digits and +=,.@_-"
         )
-    if external_id is not None and not _EXTERNAL_ID.fullmatch(external_id):
+    if external_id is not None and not EXTERNAL_ID.fullmatch(external_id):
         raise InvalidRequest("invalid --external-id: use 2 to 1224 letters, digits and +=,.@:/_-")
     if mfa_serial is not None and not _MFA_SERIAL.fullmatch(mfa_serial):
         raise InvalidRequest(
@@ -144,7 +142,7 @@ def check_assume_options(
 
 def session_name(role_name: str) -> str:
     """``iam-sudo-<role name>`` in STS's charset, cut to its 64 characters."""
-    return _SESSION_NAME_INVALID.sub("-", f"iam-sudo-{role_name}")[:MAX_SESSION_NAME_CHARS]
+    return NOT_SESSION_NAME_CHARACTER.sub("-", f"iam-sudo-{role_name}")[:MAX_SESSION_NAME_CHARS]
 
 
 def _literal_dollars(value: Any) -> Any:
@@ -211,11 +209,6 @@ def _rewritten(
     return kept, rewrites, sent
 
 
-def _account(arn: str) -> str:
-    parts = arn.split(":")
-    return parts[4] if len(parts) > 5 else ""
-
-
 def check_base_role_account(role_arn: str, base_role_arn: str) -> None:
     """Raise :class:`UnsupportedRole` unless the base role is in the role's account.
 
@@ -224,7 +217,7 @@ def check_base_role_account(role_arn: str, base_role_arn: str) -> None:
     need B's resource-based policies too (IAM User Guide, "Cross-account policy
     evaluation logic"). The session would be wider; no session policy can say so.
     """
-    role_account, base_account = _account(role_arn), _account(base_role_arn)
+    role_account, base_account = account_of(role_arn), account_of(base_role_arn)
     if role_account != base_account:
         raise UnsupportedRole(
             f"base role {base_role_arn} is in account {base_account or '?'}, the role "
@@ -286,7 +279,7 @@ def plan_session(
         sent += done
         # Environment findings and kept conditions change nothing: the ARN still serves.
         managed.append(ManagedPolicy(arn, tuple(kept), rewritten=kept != original))
-    partition, account = base_role_arn.split(":")[1], base_role_arn.split(":")[4]
+    partition, account = partition_of(base_role_arn), account_of(base_role_arn)
     fitted = fit(
         role_name=role_name, managed=managed, inline=inline, partition=partition, account=account
     )

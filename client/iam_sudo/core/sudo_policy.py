@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from typing import Any
 
+from .arn import account_of
 from .exceptions import InvalidSudoPolicy, RoleNotFound, SudoPolicyDenied
 from .principal import Principal, admits
 from .roles import Role, is_role_arn, resolve_role
@@ -164,11 +165,6 @@ def _account_list(document: Mapping[str, Any], where: str = "") -> tuple[str, ..
                 f"or a glob of one (digits, * and ?), got {_shown(glob)}"
             )
     return globs
-
-
-def _account_of(arn: str) -> str:
-    parts = arn.split(":")
-    return parts[4] if len(parts) > 5 else ""
 
 
 def _principal_list(document: Mapping[str, Any], where: str = "") -> tuple[Principal, ...]:
@@ -326,7 +322,7 @@ class Rule:
     def allows_role(self, role: Role) -> bool:
         """Whether the role's account, name and one of the principals it trusts are allowed."""
         return (
-            self.allows_account(_account_of(role.arn))
+            self.allows_account(account_of(role.arn))
             and self.allows_role_name(role.name)
             and any(self.allows_principal(trusted) for trusted in role.principals)
         )
@@ -335,7 +331,7 @@ class Rule:
         return (
             is_role_arn(arn)
             and _matches(arn, self.allowed_base_roles)
-            and self.allows_account(_account_of(arn))
+            and self.allows_account(account_of(arn))
         )
 
 
@@ -427,7 +423,7 @@ class SudoPolicy:
         return [rule for rule in self.rules if rule.applies_to(caller)]
 
     def _in_accounts(self, arn: str) -> bool:
-        return self.base_role_accounts is None or arn.split(":")[4] in self.base_role_accounts
+        return self.base_role_accounts is None or account_of(arn) in self.base_role_accounts
 
     def allows_account(self, account: str, caller: str | None = None) -> bool:
         """Whether ``caller`` may simulate roles in ``account`` (a 12-digit id) at all."""
@@ -509,7 +505,7 @@ class SudoPolicy:
             for rule in rules
         ) and self._in_accounts(base_role_arn):
             return
-        account = _account_of(role.arn)
+        account = account_of(role.arn)
         if not rules:
             reason = f"sudo policy allows {caller or 'an unknown caller'} no simulation"
         elif not self.allows_account(account, caller):

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from ..aws.iam_reader import IamReader
 from ..aws.tasks import task_group
+from ..core.arn import account_of
 from ..core.ceiling import Ceiling
 from ..core.exceptions import (
     AwsError,
@@ -78,8 +79,8 @@ async def read_ceiling(reader: IamReader, base_arn: str) -> Ceiling | str:
 
     async def fetch() -> Ceiling | str:
         here = await reader.account()
-        if base_arn.split(":")[4] != here:
-            return f"it is in account {base_arn.split(':')[4]}, read from {here}"
+        if account_of(base_arn) != here:
+            return f"it is in account {account_of(base_arn)}, read from {here}"
         name = role_name_of(base_arn)
         versions = asyncio.sleep(0, await reader.policy_versions())
         try:
