@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import pulumi_aws as aws
 from iam_sudo import IamSudoError, SudoPolicy
 from iam_sudo.core.arn import is_account_id
 from iam_sudo.core.fitting import POLICY_PATH
+from iam_sudo.core.globs import shell_glob
 from iam_sudo.core.roles import boundary_variant_arn, boundary_variant_name
 
 from . import spoke
@@ -107,11 +107,11 @@ def scoped_base_role_globs(
         parts = glob.split(":", 5)
         for account in accounts:
             if len(parts) != 6:
-                if fnmatchcase(f"arn:{partition}:iam::{account}:role/x", glob):
+                if shell_glob(f"arn:{partition}:iam::{account}:role/x", (glob,)):
                     scoped.append(f"arn:{partition}:iam::{account}:role/*")
                 continue
             _, partition_glob, service, region, account_glob, resource = parts
-            if fnmatchcase(partition, partition_glob) and fnmatchcase(account, account_glob):
+            if shell_glob(partition, (partition_glob,)) and shell_glob(account, (account_glob,)):
                 scoped.append(f"arn:{partition}:{service}:{region}:{account}:{resource}")
     return list(dict.fromkeys(scoped))
 

@@ -39,6 +39,7 @@ from typing import Any
 
 from .arn import account_of
 from .context_keys import KeyClass, lookup
+from .globs import arn_like, string_like
 from .principal import allows_session_tags
 
 # A key's value for the role: a string, a list of strings (multivalued; may be empty),
@@ -195,18 +196,6 @@ def is_principal_key(key: str) -> bool:
 # operators") ----------------------------------------------------------------------------
 
 
-def _like(value: str, pattern: str) -> bool:
-    """StringLike: ``*`` and ``?`` are the only wildcards, case-sensitive."""
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, re.DOTALL) is not None
-
-
-def _arn_like(value: str, pattern: str) -> bool:
-    """ArnEquals/ArnLike: the six colon-separated parts match one by one, with wildcards."""
-    parts, patterns = value.split(":", 5), pattern.split(":", 5)
-    return len(parts) == len(patterns) == 6 and all(map(_like, parts, patterns))
-
-
 def _number(text: str) -> Decimal | None:
     try:
         number = Decimal(text.strip())
@@ -258,9 +247,9 @@ def _matches(positive: str, context: str, policy: str) -> bool | None:
             return None  # how IAM folds other letters' case is not documented
         return context.lower() == policy.lower()
     if positive == "stringlike":
-        return _like(context, policy)
+        return string_like(context, policy)
     if positive == "arnlike":
-        return _arn_like(context, policy)
+        return arn_like(context, policy)
     # A context value the operator cannot read (a tag "high" under NumericNotEquals) is
     # not documented to match or not: undecided, so that a negation does not "hold".
     if positive == "bool":

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from typing import Any
 
 from . import arn
 from .arn import is_account_id
 from .documents import as_list, statement_list
 from .exceptions import InvalidPrincipal
+from .globs import action_matches
 
 PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
 # The actions by which a trusted principal becomes the role: a statement that allows none
@@ -71,7 +71,7 @@ def _allows_assuming(
 
     def covered(patterns: Any) -> bool:
         return any(
-            isinstance(pattern, str) and fnmatchcase(action, pattern.lower())
+            isinstance(pattern, str) and action_matches(action, pattern)
             for pattern in as_list(patterns)
             for action in actions
         )
@@ -79,7 +79,7 @@ def _allows_assuming(
     if "NotAction" in statement:
         excluded = as_list(statement["NotAction"])
         return any(
-            not any(isinstance(p, str) and fnmatchcase(action, p.lower()) for p in excluded)
+            not any(isinstance(p, str) and action_matches(action, p) for p in excluded)
             for action in actions
         )
     return covered(statement.get("Action"))

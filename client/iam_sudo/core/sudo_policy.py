@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from fnmatch import fnmatchcase
 from typing import Any
 
 from .arn import account_of
 from .exceptions import InvalidSudoPolicy, RoleNotFound, SudoPolicyDenied
+from .globs import shell_glob
 from .principal import Principal, admits
 from .roles import Role, is_role_arn, resolve_role
 
@@ -134,10 +134,6 @@ def load_yaml(text: str) -> object:
         raise InvalidSudoPolicy(f"invalid sudo policy: {problem}{where}") from None
     except RecursionError:
         raise InvalidSudoPolicy("invalid sudo policy: nested too deeply") from None
-
-
-def _matches(value: str, patterns: Sequence[str]) -> bool:
-    return any(value == pattern or fnmatchcase(value, pattern) for pattern in patterns)
 
 
 def _string_list(document: Mapping[str, Any], key: str, where: str = "") -> tuple[str, ...]:
@@ -299,23 +295,23 @@ class Rule:
         """Whether the rule is for ``caller`` (a verified ARN; None: unknown, everyone's only)."""
         if self.allowed_callers is None:
             return True
-        return caller is not None and _matches(caller, self.allowed_callers)
+        return caller is not None and shell_glob(caller, self.allowed_callers)
 
     def allows_role_name(self, name: str) -> bool:
-        return _matches(name, self.allowed_role_names)
+        return shell_glob(name, self.allowed_role_names)
 
     def allows_principal(self, principal: Principal) -> bool:
         """An account matches in either spelling (``123456789012`` or its root ARN)."""
         return any(
-            fnmatchcase(principal.type, allowed.type)
-            and any(fnmatchcase(alias, allowed.id) for alias in principal.aliases)
+            shell_glob(principal.type, (allowed.type,))
+            and any(shell_glob(alias, (allowed.id,)) for alias in principal.aliases)
             for allowed in self.allowed_principals
         )
 
     def allows_account(self, account: str) -> bool:
         """Whether a role of ``account`` (a 12-digit id) may be simulated under this rule."""
         return all(
-            globs is None or _matches(account, globs)
+            globs is None or shell_glob(account, globs)
             for globs in (self.allowed_accounts, self.policy_accounts)
         )
 
@@ -330,7 +326,7 @@ class Rule:
     def allows_base_role_glob(self, arn: str) -> bool:
         return (
             is_role_arn(arn)
-            and _matches(arn, self.allowed_base_roles)
+            and shell_glob(arn, self.allowed_base_roles)
             and self.allows_account(account_of(arn))
         )
 
