@@ -237,6 +237,7 @@ def plan_session(
     target: Target,
     tags: Mapping[str, str] | None = None,
     duration_seconds: int = DEFAULT_DURATION_SECONDS,
+    source_identity: str | None = None,
 ) -> SessionPlan:
     """The AssumeRole request of the base role limited to exactly the role's policies.
 
@@ -244,11 +245,11 @@ def plan_session(
     ARN: each statement is rewritten for the role (see :mod:`iam_sudo.core.conditions`)
     before it is sent, and managed policies are packed when 10 ARNs do not hold them;
     ``target`` is the role (:meth:`Target.for_role`) for deciding conditions; ``tags``
-    become session tags. Raises :class:`ValueError` for a missing document or a target
-    that is not a :class:`Target` (nothing is ever sent unrewritten),
-    :class:`UnsupportedRole` for a base role in another account than the role's (see
-    :func:`check_base_role_account`), :class:`SessionLimitExceeded` rather than build a
-    request STS would refuse.
+    become session tags; ``source_identity`` names the caller (STS SourceIdentity).
+    Raises :class:`ValueError` for a missing document or a target that is not a
+    :class:`Target` (nothing is ever sent unrewritten), :class:`UnsupportedRole` for a
+    base role in another account than the role's (see :func:`check_base_role_account`),
+    :class:`SessionLimitExceeded` rather than build a request STS would refuse.
     """
     if not isinstance(target, Target):
         raise ValueError("plan_session needs the role as a Target, to rewrite its statements")
@@ -291,6 +292,7 @@ def plan_session(
         policy=fitted.policy,
         duration_seconds=duration_seconds,
         tags=session_tag_pairs,
+        source_identity=source_identity,
     )
     return SessionPlan(
         request, fitted.packed, fitted.inlined_managed, tuple(rewrites), dropped, tuple(sent)
