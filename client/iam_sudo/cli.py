@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncclick as click
 
-from . import cli_configure, cli_console, credential_process, sources
+from . import cli_configure, cli_console, cli_serve, credential_process, sources
 from . import cli_options as options
 from ._exceptions import IamSudoError
 from .delivery import deliver
@@ -380,6 +380,7 @@ async def prune(dry_run: bool, account: str | None) -> None:
 
 cli.add_command(cli_configure.command(assume, simulate))
 cli.add_command(cli_console.command(simulate, assume))
+cli.add_command(cli_serve.command())
 
 
 def main(argv: Sequence[str] | None = None) -> None:
