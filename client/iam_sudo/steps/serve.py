@@ -145,6 +145,7 @@ class _Listener:
         self._handle = handle
         self._gate = gate
         self._server: asyncio.AbstractServer | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
@@ -165,10 +166,19 @@ class _Listener:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+            # Python 3.11's wait_closed does not end open connections: cancel them.
+            for task in list(self._handlers):
+                task.cancel()
+            if self._handlers:
+                await asyncio.gather(*self._handlers, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
         try:
             if self._gate.locked():
                 # Bounded: a flood of connections gets closed, not queued.
@@ -177,6 +187,9 @@ class _Listener:
                 reply = await self._answer(reader)
                 await self._write(writer, reply)
         except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
+            pass
+        except asyncio.CancelledError:
+            # The server is stopping (see stop): this connection ends unanswered.
             pass
         finally:
             writer.close()

@@ -1,0 +1,279 @@
+"""serve's HTTP server on its own: routes, secrets, Host, methods, IMDSv2, bounds.
+
+The roles here are fixed credentials (no AWS): what is checked is what the server
+answers to whom. The SDKs' own fetchers run against it in tests/test_serve.py too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from iam_sudo.core.compose import reach
+from iam_sudo.settings.credentials import Credentials
+from iam_sudo.steps import serve as serve_module
+from iam_sudo.steps.serve import CredentialsServer, ServiceRoute
+
+
+class Fixed:
+    """A role that always has the same credentials (or fails with ``error``)."""
+
+    def __init__(self, key: str, minutes: float = 60, error: Exception | None = None) -> None:
+        expiration = datetime.now(UTC) + timedelta(minutes=minutes)
+        self.credentials = Credentials(key, f"secret-{key}", f"token-{key}", expiration)
+        self.error = error
+        self.asked = 0
+
+    async def get(self) -> Credentials:
+        self.asked += 1
+        if self.error is not None:
+            raise self.error
+        return self.credentials
+
+
+async def send(
+    port: int, method: str, path: str, headers: dict[str, str] | None = None, raw: bytes = b""
+) -> tuple[int, dict[str, str], bytes]:
+    """One request as bytes on the wire (any Host, any method); (status, headers, body)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head = {"Host": f"127.0.0.1:{port}", **(headers or {})}
+    lines = [f"{method} {path} HTTP/1.1", *(f"{k}: {v}" for k, v in head.items() if v)]
+    writer.write(raw or ("\r\n".join(lines) + "\r\n\r\n").encode())
+    await writer.drain()
+    try:
+        data = await asyncio.wait_for(reader.read(), 30)
+    except ConnectionResetError:
+        data = b""
+    writer.close()
+    if not data:
+        return 0, {}, b""
+    top, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = top.decode().split("\r\n")
+    fields = dict(line.split(": ", 1) for line in header_lines)
+    return int(status_line.split(" ")[1]), {k.lower(): v for k, v in fields.items()}, body
+
+
+ROLES = {"api": Fixed("API"), "worker": Fixed("WORKER")}
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[CredentialsServer]:
+    routes = {
+        name: ServiceRoute(name, f"secret-of-{name}-" + "x" * 32, role, f"role of {name}")
+        for name, role in {**ROLES, "broken": Fixed("B", error=RuntimeError("STS said no"))}.items()
+    }
+
+    def hosts(port: int) -> frozenset[str]:
+        return reach("host", "127.0.0.1", port, {}).host_headers()
+
+    async with CredentialsServer(
+        routes,
+        address="127.0.0.1",
+        port=0,
+        hosts=hosts,
+        imds={"api": ("127.0.0.1", 0), "worker": ("127.0.0.1", 0)},
+        metadata={"region": "eu-west-1", "account": "123456789012"},
+    ) as running:
+        yield running
+
+
+def secret(server: CredentialsServer, name: str) -> str:
+    return server.routes[name].secret
+
+
+async def test_each_service_gets_its_own_role_with_its_own_secret(
+    server: CredentialsServer,
+) -> None:
+    for name, key in (("api", "API"), ("worker", "WORKER")):
+        status, headers, body = await send(
+            server.port, "GET", f"/v2/credentials/{name}", {"Authorization": secret(server, name)}
+        )
+        assert status == 200
+        served = json.loads(body)
+        assert served["AccessKeyId"] == key
+        assert set(served) == {"AccessKeyId", "SecretAccessKey", "Token", "Expiration"}
+        assert served["Expiration"].endswith("Z")
+        assert headers["cache-control"] == "no-store"
+
+
+async def test_a_services_secret_is_refused_on_another_services_route(
+    server: CredentialsServer,
+) -> None:
+    api_secret = secret(server, "api")
+    status, _, body = await send(
+        server.port, "GET", "/v2/credentials/worker", {"Authorization": api_secret}
+    )
+    assert status == 401
+    assert b"WORKER" not in body
+    assert server.routes["worker"].refused == 1
+    # An unknown service answers exactly as a wrong secret: nothing to probe names with.
+    unknown = await send(server.port, "GET", "/v2/credentials/nobody", {"Authorization": "x"})
+    missing = await send(server.port, "GET", "/v2/credentials/api")
+    assert unknown[0] == missing[0] == 401
+    assert unknown[2] == missing[2]
+
+
+@pytest.mark.parametrize(
+    "host", ["evil.example:{port}", "127.0.0.1:1", "attacker.test", "", "169.254.169.254"]
+)
+async def test_a_wrong_host_is_refused_before_anything_else(
+    server: CredentialsServer, host: str
+) -> None:
+    """A web page reaching the server by DNS rebinding sends its own host name."""
+    status, _, body = await send(
+        server.port,
+        "GET",
+        "/v2/credentials/api",
+        {"Host": host.format(port=server.port), "Authorization": secret(server, "api")},
+    )
+    assert status == 403 if host else status in (403, 400)
+    assert b"API" not in body
+    assert server.routes["api"].asks == 0  # the role was not even asked
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "OPTIONS"])
+async def test_other_methods_are_refused(server: CredentialsServer, method: str) -> None:
+    status, headers, _ = await send(
+        server.port, method, "/v2/credentials/api", {"Authorization": secret(server, "api")}
+    )
+    assert status == 405
+    assert headers["allow"] == "GET"
+
+
+@pytest.mark.parametrize("path", ["/", "/creds", "/v1/credentials/api", "/latest/api/token"])
+async def test_other_paths_are_not_found(server: CredentialsServer, path: str) -> None:
+    status, _, _ = await send(server.port, "GET", path, {"Authorization": secret(server, "api")})
+    assert status == 404
+
+
+async def test_a_request_with_a_body_or_garbage_is_refused(server: CredentialsServer) -> None:
+    status, _, _ = await send(
+        server.port, "GET", "/v2/credentials/api", {"Content-Length": "5"}, b""
+    )
+    assert status == 400
+    assert (await send(server.port, "GET", "/", raw=b"NONSENSE\r\n\r\n"))[0] == 400
+    big = b"GET / HTTP/1.1\r\nX: " + b"a" * (serve_module.MAX_HEAD_BYTES + 10) + b"\r\n\r\n"
+    assert (await send(server.port, "GET", "/", raw=big))[0] == 431
+
+
+async def test_a_role_that_fails_gives_its_service_a_clear_error_and_not_the_others(
+    server: CredentialsServer,
+) -> None:
+    status, _, body = await send(
+        server.port, "GET", "/v2/credentials/broken", {"Authorization": secret(server, "broken")}
+    )
+    assert status == 503
+    message = json.loads(body)["Message"]
+    assert "role of broken" in message
+    assert "STS said no" in message
+    ok = await send(
+        server.port, "GET", "/v2/credentials/api", {"Authorization": secret(server, "api")}
+    )
+    assert ok[0] == 200
+
+
+async def test_expired_credentials_are_never_served() -> None:
+    old = Fixed("OLD", minutes=-1)
+    route = ServiceRoute("old", "s" * 43, old, "old role")
+    async with CredentialsServer(
+        {"old": route},
+        address="127.0.0.1",
+        port=0,
+        hosts=lambda port: frozenset({f"127.0.0.1:{port}"}),
+    ) as running:
+        status, _, body = await send(
+            running.port, "GET", "/v2/credentials/old", {"Authorization": "s" * 43}
+        )
+    assert status == 503
+    assert b"OLD" not in body
+    assert b"expired" in body
+
+
+async def test_task_metadata_v3_and_v4_name_the_service(server: CredentialsServer) -> None:
+    for version in ("v3", "v4"):
+        status, _, body = await send(server.port, "GET", f"/{version}/api")
+        assert status == 200
+        assert json.loads(body)["Name"] == "api"
+        status, _, body = await send(server.port, "GET", f"/{version}/api/task")
+        task = json.loads(body)
+        assert task["TaskARN"] == "arn:aws:ecs:eu-west-1:123456789012:task/iam-sudo/api"
+        assert "SecretAccessKey" not in body.decode()
+    assert (await send(server.port, "GET", "/v4/nobody"))[0] == 404
+
+
+# -- IMDSv2 (EC2 User Guide, "Use the Instance Metadata Service to access instance
+#    metadata": a PUT for a token with a TTL of 1 to 21600 seconds, then GETs with it) --
+
+
+async def imds_token(port: int, ttl: str = "21600", **extra: str) -> tuple[int, bytes]:
+    status, _, body = await send(
+        port,
+        "PUT",
+        "/latest/api/token",
+        {"X-aws-ec2-metadata-token-ttl-seconds": ttl, **extra},
+    )
+    return status, body
+
+
+async def test_imds_v2_serves_the_services_role_with_a_token(server: CredentialsServer) -> None:
+    port = server.imds_port("api")
+    status, token = await imds_token(port)
+    assert status == 200
+    headers = {"X-aws-ec2-metadata-token": token.decode()}
+    listing = "/latest/meta-data/iam/security-credentials/"
+    status, _, name = await send(port, "GET", listing, headers)
+    assert (status, name) == (200, b"iam-sudo-api")
+    status, _, body = await send(port, "GET", f"{listing}{name.decode()}", headers)
+    served = json.loads(body)
+    assert (served["Code"], served["AccessKeyId"]) == ("Success", "API")
+
+
+@pytest.mark.parametrize("ttl", ["0", "21601", "-5", "abc", ""])
+async def test_imds_refuses_a_token_ttl_out_of_range(server: CredentialsServer, ttl: str) -> None:
+    assert (await imds_token(server.imds_port("api"), ttl))[0] == 400
+
+
+async def test_imds_refuses_a_token_request_that_went_through_a_proxy(
+    server: CredentialsServer,
+) -> None:
+    status, _ = await imds_token(server.imds_port("api"), **{"X-Forwarded-For": "10.0.0.1"})
+    assert status == 403
+
+
+async def test_imds_v1_and_another_services_token_are_refused(server: CredentialsServer) -> None:
+    api, worker = server.imds_port("api"), server.imds_port("worker")
+    path = "/latest/meta-data/iam/security-credentials/iam-sudo-worker"
+    assert (await send(worker, "GET", path))[0] == 401  # IMDSv1: no token
+    _, api_token = await imds_token(api)
+    status, _, body = await send(
+        worker, "GET", path, {"X-aws-ec2-metadata-token": api_token.decode()}
+    )
+    assert status == 401
+    assert b"WORKER" not in body
+    assert (await send(api, "GET", "/latest/api/token"))[0] == 405
+
+
+async def test_connections_beyond_the_bound_are_closed_unanswered(
+    server: CredentialsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    held: list[Any] = []
+    for _ in range(serve_module.MAX_CONNECTIONS):
+        _, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET / HTTP/1.1\r\n")  # and never the rest
+        held.append(writer)
+    await asyncio.sleep(0.2)  # let the server accept them all
+    status, _, _ = await send(server.port, "GET", "/v3/api")
+    assert status == 0  # closed without an answer
+    for writer in held:
+        writer.close()
+    for _ in range(100):
+        if (await send(server.port, "GET", "/v3/api"))[0] == 200:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        pytest.fail("the server did not recover once the connections closed")
