@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -277,3 +279,143 @@ async def test_connections_beyond_the_bound_are_closed_unanswered(
         await asyncio.sleep(0.05)
     else:
         pytest.fail("the server did not recover once the connections closed")
+
+
+# -- the SDKs' own fetchers against the server (botocore 1.40, the JS SDK v3) ------------
+
+
+async def test_botocores_container_fetcher_gets_the_services_role(
+    server: CredentialsServer,
+) -> None:
+    from botocore.utils import ContainerMetadataFetcher
+
+    url = f"http://127.0.0.1:{server.port}/v2/credentials/api"
+    headers = {"Authorization": secret(server, "api")}
+    served = await asyncio.to_thread(ContainerMetadataFetcher().retrieve_full_uri, url, headers)
+    assert served["AccessKeyId"] == "API"
+
+
+async def test_botocore_rereads_the_token_file_at_each_refresh(tmp_path: Path) -> None:
+    """A restarted serve writes a new token where the container looks; the SDK's next
+    refresh reads it (botocore's ContainerProvider reads the file in each fetch)."""
+    from botocore.credentials import ContainerProvider
+
+    short = Fixed("SHORT", minutes=5)  # inside botocore's 10-minute mandatory window
+    route = ServiceRoute("api", "first-secret", short, "api role")
+    token_file = tmp_path / "token"
+    token_file.write_text("first-secret")
+    async with CredentialsServer(
+        {"api": route},
+        address="127.0.0.1",
+        port=0,
+        hosts=lambda port: frozenset({f"127.0.0.1:{port}"}),
+    ) as running:
+        environ = {
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI": (
+                f"http://127.0.0.1:{running.port}/v2/credentials/api"
+            ),
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": str(token_file),
+        }
+        credentials = await asyncio.to_thread(ContainerProvider(environ).load)
+        route.secret = "second-secret"
+        token_file.write_text("second-secret")
+        frozen = await asyncio.to_thread(credentials.get_frozen_credentials)
+    assert frozen.access_key == "SHORT"
+    assert short.asked == 2  # the refresh asked again, with the new token
+
+
+async def test_botocore_refuses_a_token_file_ending_in_a_newline(tmp_path: Path) -> None:
+    """Why serve writes the token without one (botocore's _validate_auth_token)."""
+    from botocore.credentials import ContainerProvider
+
+    token_file = tmp_path / "token"
+    token_file.write_text("secret\n")
+    environ = {
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:9/x",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": str(token_file),
+    }
+    with pytest.raises(ValueError, match="not a legal header value"):
+        ContainerProvider(environ).load()
+
+
+async def test_botocores_instance_metadata_fetcher_gets_the_services_role(
+    server: CredentialsServer,
+) -> None:
+    from botocore.utils import InstanceMetadataFetcher
+
+    fetcher = InstanceMetadataFetcher(
+        timeout=5,
+        num_attempts=1,
+        base_url=f"http://127.0.0.1:{server.imds_port('worker')}/",
+        env={},
+        config={"ec2_metadata_v1_disabled": True},
+    )
+    served = await asyncio.to_thread(fetcher.retrieve_iam_role_credentials)
+    assert served["access_key"] == "WORKER"
+    assert served["role_name"] == "iam-sudo-worker"
+
+
+@pytest.mark.parametrize(
+    ("url", "accepted"),
+    [
+        ("http://127.0.0.1:9911/v2/credentials/api", True),
+        ("http://localhost:9911/v2/credentials/api", True),
+        ("http://169.254.170.2:9911/v2/credentials/api", True),
+        ("http://169.254.170.2/v2/credentials/api", True),
+        ("http://host.docker.internal:9911/v2/credentials/api", False),
+        ("http://172.17.0.1:9911/v2/credentials/api", False),
+        # botocore checks the host whatever the scheme: https does not help it.
+        ("https://host.docker.internal:9911/v2/credentials/api", False),
+    ],
+)
+def test_botocores_allowed_hosts_for_a_full_uri(url: str, accepted: bool) -> None:
+    """Which endpoints a set-up may write (docs/serve.md, "Network set-ups")."""
+    from botocore.utils import ContainerMetadataFetcher
+
+    fetcher = ContainerMetadataFetcher()
+    if accepted:
+        fetcher._validate_allowed_url(url)
+    else:
+        with pytest.raises(ValueError, match="Unsupported host"):
+            fetcher._validate_allowed_url(url)
+
+
+JS_FETCH = """\
+const { fromHttp, fromInstanceMetadata } = require("@aws-sdk/credential-providers");
+const which = process.argv[2];
+const provider = which === "imds" ? fromInstanceMetadata({ timeout: 5000 }) : fromHttp({});
+provider()
+  .then((c) => console.log(which + " " + c.accessKeyId))
+  .catch((e) => console.log(which + " failed " + e.message.split("\\n")[0]));
+"""
+
+
+async def run_node(script: Path, which: str, env: dict[str, str]) -> str:
+    process = await asyncio.create_subprocess_exec(
+        "node",
+        str(script),
+        which,
+        env={"PATH": os.environ["PATH"], "HOME": str(script.parent), **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    return out.decode().strip() or err.decode()
+
+
+async def test_the_js_sdks_fetchers_get_the_services_roles(
+    server: CredentialsServer, node_sdk: Path, tmp_path: Path
+) -> None:
+    script = node_sdk / "serve_fetch.js"
+    script.write_text(JS_FETCH)
+    token_file = tmp_path / "token"
+    token_file.write_text(secret(server, "api"))
+    http = {
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI": f"http://127.0.0.1:{server.port}/v2/credentials/api",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": str(token_file),
+    }
+    imds = {"AWS_EC2_METADATA_SERVICE_ENDPOINT": f"http://127.0.0.1:{server.imds_port('worker')}"}
+    assert await run_node(script, "http", http) == "http API"
+    assert await run_node(script, "imds", imds) == "imds WORKER"
+    refused = {**http, "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://host.docker.internal:1/x"}
+    assert (await run_node(script, "http", refused)).startswith("http failed URL not accepted")
