@@ -72,6 +72,9 @@ def cli(verbose: bool, source_profile: str | None) -> None:
     meta = click.get_current_context().meta
     meta[options.SOURCE_PROFILE_GIVEN] = source_profile
     meta[options.RESOLVING_BEFORE] = os.environ.get(RESOLVING_VARIABLE)
+    meta[options.USER_PROFILE_VARIABLES] = [
+        name for name in options.PROFILE_VARIABLES if name in os.environ
+    ]
     try:
         use_source_profile(os.environ, source_profile)
     except IamSudoError as error:

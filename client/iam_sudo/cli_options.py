@@ -90,6 +90,19 @@ def _set_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> Non
 # Where the group's callback leaves what --source-profile after the subcommand needs.
 SOURCE_PROFILE_GIVEN = "iam_sudo.source_profile"
 RESOLVING_BEFORE = "iam_sudo.resolving_before"
+# The profile variables of the user's own environment, before --source-profile set its own.
+USER_PROFILE_VARIABLES = "iam_sudo.user_profile_variables"
+PROFILE_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
+
+
+def user_profile_variables() -> list[str]:
+    """The profile variables (AWS_PROFILE, AWS_DEFAULT_PROFILE) set where iam-sudo was run."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        import os
+
+        return [name for name in PROFILE_VARIABLES if name in os.environ]
+    return list(ctx.find_root().meta.get(USER_PROFILE_VARIABLES, []))
 
 
 def _set_source_profile(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
