@@ -382,3 +382,81 @@ async def test_the_wall_clock_jumping_two_hours_serves_no_expired_credentials(
         [row] = stack.status()
         assert row.asks == 2
         assert row.refresh.refreshed_at is not None
+
+
+class Sts:
+    """Fetches on the fake clock: fresh 1-hour credentials, until told to fail."""
+
+    def __init__(self, clock: FakeClock, name: str) -> None:
+        self.clock, self.name, self.calls, self.failing = clock, name, 0, False
+
+    async def fetch(self) -> Credentials:
+        self.calls += 1
+        if self.failing:
+            raise RuntimeError(f"ExpiredToken: the source session of {self.name} expired")
+        key = f"{self.name.upper()}{self.calls}"
+        return Credentials(key, "s", "t", self.clock.in_(3600))
+
+
+async def test_a_role_that_fails_to_refresh_is_reported_and_only_its_service_gets_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from iam_sudo.cli.serve import StatusView
+
+    for name, value in private_cache(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    clock = FakeClock()
+    sts = {name: Sts(clock, name) for name in ("ok", "flaky")}
+    specs = [parse_service_option("ok=OkRole"), parse_service_option("flaky=FlakyRole")]
+    stack = Stack(
+        specs,
+        lambda spec: sts[spec.name].fetch,
+        setup="host",
+        address="127.0.0.1",
+        port=0,
+        env_dir=tmp_path / "env",
+        region=None,
+        clock=clock,
+    )
+    async with stack:
+        view = StatusView(stack, live=False)
+        view.tick()
+        sts["flaky"].failing = True
+        clock.advance(41 * 60)  # past the 20-minute margin of 1-hour credentials
+        held = await ask(stack, "flaky", clock)  # still valid: served while renewing
+        assert held["AccessKeyId"] == "FLAKY1"
+        for _ in range(100):
+            if stack.status()[1].refresh.failures:
+                break
+            await asyncio.sleep(0.01)
+        view.tick()
+        shown = capsys.readouterr().err
+        assert "flaky: refreshing simulate FlakyRole failed: ExpiredToken" in shown
+        assert "ok: refreshing" not in shown
+        clock.advance(20 * 60)  # what flaky holds has now expired
+        assert stack.server is not None
+        url = f"http://127.0.0.1:{stack.server.port}/v2/credentials/"
+        status, body = await asyncio.to_thread(get, url + "flaky", stack.routes["flaky"].secret)
+        assert status == 503
+        assert "simulate FlakyRole: ExpiredToken" in json.loads(body)["Message"]
+        assert (await ask(stack, "ok", clock))["AccessKeyId"] == "OK2"
+
+
+def test_without_a_terminal_a_profile_that_asks_for_an_mfa_code_is_refused(
+    cli: Any, aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    config = Path(aws_env["AWS_CONFIG_FILE"])
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        "[profile dev]\nrole_arn = arn:aws:iam::123456789012:role/Dev\n"
+        "source_profile = dev\nmfa_serial = arn:aws:iam::123456789012:mfa/me\n"
+    )
+    env = {k: v for k, v in aws_env.items() if not k.startswith("AWS_ACCESS_KEY")}
+    env = {k: v for k, v in env.items() if k != "AWS_SECRET_ACCESS_KEY"} | {"AWS_PROFILE": "dev"}
+    result = cli(
+        "serve", "--local", "--env-dir", str(tmp_path / "env"), "--service", "a=R", env=env
+    )
+    assert result.returncode == 2
+    assert "mfa_serial" in result.stderr
+    assert "without a terminal" in result.stderr
+    assert not (tmp_path / "env").exists()

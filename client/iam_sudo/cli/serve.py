@@ -24,7 +24,7 @@ from . import options
 if TYPE_CHECKING:
     from ..client import IamSudo
     from ..core.compose import ServiceSpec
-    from ..steps.serve import Fetch, Stack
+    from ..steps.serve import Fetch, ServiceStatus, Stack
 
 log = logging.getLogger("iam_sudo")
 
@@ -79,32 +79,29 @@ def _fetcher(sudo: IamSudo, remote: bool, function_name: str) -> Any:
 
 
 def _check_prompts(interactive: bool) -> str | None:
-    """Would resolving your own credentials prompt? Refuse that without a terminal.
-
-    Minimal: the profile in effect's ``mfa_serial`` (botocore prompts for the code of an
-    assume-role profile); SSO never prompts (botocore raises until ``aws sso login``).
-    Returns a line for the banner, or None.
+    """Would getting your own credentials ask for input (an MFA code)? Not without a
+    terminal (settings.unattended); on one, the prompt is here, at start and when
+    botocore renews that session, never in a container. A line for the banner, or None.
     """
-    from ..settings.config import mfa_serial, profile_in_effect
+    from ..settings.unattended import check_unattended, prompt_problem
 
-    serial = mfa_serial()
-    if serial is None:
-        return None
     if not interactive:
-        raise click.UsageError(
-            f"profile {profile_in_effect()} asks for an MFA code ({serial}): run serve on a "
-            "terminal, where the prompt can be answered, not in a container"
-        )
-    return f"profile {profile_in_effect()} uses MFA: codes are asked for here, on this terminal"
+        try:
+            check_unattended("to iam-sudo serve without a terminal")
+        except IamSudoError as error:
+            raise click.UsageError(str(error)) from None
+        return None
+    problem = prompt_problem()
+    return f"{problem}: it is asked for here, on this terminal" if problem else None
 
 
 def _when(moment: datetime | None) -> str:
     return moment.astimezone().strftime("%H:%M:%S") if moment else "-"
 
 
-def _status_lines(stack: Stack) -> list[str]:
+def _status_lines(rows: list[ServiceStatus]) -> list[str]:
     lines = []
-    for row in stack.status():
+    for row in rows:
         asked = f"asked {row.asks}x, last {_when(row.last_ask)}" if row.asks else "not asked yet"
         refused = f", {row.refused} refused" if row.refused else ""
         error = f", FAILING: {row.refresh.last_error}" if row.refresh.last_error else ""
@@ -115,35 +112,50 @@ def _status_lines(stack: Stack) -> list[str]:
     return lines
 
 
-async def _status_view(stack: Stack, live: bool, period: float = 1.0) -> None:
-    """A live line on a terminal; plain lines on changes otherwise."""
-    shown: dict[str, tuple[Any, ...]] = {}
-    failures: dict[str, int] = {}
-    while True:
-        for row in stack.status():
-            failed = row.refresh.failures
-            if failed > failures.get(row.service, 0):
+class StatusView:
+    """What the host's terminal shows: a live line on a terminal, plain lines otherwise
+    (on a change: a service's first ask, a refresh, a failure). A role that fails to
+    refresh is always reported on its own line, naming its services."""
+
+    def __init__(self, stack: Stack, live: bool) -> None:
+        self._stack = stack
+        self._live = live
+        self._shown: dict[str, tuple[Any, ...]] = {}
+        self._failures: dict[str, int] = {}
+
+    def tick(self) -> None:
+        """Show what changed since the last tick."""
+        rows = self._stack.status()
+        for row in rows:
+            if row.refresh.failures > self._failures.get(row.service, 0):
                 click.echo(
-                    f"\riam-sudo serve: {row.service}: refreshing {row.role} failed: "
-                    f"{row.refresh.last_error}; it gets an error until a retry succeeds",
+                    ("\r\033[2K" if self._live else "")
+                    + f"iam-sudo serve: {row.service}: refreshing {row.role} failed: "
+                    f"{row.refresh.last_error}; it is retried, and the service gets an error "
+                    "once what it holds expires",
                     err=True,
                 )
-            failures[row.service] = failed
-        if live:
+            self._failures[row.service] = row.refresh.failures
+        if self._live:
             summary = " | ".join(
                 f"{row.service} {row.asks}x exp {_when(row.refresh.expires_at)}"
                 + (" FAILING" if row.refresh.last_error else "")
-                for row in stack.status()
+                for row in rows
             )
             stamp = datetime.now(UTC).astimezone().strftime("%H:%M:%S")
             click.echo(f"\r\033[2K{stamp} {summary}", nl=False, err=True)
-        else:
-            for row, line in zip(stack.status(), _status_lines(stack), strict=True):
-                key = (row.asks > 0, row.refresh.refreshed_at, row.refresh.last_error)
-                if shown.get(row.service) != key:
-                    shown[row.service] = key
-                    click.echo(f"iam-sudo serve: {line}", err=True)
-        await asyncio.sleep(period)
+            return
+        for row, line in zip(rows, _status_lines(rows), strict=True):
+            key = (row.asks > 0, row.refresh.refreshed_at, row.refresh.last_error)
+            if self._shown.get(row.service) != key:
+                self._shown[row.service] = key
+                click.echo(f"iam-sudo serve: {line}", err=True)
+
+    async def run(self, period: float = 1.0) -> None:
+        """Tick every ``period`` seconds until cancelled."""
+        while True:
+            self.tick()
+            await asyncio.sleep(period)
 
 
 def _banner(stack: Stack, remote: bool, prompt_line: str | None) -> None:
@@ -320,7 +332,7 @@ async def _run(stack: Stack, remote: bool, prompt_line: str | None) -> None:
     try:
         async with stack:
             _banner(stack, remote, prompt_line)
-            view = asyncio.create_task(_status_view(stack, sys.stderr.isatty()))
+            view = asyncio.create_task(StatusView(stack, sys.stderr.isatty()).run())
             try:
                 await stop.wait()
             finally:
