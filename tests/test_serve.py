@@ -460,3 +460,48 @@ def test_without_a_terminal_a_profile_that_asks_for_an_mfa_code_is_refused(
     assert "mfa_serial" in result.stderr
     assert "without a terminal" in result.stderr
     assert not (tmp_path / "env").exists()
+
+
+@pytest.mark.slow
+async def test_remote_serves_the_role_the_function_simulates(
+    remote_env: dict[str, str],
+    local_aws: localaws.LocalAws,
+    task_role: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import boto3
+
+    from iam_sudo.cli.serve import _fetcher
+    from iam_sudo.cli.sources import client
+
+    for name, value in private_cache(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    clock = FakeClock(datetime.now(UTC))
+    spec = ServiceSpec(
+        "api", "simulate", task_role["name"], (("principal", "Service:ecs-tasks.amazonaws.com"),)
+    )
+    async with client() as sudo:
+        fetch_for = _fetcher(sudo, remote=True, function_name="iam-sudo")
+        stack = Stack(
+            [spec],
+            fetch_for,
+            setup="host",
+            address="127.0.0.1",
+            port=0,
+            env_dir=tmp_path / "env",
+            region=localaws.REGION,
+            clock=clock,
+        )
+        async with stack:
+            served = await ask(stack, "api", clock)
+    sts = boto3.client(
+        "sts",
+        endpoint_url=local_aws.url,
+        region_name=localaws.REGION,
+        aws_access_key_id=served["AccessKeyId"],
+        aws_secret_access_key=served["SecretAccessKey"],
+        aws_session_token=served["Token"],
+    )
+    arn = sts.get_caller_identity()["Arn"]
+    assert arn.endswith(f"assumed-role/IAMSudoUser/iam-sudo-{task_role['name']}")
