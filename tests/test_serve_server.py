@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -419,3 +420,17 @@ async def test_the_js_sdks_fetchers_get_the_services_roles(
     assert await run_node(script, "imds", imds) == "imds WORKER"
     refused = {**http, "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://host.docker.internal:1/x"}
     assert (await run_node(script, "http", refused)).startswith("http failed URL not accepted")
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="IP_FREEBIND is Linux's")
+async def test_it_listens_on_ecs_address_before_docker_gives_it_to_a_bridge() -> None:
+    """The link-local set-up starts serve before `docker compose up` creates the network
+    whose gateway is 169.254.170.2 (docs/serve.md); this machine has no such address."""
+    route = ServiceRoute("api", "s" * 43, Fixed("A"), "api role")
+    async with CredentialsServer(
+        {"api": route},
+        address="169.254.170.2",
+        port=0,
+        hosts=lambda port: reach("link-local", "169.254.170.2", port, {}).host_headers(),
+    ) as running:
+        assert running.port > 0

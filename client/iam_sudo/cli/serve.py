@@ -158,7 +158,7 @@ class StatusView:
             await asyncio.sleep(period)
 
 
-def _banner(stack: Stack, remote: bool, prompt_line: str | None) -> None:
+def _banner(stack: Stack, remote: bool, prompt_line: str | None, compose: Path | None) -> None:
     assert stack.reach is not None
     how = {
         "link-local": "containers on the iam-sudo network, at ECS's address",
@@ -180,10 +180,10 @@ def _banner(stack: Stack, remote: bool, prompt_line: str | None) -> None:
         click.echo(f"iam-sudo serve: warning: {warning}", err=True)
     if prompt_line:
         click.echo(f"iam-sudo serve: {prompt_line}", err=True)
-    if stack.override_path is not None:
+    if stack.override_path is not None and compose is not None:
         click.echo(
             f"iam-sudo serve: compose override {stack.override_path}: run\n"
-            f"  docker compose -f <your compose file> -f {stack.override_path} up",
+            f"  docker compose -f {compose} -f {stack.override_path} up",
             err=True,
         )
     click.echo("iam-sudo serve: Ctrl-C stops serving and removes these files", err=True)
@@ -314,12 +314,12 @@ def command() -> click.Command:
                 compose_services=compose_services,
                 override_path=override_path.absolute() if override_path else None,
             )
-            await _run(stack, remote, prompt_line)
+            await _run(stack, remote, prompt_line, compose_file)
 
     return serve
 
 
-async def _run(stack: Stack, remote: bool, prompt_line: str | None) -> None:
+async def _run(stack: Stack, remote: bool, prompt_line: str | None, compose: Path | None) -> None:
     """Serve until SIGINT or SIGTERM (or SIGHUP); the files go in every case."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -331,7 +331,7 @@ async def _run(stack: Stack, remote: bool, prompt_line: str | None) -> None:
             loop.add_signal_handler(each, stop.set)
     try:
         async with stack:
-            _banner(stack, remote, prompt_line)
+            _banner(stack, remote, prompt_line, compose)
             view = asyncio.create_task(StatusView(stack, sys.stderr.isatty()).run())
             try:
                 await stop.wait()
