@@ -17,7 +17,7 @@ import pytest
 
 from devtools import localaws
 from iam_sudo import Credentials
-from iam_sudo.ecs import CredentialsServer
+from iam_sudo.cli.ecs import CredentialsServer
 from tests.fake_clock import FakeClock
 
 
@@ -328,8 +328,8 @@ def simulated_hour(
     simulated time). moto's clock does not move with it: the expirations it answers are
     moved by the simulated time elapsed. Returns the clock and, per request, (simulated
     now, expiration served)."""
-    from iam_sudo import ecs
     from iam_sudo.aws.refreshing import Refreshing
+    from iam_sudo.cli import ecs
 
     clock = FakeClock(datetime.now(UTC))
     served: list[tuple[Any, Any]] = []
@@ -362,7 +362,7 @@ def simulated_hour(
 
 
 def run_in_process(*args: str) -> int:
-    from iam_sudo.cli import main
+    from iam_sudo.cli.main import main
 
     with pytest.raises(SystemExit) as exited:
         main(list(args))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from iam_sudo._exceptions import CredentialsExpired
+from iam_sudo.core.exceptions import CredentialsExpired
 from iam_sudo.core.refresh import (
     BOTOCORE_ADVISORY_WINDOW,
     JS_SDK_WINDOW,

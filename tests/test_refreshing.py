@@ -8,9 +8,9 @@ import itertools
 
 import pytest
 
-from iam_sudo._exceptions import AccessDenied, CredentialsExpired
 from iam_sudo.aws.refreshing import RefreshingCredentials
-from iam_sudo.credentials import Credentials
+from iam_sudo.core.exceptions import AccessDenied, CredentialsExpired
+from iam_sudo.settings.credentials import Credentials
 from tests.fake_clock import FakeClock
 
 HOUR = 3600

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from .._exceptions import CredentialsExpired
+from ..core.exceptions import CredentialsExpired
 from ..core.refresh import Backoff, Instant, Lease
-from ..credentials import Credentials
+from ..settings.credentials import Credentials
 
 log = logging.getLogger("iam_sudo")
 T = TypeVar("T")

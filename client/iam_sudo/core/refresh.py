@@ -47,7 +47,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from .._exceptions import CredentialsExpired
+from .exceptions import CredentialsExpired
 
 #: Renew this long before expiry when the session is long enough (ahead of botocore's
 #: 15-minute advisory window by 5 minutes).
