@@ -139,6 +139,12 @@ class Refreshing(Generic[T]):
                 return held[0]
             raise
 
+    async def settle(self) -> None:
+        """Wait until no renewal is in flight in this loop (whatever its outcome)."""
+        task = self._in_flight.get(asyncio.get_running_loop())
+        if task is not None:
+            await asyncio.wait([task])
+
     def _unavailable(self) -> BaseException:
         if self._last_error is not None:
             return self._last_error
