@@ -243,12 +243,15 @@ class Reach:
     imds_ports: Mapping[str, int] = field(default_factory=dict)
 
     def base_url(self) -> str:
+        """``http://HOST[:PORT]`` as the services write it."""
         return f"http://{self.host}" + ("" if self.port == 80 else f":{self.port}")
 
     def credentials_url(self, service: str) -> str:
+        """The service's ``AWS_CONTAINER_CREDENTIALS_FULL_URI``."""
         return f"{self.base_url()}{CREDENTIALS_ROUTE}{service}"
 
     def imds_url(self, service: str) -> str | None:
+        """The service's ``AWS_EC2_METADATA_SERVICE_ENDPOINT``, or None without IMDS."""
         port = self.imds_ports.get(service)
         return None if port is None else f"http://{self.imds_host}:{port}/"
 

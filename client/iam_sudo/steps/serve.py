@@ -561,6 +561,7 @@ class Stack:
         self._exits = contextlib.ExitStack()
 
     def label(self, spec: ServiceSpec) -> str:
+        """How the banner, the status view and errors name the service's role."""
         return self._labels.get(spec.name) or spec.describe()
 
     async def __aenter__(self) -> Stack:
