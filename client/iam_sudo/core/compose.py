@@ -29,8 +29,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .arn import is_account_id
 from .exceptions import RequestError
-from .principal import Principal, is_account_id
+from .principal import Principal
 
 # docker compose's own rule for service names (compose-spec: "[a-zA-Z0-9._-]+"); the
 # name also becomes a URL path segment and a file name, so nothing else is accepted.
