@@ -20,6 +20,21 @@ PRINT_IDENTITY = "import boto3; print(boto3.client('sts').get_caller_identity()[
 _counter = itertools.count(1)
 
 
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """Every test ends with the process environment it started with.
+
+    The CLI run in-process sets ``os.environ`` on purpose (it marks the profiles it is
+    resolving, ``IAM_SUDO_RESOLVING_PROFILES``, for the children it starts); without this,
+    a later test's subprocess would inherit the mark and refuse to run.
+    """
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 @pytest.fixture(scope="session")
 def local_aws() -> Iterator[localaws.LocalAws]:
     aws = localaws.start()
