@@ -13,7 +13,7 @@ import iam_sudo.aws.iam_reader
 import iam_sudo.client
 from devtools import localaws, pulumi_program
 from iam_sudo import IamSudo
-from iam_sudo_deploy.component import IAM_CREATE_ACTIONS, IAM_READ_ACTIONS
+from iam_sudo_deploy.permissions import IAM_CREATE_ACTIONS, IAM_READ_ACTIONS
 from tests.conftest import ALLOW_ALL_POLICY
 from tests.unit.test_component import FUNCTION, statements_by_sid
 
