@@ -31,6 +31,7 @@ CLI = {
     "iam_sudo.cli.formats",
     "iam_sudo.cli.main",
     "iam_sudo.cli.options",
+    "iam_sudo.cli.serve",
     "iam_sudo.cli.sources",
 }
 # A subcommand reads the user's settings first, to know which profile is its own source.
@@ -40,17 +41,17 @@ SETTINGS = {
     "iam_sudo.settings.config",
     "iam_sudo.settings.inifile",
 }
-# A cache hit also reads the entry (its key covers the settings), under its lock.
-CACHE_HIT = (
-    CLI
-    | SETTINGS
-    | {
-        "iam_sudo.settings.cache",
-        "iam_sudo.settings.credentials",
-        "iam_sudo.settings.files",
-        "iam_sudo.cli.progress",
-    }
-)
+# A cache hit also checks that nothing would prompt (settings.unattended) and reads the
+# entry (its key covers the settings) under its lock, fresh by the refresh rule.
+CACHE_HIT = CLI | SETTINGS
+CACHE_HIT |= {
+    "iam_sudo.core.refresh",
+    "iam_sudo.settings.cache",
+    "iam_sudo.settings.credentials",
+    "iam_sudo.settings.files",
+    "iam_sudo.settings.unattended",
+    "iam_sudo.cli.progress",
+}
 # Third-party packages no cold path needs: the AWS SDKs, their HTTP stack, YAML.
 HEAVY = ("botocore", "boto3", "aiobotocore", "aioboto3", "aiohttp", "urllib3", "yaml")
 

@@ -176,14 +176,9 @@ class World(EnforcedWorld):
     federation: federation.Federation
 
     def env(self, user: str, base: dict[str, str], **extra: str) -> dict[str, str]:
-        return self.client_env(
-            user,
-            base,
-            AWS_SHARED_CREDENTIALS_FILE=base["AWS_SHARED_CREDENTIALS_FILE"],
-            AWS_CONFIG_FILE=base["AWS_CONFIG_FILE"],
-            **{console.FEDERATION_ENDPOINT_VARIABLE: self.federation.url},
-            **extra,
-        )
+        files = {name: base[name] for name in ("AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE")}
+        signin = {console.FEDERATION_ENDPOINT_VARIABLE: self.federation.url}
+        return self.client_env(user, base, **{**files, **signin, **extra})
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncclick as click
 
-from ..core.compose import DEFAULT_PORT, SETUPS
+from ..core.defaults import DEFAULT_PORT, SETUPS
 from ..core.exceptions import IamSudoError
 from . import options
 

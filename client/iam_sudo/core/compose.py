@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .arn import is_account_id
+from .defaults import DEFAULT_PORT as DEFAULT_PORT
+from .defaults import SETUPS as SETUPS
 from .exceptions import RequestError
 from .principal import Principal
 
@@ -361,10 +363,6 @@ def override(
                 "restart": "unless-stopped",
             }
     return document, warnings
-
-
-SETUPS = ("link-local", "sidecar", "host")
-DEFAULT_PORT = 9911
 
 
 def default_setup(platform: str) -> str:

@@ -10,3 +10,6 @@ cache hit) can show them without importing the rules; :mod:`.session` and
 DEFAULT_DURATION_SECONDS = 3600
 #: The name of the iam-sudo Lambda function that --remote asks.
 DEFAULT_FUNCTION_NAME = "iam-sudo"
+#: `serve`: how containers reach the credentials server, and the port it listens on.
+SETUPS = ("link-local", "sidecar", "host")
+DEFAULT_PORT = 9911
