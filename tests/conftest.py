@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import http.server
 import io
 import itertools
 import logging
@@ -12,8 +13,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,7 @@ INTEGRATION_FIXTURES = frozenset(
     {
         "local_aws", "iam", "base_role", "aws_env", "credentials_file", "cli", "slow_aws",
         "faulty_proxy", "faulty_aws", "task_role", "function_aws", "stand_in",
-        "remote_env",
+        "remote_env", "aws_home", "loopback",
     }
 )  # fmt: skip
 
@@ -105,6 +108,59 @@ def private_cache(home: Path) -> dict[str, str]:
     any of whose parents others may write (as /tmp, where pytest's directories live), up to
     the home directory."""
     return {"HOME": str(home), "IAM_SUDO_CACHE_DIR": str(home / "cache")}
+
+
+@dataclass
+class AwsHome:
+    """The user's home of one test: the AWS config and shared credentials files that
+    ``aws_env`` names (not written yet) and a private credential cache."""
+
+    home: Path
+    config: Path
+    credentials: Path
+    #: ``aws_env`` with this home and its cache.
+    env: dict[str, str]
+
+    def write_config(self, text: str) -> Path:
+        self.config.parent.mkdir(parents=True, exist_ok=True)
+        self.config.write_text(text)
+        return self.config
+
+    def write_credentials(self, text: str) -> Path:
+        self.credentials.parent.mkdir(parents=True, exist_ok=True)
+        self.credentials.write_text(text)
+        return self.credentials
+
+
+@pytest.fixture
+def aws_home(aws_env: dict[str, str], tmp_path: Path) -> AwsHome:
+    """The test's AWS files and a private cache, in the environment of ``aws_env``."""
+    return AwsHome(
+        tmp_path,
+        Path(aws_env["AWS_CONFIG_FILE"]),
+        Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"]),
+        {**aws_env, **private_cache(tmp_path)},
+    )
+
+
+@pytest.fixture
+def loopback() -> Iterator[Callable[[type[http.server.BaseHTTPRequestHandler]], str]]:
+    """``serve(Handler)``: an HTTP server of that handler on 127.0.0.1 for the test; its URL.
+
+    Each server answers from threads of its own and is shut down when the test ends.
+    """
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def serve(handler: type[http.server.BaseHTTPRequestHandler]) -> str:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 
 from devtools import localaws
 from iam_sudo import IamSudo
-from tests.conftest import PRINT_IDENTITY, private_cache
+from tests.conftest import PRINT_IDENTITY, AwsHome, private_cache
 
 ECS = "Service:ecs-tasks.amazonaws.com"
 
@@ -832,10 +832,9 @@ def test_a_credential_process_merely_mentioning_iam_sudo_is_not_ours(
 
 
 @pytest.fixture
-def lambda_scopes() -> Any:
+def lambda_scopes(loopback: Any) -> Any:
     """A Lambda endpoint that records the region each request was signed for, and 404s."""
     import http.server
-    import threading
 
     scopes: list[str] = []
 
@@ -853,10 +852,7 @@ def lambda_scopes() -> Any:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", scopes
-    server.shutdown()
+    return loopback(Handler), scopes
 
 
 @pytest.mark.parametrize(
@@ -1295,11 +1291,16 @@ def test_configure_refuses_a_source_profile_that_does_not_exist(
     ],
 )
 def test_a_broken_source_profile_is_iam_sudos_own_failure_not_the_endpoint_s(
-    cli: Any, aws_env: dict[str, str], local_aws: Any, config: str, credentials: str, text: str
+    cli: Any,
+    aws_env: dict[str, str],
+    aws_home: AwsHome,
+    local_aws: Any,
+    config: str,
+    credentials: str,
+    text: str,
 ) -> None:
-    Path(aws_env["AWS_CONFIG_FILE"]).parent.mkdir(parents=True, exist_ok=True)
-    Path(aws_env["AWS_CONFIG_FILE"]).write_text(config)
-    Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"]).write_text(credentials)
+    aws_home.write_config(config)
+    aws_home.write_credentials(credentials)
     env = {
         k: v for k, v in aws_env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
     }

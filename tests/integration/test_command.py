@@ -17,7 +17,7 @@ import pytest
 
 from iam_sudo import Credentials
 from iam_sudo.cli.command import environment
-from tests.conftest import private_cache
+from tests.conftest import AwsHome, private_cache
 
 VENV_BIN = str(Path(sys.executable).parent)
 CREDENTIAL_KEYS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
@@ -213,10 +213,9 @@ def test_a_stale_expiration_beside_iam_sudos_own_keys_is_one_line(
 
 
 def test_the_region_of_the_removed_profile_stays_with_the_command(
-    cli: Any, aws_env: dict[str, str], task_role: dict[str, Any]
+    cli: Any, aws_env: dict[str, str], aws_home: AwsHome, task_role: dict[str, Any]
 ) -> None:
-    Path(aws_env["AWS_CONFIG_FILE"]).parent.mkdir(parents=True, exist_ok=True)
-    Path(aws_env["AWS_CONFIG_FILE"]).write_text("[profile dev]\nregion = eu-north-1\n")
+    aws_home.write_config("[profile dev]\nregion = eu-north-1\n")
     env = {k: v for k, v in aws_env.items() if k not in ("AWS_REGION", "AWS_DEFAULT_REGION")}
     child = (
         "import boto3, json, os\n"
@@ -395,9 +394,10 @@ def test_a_failure_of_iam_sudos_own_credential_source_is_named_as_such(
     assert local_aws.recorder.requests == []
 
 
-def test_expired_own_credentials_are_not_called_denied(aws_env: dict[str, str], cli: Any) -> None:
+def test_expired_own_credentials_are_not_called_denied(
+    aws_env: dict[str, str], cli: Any, loopback: Any
+) -> None:
     import http.server
-    import threading
 
     body = (
         b"<ErrorResponse><Error><Type>Sender</Type><Code>ExpiredToken</Code>"
@@ -417,20 +417,14 @@ def test_expired_own_credentials_are_not_called_denied(aws_env: dict[str, str], 
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}"
-        result = cli(
-            "assume",
-            "--role-name",
-            "arn:aws:iam::123456789012:role/R",
-            "--format",
-            "env",
-            env=aws_env | {"AWS_ENDPOINT_URL_STS": url},
-        )
-    finally:
-        server.shutdown()
+    result = cli(
+        "assume",
+        "--role-name",
+        "arn:aws:iam::123456789012:role/R",
+        "--format",
+        "env",
+        env=aws_env | {"AWS_ENDPOINT_URL_STS": loopback(Handler)},
+    )
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1, result.stderr
     assert "iam-sudo's own credentials" in result.stderr
