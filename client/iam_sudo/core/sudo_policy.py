@@ -42,14 +42,13 @@ RULES = "rules"
 # A 12-digit account id glob: digits, * and ?; without *, exactly 12 characters.
 _ACCOUNT_GLOB = re.compile(r"[0-9?*]+")
 
-DEFAULT_POLICY_YAML = """\
-allowed-role-names:
-  - "*"
-allowed-principals:
-  - "*": "*"
-allowed-base-roles:
-  - "arn:aws:iam::*:role/*"
-"""
+# The client's default, as a document: parsing it needs no YAML parser (imported only for a
+# policy the user gives), which keeps `simulate --local`'s start-up short.
+DEFAULT_POLICY: dict[str, Any] = {
+    "allowed-role-names": ["*"],
+    "allowed-principals": [{"*": "*"}],
+    "allowed-base-roles": ["arn:aws:iam::*:role/*"],
+}
 
 
 # A sudo policy is a few lines: these bounds make a hostile one fail fast and small.
@@ -394,7 +393,7 @@ class SudoPolicy:
     @classmethod
     def default(cls) -> SudoPolicy:
         """The client's default: every role name, principal and base role is allowed."""
-        return cls.from_yaml(DEFAULT_POLICY_YAML)
+        return cls.from_document(DEFAULT_POLICY)
 
     @property
     def allowed_role_names(self) -> tuple[str, ...]:
