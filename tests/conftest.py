@@ -37,6 +37,14 @@ INTEGRATION_FIXTURES = frozenset(
 )  # fmt: skip
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``aws`` every test that needs the local AWS (moto's server): `make quick` runs
+    the others. Modules with an enforced world of their own say so with a ``pytestmark``."""
+    for item in items:
+        if "local_aws" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.aws)
+
+
 @pytest.fixture(autouse=True, scope="module")
 def _frozen_heap() -> None:
     """Freeze what is alive as each module starts out of the garbage collector's reach.

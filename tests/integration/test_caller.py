@@ -19,6 +19,9 @@ from tests.conftest import run_cli
 from tests.integration.conftest import EnforcedWorld, enforced_world
 from tests.unit.test_caller import RULES, signed
 
+# An enforced world of its own: moto in this process.
+pytestmark = pytest.mark.aws
+
 
 @pytest.mark.parametrize("threads", [False, True])
 async def test_the_function_sends_a_proof_to_the_sts_endpoint_it_was_signed_for(

@@ -40,6 +40,9 @@ from tests.conftest import run_cli
 from tests.integration.conftest import EnforcedWorld, enforced_world
 from tests.unit.test_console import ACCOUNT, SECRET_CREDENTIALS, query
 
+# An enforced world of its own: moto in this process.
+pytestmark = pytest.mark.aws
+
 
 @pytest.fixture
 def raw_server() -> Iterator[tuple[str, list[bytes]]]:

@@ -15,6 +15,9 @@ import pytest
 
 from devtools import enforced, localaws
 
+# An enforced world of its own: moto in this process.
+pytestmark = pytest.mark.aws
+
 HUB = "100000000001"
 SPOKE = "100000000002"
 ASSUME_ANY = {

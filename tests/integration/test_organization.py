@@ -20,6 +20,9 @@ from devtools import enforced, localaws, pulumi_program
 from tests.conftest import PRINT_IDENTITY, run_cli
 from tests.integration.conftest import EnforcedWorld, enforced_world
 
+# An enforced world of its own: moto in this process.
+pytestmark = pytest.mark.aws
+
 HUB = pulumi_program.ACCOUNT
 A, B, C, D = "111111111111", "222222222222", "333333333333", "444444444444"
 E = "777777777777"  # its reader trusts the hub, its base role does not
