@@ -1,7 +1,7 @@
 """serve's HTTP server on its own: routes, secrets, Host, methods, IMDSv2, bounds.
 
 The roles here are fixed credentials (no AWS): what is checked is what the server
-answers to whom. The SDKs' own fetchers run against it in tests/test_serve.py too.
+answers to whom. The SDKs' own fetchers run against it in tests/integration/test_serve.py too.
 """
 
 from __future__ import annotations
