@@ -5,6 +5,7 @@ local user (uid 65534) who cannot plant, swap or redirect entries.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ from iam_sudo.settings.cache import (
     entry,
     lock,
     obtain,
+    secure_directory,
 )
 from tests.unit.test_cache import NOBODY, creds, fetch_counting, warnings_of
 
@@ -137,3 +139,50 @@ async def test_another_local_user_cannot_plant_swap_or_redirect_entries(
         await obtain(["simulate", "{}"], lambda: fetch_counting(calls, mine), environ=env) == mine
     )
     assert calls == [1, 1, 1], "the replaced entry is a hit"
+
+
+async def test_a_read_only_home_is_one_warning_and_the_credentials_come_without_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    env = {"HOME": str(home)}  # the default cache, ~/.aws/iam-sudo/cache
+    calls: list[int] = []
+    fresh = creds(60, datetime.now(UTC))
+    with read_only(home):
+        for _ in range(2):
+            assert await obtain(["a"], lambda: fetch_counting(calls, fresh), environ=env) == fresh
+    assert calls == [1, 1]
+    assert len(warnings_of(caplog)) == 2, "one line per run"
+    assert "cannot be created" in warnings_of(caplog)[0]
+
+
+async def test_a_read_only_cache_directory_is_one_warning_and_no_fetch_more(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = {"HOME": str(tmp_path), "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
+    calls: list[int] = []
+    fresh = creds(60, datetime.now(UTC))
+    directory = secure_directory(tmp_path / "cache", env)
+    with read_only(directory):
+        assert await obtain(["a"], lambda: fetch_counting(calls, fresh), environ=env) == fresh
+    assert calls == [1]
+    [warning] = warnings_of(caplog)
+    assert "cannot create the credential cache lock" in warning
+    assert "Read-only file system" in warning
+
+
+@contextlib.contextmanager
+def read_only(path: Path) -> Iterator[None]:
+    """``path`` on a read-only bind mount, as a read-only home is (root ignores modes)."""
+    done = subprocess.run(
+        ["mount", "--bind", "-o", "ro", str(path), str(path)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot bind-mount read-only here: {done.stderr.decode()[-200:]}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(path)], check=True)

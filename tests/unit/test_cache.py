@@ -1,13 +1,10 @@
 """The credential cache: sound entries only, for their own key, in a directory nobody else
 can touch (tests run as root; the attacker is uid 65534)."""
 
-import contextlib
 import errno
 import json
 import logging
 import os
-import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -215,37 +212,6 @@ async def test_a_refused_cache_is_one_warning_and_the_credentials_come_without_i
     assert list(shared.iterdir()) == [], "nothing created"
 
 
-async def test_a_read_only_home_is_one_warning_and_the_credentials_come_without_it(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    home = tmp_path / "home"
-    home.mkdir(mode=0o700)
-    env = {"HOME": str(home)}  # the default cache, ~/.aws/iam-sudo/cache
-    calls: list[int] = []
-    fresh = creds(60, datetime.now(UTC))
-    with read_only(home):
-        for _ in range(2):
-            assert await obtain(["a"], lambda: fetch_counting(calls, fresh), environ=env) == fresh
-    assert calls == [1, 1]
-    assert len(warnings_of(caplog)) == 2, "one line per run"
-    assert "cannot be created" in warnings_of(caplog)[0]
-
-
-async def test_a_read_only_cache_directory_is_one_warning_and_no_fetch_more(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    env = {"HOME": str(tmp_path), "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
-    calls: list[int] = []
-    fresh = creds(60, datetime.now(UTC))
-    directory = secure_directory(tmp_path / "cache", env)
-    with read_only(directory):
-        assert await obtain(["a"], lambda: fetch_counting(calls, fresh), environ=env) == fresh
-    assert calls == [1]
-    [warning] = warnings_of(caplog)
-    assert "cannot create the credential cache lock" in warning
-    assert "Read-only file system" in warning
-
-
 async def test_an_entry_that_cannot_be_written_is_one_warning_after_one_fetch(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -275,22 +241,6 @@ async def test_no_home_at_all_is_one_warning_not_a_traceback(
     assert await obtain(["a"], lambda: fetch_counting([], fresh), environ={}) == fresh
     [warning] = warnings_of(caplog)
     assert "home directory" in warning
-
-
-@contextlib.contextmanager
-def read_only(path: Path) -> Iterator[None]:
-    """``path`` on a read-only bind mount, as a read-only home is (root ignores modes)."""
-    done = subprocess.run(
-        ["mount", "--bind", "-o", "ro", str(path), str(path)],
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot bind-mount read-only here: {done.stderr.decode()[-200:]}")
-    try:
-        yield
-    finally:
-        subprocess.run(["umount", str(path)], check=True)
 
 
 def test_a_directory_above_the_cache_up_to_home_is_checked_too(tmp_path: Path) -> None:
