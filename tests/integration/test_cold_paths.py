@@ -41,16 +41,24 @@ SETTINGS = {
     "iam_sudo.settings.config",
     "iam_sudo.settings.inifile",
 }
-# A cache hit also checks that nothing would prompt (settings.unattended) and reads the
-# entry (its key covers the settings) under its lock, fresh by the refresh rule.
-CACHE_HIT = CLI | SETTINGS
-CACHE_HIT |= {
+# A cache hit is answered before the CLI starts (iam_sudo.cli.credential_process's
+# answer_from_cache): the entry, under the rules of the cache and of refresh, and the
+# printed format; no command line parser, no event loop.
+CACHE_HIT = {
+    "iam_sudo",
+    "iam_sudo.cli",
+    "iam_sudo.cli.credential_process",
+    "iam_sudo.cli.formats",
+    "iam_sudo.core",
+    "iam_sudo.core.exceptions",
     "iam_sudo.core.refresh",
+    "iam_sudo.core.text",
+    "iam_sudo.settings",
     "iam_sudo.settings.cache",
+    "iam_sudo.settings.config",
     "iam_sudo.settings.credentials",
     "iam_sudo.settings.files",
-    "iam_sudo.settings.unattended",
-    "iam_sudo.cli.progress",
+    "iam_sudo.settings.inifile",
 }
 # Third-party packages no cold path needs: the AWS SDKs, their HTTP stack, YAML.
 HEAVY = ("botocore", "boto3", "aiobotocore", "aioboto3", "aiohttp", "urllib3", "yaml")
@@ -111,3 +119,23 @@ def test_a_cache_hit_imports_the_cache_and_settings_alone(
     assert stdout == warm.stdout
     assert heavy(modules) == set()
     assert ours(modules) == CACHE_HIT
+    assert not {"asyncclick", "asyncio"} & modules
+
+
+def test_a_cache_hit_is_answered_early_only_for_the_same_command_line_and_settings(
+    task_role: dict[str, Any], aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**aws_env, **private_cache(tmp_path)}
+    args = ["simulate", "--local", "--role-name", task_role["name"], "--format", "process"]
+    warm = run_cli(*args, env=env)
+    assert warm.returncode == 0, warm.stderr
+    # The same request, by another command line or with another setting: the CLI answers
+    # (from the same entry: the request is the same), and only it knows that.
+    for other_args, other_env in (
+        ([*args[:2], "--role-name=" + task_role["name"], *args[4:]], env),
+        (args, {**env, "AWS_PAGER": ""}),
+        (args, {**env, "IAM_SUDO_UNRELATED": "1"}),
+    ):
+        stdout, modules = imported(other_args, other_env)
+        assert "iam_sudo.cli.main" in modules, (other_args, other_env)
+        assert stdout == warm.stdout
