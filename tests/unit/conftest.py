@@ -2,7 +2,7 @@
 
 What keeps this folder honest: a test here that asks for a fixture of the local AWS, starts a
 process or opens an internet socket fails, naming what it did; such a test belongs in
-tests/integration/. Loopback-free sockets (asyncio's self-pipe, AF_UNIX) are fine.
+tests/integration/. Sockets that are not IP (AF_UNIX, asyncio's self-pipe) are fine.
 """
 
 from __future__ import annotations
