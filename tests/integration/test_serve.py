@@ -398,6 +398,8 @@ class Sts:
         return Credentials(key, "s", "t", self.clock.in_(3600))
 
 
+# Half a minute of real waiting (its event loop idles in select): not in `make quick`.
+@pytest.mark.slow
 async def test_a_role_that_fails_to_refresh_is_reported_and_only_its_service_gets_an_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
