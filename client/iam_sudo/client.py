@@ -68,6 +68,14 @@ class IamSudo:
     One client lists the account's roles at most once per ``roles_ttl`` seconds (default
     60), however many roles it simulates, and keeps at most ``max_concurrency`` IAM
     requests in flight.
+
+    A long-lived client keeps nothing about IAM longer than ``roles_ttl`` seconds,
+    counted on the wall and the monotonic clock alike (a laptop waking from suspend reads
+    anew): the roles listing with each role's trust policy and tags, the attached
+    policies' default versions, role ARNs, the base role's details and policies, the
+    caller's identity. A trust, tag or policy change is therefore seen within
+    ``roles_ttl`` seconds; the role named exactly is read afresh for every plan. The
+    spokes' reader sessions are renewed by the refresh rule (:mod:`iam_sudo.core.refresh`).
     """
 
     def __init__(
@@ -132,7 +140,7 @@ class IamSudo:
         await self._reader.__aexit__(*exc_info)
 
     async def identity(self) -> Identity:
-        """The caller's account and ARN (fetched once per client)."""
+        """The caller's account and ARN (read again once ``roles_ttl`` old)."""
         return await self._reader.identity()
 
     async def roles(self) -> list[Role]:

@@ -16,24 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from ..core.exceptions import CredentialsExpired
-from ..core.refresh import Backoff, Instant, Lease
+from ..core.refresh import Backoff, Lease
 from ..settings.credentials import Credentials
+from .tasks import Clock, system_clock
 
 log = logging.getLogger("iam_sudo")
 T = TypeVar("T")
-Clock = Callable[[], Instant]
-
-
-def system_clock() -> Instant:
-    """Now, on the wall clock and the monotonic clock."""
-    return Instant(time.time(), time.monotonic())
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""asyncio helpers: task groups, shared tasks, unwatched tasks, and daemon worker threads."""
+"""asyncio helpers: task groups, shared tasks, unwatched tasks, daemon worker threads, and
+the clocks they count time on."""
 
 from __future__ import annotations
 
@@ -11,8 +12,16 @@ from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
 
 from ..core.exceptions import IamSudoError
+from ..core.refresh import Instant
 
 T = TypeVar("T")
+#: Now on both clocks (see :class:`iam_sudo.core.refresh.Instant`); tests pass their own.
+Clock = Callable[[], Instant]
+
+
+def system_clock() -> Instant:
+    """Now, on the wall clock and the monotonic clock."""
+    return Instant(time.time(), time.monotonic())
 
 
 @contextlib.asynccontextmanager
@@ -62,12 +71,15 @@ def consume_failure(future: asyncio.Future[Any]) -> None:
 class SingleFlight:
     """One shared task per key, so that concurrent callers make one request, not many.
 
-    A task is renewed after its ``ttl`` (seconds; None: kept for good); a failed or
-    cancelled one is forgotten so that a later call retries.
+    A task is renewed after its ``ttl`` (seconds; None: kept for good), its age counted
+    on both clocks (:meth:`Instant.since`: a machine waking from suspend sees a reading
+    as old as the wall clock says); a failed or cancelled one is forgotten so that a
+    later call retries. ``clock``: default :func:`system_clock`.
     """
 
-    def __init__(self) -> None:
-        self._tasks: dict[str, tuple[asyncio.Task[Any], float]] = {}
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock or system_clock
+        self._tasks: dict[str, tuple[asyncio.Task[Any], Instant]] = {}
 
     def run(
         self,
@@ -76,12 +88,12 @@ class SingleFlight:
         ttl: float | None = None,
     ) -> asyncio.Task[T]:
         """The running or finished task for ``key``, started with ``factory()`` if there is none."""
-        now = time.monotonic()
+        now = self._clock()
         task, started = self._tasks.get(key, (None, now))
         if (
             task is None
             or (task.done() and (task.cancelled() or task.exception()))
-            or (ttl is not None and now - started >= ttl)
+            or (ttl is not None and now.since(started) >= ttl)
         ):
             task = asyncio.create_task(factory())
             self._tasks[key] = (task, now)

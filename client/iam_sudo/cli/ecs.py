@@ -33,7 +33,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from ..aws.refreshing import Clock, RefreshingCredentials, system_clock
+from ..aws.refreshing import RefreshingCredentials
+from ..aws.tasks import Clock, system_clock
 from ..core.exceptions import CredentialsExpired, IamSudoError
 from ..settings import config
 from ..settings import files as _files

@@ -30,7 +30,8 @@ from types import TracebackType
 from typing import Any, Self
 
 from ..aws.caller import CallerProof
-from ..aws.refreshing import Clock, Refreshing, system_clock
+from ..aws.refreshing import Refreshing
+from ..aws.tasks import Clock, system_clock
 from ..core.exceptions import (
     AccessDenied,
     AccountUnreachable,
