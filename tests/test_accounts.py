@@ -215,3 +215,29 @@ async def test_a_warm_function_holds_at_most_two_reader_transports_per_account()
     # Renewed three times: the two oldest are closed, the replaced one is kept for requests
     # still in flight, the current one is open.
     assert [reader.closed for reader in made] == [True, True, False, False]
+
+
+async def test_a_long_lived_client_always_reads_a_spoke_through_its_current_reader_session() -> (
+    None
+):
+    from iam_sudo.aws.iam_reader import IamReader, Identity
+    from iam_sudo.steps.organization import Accounts
+
+    clock = FakeClock()
+    made: list[Reader] = []
+
+    def make(credentials: Credentials) -> Reader:
+        made.append(Reader(credentials))
+        return made[-1]
+
+    readers = AccountReaders(Hub(clock=clock), make, reader_role="r", clock=clock)
+    own = IamReader(Hub(clock=clock), identity=Identity("123456789012", HUB))  # type: ignore[arg-type]
+    accounts = Accounts(own, readers, max_concurrency=4, roles_ttl=60)
+    first = await accounts.steps("111111111111")
+    assert await accounts.steps("111111111111") is first  # one reader session: one set of steps
+    for _ in range(5):  # renewals; retired transports are closed and may be freed
+        clock.advance(refresh_age(3600))
+        steps = await accounts.steps("111111111111")
+        assert steps.reader.transport.reader is made[-1]  # type: ignore[attr-defined]
+        assert not made[-1].closed
+    await accounts.aclose()
