@@ -21,6 +21,7 @@ from .core.exceptions import (
     AwsError,
     CommandError,
     ConfigurationError,
+    CredentialsExpired,
     CredentialsFileError,
     EndpointUnreachable,
     IamSudoError,
@@ -54,6 +55,7 @@ _LAZY = {
     "Identity": "aws.iam_reader",
     "SimulatedSession": "core.simulated",
     "Credentials": "settings.credentials",
+    "RefreshingCredentials": "aws.refreshing",
     "Finding": "core.fidelity",
     "shared_credentials_file": "settings.credentials",
     "write_profile": "settings.credentials",
@@ -71,6 +73,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from .aws.errors import Timeouts, Transport
     from .aws.iam_reader import IamReader, Identity
+    from .aws.refreshing import RefreshingCredentials
     from .aws.transports import AioTransport, ThreadTransport
     from .client import DEFAULT_BASE_ROLE, IamSudo
     from .core.fidelity import Finding
@@ -103,6 +106,7 @@ __all__ = [
     "CommandError",
     "ConfigurationError",
     "Credentials",
+    "CredentialsExpired",
     "CredentialsFileError",
     "EndpointUnreachable",
     "Finding",
@@ -117,6 +121,7 @@ __all__ = [
     "NoCredentials",
     "PackedPolicyConflict",
     "Principal",
+    "RefreshingCredentials",
     "RemoteError",
     "RequestError",
     "Role",
