@@ -26,6 +26,13 @@ from ..core.refresh import Backoff, Lease
 from ..settings.credentials import Credentials
 from .tasks import Clock, system_clock
 
+__all__ = [
+    "Clock",
+    "RefreshStatus",
+    "Refreshing",
+    "RefreshingCredentials",
+    "system_clock",
+]
 log = logging.getLogger("iam_sudo")
 T = TypeVar("T")
 
