@@ -270,6 +270,27 @@ async def test_an_entry_that_cannot_be_written_is_one_warning_after_one_fetch(
     assert "No space left on device" in warning
 
 
+async def test_a_config_file_that_is_a_pipe_is_neither_read_nor_waited_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # AWS_CONFIG_FILE=<(...) is a pipe: hashing it would take its content from the SDK,
+    # and with no writer, wait forever. The cache is left out instead.
+    fifo = tmp_path / "config"
+    os.mkfifo(fifo, 0o600)
+    env = {
+        "HOME": str(tmp_path),
+        "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache"),
+        "AWS_CONFIG_FILE": str(fifo),
+    }
+    fresh = creds(60, datetime.now(UTC))
+    got = await asyncio.wait_for(
+        obtain(["a"], lambda: fetch_counting([], fresh), environ=env), timeout=60
+    )
+    assert got == fresh
+    [warning] = warnings_of(caplog)
+    assert f"{fifo} is not a regular file" in warning
+
+
 async def test_no_home_at_all_is_one_warning_not_a_traceback(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -98,12 +98,28 @@ def _home(environ: Mapping[str, str]) -> Path:
 
 
 def _file_identity(path: Path) -> str | None:
-    """SHA-256 of a small file's bytes (no symlink games: it is the user's own config)."""
+    """SHA-256 of a small file's bytes (no symlink games: it is the user's own config);
+    None if there is no such file.
+
+    Raises :class:`ConfigurationError` for one that is not a regular file: a pipe (as
+    ``AWS_CONFIG_FILE=<(...)`` gives) cannot be read without taking its content from the
+    SDK that needs it, nor without waiting on a writer; without it, whose credentials the
+    answer is for is unknown, so the cache is left out.
+    """
     try:
-        with open(path, "rb") as file:
-            return hashlib.sha256(file.read(_MAX_IDENTITY_FILE_BYTES)).hexdigest()
+        fd = os.open(path, os.O_RDONLY | _O_NONBLOCK)
     except OSError:
         return None
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigurationError(
+                f"{path} is not a regular file: whose credentials it holds cannot be told "
+                "without reading it"
+            )
+        try:
+            return hashlib.sha256(file.read(_MAX_IDENTITY_FILE_BYTES)).hexdigest()
+        except OSError:
+            return None
 
 
 def _sso_identity(environ: Mapping[str, str]) -> list[tuple[str, int, int]]:
@@ -125,7 +141,8 @@ def credentials_identity(environ: Mapping[str, str]) -> dict[str, object]:
     config files' contents (hashed), so that replacing alice's keys by bob's is another
     identity; the web identity token file's; the SSO token caches' names, sizes and
     mtimes. A ``credential_process`` of the user's own that changes whom it answers for
-    by itself is not seen: run ``--no-cache`` after switching its identity.
+    by itself is not seen: run ``--no-cache`` after switching its identity. Raises
+    :class:`ConfigurationError` if one of those files is not a regular file (a pipe).
     """
     aws = _home(environ) / ".aws"
     files = {
