@@ -75,7 +75,7 @@ def test_a_configured_profile_works_with_a_read_only_home_with_one_warning(
         )
     assert direct.returncode == 0, direct.stderr
     [warning] = direct.stderr.splitlines()
-    assert warning.startswith("iam-sudo: not using the credential cache: refusing the credential")
+    assert warning.startswith(f"iam-sudo: not using the credential cache: {home}/.aws ")
     assert "cannot be created (Read-only file system)" in warning
     assert warning.endswith("getting the credentials without it")
     assert '"AccessKeyId"' in direct.stdout

@@ -182,9 +182,12 @@ def cache_key(arguments: Sequence[str], environ: Mapping[str, str]) -> str:
     return hashlib.sha256(material.encode()).hexdigest()
 
 
+_REFUSING = "refusing the credential cache: "
+
+
 def _refused(directory: Path, why: str) -> ConfigurationError:
     return ConfigurationError(
-        f"refusing the credential cache: {directory} {why}; make it yours and not writable "
+        f"{_REFUSING}{directory} {why}; make it yours and not writable "
         "by group or others (chown, chmod go-w), set IAM_SUDO_CACHE_DIR to a directory of "
         "your own, or use --no-cache"
     )
@@ -392,7 +395,8 @@ async def lock(path: Path, wait_seconds: float = LOCK_TIMEOUT) -> AsyncIterator[
 
 def _without_cache(reason: object) -> None:
     """Say once, on stderr, that the cache is left out this time, and why."""
-    log.warning("not using the credential cache: %s; getting the credentials without it", reason)
+    said = str(reason).removeprefix(_REFUSING)
+    log.warning("not using the credential cache: %s; getting the credentials without it", said)
 
 
 async def obtain(
