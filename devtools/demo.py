@@ -137,6 +137,26 @@ def main() -> None:
             f"the second time, iam-sudo answered from its cache: {len(simulated)} requests to AWS"
         )
 
+        show("a 15-minute session served to a long-running command (--ecs-server)")
+        aws.recorder.clear()
+        calls = (
+            "import boto3; sts = boto3.client('sts'); "
+            "[sts.get_caller_identity() for _ in range(20)]; print('boto3: 20 calls')"
+        )
+        run(
+            [
+                "iam-sudo", "simulate", "--local", "--role-name", TASK, "--duration", "900",
+                "--ecs-server", "--", sys.executable, "-c", calls,
+            ],
+            env,
+        )  # fmt: skip
+        assumed = aws.recorder.actions("sts").count("AssumeRole")
+        print(
+            f"boto3 asked the endpoint before each call (15 minutes left is inside its refresh "
+            f"window); iam-sudo made {assumed} AssumeRole: it renews once per window (every 7.5 "
+            "minutes for 15-minute credentials), however often the SDKs ask"
+        )
+
         remote(aws, env, Path(home))
     show("done")
 
