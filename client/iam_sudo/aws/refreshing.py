@@ -148,7 +148,9 @@ class Refreshing(Generic[T]):
 
     def _unavailable(self) -> BaseException:
         if self._last_error is not None:
-            return self._last_error
+            # The same failure for every asker until the back-off ends, without each
+            # raise lengthening its traceback.
+            return self._last_error.with_traceback(None)
         return CredentialsExpired(
             "the credentials expired and cannot be renewed without you (an MFA session): "
             "run iam-sudo again"
