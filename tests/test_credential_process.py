@@ -48,7 +48,11 @@ def configured(cli: Any, aws_env: dict[str, str], env: dict[str, str], role: str
 
 
 def test_a_configured_profile_works_with_a_read_only_home_with_one_warning(
-    cli: Any, aws_env: dict[str, str], task_role: dict[str, Any], tmp_path: Path
+    cli: Any,
+    aws_env: dict[str, str],
+    task_role: dict[str, Any],
+    tmp_path: Path,
+    node_sdk: Path,
 ) -> None:
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
@@ -56,31 +60,34 @@ def test_a_configured_profile_works_with_a_read_only_home_with_one_warning(
     env = {k: v for k, v in aws_env.items() if k not in keys} | {"HOME": str(home)}
     process = configured(cli, aws_env, {**aws_env, "HOME": str(home)}, task_role["name"])
     env["PATH"] = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
+
+    def run(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            argv, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    boto3_whoami = (
+        "import boto3; s = boto3.Session(profile_name='task'); "
+        "print(s.client('sts').get_caller_identity()['Arn'])"
+    )
     with read_only(home):
-        direct = subprocess.run(
-            process, env=env, capture_output=True, text=True, timeout=120, check=False
-        )
-        boto3 = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "import boto3; s = boto3.Session(profile_name='task'); "
-                "print(s.client('sts').get_caller_identity()['Arn'])",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        direct = run(*process)
+        seen = {
+            "boto3": run(sys.executable, "-c", boto3_whoami),
+            "aws": run("aws", "sts", "get-caller-identity", "--profile", "task",
+                       "--query", "Arn", "--output", "text"),
+            "js": run("node", str(node_sdk / "who.js"), "task"),
+        }  # fmt: skip
     assert direct.returncode == 0, direct.stderr
     [warning] = direct.stderr.splitlines()
     assert warning.startswith(f"iam-sudo: not using the credential cache: {home}/.aws ")
     assert "cannot be created (Read-only file system)" in warning
     assert warning.endswith("getting the credentials without it")
     assert '"AccessKeyId"' in direct.stdout
-    assert boto3.returncode == 0, boto3.stderr
-    assert boto3.stdout.strip().endswith(f"assumed-role/IAMSudoUser/iam-sudo-{task_role['name']}")
+    simulated = f"assumed-role/IAMSudoUser/iam-sudo-{task_role['name']}"
+    for tool, done in seen.items():
+        assert done.returncode == 0, (tool, done.stderr)
+        assert done.stdout.strip().endswith(simulated), (tool, done.stdout, done.stderr)
 
 
 def test_an_unsafe_cache_is_never_read_the_credentials_come_from_aws(
