@@ -33,14 +33,17 @@ def read_only(path: Path) -> Iterator[None]:
         subprocess.run(["umount", str(path)], check=True)
 
 
-def configured(cli: Any, aws_env: dict[str, str], env: dict[str, str], role: str) -> list[str]:
-    """`configure task simulate --local --role-name ROLE`; the profile's credential_process."""
+def configured(
+    cli: Any, aws_env: dict[str, str], env: dict[str, str], role: str, *options: str
+) -> list[str]:
+    """`configure task simulate --local --role-name ROLE OPTIONS`; the profile's
+    credential_process."""
     Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"]).parent.mkdir(parents=True, exist_ok=True)
     Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"]).write_text(
         f"[default]\naws_access_key_id = {aws_env['AWS_ACCESS_KEY_ID']}\n"
         f"aws_secret_access_key = {aws_env['AWS_SECRET_ACCESS_KEY']}\n"
     )
-    result = cli("configure", "task", "simulate", "--local", "--role-name", role, env=env)
+    result = cli("configure", "task", "simulate", "--local", "--role-name", role, *options, env=env)
     assert result.returncode == 0, result.stderr
     parser = configparser.ConfigParser(interpolation=None)
     parser.read(aws_env["AWS_CONFIG_FILE"])
@@ -105,3 +108,40 @@ def test_an_unsafe_cache_is_never_read_the_credentials_come_from_aws(
     assert local_aws.recorder.actions("sts").count("AssumeRole") == 1
     [warning] = second.stderr.splitlines()
     assert "is writable by group or others (mode 777)" in warning
+
+
+def test_boto3_running_credential_process_at_every_call_makes_one_assume_role(
+    cli: Any,
+    aws_env: dict[str, str],
+    task_role: dict[str, Any],
+    tmp_path: Path,
+    local_aws: Any,
+) -> None:
+    # 900 s is inside botocore's 15-minute advisory window from the start, so botocore runs
+    # the credential_process again before every call (botocore/credentials.py,
+    # RefreshableCredentials); each run is answered from the cache.
+    env = {**aws_env, **private_cache(tmp_path)}
+    configured(cli, aws_env, env, task_role["name"], "--duration", "900")
+    keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    env = {k: v for k, v in env.items() if k not in keys}
+    env["PATH"] = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
+    calls = (
+        "import boto3, botocore.credentials as c\n"
+        "runs = []\n"
+        "real = c.ProcessProvider._retrieve_credentials_using\n"
+        "def counted(self, *args):\n"
+        "    runs.append(1)\n"
+        "    return real(self, *args)\n"
+        "c.ProcessProvider._retrieve_credentials_using = counted\n"
+        "sts = boto3.Session(profile_name='task').client('sts')\n"
+        "for _ in range(5): sts.get_caller_identity()\n"
+        "print(len(runs))\n"
+    )
+    local_aws.recorder.clear()
+    done = subprocess.run(
+        [sys.executable, "-c", calls], env=env, capture_output=True, text=True, timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) >= 5, "botocore ran the credential_process before every call"
+    assert local_aws.recorder.actions().count("AssumeRole") == 1
