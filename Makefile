@@ -6,7 +6,7 @@ DEMO_STAMP := $(VENV)/.installed-demo
 TEST_STAMP := $(VENV)/.installed-test
 PIP := $(PY) -m pip install --disable-pip-version-check
 
-.PHONY: demo test quick bench clean
+.PHONY: demo local-aws test quick bench clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -24,6 +24,10 @@ $(TEST_STAMP): pyproject.toml | $(PY)
 
 demo: $(DEMO_STAMP)
 	$(PY) -m devtools.demo
+
+# The demo's local AWS, left running for the README's examples: prints what to export.
+local-aws: $(DEMO_STAMP)
+	$(PY) -m devtools.localaws --demo
 
 test: $(TEST_STAMP)
 	$(PY) -m pytest

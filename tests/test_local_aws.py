@@ -1,0 +1,124 @@
+"""The first ten minutes (issue 22, 8): the README's first examples, by hand, on a local AWS.
+
+`make local-aws` (``python -m devtools.localaws --demo``) starts the demo's local AWS and
+its function, prints the lines to export, and runs until Ctrl-C. Every example of the
+README's Usage block then works as written, each from a fresh set of AWS files.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+BIN = Path(sys.executable).parent
+# Stand-ins for the user's programs the examples run: each says who it runs as.
+PROGRAM = "import boto3, sys; print(boto3.client('sts').get_caller_identity()['Arn'])\n"
+
+
+def readme_examples() -> list[tuple[str, list[str]]]:
+    """The README's first sh block under "## Usage": (comment, its commands) per example."""
+    text = (ROOT / "README.md").read_text()
+    usage = text[text.index("## Usage") :]
+    block = usage[usage.index("```sh\n") + 6 :]
+    block = block[: block.index("```")]
+    examples: list[tuple[str, list[str]]] = []
+    for line in re.sub(r"\\\n\s*", " ", block).splitlines():
+        line = line.strip()
+        if line.startswith("#"):
+            examples.append((line, []))
+        elif line:
+            examples[-1][1].append(line)
+    return examples
+
+
+@pytest.fixture(scope="module")
+def local_aws_shell(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """`python -m devtools.localaws --demo` running; the environment its lines export."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "IAM_SUDO_"))}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "devtools.localaws", "--demo"],
+        env=env,
+        cwd=tmp_path_factory.mktemp("cwd"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stderr is not None
+        said = []
+        for line in server.stderr:  # "ready" once the lines are printed
+            said.append(line)
+            if line.strip() == "ready":
+                break
+        assert "ready\n" in said, "".join(said)
+        assert server.stdout is not None
+        # Printed and flushed before "ready", in one write: all in the pipe by now.
+        lines = os.read(server.stdout.fileno(), 1 << 16).decode()
+        shell = subprocess.run(
+            ["sh", "-c", lines + "env"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        exported = dict(line.split("=", 1) for line in shell.stdout.splitlines() if "=" in line)
+        exported["PATH"] = f"{BIN}{os.pathsep}{os.environ['PATH']}"
+        yield exported
+        files = Path(exported["AWS_CONFIG_FILE"]).parent.parent
+        server.send_signal(signal.SIGINT)  # Ctrl-C
+        assert server.wait(timeout=60) == 0
+        assert not files.exists(), "its AWS files go with it"
+        assert "local AWS stopped" in server.stderr.read()
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+def test_the_lines_point_at_the_local_aws_and_at_nothing_of_the_users(
+    local_aws_shell: dict[str, str],
+) -> None:
+    assert local_aws_shell["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+    assert local_aws_shell["AWS_ENDPOINT_URL_LAMBDA"].startswith("http://127.0.0.1:")
+    assert "AWS_PROFILE" not in local_aws_shell
+    home = Path.home()
+    assert not Path(local_aws_shell["AWS_CONFIG_FILE"]).is_relative_to(home / ".aws")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("comment", "commands"), readme_examples())
+def test_each_readme_example_works_as_written_against_it(
+    local_aws_shell: dict[str, str], tmp_path: Path, comment: str, commands: list[str]
+) -> None:
+    for name in ("app.py", "worker.py"):
+        (tmp_path / name).write_text(PROGRAM)
+    aws = tmp_path / "aws"  # a fresh set of AWS files per example
+    aws.mkdir(mode=0o700)
+    env = local_aws_shell | {
+        "AWS_CONFIG_FILE": str(aws / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(aws / "credentials"),
+        "HOME": str(tmp_path),
+    }
+    for command in commands:
+        result = subprocess.run(
+            ["sh", "-c", command],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        assert result.returncode == 0, (comment, command, result.stderr)
+        assert "Traceback" not in result.stderr
+        if "app.py" in command or "worker.py" in command:
+            assert "assumed-role/IAMSudoUser/iam-sudo-my-stack-TaskRole" in result.stdout
