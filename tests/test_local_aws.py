@@ -14,10 +14,11 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import NAMED_POLICY, ROOT
 
 BIN = Path(sys.executable).parent
 # Stand-ins for the user's programs the examples run: each says who it runs as.
@@ -122,3 +123,28 @@ def test_each_readme_example_works_as_written_against_it(
         assert "Traceback" not in result.stderr
         if "app.py" in command or "worker.py" in command:
             assert "assumed-role/IAMSudoUser/iam-sudo-my-stack-TaskRole" in result.stdout
+
+
+def test_without_a_deployed_function_the_first_example_says_local_works_without_one(
+    cli: Any, task_role: dict[str, Any]
+) -> None:
+    # Issue 22, 8: "Function not found ... deploy with `pulumi up`" never mentioned --local.
+    result = cli("simulate", "--role-name", task_role["name"], "--format", "env")
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert "Function not found" in line
+    assert "`pulumi up`" in line
+    assert "or use --local to simulate with your own credentials (no function needed)" in line
+
+
+def test_a_role_the_sudo_policy_refuses_says_where_the_allowed_ones_are_listed(
+    cli: Any, aws_env: dict[str, str], task_role: dict[str, Any]
+) -> None:
+    env = aws_env | {"IAM_SUDO_POLICY": NAMED_POLICY}  # roles named *-Allowed-* only
+    result = cli(
+        "simulate", "--local", "--role-name", task_role["name"], "--format", "env", env=env
+    )
+    assert result.returncode == 1, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("iam-sudo: error: sudo policy ")
+    assert line.endswith("; `iam-sudo roles` lists the roles the sudo policy lets you simulate")

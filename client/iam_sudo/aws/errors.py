@@ -185,8 +185,9 @@ def map_exceptions(service: str, operation: str, endpoint: str | None = None) ->
             ) from None
         if code == "ResourceNotFoundException" and service == "lambda":
             raise RemoteError(
-                f"{message}; deploy iam-sudo with `pulumi up`, or name the function with "
-                "--function-name or IAM_SUDO_FUNCTION",
+                f"{message}; deploy iam-sudo with `pulumi up`, name the function with "
+                "--function-name or IAM_SUDO_FUNCTION, or use --local to simulate with your "
+                "own credentials (no function needed)",
                 error_type=code,
             ) from None
         if code == "NoSuchEntity" and service == "iam" and "role" in operation:

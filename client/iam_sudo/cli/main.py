@@ -44,7 +44,19 @@ class _Cli(click.Group):
         try:
             return await super().invoke(ctx)
         except IamSudoError as error:
-            raise UserError(str(error), getattr(error, "exit_code", 1)) from None
+            raise UserError(_with_next_step(error), getattr(error, "exit_code", 1)) from None
+
+
+def _with_next_step(error: IamSudoError) -> str:
+    """The error's line, with where to go next when the error itself cannot say it."""
+    from ..core.exceptions import SudoPolicyDenied
+
+    message = str(error)
+    if isinstance(error, SudoPolicyDenied) and "iam-sudo roles" not in message:
+        # The denial names only what was asked (never the policy's rules): say where the
+        # allowed roles are listed.
+        message += "; `iam-sudo roles` lists the roles the sudo policy lets you simulate"
+    return message
 
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
