@@ -195,8 +195,14 @@ def function_figures(aws: localaws.LocalAws, work: Path, runs: int) -> dict[str,
 def cache_hit_figures(
     new_bin: Path, env: dict[str, str], work: Path, runs: int
 ) -> dict[str, float]:
-    """A credential_process cache hit against --help: both import no AWS SDK."""
-    env = {**env, "IAM_SUDO_CACHE_DIR": str(work / "cache")}
+    """A credential_process cache hit against --help: both import no AWS SDK.
+
+    The cache lives in a private home of its own: the cache refuses a directory any of
+    whose parents others may write, up to the home (a temporary directory is under /tmp).
+    """
+    home = work / "home"
+    home.mkdir(mode=0o700, exist_ok=True)
+    env = {**env, "HOME": str(home), "IAM_SUDO_CACHE_DIR": str(home / "cache")}
     process = [str(new_bin / "iam-sudo"), "simulate", "--local", "--role-name", TARGET]
     process += ["--format", "process"]
     subprocess.run(process, env=env, capture_output=True, check=True)  # fill the cache
@@ -540,5 +546,17 @@ def main() -> None:
     print(f"\n(written to {options.json})")
 
 
+def run_main() -> None:
+    """main(), with a failed step said in one line (and what it printed), not a traceback."""
+    try:
+        main()
+    except subprocess.CalledProcessError as error:
+        said = error.stderr.decode(errors="replace") if isinstance(error.stderr, bytes) else ""
+        tail = " ".join(said.split())[-400:]
+        command = " ".join(map(str, error.cmd))[:200]
+        log(f"bench: failed (exit {error.returncode}): {command}" + (f": {tail}" if tail else ""))
+        raise SystemExit(1) from None
+
+
 if __name__ == "__main__":
-    main()
+    run_main()
