@@ -273,19 +273,74 @@ def check_not_own_source(environ: Mapping[str, str] | None = None) -> None:
         )
 
 
+# How botocore splits a credential_process line (botocore.compat.compat_shell_split): shlex
+# on POSIX, the Microsoft C runtime's rules on Windows ("Parsing C++ command-line
+# arguments": only space and tab separate, only double quotes quote, backslashes are
+# literal unless they lead up to a double quote). The JS SDK v3 hands the line to a shell
+# (child_process.exec: /bin/sh, or cmd.exe, which keeps double quotes as they are).
+def split_command_line(line: str, windows: bool | None = None) -> list[str]:
+    """``line`` split into arguments as botocore runs a credential_process on this platform
+    (``windows``: default, whether this is Windows). Raises ValueError as shlex does."""
+    if not (os.name == "nt" if windows is None else windows):
+        return shlex.split(line)
+    argv: list[str] = []
+    current: list[str] | None = None  # None: between arguments
+    quoted, backslashes = False, 0
+    for character in line:
+        if character == "\\":
+            backslashes += 1
+            continue
+        if character == '"':
+            current = current if current is not None else []
+            current.append("\\" * (backslashes // 2))
+            if backslashes % 2:
+                current.append('"')
+            else:
+                quoted = not quoted
+            backslashes = 0
+            continue
+        if backslashes:
+            current = (current if current is not None else []) + ["\\" * backslashes]
+            backslashes = 0
+        if character in " \t" and not quoted:
+            if current is not None:
+                argv.append("".join(current))
+            current = None
+        else:
+            current = (current if current is not None else []) + [character]
+    if quoted:
+        raise ValueError(f"No closing quotation in string: {line[:80]}")
+    if backslashes:
+        current = (current if current is not None else []) + ["\\" * backslashes]
+    if current is not None:
+        argv.append("".join(current))
+    return argv
+
+
+def join_command_line(argv: list[str], windows: bool | None = None) -> str:
+    """The line :func:`split_command_line` splits back into ``argv``: ``shlex.join`` on
+    POSIX, ``subprocess.list2cmdline`` (double quotes) on Windows, where single quotes are
+    no quotes at all and a ``C:\\...`` path must stay whole."""
+    if not (os.name == "nt" if windows is None else windows):
+        return shlex.join(argv)
+    import subprocess
+
+    return subprocess.list2cmdline(argv)
+
+
 def runs_iam_sudo(line: str) -> bool:
-    """Whether a credential_process line runs iam-sudo: by its command, as a shell splits it.
+    """Whether a credential_process line runs iam-sudo: by its command, as botocore splits it.
 
     ``iam-sudo ...`` (any directory), or ``PYTHON -m iam_sudo ...``; a line that merely
     mentions iam-sudo in an argument is another tool's.
     """
     try:
-        argv = shlex.split(line)
+        argv = split_command_line(line)
     except ValueError:
         return False
     if not argv:
         return False
-    program = Path(argv[0]).name
+    program = re.split(r"[\\/]", argv[0])[-1].lower()  # a Windows path, on any platform
     if program in ("iam-sudo", "iam-sudo.exe"):
         return True
     return program.startswith("python") and argv[1:3] == ["-m", "iam_sudo"]
@@ -296,7 +351,7 @@ def source_of_process(line: str) -> str | None:
     if not runs_iam_sudo(line):
         return None
     try:
-        argv = shlex.split(line)
+        argv = split_command_line(line)
     except ValueError:
         return None
     for index, argument in enumerate(argv):

@@ -383,8 +383,6 @@ def process_line(
     iam-sudo asking ``profile`` for its own credentials would run itself without end.
     Raises :class:`CredentialsFileError` if the source is ``profile`` itself.
     """
-    import shlex
-
     from . import config
 
     source = source_profile if source_profile is not None else config.profile_in_effect()
@@ -394,7 +392,8 @@ def process_line(
             f"iam-sudo cannot get its own credentials from profile {profile}, the profile it "
             "configures: give --source-profile PROFILE, a profile with your own credentials"
         )
-    return shlex.join(
+    # Quoted for the platform's own splitting (single quotes mean nothing on Windows).
+    return config.join_command_line(
         [*self_command, "--source-profile", source, *arguments, "--format", "process"]
     )
 
