@@ -203,14 +203,20 @@ def test_a_printed_environment_is_what_boto3_the_aws_cli_and_the_js_sdk_use(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("setup", list(SETUPS))
+@pytest.mark.parametrize("save", ["--profile", "configure"])
 def test_a_saved_profile_is_what_boto3_the_aws_cli_and_the_js_sdk_use(
-    aws_env: dict[str, str], tmp_path: Path, node_sdk: Path, setup: str
+    aws_env: dict[str, str], tmp_path: Path, node_sdk: Path, setup: str, save: str
 ) -> None:
+    # --profile: keys in the credentials file; configure: a credential_process line, run
+    # by each SDK (the JS SDK through a shell).
     region, source = SETUPS[setup]
     env = hostile(setup, aws_env, tmp_path, node_sdk)
-    saved = run_sh(
-        iam_sudo(*source, "assume", "--role-name", ROLE, "--profile", "task"), env, tmp_path
-    )
+    assume = ["assume", "--role-name", ROLE]
+    if save == "--profile":
+        command = iam_sudo(*source, *assume, "--profile", "task")
+    else:
+        command = iam_sudo(*source, "configure", "task", *assume)
+    saved = run_sh(command, env, tmp_path)
     assert saved.returncode == 0, saved.stderr
     result = run_sh("sh who.sh task", env, tmp_path)
     assert_all_use(seen(result.stdout), region)
