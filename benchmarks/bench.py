@@ -469,6 +469,9 @@ def main() -> None:
     parser.add_argument("--spokes", type=int, default=50, help="spoke accounts (organization)")
     options = parser.parse_args()
     runs = max(options.runs, 5)
+    # Each tool runs from its own virtualenv: a PYTHONPATH of the shell (a checkout's
+    # client/, say) would make both import that one instead.
+    os.environ.pop("PYTHONPATH", None)
     if options.organization_only:
         with tempfile.TemporaryDirectory() as work:
             figures = organization_figures(options.delay, Path(work), runs, options.spokes)
