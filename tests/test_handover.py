@@ -116,6 +116,10 @@ def hostile(setup: str, aws_env: dict[str, str], tmp_path: Path, node_sdk: Path)
             + _section("profile dev", {"region": "eu-west-1"}),
             _section("default", dev) + _section("dev", OWN_KEYS),
         ),
+        "region-in-credentials-file": (
+            _section("default", {"region": "us-west-2"}),
+            _section("dev", OWN_KEYS | {"region": "sa-east-1"}),
+        ),
         "region-env-only": ("", _section("default", OWN_KEYS)),
         "default-region-env-only": ("", _section("default", OWN_KEYS)),
     }[setup]
@@ -131,6 +135,8 @@ def hostile(setup: str, aws_env: dict[str, str], tmp_path: Path, node_sdk: Path)
         script.chmod(0o755)
     if setup == "profile-exported":
         env |= {"AWS_PROFILE": "dev", "AWS_DEFAULT_PROFILE": "dev"}
+    if setup == "region-in-credentials-file":
+        env["AWS_PROFILE"] = "dev"
     if setup == "region-env-only":
         env["AWS_REGION"] = "ap-south-1"
     if setup == "default-region-env-only":
@@ -148,6 +154,8 @@ SETUPS: dict[str, tuple[str, list[str]]] = {
     "default-process": ("us-west-2", []),
     "default-sso": ("eu-central-1", ["--source-profile", "base"]),
     "profile-exported": ("eu-west-1", []),
+    # botocore reads a profile's region from the credentials file too, over the config's.
+    "region-in-credentials-file": ("sa-east-1", []),
     "region-env-only": ("ap-south-1", []),
     "default-region-env-only": ("ca-central-1", []),
 }

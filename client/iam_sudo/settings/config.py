@@ -168,9 +168,9 @@ def region(environ: Mapping[str, str] | None = None, profile: str | None = None)
     """The region as the AWS CLI resolves it, or None if none is set anywhere.
 
     ``AWS_REGION``, then ``AWS_DEFAULT_REGION``, then ``region`` of ``profile`` (default:
-    the profile in effect) in the config file. Raises :class:`ConfigurationError` if the
-    region has to be read from a config file that cannot be read, or is not a region name
-    (naming where it was found).
+    the profile in effect) in the credentials file, then in the config file. Raises
+    :class:`ConfigurationError` if the region has to be read from a config file that
+    cannot be read, or is not a region name (naming where it was found).
     """
     environ = os.environ if environ is None else environ
     for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
@@ -180,10 +180,22 @@ def region(environ: Mapping[str, str] | None = None, profile: str | None = None)
             return value
     name = profile if profile is not None else profile_in_effect(environ)
     aws_config = read_config(environ)
-    value = aws_config.profile(name).get("region", "").strip()
-    if value:
-        check_region_name(value, f"region of profile {name} in {aws_config.path}")
-    return value or None
+    found = [(aws_config.profile(name).get("region", "").strip(), aws_config.path)]
+    # botocore (Session.full_config) merges the credentials file's section over the
+    # config file's: a region there wins (and is the only one of a hand-made profile).
+    path = credentials_file(environ)
+    try:
+        from . import files
+
+        in_credentials = inifile.read(files.read_text(path)).get(name, {})
+    except (OSError, UnicodeDecodeError, inifile.IniError):
+        in_credentials = {}
+    found.insert(0, (in_credentials.get("region", "").strip(), path))
+    for value, where in found:
+        if value:
+            check_region_name(value, f"region of profile {name} in {where}")
+            return value
+    return None
 
 
 # botocore.utils.validate_region_name: a region is used as a host label.
