@@ -148,3 +148,20 @@ def test_a_role_the_sudo_policy_refuses_says_where_the_allowed_ones_are_listed(
     [line] = result.stderr.splitlines()
     assert line.startswith("iam-sudo: error: sudo policy ")
     assert line.endswith("; `iam-sudo roles` lists the roles the sudo policy lets you simulate")
+
+
+def test_pip_install_ships_every_layer_folder() -> None:
+    # After the move into layer folders, `pip install .` (and so `make bench`'s copy of
+    # this iam-sudo) installed iam_sudo/ without core/, settings/, ...: No module named
+    # 'iam_sudo.core'.
+    import tomllib
+
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"
+    ]
+    folders = {
+        "iam_sudo." + init.parent.name
+        for init in (ROOT / "client" / "iam_sudo").glob("*/__init__.py")
+    }
+    assert folders
+    assert folders <= set(packages)
