@@ -252,6 +252,7 @@ def check_unattended(format_name: str | None, ecs_server: bool, refreshes: bool 
     """
     if format_name == "process":
         where = "as a credential_process"
+        _detach_stdin()
     elif ecs_server and refreshes:
         where = "while --ecs-server renews the credentials"
     else:
@@ -262,3 +263,21 @@ def check_unattended(format_name: str | None, ecs_server: bool, refreshes: bool 
         check(where)
     except IamSudoError as error:
         raise click.UsageError(str(error)) from None
+
+
+def _detach_stdin() -> None:
+    """Give this process (and so every process it starts) an empty stdin.
+
+    As a credential_process, no one answers on stdin: the SDK reads only stdout, and may
+    have left its own terminal as stdin. A credential_process of iam-sudo's own source
+    that asks for input (botocore runs it with our stdin) then reads end-of-file and
+    fails at once, in one line, instead of waiting on a terminal nobody watches.
+    """
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_RDONLY)
+    except OSError:
+        return
+    os.dup2(devnull, 0)
+    os.close(devnull)
