@@ -165,3 +165,21 @@ def test_pip_install_ships_every_layer_folder() -> None:
     }
     assert folders
     assert folders <= set(packages)
+
+
+def test_a_missing_base_role_says_how_to_deploy_one(
+    cli: Any, task_role: dict[str, Any], prefix: str
+) -> None:
+    result = cli(
+        "simulate",
+        "--local",
+        "--role-name",
+        task_role["name"],
+        "--base-role",
+        f"{prefix}None",
+        "--format",
+        "env",
+    )
+    assert result.returncode == 1, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.endswith("or deploy iam-sudo's (IAMSudoUser) with `pulumi up`")

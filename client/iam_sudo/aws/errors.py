@@ -338,7 +338,7 @@ def base_role_refusals(base_role: str) -> Iterator[None]:
         raise RoleNotFound(
             f"the base role {base_role} ({chosen}) does not exist in this account: name an "
             "existing base role with --base-role or IAM_SUDO_BASE_ROLE, or deploy "
-            "iam-sudo's (IAMSudoUser)"
+            "iam-sudo's (IAMSudoUser) with `pulumi up`"
         ) from None
 
 
