@@ -23,12 +23,30 @@ from tests.conftest import NAMED_POLICY, ROOT
 BIN = Path(sys.executable).parent
 # Stand-ins for the user's programs the examples run: each says who it runs as.
 PROGRAM = "import boto3, sys; print(boto3.client('sts').get_caller_identity()['Arn'])\n"
+# A stand-in for `docker run [--network host] [-e NAME]... IMAGE`: the "image" is PROGRAM,
+# run as a process with only the variables named (a container gets nothing else of the
+# host's; plus, for the test, the way to the local AWS and to Python).
+DOCKER = """\
+#!/bin/sh
+[ "$1" = run ] || exit 2
+shift
+passed="PATH=$PATH PYTHONPATH=$PYTHONPATH AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL"
+while [ $# -gt 1 ]; do
+    case "$1" in
+        --network) shift ;;
+        -e) shift; passed="$passed $1=$(printenv "$1")" ;;
+        *) echo "docker stand-in: unknown option $1" >&2; exit 2 ;;
+    esac
+    shift
+done
+exec env -i HOME=/nonexistent $passed python "$(dirname "$0")/app.py"
+"""
 
 
 def readme_examples() -> list[tuple[str, list[str]]]:
-    """The README's first sh block under "## Usage": (comment, its commands) per example."""
+    """The README's quick start (its first sh block): (comment, its commands) per example."""
     text = (ROOT / "README.md").read_text()
-    usage = text[text.index("## Usage") :]
+    usage = text[text.index("## Quick start") :]
     block = usage[usage.index("```sh\n") + 6 :]
     block = block[: block.index("```")]
     examples: list[tuple[str, list[str]]] = []
@@ -102,12 +120,17 @@ def test_each_readme_example_works_as_written_against_it(
 ) -> None:
     for name in ("app.py", "worker.py"):
         (tmp_path / name).write_text(PROGRAM)
+    docker = tmp_path / "bin" / "docker"
+    docker.parent.mkdir()
+    docker.write_text(DOCKER.replace('$(dirname "$0")', str(tmp_path)))
+    docker.chmod(0o755)
     aws = tmp_path / "aws"  # a fresh set of AWS files per example
     aws.mkdir(mode=0o700)
     env = local_aws_shell | {
         "AWS_CONFIG_FILE": str(aws / "config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(aws / "credentials"),
         "HOME": str(tmp_path),
+        "PATH": f"{docker.parent}{os.pathsep}{local_aws_shell['PATH']}",
     }
     for command in commands:
         result = subprocess.run(
@@ -121,7 +144,7 @@ def test_each_readme_example_works_as_written_against_it(
         )
         assert result.returncode == 0, (comment, command, result.stderr)
         assert "Traceback" not in result.stderr
-        if "app.py" in command or "worker.py" in command:
+        if any(program in command for program in ("app.py", "worker.py", "docker run")):
             assert "assumed-role/IAMSudoUser/iam-sudo-my-stack-TaskRole" in result.stdout
 
 
