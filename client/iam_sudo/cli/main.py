@@ -143,7 +143,7 @@ async def assume(
         mfa_serial, token_code, external_id, session_name, unattended=format_name == "process"
     )
     # With a code typed now, the endpoint does not renew (below): nothing asks again.
-    options.check_unattended(format_name, ecs_server, refreshes=not token_code)
+    options.check_unattended(format_name, ecs_server, not token_code, bool(cmd))
 
     fetch = sources.assumed(
         role_name,
@@ -261,7 +261,7 @@ async def simulate(
         # The function assumes the base role from its own role: STS caps such chains at 1 hour.
         raise click.UsageError("--duration goes with --local; --remote credentials last 1 hour")
     if not dry_run:
-        options.check_unattended(format_name, ecs_server)
+        options.check_unattended(format_name, ecs_server, command=bool(cmd))
 
     local: dict[str, Any] = {
         "principal": principal,

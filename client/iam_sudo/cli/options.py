@@ -243,16 +243,20 @@ async def assume_mfa(
     return mfa_serial, token_code
 
 
-def check_unattended(format_name: str | None, ecs_server: bool, refreshes: bool = True) -> None:
+def check_unattended(
+    format_name: str | None, ecs_server: bool, refreshes: bool = True, command: bool = False
+) -> None:
     """Refuse, before anything starts, a run that would wait on an MFA prompt no one sees.
 
-    Unattended: printing for a credential_process (``--format process``), and an ECS
-    endpoint that renews the credentials while the command holds the terminal. See
+    Unattended: printing for a credential_process (``--format process``; without a
+    ``command`` to hand it on to, stdin is then emptied), and an ECS endpoint that renews
+    the credentials while the command holds the terminal. See
     :func:`iam_sudo.settings.unattended.check_unattended`. Raises :class:`click.UsageError`.
     """
     if format_name == "process":
         where = "as a credential_process"
-        _detach_stdin()
+        if not command:
+            _detach_stdin()
     elif ecs_server and refreshes:
         where = "while --ecs-server renews the credentials"
     else:

@@ -107,6 +107,15 @@ def profile_sections(sections: Mapping[str, Mapping[str, str]]) -> dict[str, str
     return found
 
 
+def profile_header(sections: Mapping[str, Mapping[str, str]], profile: str) -> str:
+    """The config-file header to write ``profile``'s settings under: the section botocore
+    reads it from (however spelt), else a new ``[profile NAME]`` (``[default]``)."""
+    found = profile_sections(sections).get(profile)
+    if found is not None:
+        return found
+    return profile if profile == DEFAULT_PROFILE else f"profile {profile}"
+
+
 def check_config_profile_name(profile: str) -> None:
     """Raise :class:`CredentialsFileError` unless every SDK reads ``[profile NAME]`` back.
 

@@ -471,9 +471,7 @@ def write_process_profile(
         _check_not_shadowed(profile)
         try:
             sections = inifile.read(text)
-            section = config.profile_sections(sections).get(profile) or (
-                profile if profile == config.DEFAULT_PROFILE else f"profile {profile}"
-            )
+            section = config.profile_header(sections, profile)
             existing = sections.get(section, {})
             _check_no_cycle(profile, command, config.profile_sections(sections), sections)
             other = [key for key in _OTHER_SOURCES if key in existing]
@@ -521,9 +519,7 @@ def add_profile_region(profile: str, region: str, path: Path | None = None) -> b
                 in_credentials = inifile.read(_files.read_text(config.credentials_file()))
             except FileNotFoundError:
                 in_credentials = {}
-            section = config.profile_sections(sections).get(profile) or (
-                profile if profile == config.DEFAULT_PROFILE else f"profile {profile}"
-            )
+            section = config.profile_header(sections, profile)
             if any(
                 where.get(name, {}).get("region", "").strip()
                 for where, name in ((sections, section), (in_credentials, profile))
