@@ -301,7 +301,7 @@ def organization_figures(delay: float, work: Path, runs: int, spokes: int = 50) 
                 "IAM_SUDO_BASE_ROLE_ACCOUNTS": ",".join([localaws.ACCOUNT_ID, *accounts]),
                 "IAM_SUDO_SPOKE_ACCOUNTS": ",".join(accounts),
             }
-            stand_in.add_function("iam-sudo", archive, env)
+            function = stand_in.add_function("iam-sudo", archive, env)
             import boto3
             from botocore.config import Config
 
@@ -314,7 +314,8 @@ def organization_figures(delay: float, work: Path, runs: int, spokes: int = 50) 
                 config=Config(read_timeout=300, retries={"max_attempts": 1}),
             )
             os.environ.update(aws.env())  # the caller signs its proof with these
-            proof = asyncio.run(caller_proof("iam-sudo"))
+            # The audience is the function's ARN, as the client signs it (not its name).
+            proof = asyncio.run(caller_proof(function.arn))
             log("invoking the function")
 
             def invoke(event: dict[str, Any]) -> dict[str, float]:
