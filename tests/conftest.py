@@ -20,6 +20,21 @@ PRINT_IDENTITY = "import boto3; print(boto3.client('sts').get_caller_identity()[
 _counter = itertools.count(1)
 
 
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """Every test ends with the process environment it started with.
+
+    The CLI run in-process sets ``os.environ`` on purpose (it marks the profiles it is
+    resolving, ``IAM_SUDO_RESOLVING_PROFILES``, for the children it starts); without this,
+    a later test's subprocess would inherit the mark and refuse to run.
+    """
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 @pytest.fixture(scope="session")
 def local_aws() -> Iterator[localaws.LocalAws]:
     aws = localaws.start()
@@ -232,6 +247,7 @@ def remote_env(
 
 
 NODE_SDK = ROOT / ".pytest_cache" / "node-aws-sdk"
+NODE_PACKAGES = ("client-sts", "credential-providers")
 WHOAMI_JS = """\
 const { STSClient, GetCallerIdentityCommand } = require("@aws-sdk/client-sts");
 new STSClient({}).send(new GetCallerIdentityCommand({}))
@@ -257,11 +273,11 @@ const { STSClient, GetCallerIdentityCommand } = require("@aws-sdk/client-sts");
 
 @pytest.fixture(scope="session")
 def node_sdk() -> Path:
-    """The AWS SDK for JavaScript v3's STS client, installed once into the test cache, with
-    whoami.js (prints "js ARN") and who.js (see WHO_JS) beside it."""
+    """The AWS SDK for JavaScript v3 (its STS client and credential providers), installed
+    once into the test cache, with whoami.js (prints "js ARN") and who.js (see WHO_JS)."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.skip("node and npm are not installed")
-    if not (NODE_SDK / "node_modules" / "@aws-sdk" / "client-sts").is_dir():
+    if not all((NODE_SDK / "node_modules" / "@aws-sdk" / p).is_dir() for p in NODE_PACKAGES):
         NODE_SDK.mkdir(parents=True, exist_ok=True)
         installed = subprocess.run(
             [
@@ -271,7 +287,7 @@ def node_sdk() -> Path:
                 "--no-fund",
                 "--prefix",
                 str(NODE_SDK),
-                "@aws-sdk/client-sts@3",
+                *(f"@aws-sdk/{package}@3" for package in NODE_PACKAGES),
             ],
             capture_output=True,
             text=True,
@@ -279,7 +295,7 @@ def node_sdk() -> Path:
             check=False,
         )
         if installed.returncode != 0:
-            pytest.skip(f"npm could not install @aws-sdk/client-sts: {installed.stderr[-300:]}")
+            pytest.skip(f"npm could not install the JS SDK: {installed.stderr[-300:]}")
     (NODE_SDK / "whoami.js").write_text(WHOAMI_JS)
     (NODE_SDK / "who.js").write_text(WHO_JS)
     return NODE_SDK

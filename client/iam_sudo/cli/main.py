@@ -16,6 +16,7 @@ from ..core.session import DEFAULT_DURATION_SECONDS
 from . import configure as cli_configure
 from . import console as cli_console
 from . import credential_process, options, sources
+from . import serve as cli_serve
 from .delivery import deliver
 
 if TYPE_CHECKING:
@@ -400,6 +401,7 @@ async def prune(dry_run: bool, account: str | None) -> None:
 
 cli.add_command(cli_configure.command(assume, simulate))
 cli.add_command(cli_console.command(simulate, assume))
+cli.add_command(cli_serve.command())
 
 
 def main(argv: Sequence[str] | None = None) -> None:
