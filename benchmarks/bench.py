@@ -195,8 +195,14 @@ def function_figures(aws: localaws.LocalAws, work: Path, runs: int) -> dict[str,
 def cache_hit_figures(
     new_bin: Path, env: dict[str, str], work: Path, runs: int
 ) -> dict[str, float]:
-    """A credential_process cache hit against --help: both import no AWS SDK."""
-    env = {**env, "IAM_SUDO_CACHE_DIR": str(work / "cache")}
+    """A credential_process cache hit against --help: both import no AWS SDK.
+
+    The cache lives in a private home of its own: the cache refuses a directory any of
+    whose parents others may write, up to the home (a temporary directory is under /tmp).
+    """
+    home = work / "home"
+    home.mkdir(mode=0o700, exist_ok=True)
+    env = {**env, "HOME": str(home), "IAM_SUDO_CACHE_DIR": str(home / "cache")}
     process = [str(new_bin / "iam-sudo"), "simulate", "--local", "--role-name", TARGET]
     process += ["--format", "process"]
     subprocess.run(process, env=env, capture_output=True, check=True)  # fill the cache
@@ -295,7 +301,7 @@ def organization_figures(delay: float, work: Path, runs: int, spokes: int = 50) 
                 "IAM_SUDO_BASE_ROLE_ACCOUNTS": ",".join([localaws.ACCOUNT_ID, *accounts]),
                 "IAM_SUDO_SPOKE_ACCOUNTS": ",".join(accounts),
             }
-            stand_in.add_function("iam-sudo", archive, env)
+            function = stand_in.add_function("iam-sudo", archive, env)
             import boto3
             from botocore.config import Config
 
@@ -308,7 +314,8 @@ def organization_figures(delay: float, work: Path, runs: int, spokes: int = 50) 
                 config=Config(read_timeout=300, retries={"max_attempts": 1}),
             )
             os.environ.update(aws.env())  # the caller signs its proof with these
-            proof = asyncio.run(caller_proof("iam-sudo"))
+            # The audience is the function's ARN, as the client signs it (not its name).
+            proof = asyncio.run(caller_proof(function.arn))
             log("invoking the function")
 
             def invoke(event: dict[str, Any]) -> dict[str, float]:
@@ -463,6 +470,9 @@ def main() -> None:
     parser.add_argument("--spokes", type=int, default=50, help="spoke accounts (organization)")
     options = parser.parse_args()
     runs = max(options.runs, 5)
+    # Each tool runs from its own virtualenv: a PYTHONPATH of the shell (a checkout's
+    # client/, say) would make both import that one instead.
+    os.environ.pop("PYTHONPATH", None)
     if options.organization_only:
         with tempfile.TemporaryDirectory() as work:
             figures = organization_figures(options.delay, Path(work), runs, options.spokes)
@@ -540,5 +550,17 @@ def main() -> None:
     print(f"\n(written to {options.json})")
 
 
+def run_main() -> None:
+    """main(), with a failed step said in one line (and what it printed), not a traceback."""
+    try:
+        main()
+    except subprocess.CalledProcessError as error:
+        said = error.stderr.decode(errors="replace") if isinstance(error.stderr, bytes) else ""
+        tail = " ".join(said.split())[-400:]
+        command = " ".join(map(str, error.cmd))[:200]
+        log(f"bench: failed (exit {error.returncode}): {command}" + (f": {tail}" if tail else ""))
+        raise SystemExit(1) from None
+
+
 if __name__ == "__main__":
-    main()
+    run_main()

@@ -51,12 +51,13 @@ allowed-base-roles:
 """
 
 
-def seed(aws: localaws.LocalAws) -> None:
+def seed(aws: localaws.LocalAws, stack: str = "demo-stack") -> None:
+    """The demo account: the base role, an ECS task role and a CodeBuild role of ``stack``."""
     iam = localaws.client("iam", aws.moto_url)
     localaws.create_base_role(iam)
     localaws.create_role(
         iam,
-        "demo-stack-TaskRole-9AO01PCC7I0T",
+        f"{stack}-TaskRole-9AO01PCC7I0T",
         inline={
             "read-orders": localaws.allow("dynamodb:Query", "arn:aws:dynamodb:*:*:table/orders"),
             "send-events": localaws.allow("sqs:SendMessage", "arn:aws:sqs:*:*:events"),
@@ -65,7 +66,7 @@ def seed(aws: localaws.LocalAws) -> None:
     )
     localaws.create_role(
         iam,
-        "demo-stack-BuildRole-1QW2E3R4",
+        f"{stack}-BuildRole-1QW2E3R4",
         trust=localaws.trust_policy(("Service", "codebuild.amazonaws.com")),
         inline={"all": localaws.allow("*")},
     )
@@ -245,16 +246,9 @@ def remote(aws: localaws.LocalAws, env: dict[str, str], home: Path) -> None:
     program = pulumi_program.run({"policy": ECS_ONLY_POLICY}, home / "pulumi")
     for resource in program.resources[1:]:
         print(f"  + {resource.type:<52} {resource.inputs.get('name', resource.name)}")
-    stand_in = LambdaStandIn()
+    stand_in, endpoints = serve_function(aws, program)
     try:
-        function_env = {**aws.env(), "AWS_ENDPOINT_URL": aws.moto_url, **program.function_env}
-        stand_in.add_function("iam-sudo", program.archive, function_env)
-        # The client signs its caller proof for the STS endpoint the function uses.
-        remote_env = {
-            **env,
-            "AWS_ENDPOINT_URL_LAMBDA": stand_in.url,
-            "AWS_ENDPOINT_URL_STS": aws.moto_url,
-        }
+        remote_env = {**env, **endpoints}
         print(f"its archive is served by a loopback Lambda Invoke API at {stand_in.url}")
 
         show("simulate --remote (the default): the function simulates with its own permissions")
@@ -270,6 +264,20 @@ def remote(aws: localaws.LocalAws, env: dict[str, str], home: Path) -> None:
             print(f"  {line}")
     finally:
         stand_in.stop()
+
+
+def serve_function(
+    aws: localaws.LocalAws, program: pulumi_program.ProgramRun
+) -> tuple[LambdaStandIn, dict[str, str]]:
+    """The program's function served on loopback as `iam-sudo`; the endpoints a client needs.
+
+    The client signs its caller proof for the STS endpoint the function uses (moto's own,
+    as in AWS, where both resolve the same regional endpoint). Stop the stand-in when done.
+    """
+    stand_in = LambdaStandIn()
+    function_env = {**aws.env(), "AWS_ENDPOINT_URL": aws.moto_url, **program.function_env}
+    stand_in.add_function("iam-sudo", program.archive, function_env)
+    return stand_in, {"AWS_ENDPOINT_URL_LAMBDA": stand_in.url, "AWS_ENDPOINT_URL_STS": aws.moto_url}
 
 
 def console(aws: localaws.LocalAws, env: dict[str, str]) -> None:

@@ -45,7 +45,19 @@ class _Cli(click.Group):
         try:
             return await super().invoke(ctx)
         except IamSudoError as error:
-            raise UserError(str(error), getattr(error, "exit_code", 1)) from None
+            raise UserError(_with_next_step(error), getattr(error, "exit_code", 1)) from None
+
+
+def _with_next_step(error: IamSudoError) -> str:
+    """The error's line, with where to go next when the error itself cannot say it."""
+    from ..core.exceptions import SudoPolicyDenied
+
+    message = str(error)
+    if isinstance(error, SudoPolicyDenied) and "iam-sudo roles" not in message:
+        # The denial names only what was asked (never the policy's rules): say where the
+        # allowed roles are listed.
+        message += "; `iam-sudo roles` lists the roles the sudo policy lets you simulate"
+    return message
 
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -132,7 +144,7 @@ async def assume(
         mfa_serial, token_code, external_id, session_name, unattended=format_name == "process"
     )
     # With a code typed now, the endpoint does not renew (below): nothing asks again.
-    options.check_unattended(format_name, ecs_server, refreshes=not token_code)
+    options.check_unattended(format_name, ecs_server, not token_code, bool(cmd))
 
     fetch = sources.assumed(
         role_name,
@@ -250,7 +262,7 @@ async def simulate(
         # The function assumes the base role from its own role: STS caps such chains at 1 hour.
         raise click.UsageError("--duration goes with --local; --remote credentials last 1 hour")
     if not dry_run:
-        options.check_unattended(format_name, ecs_server)
+        options.check_unattended(format_name, ecs_server, command=bool(cmd))
 
     local: dict[str, Any] = {
         "principal": principal,

@@ -243,15 +243,20 @@ async def assume_mfa(
     return mfa_serial, token_code
 
 
-def check_unattended(format_name: str | None, ecs_server: bool, refreshes: bool = True) -> None:
+def check_unattended(
+    format_name: str | None, ecs_server: bool, refreshes: bool = True, command: bool = False
+) -> None:
     """Refuse, before anything starts, a run that would wait on an MFA prompt no one sees.
 
-    Unattended: printing for a credential_process (``--format process``), and an ECS
-    endpoint that renews the credentials while the command holds the terminal. See
+    Unattended: printing for a credential_process (``--format process``; without a
+    ``command`` to hand it on to, stdin is then emptied), and an ECS endpoint that renews
+    the credentials while the command holds the terminal. See
     :func:`iam_sudo.settings.unattended.check_unattended`. Raises :class:`click.UsageError`.
     """
     if format_name == "process":
         where = "as a credential_process"
+        if not command:
+            _detach_stdin()
     elif ecs_server and refreshes:
         where = "while --ecs-server renews the credentials"
     else:
@@ -262,3 +267,21 @@ def check_unattended(format_name: str | None, ecs_server: bool, refreshes: bool 
         check(where)
     except IamSudoError as error:
         raise click.UsageError(str(error)) from None
+
+
+def _detach_stdin() -> None:
+    """Give this process (and so every process it starts) an empty stdin.
+
+    As a credential_process, no one answers on stdin: the SDK reads only stdout, and may
+    have left its own terminal as stdin. A credential_process of iam-sudo's own source
+    that asks for input (botocore runs it with our stdin) then reads end-of-file and
+    fails at once, in one line, instead of waiting on a terminal nobody watches.
+    """
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_RDONLY)
+    except OSError:
+        return
+    os.dup2(devnull, 0)
+    os.close(devnull)
