@@ -21,7 +21,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import pulumi
 import pulumi_aws as aws
@@ -322,24 +322,26 @@ def resolve_accounts(targets: SpokeTargets, hub_account: str) -> list[str]:
 SPOKE_ACCOUNTS_VARIABLE = "IAM_SUDO_SPOKE_ACCOUNTS"
 
 
-def check_environment_room(accounts: Sequence[str], *, used: int, limit: int) -> None:
-    """RunError unless the spoke list fits in the function's environment beside ``used`` bytes.
+def refuse_spokes(accounts: Sequence[str], *, size: int, used: int) -> NoReturn:
+    """RunError: the function's environment, ``size`` bytes with the spoke list and ``used``
+    without it (as Lambda counts them, ``component.environment_bytes``), is over 4 KB.
 
-    Lambda caps all of a function's environment variables together at 4 KB (Lambda
-    Developer Guide, "Lambda quotas"); each spoke takes 13 bytes of it.
+    Says how many spokes one hub could serve with this policy: each takes 13 bytes (an
+    account id and a comma) of Lambda's 4 KB (Lambda Developer Guide, "Lambda quotas").
     """
-    if not accounts:
-        return
-    size = len(SPOKE_ACCOUNTS_VARIABLE) + len(",".join(accounts))
-    if used + size > limit:
-        fit = max(0, (limit - used - len(SPOKE_ACCOUNTS_VARIABLE) + 1) // 13)
-        raise pulumi.RunError(
-            f"{len(accounts)} spoke accounts take {size} bytes of the function's environment "
-            f"beside the other variables' {used}; Lambda allows {limit} bytes for all its "
-            "variables together: "
-            f"one hub serves at most {fit} spokes with this policy (shorten the policy, or "
-            "split the Organization between hubs)"
-        )
+    from .component import MAX_ENVIRONMENT_BYTES
+
+    listed = size - used
+    # The variable itself (name, quotes, colon, comma) costs what one account does not.
+    fixed = listed - 13 * len(accounts) + 1
+    fit = max(0, (MAX_ENVIRONMENT_BYTES - used - fixed + 1) // 13)
+    raise pulumi.RunError(
+        f"{len(accounts)} spoke accounts take {listed} bytes of the function's environment "
+        f"beside the other variables' {used}; Lambda allows {MAX_ENVIRONMENT_BYTES} bytes for "
+        "all its variables together: "
+        f"one hub serves at most {fit} spokes with this policy (shorten the policy, or "
+        "split the Organization between hubs)"
+    )
 
 
 def deploy_spokes(
