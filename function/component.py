@@ -14,6 +14,7 @@ import pulumi_aws as aws
 
 from iam_sudo import IamSudoError, SudoPolicy
 from iam_sudo.core.fitting import POLICY_PATH
+from iam_sudo.core.partitions import service_principal
 from iam_sudo.core.principal import is_account_id
 from iam_sudo.core.roles import boundary_variant_arn, boundary_variant_name
 
@@ -288,7 +289,7 @@ class IamSudoDeployment(pulumi.ComponentResource):
             assume_role_policy=_policy(
                 {
                     "Effect": "Allow",
-                    "Principal": {"Service": "lambda.amazonaws.com"},
+                    "Principal": {"Service": service_principal("lambda")},
                     "Action": "sts:AssumeRole",
                 }
             ),

@@ -468,3 +468,61 @@ def test_every_base_role_may_not_rewrite_or_delete_packed_policies(tmp_path: Pat
     assert found.certain
     assert "iam-sudo-packed-policies" in found.line("IAMSudoUser")
     assert not ceiling.narrowings([("p", "inline policy p", localaws.allow("s3:*"))])
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string in a resource's inputs, JSON documents (policies, templates) opened."""
+    if isinstance(value, str):
+        try:
+            opened = json.loads(value)
+        except ValueError:
+            return [value]
+        return _strings(opened) if isinstance(opened, dict | list) else [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in [k, *_strings(v)]]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"), [("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")]
+)
+@pytest.mark.parametrize("stack_set", [False, True])
+def test_the_program_writes_the_partition_it_deploys_in_never_aws(
+    tmp_path: Path, region: str, partition: str, stack_set: bool
+) -> None:
+    # IAM User Guide, "AWS partitions": every ARN names its partition, and nothing crosses
+    # between them; a policy naming arn:aws: in China grants nothing there.
+    unit = "ou-ab12-cdefgh34"
+    mocks = pulumi_program.Mocks(
+        organizational_units={unit: [("333333333333", "ACTIVE")]}, region=region
+    )
+    config: dict[str, Any] = {
+        "policy": ALLOW_ALL_POLICY.replace("arn:aws:", f"arn:{partition}:").replace(
+            "role/IAMSudoUser", "role/IAMSudoUser*"
+        ),
+        "boundaryVariants": [f"arn:{partition}:iam::123456789012:policy/Boundary"],
+        "spokeOrganizationalUnits": [unit],
+        "spokeStackSet": stack_set,
+    }
+    if not stack_set:
+        config["spokeAccounts"] = ["111111111111"]
+    program = pulumi_program.run(config, tmp_path, mocks)
+    arns = [s for r in program.resources for s in _strings(r.inputs) if s.startswith("arn:")]
+    assert arns, "the program names ARNs"
+    assert {arn.split(":")[1] for arn in arns} == {partition}
+    assert f"arn:{partition}:iam::aws:policy/PowerUserAccess" in arns
+    execution = program.one("aws:iam/role:Role", "execution")
+    [trust] = json.loads(execution.inputs["assumeRolePolicy"])["Statement"]
+    # Lambda's service principal is lambda.amazonaws.com in China too (core/partitions.py).
+    assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert program.function_env["IAM_SUDO_BASE_ROLE"].startswith(f"arn:{partition}:iam::")
+
+
+def test_the_default_base_role_glob_is_refused_where_it_names_another_partition(
+    tmp_path: Path,
+) -> None:
+    mocks = pulumi_program.Mocks(region="cn-north-1")
+    with pytest.raises(pulumi.RunError, match=r"do not include the base role arn:aws-cn:iam::"):
+        pulumi_program.run({"policy": ALLOW_ALL_POLICY}, tmp_path, mocks)

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .exceptions import AmbiguousRole, InvalidRequest, RoleNotFound
+from .partitions import NAME_PATTERN
 from .principal import Principal, admits, trusted_principals
 from .text import bounded, names_and_more
 
 # IAM's charsets are ASCII: Python's \w alone would also take any Unicode letter.
 _ROLE_ARN = re.compile(
-    r"arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})",
+    rf"arn:({NAME_PATTERN}):iam::(\d{{12}}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]{{1,64}})",
     re.ASCII,
 )
 _ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
@@ -63,7 +64,7 @@ RolePolicies = tuple[list[str], dict[str, dict[str, Any]], dict[str, dict[str, A
 
 
 def is_role_arn(text: str) -> bool:
-    """Whether ``text`` is an IAM role ARN in the aws, aws-cn or aws-us-gov partition."""
+    """Whether ``text`` is an IAM role ARN, in any partition (:mod:`.partitions`)."""
     return _ROLE_ARN.fullmatch(text) is not None
 
 

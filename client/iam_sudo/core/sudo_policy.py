@@ -29,6 +29,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from .exceptions import InvalidSudoPolicy, RoleNotFound, SudoPolicyDenied
+from .partitions import ANY_ROLE_GLOB
 from .principal import Principal, admits
 from .roles import Role, is_role_arn, resolve_role
 
@@ -41,13 +42,15 @@ RULES = "rules"
 # A 12-digit account id glob: digits, * and ?; without *, exactly 12 characters.
 _ACCOUNT_GLOB = re.compile(r"[0-9?*]+")
 
-DEFAULT_POLICY_YAML = """\
+# Every partition's roles (arn:aws:, arn:aws-us-gov:, arn:aws-cn:, ...): the client's
+# default assumes no partition; roles iam-sudo deploys for other duties stay refused.
+DEFAULT_POLICY_YAML = f"""\
 allowed-role-names:
   - "*"
 allowed-principals:
   - "*": "*"
 allowed-base-roles:
-  - "arn:aws:iam::*:role/*"
+  - "{ANY_ROLE_GLOB}"
 """
 
 
@@ -204,8 +207,9 @@ _CALLER_KINDS = {
     "sts": ("assumed-role/", "federated-user/"),
 }
 _CALLER_FORMS = (
-    "write arn:aws:iam::ACCOUNT:role/NAME or arn:aws:sts::ACCOUNT:assumed-role/NAME/* "
-    "(NAME may be a glob), arn:aws:iam::ACCOUNT:user/[PATH/]NAME or arn:aws:iam::ACCOUNT:root"
+    "write arn:PARTITION:iam::ACCOUNT:role/NAME or arn:PARTITION:sts::ACCOUNT:assumed-role/NAME/* "
+    "(NAME may be a glob), arn:PARTITION:iam::ACCOUNT:user/[PATH/]NAME or "
+    "arn:PARTITION:iam::ACCOUNT:root (PARTITION: aws, aws-us-gov, aws-cn, ...)"
 )
 
 
