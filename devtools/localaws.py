@@ -383,11 +383,12 @@ def too_large_inline(marker: str, count: int = 20) -> dict[str, dict[str, Any]]:
     }
 
 
-def create_base_role(iam: Any, name: str = "IAMSudoUser") -> str:
-    """The powerful role simulations assume, trusted by the (local) account."""
+def create_base_role(iam: Any, name: str = "IAMSudoUser", partition: str = "aws") -> str:
+    """The powerful role simulations assume, trusted by the (local) account; ``partition``
+    is that of ``iam``'s region (moto keeps each partition's IAM apart)."""
     return create_role(
         iam,
         name,
-        trust=trust_policy(("AWS", f"arn:aws:iam::{ACCOUNT_ID}:root")),
-        managed=["arn:aws:iam::aws:policy/PowerUserAccess"],
+        trust=trust_policy(("AWS", f"arn:{partition}:iam::{ACCOUNT_ID}:root")),
+        managed=[f"arn:{partition}:iam::aws:policy/PowerUserAccess"],
     )

@@ -1,12 +1,17 @@
 """AWS partitions: one table, the SDK's facts, and every built-in rule reading it."""
 
+import sys
+from typing import Any
+
 import pytest
 from botocore.loaders import create_loader
 
+from devtools import localaws
 from iam_sudo import Principal, Role, SudoPolicy
 from iam_sudo.core import partitions
 from iam_sudo.core.principal import admits
 from iam_sudo.core.roles import is_role_arn, role_name_of
+from tests.conftest import PRINT_IDENTITY
 
 
 def test_the_table_is_botocores_partitions_names_regions_and_dns_suffixes() -> None:
@@ -84,3 +89,57 @@ def test_a_service_principal_answers_to_its_china_spelling_and_back() -> None:
 
 def test_service_principals_are_the_global_spelling_in_every_partition() -> None:
     assert partitions.service_principal("lambda") == "lambda.amazonaws.com"
+
+
+def _in_region(local_aws: localaws.LocalAws, region: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        "iam",
+        endpoint_url=local_aws.moto_url,
+        region_name=region,
+        aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
+        aws_secret_access_key="local",
+    )
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"), [("us-gov-west-1", "aws-us-gov"), ("cn-north-1", "aws-cn")]
+)
+def test_simulate_local_and_assume_work_in_govcloud_and_china_with_no_sudo_policy(
+    local_aws: localaws.LocalAws,
+    aws_env: dict[str, str],
+    cli: Any,
+    prefix: str,
+    region: str,
+    partition: str,
+) -> None:
+    # The issue's example: in us-gov-west-1, no IAM_SUDO_POLICY, `simulate --local
+    # --role-name TaskRole` was refused "sudo policy does not allow the base role
+    # arn:aws-us-gov:iam::..."; the default policy now names no partition.
+    iam = _in_region(local_aws, region)
+    base = f"{prefix}IAMSudoUser"
+    localaws.create_base_role(iam, base, partition)
+    task = f"{prefix}TaskRole"
+    # In China, an EC2 role's trust written with the China spelling of the service.
+    localaws.create_role(
+        iam,
+        task,
+        trust=localaws.trust_policy(("Service", "ec2.amazonaws.com.cn")),
+        inline={"read": localaws.allow("s3:GetObject", f"arn:{partition}:s3:::bucket/*")},
+    )
+    env = {**aws_env, "AWS_REGION": region, "AWS_DEFAULT_REGION": region}
+    identity = ["--", sys.executable, "-c", PRINT_IDENTITY]
+    simulated = cli(
+        "simulate", "--local", "--role-name", task, "--base-role", base,
+        "--principal", "Service:ec2.amazonaws.com", *identity, env=env,
+    )  # fmt: skip
+    assert simulated.returncode == 0, simulated.stderr
+    assert simulated.stdout.strip() == (
+        f"arn:{partition}:sts::{localaws.ACCOUNT_ID}:assumed-role/{base}/iam-sudo-{task}"
+    )
+    assumed = cli("assume", "--role-name", task, *identity, env=env)
+    assert assumed.returncode == 0, assumed.stderr
+    assert assumed.stdout.strip().startswith(f"arn:{partition}:sts::")
+    sent = local_aws.recorder.sent("AssumeRole")
+    assert sent[0]["RoleArn"] == f"arn:{partition}:iam::{localaws.ACCOUNT_ID}:role/{base}"
