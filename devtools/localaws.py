@@ -383,12 +383,23 @@ def too_large_inline(marker: str, count: int = 20) -> dict[str, dict[str, Any]]:
     }
 
 
+def guard(partition: str = "aws", account: str = ACCOUNT_ID) -> dict[str, dict[str, Any]]:
+    """The inline policy every base role carries: the Deny on rewriting the account's
+    packed policies (core/duties.py), as ``create_role``'s ``inline``."""
+    from iam_sudo.core.duties import GUARD_POLICY_NAME, packed_policies_arn, packed_policy_guard
+
+    return {GUARD_POLICY_NAME: packed_policy_guard(packed_policies_arn(partition, account))}
+
+
 def create_base_role(iam: Any, name: str = "IAMSudoUser", partition: str = "aws") -> str:
     """The powerful role simulations assume, trusted by the (local) account; ``partition``
-    is that of ``iam``'s region (moto keeps each partition's IAM apart)."""
+    is that of ``iam``'s region (moto keeps each partition's IAM apart). It carries the
+    Deny on rewriting packed policies that every base role must (core/duties.py), as the
+    Pulumi program's do."""
     return create_role(
         iam,
         name,
         trust=trust_policy(("AWS", f"arn:{partition}:iam::{ACCOUNT_ID}:root")),
+        inline=guard(partition),
         managed=[f"arn:{partition}:iam::aws:policy/PowerUserAccess"],
     )

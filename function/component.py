@@ -13,7 +13,14 @@ import pulumi
 import pulumi_aws as aws
 
 from iam_sudo import IamSudoError, SudoPolicy
-from iam_sudo.core.fitting import POLICY_PATH
+from iam_sudo.core.duties import (
+    DEPLOY_ROLE,
+    FUNCTION_NAME,
+    GUARD_POLICY_NAME,
+    execution_role_name,
+    packed_policies_arn,
+    packed_policy_guard,
+)
 from iam_sudo.core.partitions import service_principal
 from iam_sudo.core.principal import is_account_id
 from iam_sudo.core.roles import boundary_variant_arn, boundary_variant_name
@@ -33,16 +40,6 @@ IAM_POLICY_ACTIONS = ("iam:GetPolicy", "iam:GetPolicyVersion")
 # Creating content-addressed policies, only under /iam-sudo/.
 IAM_CREATE_ACTIONS = ("iam:CreatePolicy",)
 IAM_READ_ACTIONS = IAM_LIST_ACTIONS + IAM_ROLE_ACTIONS + IAM_POLICY_ACTIONS
-# What could change the document a live session's packed policy ARN stands for (a new
-# default version), or remove it: denied to every base role, whatever it is granted.
-PACKED_POLICY_WRITES = (
-    "iam:CreatePolicyVersion",
-    "iam:SetDefaultPolicyVersion",
-    "iam:DeletePolicyVersion",
-    "iam:DeletePolicy",
-    "iam:TagPolicy",
-    "iam:UntagPolicy",
-)
 
 
 @dataclass
@@ -50,7 +47,7 @@ class IamSudoDeploymentArgs:
     """What to deploy; every field but ``policy`` has the documented default."""
 
     policy: str
-    function_name: str = "iam-sudo"
+    function_name: str = FUNCTION_NAME
     runtime: str = "python3.13"
     base_role_name: str = "IAMSudoUser"
     base_role_policies: Sequence[str] | None = None
@@ -65,7 +62,7 @@ class IamSudoDeploymentArgs:
     # Spokes (function/spoke.py): member accounts the hub reaches through their roles.
     spoke_accounts: Sequence[str] = ()
     spoke_organizational_units: Sequence[str] = ()
-    spoke_deploy_role: str = "OrganizationAccountAccessRole"
+    spoke_deploy_role: str = DEPLOY_ROLE
     spoke_stack_set: bool = False
     build_dir: Path = field(default_factory=lambda: Path.cwd() / "build")
 
@@ -213,7 +210,17 @@ def validate(args: IamSudoDeploymentArgs, partition: str, account: str) -> SudoP
         )
     base_role_arn = _base_role_arn(args, partition, account)
     variants = [boundary_variant_arn(base_role_arn, b) for b in args.boundary_variants]
+    # The roles this deployment creates or uses for other duties, by their configured names.
+    policy = policy.reserving(
+        function_names=(args.function_name,), deploy_role=args.spoke_deploy_role
+    )
     for arn in [base_role_arn, *variants]:
+        duty = policy.duty_of(arn)
+        if duty is not None:
+            raise pulumi.RunError(
+                f"iam-sudo:baseRoleName makes the base role {arn}, the name of {duty}: a "
+                "role of another duty is never a base role; choose another baseRoleName"
+            )
         if not policy.allows_base_role_for_anyone(arn):
             raise pulumi.RunError(
                 f"the sudo policy's allowed-base-roles do not include the base role {arn}; "
@@ -263,7 +270,7 @@ class IamSudoDeployment(pulumi.ComponentResource):
         definition = spoke.spoke_definition(
             partition=partition,
             hub_execution_role_arn=f"arn:{partition}:iam::{account}:role/"
-            f"{args.function_name}-execution",
+            f"{execution_role_name(args.function_name)}",
             base_role_name=args.base_role_name,
             base_role_policies=managed,
             trusted_principals=args.base_role_trusted_principals,
@@ -284,7 +291,7 @@ class IamSudoDeployment(pulumi.ComponentResource):
 
         execution_role = aws.iam.Role(
             f"{name}-execution",
-            name=f"{args.function_name}-execution",
+            name=execution_role_name(args.function_name),
             description="Runs the iam-sudo function: reads roles, assumes the base roles",
             assume_role_policy=_policy(
                 {
@@ -326,7 +333,7 @@ class IamSudoDeployment(pulumi.ComponentResource):
                         "Sid": "CreateSessionPolicies",
                         "Effect": "Allow",
                         "Action": list(IAM_CREATE_ACTIONS),
-                        "Resource": f"arn:{partition}:iam::{account}:policy{POLICY_PATH}*",
+                        "Resource": packed_policies_arn(partition, account),
                     },
                     {
                         "Sid": "AssumeBaseRoles",
@@ -392,15 +399,8 @@ class IamSudoDeployment(pulumi.ComponentResource):
             aws.iam.RolePolicy(
                 f"{name}-{suffix}-packed-policies",
                 role=base_role_variant.name,
-                name="iam-sudo-packed-policies",
-                policy=_policy(
-                    {
-                        "Sid": "KeepPackedPoliciesAsWritten",
-                        "Effect": "Deny",
-                        "Action": list(PACKED_POLICY_WRITES),
-                        "Resource": f"arn:{partition}:iam::{account}:policy{POLICY_PATH}*",
-                    }
-                ),
+                name=GUARD_POLICY_NAME,
+                policy=json.dumps(packed_policy_guard(packed_policies_arn(partition, account))),
                 opts=child,
             )
             for index, policy_arn in enumerate(managed):

@@ -26,17 +26,17 @@ from typing import Any, NoReturn
 import pulumi
 import pulumi_aws as aws
 
-from iam_sudo.core.fitting import POLICY_PATH
+from iam_sudo.core.duties import (
+    DEPLOY_ROLE,
+    GUARD_POLICY_NAME,
+    READER_ROLE,
+    packed_policies_arn,
+    packed_policy_guard,
+)
 from iam_sudo.core.principal import is_account_id
 from iam_sudo.core.roles import boundary_variant_name
-from iam_sudo.steps.spokes import DEFAULT_READER_ROLE
 
-from .component import (
-    IAM_LIST_ACTIONS,
-    IAM_POLICY_ACTIONS,
-    IAM_ROLE_ACTIONS,
-    PACKED_POLICY_WRITES,
-)
+from .component import IAM_LIST_ACTIONS, IAM_POLICY_ACTIONS, IAM_ROLE_ACTIONS
 
 #: Stands for the spoke's own account id; CloudFormation resolves it itself (Fn::Sub).
 ACCOUNT = "${AWS::AccountId}"
@@ -45,7 +45,7 @@ IAM_PRUNE_ACTIONS = ("iam:DeletePolicy",)
 #: The actions of the spoke roles that the hub function's execution role is trusted for.
 BASE_ROLE_TRUST_ACTIONS = ("sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession")
 READER_TRUST_ACTIONS = ("sts:AssumeRole", "sts:SetSourceIdentity")
-DEFAULT_DEPLOY_ROLE = "OrganizationAccountAccessRole"
+DEFAULT_DEPLOY_ROLE = DEPLOY_ROLE
 _ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 _OU_ID = re.compile(r"ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32}")
 
@@ -89,7 +89,7 @@ def spoke_definition(
     trusted_principals: Sequence[str] = (),
     boundary_variants: Sequence[str] = (),
     max_session_duration: int = 3600,
-    reader_role_name: str = DEFAULT_READER_ROLE,
+    reader_role_name: str = READER_ROLE,
 ) -> SpokeDefinition:
     """The roles of a spoke, trusting ``hub_execution_role_arn`` and ``trusted_principals``.
 
@@ -109,7 +109,7 @@ def spoke_definition(
          "Resource": [f"arn:{partition}:iam::aws:policy/*", f"{in_spoke}:policy/*"]},
         {"Sid": "CreateAndPruneSessionPolicies", "Effect": "Allow",
          "Action": ["iam:CreatePolicy", *IAM_PRUNE_ACTIONS],
-         "Resource": f"{in_spoke}:policy{POLICY_PATH}*"},
+         "Resource": packed_policies_arn(partition, ACCOUNT)},
     )  # fmt: skip
     reader = SpokeRole(
         logical_id="Reader",
@@ -128,10 +128,7 @@ def spoke_definition(
     )
     # As the hub's base roles: a simulated session must not rewrite or delete the packed
     # policies other sessions in this account pass by ARN (see component.py).
-    keep_packed = _document(
-        {"Sid": "KeepPackedPoliciesAsWritten", "Effect": "Deny",
-         "Action": list(PACKED_POLICY_WRITES), "Resource": f"{in_spoke}:policy{POLICY_PATH}*"}
-    )  # fmt: skip
+    keep_packed = packed_policy_guard(packed_policies_arn(partition, ACCOUNT))
     roles = [reader]
     for index, boundary in enumerate([None, *boundary_variants]):
         name = base_role_name
@@ -145,7 +142,7 @@ def spoke_definition(
                 name=name,
                 description="The role iam-sudo assumes with session policies to simulate roles",
                 trust=base_trust,
-                inline={"iam-sudo-packed-policies": keep_packed},
+                inline={GUARD_POLICY_NAME: keep_packed},
                 managed=tuple(base_role_policies),
                 boundary=spoke_boundary,
                 max_session_duration=max_session_duration,

@@ -11,11 +11,11 @@ import iam_sudo.aws.iam_reader
 import iam_sudo.client
 from devtools import localaws, pulumi_program
 from iam_sudo import IamSudo, InvalidSudoPolicy, SudoPolicy
+from iam_sudo.core.duties import PACKED_POLICY_WRITES
 from iam_sudo_deploy.component import (
     IAM_CREATE_ACTIONS,
     IAM_READ_ACTIONS,
     MAX_ENVIRONMENT_BYTES,
-    PACKED_POLICY_WRITES,
     environment_bytes,
     function_environment,
 )

@@ -38,6 +38,7 @@ from .core.exceptions import (
     SudoPolicyDenied,
     SudoPolicyError,
     Unauthenticated,
+    UnsafeBaseRole,
     UnsupportedRole,
 )
 
@@ -134,6 +135,7 @@ __all__ = [
     "Timeouts",
     "Transport",
     "Unauthenticated",
+    "UnsafeBaseRole",
     "UnsupportedRole",
     "plan_session",
     "resolve_role",

@@ -45,7 +45,7 @@ from .steps.remote import (
     parse_reply,
     parse_roles_reply,
 )
-from .steps.spokes import AccountReaders
+from .steps.spokes import AccountReaders, reader_role_name
 
 __all__ = ["DEFAULT_BASE_ROLE", "IamSudo", "Identity", "SimulatedSession"]
 
@@ -120,7 +120,9 @@ class IamSudo:
         """The sudo policy; read from ``IAM_SUDO_POLICY`` when first needed."""
         if self._policy is None:
             text = os.environ.get("IAM_SUDO_POLICY")
-            self._policy = SudoPolicy.from_yaml(text) if text else SudoPolicy.default()
+            policy = SudoPolicy.from_yaml(text) if text else SudoPolicy.default()
+            # The spoke reader this client would read through is never a base role either.
+            self._policy = policy.reserving(reader_role=reader_role_name())
         return self._policy
 
     async def __aenter__(self) -> Self:
@@ -204,6 +206,7 @@ class IamSudo:
             session_tags=session_tags,
             full_report=full_report,
             ceiling=full_report or exact,
+            guard=True,
         )
         session = replace(session, account=steps.account)
         narrower = narrowing_lines(session.findings)

@@ -24,14 +24,15 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import Any
 
-from .exceptions import InvalidSudoPolicy, RoleNotFound, SudoPolicyDenied
+from .duties import DEPLOY_ROLE, READER_ROLE, reserved_duty, reserved_roles
+from .exceptions import InvalidSudoPolicy, RoleNotFound, SudoPolicyDenied, UnsafeBaseRole
 from .partitions import ANY_ROLE_GLOB
 from .principal import Principal, admits
-from .roles import Role, is_role_arn, resolve_role
+from .roles import Role, is_role_arn, resolve_role, role_name_of
 
 ROLE_NAMES = "allowed-role-names"
 PRINCIPALS = "allowed-principals"
@@ -359,6 +360,9 @@ class SudoPolicy:
     base_role_accounts: tuple[str, ...] | None = None
     #: The top-level ``allowed-accounts`` (already applied to each rule); None if absent.
     allowed_accounts: tuple[str, ...] | None = None
+    #: Role name globs iam-sudo deploys for other duties -> that duty: never base roles,
+    #: whatever the globs (:mod:`.duties`; :meth:`reserving` adds configured names).
+    reserved: Mapping[str, str] = field(default_factory=reserved_roles, compare=False)
 
     @classmethod
     def from_document(cls, document: object) -> SudoPolicy:
@@ -427,6 +431,41 @@ class SudoPolicy:
         """This policy, allowing base roles only in ``accounts``."""
         return replace(self, base_role_accounts=tuple(dict.fromkeys(accounts)))
 
+    def reserving(
+        self,
+        *,
+        reader_role: str | None = None,
+        function_names: Iterable[str | None] = (),
+        deploy_role: str | None = None,
+    ) -> SudoPolicy:
+        """This policy, also refusing as base roles the reader ``reader_role``, the
+        execution roles of ``function_names`` and ``deploy_role`` (configured names)."""
+        extra = reserved_roles(
+            reader_role=reader_role or READER_ROLE,
+            function_names=tuple(name for name in function_names if name),
+            deploy_role=deploy_role or DEPLOY_ROLE,
+        )
+        return replace(self, reserved={**self.reserved, **extra})
+
+    def duty_of(self, base_role_arn: str) -> str | None:
+        """The other duty of the role ``base_role_arn`` (a role iam-sudo deploys for it,
+        never a base role), or None."""
+        if not is_role_arn(base_role_arn):
+            return None
+        return reserved_duty(role_name_of(base_role_arn), self.reserved)
+
+    def check_not_reserved(self, base_role_arn: str, role_arn: str | None = None) -> None:
+        """Raise :class:`UnsafeBaseRole` if ``base_role_arn`` serves another duty."""
+        duty = self.duty_of(base_role_arn)
+        if duty is not None:
+            raise UnsafeBaseRole(
+                f"the base role {base_role_arn} is {duty}: a role iam-sudo deploys or uses "
+                "for another duty is never a base role, whatever the sudo policy allows; "
+                "use a base role (IAMSudoUser, or one the Pulumi program deployed)",
+                role_arn=role_arn,
+                base_role_arn=base_role_arn,
+            )
+
     def rules_for(self, caller: str | None) -> list[Rule]:
         return [rule for rule in self.rules if rule.applies_to(caller)]
 
@@ -446,14 +485,22 @@ class SudoPolicy:
         return any(rule.allows_principal(principal) for rule in self.rules_for(caller))
 
     def allows_base_role(self, arn: str, caller: str | None = None) -> bool:
-        """Whether the base role ARN matches a glob of one of ``caller``'s rules."""
-        return self._in_accounts(arn) and any(
-            rule.allows_base_role_glob(arn) for rule in self.rules_for(caller)
+        """Whether the base role ARN matches a glob of one of ``caller``'s rules (and is no
+        role of another duty)."""
+        return (
+            self._in_accounts(arn)
+            and self.duty_of(arn) is None
+            and any(rule.allows_base_role_glob(arn) for rule in self.rules_for(caller))
         )
 
     def allows_base_role_for_anyone(self, arn: str) -> bool:
-        """Whether any rule, whoever it is for, allows this base role."""
-        return self._in_accounts(arn) and any(r.allows_base_role_glob(arn) for r in self.rules)
+        """Whether any rule, whoever it is for, allows this base role (and it is no role of
+        another duty)."""
+        return (
+            self._in_accounts(arn)
+            and self.duty_of(arn) is None
+            and any(r.allows_base_role_glob(arn) for r in self.rules)
+        )
 
     def allows_role(self, role: Role, caller: str | None = None) -> bool:
         """Whether ``caller`` may simulate ``role`` (its name and a trusted principal)."""
@@ -503,8 +550,10 @@ class SudoPolicy:
 
         The role name and trust principals are those of the *resolved* role, so a short
         substring cannot slip past the policy. A denial names what was asked, never the
-        rules or the role's trust.
+        rules or the role's trust. A base role of another duty (:mod:`.duties`) is refused
+        first, with :class:`UnsafeBaseRole`, whatever the rules.
         """
+        self.check_not_reserved(base_role_arn, role.arn)
         rules = self.rules_for(caller)
         if any(
             rule.allows_base_role_glob(base_role_arn)

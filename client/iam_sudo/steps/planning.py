@@ -15,11 +15,18 @@ from collections.abc import Sequence
 from ..aws.iam_reader import IamReader
 from ..aws.tasks import task_group
 from ..core.ceiling import Ceiling
+from ..core.duties import (
+    GUARD_POLICY_NAME,
+    PACKED_POLICY_WRITES,
+    guards_packed_policies,
+    packed_policies_arn,
+)
 from ..core.exceptions import (
     AwsError,
     IamSudoError,
     RoleNotFound,
     SessionLimitExceeded,
+    UnsafeBaseRole,
     UnsupportedRole,
 )
 from ..core.fidelity import narrowing_lines
@@ -104,6 +111,33 @@ async def read_ceiling(reader: IamReader, base_arn: str) -> Ceiling | str:
     return await reader.memo(f"ceiling:{base_arn}", fetch)
 
 
+async def check_base_role(
+    reader: IamReader, policy: SudoPolicy, base_arn: str, role_arn: str | None = None
+) -> None:
+    """Raise :class:`UnsafeBaseRole` unless ``base_arn`` may serve as a base role: it is no
+    role of another duty, and it carries the Deny that keeps the account's packed policies
+    as written (:func:`duties.guards_packed_policies`, read from its inline policy
+    :data:`duties.GUARD_POLICY_NAME`; one GetRolePolicy per ``roles_ttl``).
+
+    A base role without it would let a session granted ``iam:*`` delete another user's
+    packed policy and create one of the same ARN: that session's policy ARN would then
+    mean something else. AccessDenied reading it fails closed.
+    """
+    policy.check_not_reserved(base_arn, role_arn)
+    document = await reader.base_role_guard(base_arn, GUARD_POLICY_NAME)
+    partition, account = base_arn.split(":")[1], base_arn.split(":")[4]
+    if not guards_packed_policies(document, partition, account):
+        raise UnsafeBaseRole(
+            f"the base role {base_arn} lacks iam-sudo's Deny on rewriting packed policies "
+            f"(its inline policy {GUARD_POLICY_NAME} must deny "
+            f"{', '.join(PACKED_POLICY_WRITES)} on {packed_policies_arn(partition, account)}): "
+            "through it a simulated session could rewrite the session policies of others; "
+            "use a base role the iam-sudo Pulumi program deployed, or add that policy",
+            role_arn=role_arn,
+            base_role_arn=base_arn,
+        )
+
+
 async def plan_found(
     reader: IamReader,
     policy: SudoPolicy,
@@ -115,18 +149,27 @@ async def plan_found(
     full_report: bool = False,
     boundary_variants: bool = True,
     ceiling: bool = False,
+    guard: bool = False,
 ) -> SimulatedSession:
     """Read what the found role's session needs and plan it (see :meth:`IamSudo.plan`).
 
     ``full_report`` also reads the base role's tags; ``ceiling`` its policies, so that
     what it cannot grant of the role becomes ``narrower`` findings. Without
-    ``boundary_variants`` a role's boundary is not looked up (prune's view).
+    ``boundary_variants`` a role's boundary is not looked up (prune's view). ``guard``
+    (a session to be assumed) checks the base role as :func:`check_base_role` does, read
+    alongside the role's policies.
     """
     role, base_role_arn = found.role, found.base_role_arn
-    details, policies = await read_role(reader, found)
+    async with task_group() as group:
+        read = group.create_task(read_role(reader, found))
+        if guard:
+            group.create_task(reader.base_role_guard(base_role_arn, GUARD_POLICY_NAME))
+    details, policies = read.result()
     if details.boundary and boundary_variants:
         base_role_arn = await boundary_variant(reader, role, base_role_arn, details.boundary)
         policy.check(role, base_role_arn, principal, found.caller)
+    if guard:
+        await check_base_role(reader, policy, base_role_arn, role.arn)
     ceiling_read = await read_ceiling(reader, base_role_arn) if ceiling else None
     base_role_tags = None
     if full_report:

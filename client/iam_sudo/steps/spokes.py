@@ -30,6 +30,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from ..aws.caller import CallerProof
+from ..core.duties import READER_ROLE
 from ..core.exceptions import (
     AccessDenied,
     AccountUnreachable,
@@ -41,7 +42,7 @@ from ..core.principal import is_account_id
 from ..settings.credentials import Credentials
 
 #: The role a spoke account's IAM is read through (``IAM_SUDO_READER_ROLE`` overrides it).
-DEFAULT_READER_ROLE = "iam-sudo-reader"
+DEFAULT_READER_ROLE = READER_ROLE
 #: STS's cap on a session made by a role session (role chaining), in seconds.
 CHAINED_SESSION_LIMIT = 3600
 #: A reader session is renewed when it has less than this many seconds left.
