@@ -188,6 +188,8 @@ class IamSudo:
             duration_seconds=duration_seconds,
             caller=caller,
         )
+        # A role of another duty is refused by its name before anything is read of it.
+        policy.check_not_reserved(base_role)
         found = await steps.lookup.find(
             role_name,
             policy=policy,

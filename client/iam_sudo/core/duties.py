@@ -82,9 +82,9 @@ def reserved_roles(
         READER_ROLE: "iam-sudo's spoke reader",
         reader_role: "iam-sudo's spoke reader",
         DEPLOY_ROLE: "the Organization's deploy role",
-        deploy_role: "iam-sudo's spoke deploy role",
         **_AWS_DEPLOY_ROLES,
     }
+    reserved.setdefault(deploy_role, "iam-sudo's spoke deploy role")
     for name in dict.fromkeys((FUNCTION_NAME, *function_names)):
         reserved[execution_role_name(name)] = f"the execution role of the function {name}"
     return reserved

@@ -447,15 +447,15 @@ class SudoPolicy:
         )
         return replace(self, reserved={**self.reserved, **extra})
 
-    def duty_of(self, base_role_arn: str) -> str | None:
-        """The other duty of the role ``base_role_arn`` (a role iam-sudo deploys for it,
-        never a base role), or None."""
-        if not is_role_arn(base_role_arn):
-            return None
-        return reserved_duty(role_name_of(base_role_arn), self.reserved)
+    def duty_of(self, base_role: str) -> str | None:
+        """The other duty of the role ``base_role`` (an ARN or a name), for which iam-sudo
+        deploys or uses it: never a base role. None if it has none."""
+        name = role_name_of(base_role) if is_role_arn(base_role) else base_role
+        return None if name.startswith("arn:") else reserved_duty(name, self.reserved)
 
     def check_not_reserved(self, base_role_arn: str, role_arn: str | None = None) -> None:
-        """Raise :class:`UnsafeBaseRole` if ``base_role_arn`` serves another duty."""
+        """Raise :class:`UnsafeBaseRole` if the base role (an ARN or a name) serves
+        another duty."""
         duty = self.duty_of(base_role_arn)
         if duty is not None:
             raise UnsafeBaseRole(
