@@ -175,9 +175,10 @@ def start_proxy(
     """A loopback proxy to ``upstream`` that records and optionally delays every request.
 
     ``faults`` maps an action (or ``"*"``) to what the proxy does instead of forwarding:
-    a canned answer of :data:`FAULTS`, ``"reset"`` (close the connection unanswered) or
-    ``"blackhole"`` (read the request, never answer). ``"fault*N"`` does it N times,
-    then forwards. The mapping is read per request.
+    a canned answer of :data:`FAULTS`, ``"reset"`` (close the connection unanswered),
+    ``"blackhole"`` (read the request, never answer) or ``"lost"`` (forward it, so that AWS
+    carries it out, then close the connection without its answer). ``"fault*N"`` does it N
+    times, then forwards. The mapping is read per request.
     """
     target = urllib.parse.urlsplit(upstream)
     faults = {} if faults is None else faults
@@ -205,7 +206,8 @@ def start_proxy(
                 fault = kind
             if fault == "forward":
                 fault = None
-            if fault is not None:
+            lost = fault == "lost"
+            if fault is not None and not lost:
                 self._fault(fault, entry)
                 return
             try:
@@ -222,6 +224,9 @@ def start_proxy(
                 with recorder.lock:
                     recorder.in_flight -= 1
                     recorder.requests.append(entry)
+            if lost:
+                self._reset()
+                return
             self.send_response(reply.status)
             for name, value in reply.getheaders():
                 if name.lower() not in ("transfer-encoding", "connection", "content-length"):
@@ -236,10 +241,7 @@ def start_proxy(
                 recorder.in_flight -= 1
                 recorder.requests.append(entry)
             if fault == "reset":
-                self.close_connection = True
-                self.connection.setsockopt(
-                    socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
-                )
+                self._reset()
                 return
             if fault == "blackhole":
                 time.sleep(3600)  # the daemon thread dies with the server
@@ -251,6 +253,12 @@ def start_proxy(
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        def _reset(self) -> None:
+            self.close_connection = True
+            self.connection.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+            )
 
         do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _forward
 
