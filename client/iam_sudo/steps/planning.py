@@ -38,6 +38,14 @@ from ..core.sudo_policy import SudoPolicy
 from .lookup import Found
 
 
+def _ready(versions: dict[str, str]) -> asyncio.Future[dict[str, str]]:
+    """``versions`` as an awaitable that may be dropped unawaited (a sibling task failed
+    first) without a "coroutine was never awaited" warning on stderr."""
+    future: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
+    future.set_result(versions)
+    return future
+
+
 async def read_role(reader: IamReader, found: Found) -> tuple[RoleDetails, RolePolicies]:
     """The found role's details and policies: read now unless the lookup read them already."""
 
@@ -49,7 +57,7 @@ async def read_role(reader: IamReader, found: Found) -> tuple[RoleDetails, RoleP
     async def policies() -> RolePolicies:
         if found.policies is not None:
             return found.policies
-        return await reader.role_policies(found.role.name, asyncio.sleep(0, found.versions))
+        return await reader.role_policies(found.role.name, _ready(found.versions))
 
     async with task_group() as group:
         read_details = group.create_task(details())
@@ -88,7 +96,7 @@ async def read_ceiling(reader: IamReader, base_arn: str) -> Ceiling | str:
         if base_arn.split(":")[4] != here:
             return f"it is in account {base_arn.split(':')[4]}, read from {here}"
         name = role_name_of(base_arn)
-        versions = asyncio.sleep(0, await reader.policy_versions())
+        versions = _ready(await reader.policy_versions())
         try:
             async with task_group() as group:
                 details = group.create_task(reader.base_role_details(base_arn))
