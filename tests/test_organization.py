@@ -410,9 +410,9 @@ def test_the_spoke_reader_is_never_a_base_role_whatever_the_globs_local(
     )  # fmt: skip
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        "iam-sudo: error: the base role iam-sudo-reader is iam-sudo's spoke reader: a role iam-sudo deploys or uses for another duty is never a base role, "
-        "whatever the sudo policy allows; use a base role (IAMSudoUser, or one the Pulumi "
-        "program deployed)"
+        "iam-sudo: error: the base role iam-sudo-reader is iam-sudo's spoke reader: a role "
+        "iam-sudo deploys or uses for another duty is never a base role, whatever the sudo "
+        "policy allows; use a base role (IAMSudoUser, or one the Pulumi program deployed)"
     )
     # The reader was assumed to read (no session policy), never as a base role.
     assert [s.get("Policy") for s in org.assumed()] == [None]
