@@ -57,6 +57,7 @@ def test_the_program_s_guard_is_a_guard_in_its_account_and_partition_only() -> N
         (deny(Action="iam:*", Resource="arn:aws:iam::${aws:PrincipalAccount}:policy/*"), False),
         ({"Statement": [{"Effect": "Allow", "Action": "iam:*", "Resource": "*"}]}, False),
         ({"Statement": "nonsense"}, False),
+        ({"Statement": 5}, False),
         (None, False),
     ],
 )  # fmt: skip

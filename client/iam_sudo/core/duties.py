@@ -125,14 +125,6 @@ def packed_policy_guard(resource: str) -> dict[str, Any]:
     }
 
 
-def _strings(value: object) -> tuple[str, ...] | None:
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    return None
-
-
 def guards_packed_policies(document: object, partition: str, account: str) -> bool:
     """Whether ``document`` denies every one of :data:`PACKED_POLICY_WRITES` on every
     packed policy of ``account``, unconditionally.
@@ -145,36 +137,26 @@ def guards_packed_policies(document: object, partition: str, account: str) -> bo
     every name after it), with IAM's resource matching (:mod:`.ceiling`).
     """
     # Imported here: the sudo policy reads this module's names on every path, cache hits too.
-    from .ceiling import Spec, matching
+    from .ceiling import Spec, _spec, matching, statements_of
 
-    if not isinstance(document, Mapping):
-        return False
-    statements = document.get("Statement")
-    statements = [statements] if isinstance(statements, Mapping) else statements
-    if not isinstance(statements, list):
+    if not isinstance(document, Mapping) or not isinstance(
+        document.get("Statement"), list | Mapping
+    ):
         return False
     prefix = packed_policies_arn(partition, account).removesuffix("*")
     denied: set[str] = set()
-    for statement in statements:
+    for statement in statements_of(document):
         if not isinstance(statement, Mapping) or statement.get("Effect") != "Deny":
             continue
-        if "Condition" in statement or "NotResource" in statement:
+        actions, resources = _spec(statement, "Action"), _spec(statement, "Resource")
+        if "Condition" in statement or actions is None or resources is None:
             continue
-        resources = _strings(statement.get("Resource"))
-        if resources is None or not any(
+        if resources.negated or not any(
             pattern.endswith("*")
+            and "${" not in pattern
             and matching(prefix, [Spec((pattern.rstrip("*") + "*",))], resource=True)
-            for pattern in resources
-            if "${" not in pattern
+            for pattern in resources.patterns
         ):
             continue
-        if "Action" in statement:
-            actions = _strings(statement["Action"])
-            spec = None if actions is None else Spec(actions)
-        else:
-            excluded = _strings(statement.get("NotAction"))
-            spec = None if excluded is None else Spec(excluded, negated=True)
-        if spec is None:
-            continue
-        denied |= {a for a in PACKED_POLICY_WRITES if matching(a.lower(), [spec], resource=False)}
+        denied |= {a for a in PACKED_POLICY_WRITES if matching(a, [actions], resource=False)}
     return denied == set(PACKED_POLICY_WRITES)
