@@ -11,6 +11,7 @@ from iam_sudo import Principal, Role, SudoPolicy
 from iam_sudo.core import partitions
 from iam_sudo.core.principal import admits
 from iam_sudo.core.roles import is_role_arn, role_name_of
+from iam_sudo.core.sudo_policy import DEFAULT_POLICY_YAML
 from tests.conftest import PRINT_IDENTITY
 
 
@@ -143,3 +144,52 @@ def test_simulate_local_and_assume_work_in_govcloud_and_china_with_no_sudo_polic
     assert assumed.stdout.strip().startswith(f"arn:{partition}:sts::")
     sent = local_aws.recorder.sent("AssumeRole")
     assert sent[0]["RoleArn"] == f"arn:{partition}:iam::{localaws.ACCOUNT_ID}:role/{base}"
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"), [("us-gov-west-1", "aws-us-gov"), ("cn-north-1", "aws-cn")]
+)
+def test_simulate_through_the_function_in_govcloud_and_china(
+    local_aws: localaws.LocalAws,
+    function_aws: localaws.LocalAws,
+    remote_env: dict[str, str],
+    stand_in: Any,
+    program: Any,
+    cli: Any,
+    prefix: str,
+    region: str,
+    partition: str,
+) -> None:
+    # The caller's proof names the function by its ARN in its partition (arn:aws-us-gov:
+    # lambda:...), signed for the region's STS; the function's base role is of its partition.
+    iam = _in_region(local_aws, region)
+    base = f"{prefix}IAMSudoUser"
+    base_arn = localaws.create_base_role(iam, base, partition)
+    task = f"{prefix}TaskRole"
+    localaws.create_role(iam, task, inline={"read": localaws.allow("s3:GetObject")})
+    name = f"{prefix}fn"
+    stand_in.add_function(
+        name,
+        program.archive,
+        {
+            **function_aws.env(),
+            "AWS_ENDPOINT_URL": function_aws.url,
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            # The client's default policy: no partition named.
+            "IAM_SUDO_POLICY": DEFAULT_POLICY_YAML,
+            "IAM_SUDO_BASE_ROLE": base_arn,
+        },
+    )
+    env = {**remote_env, "AWS_REGION": region, "AWS_DEFAULT_REGION": region}
+    function_aws.recorder.clear()
+    result = cli(
+        "simulate", "--function-name", name, "--role-name", task,
+        "--", sys.executable, "-c", PRINT_IDENTITY, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        f"arn:{partition}:sts::{localaws.ACCOUNT_ID}:assumed-role/{base}/iam-sudo-{task}"
+    )
+    [sent] = function_aws.recorder.sent("AssumeRole")
+    assert sent["RoleArn"] == base_arn
