@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import pulumi
 import pulumi_aws as aws
 
 from iam_sudo import IamSudoError, SudoPolicy
+from iam_sudo.core.arn import is_account_id
 from iam_sudo.core.duties import (
     DEPLOY_ROLE,
     FUNCTION_NAME,
@@ -21,25 +21,18 @@ from iam_sudo.core.duties import (
     packed_policies_arn,
     packed_policy_guard,
 )
+from iam_sudo.core.globs import shell_glob
 from iam_sudo.core.partitions import service_principal
-from iam_sudo.core.principal import is_account_id
 from iam_sudo.core.roles import boundary_variant_arn, boundary_variant_name
 
+from . import spoke
 from .archive import build_archive
-
-# Exactly the IAM actions the iam-sudo core calls (tests compare with what it sends).
-IAM_LIST_ACTIONS = ("iam:ListPolicies", "iam:ListRoles")
-IAM_ROLE_ACTIONS = (
-    "iam:GetRole",
-    "iam:GetRolePolicy",
-    "iam:ListAttachedRolePolicies",
-    "iam:ListRolePolicies",
+from .permissions import (
+    IAM_CREATE_ACTIONS,
+    IAM_LIST_ACTIONS,
+    IAM_POLICY_ACTIONS,
+    IAM_ROLE_ACTIONS,
 )
-# Reading managed policies' documents (to check them, and to pack those beyond 10 ARNs).
-IAM_POLICY_ACTIONS = ("iam:GetPolicy", "iam:GetPolicyVersion")
-# Creating content-addressed policies, only under /iam-sudo/.
-IAM_CREATE_ACTIONS = ("iam:CreatePolicy",)
-IAM_READ_ACTIONS = IAM_LIST_ACTIONS + IAM_ROLE_ACTIONS + IAM_POLICY_ACTIONS
 
 
 @dataclass
@@ -121,11 +114,11 @@ def scoped_base_role_globs(
         parts = glob.split(":", 5)
         for account in accounts:
             if len(parts) != 6:
-                if fnmatchcase(f"arn:{partition}:iam::{account}:role/x", glob):
+                if shell_glob(f"arn:{partition}:iam::{account}:role/x", (glob,)):
                     scoped.append(f"arn:{partition}:iam::{account}:role/*")
                 continue
             _, partition_glob, service, region, account_glob, resource = parts
-            if fnmatchcase(partition, partition_glob) and fnmatchcase(account, account_glob):
+            if shell_glob(partition, (partition_glob,)) and shell_glob(account, (account_glob,)):
                 scoped.append(f"arn:{partition}:{service}:{region}:{account}:{resource}")
     return list(dict.fromkeys(scoped))
 
@@ -147,8 +140,6 @@ def function_environment(
     spoke_accounts: Sequence[str] = (),
 ) -> dict[str, str]:
     """Every environment variable the function gets, exactly as the deployment sets them."""
-    from . import spoke
-
     variables = {
         "IAM_SUDO_POLICY": policy,
         "IAM_SUDO_BASE_ROLE": base_role_arn,
@@ -172,8 +163,6 @@ def environment_bytes(variables: Mapping[str, str]) -> int:
 def check_environment_size(variables: Mapping[str, str]) -> None:
     """RunError unless ``variables`` (all of them, as the function gets them) fit Lambda's
     4 KB as Lambda counts them (:func:`environment_bytes`)."""
-    from . import spoke
-
     size = environment_bytes(variables)
     if size <= MAX_ENVIRONMENT_BYTES:
         return
@@ -181,7 +170,12 @@ def check_environment_size(variables: Mapping[str, str]) -> None:
     others = {k: v for k, v in variables.items() if k != spoke.SPOKE_ACCOUNTS_VARIABLE}
     if spokes and environment_bytes(others) <= MAX_ENVIRONMENT_BYTES:
         # The rest fits: the spoke list is what does not.
-        spoke.refuse_spokes(spokes.split(","), size=size, used=environment_bytes(others))
+        spoke.refuse_spokes(
+            spokes.split(","),
+            size=size,
+            used=environment_bytes(others),
+            limit=MAX_ENVIRONMENT_BYTES,
+        )
     policy = environment_bytes({"IAM_SUDO_POLICY": variables.get("IAM_SUDO_POLICY", "")}) - 2
     raise pulumi.RunError(
         f"the function's environment would take {size} bytes as Lambda counts them (the "
@@ -248,9 +242,6 @@ class IamSudoDeployment(pulumi.ComponentResource):
         policy = validate(args, partition, account)
         accounts = base_role_accounts(args, account)
         assumable = scoped_base_role_globs(policy.allowed_base_roles, partition, accounts)
-        # Imported here: the spoke's reader is granted this module's action lists.
-        from . import spoke
-
         targets = spoke.SpokeTargets(
             accounts=tuple(args.spoke_accounts),
             organizational_units=tuple(args.spoke_organizational_units),

@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 import pulumi
 import pulumi_aws as aws
 
+from iam_sudo.core.arn import is_account_id, is_role_name
 from iam_sudo.core.duties import (
     DEPLOY_ROLE,
     GUARD_POLICY_NAME,
@@ -33,10 +34,9 @@ from iam_sudo.core.duties import (
     packed_policies_arn,
     packed_policy_guard,
 )
-from iam_sudo.core.principal import is_account_id
 from iam_sudo.core.roles import boundary_variant_name
 
-from .component import IAM_LIST_ACTIONS, IAM_POLICY_ACTIONS, IAM_ROLE_ACTIONS
+from .permissions import IAM_LIST_ACTIONS, IAM_POLICY_ACTIONS, IAM_ROLE_ACTIONS
 
 #: Stands for the spoke's own account id; CloudFormation resolves it itself (Fn::Sub).
 ACCOUNT = "${AWS::AccountId}"
@@ -46,7 +46,6 @@ IAM_PRUNE_ACTIONS = ("iam:DeletePolicy",)
 BASE_ROLE_TRUST_ACTIONS = ("sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession")
 READER_TRUST_ACTIONS = ("sts:AssumeRole", "sts:SetSourceIdentity")
 DEFAULT_DEPLOY_ROLE = DEPLOY_ROLE
-_ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 _OU_ID = re.compile(r"ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32}")
 
 
@@ -273,7 +272,7 @@ class SpokeTargets:
                     "iam-sudo:spokeOrganizationalUnits must list OU ids (ou-xxxx-xxxxxxxx) or "
                     f"the root id (r-xxxx), got {unit!r}"
                 )
-        if not isinstance(self.deploy_role, str) or not _ROLE_NAME.fullmatch(self.deploy_role):
+        if not is_role_name(self.deploy_role):
             raise pulumi.RunError(
                 f"iam-sudo:spokeDeployRole must be an IAM role name, got {self.deploy_role!r}"
             )
@@ -319,22 +318,20 @@ def resolve_accounts(targets: SpokeTargets, hub_account: str) -> list[str]:
 SPOKE_ACCOUNTS_VARIABLE = "IAM_SUDO_SPOKE_ACCOUNTS"
 
 
-def refuse_spokes(accounts: Sequence[str], *, size: int, used: int) -> NoReturn:
+def refuse_spokes(accounts: Sequence[str], *, size: int, used: int, limit: int) -> NoReturn:
     """RunError: the function's environment, ``size`` bytes with the spoke list and ``used``
-    without it (as Lambda counts them, ``component.environment_bytes``), is over 4 KB.
+    without it (as Lambda counts them, ``component.environment_bytes``), is over ``limit``.
 
     Says how many spokes one hub could serve with this policy: each takes 13 bytes (an
     account id and a comma) of Lambda's 4 KB (Lambda Developer Guide, "Lambda quotas").
     """
-    from .component import MAX_ENVIRONMENT_BYTES
-
     listed = size - used
     # The variable itself (name, quotes, colon, comma) costs what one account does not.
     fixed = listed - 13 * len(accounts) + 1
-    fit = max(0, (MAX_ENVIRONMENT_BYTES - used - fixed + 1) // 13)
+    fit = max(0, (limit - used - fixed + 1) // 13)
     raise pulumi.RunError(
         f"{len(accounts)} spoke accounts take {listed} bytes of the function's environment "
-        f"beside the other variables' {used}; Lambda allows {MAX_ENVIRONMENT_BYTES} bytes for "
+        f"beside the other variables' {used}; Lambda allows {limit} bytes for "
         "all its variables together: "
         f"one hub serves at most {fit} spokes with this policy (shorten the policy, or "
         "split the Organization between hubs)"

@@ -13,12 +13,11 @@ from devtools import localaws, pulumi_program
 from iam_sudo import IamSudo, InvalidSudoPolicy, SudoPolicy
 from iam_sudo.core.duties import PACKED_POLICY_WRITES
 from iam_sudo_deploy.component import (
-    IAM_CREATE_ACTIONS,
-    IAM_READ_ACTIONS,
     MAX_ENVIRONMENT_BYTES,
     environment_bytes,
     function_environment,
 )
+from iam_sudo_deploy.permissions import IAM_CREATE_ACTIONS, IAM_READ_ACTIONS
 from tests.conftest import ALLOW_ALL_POLICY, ROOT
 
 FUNCTION = "aws:lambda/function:Function"
@@ -268,11 +267,11 @@ def test_a_missing_policy_fails(tmp_path: Path) -> None:
         pulumi_program.run({}, tmp_path)
 
 
-def test_every_config_key_is_documented_in_pulumi_yaml_and_the_readme() -> None:
+def test_every_config_key_is_documented_in_pulumi_yaml_and_the_deploy_page() -> None:
     import yaml
 
     declared = set(yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"])
-    readme = (ROOT / "README.md").read_text()
+    deploy_page = (ROOT / "docs" / "deploy.md").read_text()
     used = {
         "policy",
         "functionName",
@@ -295,7 +294,7 @@ def test_every_config_key_is_documented_in_pulumi_yaml_and_the_readme() -> None:
     component = (ROOT / "function" / "component.py").read_text()
     assert all(f'"{key}"' in component for key in used)
     assert declared == {f"iam-sudo:{key}" for key in used}
-    assert all(f"iam-sudo:{key}" in readme for key in used)
+    assert all(f"iam-sudo:{key}" in deploy_page for key in used)
 
 
 def test_other_accounts_base_roles_only_when_configured(tmp_path: Path) -> None:

@@ -28,10 +28,10 @@ its roles from it, and the check refuses by it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from fnmatch import fnmatchcase
 from typing import Any
 
 from .fitting import POLICY_PATH
+from .globs import shell_glob
 
 #: The spoke reader's name (``IAM_SUDO_READER_ROLE`` may name another).
 READER_ROLE = "iam-sudo-reader"
@@ -98,7 +98,7 @@ def reserved_duty(role_name: str, reserved: Mapping[str, str]) -> str | None:
     """
     lowered = role_name.lower()
     for glob, duty in reserved.items():
-        if fnmatchcase(lowered, glob.lower()):
+        if shell_glob(lowered, (glob.lower(),)):
             return duty
     return None
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from ..aws.caller import source_identity as caller_source_identity
 from ..aws.iam_reader import IamReader
 from ..aws.tasks import task_group
+from ..core.arn import account_of, partition_of
 from ..core.ceiling import Ceiling
 from ..core.duties import (
     GUARD_POLICY_NAME,
@@ -26,6 +28,7 @@ from ..core.exceptions import (
     IamSudoError,
     RoleNotFound,
     SessionLimitExceeded,
+    SudoPolicyDenied,
     UnsafeBaseRole,
     UnsupportedRole,
 )
@@ -93,8 +96,8 @@ async def read_ceiling(reader: IamReader, base_arn: str) -> Ceiling | str:
 
     async def fetch() -> Ceiling | str:
         here = await reader.account()
-        if base_arn.split(":")[4] != here:
-            return f"it is in account {base_arn.split(':')[4]}, read from {here}"
+        if account_of(base_arn) != here:
+            return f"it is in account {account_of(base_arn)}, read from {here}"
         name = role_name_of(base_arn)
         versions = _ready(await reader.policy_versions())
         try:
@@ -133,7 +136,7 @@ async def check_base_role(
     """
     policy.check_not_reserved(base_arn, role_arn)
     document = await reader.base_role_guard(base_arn, GUARD_POLICY_NAME)
-    partition, account = base_arn.split(":")[1], base_arn.split(":")[4]
+    partition, account = partition_of(base_arn), account_of(base_arn)
     if not guards_packed_policies(document, partition, account):
         raise UnsafeBaseRole(
             f"the base role {base_arn} lacks iam-sudo's Deny on rewriting packed policies "
@@ -157,15 +160,24 @@ async def plan_found(
     full_report: bool = False,
     boundary_variants: bool = True,
     ceiling: bool = False,
+    source_identity: bool = False,
+    account: str | None = None,
     guard: bool = False,
 ) -> SimulatedSession:
-    """Read what the found role's session needs and plan it (see :meth:`IamSudo.plan`).
+    """Read what the found role's session needs, decide it by the sudo policy, and plan it
+    (see :meth:`IamSudo.plan`): the one place a simulation is decided and its request built.
 
-    ``full_report`` also reads the base role's tags; ``ceiling`` its policies, so that
-    what it cannot grant of the role becomes ``narrower`` findings. Without
-    ``boundary_variants`` a role's boundary is not looked up (prune's view). ``guard``
-    (a session to be assumed) checks the base role as :func:`check_base_role` does, read
-    alongside the role's policies.
+    The sudo policy judges the role, ``principal`` and the base role the session will
+    really use (a boundary variant, when the role has a boundary), for ``found.caller``;
+    :class:`SudoPolicyDenied` otherwise. ``full_report`` also reads the base role's tags;
+    ``ceiling`` its policies, so that what it cannot grant of the role becomes
+    ``narrower`` findings. ``source_identity`` names the caller in the request (STS
+    SourceIdentity); ``account`` is the other account the role is in. Without
+    ``boundary_variants`` (prune's view: it plans every role with the caller's own IAM
+    rights, to learn which policies are needed, and grants nothing) a role's boundary is
+    not looked up and no sudo policy decides. ``guard`` (a session to be assumed) checks
+    the base role as :func:`check_base_role` does, its guard read alongside the role's
+    policies.
     """
     role, base_role_arn = found.role, found.base_role_arn
     async with task_group() as group:
@@ -173,11 +185,18 @@ async def plan_found(
         if guard:
             group.create_task(reader.base_role_guard(base_role_arn, GUARD_POLICY_NAME))
     details, policies = read.result()
-    if details.boundary and boundary_variants:
-        base_role_arn = await boundary_variant(reader, role, base_role_arn, details.boundary)
+    if boundary_variants:
+        if details.boundary:
+            base_role_arn = await boundary_variant(reader, role, base_role_arn, details.boundary)
         policy.check(role, base_role_arn, principal, found.caller)
     if guard:
         await check_base_role(reader, policy, base_role_arn, role.arn)
+    # The base role's account is where the session lives: its own users keep bare names.
+    identity = (
+        caller_source_identity(found.caller, home_account=account_of(found.base_role_arn))
+        if source_identity
+        else None
+    )
     ceiling_read = await read_ceiling(reader, base_role_arn) if ceiling else None
     base_role_tags = None
     if full_report:
@@ -192,6 +211,8 @@ async def plan_found(
         duration_seconds=duration_seconds,
         base_role_tags=base_role_tags,
         ceiling=ceiling_read,
+        source_identity=identity,
+        account=account,
     )
 
 
@@ -204,9 +225,10 @@ async def needed_policies(
     be deleted. A role too large for STS needs none.
     """
     versions = await reader.policy_versions()
+    me = (await reader.identity()).arn
 
     async def needed_by(role: Role) -> set[str]:
-        found = Found(role, list(roles), base_arn, None, versions)
+        found = Found(role, list(roles), base_arn, me, versions)
         try:
             planned = await plan_found(reader, policy, found, boundary_variants=False)
         except SessionLimitExceeded:
@@ -230,7 +252,8 @@ async def narrowings(
 
     Each role is planned as :meth:`IamSudo.plan` would with ``exact``, under
     ``base_role`` (name or ARN) or the variant carrying its boundary; a role that cannot
-    be simulated at all (no such variant, too large for STS) has that error as its line.
+    be simulated at all (no such variant, too large for STS, a base role the sudo policy
+    does not allow) has that error as its line.
     """
     async with task_group() as group:
         base_arn = group.create_task(reader.base_role_arn(base_role))
@@ -241,7 +264,7 @@ async def narrowings(
         found = Found(role, list(roles), base_arn.result(), me.result().arn, versions.result())
         try:
             planned = await plan_found(reader, policy, found, ceiling=True)
-        except (UnsupportedRole, SessionLimitExceeded) as error:
+        except (UnsupportedRole, SessionLimitExceeded, SudoPolicyDenied) as error:
             return [str(error)]
         return narrowing_lines(planned.findings)
 
