@@ -61,12 +61,13 @@ def _teach_moto() -> None:
         if self._get_action() == "CreatePolicy":
             path = self.data.get("Path", ["/"])[0]
             name = self.data["PolicyName"][0]
-            return f"arn:aws:iam::{self.current_account}:policy{path}{name}"
+            return f"arn:{self.partition}:iam::{self.current_account}:policy{path}{name}"
         determined = str(determine(self))
         if determined == "*" and "RoleName" in self.data:
             # A role that does not exist: IAM authorizes against the ARN it would have, and
             # answers NoSuchEntity; moto would authorize against "*" and deny.
-            return f"arn:aws:iam::{self.current_account}:role/{self.data['RoleName'][0]}"
+            role = self.data["RoleName"][0]
+            return f"arn:{self.partition}:iam::{self.current_account}:role/{role}"
         return determined
 
     IamResponse._determine_resource = resource  # type: ignore[method-assign]

@@ -175,9 +175,10 @@ def start_proxy(
     """A loopback proxy to ``upstream`` that records and optionally delays every request.
 
     ``faults`` maps an action (or ``"*"``) to what the proxy does instead of forwarding:
-    a canned answer of :data:`FAULTS`, ``"reset"`` (close the connection unanswered) or
-    ``"blackhole"`` (read the request, never answer). ``"fault*N"`` does it N times,
-    then forwards. The mapping is read per request.
+    a canned answer of :data:`FAULTS`, ``"reset"`` (close the connection unanswered),
+    ``"blackhole"`` (read the request, never answer) or ``"lost"`` (forward it, so that AWS
+    carries it out, then close the connection without its answer). ``"fault*N"`` does it N
+    times, then forwards. The mapping is read per request.
     """
     target = urllib.parse.urlsplit(upstream)
     faults = {} if faults is None else faults
@@ -205,7 +206,8 @@ def start_proxy(
                 fault = kind
             if fault == "forward":
                 fault = None
-            if fault is not None:
+            lost = fault == "lost"
+            if fault is not None and not lost:
                 self._fault(fault, entry)
                 return
             try:
@@ -222,6 +224,9 @@ def start_proxy(
                 with recorder.lock:
                     recorder.in_flight -= 1
                     recorder.requests.append(entry)
+            if lost:
+                self._reset()
+                return
             self.send_response(reply.status)
             for name, value in reply.getheaders():
                 if name.lower() not in ("transfer-encoding", "connection", "content-length"):
@@ -236,10 +241,7 @@ def start_proxy(
                 recorder.in_flight -= 1
                 recorder.requests.append(entry)
             if fault == "reset":
-                self.close_connection = True
-                self.connection.setsockopt(
-                    socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
-                )
+                self._reset()
                 return
             if fault == "blackhole":
                 time.sleep(3600)  # the daemon thread dies with the server
@@ -251,6 +253,12 @@ def start_proxy(
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        def _reset(self) -> None:
+            self.close_connection = True
+            self.connection.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+            )
 
         do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _forward
 
@@ -383,13 +391,25 @@ def too_large_inline(marker: str, count: int = 20) -> dict[str, dict[str, Any]]:
     }
 
 
-def create_base_role(iam: Any, name: str = "IAMSudoUser") -> str:
-    """The powerful role simulations assume, trusted by the (local) account."""
+def guard(partition: str = "aws", account: str = ACCOUNT_ID) -> dict[str, dict[str, Any]]:
+    """The inline policy every base role carries: the Deny on rewriting the account's
+    packed policies (core/duties.py), as ``create_role``'s ``inline``."""
+    from iam_sudo.core.duties import GUARD_POLICY_NAME, packed_policies_arn, packed_policy_guard
+
+    return {GUARD_POLICY_NAME: packed_policy_guard(packed_policies_arn(partition, account))}
+
+
+def create_base_role(iam: Any, name: str = "IAMSudoUser", partition: str = "aws") -> str:
+    """The powerful role simulations assume, trusted by the (local) account; ``partition``
+    is that of ``iam``'s region (moto keeps each partition's IAM apart). It carries the
+    Deny on rewriting packed policies that every base role must (core/duties.py), as the
+    Pulumi program's do."""
     return create_role(
         iam,
         name,
-        trust=trust_policy(("AWS", f"arn:aws:iam::{ACCOUNT_ID}:root")),
-        managed=["arn:aws:iam::aws:policy/PowerUserAccess"],
+        trust=trust_policy(("AWS", f"arn:{partition}:iam::{ACCOUNT_ID}:root")),
+        inline=guard(partition),
+        managed=[f"arn:{partition}:iam::aws:policy/PowerUserAccess"],
     )
 
 

@@ -39,6 +39,7 @@ from .core.exceptions import (
     SudoPolicyDenied,
     SudoPolicyError,
     Unauthenticated,
+    UnsafeBaseRole,
     UnsupportedRole,
 )
 
@@ -139,6 +140,7 @@ __all__ = [
     "Timeouts",
     "Transport",
     "Unauthenticated",
+    "UnsafeBaseRole",
     "UnsupportedRole",
     "plan_session",
     "resolve_role",

@@ -43,7 +43,7 @@ from .steps.remote import (
     parse_reply,
     parse_roles_reply,
 )
-from .steps.spokes import AccountReaders
+from .steps.spokes import AccountReaders, reader_role_name
 
 __all__ = ["DEFAULT_BASE_ROLE", "IamSudo", "Identity", "SimulatedSession"]
 
@@ -126,7 +126,9 @@ class IamSudo:
         """The sudo policy; read from ``IAM_SUDO_POLICY`` when first needed."""
         if self._policy is None:
             text = os.environ.get("IAM_SUDO_POLICY")
-            self._policy = SudoPolicy.from_yaml(text) if text else SudoPolicy.default()
+            policy = SudoPolicy.from_yaml(text) if text else SudoPolicy.default()
+            # The spoke reader this client would read through is never a base role either.
+            self._policy = policy.reserving(reader_role=reader_role_name())
         return self._policy
 
     async def __aenter__(self) -> Self:
@@ -192,6 +194,8 @@ class IamSudo:
             duration_seconds=duration_seconds,
             caller=caller,
         )
+        # A role of another duty is refused by its name before anything is read of it.
+        policy.check_not_reserved(base_role)
         found = await steps.lookup.find(
             role_name,
             policy=policy,
@@ -211,6 +215,7 @@ class IamSudo:
             ceiling=full_report or exact,
             source_identity=source_identity,
             account=steps.account,
+            guard=True,
         )
         narrower = narrowing_lines(session.findings)
         if exact and narrower:

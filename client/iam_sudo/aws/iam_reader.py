@@ -233,6 +233,24 @@ class IamReader:
         name = role_name_of(base_arn)
         return await self.memo(f"base-role:{base_arn}", lambda: self.role_details(name))
 
+    async def base_role_guard(self, base_arn: str, policy_name: str) -> dict[str, Any] | None:
+        """The base role's inline policy ``policy_name`` (its guard of the packed policies,
+        :mod:`iam_sudo.core.duties`), read once per ``roles_ttl``; None if it has none
+        (or the role does not exist). One GetRolePolicy."""
+
+        async def fetch() -> dict[str, Any] | None:
+            try:
+                return await self.iam(
+                    "get_role_policy",
+                    lambda reply: _document(reply, "PolicyDocument"),
+                    RoleName=role_name_of(base_arn),
+                    PolicyName=policy_name,
+                )
+            except RoleNotFound:
+                return None
+
+        return await self.memo(f"guard:{base_arn}", fetch)
+
     async def role_details(self, role_name: str) -> RoleDetails:
         """The boundary and tags of the role ``role_name``; :class:`RoleNotFound` if none."""
         return await self.iam(

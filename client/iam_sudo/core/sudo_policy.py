@@ -24,14 +24,16 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .arn import account_of
-from .exceptions import InvalidSudoPolicy, RoleNotFound, SudoPolicyDenied
+from .duties import DEPLOY_ROLE, READER_ROLE, reserved_duty, reserved_roles
+from .exceptions import InvalidSudoPolicy, RoleNotFound, SudoPolicyDenied, UnsafeBaseRole
 from .globs import shell_glob
+from .partitions import ANY_ROLE_GLOB
 from .principal import Principal, admits
-from .roles import Role, is_role_arn, resolve_role
+from .roles import Role, is_role_arn, resolve_role, role_name_of
 
 ROLE_NAMES = "allowed-role-names"
 PRINCIPALS = "allowed-principals"
@@ -42,13 +44,15 @@ RULES = "rules"
 # A 12-digit account id glob: digits, * and ?; without *, exactly 12 characters.
 _ACCOUNT_GLOB = re.compile(r"[0-9?*]+")
 
-DEFAULT_POLICY_YAML = """\
+# Every partition's roles (arn:aws:, arn:aws-us-gov:, arn:aws-cn:, ...): the client's
+# default assumes no partition; roles iam-sudo deploys for other duties stay refused.
+DEFAULT_POLICY_YAML = f"""\
 allowed-role-names:
   - "*"
 allowed-principals:
   - "*": "*"
 allowed-base-roles:
-  - "arn:aws:iam::*:role/*"
+  - "{ANY_ROLE_GLOB}"
 """
 
 
@@ -196,8 +200,9 @@ _CALLER_KINDS = {
     "sts": ("assumed-role/", "federated-user/"),
 }
 _CALLER_FORMS = (
-    "write arn:aws:iam::ACCOUNT:role/NAME or arn:aws:sts::ACCOUNT:assumed-role/NAME/* "
-    "(NAME may be a glob), arn:aws:iam::ACCOUNT:user/[PATH/]NAME or arn:aws:iam::ACCOUNT:root"
+    "write arn:PARTITION:iam::ACCOUNT:role/NAME or arn:PARTITION:sts::ACCOUNT:assumed-role/NAME/* "
+    "(NAME may be a glob), arn:PARTITION:iam::ACCOUNT:user/[PATH/]NAME or "
+    "arn:PARTITION:iam::ACCOUNT:root (PARTITION: aws, aws-us-gov, aws-cn, ...)"
 )
 
 
@@ -347,6 +352,9 @@ class SudoPolicy:
     base_role_accounts: tuple[str, ...] | None = None
     #: The top-level ``allowed-accounts`` (already applied to each rule); None if absent.
     allowed_accounts: tuple[str, ...] | None = None
+    #: Role name globs iam-sudo deploys for other duties -> that duty: never base roles,
+    #: whatever the globs (:mod:`.duties`; :meth:`reserving` adds configured names).
+    reserved: Mapping[str, str] = field(default_factory=reserved_roles, compare=False)
 
     @classmethod
     def from_document(cls, document: object) -> SudoPolicy:
@@ -415,6 +423,41 @@ class SudoPolicy:
         """This policy, allowing base roles only in ``accounts``."""
         return replace(self, base_role_accounts=tuple(dict.fromkeys(accounts)))
 
+    def reserving(
+        self,
+        *,
+        reader_role: str | None = None,
+        function_names: Iterable[str | None] = (),
+        deploy_role: str | None = None,
+    ) -> SudoPolicy:
+        """This policy, also refusing as base roles the reader ``reader_role``, the
+        execution roles of ``function_names`` and ``deploy_role`` (configured names)."""
+        extra = reserved_roles(
+            reader_role=reader_role or READER_ROLE,
+            function_names=tuple(name for name in function_names if name),
+            deploy_role=deploy_role or DEPLOY_ROLE,
+        )
+        return replace(self, reserved={**self.reserved, **extra})
+
+    def duty_of(self, base_role: str) -> str | None:
+        """The other duty of the role ``base_role`` (an ARN or a name), for which iam-sudo
+        deploys or uses it: never a base role. None if it has none."""
+        name = role_name_of(base_role) if is_role_arn(base_role) else base_role
+        return None if name.startswith("arn:") else reserved_duty(name, self.reserved)
+
+    def check_not_reserved(self, base_role_arn: str, role_arn: str | None = None) -> None:
+        """Raise :class:`UnsafeBaseRole` if the base role (an ARN or a name) serves
+        another duty."""
+        duty = self.duty_of(base_role_arn)
+        if duty is not None:
+            raise UnsafeBaseRole(
+                f"the base role {base_role_arn} is {duty}: a role iam-sudo deploys or uses "
+                "for another duty is never a base role, whatever the sudo policy allows; "
+                "use a base role (IAMSudoUser, or one the Pulumi program deployed)",
+                role_arn=role_arn,
+                base_role_arn=base_role_arn,
+            )
+
     def rules_for(self, caller: str | None) -> list[Rule]:
         return [rule for rule in self.rules if rule.applies_to(caller)]
 
@@ -434,14 +477,22 @@ class SudoPolicy:
         return any(rule.allows_principal(principal) for rule in self.rules_for(caller))
 
     def allows_base_role(self, arn: str, caller: str | None = None) -> bool:
-        """Whether the base role ARN matches a glob of one of ``caller``'s rules."""
-        return self._in_accounts(arn) and any(
-            rule.allows_base_role_glob(arn) for rule in self.rules_for(caller)
+        """Whether the base role ARN matches a glob of one of ``caller``'s rules (and is no
+        role of another duty)."""
+        return (
+            self._in_accounts(arn)
+            and self.duty_of(arn) is None
+            and any(rule.allows_base_role_glob(arn) for rule in self.rules_for(caller))
         )
 
     def allows_base_role_for_anyone(self, arn: str) -> bool:
-        """Whether any rule, whoever it is for, allows this base role."""
-        return self._in_accounts(arn) and any(r.allows_base_role_glob(arn) for r in self.rules)
+        """Whether any rule, whoever it is for, allows this base role (and it is no role of
+        another duty)."""
+        return (
+            self._in_accounts(arn)
+            and self.duty_of(arn) is None
+            and any(r.allows_base_role_glob(arn) for r in self.rules)
+        )
 
     def allows_role(self, role: Role, caller: str | None = None) -> bool:
         """Whether ``caller`` may simulate ``role`` (its name and a trusted principal)."""
@@ -491,8 +542,10 @@ class SudoPolicy:
 
         The role name and trust principals are those of the *resolved* role, so a short
         substring cannot slip past the policy. A denial names what was asked, never the
-        rules or the role's trust.
+        rules or the role's trust. A base role of another duty (:mod:`.duties`) is refused
+        first, with :class:`UnsafeBaseRole`, whatever the rules.
         """
+        self.check_not_reserved(base_role_arn, role.arn)
         rules = self.rules_for(caller)
         if any(
             rule.allows_base_role_glob(base_role_arn)

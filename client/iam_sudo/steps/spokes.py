@@ -32,6 +32,7 @@ from ..aws.caller import CallerProof
 from ..aws.refreshing import Refreshing
 from ..aws.tasks import Clock, system_clock
 from ..core.arn import account_of, is_account_id, is_role_name
+from ..core.duties import READER_ROLE
 from ..core.exceptions import (
     AccessDenied,
     AccountUnreachable,
@@ -42,7 +43,7 @@ from ..core.exceptions import (
 from ..settings.credentials import Credentials
 
 #: The role a spoke account's IAM is read through (``IAM_SUDO_READER_ROLE`` overrides it).
-DEFAULT_READER_ROLE = "iam-sudo-reader"
+DEFAULT_READER_ROLE = READER_ROLE
 #: STS's cap on a session made by a role session (role chaining), in seconds.
 CHAINED_SESSION_LIMIT = 3600
 READER_SESSION_NAME = "iam-sudo"
