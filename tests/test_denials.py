@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from iam_sudo.denials import Denial, parse
+from iam_sudo.core.denials import Denial, parse
 
 GUIDE = "User: arn:aws:iam::123456789012:user/JohnDoe is not authorized to perform: "
 
