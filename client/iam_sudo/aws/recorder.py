@@ -714,3 +714,25 @@ def record_path(path: str | os.PathLike[str]) -> Path:
     if not parent.is_dir():
         raise RecordError(f"--record {bounded(str(path))}: the folder {parent} does not exist")
     return target
+
+
+def session_identity(credentials: Credentials) -> tuple[str, str] | None:
+    """(ARN, account) of the session, from STS GetCallerIdentity with its own keys, at the
+    endpoint iam-sudo itself uses; None if STS cannot answer."""
+    import botocore.session
+    from botocore.config import Config
+
+    try:
+        client = botocore.session.Session().create_client(
+            "sts",
+            region_name=config.client_region("sts", config.region()),
+            aws_access_key_id=credentials.access_key_id,
+            aws_secret_access_key=credentials.secret_access_key,
+            aws_session_token=credentials.session_token,
+            config=Config(retries={"max_attempts": 2}, connect_timeout=5, read_timeout=10),
+        )
+        answer = client.get_caller_identity()
+    except Exception as error:  # the record then lacks the account, nothing else
+        log.warning("the session's identity is unknown (%s): ARNs may lack the account", error)
+        return None
+    return str(answer["Arn"]), str(answer["Account"])

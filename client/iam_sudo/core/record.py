@@ -9,12 +9,15 @@ body, a parameter value that is not a resource name, a key, a token or a signatu
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from .exceptions import IamSudoError
 from .text import bounded
+
+if TYPE_CHECKING:
+    from .simulated import SimulatedSession
 
 RECORD_VERSION = 1
 Outcome = Literal["allowed", "denied", "error"]
@@ -157,6 +160,7 @@ class Run:
     target_role: str | None
     base_role: str | None = None
     account: str | None = None
+    session_arn: str | None = None
     session_policies: tuple[SentStatement, ...] | None = None
     findings: tuple[Mapping[str, Any], ...] = ()
     started: str | None = None
@@ -171,6 +175,7 @@ class Run:
             "TargetRole": self.target_role,
             "BaseRole": self.base_role,
             "Account": self.account,
+            "SessionArn": self.session_arn,
             "SessionPolicies": None
             if self.session_policies is None
             else [s.to_json() for s in self.session_policies],
@@ -206,6 +211,7 @@ class Run:
             target_role=_opt_str(item["TargetRole"]),
             base_role=_opt_str(item.get("BaseRole")),
             account=_opt_str(item.get("Account")),
+            session_arn=_opt_str(item.get("SessionArn")),
             session_policies=sent,
             findings=tuple(findings),
             started=_opt_str(item.get("Started")),
@@ -321,7 +327,18 @@ def _dict(value: Any) -> dict[str, Any]:
     return value
 
 
-def statements_sent(statements: Sequence[Any]) -> tuple[SentStatement, ...]:
-    """The record's form of :attr:`SessionPlan.statements` (``(policy, source, number,
-    statement)`` tuples)."""
-    return tuple(SentStatement(s[0], int(s[2]), dict(s[3])) for s in statements)
+def simulated_run(session: SimulatedSession, *, command: str = "simulate") -> Run:
+    """The run of a simulation planned locally: the roles, the account, the statements
+    sent as session policies and the fidelity findings (each with its one-line form)."""
+    account = session.role.arn.split(":")[4] if session.role.arn.count(":") >= 5 else None
+    return Run(
+        command=command,
+        mode="local" if command == "simulate" else "library",
+        target_role=session.role.arn,
+        base_role=session.base_role_arn,
+        account=account or None,
+        session_policies=tuple(
+            SentStatement(s.policy, s.number, dict(s.statement)) for s in session.plan.statements
+        ),
+        findings=tuple({**f.to_json(), "Line": f.line} for f in session.findings),
+    )
