@@ -37,6 +37,7 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
@@ -401,11 +402,15 @@ class RecordingEndpoint:
         if signed.presigned and declared is None:
             declared = dict(_pairs(raw_query)).get("X-Amz-Content-Sha256", sigv4.UNSIGNED_PAYLOAD)
         held: bytes | None = None
-        if declared is None:
+        payload_hash = declared or ""
+        if declared is None or (signed.scope.service != "s3" and not declared.startswith("STREAM")):
+            # Services other than S3 send API documents: held, to check the signature when no
+            # header carries the hash, and to read the operation and its resources.
             held = await _read_held(request)
-            payload_hash = hashlib.sha256(held).hexdigest()
-        else:
-            payload_hash = declared
+            actual = hashlib.sha256(held).hexdigest()
+            if declared is not None and _is_hex(declared) and declared != actual:
+                raise Refused("the body does not match its signed SHA-256", 400)
+            payload_hash = declared or actual
         try:
             sigv4.verify(
                 method=request.method,
@@ -440,6 +445,13 @@ class RecordingEndpoint:
             f"{sigv4._uri_encode(k)}={sigv4._uri_encode(v)}" for k, v in sorted(query)
         )
         upstream_url = base + raw_path + (f"?{forward_query}" if forward_query else "")
+        if held is not None and service == "sqs":
+            rewritten = _queue_urls_back(held, self.url, base)
+            if rewritten != held:
+                held, payload_hash = rewritten, hashlib.sha256(rewritten).hexdigest()
+                headers = [
+                    (k, str(len(held)) if k.lower() == "content-length" else v) for k, v in headers
+                ]
         forward = {k: v for k, v in headers if k.lower() not in _HOP}
         if signed.presigned:
             forward.pop("X-Amz-Content-Sha256", None)
@@ -536,6 +548,18 @@ class RecordingEndpoint:
                 await response.write(chunk)
             await response.write_eof()
             return response
+        operation = identified.operation if identified else None
+        if answer.status < 300 and identified and identified.service == "sqs" and operation in (
+            _QUEUE_URL_ANSWERS
+        ):
+            data = _queue_urls_here(await answer.content.read(MAX_ERROR_BODY), self.url)
+            response.headers.popall("Content-Length", None)
+            response.content_length = len(data)
+            await response.prepare(request)
+            await response.write(data)
+            await response.write_eof()
+            self._record_call(identified, scope, answer.status, None, None, _iso(_now()))
+            return response
         if answer.status >= 300:
             code = answer.headers.get("x-amz-error-code") or answer.headers.get("x-amzn-ErrorType")
             self._record_call(identified, scope, answer.status, code, None, _iso(_now()))
@@ -595,6 +619,31 @@ class RecordingEndpoint:
                 error_message=message,
             )
         )
+
+
+# SQS answers that hand out queue URLs. The JS SDK v3 sends a call to the host of its
+# QueueUrl when that differs from its endpoint (@aws-sdk/middleware-sdk-sqs,
+# useQueueUrlAsEndpoint): the command gets them pointing here, and AWS gets them back as
+# its own.
+_QUEUE_URL_ANSWERS = frozenset(
+    {"CreateQueue", "GetQueueUrl", "ListQueues", "ListDeadLetterSourceQueues"}
+)
+_QUEUE_URL = re.compile(rb"https?://[^/\"<>\s]+(?=/\d{12}/)")
+
+
+def _queue_urls_here(data: bytes, here: str) -> bytes:
+    return _QUEUE_URL.sub(here.encode(), data)
+
+
+def _queue_urls_back(data: bytes, here: str, upstream: str) -> bytes:
+    from urllib.parse import quote, urlsplit
+
+    parts = urlsplit(upstream)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    for form in (here, here.replace("127.0.0.1", "localhost")):
+        data = data.replace(form.encode(), origin.encode())
+        data = data.replace(quote(form, safe="").encode(), quote(origin, safe="").encode())
+    return data
 
 
 def _is_hex(value: str) -> bool:
