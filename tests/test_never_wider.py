@@ -1,6 +1,6 @@
 """Never wider, for every condition (issue 13): a simulated session, evaluated with its own
 request context, allows only what the role allows with the role's, judged by the reference
-evaluator in tests/iam_reference.py (written from the IAM User Guide)."""
+evaluator in devtools/iam_reference.py (written from the IAM User Guide)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from devtools import localaws
 from iam_sudo.conditions import NARROWER, Rewrite, Target, rewrite
 from iam_sudo.context_keys import KEYS, KeyClass, classify
 from iam_sudo.principal import allows_session_tags
-from tests.iam_reference import Request, allowed, condition_holds
+from devtools.iam_reference import Request, allowed, condition_holds
 
 ROLE_ACCOUNT, OTHER_ACCOUNT = "111111111111", "222222222222"
 ROLE = f"arn:aws:iam::{ROLE_ACCOUNT}:role/app-TaskRole"
