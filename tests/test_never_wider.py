@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from devtools import localaws
+from devtools.iam_reference import Request, allowed, condition_holds
 from iam_sudo.conditions import NARROWER, Rewrite, Target, rewrite
 from iam_sudo.context_keys import KEYS, KeyClass, classify
 from iam_sudo.principal import allows_session_tags
-from devtools.iam_reference import Request, allowed, condition_holds
 
 ROLE_ACCOUNT, OTHER_ACCOUNT = "111111111111", "222222222222"
 ROLE = f"arn:aws:iam::{ROLE_ACCOUNT}:role/app-TaskRole"
