@@ -18,6 +18,7 @@ from .delivery import deliver
 from .session import DEFAULT_DURATION_SECONDS
 
 if TYPE_CHECKING:
+    from .drafts import Draft
     from .principal import Principal
 
 log = logging.getLogger("iam_sudo")
@@ -151,6 +152,7 @@ async def assume(
     "--role-name", required=True, metavar="NAME", help="Role to simulate: a part of its name."
 )
 @options.principal
+@options.add_policy
 @click.option(
     "--base-role",
     metavar="NAME|ARN",
@@ -207,6 +209,7 @@ async def simulate(
     ctx: click.Context,
     role_name: str,
     principal: Principal | None,
+    add_policy: tuple[Draft, ...],
     base_role: str | None,
     remote: bool,
     account: str | None,
@@ -251,6 +254,7 @@ async def simulate(
         "source_identity": source_identity,
         "exact": exact,
         "account": account,
+        "drafts": add_policy,
     }
     if dry_run:
         session = await sources.plan_local(role_name, **local)
@@ -264,6 +268,7 @@ async def simulate(
             function_name=function_name,
             exact=exact,
             account=account,
+            drafts=add_policy,
         )
         if remote
         else sources.local(role_name, **local)
