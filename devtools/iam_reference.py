@@ -1,6 +1,6 @@
 """A reference evaluator of identity-based policies, written from the IAM User Guide.
 
-Independent of ``iam_sudo.conditions``: it evaluates a request against statements and a
+Independent of ``iam_sudo.core.conditions``: it evaluates a request against statements and a
 request context as AWS documents it, and is what the never-wider property is judged by.
 Each rule cites its section of the IAM User Guide (docs.aws.amazon.com/IAM/latest/UserGuide).
 

@@ -11,19 +11,25 @@ import yaml
 import iam_sudo
 
 HANDLER = Path(__file__).with_name("handler.py")
-# The CLI needs asyncclick, which the function neither has nor needs.
-_CLIENT_ONLY = {"cli.py", "cli_console.py", "cli_options.py", "sources.py", "__main__.py"}
+# Everything but the command line (cli/, and __main__ which runs it): the CLI needs
+# asyncclick, which the function neither has nor needs. Derived from the layer folders, so
+# a new CLI module stays out and a new library module goes in without a list to keep.
+_CLI_ONLY = ("cli", "__main__.py")
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
 def archive_files() -> dict[str, Path]:
-    """Member name -> source: handler.py, iam_sudo/, and PyYAML's pure Python and licence."""
+    """Member name -> source: handler.py, iam_sudo/ but its CLI, and PyYAML's pure Python
+    and licence."""
     files = {"handler.py": HANDLER}
-    for package, skip in ((iam_sudo, _CLIENT_ONLY), (yaml, set())):
+    for package, skip in ((iam_sudo, _CLI_ONLY), (yaml, ())):
         root = Path(package.__file__ or "").parent
-        for path in sorted(root.glob("*")):
-            if (path.suffix == ".py" and path.name not in skip) or path.name == "py.typed":
-                files[f"{root.name}/{path.name}"] = path
+        for path in sorted(root.rglob("*")):
+            member = path.relative_to(root)
+            if member.parts[0] in skip or "__pycache__" in member.parts:
+                continue
+            if path.suffix == ".py" or path.name == "py.typed":
+                files[f"{root.name}/{member.as_posix()}"] = path
     try:
         licenses = [f for f in distribution("PyYAML").files or [] if f.name.startswith("LICENSE")]
     except PackageNotFoundError:

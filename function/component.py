@@ -13,9 +13,9 @@ import pulumi
 import pulumi_aws as aws
 
 from iam_sudo import IamSudoError, SudoPolicy
-from iam_sudo.fitting import POLICY_PATH
-from iam_sudo.principal import is_account_id
-from iam_sudo.roles import boundary_variant_arn, boundary_variant_name
+from iam_sudo.core.fitting import POLICY_PATH
+from iam_sudo.core.principal import is_account_id
+from iam_sudo.core.roles import boundary_variant_arn, boundary_variant_name
 
 from .archive import build_archive
 

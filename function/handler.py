@@ -26,11 +26,11 @@ from iam_sudo import (
     ThreadTransport,
     Unauthenticated,
 )
-from iam_sudo.accounts import AccountReaders, spoke_accounts
-from iam_sudo.caller import own_audience
-from iam_sudo.principal import is_account_id
-from iam_sudo.remote import EVENT_FIELDS, RolesRequest, describe_roles, split_event
-from iam_sudo.roles import check_role_reference
+from iam_sudo.aws.caller import own_audience
+from iam_sudo.core.principal import is_account_id
+from iam_sudo.core.roles import check_role_reference
+from iam_sudo.steps.remote import EVENT_FIELDS, RolesRequest, describe_roles, split_event
+from iam_sudo.steps.spokes import AccountReaders, spoke_accounts
 
 MAX_LOGGED_CHARS = 512
 # One log line per event, whatever the event: the audit trail must never fail to be written,
@@ -191,7 +191,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     """Simulate ``event["role_name"]`` and return its credentials, or raise an iam-sudo error.
 
     The event is ``{"proof": {...}, "role_name": str, "principal": "TYPE:ID"?,
-    "base_role": str?, "exact": bool?}``; ``proof`` (see :mod:`iam_sudo.caller`) is
+    "base_role": str?, "exact": bool?}``; ``proof`` (see :mod:`iam_sudo.aws.caller`) is
     checked before anything else, and never logged. With ``exact``, a simulation that
     would grant less than the role is refused (``InexactSimulation``, one line each).
     """

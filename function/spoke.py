@@ -26,10 +26,10 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from iam_sudo.accounts import DEFAULT_READER_ROLE
-from iam_sudo.fitting import POLICY_PATH
-from iam_sudo.principal import is_account_id
-from iam_sudo.roles import boundary_variant_name
+from iam_sudo.core.fitting import POLICY_PATH
+from iam_sudo.core.principal import is_account_id
+from iam_sudo.core.roles import boundary_variant_name
+from iam_sudo.steps.spokes import DEFAULT_READER_ROLE
 
 from .component import (
     IAM_LIST_ACTIONS,

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from iam_sudo import AccessDenied, AccountUnreachable, ConfigurationError, InvalidRequest
-from iam_sudo.accounts import (
+from iam_sudo.settings.credentials import Credentials
+from iam_sudo.steps.spokes import (
     CHAINED_SESSION_LIMIT,
     RENEW_BEFORE_SECONDS,
     AccountReaders,
@@ -17,7 +18,6 @@ from iam_sudo.accounts import (
     role_in_account,
     spoke_accounts,
 )
-from iam_sudo.credentials import Credentials
 
 HUB = "arn:aws:sts::123456789012:assumed-role/iam-sudo-execution/iam-sudo"
 NOW = 1_900_000_000.0
@@ -140,7 +140,7 @@ def test_configuration_from_the_environment() -> None:
 
 
 def test_the_target_account_comes_from_the_option_or_the_role_arn() -> None:
-    from iam_sudo.accounts import target_account
+    from iam_sudo.steps.spokes import target_account
 
     here = "123456789012"
     assert target_account("TaskRole", None, here) is None
@@ -154,7 +154,7 @@ def test_the_target_account_comes_from_the_option_or_the_role_arn() -> None:
 
 
 def test_requests_for_another_account_are_validated_like_every_field() -> None:
-    from iam_sudo.remote import RolesRequest, SimulateRequest
+    from iam_sudo.steps.remote import RolesRequest, SimulateRequest
 
     event = SimulateRequest("TaskRole", account="111111111111").to_event()
     assert event == {"role_name": "TaskRole", "account": "111111111111"}

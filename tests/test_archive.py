@@ -41,7 +41,12 @@ def test_the_archive_is_the_handler_iam_sudo_and_pure_python_yaml(program: Any) 
         "yaml/LICENSE",
     } <= set(names)
     assert not [n for n in names if n.endswith((".so", ".pyd", ".pyc"))], "no compiled code"
-    assert "iam_sudo/cli.py" not in names, "the CLI and its asyncclick stay out"
+    assert not [n for n in names if n.startswith(("iam_sudo/cli/", "iam_sudo/__main__"))], (
+        "the CLI and its asyncclick stay out"
+    )
+    assert {"iam_sudo/core/roles.py", "iam_sudo/steps/remote.py", "iam_sudo/aws/sts.py"} <= set(
+        names
+    )
     assert not [n for n in names if n.split("/")[0] not in ("handler.py", "iam_sudo", "yaml")]
 
 

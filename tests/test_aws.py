@@ -9,7 +9,7 @@ import pytest
 
 from devtools import localaws
 from iam_sudo import IamSudo, RemoteError, ThreadTransport, Timeouts
-from iam_sudo._transports import AioTransport
+from iam_sudo.aws.transports import AioTransport
 from tests.test_cli import one_line_error
 
 
@@ -186,7 +186,7 @@ def test_keys_of_a_profile_aws_does_not_know_name_the_profile(
     import botocore.exceptions
 
     from iam_sudo import NoCredentials
-    from iam_sudo._aws import map_exceptions
+    from iam_sudo.aws.errors import map_exceptions
 
     error = botocore.exceptions.ClientError(
         {"Error": {"Code": "InvalidClientTokenId", "Message": "The token is invalid."}},

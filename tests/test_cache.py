@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from iam_sudo import ConfigurationError, Credentials
-from iam_sudo.cache import (
+from iam_sudo.settings.cache import (
     MAX_AHEAD,
     REFRESH_MARGIN,
     cache_key,
@@ -178,7 +178,8 @@ async def test_the_lock_times_out_in_one_line_naming_its_holder(tmp_path: Path) 
     path = tmp_path / "k.json"
     async with lock(path):
         script = (
-            "import asyncio, sys\nfrom pathlib import Path\nfrom iam_sudo.cache import lock\n"
+            "import asyncio, sys\nfrom pathlib import Path\n"
+            "from iam_sudo.settings.cache import lock\n"
             "async def main():\n"
             "    async with lock(Path(sys.argv[1]), 0.2):\n        pass\n"
             "try:\n    asyncio.run(main())\nexcept Exception as e:\n    print(e)\n"

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from devtools import enforced, localaws, pulumi_program
 from devtools.lambda_stand_in import LambdaStandIn
 from iam_sudo import ConfigurationError, IamSudo, Unauthenticated
-from iam_sudo.caller import (
+from iam_sudo.aws.caller import (
     CallerProof,
     caller_from_answer,
     check_proof,
@@ -250,7 +250,7 @@ def signed(region: str, style: str, audience: str) -> CallerProof:
     """A proof signed as the client signs it (botocore's SigV4, its endpoint), unsent."""
     from botocore.credentials import Credentials
 
-    from iam_sudo._transports import _sign
+    from iam_sudo.aws.transports import _sign
 
     client = botocore_sts(region, style)
     return _sign(client, Credentials("AKIAIOSFODNN7EXAMPLE", "secret"), audience)
@@ -307,7 +307,7 @@ def test_a_legacy_sts_endpoint_client_is_accepted_by_its_own_regional_deployment
 def test_genuine_sts_endpoints_are_those_aws_lists_for_the_partition() -> None:
     # IAM User Guide, "AWS STS Regions and endpoints": sts.<region>.amazonaws.com, the
     # global sts.amazonaws.com (aws only), China's sts.<region>.amazonaws.com.cn.
-    from iam_sudo.caller import genuine_sts_endpoints
+    from iam_sudo.aws.caller import genuine_sts_endpoints
 
     aws = genuine_sts_endpoints("aws")
     assert aws["https://sts.amazonaws.com/"] == "us-east-1"
@@ -382,8 +382,8 @@ async def test_the_function_sends_a_proof_to_the_sts_endpoint_it_was_signed_for(
 ) -> None:
     # No endpoint override: the function's STS is its regional endpoint, and a legacy
     # client's proof goes to the global endpoint it was signed for (STS checks it there).
-    from iam_sudo import _transports
-    from iam_sudo._transports import ThreadTransport
+    from iam_sudo.aws import transports as _transports
+    from iam_sudo.aws.transports import ThreadTransport
 
     for name in list(os.environ):
         if name.startswith(("AWS_", "IAM_SUDO_")):

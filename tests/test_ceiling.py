@@ -29,7 +29,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iam_sudo.ceiling import Ceiling, Narrowing, Spec
+from iam_sudo.core.ceiling import Ceiling, Narrowing, Spec
 
 POWER_USER = "arn:aws:iam::aws:policy/PowerUserAccess"
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
@@ -533,7 +533,7 @@ async def test_a_boundary_variant_is_the_ceiling_of_a_role_with_that_boundary(
 ) -> None:
     from devtools import localaws
     from iam_sudo import IamSudo, InexactSimulation
-    from iam_sudo.roles import boundary_variant_name
+    from iam_sudo.core.roles import boundary_variant_name
 
     boundary_doc = {
         "Version": "2012-10-17",
@@ -642,16 +642,16 @@ async def test_an_allow_the_role_never_gets_is_not_a_narrowing_of_the_ceiling(
 def test_too_many_patterns_to_decide_is_reported_never_granted(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import iam_sudo.ceiling
+    import iam_sudo.core.ceiling
 
-    monkeypatch.setattr(iam_sudo.ceiling, "MAX_STATES", 3)
-    iam_sudo.ceiling.signatures.cache_clear()
+    monkeypatch.setattr(iam_sudo.core.ceiling, "MAX_STATES", 3)
+    iam_sudo.core.ceiling.signatures.cache_clear()
     admin = Ceiling.from_policies("IAMSudoUser", {ADMIN: aws_managed("AdministratorAccess")})
     role = {"Statement": {"Effect": "Allow", "Action": "s3:Get*", "Resource": "*"}}
     try:
         [narrowing] = admin.narrowings([("r", "inline policy r", role)])
     finally:
-        iam_sudo.ceiling.signatures.cache_clear()
+        iam_sudo.core.ceiling.signatures.cache_clear()
     assert not narrowing.certain
     assert narrowing.reason == "too many patterns to decide; treated as not granted"
 
@@ -681,8 +681,8 @@ def test_a_base_statement_that_cannot_be_read_never_widens_the_ceiling() -> None
 
 
 def _sent_plan(resource: str, tags: dict[str, str]) -> Any:
-    from iam_sudo.conditions import Target
-    from iam_sudo.session import plan_session
+    from iam_sudo.core.conditions import Target
+    from iam_sudo.core.session import plan_session
 
     role = "arn:aws:iam::123456789012:role/app-Role"
     document = {

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+import iam_sudo.aws.iam_reader
+import iam_sudo.aws.sts
 import iam_sudo.client
-import iam_sudo.iam
-import iam_sudo.sts
 from devtools import localaws
 from iam_sudo import (
     AmbiguousRole,
@@ -176,7 +176,7 @@ async def test_every_page_is_read_and_every_document_fetched_once(
     prefix: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(iam_sudo.iam, "IAM_PAGE_SIZE", 2)
+    monkeypatch.setattr(iam_sudo.aws.iam_reader, "IAM_PAGE_SIZE", 2)
     inline = {f"p{i}": localaws.allow(f"s3:Get{i}") for i in range(5)}
     managed = [
         "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess",
@@ -536,7 +536,7 @@ async def test_policies_not_yet_visible_to_sts_are_waited_for(
 ) -> None:
     env, faults, recorder = faulty_aws
     monkeypatch.setenv("AWS_ENDPOINT_URL", env["AWS_ENDPOINT_URL"])
-    monkeypatch.setattr(iam_sudo.sts, "CONSISTENCY_DELAYS", (0.01, 0.01, 0.01))
+    monkeypatch.setattr(iam_sudo.aws.sts, "CONSISTENCY_DELAYS", (0.01, 0.01, 0.01))
     name = f"{prefix}Fresh"
     inline = localaws.too_large_inline("z")
     localaws.create_role(iam, name, inline=inline)
@@ -649,7 +649,9 @@ async def test_an_exact_name_does_not_page_through_the_roles(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL", slow_aws.url)  # 50 ms a request, as in AWS
-    monkeypatch.setattr(iam_sudo.iam, "IAM_PAGE_SIZE", 2)  # many pages, as in a big account
+    monkeypatch.setattr(
+        iam_sudo.aws.iam_reader, "IAM_PAGE_SIZE", 2
+    )  # many pages, as in a big account
     slow_aws.recorder.clear()
     async with IamSudo() as sudo:
         session = await sudo.plan(task_role["name"])

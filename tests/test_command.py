@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from iam_sudo import Credentials
-from iam_sudo.command import environment
+from iam_sudo.cli.command import environment
 from tests.conftest import private_cache
 
 VENV_BIN = str(Path(sys.executable).parent)
@@ -279,7 +279,7 @@ def test_signals_ignored_for_iam_sudo_stay_ignored_for_the_command(
 
 
 def test_the_endpoint_settings_file_is_private(tmp_path: Path) -> None:
-    from iam_sudo.ecs import CredentialsServer
+    from iam_sudo.cli.ecs import CredentialsServer
 
     with CredentialsServer(creds(), None) as server:
         env = server.env({"AWS_CONFIG_FILE": str(tmp_path / "none")}, "eu-west-1")

@@ -7,8 +7,8 @@ from typing import Any
 import pulumi
 import pytest
 
+import iam_sudo.aws.iam_reader
 import iam_sudo.client
-import iam_sudo.iam
 from devtools import localaws, pulumi_program
 from iam_sudo import IamSudo, InvalidSudoPolicy, SudoPolicy
 from iam_sudo_deploy.component import IAM_CREATE_ACTIONS, IAM_READ_ACTIONS, PACKED_POLICY_WRITES
@@ -108,7 +108,7 @@ async def test_the_iam_actions_granted_are_exactly_those_a_simulation_calls(
     prefix: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(iam_sudo.iam, "IAM_PAGE_SIZE", 1)
+    monkeypatch.setattr(iam_sudo.aws.iam_reader, "IAM_PAGE_SIZE", 1)
     localaws.create_role(
         iam,
         f"{prefix}Full",
@@ -361,7 +361,7 @@ def test_every_base_role_may_not_rewrite_or_delete_packed_policies(tmp_path: Pat
     # base role granted AdministratorAccess) could otherwise make another user's session
     # policy a new default version. IAM User Guide, "Policy evaluation logic": an explicit
     # Deny in an identity-based policy overrides every Allow, boundary or not.
-    from iam_sudo.ceiling import Ceiling
+    from iam_sudo.core.ceiling import Ceiling
 
     boundary = "arn:aws:iam::123456789012:policy/DeveloperBoundary"
     policy = ALLOW_ALL_POLICY.replace("role/IAMSudoUser", "role/IAMSudoUser*")

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iam_sudo.conditions import MAYBE_ABSENT, UNKNOWN, Target, decide, rewrite
+from iam_sudo.core.conditions import MAYBE_ABSENT, UNKNOWN, Target, decide, rewrite
 
 ROLE = "arn:aws:iam::123456789012:role/app-TaskRole"
 BASE = "arn:aws:iam::123456789012:role/IAMSudoUser"
@@ -307,7 +307,7 @@ def test_a_key_with_blanks_around_it_is_not_the_key_it_looks_like() -> None:
     # IAM User Guide, "IAM JSON policy elements: Condition": keys are matched by name
     # (case-insensitively); nothing says blanks are trimmed, so " aws:PrincipalTag/team "
     # is some other key, unknown for the role: a Deny on it applies regardless.
-    from iam_sudo.context_keys import KeyClass, classify
+    from iam_sudo.core.context_keys import KeyClass, classify
 
     assert classify(" aws:PrincipalTag/team ") is KeyClass.UNKNOWN
     deny = {

@@ -11,9 +11,9 @@ from botocore.configloader import build_profile_map
 from hypothesis import given
 from hypothesis import strategies as st
 
-from iam_sudo import config, inifile
-from iam_sudo._exceptions import ConfigurationError, CredentialsFileError
-from iam_sudo.credentials import process_line, runs_iam_sudo
+from iam_sudo.core.exceptions import ConfigurationError, CredentialsFileError
+from iam_sudo.settings import config, inifile
+from iam_sudo.settings.credentials import process_line, runs_iam_sudo
 
 
 def botocore_profiles(text: str) -> dict[str, dict[str, str]]:

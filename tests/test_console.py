@@ -28,8 +28,8 @@ import pytest
 
 from devtools import enforced, federation, localaws, pulumi_program
 from devtools.lambda_stand_in import LambdaStandIn
-from iam_sudo import console
-from iam_sudo._exceptions import (
+from iam_sudo.aws import console
+from iam_sudo.core.exceptions import (
     AccessDenied,
     AwsError,
     CommandError,
@@ -37,7 +37,7 @@ from iam_sudo._exceptions import (
     EndpointUnreachable,
     InvalidRequest,
 )
-from iam_sudo.credentials import Credentials
+from iam_sudo.settings.credentials import Credentials
 
 AWS = console.PARTITIONS["aws"]
 GOV = console.PARTITIONS["aws-us-gov"]
@@ -317,7 +317,7 @@ def raw_server() -> Iterator[tuple[str, list[bytes]]]:
 async def test_a_broken_or_silent_endpoint_is_one_line_without_the_url(
     raw_server: tuple[str, list[bytes]], answer: bytes | None, error: type[Exception], text: str
 ) -> None:
-    from iam_sudo._aws import Timeouts
+    from iam_sudo.aws.errors import Timeouts
 
     endpoint, answers = raw_server
     if answer is not None:
@@ -898,7 +898,7 @@ def test_a_console_of_another_partition_than_the_sessions_is_refused_before_any_
 
 
 def test_the_session_s_partition_is_that_of_an_arn_given_for_it() -> None:
-    from iam_sudo import cli_console
+    from iam_sudo.cli import console as cli_console
 
     gov_role = f"arn:aws-us-gov:iam::{ACCOUNT}:role/Deployer"
     assert cli_console._session_partition(None, gov_role, None) == (

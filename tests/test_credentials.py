@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from iam_sudo import Credentials, CredentialsFileError, write_profile
-from iam_sudo.credentials import shared_credentials_file, update_profile
+from iam_sudo.settings.credentials import shared_credentials_file, update_profile
 
 CREDS = Credentials(
     access_key_id="ASIAEXAMPLE",
@@ -298,7 +298,7 @@ def test_a_read_only_credentials_file_is_refused_and_left_as_it_is(
 
 
 def test_a_read_only_aws_config_file_is_refused_and_left_as_it_is(tmp_path: Path) -> None:
-    from iam_sudo.credentials import write_process_profile
+    from iam_sudo.settings.credentials import write_process_profile
 
     path = tmp_path / "config"
     path.write_text("[profile other]\nregion = eu-west-1\n")

@@ -18,7 +18,7 @@ import pytest
 
 from devtools import localaws
 from iam_sudo import Credentials
-from iam_sudo.ecs import CredentialsServer
+from iam_sudo.cli.ecs import CredentialsServer
 
 
 def creds(key: str, minutes: float) -> Credentials:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from iam_sudo.ceiling import Ceiling
-from iam_sudo.conditions import Rewrite, Target, rewrite
-from iam_sudo.fidelity import (
+from iam_sudo.core.ceiling import Ceiling
+from iam_sudo.core.conditions import Rewrite, Target, rewrite
+from iam_sudo.core.fidelity import (
     Finding,
     narrowing_lines,
     report,
     rewrite_finding,
 )
-from iam_sudo.roles import Role
-from iam_sudo.session import plan_session
+from iam_sudo.core.roles import Role
+from iam_sudo.core.session import plan_session
 
 ROLE = Role("app-TaskRole", "arn:aws:iam::123456789012:role/app-TaskRole")
 BASE = "arn:aws:iam::123456789012:role/IAMSudoUser"

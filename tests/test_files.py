@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from iam_sudo import _files
-from iam_sudo._exceptions import CredentialsFileError
-from iam_sudo.credentials import Credentials, write_profile
+from iam_sudo.core.exceptions import CredentialsFileError
+from iam_sudo.settings import files as _files
+from iam_sudo.settings.credentials import Credentials, write_profile
 
 HOLD = """
 import fcntl, os, sys, time

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iam_sudo import SessionLimitExceeded
-from iam_sudo.fitting import (
+from iam_sudo.core.fitting import (
     MAX_MANAGED_POLICY_CHARS,
     ManagedPolicy,
     compact,

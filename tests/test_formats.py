@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 import pytest
 
 from iam_sudo import Credentials
-from iam_sudo.formats import FORMATS, render
+from iam_sudo.cli.formats import FORMATS, render
 
 CREDS = Credentials("ASIAX", "sec/ret+", "to=ken", datetime(2026, 11, 26, 13, 0, tzinfo=UTC))
 

@@ -12,7 +12,7 @@ from botocore.configloader import raw_config_parse
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from iam_sudo import inifile
+from iam_sudo.settings import inifile
 
 NAMES = ["default", "prod", "tmp", "dev", "DEFAULT", " prod", "prod "]
 KEYS = ["aws_access_key_id", "aws_secret_access_key", "aws_session_token", "region", "output"]

@@ -1,7 +1,15 @@
-"""The import graph flows one way: CLI -> orchestrator -> steps -> pure core and AWS edge.
+"""The package's layers are its folders, and imports flow one way: down.
 
-Read from the source (every import, also those inside functions), so that a lazy import
-cannot hide a cycle. The layers are the README's (Development).
+    cli/       the command line            may import everything below
+    client.py  IamSudo, the orchestrator   steps, aws, settings, core
+    steps/     the steps and the protocol  aws, settings, core
+    aws/       the AWS edge                settings, core
+    settings/  the user's AWS files        core
+    core/      the pure rules              core only, and no I/O, asyncio or AWS SDK
+
+One line per folder (``MAY_IMPORT``); a new module lands in its layer by where it is
+created. Read from the source (every import, also those inside functions), so that a lazy
+import cannot hide an upward edge or a cycle.
 """
 
 from __future__ import annotations
@@ -14,29 +22,21 @@ import pytest
 from tests.conftest import ROOT
 
 PACKAGE = ROOT / "client" / "iam_sudo"
-# Who may import a module of the upper layers (besides the package's lazy __init__).
-TOP = {
-    "cli": {"__main__"},
-    "cli_console": {"cli"},
-    "cli_configure": {"cli"},
-    "cli_options": {"cli", "cli_console", "cli_configure"},
-    "sources": {"cli", "cli_console"},
-    "client": {"cli", "sources"},
+# The layers, bottom up, and what each may import besides itself.
+MAY_IMPORT: dict[str, set[str]] = {
+    "core": set(),
+    "settings": {"core"},
+    "aws": {"core", "settings"},
+    "steps": {"core", "settings", "aws"},
+    "client": {"core", "settings", "aws", "steps"},
+    "cli": {"core", "settings", "aws", "steps", "client"},
+    "__main__": {"cli"},
 }
-# The pure core: no I/O of its own, and no import of anything above it.
-CORE = {
-    "_exceptions", "_files", "_text", "cache", "caller", "ceiling", "conditions", "config",
-    "context_keys",
-    "credentials",
-    "documents", "fidelity", "fitting", "formats", "inifile", "policy", "principal",
-    "redact", "roles", "session", "simulated",
-}  # fmt: skip
-# The AWS edge builds on the core alone.
-EDGE = {"_aws", "_tasks", "_transports"}
-STEPS = {
-    "accounts", "organization",
-    "iam", "lookup", "policy_store", "sts", "remote", "credential_process", "delivery",
-    "console", "planning",
+# The pure core does no I/O and runs no event loop: none of these, at run time.
+NOT_IN_CORE = {
+    "asyncio", "socket", "subprocess", "os", "pathlib", "tempfile", "shutil", "http",
+    "urllib.request", "fcntl", "threading", "botocore", "aiobotocore", "aioboto3", "boto3",
+    "aiohttp", "asyncclick", "click",
 }  # fmt: skip
 
 
@@ -54,66 +54,93 @@ def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
     return nodes
 
 
-def imported_modules(path: Path) -> set[str]:
-    """The iam_sudo modules ``path`` imports when it runs, by their names in the package."""
-    found: set[str] = set()
+def module_name(path: Path) -> str:
+    """``client/iam_sudo/core/roles.py`` -> ``core.roles``; a folder's ``__init__`` is the
+    folder; anything outside the package is its file's stem."""
+    if PACKAGE not in path.parents:
+        return path.stem
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts) or "__init__"
+
+
+def imports(path: Path) -> tuple[set[str], set[str]]:
+    """(the iam_sudo modules ``path`` imports when it runs, the other top-level names it does)."""
+    # The folder a relative import starts from, as parts of the package.
+    package = list(path.parent.relative_to(PACKAGE).parts) if PACKAGE in path.parents else []
+    ours: set[str] = set()
+    others: set[str] = set()
     for node in _runtime_nodes(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level == 1 or base.startswith("iam_sudo"):
-                module = base.removeprefix("iam_sudo").lstrip(".")
-                if module:
-                    found.add(module.split(".")[0])
+            if node.level:
+                base = package[: len(package) - (node.level - 1)]
+                target = [*base, *(node.module or "").split(".")] if node.module else base
+                if node.module:
+                    ours.add(".".join(t for t in target if t))
                 else:
-                    found.update(alias.name for alias in node.names)
+                    ours.update(".".join([*target, alias.name]) for alias in node.names)
+            elif (node.module or "").split(".")[0] == "iam_sudo":
+                name = (node.module or "").removeprefix("iam_sudo").lstrip(".")
+                ours.update([name] if name else [alias.name for alias in node.names])
+            else:
+                others.add(node.module or "")
         elif isinstance(node, ast.Import):
             for alias in node.names:
-                if alias.name.startswith("iam_sudo."):
-                    found.add(alias.name.split(".")[1])
-    return found
+                if alias.name.split(".")[0] == "iam_sudo":
+                    ours.add(alias.name.removeprefix("iam_sudo").lstrip("."))
+                else:
+                    others.add(alias.name)
+    return {name for name in ours if name}, others
 
 
-def graph() -> dict[str, set[str]]:
-    modules = {path.stem: path for path in PACKAGE.glob("*.py")}
-    return {name: imported_modules(path) & set(modules) for name, path in modules.items()}
+def layer(module: str) -> str:
+    return module.split(".")[0]
 
 
-@pytest.mark.parametrize("upper", sorted(TOP))
-def test_nothing_below_imports_the_cli_or_the_orchestrator(upper: str) -> None:
-    importers = {name for name, imports in graph().items() if upper in imports}
-    assert importers - {"__init__"} <= TOP[upper]
+def modules() -> dict[str, Path]:
+    return {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
 
 
-def test_the_pure_core_imports_only_the_core() -> None:
-    imports = graph()
-    for name in CORE:
-        assert imports[name] <= CORE, name
+def test_every_module_lives_in_a_layer_folder() -> None:
+    loose = {name for name in modules() if "." not in name} - {"__init__", "client", "__main__"}
+    loose -= set(MAY_IMPORT)  # the folders' own __init__ modules
+    assert not loose, f"modules outside a layer folder: {sorted(loose)}"
 
 
-def test_the_aws_edge_knows_nothing_of_the_steps_that_use_it() -> None:
-    imports = graph()
-    for name in EDGE:
-        assert imports[name] <= CORE | EDGE, name
+@pytest.mark.parametrize("folder", sorted(MAY_IMPORT))
+def test_a_layer_imports_only_itself_and_the_layers_below(folder: str) -> None:
+    allowed = MAY_IMPORT[folder] | {folder}
+    for name, path in modules().items():
+        if layer(name) != folder:
+            continue
+        upward = {target for target in imports(path)[0] if layer(target) not in allowed}
+        assert not upward, f"{name} imports {sorted(upward)} from a layer above {folder}"
 
 
-def test_the_function_imports_no_client_internals_but_the_public_package() -> None:
-    handler = imported_modules(ROOT / "function" / "handler.py")
-    # The protocol (remote) and the core are shared; IamSudo's steps are reached through it.
-    assert not handler & {"client", "cli", "cli_options", "iam", "lookup", "policy_store", "sts"}
+def test_the_pure_core_does_no_io_and_uses_no_aws_sdk() -> None:
+    for name, path in modules().items():
+        if layer(name) == "core":
+            used = {other for other in imports(path)[1] if other.split(".")[0] in NOT_IN_CORE}
+            used |= {other for other in imports(path)[1] if other in NOT_IN_CORE}
+            assert not used, f"{name} imports {sorted(used)}"
+
+
+def test_the_function_imports_nothing_of_the_cli() -> None:
+    for path in (ROOT / "function").glob("*.py"):
+        assert not {m for m in imports(path)[0] if layer(m) == "cli"}, path.name
 
 
 def test_the_package_has_no_import_cycle() -> None:
-    imports = graph()
-    imports["__init__"] = set()  # its imports are lazy, by name, on first use
+    graph = {name: imports(path)[0] & set(modules()) for name, path in modules().items()}
+    graph["__init__"] = set()  # its imports are lazy, by name, on first use
     done: set[str] = set()
 
     def visit(name: str, path: tuple[str, ...]) -> None:
         assert name not in path, " -> ".join((*path, name))
         if name in done:
             return
-        for child in sorted(imports[name]):
+        for child in sorted(graph.get(name, ())):
             visit(child, (*path, name))
         done.add(name)
 
-    for name in sorted(imports):
+    for name in sorted(graph):
         visit(name, ())

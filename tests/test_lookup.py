@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from iam_sudo import AccessDenied, IamReader, RoleNotFound, SudoPolicy
-from iam_sudo.lookup import RoleLookup
+from iam_sudo.steps.lookup import RoleLookup
 
 ACCOUNT = "123456789012"
 BASE = f"arn:aws:iam::{ACCOUNT}:role/IAMSudoUser"

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from devtools import localaws
 from devtools.iam_reference import Request, allowed, condition_holds
-from iam_sudo.conditions import NARROWER, Rewrite, Target, rewrite
-from iam_sudo.context_keys import KEYS, KeyClass, classify
-from iam_sudo.principal import allows_session_tags
+from iam_sudo.core.conditions import NARROWER, Rewrite, Target, rewrite
+from iam_sudo.core.context_keys import KEYS, KeyClass, classify
+from iam_sudo.core.principal import allows_session_tags
 
 ROLE_ACCOUNT, OTHER_ACCOUNT = "111111111111", "222222222222"
 ROLE = f"arn:aws:iam::{ROLE_ACCOUNT}:role/app-TaskRole"
@@ -442,7 +442,7 @@ def test_a_base_role_in_another_account_is_refused() -> None:
     # session of a base role in B is B's principal: B's resources (SSM parameters, which
     # have no resource policy) would be open to it, not to the role. No plan is made.
     from iam_sudo import UnsupportedRole
-    from iam_sudo.session import plan_session
+    from iam_sudo.core.session import plan_session
 
     with pytest.raises(UnsupportedRole) as raised:
         plan_session(
@@ -469,7 +469,7 @@ SOURCE_IDENTITY_ALLOW = {
 
 
 def test_a_plan_needs_the_role_and_every_managed_document() -> None:
-    from iam_sudo.session import plan_session
+    from iam_sudo.core.session import plan_session
 
     managed = f"arn:aws:iam::{ROLE_ACCOUNT}:policy/secrets"
     common: dict[str, Any] = {
@@ -729,7 +729,7 @@ def test_the_session_never_allows_what_the_role_would_not(
         # its own and not the role's (IAM User Guide, "Cross-account policy evaluation
         # logic"): no such session is ever planned.
         from iam_sudo import UnsupportedRole
-        from iam_sudo.session import plan_session
+        from iam_sudo.core.session import plan_session
 
         with pytest.raises(UnsupportedRole):
             plan_session(

@@ -490,7 +490,7 @@ def test_a_role_caller_chosen_by_path_is_refused_showing_the_forms(written: str,
 
 def test_a_path_glob_in_allowed_callers_is_not_every_role_of_the_account() -> None:
     # Review r1: role/ci/* became assumed-role/*/*, admitting an Untrusted role's session.
-    from iam_sudo.policy import Rule
+    from iam_sudo.core.sudo_policy import Rule
 
     document = {
         "allowed-role-names": ["*"],

@@ -1,7 +1,7 @@
 import pytest
 
 from iam_sudo import InvalidPrincipal, Principal
-from iam_sudo.principal import admits, trusted_principals
+from iam_sudo.core.principal import admits, trusted_principals
 
 ECS = Principal("Service", "ecs-tasks.amazonaws.com")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from iam_sudo.redact import REDACTED, scrub
+from iam_sudo.core.redact import REDACTED, scrub
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 TOKEN = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQ"

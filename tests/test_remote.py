@@ -3,7 +3,7 @@ import json
 import pytest
 
 from iam_sudo import InvalidPrincipal, InvalidRequest, Principal, RemoteError, SimulateRequest
-from iam_sudo.remote import parse_reply
+from iam_sudo.steps.remote import parse_reply
 
 CREDENTIALS = {
     "AccessKeyId": "ASIA1",

@@ -1,7 +1,7 @@
 import pytest
 
 from iam_sudo import AmbiguousRole, InvalidRequest, Principal, Role, RoleNotFound, resolve_role
-from iam_sudo.roles import is_role_arn, role_arn, role_name_of
+from iam_sudo.core.roles import is_role_arn, role_arn, role_name_of
 
 ECS = Principal("Service", "ecs-tasks.amazonaws.com")
 

@@ -1,7 +1,7 @@
 import json
 
-from iam_sudo.conditions import Target
-from iam_sudo.session import (
+from iam_sudo.core.conditions import Target
+from iam_sudo.core.session import (
     DENY_ALL,
     SessionRequest,
     plan_session,

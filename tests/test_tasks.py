@@ -8,8 +8,8 @@ import asyncio
 
 import pytest
 
-from iam_sudo._exceptions import RoleNotFound
-from iam_sudo._tasks import task_group
+from iam_sudo.aws.tasks import task_group
+from iam_sudo.core.exceptions import RoleNotFound
 
 
 async def raises_when_cancelled(started: asyncio.Event) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._exceptions import (
+from .core.exceptions import (
     AccessDenied,
     AccountUnreachable,
     AmbiguousRole,
@@ -44,43 +44,43 @@ from ._exceptions import (
 # Names resolve on first use, so that `iam-sudo --help` does not pay for asyncio, botocore
 # and the rest: start-up time is part of the CLI's interface.
 _LAZY = {
-    "AioTransport": "_transports",
-    "ThreadTransport": "_transports",
-    "Timeouts": "_aws",
-    "Transport": "_aws",
+    "AioTransport": "aws.transports",
+    "ThreadTransport": "aws.transports",
+    "Timeouts": "aws.errors",
+    "Transport": "aws.errors",
     "DEFAULT_BASE_ROLE": "client",
     "IamSudo": "client",
-    "IamReader": "iam",
-    "Identity": "iam",
-    "SimulatedSession": "simulated",
-    "Credentials": "credentials",
-    "Finding": "fidelity",
-    "shared_credentials_file": "credentials",
-    "write_profile": "credentials",
-    "SudoPolicy": "policy",
-    "Principal": "principal",
-    "DEFAULT_FUNCTION_NAME": "remote",
-    "SimulateRequest": "remote",
-    "Role": "roles",
-    "resolve_role": "roles",
-    "SessionPlan": "session",
-    "SessionRequest": "session",
-    "plan_session": "session",
+    "IamReader": "aws.iam_reader",
+    "Identity": "aws.iam_reader",
+    "SimulatedSession": "core.simulated",
+    "Credentials": "settings.credentials",
+    "Finding": "core.fidelity",
+    "shared_credentials_file": "settings.credentials",
+    "write_profile": "settings.credentials",
+    "SudoPolicy": "core.sudo_policy",
+    "Principal": "core.principal",
+    "DEFAULT_FUNCTION_NAME": "steps.remote",
+    "SimulateRequest": "steps.remote",
+    "Role": "core.roles",
+    "resolve_role": "core.roles",
+    "SessionPlan": "core.session",
+    "SessionRequest": "core.session",
+    "plan_session": "core.session",
 }
 
 if TYPE_CHECKING:
-    from ._aws import Timeouts, Transport
-    from ._transports import AioTransport, ThreadTransport
+    from .aws.errors import Timeouts, Transport
+    from .aws.iam_reader import IamReader, Identity
+    from .aws.transports import AioTransport, ThreadTransport
     from .client import DEFAULT_BASE_ROLE, IamSudo
-    from .credentials import Credentials, shared_credentials_file, write_profile
-    from .fidelity import Finding
-    from .iam import IamReader, Identity
-    from .policy import SudoPolicy
-    from .principal import Principal
-    from .remote import DEFAULT_FUNCTION_NAME, SimulateRequest
-    from .roles import Role, resolve_role
-    from .session import SessionPlan, SessionRequest, plan_session
-    from .simulated import SimulatedSession
+    from .core.fidelity import Finding
+    from .core.principal import Principal
+    from .core.roles import Role, resolve_role
+    from .core.session import SessionPlan, SessionRequest, plan_session
+    from .core.simulated import SimulatedSession
+    from .core.sudo_policy import SudoPolicy
+    from .settings.credentials import Credentials, shared_credentials_file, write_profile
+    from .steps.remote import DEFAULT_FUNCTION_NAME, SimulateRequest
 
 
 def __getattr__(name: str) -> Any:

@@ -9,9 +9,9 @@ import sys
 
 
 def main() -> None:
-    """Import and run the CLI (:func:`iam_sudo.cli.main`); Ctrl-C while importing: 130."""
+    """Import and run the CLI (:func:`iam_sudo.cli.main.main`); Ctrl-C while importing: 130."""
     try:
-        from .cli import main as run
+        from .cli.main import main as run
     except KeyboardInterrupt:
         sys.stderr.write("iam-sudo: aborted\n")
         sys.exit(130)

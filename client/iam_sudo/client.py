@@ -1,10 +1,10 @@
 """The async client: ``IamSudo`` orchestrates the steps of getting role credentials.
 
-Each step is a few lines over the modules that do the work: :mod:`iam_sudo.iam` reads
-an account, :mod:`iam_sudo.lookup` resolves which role a request means,
-:mod:`iam_sudo.session` plans the AssumeRole request, :mod:`iam_sudo.policy_store`
-keeps the policies it needs, :mod:`iam_sudo.remote` and :mod:`iam_sudo.caller` speak
-the function's protocol, and :mod:`iam_sudo._aws` is the one edge where AWS is called.
+Each step is a few lines over the modules that do the work: :mod:`iam_sudo.aws.iam_reader` reads
+an account, :mod:`iam_sudo.steps.lookup` resolves which role a request means,
+:mod:`iam_sudo.core.session` plans the AssumeRole request, :mod:`iam_sudo.aws.policy_store`
+keeps the policies it needs, :mod:`iam_sudo.steps.remote` and :mod:`iam_sudo.aws.caller` speak
+the function's protocol, and :mod:`iam_sudo.aws.errors` is the one edge where AWS is called.
 """
 
 from __future__ import annotations
@@ -16,24 +16,30 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Self
 
-from ._aws import RetryMode, Timeouts, Transport, exact_name_refusals
-from ._exceptions import InexactSimulation
-from ._tasks import task_group
-from ._transports import AioTransport
-from .accounts import AccountReaders
-from .caller import source_identity as caller_source_identity
-from .caller import verify
-from .credentials import Credentials
-from .drafts import Draft
-from .fidelity import narrowing_lines
-from .iam import DEFAULT_MAX_CONCURRENCY, DEFAULT_ROLES_TTL, IamReader, Identity
-from .lookup import visible_roles
-from .organization import Accounts
-from .planning import narrowings, needed_policies, plan_found
-from .policy import SudoPolicy
-from .policy_store import PRUNE_MIN_AGE
-from .principal import Principal
-from .remote import (
+from .aws.caller import source_identity as caller_source_identity
+from .aws.caller import verify
+from .aws.errors import RetryMode, Timeouts, Transport, exact_name_refusals
+from .aws.iam_reader import DEFAULT_MAX_CONCURRENCY, DEFAULT_ROLES_TTL, IamReader, Identity
+from .aws.policy_store import PRUNE_MIN_AGE
+from .aws.sts import RoleOptions, assume_role
+from .aws.tasks import task_group
+from .aws.transports import AioTransport
+from .core.drafts import Draft
+from .core.exceptions import InexactSimulation
+from .core.fidelity import narrowing_lines
+from .core.principal import Principal
+from .core.roles import Role
+from .core.session import (
+    DEFAULT_DURATION_SECONDS,
+    SessionRequest,
+)
+from .core.simulated import SimulatedSession
+from .core.sudo_policy import SudoPolicy
+from .settings.credentials import Credentials
+from .steps.lookup import visible_roles
+from .steps.organization import Accounts
+from .steps.planning import narrowings, needed_policies, plan_found
+from .steps.remote import (
     DEFAULT_FUNCTION_NAME,
     RolesRequest,
     SimulateRequest,
@@ -41,13 +47,7 @@ from .remote import (
     parse_reply,
     parse_roles_reply,
 )
-from .roles import Role
-from .session import (
-    DEFAULT_DURATION_SECONDS,
-    SessionRequest,
-)
-from .simulated import SimulatedSession
-from .sts import RoleOptions, assume_role
+from .steps.spokes import AccountReaders
 
 __all__ = ["DEFAULT_BASE_ROLE", "IamSudo", "Identity", "SimulatedSession"]
 
@@ -163,7 +163,7 @@ class IamSudo:
         """Resolve ``role_name`` and plan the AssumeRole request that simulates it exactly.
 
         Checks the sudo policy and fits the role's policies within STS's limits (see
-        :mod:`iam_sudo.fitting`); sends nothing to STS and creates nothing. ``role_name``
+        :mod:`iam_sudo.core.fitting`); sends nothing to STS and creates nothing. ``role_name``
         is a substring of the role's name; ``principal`` (``TYPE:ID``) keeps roles whose
         trust policy allows it. ``session_tags`` passes the role's tags as session tags.
         ``full_report`` makes the fidelity report complete at the cost of more requests:
@@ -173,11 +173,11 @@ class IamSudo:
         names the caller as the session's STS SourceIdentity, so that CloudTrail ties
         every action of the session to them. With ``full_report`` or ``exact`` the base
         role's policies are read too, and what it cannot grant of the role becomes
-        ``narrower`` findings (:mod:`iam_sudo.ceiling`); ``exact`` then raises
+        ``narrower`` findings (:mod:`iam_sudo.core.ceiling`); ``exact`` then raises
         :class:`InexactSimulation`, one line per narrowing, rather than plan a session that
         grants less than the role. ``account`` (or a role ARN in another account) plans in
         that account, through its spoke (:meth:`organization.Accounts.for_plan`).
-        ``drafts`` (:class:`~iam_sudo.drafts.Draft`) are added to the role's own policies,
+        ``drafts`` (:class:`~iam_sudo.core.drafts.Draft`) are added to the role's own policies,
         through the same fitting, report and ``exact``; the sudo policy must allow it.
         """
         wanted = _as_principal(principal)

@@ -1,0 +1,359 @@
+"""A credential cache for ``credential_process``, like the AWS CLI's ``~/.aws/cli/cache``.
+
+An SDK runs ``credential_process`` whenever it needs credentials, and many processes may
+run it at once. One 0600 file per request in a 0700 directory holds the answer until
+:data:`REFRESH_MARGIN` before it expires; the key covers everything that changes the
+answer, including who iam-sudo's own credentials are. Concurrent askers take a lock per
+key, so one of them refreshes and the others read what it wrote.
+
+Nobody else may touch it. The directory and every directory above it, up to the user's
+home (or ``/``), must be owned by the user or root and not writable by group or others,
+as OpenSSH's StrictModes requires of ``~/.ssh``; otherwise the cache is refused in one
+line (``--no-cache`` still works). Every file is opened with ``O_NOFOLLOW`` and
+``O_NONBLOCK`` (a symlink is not followed, a FIFO not waited on) and checked with
+``fstat``: a regular file of the user's, mode 0600. An entry records its key and is used
+for that key only; one that expires more than :data:`MAX_AHEAD` ahead (no STS session
+lasts longer) is refused. Anything else is ignored and replaced, never trusted.
+
+This module is on the cold path of a cache hit: it imports no AWS SDK and sends nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import stat
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from ..core.exceptions import ConfigurationError
+from . import files as _files
+from .credentials import Credentials
+
+# botocore refreshes credential_process credentials 15 minutes before they expire
+# (advisory) and insists 10 minutes before: a cached answer closer than this to its
+# expiry would be asked for again on every call.
+REFRESH_MARGIN = timedelta(minutes=15)
+# The longest STS session is 12 hours (AssumeRole DurationSeconds, up to 43200): an entry
+# expiring later than that was not written by iam-sudo for an STS answer.
+MAX_AHEAD = timedelta(hours=12)
+# How long to wait for another process refreshing the same entry (a remote simulation
+# may take the function's 40 s read timeout, and botocore retries).
+LOCK_TIMEOUT = 90.0
+_LOCK_POLL = 0.05
+_MAX_ENTRY_BYTES = 64 * 1024
+_MAX_IDENTITY_FILE_BYTES = 1024 * 1024
+_KEY_VERSION = "2"
+_KEY_FIELD = "IamSudoCacheKey"
+# Settings that change which credentials iam-sudo gets, or as whom it asks.
+_ENV_KEYS = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_EC2_METADATA_DISABLED",
+    "IAM_SUDO_BASE_ROLE",
+    "IAM_SUDO_FUNCTION",
+    "IAM_SUDO_POLICY",
+)
+# Secrets among the settings: they identify the caller, and are hashed before use.
+_SECRET_ENV_KEYS = ("AWS_SESSION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN")
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+
+
+def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``$IAM_SUDO_CACHE_DIR``, else ``~/.aws/iam-sudo/cache``."""
+    environ = os.environ if environ is None else environ
+    configured = environ.get("IAM_SUDO_CACHE_DIR")
+    return Path(configured).expanduser() if configured else Path.home() / ".aws/iam-sudo/cache"
+
+
+def _home(environ: Mapping[str, str]) -> Path:
+    home = environ.get("HOME") or str(Path.home())
+    return Path(os.path.realpath(home))
+
+
+def _file_identity(path: Path) -> str | None:
+    """SHA-256 of a small file's bytes (no symlink games: it is the user's own config)."""
+    try:
+        with open(path, "rb") as file:
+            return hashlib.sha256(file.read(_MAX_IDENTITY_FILE_BYTES)).hexdigest()
+    except OSError:
+        return None
+
+
+def _sso_identity(environ: Mapping[str, str]) -> list[tuple[str, int, int]]:
+    """Names, sizes and mtimes of the SSO token caches: a new login is a new identity."""
+    found: list[tuple[str, int, int]] = []
+    for folder in ("sso/cache", "login/cache"):
+        with contextlib.suppress(OSError), os.scandir(_home(environ) / ".aws" / folder) as it:
+            for entry in it:
+                with contextlib.suppress(OSError):
+                    info = entry.stat(follow_symlinks=False)
+                    found.append((f"{folder}/{entry.name}", info.st_size, info.st_mtime_ns))
+    return sorted(found)
+
+
+def credentials_identity(environ: Mapping[str, str]) -> dict[str, object]:
+    """What iam-sudo's own credentials resolve from, without an AWS SDK or a request.
+
+    The access key id and session token in the environment; the shared credentials and
+    config files' contents (hashed), so that replacing alice's keys by bob's is another
+    identity; the web identity token file's; the SSO token caches' names, sizes and
+    mtimes. A ``credential_process`` of the user's own that changes whom it answers for
+    by itself is not seen: run ``--no-cache`` after switching its identity.
+    """
+    aws = _home(environ) / ".aws"
+    files = {
+        "credentials": environ.get("AWS_SHARED_CREDENTIALS_FILE") or str(aws / "credentials"),
+        "config": environ.get("AWS_CONFIG_FILE") or str(aws / "config"),
+        "web_identity_token": environ.get("AWS_WEB_IDENTITY_TOKEN_FILE") or "",
+    }
+    return {
+        "files": {
+            name: _file_identity(Path(path).expanduser()) if path else None
+            for name, path in files.items()
+        },
+        "secrets": {
+            key: hashlib.sha256(environ[key].encode()).hexdigest()
+            for key in _SECRET_ENV_KEYS
+            if key in environ
+        },
+        "sso": _sso_identity(environ),
+    }
+
+
+def cache_key(arguments: Sequence[str], environ: Mapping[str, str]) -> str:
+    """A file name for one request: the command's arguments, the settings that matter and
+    the identity of iam-sudo's own credentials (:func:`credentials_identity`)."""
+    settings = {
+        key: value
+        for key, value in sorted(environ.items())
+        if key in _ENV_KEYS or key.startswith("AWS_ENDPOINT_URL")
+    }
+    if "IAM_SUDO_POLICY" in settings:
+        settings["IAM_SUDO_POLICY"] = hashlib.sha256(
+            settings["IAM_SUDO_POLICY"].encode()
+        ).hexdigest()
+    material = json.dumps(
+        [_KEY_VERSION, list(arguments), settings, credentials_identity(environ)], sort_keys=True
+    )
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
+def _refused(directory: Path, why: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"refusing the credential cache: {directory} {why}; make it yours and not writable "
+        "by group or others (chown, chmod go-w), set IAM_SUDO_CACHE_DIR to a directory of "
+        "your own, or use --no-cache"
+    )
+
+
+def _check_directory(directory: Path, info: os.stat_result) -> None:
+    uid = os.getuid()
+    if not stat.S_ISDIR(info.st_mode):
+        raise _refused(directory, "is not a directory")
+    if info.st_uid not in (uid, 0):
+        raise _refused(directory, f"is owned by uid {info.st_uid}, not you nor root")
+    if info.st_mode & 0o022:
+        mode = f"{stat.S_IMODE(info.st_mode):o}"
+        raise _refused(directory, f"is writable by group or others (mode {mode})")
+
+
+def secure_directory(directory: Path, environ: Mapping[str, str] | None = None) -> Path:
+    """Create ``directory`` (0700) if needed, after checking what is above it; its real path.
+
+    Checks, as OpenSSH's StrictModes does, the directory and every one above it up to the
+    user's home (included) if it is inside it, else up to ``/``: each must be owned by the
+    user or root and not writable by group or others, or another user could swap, add or
+    redirect entries. Raises :class:`ConfigurationError` naming the first directory (from
+    the cache upward) that fails, and what to do.
+    """
+    environ = os.environ if environ is None else environ
+    if not hasattr(os, "getuid"):
+        directory.mkdir(mode=_files.DIR_MODE, parents=True, exist_ok=True)
+        return directory
+    wanted = Path(os.path.abspath(directory.expanduser()))
+    existing, missing = wanted, []
+    while not existing.exists() and existing != existing.parent:
+        missing.append(existing.name)
+        existing = existing.parent
+    real = Path(os.path.realpath(existing))
+    home = _home(environ)
+    stop = home if real == home or home in real.parents else Path("/")
+    for each in [real, *real.parents]:
+        try:
+            _check_directory(each, os.stat(each))
+        except OSError as error:
+            raise _refused(each, f"cannot be checked ({error.strerror})") from None
+        if each == stop:
+            break
+    for name in reversed(missing):
+        real = real / name
+        try:
+            os.mkdir(real, _files.DIR_MODE)
+        except FileExistsError:
+            pass
+        except OSError as error:
+            raise _refused(real, f"cannot be created ({error.strerror})") from None
+        info = os.lstat(real)
+        if stat.S_ISLNK(info.st_mode):
+            raise _refused(real, "is a symlink")
+        _check_directory(real, info)
+    return real
+
+
+def _open_own(path: Path, flags: int, mode: int = _files.FILE_MODE) -> int | None:
+    """A descriptor of ``path`` if it is a regular file of ours, mode 0600; else None.
+
+    Never follows a symlink, never blocks on a FIFO.
+    """
+    try:
+        fd = os.open(path, flags | _O_NOFOLLOW | _O_NONBLOCK, mode)
+    except OSError:
+        return None
+    info = os.fstat(fd)
+    if (
+        not stat.S_ISREG(info.st_mode)
+        or info.st_uid != os.getuid()
+        or stat.S_IMODE(info.st_mode) != _files.FILE_MODE
+    ):
+        os.close(fd)
+        return None
+    return fd
+
+
+def _parse(text: str, key: str) -> Credentials | None:
+    try:
+        document = json.loads(text)
+        if (
+            not isinstance(document, dict)
+            or document.get("Version") != 1
+            or document.get(_KEY_FIELD) != key
+        ):
+            return None
+        credentials = Credentials.from_sts(document)
+    except (ValueError, TypeError, KeyError):
+        return None
+    return credentials
+
+
+def read(path: Path, now: datetime | None = None, key: str | None = None) -> Credentials | None:
+    """The cached credentials if the file is ours, sound, for ``key`` and fresh; else None.
+
+    ``key`` defaults to the file's name without ``.json``: an entry renamed to another
+    key's name is refused.
+    """
+    now = now or datetime.now(UTC)
+    key = key if key is not None else path.name.removesuffix(".json")
+    fd = _open_own(path, os.O_RDONLY) if hasattr(os, "getuid") else None
+    if fd is None:
+        return None
+    try:
+        with os.fdopen(fd, "rb") as file:
+            data = file.read(_MAX_ENTRY_BYTES + 1)
+        credentials = None if len(data) > _MAX_ENTRY_BYTES else _parse(data.decode(), key)
+    except (OSError, UnicodeDecodeError):
+        return None
+    if credentials is None:
+        return None
+    if not REFRESH_MARGIN < credentials.expiration - now <= MAX_AHEAD:
+        return None
+    return credentials
+
+
+def entry(credentials: Credentials, key: str) -> str:
+    """The text of a cache entry: the credential_process document, with its own key."""
+    return json.dumps({"Version": 1, **credentials.to_dict(), _KEY_FIELD: key}, indent=2)
+
+
+def write(path: Path, document: str) -> None:
+    """Store an entry (call it holding :func:`lock`, in a :func:`secure_directory`)."""
+    _files.write_atomic(path, document)
+
+
+@contextlib.asynccontextmanager
+async def lock(path: Path, wait_seconds: float = LOCK_TIMEOUT) -> AsyncIterator[None]:
+    """Hold an exclusive lock on ``path``.lock, waiting for it at most ``wait_seconds``.
+
+    The lock file is opened without following a symlink and checked like an entry; one
+    that is not ours is removed and made anew (only we can write the directory). It holds
+    the holder's process id, so a timeout can say who holds it. Raises
+    :class:`ConfigurationError` on timeout.
+    """
+    lock_path = path.with_name(path.name + ".lock")
+    fd = _open_own(lock_path, os.O_RDWR | os.O_CREAT)
+    if fd is None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock_path)
+        fd = _open_own(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL)
+        if fd is None:
+            raise ConfigurationError(
+                f"cannot create the credential cache lock {lock_path}; use --no-cache"
+            )
+    try:
+        deadline = time.monotonic() + wait_seconds
+        while not _files.try_lock(fd):
+            if time.monotonic() >= deadline:
+                raise ConfigurationError(
+                    f"the credential cache entry {path.name} is locked by process "
+                    f"{_files.lock_holder(fd)} for more than {wait_seconds:g} s; wait for it, "
+                    "stop it, or use --no-cache"
+                )
+            await asyncio.sleep(_LOCK_POLL)
+        _files.mark_holder(fd)
+        _files._remove_stale_temps(path)  # a crashed writer's temporary files
+        yield
+    finally:
+        os.close(fd)
+
+
+async def obtain(
+    arguments: Sequence[str],
+    fetch: Callable[[], Awaitable[Credentials]],
+    *,
+    environ: Mapping[str, str] | None = None,
+    wait_seconds: float = LOCK_TIMEOUT,
+) -> Credentials:
+    """``fetch()``'s credentials through the cache; a hit sends nothing and imports no SDK.
+
+    Raises :class:`ConfigurationError` (one line) if the cache directory is not safe, or
+    the entry stays locked for ``wait_seconds``.
+    """
+    environ = os.environ if environ is None else environ
+    if sys.platform == "win32":  # no ownership checks to make there: no cache
+        return await fetch()
+    directory = secure_directory(cache_dir(environ), environ)
+    key = cache_key(arguments, environ)
+    path = directory / f"{key}.json"
+    hit = read(path, key=key)
+    if hit is not None:
+        return hit
+    try:
+        async with lock(path, wait_seconds):
+            hit = read(path, key=key)  # another process may have refreshed it meanwhile
+            if hit is not None:
+                return hit
+            credentials = await fetch()
+            write(path, entry(credentials, key))
+    except OSError as error:
+        raise ConfigurationError(
+            f"cannot use the credential cache {directory}: {error.strerror or error}; "
+            "check IAM_SUDO_CACHE_DIR or use --no-cache"
+        ) from None
+    return credentials

@@ -1,0 +1,202 @@
+"""Planning a found role's session: what to read beyond the lookup, then the pure plan.
+
+The role's details and policies (unless the lookup read them), the base role's variant
+for a permissions boundary, the base role's ceiling (what it can grant) when the report
+or ``exact`` needs it; then :func:`iam_sudo.core.simulated.simulated_session` plans. Also the
+account-wide plans built on it: the policies prune must keep, and which roles simulate
+exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from ..aws.iam_reader import IamReader
+from ..aws.tasks import task_group
+from ..core.ceiling import Ceiling
+from ..core.drafts import Draft, with_drafts
+from ..core.exceptions import (
+    AwsError,
+    IamSudoError,
+    RoleNotFound,
+    SessionLimitExceeded,
+    UnsupportedRole,
+)
+from ..core.fidelity import narrowing_lines
+from ..core.principal import Principal
+from ..core.roles import Role, RoleDetails, RolePolicies, boundary_variant_arn, role_name_of
+from ..core.session import DEFAULT_DURATION_SECONDS
+from ..core.simulated import SimulatedSession, simulated_session
+from ..core.sudo_policy import SudoPolicy
+from .lookup import Found
+
+
+async def read_role(reader: IamReader, found: Found) -> tuple[RoleDetails, RolePolicies]:
+    """The found role's details and policies: read now unless the lookup read them already."""
+
+    async def details() -> RoleDetails:
+        if found.details is not None:
+            return found.details
+        return await reader.role_details(found.role.name)
+
+    async def policies() -> RolePolicies:
+        if found.policies is not None:
+            return found.policies
+        return await reader.role_policies(found.role.name, asyncio.sleep(0, found.versions))
+
+    async with task_group() as group:
+        read_details = group.create_task(details())
+        read_policies = group.create_task(policies())
+    return read_details.result(), read_policies.result()
+
+
+async def boundary_variant(reader: IamReader, role: Role, base_arn: str, boundary: str) -> str:
+    """The variant of the base role that carries ``boundary``, or :class:`UnsupportedRole`.
+
+    A session of a base role with the target's boundary is exact: session policies
+    intersect the boundary there just as the role's own policies do (IAM User Guide,
+    "Evaluating effective permissions with boundaries").
+    """
+    variant = boundary_variant_arn(base_arn, boundary)
+    try:
+        details: RoleDetails | None = await reader.role_details(role_name_of(variant))
+    except RoleNotFound:
+        details = None
+    if details is None or details.boundary != boundary:
+        raise UnsupportedRole(
+            f"role {role.name} has the permissions boundary {boundary}, which session "
+            f"policies cannot reproduce; simulating it needs a base role with the same "
+            f"boundary, {variant}: add {boundary} to iam-sudo:boundaryVariants and "
+            "`pulumi up`"
+        )
+    return variant
+
+
+async def read_ceiling(reader: IamReader, base_arn: str) -> Ceiling | str:
+    """What the base role can grant (its policies and boundary), read once per base role
+    and ``roles_ttl``; or why it cannot be read (another account, a refusal)."""
+
+    async def fetch() -> Ceiling | str:
+        here = await reader.account()
+        if base_arn.split(":")[4] != here:
+            return f"it is in account {base_arn.split(':')[4]}, read from {here}"
+        name = role_name_of(base_arn)
+        versions = asyncio.sleep(0, await reader.policy_versions())
+        try:
+            async with task_group() as group:
+                details = group.create_task(reader.base_role_details(base_arn))
+                policies = group.create_task(reader.role_policies(name, versions))
+            arns, documents, inline = policies.result()
+            boundary = details.result().boundary
+            boundary_documents = (
+                await reader.managed_documents([boundary], await reader.policy_versions())
+                if boundary
+                else {}
+            )
+        except (AwsError, RoleNotFound) as error:
+            return str(error)
+        return Ceiling.from_policies(
+            name,
+            {**inline, **{arn: documents[arn] for arn in arns}},
+            (boundary, boundary_documents[boundary]) if boundary else None,
+        )
+
+    return await reader.memo(f"ceiling:{base_arn}", fetch)
+
+
+async def plan_found(
+    reader: IamReader,
+    policy: SudoPolicy,
+    found: Found,
+    *,
+    principal: Principal | None = None,
+    duration_seconds: int = DEFAULT_DURATION_SECONDS,
+    session_tags: bool = True,
+    full_report: bool = False,
+    boundary_variants: bool = True,
+    ceiling: bool = False,
+    drafts: Sequence[Draft] = (),
+) -> SimulatedSession:
+    """Read what the found role's session needs and plan it (see :meth:`IamSudo.plan`).
+
+    ``full_report`` also reads the base role's tags; ``ceiling`` its policies, so that
+    what it cannot grant of the role becomes ``narrower`` findings. Without
+    ``boundary_variants`` a role's boundary is not looked up (prune's view). ``drafts``
+    are planned as more inline policies of the role (:mod:`iam_sudo.core.drafts`).
+    """
+    role, base_role_arn = found.role, found.base_role_arn
+    details, policies = await read_role(reader, found)
+    if details.boundary and boundary_variants:
+        base_role_arn = await boundary_variant(reader, role, base_role_arn, details.boundary)
+        policy.check(role, base_role_arn, principal, found.caller, added_policies=bool(drafts))
+    ceiling_read = await read_ceiling(reader, base_role_arn) if ceiling else None
+    base_role_tags = None
+    if full_report:
+        base_role_tags = (await reader.base_role_details(base_role_arn)).tags
+    return simulated_session(
+        role,
+        base_role_arn,
+        details,
+        with_drafts(policies, drafts),
+        listing=found.listing,
+        session_tags=session_tags,
+        duration_seconds=duration_seconds,
+        base_role_tags=base_role_tags,
+        ceiling=ceiling_read,
+    )
+
+
+async def needed_policies(
+    reader: IamReader, policy: SudoPolicy, roles: Sequence[Role], base_arn: str
+) -> set[str]:
+    """The /iam-sudo/ policies some role of ``roles`` needs (prune keeps them).
+
+    Raises :class:`IamSudoError` naming a role that cannot be planned: then nothing may
+    be deleted. A role too large for STS needs none.
+    """
+    versions = await reader.policy_versions()
+
+    async def needed_by(role: Role) -> set[str]:
+        found = Found(role, list(roles), base_arn, None, versions)
+        try:
+            planned = await plan_found(reader, policy, found, boundary_variants=False)
+        except SessionLimitExceeded:
+            return set()
+        except IamSudoError as error:
+            raise IamSudoError(
+                f"cannot tell which iam-sudo policies role {role.name} needs ({error}); "
+                "nothing was deleted"
+            ) from None
+        return {packed.arn for packed in planned.plan.packed}
+
+    async with task_group() as group:
+        needs = [group.create_task(needed_by(role)) for role in roles]
+    return set().union(*(task.result() for task in needs))
+
+
+async def narrowings(
+    reader: IamReader, policy: SudoPolicy, roles: Sequence[Role], base_role: str
+) -> dict[str, list[str]]:
+    """Per role ARN, the lines of what a simulation would not grant of it ([] = exact).
+
+    Each role is planned as :meth:`IamSudo.plan` would with ``exact``, under
+    ``base_role`` (name or ARN) or the variant carrying its boundary; a role that cannot
+    be simulated at all (no such variant, too large for STS) has that error as its line.
+    """
+    async with task_group() as group:
+        base_arn = group.create_task(reader.base_role_arn(base_role))
+        versions = group.create_task(reader.policy_versions())
+        me = group.create_task(reader.identity())
+
+    async def lines(role: Role) -> list[str]:
+        found = Found(role, list(roles), base_arn.result(), me.result().arn, versions.result())
+        try:
+            planned = await plan_found(reader, policy, found, ceiling=True)
+        except (UnsupportedRole, SessionLimitExceeded) as error:
+            return [str(error)]
+        return narrowing_lines(planned.findings)
+
+    async with task_group() as group:
+        tasks = {role.arn: group.create_task(lines(role)) for role in roles}
+    return {arn: task.result() for arn, task in tasks.items()}
