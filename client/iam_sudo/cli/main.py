@@ -16,6 +16,7 @@ from ..core.session import DEFAULT_DURATION_SECONDS
 from . import configure as cli_configure
 from . import console as cli_console
 from . import credential_process, options, sources
+from . import recording as cli_recording
 from .delivery import deliver
 
 if TYPE_CHECKING:
@@ -100,6 +101,7 @@ def cli(verbose: bool, source_profile: str | None) -> None:
 @click.option(
     "--session-name", metavar="NAME", help="The role session's name [default: iam-sudo-<role>]."
 )
+@cli_recording.record_option
 @options.command
 @click.pass_context
 async def assume(
@@ -114,6 +116,7 @@ async def assume(
     token_code: str | None,
     external_id: str | None,
     session_name: str | None,
+    record_file: str | None,
     cmd: tuple[str, ...],
 ) -> None:
     """Assume the IAM role NAME.
@@ -125,6 +128,7 @@ async def assume(
         --format env
     """
     options.require_destination(profile, cmd, format_name, ecs_server)
+    record_path = cli_recording.check_record(record_file, cmd)
     mfa_serial, token_code = await options.assume_mfa(
         mfa_serial, token_code, external_id, session_name
     )
@@ -143,8 +147,23 @@ async def assume(
     if ecs_server and token_code:
         # An MFA code is good once: such a session cannot be renewed without you.
         log.warning("with MFA the endpoint cannot renew the credentials: they end at expiry")
+    recording = None
+    if record_path is not None:
+        recording = cli_recording.Recording(
+            record_path,
+            cli_recording.Run("assume", "assume", role_name),
+            cli_recording.with_identity,
+        )
     await ctx.aexit(
-        deliver(credentials, profile, cmd, format_name, ecs_server, None if token_code else fetch)
+        deliver(
+            credentials,
+            profile,
+            cmd,
+            format_name,
+            ecs_server,
+            None if token_code else fetch,
+            recording,
+        )
     )
 
 
@@ -204,6 +223,7 @@ async def assume(
         "role: what the base role cannot grant, Allows left out for unknown values."
     ),
 )
+@cli_recording.record_option
 @options.command
 @click.pass_context
 async def simulate(
@@ -224,6 +244,7 @@ async def simulate(
     session_tags: bool,
     dry_run: bool,
     exact: bool,
+    record_file: str | None,
     cmd: tuple[str, ...],
 ) -> None:
     """Simulate the IAM role whose name contains NAME.
@@ -243,6 +264,7 @@ async def simulate(
             )
     else:
         options.require_destination(profile, cmd, format_name, ecs_server)
+    record_path = cli_recording.check_record(record_file, cmd, dry_run)
     if remote and duration != DEFAULT_DURATION_SECONDS:
         # The function assumes the base role from its own role: STS caps such chains at 1 hour.
         raise click.UsageError("--duration goes with --local; --remote credentials last 1 hour")
@@ -261,6 +283,7 @@ async def simulate(
         session = await sources.plan_local(role_name, **local)
         click.echo(json.dumps(session.to_dry_run(), indent=2))
         return
+    sessions: list[Any] = []
     fetch = (
         sources.remote(
             role_name,
@@ -272,12 +295,22 @@ async def simulate(
             drafts=add_policy,
         )
         if remote
-        else sources.local(role_name, **local)
+        else sources.local(role_name, sessions=sessions, **local)
     )
     credentials = await credential_process.obtain(
         ctx.command_path, ctx.params, format_name, no_cache, fetch
     )
-    await ctx.aexit(deliver(credentials, profile, cmd, format_name, ecs_server, fetch))
+    recording = None
+    if record_path is not None:
+        mode = "remote" if remote else "local"
+        recording = cli_recording.Recording(
+            record_path,
+            cli_recording.Run("simulate", mode, role_name, base_role),
+            cli_recording.with_identity if remote else cli_recording.simulated(sessions),
+        )
+    await ctx.aexit(
+        deliver(credentials, profile, cmd, format_name, ecs_server, fetch, recording)
+    )
 
 
 @cli.command()
@@ -386,6 +419,7 @@ async def prune(dry_run: bool, account: str | None) -> None:
 
 cli.add_command(cli_configure.command(assume, simulate))
 cli.add_command(cli_console.command(simulate, assume))
+cli.add_command(cli_recording.report)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
