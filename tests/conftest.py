@@ -158,6 +158,7 @@ allowed-base-roles:
 """
 ECS_ONLY_POLICY = ALLOW_ALL_POLICY.replace('"*": "*"', "Service: ecs-tasks.amazonaws.com")
 NAMED_POLICY = ALLOW_ALL_POLICY.replace('["*"]', '["*-Allowed-*"]')
+DRAFTS_POLICY = ALLOW_ALL_POLICY + "allowed-added-policies: true\n"
 
 
 @pytest.fixture(scope="session")
@@ -189,8 +190,9 @@ def stand_in(
 ) -> Iterator[Any]:
     """Lambda's Invoke API on loopback, serving the program's archive with the program's env.
 
-    Functions: `iam-sudo` (allow all), `iam-sudo-ecs-only`, `iam-sudo-named` (policies
-    applied through the program, which validates them), and two with an env var missing.
+    Functions: `iam-sudo` (allow all), `iam-sudo-ecs-only`, `iam-sudo-named`,
+    `iam-sudo-drafts` (allow all, with --add-policy; policies applied through the program,
+    which validates them), and two with an env var missing.
     """
     from devtools import pulumi_program
     from devtools.lambda_stand_in import LambdaStandIn
@@ -202,7 +204,11 @@ def stand_in(
     }
     stand_in = LambdaStandIn()
     stand_in.add_function("iam-sudo", program.archive, {**lambda_env, **program.function_env})
-    for name, policy in (("iam-sudo-ecs-only", ECS_ONLY_POLICY), ("iam-sudo-named", NAMED_POLICY)):
+    for name, policy in (
+        ("iam-sudo-ecs-only", ECS_ONLY_POLICY),
+        ("iam-sudo-named", NAMED_POLICY),
+        ("iam-sudo-drafts", DRAFTS_POLICY),
+    ):
         variant = pulumi_program.run({"policy": policy, "functionName": name}, build_dir)
         stand_in.add_function(name, variant.archive, {**lambda_env, **variant.function_env})
     for missing in ("IAM_SUDO_POLICY", "IAM_SUDO_BASE_ROLE"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Self
@@ -23,6 +24,7 @@ from .aws.policy_store import PRUNE_MIN_AGE
 from .aws.sts import RoleOptions, assume_role
 from .aws.tasks import task_group
 from .aws.transports import AioTransport
+from .core.drafts import Draft
 from .core.exceptions import InexactSimulation
 from .core.fidelity import narrowing_lines
 from .core.principal import Principal
@@ -156,6 +158,7 @@ class IamSudo:
         source_identity: bool = True,
         exact: bool = False,
         account: str | None = None,
+        drafts: Sequence[Draft] = (),
     ) -> SimulatedSession:
         """Resolve ``role_name`` and plan the AssumeRole request that simulates it exactly.
 
@@ -174,6 +177,8 @@ class IamSudo:
         :class:`InexactSimulation`, one line per narrowing, rather than plan a session that
         grants less than the role. ``account`` (or a role ARN in another account) plans in
         that account, through its spoke (:meth:`organization.Accounts.for_plan`).
+        ``drafts`` (:class:`~iam_sudo.core.drafts.Draft`) are added to the role's own policies,
+        through the same fitting, report and ``exact``; the sudo policy must allow it.
         """
         wanted = _as_principal(principal)
         policy = self.policy
@@ -194,7 +199,9 @@ class IamSudo:
             caller=caller,
             whole_listing=full_report,
         )
-        policy.check(found.role, found.base_role_arn, wanted, found.caller)
+        policy.check(
+            found.role, found.base_role_arn, wanted, found.caller, added_policies=bool(drafts)
+        )
         session = await plan_found(
             steps.reader,
             policy,
@@ -204,6 +211,7 @@ class IamSudo:
             session_tags=session_tags,
             full_report=full_report,
             ceiling=full_report or exact,
+            drafts=drafts,
         )
         session = replace(session, account=steps.account)
         narrower = narrowing_lines(session.findings)
@@ -244,11 +252,13 @@ class IamSudo:
         duration_seconds: int = DEFAULT_DURATION_SECONDS,
         exact: bool = False,
         account: str | None = None,
+        drafts: Sequence[Draft] = (),
     ) -> Credentials:
         """Credentials of the base role limited to the policies of the role ``role_name``.
 
         ``exact`` raises :class:`InexactSimulation` where the base role cannot grant all
-        the role can; ``account`` simulates a role of that account (see :meth:`plan`).
+        the role can; ``account`` simulates a role of that account; ``drafts`` are added
+        to the role's policies (see :meth:`plan`).
         """
         session = await self.plan(
             role_name,
@@ -257,6 +267,7 @@ class IamSudo:
             duration_seconds=duration_seconds,
             exact=exact,
             account=account,
+            drafts=drafts,
         )
         return await self.assume_session(session)
 
@@ -290,16 +301,18 @@ class IamSudo:
         function_name: str = DEFAULT_FUNCTION_NAME,
         exact: bool = False,
         account: str | None = None,
+        drafts: Sequence[Draft] = (),
     ) -> Credentials:
         """Ask the iam-sudo Lambda function to simulate the role, with its own permissions.
 
         Only ``lambda:InvokeFunction`` is needed; the function's sudo policy decides. A
         function error raises :class:`RemoteError` carrying the function's message;
         ``exact`` has the function refuse an inexact simulation (``InexactSimulation``);
-        ``account``: a role of that account, through the function's spoke there.
+        ``account``: a role of that account, through the function's spoke there;
+        ``drafts``: added to the role's policies (the function's sudo policy must allow it).
         """
         event: dict[str, Any] = SimulateRequest(
-            role_name, _as_principal(principal), base_role, exact, account
+            role_name, _as_principal(principal), base_role, exact, account, tuple(drafts)
         ).to_event()
         # The function's own validation, so that a bad request fails here, before any call.
         SimulateRequest.from_event(event)

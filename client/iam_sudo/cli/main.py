@@ -20,6 +20,7 @@ from . import recording as cli_recording
 from .delivery import deliver
 
 if TYPE_CHECKING:
+    from ..core.drafts import Draft
     from ..core.principal import Principal
 
 log = logging.getLogger("iam_sudo")
@@ -171,6 +172,7 @@ async def assume(
     "--role-name", required=True, metavar="NAME", help="Role to simulate: a part of its name."
 )
 @options.principal
+@options.add_policy
 @click.option(
     "--base-role",
     metavar="NAME|ARN",
@@ -228,6 +230,7 @@ async def simulate(
     ctx: click.Context,
     role_name: str,
     principal: Principal | None,
+    add_policy: tuple[Draft, ...],
     base_role: str | None,
     remote: bool,
     account: str | None,
@@ -274,6 +277,7 @@ async def simulate(
         "source_identity": source_identity,
         "exact": exact,
         "account": account,
+        "drafts": add_policy,
     }
     if dry_run:
         session = await sources.plan_local(role_name, **local)
@@ -288,6 +292,7 @@ async def simulate(
             function_name=function_name,
             exact=exact,
             account=account,
+            drafts=add_policy,
         )
         if remote
         else sources.local(role_name, sessions=sessions, **local)

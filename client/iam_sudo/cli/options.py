@@ -57,6 +57,28 @@ def _parse_account(ctx: click.Context, param: click.Parameter, value: str | None
         raise click.BadParameter(str(error)) from None
 
 
+def _read_drafts(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> Any:
+    """The ``--add-policy`` files, read and checked before anything is sent."""
+    from ..core.drafts import MAX_DRAFT_CHARS, check_drafts, parse_draft
+
+    drafts = []
+    try:
+        for value in values:
+            try:
+                with open(value, "rb") as file:
+                    data = file.read(4 * MAX_DRAFT_CHARS + 1)
+                text = data.decode("utf-8")
+            except OSError as error:
+                raise click.BadParameter(f"{value}: {error.strerror or error}") from None
+            except UnicodeDecodeError:
+                raise click.BadParameter(f"{value}: not UTF-8 text") from None
+            drafts.append(parse_draft(value, text))
+        check_drafts(drafts)
+    except IamSudoError as error:
+        raise click.BadParameter(str(error)) from None
+    return tuple(drafts)
+
+
 def require_destination(
     profile: str | None,
     command: Sequence[str],
@@ -157,6 +179,17 @@ function_name = click.option(
     default=DEFAULT_FUNCTION_NAME,
     show_default=True,
     help="The iam-sudo Lambda function to ask with --remote [env IAM_SUDO_FUNCTION].",
+)
+add_policy = click.option(
+    "--add-policy",
+    "add_policy",
+    multiple=True,
+    metavar="FILE",
+    callback=_read_drafts,
+    help=(
+        "Add this policy document (JSON or YAML) to the role's own, to try a fix before "
+        "deploying it; repeatable. --remote: the function's sudo policy must allow it."
+    ),
 )
 profile = click.option(
     "--profile", metavar="PROFILE", help="Save the credentials under this profile."

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from ..aws.iam_reader import IamReader
 from ..aws.tasks import task_group
 from ..core.ceiling import Ceiling
+from ..core.drafts import Draft, with_drafts
 from ..core.exceptions import (
     AwsError,
     IamSudoError,
@@ -115,18 +116,20 @@ async def plan_found(
     full_report: bool = False,
     boundary_variants: bool = True,
     ceiling: bool = False,
+    drafts: Sequence[Draft] = (),
 ) -> SimulatedSession:
     """Read what the found role's session needs and plan it (see :meth:`IamSudo.plan`).
 
     ``full_report`` also reads the base role's tags; ``ceiling`` its policies, so that
     what it cannot grant of the role becomes ``narrower`` findings. Without
-    ``boundary_variants`` a role's boundary is not looked up (prune's view).
+    ``boundary_variants`` a role's boundary is not looked up (prune's view). ``drafts``
+    are planned as more inline policies of the role (:mod:`iam_sudo.core.drafts`).
     """
     role, base_role_arn = found.role, found.base_role_arn
     details, policies = await read_role(reader, found)
     if details.boundary and boundary_variants:
         base_role_arn = await boundary_variant(reader, role, base_role_arn, details.boundary)
-        policy.check(role, base_role_arn, principal, found.caller)
+        policy.check(role, base_role_arn, principal, found.caller, added_policies=bool(drafts))
     ceiling_read = await read_ceiling(reader, base_role_arn) if ceiling else None
     base_role_tags = None
     if full_report:
@@ -135,7 +138,7 @@ async def plan_found(
         role,
         base_role_arn,
         details,
-        policies,
+        with_drafts(policies, drafts),
         listing=found.listing,
         session_tags=session_tags,
         duration_seconds=duration_seconds,
