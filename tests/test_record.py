@@ -472,3 +472,110 @@ def test_a_damaged_record_is_one_line_and_exit_1(cli: Any, tmp_path: Path) -> No
     assert "damaged or truncated" in result.stderr
     missing = cli("report", str(tmp_path / "none.json"))
     assert missing.returncode == 1 and "there is no record" in missing.stderr
+
+
+# -- the whole loop against a local AWS that denies as AWS does (devtools.enforced) --------
+
+LOOP_ACCOUNT = localaws.ACCOUNT_ID
+LOOP_BUCKET = "loop-orders"
+
+
+def _policy(*statements: dict[str, Any]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+@pytest.fixture(scope="module")
+def enforcing() -> Iterator[tuple[Any, dict[str, str]]]:
+    """moto enforcing IAM with session policies (see devtools/enforced.py): a developer who
+    may run iam-sudo, the base role IAMSudoUser (no SNS), and TaskRole, which reads orders,
+    may not delete the table, and lacks s3:PutObject and sqs:SendMessage."""
+    from devtools import enforced
+
+    aws = enforced.start()
+    iam = enforced.admin(aws, "iam", LOOP_ACCOUNT)
+    user = enforced.user_with_keys(iam, "developer")
+    iam.put_user_policy(UserName="developer", PolicyName="all",
+                        PolicyDocument=_policy({"Effect": "Allow", "Action": "*", "Resource": "*"}))
+    trust = json.dumps(localaws.trust_policy(
+        ("AWS", f"arn:aws:iam::{LOOP_ACCOUNT}:user/developer")))
+    iam.create_role(RoleName="IAMSudoUser", AssumeRolePolicyDocument=trust)
+    iam.put_role_policy(RoleName="IAMSudoUser", PolicyName="ceiling", PolicyDocument=_policy(
+        {"Effect": "Allow", "Action": ["s3:*", "sqs:*", "dynamodb:*", "sts:*"], "Resource": "*"}))
+    task_trust = json.dumps(localaws.trust_policy(("Service", "ecs-tasks.amazonaws.com")))
+    iam.create_role(RoleName="TaskRole", AssumeRolePolicyDocument=task_trust)
+    iam.put_role_policy(RoleName="TaskRole", PolicyName="work", PolicyDocument=_policy(
+        {"Effect": "Allow", "Action": "s3:GetObject",
+         "Resource": f"arn:aws:s3:::{LOOP_BUCKET}/*"},
+        {"Effect": "Allow", "Action": ["dynamodb:*", "sns:Publish"], "Resource": "*"},
+        {"Effect": "Deny", "Action": "dynamodb:DeleteTable", "Resource": "*"}))
+    s3 = enforced.admin(aws, "s3", LOOP_ACCOUNT)
+    s3.create_bucket(Bucket=LOOP_BUCKET)
+    s3.put_object(Bucket=LOOP_BUCKET, Key="in/1", Body=b"one")
+    enforced.admin(aws, "sqs", LOOP_ACCOUNT).create_queue(QueueName="events")
+    enforced.admin(aws, "dynamodb", LOOP_ACCOUNT).create_table(
+        TableName="orders", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST")
+    enforced.admin(aws, "sns", LOOP_ACCOUNT).create_topic(Name="alerts")
+    aws.enforce()
+    yield aws, user
+    aws.stop()
+
+
+LOOP_SCRIPT = f"""\
+import boto3, botocore.exceptions as e
+s3, sqs, sns, ddb = (boto3.client(s) for s in ("s3", "sqs", "sns", "dynamodb"))
+queue = f"{{sqs.meta.endpoint_url}}/{LOOP_ACCOUNT}/events"
+calls = [
+    lambda: s3.get_object(Bucket="{LOOP_BUCKET}", Key="in/1")["Body"].read(),
+    lambda: s3.put_object(Bucket="{LOOP_BUCKET}", Key="out/1", Body=b"x"),
+    lambda: sqs.send_message(QueueUrl=queue, MessageBody="m"),
+    lambda: sns.publish(TopicArn="arn:aws:sns:us-east-1:{LOOP_ACCOUNT}:alerts", Message="m"),
+    lambda: ddb.delete_table(TableName="orders"),
+]
+for call in calls:
+    try:
+        call()
+        print("ok")
+    except e.ClientError as error:
+        print(error.response["Error"]["Code"])
+"""
+
+
+def test_the_loop_record_report_fix_against_a_local_aws_that_denies_as_aws(
+    cli: Any, aws_env: dict[str, str], enforcing: tuple[Any, dict[str, str]], tmp_path: Path
+) -> None:
+    aws, user = enforcing
+    env = {**aws_env, **user, "AWS_ENDPOINT_URL": aws.url}
+    script = tmp_path / "app.py"
+    script.write_text(LOOP_SCRIPT)
+    first = tmp_path / "run.json"
+    result = run_recorded(cli, env, "TaskRole", first, sys.executable, str(script))
+    assert result.stdout.split() == ["ok", "AccessDenied", "AccessDenied", "AuthorizationError",
+                                     "AccessDeniedException"]
+    summary = json.loads(cli("report", str(first), "--json", env=env).stdout)
+    causes = {d["Actions"][0]: d["Cause"] for d in summary["Denied"]}
+    assert causes == {
+        "s3:PutObject": "role-lacks-it",  # because no session policy allows
+        "sqs:SendMessage": "role-lacks-it",
+        "sns:Publish": "base-role-cannot-grant",  # because no identity-based policy allows
+        "dynamodb:DeleteTable": "explicit-deny",  # the role's own Deny, in a session policy
+    }
+    fix = cli("report", str(first), "--policy", env=env)
+    document = json.loads(fix.stdout)
+    assert document["Statement"] == [
+        {"Effect": "Allow", "Action": "s3:PutObject",
+         "Resource": f"arn:aws:s3:::{LOOP_BUCKET}/out/1"},
+        {"Effect": "Allow", "Action": "sqs:SendMessage",
+         "Resource": f"arn:aws:sqs:us-east-1:{LOOP_ACCOUNT}:events"},
+    ]
+    assert "sns Publish: not covered: base-role-cannot-grant" in fix.stderr
+    assert "dynamodb DeleteTable: not covered: explicit-deny" in fix.stderr
+    # try the fix: the role plus the draft passes what it lacked, and nothing else changes
+    draft = tmp_path / "fix.json"
+    draft.write_text(fix.stdout)
+    second = tmp_path / "run2.json"
+    result = run_recorded(cli, env, "TaskRole", second, sys.executable, str(script),
+                          extra=("--add-policy", str(draft)))
+    assert result.stdout.split() == ["ok", "ok", "ok", "AuthorizationError",
+                                     "AccessDeniedException"]

@@ -218,6 +218,8 @@ class _Resigner:
             def _modify_request_before_signing(self, request: Any) -> None:
                 super()._modify_request_before_signing(request)
                 if service == "s3" or "X-Amz-Content-SHA256" in request.headers:
+                    # botocore's headers keep duplicates: replace, never add a second one
+                    del request.headers["X-Amz-Content-SHA256"]
                     request.headers["X-Amz-Content-SHA256"] = payload_hash["value"]
 
         boto = BotoCredentials(
@@ -601,7 +603,7 @@ class RecordingEndpoint:
         if outcome == "denied":
             denial = parse_denial(message)
             if denial.action:
-                actions, source = (denial.action,), "denial"
+                actions, source = (catalogue.canonical(denial.action),), "denial"
             if denial.resource and denial.resource.startswith("arn:"):
                 resources = (denial.resource,)
         self._add(
