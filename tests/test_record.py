@@ -36,8 +36,11 @@ def recorded_role(iam: Any, prefix: str) -> dict[str, Any]:
         "data": {
             "Version": "2012-10-17",
             "Statement": [
-                {"Effect": "Allow", "Action": ["s3:*", "sqs:*", "sns:*", "dynamodb:*"],
-                 "Resource": "*"},
+                {
+                    "Effect": "Allow",
+                    "Action": ["s3:*", "sqs:*", "sns:*", "dynamodb:*"],
+                    "Resource": "*",
+                },
                 {"Effect": "Allow", "Action": ["iam:GetRole", "iam:ListRoles"], "Resource": "*"},
                 {"Effect": "Allow", "Action": "kinesis:PutRecord", "Resource": "*"},
             ],
@@ -52,10 +55,21 @@ def role(iam: Any, prefix: str) -> dict[str, Any]:
     return recorded_role(iam, prefix)
 
 
-def run_recorded(cli: Any, env: dict[str, str], role: str, record: Path, *cmd: str,
-                 extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
-    result = cli("simulate", "--local", "--role-name", role, *extra, "--record", str(record),
-                 "--", *cmd, env=env)
+def run_recorded(
+    cli: Any, env: dict[str, str], role: str, record: Path, *cmd: str, extra: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    result = cli(
+        "simulate",
+        "--local",
+        "--role-name",
+        role,
+        *extra,
+        "--record",
+        str(record),
+        "--",
+        *cmd,
+        env=env,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
@@ -122,8 +136,17 @@ def test_boto3_calls_are_recorded_with_actions_resources_and_outcomes(
     script.write_text(BOTO3_SCRIPT)
     secrets, record = tmp_path / "secrets", tmp_path / "run.json"
     bucket = prefix.rstrip("-").lower()
-    result = run_recorded(cli, aws_env, role["name"], record, sys.executable, str(script),
-                          str(secrets), bucket, role["name"])
+    result = run_recorded(
+        cli,
+        aws_env,
+        role["name"],
+        record,
+        sys.executable,
+        str(script),
+        str(secrets),
+        bucket,
+        role["name"],
+    )
     assert result.stdout.strip().endswith(f"assumed-role/IAMSudoUser/iam-sudo-{role['name']}")
     found = by_operation(calls(record))
     account = localaws.ACCOUNT_ID
@@ -133,7 +156,8 @@ def test_boto3_calls_are_recorded_with_actions_resources_and_outcomes(
     # the multipart upload, each part recorded; the catalogue has no action named so
     assert len(found["s3:UploadPart"]) == 2
     assert {c["ActionSource"] for c in found["s3:UploadPart"]} == {"none"}
-    assert "s3:CreateMultipartUpload" in found and "s3:CompleteMultipartUpload" in found
+    assert "s3:CreateMultipartUpload" in found
+    assert "s3:CompleteMultipartUpload" in found
     assert found["sqs:SendMessage"][0]["Resources"] == [
         f"arn:aws:sqs:{localaws.REGION}:{account}:{bucket}"
     ]
@@ -188,8 +212,9 @@ def test_aws_cli_calls_are_recorded_multipart_included(
     env = {**aws_env, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     bucket = prefix.rstrip("-").lower() + "-cli"
     record = tmp_path / "run.json"
-    result = run_recorded(cli, env, role["name"], record, "sh", str(script), str(tmp_path),
-                          bucket, role["name"])
+    result = run_recorded(
+        cli, env, role["name"], record, "sh", str(script), str(tmp_path), bucket, role["name"]
+    )
     assert "assumed-role/IAMSudoUser" in result.stdout
     found = by_operation(calls(record))
     assert len(found["s3:UploadPart"]) == 2  # 9 MiB in the CLI's 8 MiB parts
@@ -198,11 +223,13 @@ def test_aws_cli_calls_are_recorded_multipart_included(
     topic = f"arn:aws:sns:{localaws.REGION}:{localaws.ACCOUNT_ID}:{bucket}"
     assert found["sns:Publish"][0]["Resources"] == [topic]
     assert found["dynamodb:ListTables"][0]["Outcome"] == "allowed"
-    assert "sts:GetCallerIdentity" in found and "iam:GetRole" in found
+    assert "sts:GetCallerIdentity" in found
+    assert "iam:GetRole" in found
 
 
 JS_SCRIPT = """\
-const { S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand } = require("@aws-sdk/client-s3");
+const s3sdk = require("@aws-sdk/client-s3");
+const { S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand } = s3sdk;
 const { Upload } = require("@aws-sdk/lib-storage");
 const { SQSClient, CreateQueueCommand, SendMessageCommand } = require("@aws-sdk/client-sqs");
 const { DynamoDBClient, ListTablesCommand } = require("@aws-sdk/client-dynamodb");
@@ -215,7 +242,8 @@ const [bucket, role] = process.argv.slice(2);
   await s3.send(new PutObjectCommand({ Bucket: bucket, Key: "js.txt", Body: "hello" }));
   const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: "js.txt" }));
   if ((await got.Body.transformToString()) !== "hello") throw new Error("bad body");
-  await new Upload({ client: s3, params: { Bucket: bucket, Key: "big", Body: Buffer.alloc(6 * 1024 * 1024, 120) },
+  const big = Buffer.alloc(6 * 1024 * 1024, 120);
+  await new Upload({ client: s3, params: { Bucket: bucket, Key: "big", Body: big },
                      partSize: 5 * 1024 * 1024 }).done();
   const sqs = new SQSClient({});
   const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: bucket }));
@@ -246,22 +274,28 @@ def js_clients() -> Path:
 
 
 def test_javascript_sdk_calls_are_recorded_multipart_included(
-    cli: Any, aws_env: dict[str, str], role: dict[str, Any], tmp_path: Path, prefix: str,
+    cli: Any,
+    aws_env: dict[str, str],
+    role: dict[str, Any],
+    tmp_path: Path,
+    prefix: str,
     js_clients: Path,
 ) -> None:
     script = js_clients / "record_test.js"
     script.write_text(JS_SCRIPT)
     bucket = prefix.rstrip("-").lower() + "-js"
     record = tmp_path / "run.json"
-    result = run_recorded(cli, aws_env, role["name"], record, "node", str(script), bucket,
-                          role["name"])
+    result = run_recorded(
+        cli, aws_env, role["name"], record, "node", str(script), bucket, role["name"]
+    )
     assert "assumed-role/IAMSudoUser" in result.stdout
     found = by_operation(calls(record))
     assert found["s3:PutObject"][0]["Resources"] == [f"arn:aws:s3:::{bucket}/js.txt"]
     assert len(found["s3:UploadPart"]) == 2
     assert "s3:CompleteMultipartUpload" in found
     assert found["sqs:SendMessage"][0]["Outcome"] == "allowed"
-    assert "dynamodb:ListTables" in found and "sts:GetCallerIdentity" in found
+    assert "dynamodb:ListTables" in found
+    assert "sts:GetCallerIdentity" in found
     assert found["iam:GetRole"][0]["Actions"] == ["iam:GetRole"]
 
 
@@ -286,8 +320,9 @@ class DenyingAws(BaseHTTPRequestHandler):
                 f"resource: {resource} because no session policy allows the "
                 f"dynamodb:{operation} action"
             )
-            data = json.dumps({"__type": "com.amazon.coral.service#AccessDeniedException",
-                               "Message": message}).encode()
+            data = json.dumps(
+                {"__type": "com.amazon.coral.service#AccessDeniedException", "Message": message}
+            ).encode()
             self._answer(400, data, "application/x-amz-json-1.0")
             return
         params = dict(urllib.parse.parse_qsl(body.decode()))  # SNS: the base role's ceiling
@@ -395,7 +430,10 @@ print(" ".join(answers))
 
 
 def test_requests_not_signed_by_the_session_are_refused(
-    cli: Any, aws_env: dict[str, str], role: dict[str, Any], tmp_path: Path,
+    cli: Any,
+    aws_env: dict[str, str],
+    role: dict[str, Any],
+    tmp_path: Path,
     local_aws: localaws.LocalAws,
 ) -> None:
     script = tmp_path / "other.py"
@@ -424,9 +462,16 @@ def test_the_ecs_endpoint_and_the_recorder_serve_a_command_together(
     cli: Any, aws_env: dict[str, str], role: dict[str, Any], tmp_path: Path
 ) -> None:
     record = tmp_path / "run.json"
-    result = run_recorded(cli, aws_env, role["name"], record, sys.executable, "-c",
-                          "import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])",
-                          extra=("--ecs-server",))
+    result = run_recorded(
+        cli,
+        aws_env,
+        role["name"],
+        record,
+        sys.executable,
+        "-c",
+        "import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])",
+        extra=("--ecs-server",),
+    )
     assert "assumed-role/IAMSudoUser" in result.stdout
     assert [c["Operation"] for c in calls(record)] == ["GetCallerIdentity"]
 
@@ -449,10 +494,14 @@ def test_assume_records_a_real_role(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("simulate", "--local", "--role-name", "x", "--record", "r.json", "--profile", "p"),
-         "--record records a command's AWS calls"),
-        (("assume", "--role-name", "x", "--record", "r.json", "--format", "env"),
-         "--record records a command's AWS calls"),
+        (
+            ("simulate", "--local", "--role-name", "x", "--record", "r.json", "--profile", "p"),
+            "--record records a command's AWS calls",
+        ),
+        (
+            ("assume", "--role-name", "x", "--record", "r.json", "--format", "env"),
+            "--record records a command's AWS calls",
+        ),
     ],
 )
 def test_record_without_a_command_is_a_usage_error(
@@ -468,10 +517,12 @@ def test_a_damaged_record_is_one_line_and_exit_1(cli: Any, tmp_path: Path) -> No
     record.write_text('{"RecordVersion": 1, "Run": {"Command": "simul')
     result = cli("report", str(record))
     assert result.returncode == 1
-    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
     assert "damaged or truncated" in result.stderr
     missing = cli("report", str(tmp_path / "none.json"))
-    assert missing.returncode == 1 and "there is no record" in missing.stderr
+    assert missing.returncode == 1
+    assert "there is no record" in missing.stderr
 
 
 # -- the whole loop against a local AWS that denies as AWS does (devtools.enforced) --------
@@ -494,28 +545,47 @@ def enforcing() -> Iterator[tuple[Any, dict[str, str]]]:
     aws = enforced.start()
     iam = enforced.admin(aws, "iam", LOOP_ACCOUNT)
     user = enforced.user_with_keys(iam, "developer")
-    iam.put_user_policy(UserName="developer", PolicyName="all",
-                        PolicyDocument=_policy({"Effect": "Allow", "Action": "*", "Resource": "*"}))
-    trust = json.dumps(localaws.trust_policy(
-        ("AWS", f"arn:aws:iam::{LOOP_ACCOUNT}:user/developer")))
+    iam.put_user_policy(
+        UserName="developer",
+        PolicyName="all",
+        PolicyDocument=_policy({"Effect": "Allow", "Action": "*", "Resource": "*"}),
+    )
+    trust = json.dumps(
+        localaws.trust_policy(("AWS", f"arn:aws:iam::{LOOP_ACCOUNT}:user/developer"))
+    )
     iam.create_role(RoleName="IAMSudoUser", AssumeRolePolicyDocument=trust)
-    iam.put_role_policy(RoleName="IAMSudoUser", PolicyName="ceiling", PolicyDocument=_policy(
-        {"Effect": "Allow", "Action": ["s3:*", "sqs:*", "dynamodb:*", "sts:*"], "Resource": "*"}))
+    iam.put_role_policy(
+        RoleName="IAMSudoUser",
+        PolicyName="ceiling",
+        PolicyDocument=_policy(
+            {"Effect": "Allow", "Action": ["s3:*", "sqs:*", "dynamodb:*", "sts:*"], "Resource": "*"}
+        ),
+    )
     task_trust = json.dumps(localaws.trust_policy(("Service", "ecs-tasks.amazonaws.com")))
     iam.create_role(RoleName="TaskRole", AssumeRolePolicyDocument=task_trust)
-    iam.put_role_policy(RoleName="TaskRole", PolicyName="work", PolicyDocument=_policy(
-        {"Effect": "Allow", "Action": "s3:GetObject",
-         "Resource": f"arn:aws:s3:::{LOOP_BUCKET}/*"},
-        {"Effect": "Allow", "Action": ["dynamodb:*", "sns:Publish"], "Resource": "*"},
-        {"Effect": "Deny", "Action": "dynamodb:DeleteTable", "Resource": "*"}))
+    iam.put_role_policy(
+        RoleName="TaskRole",
+        PolicyName="work",
+        PolicyDocument=_policy(
+            {
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": f"arn:aws:s3:::{LOOP_BUCKET}/*",
+            },
+            {"Effect": "Allow", "Action": ["dynamodb:*", "sns:Publish"], "Resource": "*"},
+            {"Effect": "Deny", "Action": "dynamodb:DeleteTable", "Resource": "*"},
+        ),
+    )
     s3 = enforced.admin(aws, "s3", LOOP_ACCOUNT)
     s3.create_bucket(Bucket=LOOP_BUCKET)
     s3.put_object(Bucket=LOOP_BUCKET, Key="in/1", Body=b"one")
     enforced.admin(aws, "sqs", LOOP_ACCOUNT).create_queue(QueueName="events")
     enforced.admin(aws, "dynamodb", LOOP_ACCOUNT).create_table(
-        TableName="orders", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        TableName="orders",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST")
+        BillingMode="PAY_PER_REQUEST",
+    )
     enforced.admin(aws, "sns", LOOP_ACCOUNT).create_topic(Name="alerts")
     aws.enforce()
     yield aws, user
@@ -551,8 +621,13 @@ def test_the_loop_record_report_fix_against_a_local_aws_that_denies_as_aws(
     script.write_text(LOOP_SCRIPT)
     first = tmp_path / "run.json"
     result = run_recorded(cli, env, "TaskRole", first, sys.executable, str(script))
-    assert result.stdout.split() == ["ok", "AccessDenied", "AccessDenied", "AuthorizationError",
-                                     "AccessDeniedException"]
+    assert result.stdout.split() == [
+        "ok",
+        "AccessDenied",
+        "AccessDenied",
+        "AuthorizationError",
+        "AccessDeniedException",
+    ]
     summary = json.loads(cli("report", str(first), "--json", env=env).stdout)
     causes = {d["Actions"][0]: d["Cause"] for d in summary["Denied"]}
     assert causes == {
@@ -564,10 +639,16 @@ def test_the_loop_record_report_fix_against_a_local_aws_that_denies_as_aws(
     fix = cli("report", str(first), "--policy", env=env)
     document = json.loads(fix.stdout)
     assert document["Statement"] == [
-        {"Effect": "Allow", "Action": "s3:PutObject",
-         "Resource": f"arn:aws:s3:::{LOOP_BUCKET}/out/1"},
-        {"Effect": "Allow", "Action": "sqs:SendMessage",
-         "Resource": f"arn:aws:sqs:us-east-1:{LOOP_ACCOUNT}:events"},
+        {
+            "Effect": "Allow",
+            "Action": "s3:PutObject",
+            "Resource": f"arn:aws:s3:::{LOOP_BUCKET}/out/1",
+        },
+        {
+            "Effect": "Allow",
+            "Action": "sqs:SendMessage",
+            "Resource": f"arn:aws:sqs:us-east-1:{LOOP_ACCOUNT}:events",
+        },
     ]
     assert "sns Publish: not covered: base-role-cannot-grant" in fix.stderr
     assert "dynamodb DeleteTable: not covered: explicit-deny" in fix.stderr
@@ -575,7 +656,44 @@ def test_the_loop_record_report_fix_against_a_local_aws_that_denies_as_aws(
     draft = tmp_path / "fix.json"
     draft.write_text(fix.stdout)
     second = tmp_path / "run2.json"
-    result = run_recorded(cli, env, "TaskRole", second, sys.executable, str(script),
-                          extra=("--add-policy", str(draft)))
-    assert result.stdout.split() == ["ok", "ok", "ok", "AuthorizationError",
-                                     "AccessDeniedException"]
+    result = run_recorded(
+        cli,
+        env,
+        "TaskRole",
+        second,
+        sys.executable,
+        str(script),
+        extra=("--add-policy", str(draft)),
+    )
+    assert result.stdout.split() == [
+        "ok",
+        "ok",
+        "ok",
+        "AuthorizationError",
+        "AccessDeniedException",
+    ]
+
+
+async def test_the_library_records_a_child_process_with_the_session_declared(
+    aws_env: dict[str, str], role: dict[str, Any], tmp_path: Path
+) -> None:
+    import asyncio
+
+    from iam_sudo import IamSudo, load_record
+
+    record = tmp_path / "lib.json"
+    async with IamSudo() as sudo:
+        session = await sudo.plan(role["name"])
+        credentials = await sudo.assume_session(session)
+        async with sudo.recording(credentials, record, session=session) as recorder:
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", "import boto3; boto3.client('sqs').list_queues()",
+                env=recorder.env(credentials.env(os.environ)),
+            )  # fmt: skip
+            assert await child.wait() == 0
+    written = load_record(record.read_text())
+    assert written == recorder.record
+    assert written.run.mode == "library" and written.run.target_role == role["arn"]
+    assert written.run.session_policies
+    assert [c.operation for c in written.calls] == ["ListQueues"]
+    assert stat.S_IMODE(record.stat().st_mode) == 0o600

@@ -294,8 +294,8 @@ class RecordingEndpoint:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        server = site._server
-        self._port = server.sockets[0].getsockname()[1] if server is not None else 0
+        server: Any = site._server  # aiohttp keeps the bound socket there
+        self._port = int(server.sockets[0].getsockname()[1])
         self._session = ClientSession(
             connector=TCPConnector(limit=64),
             auto_decompress=False,
@@ -442,9 +442,11 @@ class RecordingEndpoint:
         service_id = identified.service_id if identified else scope.service
         prefix = operations.endpoint_prefix(service) if identified else None
         base = self._upstreams.url(service_id, prefix, scope.region)
-        query = [(k, v) for k, v in _pairs(raw_query) if k not in _PRESIGN_PARAMS or not signed.presigned]
+        kept = [
+            (k, v) for k, v in _pairs(raw_query) if k not in _PRESIGN_PARAMS or not signed.presigned
+        ]
         forward_query = "&".join(
-            f"{sigv4._uri_encode(k)}={sigv4._uri_encode(v)}" for k, v in sorted(query)
+            f"{sigv4.uri_encode(k)}={sigv4.uri_encode(v)}" for k, v in sorted(kept)
         )
         upstream_url = base + raw_path + (f"?{forward_query}" if forward_query else "")
         if held is not None and service == "sqs":
@@ -488,7 +490,9 @@ class RecordingEndpoint:
         except Refused:
             raise
         except Exception as error:
-            self._record_call(identified, scope, 0, "IamSudoUpstreamUnreachable", str(error), _iso(when))
+            self._record_call(
+                identified, scope, 0, "IamSudoUpstreamUnreachable", str(error), _iso(when)
+            )
             raise Refused(
                 f"AWS could not be reached at {bounded(base)}: {bounded(str(error))}", 502
             ) from None
@@ -534,7 +538,13 @@ class RecordingEndpoint:
             raise sigv4.SignatureError("the body does not match its signed SHA-256")
 
     async def _answer(
-        self, request: Any, answer: Any, identified: Any, scope: sigv4.Scope, when: datetime, web: Any
+        self,
+        request: Any,
+        answer: Any,
+        identified: Any,
+        scope: sigv4.Scope,
+        when: datetime,
+        web: Any,
     ) -> Any:
         headers = [(k, v) for k, v in answer.headers.items() if k.lower() not in _HOP]
         response = web.StreamResponse(status=answer.status, reason=answer.reason)
@@ -551,8 +561,11 @@ class RecordingEndpoint:
             await response.write_eof()
             return response
         operation = identified.operation if identified else None
-        if answer.status < 300 and identified and identified.service == "sqs" and operation in (
-            _QUEUE_URL_ANSWERS
+        if (
+            answer.status < 300
+            and identified
+            and identified.service == "sqs"
+            and operation in (_QUEUE_URL_ANSWERS)
         ):
             data = _queue_urls_here(await answer.content.read(MAX_ERROR_BODY), self.url)
             response.headers.popall("Content-Length", None)
@@ -754,7 +767,7 @@ class RecorderThread:
 
 def record_path(path: str | os.PathLike[str]) -> Path:
     """Where a record goes; raise :class:`RecordError` for a path that cannot take one."""
-    from ..core.record import RecordError
+    from ..core.exceptions import RecordError
 
     target = Path(path).expanduser()
     if target.is_dir():

@@ -302,15 +302,12 @@ async def simulate(
     )
     recording = None
     if record_path is not None:
-        mode = "remote" if remote else "local"
         recording = cli_recording.Recording(
             record_path,
-            cli_recording.Run("simulate", mode, role_name, base_role),
+            cli_recording.Run("simulate", "remote" if remote else "local", role_name, base_role),
             cli_recording.with_identity if remote else cli_recording.simulated(sessions),
         )
-    await ctx.aexit(
-        deliver(credentials, profile, cmd, format_name, ecs_server, fetch, recording)
-    )
+    await ctx.aexit(deliver(credentials, profile, cmd, format_name, ecs_server, fetch, recording))
 
 
 @cli.command()

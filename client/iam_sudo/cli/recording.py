@@ -131,14 +131,13 @@ async def report(record_file: str, as_json: bool, as_policy: bool) -> None:
       iam-sudo report run.json --policy > fix.json
     """
     from ..core import report as reporting
-    from ..core.record import RecordError, loads
-    from ..settings import files
+    from ..core.exceptions import RecordError
+    from ..core.record import loads
 
     if as_json and as_policy:
         raise click.UsageError("give --json or --policy, not both")
-    path = Path(record_file).expanduser()
     try:
-        text = files.read_text(path) if path.exists() else None
+        path, text = _read(record_file)
     except (OSError, UnicodeDecodeError) as error:
         raise RecordError(f"cannot read the record {path}: {error}") from None
     if text is None:
@@ -161,3 +160,11 @@ async def report(record_file: str, as_json: bool, as_policy: bool) -> None:
         click.echo(json.dumps(built.to_json(), indent=2))
         return
     click.echo(reporting.table(built), nl=False)
+
+
+def _read(record_file: str) -> tuple[Path, str | None]:
+    """The record's path and text (None if there is no such file); a few KB, read at once."""
+    from ..settings import files
+
+    path = Path(record_file).expanduser()
+    return path, (files.read_text(path) if path.exists() else None)

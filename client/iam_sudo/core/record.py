@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from .exceptions import IamSudoError
+from .exceptions import RecordError
 from .text import bounded
 
 if TYPE_CHECKING:
@@ -58,10 +58,6 @@ _AUTHENTICATION_CODES = frozenset(
         "IamSudoRecorderRefused",
     }
 )
-
-
-class RecordError(IamSudoError):
-    """A record file that cannot be read as one (damaged, truncated, another format)."""
 
 
 def outcome_of(status: int, code: str | None, message: str | None) -> Outcome:
@@ -262,7 +258,7 @@ def loads(text: str, source: str = "the record") -> Record:
     """Read a record file's text; raise :class:`RecordError` (one line) if it is not one."""
     try:
         document = json.loads(text)
-    except ValueError as error:
+    except json.JSONDecodeError as error:
         raise RecordError(
             f"{source} is not a readable iam-sudo record (damaged or truncated JSON: "
             f"{error.msg} at line {error.lineno}); record the run again"
