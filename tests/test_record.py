@@ -693,7 +693,8 @@ async def test_the_library_records_a_child_process_with_the_session_declared(
             assert await child.wait() == 0
     written = load_record(record.read_text())
     assert written == recorder.record
-    assert written.run.mode == "library" and written.run.target_role == role["arn"]
+    assert written.run.mode == "library"
+    assert written.run.target_role == role["arn"]
     assert written.run.session_policies
     assert [c.operation for c in written.calls] == ["ListQueues"]
     assert stat.S_IMODE(record.stat().st_mode) == 0o600
