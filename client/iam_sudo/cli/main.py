@@ -151,7 +151,7 @@ async def assume(
     if record_path is not None:
         recording = cli_recording.Recording(
             record_path,
-            cli_recording.Run("assume", "assume", role_name),
+            cli_recording.run_info("assume", "assume", role_name),
             cli_recording.with_identity,
         )
     await ctx.aexit(
@@ -304,7 +304,9 @@ async def simulate(
     if record_path is not None:
         recording = cli_recording.Recording(
             record_path,
-            cli_recording.Run("simulate", "remote" if remote else "local", role_name, base_role),
+            cli_recording.run_info(
+                "simulate", "remote" if remote else "local", role_name, base_role
+            ),
             cli_recording.with_identity if remote else cli_recording.simulated(sessions),
         )
     await ctx.aexit(deliver(credentials, profile, cmd, format_name, ecs_server, fetch, recording))

@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import asyncclick as click
 
-from ..core.record import Run as Run
-
 if TYPE_CHECKING:
+    from ..core.record import Mode, Run
     from ..settings.credentials import Credentials
 
 log = logging.getLogger("iam_sudo")
@@ -82,6 +81,13 @@ class Recording:
             file=sys.stderr,
         )
         return status
+
+
+def run_info(command: str, mode: Mode, target_role: str, base_role: str | None = None) -> Run:
+    """The run as the command line knows it before the credentials are fetched."""
+    from ..core.record import Run
+
+    return Run(command, mode, target_role, base_role)
 
 
 def with_identity(run: Run, credentials: Credentials) -> Run:
