@@ -109,7 +109,7 @@ def simulated(sessions: list[Any]) -> Callable[[Run, Credentials], Run]:
     def complete(run: Run, credentials: Credentials) -> Run:
         if not sessions:
             return with_identity(run, credentials)
-        return with_identity(simulated_run(sessions[-1]), credentials)
+        return simulated_run(sessions[-1])
 
     return complete
 

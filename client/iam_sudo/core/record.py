@@ -326,13 +326,22 @@ def _dict(value: Any) -> dict[str, Any]:
 def simulated_run(session: SimulatedSession, *, command: str = "simulate") -> Run:
     """The run of a simulation planned locally: the roles, the account, the statements
     sent as session policies and the fidelity findings (each with its one-line form)."""
-    account = session.role.arn.split(":")[4] if session.role.arn.count(":") >= 5 else None
+    fields = session.base_role_arn.split(":")
+    account = fields[4] if len(fields) >= 6 else None
+    session_arn = None
+    if account:
+        # The session's ARN, as STS names it: no request needed to know it.
+        name = fields[5].rpartition("/")[2]
+        session_arn = (
+            f"arn:{fields[1]}:sts::{account}:assumed-role/{name}/{session.request.session_name}"
+        )
     return Run(
         command=command,
         mode="local" if command == "simulate" else "library",
         target_role=session.role.arn,
         base_role=session.base_role_arn,
         account=account or None,
+        session_arn=session_arn,
         session_policies=tuple(
             SentStatement(s.policy, s.number, dict(s.statement)) for s in session.plan.statements
         ),
