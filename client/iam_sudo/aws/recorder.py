@@ -489,6 +489,9 @@ class RecordingEndpoint:
                 return await self._answer(request, answer, identified, scope, when, web)
         except Refused:
             raise
+        except sigv4.SignatureError as error:
+            # A chunk or the body did not match its signature: AWS got an incomplete request.
+            raise Refused(str(error), 400) from None
         except Exception as error:
             self._record_call(
                 identified, scope, 0, "IamSudoUpstreamUnreachable", str(error), _iso(when)
