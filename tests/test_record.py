@@ -19,7 +19,7 @@ import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -699,3 +699,158 @@ async def test_the_library_records_a_child_process_with_the_session_declared(
     assert written.run.session_policies
     assert [c.operation for c in written.calls] == ["ListQueues"]
     assert stat.S_IMODE(record.stat().st_mode) == 0o600
+
+
+class CheckingS3(BaseHTTPRequestHandler):
+    """A stand-in S3 that checks what it receives as S3 does, then keeps the decoded body.
+
+    The seed signature is checked against the session's secret (read from the file the
+    command writes it to), and every chunk's signature is chained from it, as the S3 API
+    Reference's "Transferring Payload in Multiple Chunks" says (moto stores such bodies as
+    zeros, so it cannot tell)."""
+
+    protocol_version = "HTTP/1.1"
+    objects: ClassVar[dict[str, bytes]] = {}
+    secret_file: ClassVar[Path]
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _answer(self, status: int, data: bytes = b"") -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self._answer(200, self.objects.get(self.path, b""))
+
+    def do_PUT(self) -> None:
+        import hashlib
+        import hmac
+
+        from iam_sudo.core import sigv4
+
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.headers.get("x-amz-content-sha256") != sigv4.STREAMING_SIGNED:
+            self.objects[self.path] = body
+            self._answer(200)
+            return
+        secret = self.secret_file.read_text().strip()
+        headers = [(k, v) for k, v in self.headers.items()]
+        signed = sigv4.parse_signed({k.lower(): v for k, v in headers}, "")
+        try:
+            sigv4.verify(method="PUT", raw_path=self.path, raw_query="", headers=headers,
+                         payload_hash=sigv4.STREAMING_SIGNED, signed=signed, secret=secret,
+                         now=sigv4.request_time(signed.amz_date))  # fmt: skip
+        except sigv4.SignatureError:
+            self._answer(403, b"<Error><Code>SignatureDoesNotMatch</Code></Error>")
+            return
+        scope = signed.scope
+        key = sigv4.signing_key(secret, scope.date, scope.region, scope.service)
+        previous, decoded, rest = signed.signature, b"", body
+        while True:
+            line, _, rest = rest.partition(b"\r\n")
+            size_text, _, signature = line.decode().partition(";chunk-signature=")
+            size = int(size_text, 16)
+            chunk, rest = rest[:size], rest[size + 2 :]
+            text = "\n".join(
+                [
+                    "AWS4-HMAC-SHA256-PAYLOAD",
+                    signed.amz_date,
+                    scope.text,
+                    previous,
+                    hashlib.sha256(b"").hexdigest(),
+                    hashlib.sha256(chunk).hexdigest(),
+                ]
+            )
+            expected = hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+            if expected != signature:
+                self._answer(403, b"<Error><Code>SignatureDoesNotMatch</Code></Error>")
+                return
+            previous, decoded = signature, decoded + chunk
+            if size == 0:
+                break
+        if len(decoded) != int(self.headers["x-amz-decoded-content-length"]):
+            self._answer(400, b"<Error><Code>IncompleteBody</Code></Error>")
+            return
+        self.objects[self.path] = decoded
+        self._answer(200)
+
+
+@pytest.fixture
+def checking_s3(tmp_path: Path) -> Iterator[str]:
+    CheckingS3.secret_file = tmp_path / "secret"
+    server = ThreadingHTTPServer(("127.0.0.1", 0), CheckingS3)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+STREAMING_SCRIPT = """\
+import datetime, hashlib, hmac, os, sys, urllib.request, boto3
+from botocore.config import Config
+bucket, secret_file = sys.argv[1], sys.argv[2]
+key_id, secret = os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]
+open(secret_file, "w").write(secret)
+s3 = boto3.client("s3")
+# UNSIGNED-PAYLOAD: botocore sends it when payload signing is off
+unsigned = boto3.client("s3", config=Config(s3={"payload_signing_enabled": False}))
+unsigned.put_object(Bucket=bucket, Key="unsigned", Body=b"u" * 1000)
+# STREAMING-AWS4-HMAC-SHA256-PAYLOAD, signed here by hand as the S3 API Reference's
+# "Transferring Payload in Multiple Chunks" says (what the Java SDK sends over HTTP)
+token, region = os.environ["AWS_SESSION_TOKEN"], os.environ["AWS_REGION"]
+endpoint = os.environ["AWS_ENDPOINT_URL"]
+now = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+scope = f"{now[:8]}/{region}/s3/aws4_request"
+def mac(key, text): return hmac.new(key, text.encode(), hashlib.sha256)
+key = mac(("AWS4" + secret).encode(), now[:8]).digest()
+for part in (region, "s3", "aws4_request"):
+    key = mac(key, part).digest()
+chunks = [b"a" * 65536, b"b" * 1000, b""]
+decoded = sum(len(c) for c in chunks)
+length = sum(len(f"{len(c):x};chunk-signature=") + 64 + 2 + len(c) + 2 for c in chunks)
+headers = {"content-encoding": "aws-chunked", "content-length": str(length),
+           "host": endpoint.split("://")[1],
+           "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "x-amz-date": now,
+           "x-amz-decoded-content-length": str(decoded), "x-amz-security-token": token}
+names = sorted(headers)
+canonical = "\\n".join(["PUT", f"/{bucket}/streamed", "",
+    "".join(f"{n}:{headers[n]}\\n" for n in names), ";".join(names),
+    "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"])
+to_sign = "\\n".join(["AWS4-HMAC-SHA256", now, scope,
+                     hashlib.sha256(canonical.encode()).hexdigest()])
+previous = mac(key, to_sign).hexdigest()
+headers["authorization"] = (f"AWS4-HMAC-SHA256 Credential={key_id}/{scope}, "
+                            f"SignedHeaders={';'.join(names)}, Signature={previous}")
+body = b""
+empty = hashlib.sha256(b"").hexdigest()
+for chunk in chunks:
+    text = "\\n".join(["AWS4-HMAC-SHA256-PAYLOAD", now, scope, previous, empty,
+                      hashlib.sha256(chunk).hexdigest()])
+    previous = mac(key, text).hexdigest()
+    body += f"{len(chunk):x};chunk-signature={previous}\\r\\n".encode() + chunk + b"\\r\\n"
+request = urllib.request.Request(f"{endpoint}/{bucket}/streamed", data=body, method="PUT",
+                                 headers={k: v for k, v in headers.items() if k != "host"})
+with urllib.request.urlopen(request, timeout=30) as answer:
+    assert answer.status == 200
+got = s3.get_object(Bucket=bucket, Key="streamed")["Body"].read()
+assert got == b"a" * 65536 + b"b" * 1000, got[:100]
+assert s3.get_object(Bucket=bucket, Key="unsigned")["Body"].read() == b"u" * 1000
+print("ok")
+"""
+
+
+def test_s3_chunk_signed_and_unsigned_payloads_pass_the_recorder(
+    cli: Any, aws_env: dict[str, str], role: dict[str, Any], tmp_path: Path, checking_s3: str
+) -> None:
+    script = tmp_path / "streaming.py"
+    script.write_text(STREAMING_SCRIPT)
+    record = tmp_path / "run.json"
+    env = {**aws_env, "AWS_ENDPOINT_URL_S3": checking_s3}
+    result = run_recorded(cli, env, role["name"], record, sys.executable, str(script),
+                          "streamed-bucket", str(CheckingS3.secret_file))  # fmt: skip
+    assert result.stdout.strip() == "ok"
+    found = by_operation(calls(record))
+    assert [c["Outcome"] for c in found["s3:PutObject"]] == ["allowed", "allowed"]
+    assert found["s3:PutObject"][1]["Resources"] == ["arn:aws:s3:::streamed-bucket/streamed"]
