@@ -854,3 +854,37 @@ def test_s3_chunk_signed_and_unsigned_payloads_pass_the_recorder(
     found = by_operation(calls(record))
     assert [c["Outcome"] for c in found["s3:PutObject"]] == ["allowed", "allowed"]
     assert found["s3:PutObject"][1]["Resources"] == ["arn:aws:s3:::streamed-bucket/streamed"]
+
+
+def test_a_run_killed_midway_leaves_a_readable_incomplete_record(
+    aws_env: dict[str, str], role: dict[str, Any], tmp_path: Path, cli: Any
+) -> None:
+    import signal
+    import time
+
+    record = tmp_path / "run.json"
+    code = "import time, boto3; boto3.client('sqs').list_queues(); time.sleep(120)"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "iam_sudo", "simulate", "--local", "--role-name", role["name"],
+         "--record", str(record), "--", sys.executable, "-c", code],
+        env=aws_env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if record.exists() and '"ListQueues"' in record.read_text():
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the record never showed the call")
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)  # iam-sudo and its command: nothing ends well
+        process.wait(timeout=30)
+    document = json.loads(record.read_text())
+    assert document["Run"]["Complete"] is False
+    assert [c["Operation"] for c in document["Calls"]] == ["ListQueues"]
+    assert stat.S_IMODE(record.stat().st_mode) == 0o600
+    report = cli("report", str(record))
+    assert report.returncode == 0
+    assert "is incomplete" in report.stderr
