@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -42,7 +43,18 @@ def check_record(record_file: str | None, cmd: Sequence[str], dry_run: bool = Fa
         raise click.UsageError("--record records a command's AWS calls: give a command to run")
     from ..aws.recorder import record_path
 
-    return record_path(record_file)
+    path = record_path(record_file)
+    # The endpoint's modules (aiohttp: about half a second) load while AWS is asked for
+    # the credentials, not after.
+    threading.Thread(target=_preload, daemon=True).start()
+    return path
+
+
+def _preload() -> None:
+    import importlib
+
+    for module in ("aiohttp", "yarl", "botocore.auth", "botocore.regions"):
+        importlib.import_module(module)
 
 
 @dataclass
