@@ -113,6 +113,9 @@ class Upstreams:
     global_url: str | None
     fips: bool = False
     dualstack: bool = False
+    #: The command ignored the settings: AWS itself (they are still pointed at the recorder,
+    #: since the command is told not to ignore them).
+    ignored: bool = False
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> Upstreams:
@@ -124,8 +127,6 @@ class Upstreams:
             value = environ.get(variable, profile.get(key, ""))
             return value.strip().lower() == "true"
 
-        if flag("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "ignore_configured_endpoint_urls"):
-            return cls({}, None, flag("AWS_USE_FIPS_ENDPOINT", "use_fips_endpoint"))
         urls: dict[str, str] = {}
         services = profile.get("services")
         if services:
@@ -146,12 +147,13 @@ class Upstreams:
             global_url,
             flag("AWS_USE_FIPS_ENDPOINT", "use_fips_endpoint"),
             flag("AWS_USE_DUALSTACK_ENDPOINT", "use_dualstack_endpoint"),
+            flag("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "ignore_configured_endpoint_urls"),
         )
 
     def url(self, service_id: str, endpoint_prefix: str | None, region: str) -> str:
         """The base URL (scheme and host, maybe a path) for ``service_id`` in ``region``."""
         key = service_id.upper().replace(" ", "_").replace("-", "_")
-        configured = self.service_urls.get(key) or self.global_url
+        configured = None if self.ignored else (self.service_urls.get(key) or self.global_url)
         if configured:
             return configured.rstrip("/")
         endpoint = _resolver().construct_endpoint(
