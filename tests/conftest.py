@@ -15,6 +15,7 @@ import pytest
 from devtools import localaws
 
 ROOT = Path(__file__).resolve().parent.parent
+NODE_SDK = ROOT / ".pytest_cache" / "node-aws-sdk"
 PRINT_IDENTITY = "import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])"
 _counter = itertools.count(1)
 
@@ -234,3 +235,23 @@ def remote_env(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return {**aws_env, **env}
+
+
+def node_packages(*clients: str) -> Path:
+    """The AWS SDK for JavaScript v3 packages ``@aws-sdk/<client>``, installed once into the
+    test cache (what is there already is not installed again); skips without node and npm."""
+    import shutil
+
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node and npm are not installed")
+    missing = [c for c in clients if not (NODE_SDK / "node_modules" / "@aws-sdk" / c).is_dir()]
+    if missing:
+        NODE_SDK.mkdir(parents=True, exist_ok=True)
+        installed = subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(NODE_SDK),
+             *(f"@aws-sdk/{c}@3" for c in missing)],
+            capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+        if installed.returncode != 0:
+            pytest.skip(f"npm could not install the JS SDK: {installed.stderr[-300:]}")
+    return NODE_SDK

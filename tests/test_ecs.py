@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 import sys
 import threading
 import urllib.error
@@ -19,6 +17,7 @@ import pytest
 from devtools import localaws
 from iam_sudo import Credentials
 from iam_sudo.cli.ecs import CredentialsServer
+from tests.conftest import node_packages
 
 
 def creds(key: str, minutes: float) -> Credentials:
@@ -114,8 +113,6 @@ def test_without_a_way_to_renew_it_serves_until_expiry() -> None:
         assert server.refreshes == 0
 
 
-ROOT = Path(__file__).resolve().parent.parent
-NODE_SDK = ROOT / ".pytest_cache" / "node-aws-sdk"
 WHOAMI_JS = """\
 const { STSClient, GetCallerIdentityCommand } = require("@aws-sdk/client-sts");
 new STSClient({}).send(new GetCallerIdentityCommand({}))
@@ -132,29 +129,9 @@ WHOAMI_SH = (
 @pytest.fixture(scope="session")
 def node_sdk() -> Path:
     """The AWS SDK for JavaScript v3's STS client, installed once into the test cache."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("node and npm are not installed")
-    if not (NODE_SDK / "node_modules" / "@aws-sdk" / "client-sts").is_dir():
-        NODE_SDK.mkdir(parents=True, exist_ok=True)
-        installed = subprocess.run(
-            [
-                "npm",
-                "install",
-                "--no-audit",
-                "--no-fund",
-                "--prefix",
-                str(NODE_SDK),
-                "@aws-sdk/client-sts@3",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        if installed.returncode != 0:
-            pytest.skip(f"npm could not install @aws-sdk/client-sts: {installed.stderr[-300:]}")
-    (NODE_SDK / "whoami.js").write_text(WHOAMI_JS)
-    return NODE_SDK
+    node = node_packages("client-sts")
+    (node / "whoami.js").write_text(WHOAMI_JS)
+    return node
 
 
 def hostile_setup(

@@ -24,9 +24,8 @@ from typing import Any, ClassVar
 import pytest
 
 from devtools import localaws
-from tests.conftest import ROOT
+from tests.conftest import node_packages
 
-NODE_DIR = ROOT / ".pytest_cache" / "node-aws-sdk"
 JS_CLIENTS = ("client-sts", "client-s3", "client-sqs", "client-dynamodb", "client-iam",
               "lib-storage")  # fmt: skip
 
@@ -261,19 +260,7 @@ const [bucket, role] = process.argv.slice(2);
 @pytest.fixture(scope="session")
 def js_clients() -> Path:
     """The JS SDK v3 clients these tests use, installed once into the test cache."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("node and npm are not installed")
-    missing = [c for c in JS_CLIENTS if not (NODE_DIR / "node_modules" / "@aws-sdk" / c).is_dir()]
-    if missing:
-        NODE_DIR.mkdir(parents=True, exist_ok=True)
-        installed = subprocess.run(
-            ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(NODE_DIR),
-             *(f"@aws-sdk/{c}@3" for c in missing)],
-            capture_output=True, text=True, timeout=600, check=False,
-        )  # fmt: skip
-        if installed.returncode != 0:
-            pytest.skip(f"npm could not install the JS SDK: {installed.stderr[-300:]}")
-    return NODE_DIR
+    return node_packages(*JS_CLIENTS)
 
 
 def test_javascript_sdk_calls_are_recorded_multipart_included(
