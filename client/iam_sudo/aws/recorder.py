@@ -217,6 +217,9 @@ class _Resigner:
             def _modify_request_before_signing(self, request: Any) -> None:
                 super()._modify_request_before_signing(request)
                 if service == "s3" or "X-Amz-Content-SHA256" in request.headers:
+                    # Replace, whatever its case: setting a header adds one, and the
+                    # client's own copy would be signed as "hash,hash" (and refused).
+                    del request.headers["X-Amz-Content-SHA256"]
                     request.headers["X-Amz-Content-SHA256"] = payload_hash["value"]
 
         boto = BotoCredentials(
