@@ -25,8 +25,8 @@ from .aws.sts import RoleOptions, assume_role
 from .aws.tasks import task_group
 from .aws.transports import AioTransport
 from .core.drafts import Draft
-from .core.exceptions import InexactSimulation
-from .core.fidelity import narrowing_lines
+from .core.exceptions import InexactSimulation, InvalidRequest
+from .core.fidelity import Finding, narrowing_lines
 from .core.principal import Principal
 from .core.roles import Role
 from .core.session import (
@@ -35,10 +35,11 @@ from .core.session import (
 )
 from .core.simulated import SimulatedSession
 from .core.sudo_policy import SudoPolicy
+from .core.template import Template
 from .settings.credentials import Credentials
 from .steps.lookup import visible_roles
 from .steps.organization import Accounts
-from .steps.planning import narrowings, needed_policies, plan_found
+from .steps.planning import narrowings, needed_policies, plan_found, template_found
 from .steps.remote import (
     DEFAULT_FUNCTION_NAME,
     RolesRequest,
@@ -159,6 +160,7 @@ class IamSudo:
         exact: bool = False,
         account: str | None = None,
         drafts: Sequence[Draft] = (),
+        template: Template | None = None,
     ) -> SimulatedSession:
         """Resolve ``role_name`` and plan the AssumeRole request that simulates it exactly.
 
@@ -179,9 +181,17 @@ class IamSudo:
         that account, through its spoke (:meth:`organization.Accounts.for_plan`).
         ``drafts`` (:class:`~iam_sudo.core.drafts.Draft`) are added to the role's own policies,
         through the same fitting, report and ``exact``; the sudo policy must allow it.
+        ``template`` (:class:`~iam_sudo.core.template.Template`): simulate the role
+        ``role_name`` of this CloudFormation template, which need not exist yet, as a role
+        of this account; what cannot be known before deployment is narrowed and reported
+        (``narrower`` findings). The sudo policy treats it as added policies.
         """
         wanted = _as_principal(principal)
         policy = self.policy
+        if template is not None and account is not None:
+            raise InvalidRequest(
+                "a template's role is simulated in your own account: drop --account"
+            )
         steps, base_role, caller = await self._accounts.for_plan(
             role_name,
             account,
@@ -191,17 +201,23 @@ class IamSudo:
             duration_seconds=duration_seconds,
             caller=caller,
         )
-        found = await steps.lookup.find(
-            role_name,
-            policy=policy,
-            base_role=base_role,
-            principal=wanted,
-            caller=caller,
-            whole_listing=full_report,
-        )
-        policy.check(
-            found.role, found.base_role_arn, wanted, found.caller, added_policies=bool(drafts)
-        )
+        unresolved: tuple[Finding, ...] = ()
+        if template is None:
+            found = await steps.lookup.find(
+                role_name,
+                policy=policy,
+                base_role=base_role,
+                principal=wanted,
+                caller=caller,
+                whole_listing=full_report,
+            )
+        else:
+            found, unresolved = await template_found(
+                steps.reader, template, role_name, base_role, caller
+            )
+        # A template's role is the caller's own definition: as added policies.
+        added = bool(drafts) or template is not None
+        policy.check(found.role, found.base_role_arn, wanted, found.caller, added_policies=added)
         session = await plan_found(
             steps.reader,
             policy,
@@ -213,7 +229,7 @@ class IamSudo:
             ceiling=full_report or exact,
             drafts=drafts,
         )
-        session = replace(session, account=steps.account)
+        session = replace(session, account=steps.account, findings=session.findings + unresolved)
         narrower = narrowing_lines(session.findings)
         if exact and narrower:
             raise InexactSimulation(session.role.name, narrower)

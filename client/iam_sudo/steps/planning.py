@@ -23,12 +23,13 @@ from ..core.exceptions import (
     SessionLimitExceeded,
     UnsupportedRole,
 )
-from ..core.fidelity import narrowing_lines
+from ..core.fidelity import Finding, narrowing_lines
 from ..core.principal import Principal
 from ..core.roles import Role, RoleDetails, RolePolicies, boundary_variant_arn, role_name_of
 from ..core.session import DEFAULT_DURATION_SECONDS
 from ..core.simulated import SimulatedSession, simulated_session
 from ..core.sudo_policy import SudoPolicy
+from ..core.template import Template, template_role
 from .lookup import Found
 
 
@@ -103,6 +104,41 @@ async def read_ceiling(reader: IamReader, base_arn: str) -> Ceiling | str:
         )
 
     return await reader.memo(f"ceiling:{base_arn}", fetch)
+
+
+async def template_found(
+    reader: IamReader, template: Template, name: str, base_role: str, caller: str | None
+) -> tuple[Found, tuple[Finding, ...]]:
+    """The role ``name`` of a CloudFormation ``template`` as if the lookup had found it
+    in this account, and what could not be resolved of it (:mod:`iam_sudo.core.template`).
+
+    Its managed policies' documents are read from IAM (AWS managed, or the account's).
+    """
+    async with task_group() as group:
+        me = group.create_task(reader.identity())
+        base_arn = group.create_task(reader.base_role_arn(base_role))
+        versions = group.create_task(reader.policy_versions())
+    identity = me.result()
+    picked = template_role(
+        template.document,
+        name,
+        account=identity.account,
+        partition=identity.partition,
+        region=template.region,
+        parameters=template.parameters,
+    )
+    arns = list(picked.managed_arns)
+    documents = await reader.managed_documents(arns, versions.result())
+    found = Found(
+        picked.role,
+        [picked.role],
+        base_arn.result(),
+        caller if caller is not None else identity.arn,
+        versions.result(),
+        picked.details,
+        (arns, documents, {k: dict(v) for k, v in picked.inline.items()}),
+    )
+    return found, picked.findings
 
 
 async def plan_found(
