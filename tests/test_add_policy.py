@@ -232,3 +232,16 @@ def test_a_template_is_local_only_and_a_bad_one_is_refused_before_any_request(
     )
     one_line_error(parameter, 2, "--template-parameter goes with --role-template")
     assert local_aws.recorder.requests == []
+
+
+def test_console_takes_the_same_option_and_refuses_it_with_assume(
+    cli: Any, tmp_path: Path, local_aws: Any
+) -> None:
+    bad = write(tmp_path, "bad.json", "[]")
+    local_aws.recorder.clear()
+    result = cli("console", "--local", "--role-name", "x", "--add-policy", bad, "--url")
+    one_line_error(result, 2, f"{bad}: a policy document is a JSON object")
+    fix = write(tmp_path, "fix.json", json.dumps(FIX))
+    result = cli("console", "--assume", "--role-name", "x", "--add-policy", fix, "--url")
+    one_line_error(result, 2, "--assume assumes the role itself: drop --add-policy")
+    assert local_aws.recorder.requests == []
