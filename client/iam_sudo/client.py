@@ -269,12 +269,13 @@ class IamSudo:
         exact: bool = False,
         account: str | None = None,
         drafts: Sequence[Draft] = (),
+        template: Template | None = None,
     ) -> Credentials:
         """Credentials of the base role limited to the policies of the role ``role_name``.
 
         ``exact`` raises :class:`InexactSimulation` where the base role cannot grant all
         the role can; ``account`` simulates a role of that account; ``drafts`` are added
-        to the role's policies (see :meth:`plan`).
+        to the role's policies; ``template``: the role is that template's (see :meth:`plan`).
         """
         session = await self.plan(
             role_name,
@@ -284,6 +285,7 @@ class IamSudo:
             exact=exact,
             account=account,
             drafts=drafts,
+            template=template,
         )
         return await self.assume_session(session)
 
