@@ -34,6 +34,8 @@ def test_the_readme_commands_are_what_make_and_ci_run() -> None:
     assert "\ndemo: " in makefile
     assert "\ntest: " in makefile
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+    test_recipe = makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]
+    assert "mkdocs build --strict" in test_recipe, "CI (make test) builds the manual"
 
 
 def test_the_demo_installs_only_what_it_needs_and_ci_runs_the_slow_tests() -> None:

@@ -16,7 +16,6 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Self
 
-from .aws.caller import source_identity as caller_source_identity
 from .aws.caller import verify
 from .aws.errors import RetryMode, Timeouts, Transport, exact_name_refusals
 from .aws.iam_reader import DEFAULT_MAX_CONCURRENCY, DEFAULT_ROLES_TTL, IamReader, Identity
@@ -215,9 +214,6 @@ class IamSudo:
             found, unresolved = await template_found(
                 steps.reader, template, role_name, base_role, caller
             )
-        # A template's role is the caller's own definition: as added policies.
-        added = bool(drafts) or template is not None
-        policy.check(found.role, found.base_role_arn, wanted, found.caller, added_policies=added)
         session = await plan_found(
             steps.reader,
             policy,
@@ -227,20 +223,16 @@ class IamSudo:
             session_tags=session_tags,
             full_report=full_report,
             ceiling=full_report or exact,
+            source_identity=source_identity,
+            account=steps.account,
             drafts=drafts,
+            defined=template is not None,
         )
-        session = replace(session, account=steps.account, findings=session.findings + unresolved)
+        session = replace(session, findings=session.findings + unresolved)
         narrower = narrowing_lines(session.findings)
         if exact and narrower:
             raise InexactSimulation(session.role.name, narrower)
-        if not source_identity or found.caller is None:
-            return session
-        # The base role's account is where the session lives: its own users keep bare names.
-        identity = caller_source_identity(
-            found.caller, home_account=found.base_role_arn.split(":")[4]
-        )
-        request = replace(session.request, source_identity=identity)
-        return replace(session, plan=replace(session.plan, request=request))
+        return session
 
     async def session(
         self, role_name: str, *, explain: bool = False, **options: Any
