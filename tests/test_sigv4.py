@@ -45,19 +45,37 @@ EXAMPLE_HEADERS = [
 
 def example_body(signatures: tuple[str, ...] = CHUNKS) -> bytes:
     return (
-        f"10000;chunk-signature={signatures[0]}\r\n".encode() + b"a" * 65536 + b"\r\n"
-        + f"400;chunk-signature={signatures[1]}\r\n".encode() + b"a" * 1024 + b"\r\n"
+        f"10000;chunk-signature={signatures[0]}\r\n".encode()
+        + b"a" * 65536
+        + b"\r\n"
+        + f"400;chunk-signature={signatures[1]}\r\n".encode()
+        + b"a" * 1024
+        + b"\r\n"
         + f"0;chunk-signature={signatures[2]}\r\n\r\n".encode()
     )
 
 
-def check(headers: list[tuple[str, str]], method: str, path: str, query: str,
-          payload: str, secret: str = SECRET, now: datetime | None = None) -> None:
+def check(
+    headers: list[tuple[str, str]],
+    method: str,
+    path: str,
+    query: str,
+    payload: str,
+    secret: str = SECRET,
+    now: datetime | None = None,
+) -> None:
     lower = {k.lower(): v for k, v in headers}
     signed = sigv4.parse_signed(lower, query)
-    sigv4.verify(method=method, raw_path=path, raw_query=query, headers=headers,
-                 payload_hash=payload, signed=signed, secret=secret,
-                 now=now or sigv4.request_time(signed.amz_date))
+    sigv4.verify(
+        method=method,
+        raw_path=path,
+        raw_query=query,
+        headers=headers,
+        payload_hash=payload,
+        signed=signed,
+        secret=secret,
+        now=now or sigv4.request_time(signed.amz_date),
+    )
 
 
 def test_the_s3_guide_example_seed_signature_checks() -> None:
@@ -113,8 +131,8 @@ def test_anything_changed_or_signed_with_another_secret_is_refused() -> None:
         check(headers, "POST", path, query, payload, secret="another")
     with pytest.raises(SignatureError, match="does not match"):
         check(headers, "POST", path, query, hashlib.sha256(b"Action=Other").hexdigest())
+    changed = [(k, "y" if k == "Content-Type" else v) for k, v in headers]
     with pytest.raises(SignatureError, match="does not match"):
-        changed = [(k, "y" if k == "Content-Type" else v) for k, v in headers]
         check(changed, "POST", path, query, payload)
     later = sigv4.request_time(dict(headers)["X-Amz-Date"]) + timedelta(minutes=16)
     with pytest.raises(SignatureError, match="15 minutes"):
@@ -126,8 +144,13 @@ def test_anything_changed_or_signed_with_another_secret_is_refused() -> None:
     [
         ({}, "not signed with AWS SigV4"),
         ({"authorization": "AWS AKIA:c2lnbmF0dXJl"}, "not an AWS SigV4"),  # SigV2
-        ({"authorization": "AWS4-ECDSA-P256-SHA256 Credential=A/x, SignedHeaders=host, "
-          "Signature=ab"}, "not an AWS SigV4"),
+        (
+            {
+                "authorization": "AWS4-ECDSA-P256-SHA256 Credential=A/x, SignedHeaders=host, "
+                "Signature=ab"
+            },
+            "not an AWS SigV4",
+        ),
     ],
 )
 def test_unsigned_and_other_signatures_are_refused(headers: dict[str, str], reason: str) -> None:
@@ -136,11 +159,16 @@ def test_unsigned_and_other_signatures_are_refused(headers: dict[str, str], reas
 
 
 def resigner(trailer: bool = False) -> tuple[ChunkResigner, ChunkSigner]:
-    incoming = ChunkSigner(sigv4.signing_key(SECRET, "20130524", "us-east-1", "s3"), DATE, SCOPE,
-                           SEED)
+    incoming = ChunkSigner(
+        sigv4.signing_key(SECRET, "20130524", "us-east-1", "s3"), DATE, SCOPE, SEED
+    )
     new_scope = Scope(SCOPE.access_key, "20260101", "us-east-1", "s3")
-    outgoing = ChunkSigner(sigv4.signing_key(SECRET, "20260101", "us-east-1", "s3"),
-                           "20260101T000000Z", new_scope, "f" * 64)
+    outgoing = ChunkSigner(
+        sigv4.signing_key(SECRET, "20260101", "us-east-1", "s3"),
+        "20260101T000000Z",
+        new_scope,
+        "f" * 64,
+    )
     return ChunkResigner(incoming, outgoing, trailer=trailer), outgoing
 
 
@@ -152,8 +180,9 @@ def test_chunks_are_checked_and_signed_again_in_any_pieces() -> None:
     previous = outgoing.seed
     expected = []
     for data in (b"a" * 65536, b"a" * 1024, b""):
-        previous = sigv4.chunk_signature(outgoing.key, outgoing.amz_date, outgoing.scope,
-                                         previous, data)
+        previous = sigv4.chunk_signature(
+            outgoing.key, outgoing.amz_date, outgoing.scope, previous, data
+        )
         expected.append(previous)
     assert out == example_body(tuple(expected))
     assert len(out) == len(body)  # Content-Length and the decoded length stay right
@@ -180,19 +209,23 @@ def test_a_signed_trailer_is_checked_and_signed_again() -> None:
     trailer = b"x-amz-checksum-crc32:NhCmhg==\n"
     signature = sigv4.trailer_signature(key, DATE, SCOPE, final, trailer)
     body = (
-        f"5;chunk-signature={first}\r\n".encode() + b"hello\r\n"
+        f"5;chunk-signature={first}\r\n".encode()
+        + b"hello\r\n"
         + f"0;chunk-signature={final}\r\n".encode()
         + b"x-amz-checksum-crc32:NhCmhg==\r\n"
         + f"x-amz-trailer-signature:{signature}\r\n\r\n".encode()
     )
     out = chunker.feed(body)
     chunker.close()
-    new_first = sigv4.chunk_signature(outgoing.key, outgoing.amz_date, outgoing.scope,
-                                      outgoing.seed, b"hello")
-    new_final = sigv4.chunk_signature(outgoing.key, outgoing.amz_date, outgoing.scope,
-                                      new_first, b"")
-    new_trailer = sigv4.trailer_signature(outgoing.key, outgoing.amz_date, outgoing.scope,
-                                          new_final, trailer)
+    new_first = sigv4.chunk_signature(
+        outgoing.key, outgoing.amz_date, outgoing.scope, outgoing.seed, b"hello"
+    )
+    new_final = sigv4.chunk_signature(
+        outgoing.key, outgoing.amz_date, outgoing.scope, new_first, b""
+    )
+    new_trailer = sigv4.trailer_signature(
+        outgoing.key, outgoing.amz_date, outgoing.scope, new_final, trailer
+    )
     assert out.endswith(f"x-amz-trailer-signature:{new_trailer}\r\n\r\n".encode())
     assert out.startswith(f"5;chunk-signature={new_first}\r\nhello\r\n".encode())
     assert len(out) == len(body)

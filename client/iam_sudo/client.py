@@ -9,12 +9,14 @@ the function's protocol, and :mod:`iam_sudo.aws.errors` is the one edge where AW
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any, Self
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
 
 from .aws.caller import verify
 from .aws.errors import RetryMode, Timeouts, Transport, exact_name_refusals
@@ -48,6 +50,9 @@ from .steps.remote import (
     parse_roles_reply,
 )
 from .steps.spokes import AccountReaders
+
+if TYPE_CHECKING:
+    from .aws.recorder import RecordingEndpoint
 
 __all__ = ["DEFAULT_BASE_ROLE", "IamSudo", "Identity", "SimulatedSession"]
 
@@ -250,6 +255,60 @@ class IamSudo:
             return await assume_role(self._reader, session)
         # Packed policies are created in the role's account (through its spoke's reader).
         return await self._accounts.assume(session)
+
+    @contextlib.asynccontextmanager
+    async def recording(
+        self,
+        credentials: Credentials,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        session: SimulatedSession | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[RecordingEndpoint]:
+        """Record the AWS calls made with ``credentials`` through a loopback endpoint.
+
+        Yields a started :class:`~iam_sudo.aws.recorder.RecordingEndpoint` on this event
+        loop: point clients at ``endpoint.url`` (with ``credentials``), or give a child
+        process ``endpoint.env(credentials.env(os.environ))``, run with
+        :func:`asyncio.create_subprocess_exec` (a blocking wait would stop the loop that
+        serves it). On leaving, the record (:class:`~iam_sudo.core.record.Record`, also
+        ``endpoint.record``) is complete and written to ``path`` (JSON, 0600, atomically;
+        None: kept in memory only). ``session``, the simulation that gave ``credentials``,
+        puts the session policies sent and the findings declared in the record, so that
+        :func:`iam_sudo.core.report.build` can tell the causes of denials. ``environ`` says
+        where requests would have gone (``AWS_ENDPOINT_URL``...; default ``os.environ``).
+
+        Example::
+
+            async with IamSudo() as sudo:
+                session = await sudo.plan("TaskRole")
+                credentials = await sudo.assume_session(session)
+                async with sudo.recording(credentials, "run.json", session=session) as rec:
+                    child = await asyncio.create_subprocess_exec(
+                        "python", "app.py", env=rec.env(credentials.env(os.environ)))
+                    await child.wait()
+                print(len(rec.record.calls))
+
+        Raises :class:`~iam_sudo.core.record.RecordError` for a ``path`` that cannot take a
+        record, :class:`ConfigurationError` for an unreadable AWS config file.
+        """
+        from .aws.recorder import RecordingEndpoint, record_path
+        from .core.record import Run, simulated_run
+
+        target: Path | None = record_path(path) if path is not None else None
+        run = (
+            simulated_run(session, command="library")
+            if session is not None
+            else Run("library", "library", None)
+        )
+        endpoint = RecordingEndpoint(
+            lambda: credentials, run, target, environ=os.environ if environ is None else environ
+        )
+        await endpoint.start()
+        try:
+            yield endpoint
+        finally:
+            await endpoint.stop()
 
     async def simulate(
         self,

@@ -159,3 +159,13 @@ def _arn_members(params: Mapping[str, str]) -> tuple[str, ...]:
             v for k, v in params.items() if k.lower().endswith("arn") and v.startswith("arn:")
         )
     )
+
+
+def canonical(action: str) -> str:
+    """``action`` spelled as the catalogue spells it (``sqs:sendmessage`` and
+    ``SNS:Publish``, as SQS and SNS write them in denials, become ``sqs:SendMessage`` and
+    ``sns:Publish``); unchanged if the catalogue does not know it."""
+    prefix, _, name = action.partition(":")
+    actions = _load("actions", f"{prefix.lower()}.json") or {}
+    entry = actions.get(name.lower())
+    return f"{prefix.lower()}:{entry['name']}" if entry else action

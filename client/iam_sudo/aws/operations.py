@@ -19,6 +19,7 @@ botocore is imported here, so only recording pays for it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -219,7 +220,9 @@ def identify(
         action = form.get("Action") or query.get("Action")
         if action:
             if action in model.operation_names:
-                params = {k: v for k, v in {**query, **form}.items() if k not in ("Action", "Version")}
+                params = {
+                    k: v for k, v in {**query, **form}.items() if k not in ("Action", "Version")
+                }
                 return Operation(model.service_name, service_id, action, protocol, params)
             continue
         if protocol.startswith("rest"):
@@ -227,10 +230,8 @@ def identify(
             if found:
                 params = found[1]
                 if body and protocol == "rest-json":
-                    try:
+                    with contextlib.suppress(ValueError):
                         params = {**_strings(json.loads(body)), **params}
-                    except ValueError:
-                        pass
                 return Operation(model.service_name, service_id, found[0], protocol, params)
     first = models[0]
     return Operation(

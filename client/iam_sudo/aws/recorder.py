@@ -37,6 +37,7 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import threading
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
@@ -112,6 +113,9 @@ class Upstreams:
     global_url: str | None
     fips: bool = False
     dualstack: bool = False
+    #: The command ignored the settings: AWS itself (they are still pointed at the recorder,
+    #: since the command is told not to ignore them).
+    ignored: bool = False
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> Upstreams:
@@ -123,8 +127,6 @@ class Upstreams:
             value = environ.get(variable, profile.get(key, ""))
             return value.strip().lower() == "true"
 
-        if flag("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "ignore_configured_endpoint_urls"):
-            return cls({}, None, flag("AWS_USE_FIPS_ENDPOINT", "use_fips_endpoint"))
         urls: dict[str, str] = {}
         services = profile.get("services")
         if services:
@@ -145,12 +147,13 @@ class Upstreams:
             global_url,
             flag("AWS_USE_FIPS_ENDPOINT", "use_fips_endpoint"),
             flag("AWS_USE_DUALSTACK_ENDPOINT", "use_dualstack_endpoint"),
+            flag("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "ignore_configured_endpoint_urls"),
         )
 
     def url(self, service_id: str, endpoint_prefix: str | None, region: str) -> str:
         """The base URL (scheme and host, maybe a path) for ``service_id`` in ``region``."""
         key = service_id.upper().replace(" ", "_").replace("-", "_")
-        configured = self.service_urls.get(key) or self.global_url
+        configured = None if self.ignored else (self.service_urls.get(key) or self.global_url)
         if configured:
             return configured.rstrip("/")
         endpoint = _resolver().construct_endpoint(
@@ -217,8 +220,7 @@ class _Resigner:
             def _modify_request_before_signing(self, request: Any) -> None:
                 super()._modify_request_before_signing(request)
                 if service == "s3" or "X-Amz-Content-SHA256" in request.headers:
-                    # Replace, whatever its case: setting a header adds one, and the
-                    # client's own copy would be signed as "hash,hash" (and refused).
+                    # botocore's headers keep duplicates: replace, never add a second one
                     del request.headers["X-Amz-Content-SHA256"]
                     request.headers["X-Amz-Content-SHA256"] = payload_hash["value"]
 
@@ -294,8 +296,8 @@ class RecordingEndpoint:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        server = site._server
-        self._port = server.sockets[0].getsockname()[1] if server is not None else 0
+        server: Any = site._server  # aiohttp keeps the bound socket there
+        self._port = int(server.sockets[0].getsockname()[1])
         self._session = ClientSession(
             connector=TCPConnector(limit=64),
             auto_decompress=False,
@@ -404,11 +406,15 @@ class RecordingEndpoint:
         if signed.presigned and declared is None:
             declared = dict(_pairs(raw_query)).get("X-Amz-Content-Sha256", sigv4.UNSIGNED_PAYLOAD)
         held: bytes | None = None
-        if declared is None:
+        payload_hash = declared or ""
+        if declared is None or (signed.scope.service != "s3" and not declared.startswith("STREAM")):
+            # Services other than S3 send API documents: held, to check the signature when no
+            # header carries the hash, and to read the operation and its resources.
             held = await _read_held(request)
-            payload_hash = hashlib.sha256(held).hexdigest()
-        else:
-            payload_hash = declared
+            actual = hashlib.sha256(held).hexdigest()
+            if declared is not None and _is_hex(declared) and declared != actual:
+                raise Refused("the body does not match its signed SHA-256", 400)
+            payload_hash = declared or actual
         try:
             sigv4.verify(
                 method=request.method,
@@ -438,11 +444,20 @@ class RecordingEndpoint:
         service_id = identified.service_id if identified else scope.service
         prefix = operations.endpoint_prefix(service) if identified else None
         base = self._upstreams.url(service_id, prefix, scope.region)
-        query = [(k, v) for k, v in _pairs(raw_query) if k not in _PRESIGN_PARAMS or not signed.presigned]
+        kept = [
+            (k, v) for k, v in _pairs(raw_query) if k not in _PRESIGN_PARAMS or not signed.presigned
+        ]
         forward_query = "&".join(
-            f"{sigv4._uri_encode(k)}={sigv4._uri_encode(v)}" for k, v in sorted(query)
+            f"{sigv4.uri_encode(k)}={sigv4.uri_encode(v)}" for k, v in sorted(kept)
         )
         upstream_url = base + raw_path + (f"?{forward_query}" if forward_query else "")
+        if held is not None and service == "sqs":
+            rewritten = _queue_urls_back(held, self.url, base)
+            if rewritten != held:
+                held, payload_hash = rewritten, hashlib.sha256(rewritten).hexdigest()
+                headers = [
+                    (k, str(len(held)) if k.lower() == "content-length" else v) for k, v in headers
+                ]
         forward = {k: v for k, v in headers if k.lower() not in _HOP}
         if signed.presigned:
             forward.pop("X-Amz-Content-Sha256", None)
@@ -476,8 +491,13 @@ class RecordingEndpoint:
                 return await self._answer(request, answer, identified, scope, when, web)
         except Refused:
             raise
+        except sigv4.SignatureError as error:
+            # A chunk or the body did not match its signature: AWS got an incomplete request.
+            raise Refused(str(error), 400) from None
         except Exception as error:
-            self._record_call(identified, scope, 0, "IamSudoUpstreamUnreachable", str(error), _iso(when))
+            self._record_call(
+                identified, scope, 0, "IamSudoUpstreamUnreachable", str(error), _iso(when)
+            )
             raise Refused(
                 f"AWS could not be reached at {bounded(base)}: {bounded(str(error))}", 502
             ) from None
@@ -523,7 +543,13 @@ class RecordingEndpoint:
             raise sigv4.SignatureError("the body does not match its signed SHA-256")
 
     async def _answer(
-        self, request: Any, answer: Any, identified: Any, scope: sigv4.Scope, when: datetime, web: Any
+        self,
+        request: Any,
+        answer: Any,
+        identified: Any,
+        scope: sigv4.Scope,
+        when: datetime,
+        web: Any,
     ) -> Any:
         headers = [(k, v) for k, v in answer.headers.items() if k.lower() not in _HOP]
         response = web.StreamResponse(status=answer.status, reason=answer.reason)
@@ -538,6 +564,21 @@ class RecordingEndpoint:
             async for chunk in answer.content.iter_any():
                 await response.write(chunk)
             await response.write_eof()
+            return response
+        operation = identified.operation if identified else None
+        if (
+            answer.status < 300
+            and identified
+            and identified.service == "sqs"
+            and operation in (_QUEUE_URL_ANSWERS)
+        ):
+            data = _queue_urls_here(await answer.content.read(MAX_ERROR_BODY), self.url)
+            response.headers.popall("Content-Length", None)
+            response.content_length = len(data)
+            await response.prepare(request)
+            await response.write(data)
+            await response.write_eof()
+            self._record_call(identified, scope, answer.status, None, None, _iso(_now()))
             return response
         if answer.status >= 300:
             code = answer.headers.get("x-amz-error-code") or answer.headers.get("x-amzn-ErrorType")
@@ -580,7 +621,7 @@ class RecordingEndpoint:
         if outcome == "denied":
             denial = parse_denial(message)
             if denial.action:
-                actions, source = (denial.action,), "denial"
+                actions, source = (catalogue.canonical(denial.action),), "denial"
             if denial.resource and denial.resource.startswith("arn:"):
                 resources = (denial.resource,)
         self._add(
@@ -598,6 +639,31 @@ class RecordingEndpoint:
                 error_message=message,
             )
         )
+
+
+# SQS answers that hand out queue URLs. The JS SDK v3 sends a call to the host of its
+# QueueUrl when that differs from its endpoint (@aws-sdk/middleware-sdk-sqs,
+# useQueueUrlAsEndpoint): the command gets them pointing here, and AWS gets them back as
+# its own.
+_QUEUE_URL_ANSWERS = frozenset(
+    {"CreateQueue", "GetQueueUrl", "ListQueues", "ListDeadLetterSourceQueues"}
+)
+_QUEUE_URL = re.compile(rb"https?://[^/\"<>\s]+(?=/\d{12}/)")
+
+
+def _queue_urls_here(data: bytes, here: str) -> bytes:
+    return _QUEUE_URL.sub(here.encode(), data)
+
+
+def _queue_urls_back(data: bytes, here: str, upstream: str) -> bytes:
+    from urllib.parse import quote, urlsplit
+
+    parts = urlsplit(upstream)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    for form in (here, here.replace("127.0.0.1", "localhost")):
+        data = data.replace(form.encode(), origin.encode())
+        data = data.replace(quote(form, safe="").encode(), quote(origin, safe="").encode())
+    return data
 
 
 def _is_hex(value: str) -> bool:
@@ -706,7 +772,7 @@ class RecorderThread:
 
 def record_path(path: str | os.PathLike[str]) -> Path:
     """Where a record goes; raise :class:`RecordError` for a path that cannot take one."""
-    from ..core.record import RecordError
+    from ..core.exceptions import RecordError
 
     target = Path(path).expanduser()
     if target.is_dir():

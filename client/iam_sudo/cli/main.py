@@ -151,7 +151,7 @@ async def assume(
     if record_path is not None:
         recording = cli_recording.Recording(
             record_path,
-            cli_recording.Run("assume", "assume", role_name),
+            cli_recording.run_info("assume", "assume", role_name),
             cli_recording.with_identity,
         )
     await ctx.aexit(
@@ -318,15 +318,14 @@ async def simulate(
     )
     recording = None
     if record_path is not None:
-        mode = "remote" if remote else "local"
         recording = cli_recording.Recording(
             record_path,
-            cli_recording.Run("simulate", mode, role_name, base_role),
+            cli_recording.run_info(
+                "simulate", "remote" if remote else "local", role_name, base_role
+            ),
             cli_recording.with_identity if remote else cli_recording.simulated(sessions),
         )
-    await ctx.aexit(
-        deliver(credentials, profile, cmd, format_name, ecs_server, fetch, recording)
-    )
+    await ctx.aexit(deliver(credentials, profile, cmd, format_name, ecs_server, fetch, recording))
 
 
 @cli.command()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,9 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import asyncclick as click
 
-from ..core.record import Run as Run
-
 if TYPE_CHECKING:
+    from ..core.record import Mode, Run
     from ..settings.credentials import Credentials
 
 log = logging.getLogger("iam_sudo")
@@ -43,7 +43,18 @@ def check_record(record_file: str | None, cmd: Sequence[str], dry_run: bool = Fa
         raise click.UsageError("--record records a command's AWS calls: give a command to run")
     from ..aws.recorder import record_path
 
-    return record_path(record_file)
+    path = record_path(record_file)
+    # The endpoint's modules (aiohttp: about half a second) load while AWS is asked for
+    # the credentials, not after.
+    threading.Thread(target=_preload, daemon=True).start()
+    return path
+
+
+def _preload() -> None:
+    import importlib
+
+    for module in ("aiohttp", "yarl", "botocore.auth", "botocore.regions"):
+        importlib.import_module(module)
 
 
 @dataclass
@@ -84,6 +95,13 @@ class Recording:
         return status
 
 
+def run_info(command: str, mode: Mode, target_role: str, base_role: str | None = None) -> Run:
+    """The run as the command line knows it before the credentials are fetched."""
+    from ..core.record import Run
+
+    return Run(command, mode, target_role, base_role)
+
+
 def with_identity(run: Run, credentials: Credentials) -> Run:
     """``run`` with the session's ARN and account, asked of STS with the session's keys
     (GetCallerIdentity needs no permission); unchanged if STS cannot be reached."""
@@ -103,7 +121,7 @@ def simulated(sessions: list[Any]) -> Callable[[Run, Credentials], Run]:
     def complete(run: Run, credentials: Credentials) -> Run:
         if not sessions:
             return with_identity(run, credentials)
-        return with_identity(simulated_run(sessions[-1]), credentials)
+        return simulated_run(sessions[-1])
 
     return complete
 
@@ -131,14 +149,13 @@ async def report(record_file: str, as_json: bool, as_policy: bool) -> None:
       iam-sudo report run.json --policy > fix.json
     """
     from ..core import report as reporting
-    from ..core.record import RecordError, loads
-    from ..settings import files
+    from ..core.exceptions import RecordError
+    from ..core.record import loads
 
     if as_json and as_policy:
         raise click.UsageError("give --json or --policy, not both")
-    path = Path(record_file).expanduser()
     try:
-        text = files.read_text(path) if path.exists() else None
+        path, text = _read(record_file)
     except (OSError, UnicodeDecodeError) as error:
         raise RecordError(f"cannot read the record {path}: {error}") from None
     if text is None:
@@ -161,3 +178,11 @@ async def report(record_file: str, as_json: bool, as_policy: bool) -> None:
         click.echo(json.dumps(built.to_json(), indent=2))
         return
     click.echo(reporting.table(built), nl=False)
+
+
+def _read(record_file: str) -> tuple[Path, str | None]:
+    """The record's path and text (None if there is no such file); a few KB, read at once."""
+    from ..settings import files
+
+    path = Path(record_file).expanduser()
+    return path, (files.read_text(path) if path.exists() else None)

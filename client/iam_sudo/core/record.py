@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from .exceptions import IamSudoError
+from .exceptions import RecordError
 from .text import bounded
 
 if TYPE_CHECKING:
@@ -58,10 +58,6 @@ _AUTHENTICATION_CODES = frozenset(
         "IamSudoRecorderRefused",
     }
 )
-
-
-class RecordError(IamSudoError):
-    """A record file that cannot be read as one (damaged, truncated, another format)."""
 
 
 def outcome_of(status: int, code: str | None, message: str | None) -> Outcome:
@@ -262,7 +258,7 @@ def loads(text: str, source: str = "the record") -> Record:
     """Read a record file's text; raise :class:`RecordError` (one line) if it is not one."""
     try:
         document = json.loads(text)
-    except ValueError as error:
+    except json.JSONDecodeError as error:
         raise RecordError(
             f"{source} is not a readable iam-sudo record (damaged or truncated JSON: "
             f"{error.msg} at line {error.lineno}); record the run again"
@@ -330,13 +326,22 @@ def _dict(value: Any) -> dict[str, Any]:
 def simulated_run(session: SimulatedSession, *, command: str = "simulate") -> Run:
     """The run of a simulation planned locally: the roles, the account, the statements
     sent as session policies and the fidelity findings (each with its one-line form)."""
-    account = session.role.arn.split(":")[4] if session.role.arn.count(":") >= 5 else None
+    fields = session.base_role_arn.split(":")
+    account = fields[4] if len(fields) >= 6 else None
+    session_arn = None
+    if account:
+        # The session's ARN, as STS names it: no request needed to know it.
+        name = fields[5].rpartition("/")[2]
+        session_arn = (
+            f"arn:{fields[1]}:sts::{account}:assumed-role/{name}/{session.request.session_name}"
+        )
     return Run(
         command=command,
         mode="local" if command == "simulate" else "library",
         target_role=session.role.arn,
         base_role=session.base_role_arn,
         account=account or None,
+        session_arn=session_arn,
         session_policies=tuple(
             SentStatement(s.policy, s.number, dict(s.statement)) for s in session.plan.statements
         ),

@@ -197,8 +197,12 @@ def cause_of(call: Call, run: Run) -> Denied:
     if denial.explicit:
         if kind == "session" and finding:
             return Denied(
-                call, "narrowed-by-iam-sudo", where, "iam-sudo applied this Deny to the session "
-                "where the role's own would depend on an unknown value", finding
+                call,
+                "narrowed-by-iam-sudo",
+                where,
+                "iam-sudo applied this Deny to the session "
+                "where the role's own would depend on an unknown value",
+                finding,
             )
         owner = ""
         if kind == "session" and simulated:
@@ -211,20 +215,27 @@ def cause_of(call: Call, run: Run) -> Denied:
             return Denied(call, "other-policy", where, "no session policy allows it")
         if finding:
             return Denied(
-                call, "narrowed-by-iam-sudo", where,
-                "the role allows it, but iam-sudo left the Allow out (see the finding)", finding,
+                call,
+                "narrowed-by-iam-sudo",
+                where,
+                "the role allows it, but iam-sudo left the Allow out (see the finding)",
+                finding,
             )
         note = ""
         if run.mode == "remote":
             note = " (with --remote the function's fidelity report is not known here)"
         return Denied(
-            call, "role-lacks-it", where,
+            call,
+            "role-lacks-it",
+            where,
             f"no policy of the role allows it: a real gap of the role{note}",
         )
     if kind == "identity-based":
         if simulated:
             return Denied(
-                call, "base-role-cannot-grant", where,
+                call,
+                "base-role-cannot-grant",
+                where,
                 "the base role's policies do not allow it: the simulation's ceiling, not the role",
                 finding,
             )
@@ -250,9 +261,7 @@ def build(record: Record) -> Report:
             outcomes.setdefault(action, Counter())[call.outcome] += 1
             for resource in call.resources:
                 resources.setdefault(action, {})[resource] = None
-    used = tuple(
-        Used(a, dict(outcomes[a]), tuple(resources.get(a, {}))) for a in sorted(outcomes)
-    )
+    used = tuple(Used(a, dict(outcomes[a]), tuple(resources.get(a, {}))) for a in sorted(outcomes))
     return Report(
         run=run,
         complete=run.complete,
@@ -278,7 +287,9 @@ def _unused(record: Record) -> tuple[Unused, ...] | None:
         patterns = statement["Action"]
         patterns = [patterns] if isinstance(patterns, str) else list(patterns)
         unused = tuple(
-            p for p in patterns if not any(matching(a, [Spec((p,))], resource=False) for a in actions)
+            p
+            for p in patterns
+            if not any(matching(a, [Spec((p,))], resource=False) for a in actions)
         )
         if unused:
             res = statement.get("Resource", [])
@@ -316,16 +327,16 @@ def fix_policy(
             continue
         for action in call.actions:
             if call.resources:
-                targets = [_literal(r) for r in call.resources]
+                exact = [_literal(r) for r in call.resources]
             elif resource_types(action) == []:
-                targets = ["*"]  # the action takes no resource: "*" is exactly it
+                exact = ["*"]  # the action takes no resource: "*" is exactly it
             else:
                 notes.append(
                     f"{name}: {action} not covered: the request named no resource iam-sudo "
                     "could read, and a wildcard would grant more than the call needed"
                 )
                 continue
-            for target in targets:
+            for target in exact:
                 wanted.setdefault(action, {})[target] = None
     by_resources: dict[tuple[str, ...], list[str]] = {}
     for action, targets in sorted(wanted.items()):
@@ -380,7 +391,9 @@ def table(report: Report) -> str:
             lines.append(f"    finding: {item.finding}")
     lines.append("")
     if report.unused is None:
-        lines.append("GRANTED BUT NEVER USED: not known (iam-sudo sent no session policies it knows)")
+        lines.append(
+            "GRANTED BUT NEVER USED: not known (iam-sudo sent no session policies it knows)"
+        )
     else:
         lines.append(f"GRANTED BUT NEVER USED ({len(report.unused)} statements)")
         for unused in report.unused:

@@ -57,10 +57,12 @@ class Scope:
 
     @classmethod
     def parse(cls, credential: str) -> Scope:
-        """Raise :class:`SignatureError` for anything but ``AKID/date/region/service/aws4_request``."""
+        """Read ``AKID/date/region/service/aws4_request``; :class:`SignatureError` if not that."""
         parts = credential.split("/")
         if len(parts) != 5 or parts[4] != "aws4_request" or not all(parts[:4]):
-            raise SignatureError("the credential scope is not AKID/date/region/service/aws4_request")
+            raise SignatureError(
+                "the credential scope is not AKID/date/region/service/aws4_request"
+            )
         return cls(*parts[:4])
 
 
@@ -88,7 +90,8 @@ def _hmac_hex(key: bytes, text: str) -> str:
     return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 
 
-def _uri_encode(text: str, safe: str = "-_.~") -> str:
+def uri_encode(text: str, safe: str = "-_.~") -> str:
+    """``text`` percent-encoded as SigV4 requires (RFC 3986: unreserved characters stay)."""
     # RFC 3986 unreserved characters stay; everything else is %XX in upper case.
     return quote(text, safe=safe)
 
@@ -116,7 +119,7 @@ def canonical_query(raw_query: str, drop: Iterable[str] = ()) -> str:
         name, value = unquote(name.replace("+", "%20")), unquote(value.replace("+", "%20"))
         if name in dropped:
             continue
-        pairs.append((_uri_encode(name), _uri_encode(value)))
+        pairs.append((uri_encode(name), uri_encode(value)))
     return "&".join(f"{name}={value}" for name, value in sorted(pairs))
 
 
@@ -244,7 +247,9 @@ def chunk_signature(key: bytes, amz_date: str, scope: Scope, previous: str, data
     return _hmac_hex(key, text)
 
 
-def trailer_signature(key: bytes, amz_date: str, scope: Scope, previous: str, trailer: bytes) -> str:
+def trailer_signature(
+    key: bytes, amz_date: str, scope: Scope, previous: str, trailer: bytes
+) -> str:
     """The signature of the trailing headers of a ``...-PAYLOAD-TRAILER`` body."""
     text = "\n".join(
         (
@@ -372,7 +377,9 @@ class ChunkResigner:
         expected = trailer_signature(src.key, src.amz_date, src.scope, self._previous_in, canonical)
         if not hmac.compare_digest(expected.encode(), given[0].split(b":", 1)[1].strip()):
             raise SignatureError("the trailer's signature does not match the session's key")
-        resigned = trailer_signature(dst.key, dst.amz_date, dst.scope, self._previous_out, canonical)
+        resigned = trailer_signature(
+            dst.key, dst.amz_date, dst.scope, self._previous_out, canonical
+        )
         self._done = True
         body = b"".join(line + b"\r\n" for line in trailer_lines)
         return (
