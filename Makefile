@@ -3,10 +3,11 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_STAMP := $(VENV)/.installed-demo
+DOCS_STAMP := $(VENV)/.installed-docs
 TEST_STAMP := $(VENV)/.installed-test
 PIP := $(PY) -m pip install --disable-pip-version-check
 
-.PHONY: demo test quick bench clean
+.PHONY: demo test quick bench docs clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -20,13 +21,25 @@ $(DEMO_STAMP): pyproject.toml | $(PY)
 $(TEST_STAMP): pyproject.toml | $(PY)
 	@echo "== installing iam-sudo and the test tools (a first run takes 3-5 minutes)"
 	$(PIP) -e '.[test]'
-	touch $@ $(DEMO_STAMP)
+	touch $@ $(DEMO_STAMP) $(DOCS_STAMP)
+
+$(DOCS_STAMP): pyproject.toml | $(PY)
+	@echo "== installing iam-sudo and what the docs need"
+	$(PIP) -e '.[docs]'
+	touch $@
 
 demo: $(DEMO_STAMP)
 	$(PY) -m devtools.demo
 
+# CI runs this: the manual first (seconds; its strict build fails on a broken link or
+# reference), then the tests.
 test: $(TEST_STAMP)
+	$(PY) -m mkdocs build --strict
 	$(PY) -m pytest
+
+# The manual as a site, in site/ (not kept in git).
+docs: $(DOCS_STAMP)
+	$(PY) -m mkdocs build --strict
 
 # The quick local loop: everything but the slow end-to-end runs (CI runs `make test`).
 quick: $(TEST_STAMP)
@@ -36,4 +49,4 @@ bench: $(TEST_STAMP)
 	$(PY) -m benchmarks.bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site

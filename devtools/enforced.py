@@ -4,7 +4,7 @@ moto verifies SigV4 signatures and evaluates identity policies once its
 ``INITIAL_NO_AUTH_ACTION_COUNT`` is used up; that setting is read in-process, so this
 runs moto's server in this process (seeded first, enforcing after :meth:`enforce`).
 
-moto's evaluation is simpler than IAM's in two places that matter here; both are taught
+moto's evaluation is simpler than IAM's in places that matter here; each is taught
 the AWS rule, never loosened:
 
 * IAM actions on policies are authorized against resource ``*``: a grant scoped to
@@ -13,7 +13,8 @@ the AWS rule, never loosened:
   Likewise a request naming a role that does not exist (GetRole of a part of a name) is
   authorized against that role's ARN, so that a ``role/*`` grant answers NoSuchEntity.
 * a trust policy naming a role ARN admits that role's sessions in AWS; moto compares the
-  session's ARN with the role's literally, and would refuse every role chain.
+  session's ARN with the role's literally, and would refuse every role chain. Likewise a
+  trust policy naming an account (its ID or root ARN) admits the account's principals.
 
 With several accounts (moto's credentials from AssumeRole act in the role's account),
 three more AWS rules that moto does not apply are taught:
@@ -115,6 +116,14 @@ def _teach_moto() -> None:
         session = _SESSION.fullmatch(principal)
         trusted = (self._statement.get("Principal") or {}).get("AWS", [])
         trusted = trusted if isinstance(trusted, list) else [trusted]
+        # An account principal (its ID or root ARN) trusts every principal of the account
+        # whose identity policies allow the call ("IAM JSON policy elements: Principal",
+        # AWS account principals); moto compares ARNs literally.
+        parts = principal.split(":")
+        if len(parts) > 4 and any(
+            t in (parts[4], f"arn:{parts[1]}:iam::{parts[4]}:root") for t in trusted
+        ):
+            return True
         if session is None:
             return False
         partition, account, role = session.groups()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -13,34 +12,19 @@ import pulumi
 import pulumi_aws as aws
 
 from iam_sudo import IamSudoError, SudoPolicy
+from iam_sudo.core.arn import is_account_id
 from iam_sudo.core.fitting import POLICY_PATH
-from iam_sudo.core.principal import is_account_id
+from iam_sudo.core.globs import shell_glob
 from iam_sudo.core.roles import boundary_variant_arn, boundary_variant_name
 
+from . import spoke
 from .archive import build_archive
-
-# Exactly the IAM actions the iam-sudo core calls (tests compare with what it sends).
-IAM_LIST_ACTIONS = ("iam:ListPolicies", "iam:ListRoles")
-IAM_ROLE_ACTIONS = (
-    "iam:GetRole",
-    "iam:GetRolePolicy",
-    "iam:ListAttachedRolePolicies",
-    "iam:ListRolePolicies",
-)
-# Reading managed policies' documents (to check them, and to pack those beyond 10 ARNs).
-IAM_POLICY_ACTIONS = ("iam:GetPolicy", "iam:GetPolicyVersion")
-# Creating content-addressed policies, only under /iam-sudo/.
-IAM_CREATE_ACTIONS = ("iam:CreatePolicy",)
-IAM_READ_ACTIONS = IAM_LIST_ACTIONS + IAM_ROLE_ACTIONS + IAM_POLICY_ACTIONS
-# What could change the document a live session's packed policy ARN stands for (a new
-# default version), or remove it: denied to every base role, whatever it is granted.
-PACKED_POLICY_WRITES = (
-    "iam:CreatePolicyVersion",
-    "iam:SetDefaultPolicyVersion",
-    "iam:DeletePolicyVersion",
-    "iam:DeletePolicy",
-    "iam:TagPolicy",
-    "iam:UntagPolicy",
+from .permissions import (
+    IAM_CREATE_ACTIONS,
+    IAM_LIST_ACTIONS,
+    IAM_POLICY_ACTIONS,
+    IAM_ROLE_ACTIONS,
+    PACKED_POLICY_WRITES,
 )
 
 
@@ -123,11 +107,11 @@ def scoped_base_role_globs(
         parts = glob.split(":", 5)
         for account in accounts:
             if len(parts) != 6:
-                if fnmatchcase(f"arn:{partition}:iam::{account}:role/x", glob):
+                if shell_glob(f"arn:{partition}:iam::{account}:role/x", (glob,)):
                     scoped.append(f"arn:{partition}:iam::{account}:role/*")
                 continue
             _, partition_glob, service, region, account_glob, resource = parts
-            if fnmatchcase(partition, partition_glob) and fnmatchcase(account, account_glob):
+            if shell_glob(partition, (partition_glob,)) and shell_glob(account, (account_glob,)):
                 scoped.append(f"arn:{partition}:{service}:{region}:{account}:{resource}")
     return list(dict.fromkeys(scoped))
 
@@ -219,7 +203,6 @@ class IamSudoDeployment(pulumi.ComponentResource):
         check_environment_size(variables)
         assumable = scoped_base_role_globs(policy.allowed_base_roles, partition, accounts)
         # Imported here: the spoke's reader is granted this module's action lists.
-        from . import spoke
 
         targets = spoke.SpokeTargets(
             accounts=tuple(args.spoke_accounts),

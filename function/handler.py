@@ -27,7 +27,7 @@ from iam_sudo import (
     Unauthenticated,
 )
 from iam_sudo.aws.caller import own_audience
-from iam_sudo.core.principal import is_account_id
+from iam_sudo.core.arn import account_of, is_account_id
 from iam_sudo.core.roles import check_role_reference
 from iam_sudo.steps.remote import EVENT_FIELDS, RolesRequest, describe_roles, split_event
 from iam_sudo.steps.spokes import AccountReaders, spoke_accounts
@@ -58,7 +58,7 @@ def _base_role_accounts(base_role: str) -> list[str]:
     if accounts:
         return accounts
     if base_role.startswith("arn:"):
-        return [base_role.split(":")[4]]
+        return [account_of(base_role)]
     raise ConfigurationError(
         "IAM_SUDO_BASE_ROLE is a bare name and IAM_SUDO_BASE_ROLE_ACCOUNTS is not set: "
         "the function cannot tell which account base roles must be in"

@@ -26,12 +26,12 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from iam_sudo.core.arn import is_account_id, is_role_name
 from iam_sudo.core.fitting import POLICY_PATH
-from iam_sudo.core.principal import is_account_id
 from iam_sudo.core.roles import boundary_variant_name
 from iam_sudo.steps.spokes import DEFAULT_READER_ROLE
 
-from .component import (
+from .permissions import (
     IAM_LIST_ACTIONS,
     IAM_POLICY_ACTIONS,
     IAM_ROLE_ACTIONS,
@@ -46,7 +46,6 @@ IAM_PRUNE_ACTIONS = ("iam:DeletePolicy",)
 BASE_ROLE_TRUST_ACTIONS = ("sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession")
 READER_TRUST_ACTIONS = ("sts:AssumeRole", "sts:SetSourceIdentity")
 DEFAULT_DEPLOY_ROLE = "OrganizationAccountAccessRole"
-_ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 _OU_ID = re.compile(r"ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32}")
 
 
@@ -276,7 +275,7 @@ class SpokeTargets:
                     "iam-sudo:spokeOrganizationalUnits must list OU ids (ou-xxxx-xxxxxxxx) or "
                     f"the root id (r-xxxx), got {unit!r}"
                 )
-        if not isinstance(self.deploy_role, str) or not _ROLE_NAME.fullmatch(self.deploy_role):
+        if not is_role_name(self.deploy_role):
             raise pulumi.RunError(
                 f"iam-sudo:spokeDeployRole must be an IAM role name, got {self.deploy_role!r}"
             )

@@ -164,3 +164,84 @@ def test_remote_sends_the_drafts_and_the_function_needs_its_sudo_policy_to_allow
     )
     log = json.loads(stand_in.functions["iam-sudo-drafts"].logs[-1])
     assert log["added_policies"] == [fix]
+
+
+TEMPLATE = """\
+Resources:
+  Orders: {Type: AWS::DynamoDB::Table}
+  NewTaskRole:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument:
+        Statement:
+          - {Effect: Allow, Principal: {Service: ecs-tasks.amazonaws.com}, Action: sts:AssumeRole}
+      Policies:
+        - PolicyName: app
+          PolicyDocument:
+            Statement:
+              - {Effect: Allow, Action: dynamodb:GetItem, Resource: !GetAtt Orders.Arn}
+              - Effect: Allow
+                Action: sqs:SendMessage
+                Resource: !Sub "arn:aws:sqs:${AWS::Region}:${AWS::AccountId}:jobs"
+"""
+
+
+def test_a_role_that_does_not_exist_yet_is_simulated_from_its_template(
+    cli: Any, tmp_path: Path, local_aws: Any, iam: Any
+) -> None:
+    template = write(tmp_path, "stack.yaml", TEMPLATE)
+    args = ["simulate", "--local", "--role-name", "NewTaskRole", "--role-template", template]
+    result = cli(*args, "--dry-run")
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["Role"] == "arn:aws:iam::123456789012:role/NewTaskRole"
+    sent = sent_statements(shown)
+    queue = "arn:aws:sqs:us-east-1:123456789012:jobs"
+    assert allowed(sent, Request("sqs:SendMessage", queue, {}))
+    assert not allowed(sent, Request("dynamodb:GetItem", "*", {}))
+    [narrowed] = [f for f in shown["Findings"] if f["Kind"] == "narrower"]
+    assert narrowed["Policy"] == "app"
+    assert "Fn::GetAtt Orders.Arn" in narrowed["Reason"]
+    # What cannot be known before deployment makes the simulation inexact.
+    refused = cli(*args, "--exact", "--dry-run")
+    assert refused.returncode == 1
+    assert "Fn::GetAtt Orders.Arn" in refused.stderr
+    # And the session runs: the role never existed in IAM.
+    local_aws.recorder.clear()
+    ran = cli(*args, "true")
+    assert ran.returncode == 0, ran.stderr
+    assert all(sent.get("RoleName") != "NewTaskRole" for sent in local_aws.recorder.sent("GetRole"))
+    [assumed] = local_aws.recorder.sent("AssumeRole")
+    assert allowed(
+        json.loads(assumed["Policy"])["Statement"], Request("sqs:SendMessage", queue, {})
+    )
+
+
+def test_a_template_is_local_only_and_a_bad_one_is_refused_before_any_request(
+    cli: Any, tmp_path: Path, local_aws: Any
+) -> None:
+    template = write(tmp_path, "stack.yaml", TEMPLATE)
+    local_aws.recorder.clear()
+    remote = cli("simulate", "--role-name", "NewTaskRole", "--role-template", template, "true")
+    one_line_error(remote, 2, "--role-template goes with --local")
+    bad = write(tmp_path, "bad.yaml", "Resources: [1]\n")
+    result = cli("simulate", "--local", "--role-name", "X", "--role-template", bad, "true")
+    one_line_error(result, 2, f"{bad}: not a CloudFormation template")
+    parameter = cli(
+        "simulate", "--local", "--role-name", "X", "--template-parameter", "Stage=dev", "true"
+    )
+    one_line_error(parameter, 2, "--template-parameter goes with --role-template")
+    assert local_aws.recorder.requests == []
+
+
+def test_console_takes_the_same_option_and_refuses_it_with_assume(
+    cli: Any, tmp_path: Path, local_aws: Any
+) -> None:
+    bad = write(tmp_path, "bad.json", "[]")
+    local_aws.recorder.clear()
+    result = cli("console", "--local", "--role-name", "x", "--add-policy", bad, "--url")
+    one_line_error(result, 2, f"{bad}: a policy document is a JSON object")
+    fix = write(tmp_path, "fix.json", json.dumps(FIX))
+    result = cli("console", "--assume", "--role-name", "x", "--add-policy", fix, "--url")
+    one_line_error(result, 2, "--assume assumes the role itself: drop --add-policy")
+    assert local_aws.recorder.requests == []

@@ -11,7 +11,7 @@ import iam_sudo.aws.iam_reader
 import iam_sudo.client
 from devtools import localaws, pulumi_program
 from iam_sudo import IamSudo, InvalidSudoPolicy, SudoPolicy
-from iam_sudo_deploy.component import IAM_CREATE_ACTIONS, IAM_READ_ACTIONS, PACKED_POLICY_WRITES
+from iam_sudo_deploy.permissions import IAM_CREATE_ACTIONS, IAM_READ_ACTIONS, PACKED_POLICY_WRITES
 from tests.conftest import ALLOW_ALL_POLICY, ROOT
 
 FUNCTION = "aws:lambda/function:Function"
@@ -261,11 +261,11 @@ def test_a_missing_policy_fails(tmp_path: Path) -> None:
         pulumi_program.run({}, tmp_path)
 
 
-def test_every_config_key_is_documented_in_pulumi_yaml_and_the_readme() -> None:
+def test_every_config_key_is_documented_in_pulumi_yaml_and_the_deploy_page() -> None:
     import yaml
 
     declared = set(yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"])
-    readme = (ROOT / "README.md").read_text()
+    deploy_page = (ROOT / "docs" / "deploy.md").read_text()
     used = {
         "policy",
         "functionName",
@@ -288,7 +288,7 @@ def test_every_config_key_is_documented_in_pulumi_yaml_and_the_readme() -> None:
     component = (ROOT / "function" / "component.py").read_text()
     assert all(f'"{key}"' in component for key in used)
     assert declared == {f"iam-sudo:{key}" for key in used}
-    assert all(f"iam-sudo:{key}" in readme for key in used)
+    assert all(f"iam-sudo:{key}" in deploy_page for key in used)
 
 
 def test_other_accounts_base_roles_only_when_configured(tmp_path: Path) -> None:

@@ -144,3 +144,24 @@ def test_the_package_has_no_import_cycle() -> None:
 
     for name in sorted(graph):
         visit(name, ())
+
+
+def test_function_modules_have_no_import_cycle() -> None:
+    local = {path.stem: path for path in (ROOT / "function").glob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in local.items():
+        tree = ast.parse(path.read_text())
+        graph[name] = {
+            (node.module or "").split(".")[0]
+            for node in _runtime_nodes(tree)
+            if isinstance(node, ast.ImportFrom) and node.level == 1
+        } & set(local)
+    for name in graph:
+        seen: set[str] = set()
+        stack = list(graph[name])
+        while stack:
+            child = stack.pop()
+            assert child != name, f"function/{name}.py imports itself through {sorted(seen)}"
+            if child not in seen:
+                seen.add(child)
+                stack.extend(graph[child])

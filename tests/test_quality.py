@@ -34,6 +34,8 @@ def test_the_readme_commands_are_what_make_and_ci_run() -> None:
     assert "\ndemo: " in makefile
     assert "\ntest: " in makefile
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+    test_recipe = makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]
+    assert "mkdocs build --strict" in test_recipe, "CI (make test) builds the manual"
 
 
 def test_the_demo_installs_only_what_it_needs_and_ci_runs_the_slow_tests() -> None:
@@ -72,3 +74,8 @@ def test_the_demo_runs_both_paths_on_the_embedded_local_aws() -> None:
     assert "the second time, iam-sudo answered from its cache: 0 requests to AWS" in result.stdout
     assert "demo-stack-TaskRole-9AO01PCC7I0T\tService:ecs-tasks.amazonaws.com" in result.stdout
     assert "sudo policy allows no role matching name 'BuildRole'" in result.stderr
+    # The fix loop (devtools/demo_fix.py): denied in AWS's words, reported, fixed, passing.
+    denied = "s3:PutObject" + ' on resource: "arn:aws:s3:::demo-orders/orders/2.json" because'
+    assert f"{denied} no session policy allows the s3:PutObject action" in result.stderr
+    assert "cause: role lacks it" in result.stdout
+    assert result.stdout.index("--add-policy") < result.stdout.index("wrote orders/2.json")

@@ -9,7 +9,7 @@ import pytest
 
 from devtools import pulumi_program
 from devtools.pulumi_program import ACCOUNT, MANAGEMENT_ACCOUNT, Mocks, ProgramRun
-from iam_sudo_deploy.component import IAM_CREATE_ACTIONS, IAM_READ_ACTIONS, PACKED_POLICY_WRITES
+from iam_sudo_deploy.permissions import IAM_CREATE_ACTIONS, IAM_READ_ACTIONS, PACKED_POLICY_WRITES
 from iam_sudo_deploy.spoke import in_account
 from tests.conftest import ALLOW_ALL_POLICY
 

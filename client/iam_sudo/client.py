@@ -18,7 +18,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from .aws.caller import source_identity as caller_source_identity
 from .aws.caller import verify
 from .aws.errors import RetryMode, Timeouts, Transport, exact_name_refusals
 from .aws.iam_reader import DEFAULT_MAX_CONCURRENCY, DEFAULT_ROLES_TTL, IamReader, Identity
@@ -27,8 +26,8 @@ from .aws.sts import RoleOptions, assume_role
 from .aws.tasks import task_group
 from .aws.transports import AioTransport
 from .core.drafts import Draft
-from .core.exceptions import InexactSimulation
-from .core.fidelity import narrowing_lines
+from .core.exceptions import InexactSimulation, InvalidRequest
+from .core.fidelity import Finding, narrowing_lines
 from .core.principal import Principal
 from .core.roles import Role
 from .core.session import (
@@ -37,10 +36,11 @@ from .core.session import (
 )
 from .core.simulated import SimulatedSession
 from .core.sudo_policy import SudoPolicy
+from .core.template import Template
 from .settings.credentials import Credentials
 from .steps.lookup import visible_roles
 from .steps.organization import Accounts
-from .steps.planning import narrowings, needed_policies, plan_found
+from .steps.planning import narrowings, needed_policies, plan_found, template_found
 from .steps.remote import (
     DEFAULT_FUNCTION_NAME,
     RolesRequest,
@@ -164,6 +164,7 @@ class IamSudo:
         exact: bool = False,
         account: str | None = None,
         drafts: Sequence[Draft] = (),
+        template: Template | None = None,
     ) -> SimulatedSession:
         """Resolve ``role_name`` and plan the AssumeRole request that simulates it exactly.
 
@@ -184,9 +185,17 @@ class IamSudo:
         that account, through its spoke (:meth:`organization.Accounts.for_plan`).
         ``drafts`` (:class:`~iam_sudo.core.drafts.Draft`) are added to the role's own policies,
         through the same fitting, report and ``exact``; the sudo policy must allow it.
+        ``template`` (:class:`~iam_sudo.core.template.Template`): simulate the role
+        ``role_name`` of this CloudFormation template, which need not exist yet, as a role
+        of this account; what cannot be known before deployment is narrowed and reported
+        (``narrower`` findings). The sudo policy treats it as added policies.
         """
         wanted = _as_principal(principal)
         policy = self.policy
+        if template is not None and account is not None:
+            raise InvalidRequest(
+                "a template's role is simulated in your own account: drop --account"
+            )
         steps, base_role, caller = await self._accounts.for_plan(
             role_name,
             account,
@@ -196,17 +205,20 @@ class IamSudo:
             duration_seconds=duration_seconds,
             caller=caller,
         )
-        found = await steps.lookup.find(
-            role_name,
-            policy=policy,
-            base_role=base_role,
-            principal=wanted,
-            caller=caller,
-            whole_listing=full_report,
-        )
-        policy.check(
-            found.role, found.base_role_arn, wanted, found.caller, added_policies=bool(drafts)
-        )
+        unresolved: tuple[Finding, ...] = ()
+        if template is None:
+            found = await steps.lookup.find(
+                role_name,
+                policy=policy,
+                base_role=base_role,
+                principal=wanted,
+                caller=caller,
+                whole_listing=full_report,
+            )
+        else:
+            found, unresolved = await template_found(
+                steps.reader, template, role_name, base_role, caller
+            )
         session = await plan_found(
             steps.reader,
             policy,
@@ -216,20 +228,16 @@ class IamSudo:
             session_tags=session_tags,
             full_report=full_report,
             ceiling=full_report or exact,
+            source_identity=source_identity,
+            account=steps.account,
             drafts=drafts,
+            defined=template is not None,
         )
-        session = replace(session, account=steps.account)
+        session = replace(session, findings=session.findings + unresolved)
         narrower = narrowing_lines(session.findings)
         if exact and narrower:
             raise InexactSimulation(session.role.name, narrower)
-        if not source_identity or found.caller is None:
-            return session
-        # The base role's account is where the session lives: its own users keep bare names.
-        identity = caller_source_identity(
-            found.caller, home_account=found.base_role_arn.split(":")[4]
-        )
-        request = replace(session.request, source_identity=identity)
-        return replace(session, plan=replace(session.plan, request=request))
+        return session
 
     async def session(
         self, role_name: str, *, explain: bool = False, **options: Any
@@ -312,12 +320,13 @@ class IamSudo:
         exact: bool = False,
         account: str | None = None,
         drafts: Sequence[Draft] = (),
+        template: Template | None = None,
     ) -> Credentials:
         """Credentials of the base role limited to the policies of the role ``role_name``.
 
         ``exact`` raises :class:`InexactSimulation` where the base role cannot grant all
         the role can; ``account`` simulates a role of that account; ``drafts`` are added
-        to the role's policies (see :meth:`plan`).
+        to the role's policies; ``template``: the role is that template's (see :meth:`plan`).
         """
         session = await self.plan(
             role_name,
@@ -327,6 +336,7 @@ class IamSudo:
             exact=exact,
             account=account,
             drafts=drafts,
+            template=template,
         )
         return await self.assume_session(session)
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from ..core.arn import NOT_SESSION_NAME_CHARACTER, SESSION_NAME
 from ..core.exceptions import ConfigurationError, Unauthenticated
 
 AUDIENCE_HEADER = "X-IAM-Sudo-Audience"
@@ -71,7 +72,6 @@ _PARTIAL_ARN = re.compile(
 _FUNCTION_NAME = re.compile(
     r"(?P<name>[A-Za-z0-9_-]{1,64})(?::(?:\$LATEST|[A-Za-z0-9_-]{1,128}))?", re.ASCII
 )
-_SOURCE_IDENTITY_INVALID = re.compile(r"[^\w+=,.@-]", re.ASCII)
 _ARN = re.compile(r"<Arn>([^<]+)</Arn>")
 _REFUSED = "the caller's identity proof was refused"
 
@@ -349,7 +349,6 @@ async def verify(
     return caller_from_answer(status, body)
 
 
-_SOURCE_IDENTITY = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
 _HASH_CHARS = 20
 
 
@@ -388,14 +387,9 @@ def source_identity(caller_arn: str, home_account: str | None = None) -> str:
         readable = f"{role}.{session}"
     elif kind == "federated-user":
         readable = rest
-    if (
-        bare is not None
-        and account == home
-        and "," not in bare
-        and _SOURCE_IDENTITY.fullmatch(bare)
-    ):
+    if bare is not None and account == home and "," not in bare and SESSION_NAME.fullmatch(bare):
         return bare
     digest = hashlib.sha256(caller_arn.encode()).hexdigest()[:_HASH_CHARS]
     # No colon survives, so the reserved "aws:" prefix cannot either.
-    shown = _SOURCE_IDENTITY_INVALID.sub("-", readable).replace(",", "-")
+    shown = NOT_SESSION_NAME_CHARACTER.sub("-", readable).replace(",", "-")
     return f"{shown[: MAX_SOURCE_IDENTITY_CHARS - _HASH_CHARS - 1]},{digest}"

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
+from ..core.arn import partition_of
 from ..core.exceptions import RoleNotFound
 from ..core.roles import (
     Role,
@@ -43,7 +44,7 @@ class Identity:
     @property
     def partition(self) -> str:
         """The AWS partition of the caller (aws, aws-cn, aws-us-gov)."""
-        return self.arn.split(":")[1]
+        return partition_of(self.arn)
 
 
 def _document(reply: dict[str, Any], *path: str) -> dict[str, Any]:

@@ -193,11 +193,13 @@ def _session_partition(*arns: str | None) -> tuple[str, str] | None:
     partition its credentials are. None if that is not known.
     """
     from ..aws.console import partition_of
+    from ..core.arn import parse as parse_arn
     from ..settings.config import region
 
-    for arn in arns:
-        if arn and arn.startswith("arn:") and arn.count(":") >= 5:
-            return arn.split(":")[1], f"from {arn.split(':')[2]} ARN {arn}"
+    for value in arns:
+        fields = parse_arn(value) if value else None
+        if fields:
+            return fields.partition, f"from {fields.service} ARN {value}"
     own = region() or "us-east-1"
     try:
         return partition_of(own).name, f"issued in your region {own}"

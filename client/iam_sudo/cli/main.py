@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncclick as click
@@ -173,6 +173,7 @@ async def assume(
 )
 @options.principal
 @options.add_policy
+@options.role_template
 @click.option(
     "--base-role",
     metavar="NAME|ARN",
@@ -231,6 +232,8 @@ async def simulate(
     role_name: str,
     principal: Principal | None,
     add_policy: tuple[Draft, ...],
+    role_template: tuple[str, Mapping[str, Any]] | None,
+    template_parameter: dict[str, str],
     base_role: str | None,
     remote: bool,
     account: str | None,
@@ -268,6 +271,18 @@ async def simulate(
     if remote and duration != DEFAULT_DURATION_SECONDS:
         # The function assumes the base role from its own role: STS caps such chains at 1 hour.
         raise click.UsageError("--duration goes with --local; --remote credentials last 1 hour")
+    template = None
+    if role_template is not None:
+        if remote:
+            raise click.UsageError(
+                "--role-template goes with --local (the function simulates roles that exist)"
+            )
+        from ..core.template import Template
+        from ..settings.config import region
+
+        template = Template(*role_template, template_parameter, region())
+    elif template_parameter:
+        raise click.UsageError("--template-parameter goes with --role-template")
 
     local: dict[str, Any] = {
         "principal": principal,
@@ -278,6 +293,7 @@ async def simulate(
         "exact": exact,
         "account": account,
         "drafts": add_policy,
+        "template": template,
     }
     if dry_run:
         session = await sources.plan_local(role_name, **local)

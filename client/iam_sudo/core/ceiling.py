@@ -36,6 +36,8 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .globs import closure, is_literal, matches, step, tokens
+
 MAX_STATES = 20_000
 _CANDIDATE_OTHER = "xqzjkvw0123456789#~"
 
@@ -111,59 +113,6 @@ class Narrowing:
         )
 
 
-# -- glob automata -------------------------------------------------------------------------
-
-# A token: a literal character, or ("*"|"?", may match a colon).
-_Token = tuple[str, bool]
-
-
-def _tokens(pattern: str, resource: bool) -> tuple[_Token, ...]:
-    text = pattern if resource else pattern.lower()
-    tokens: list[_Token] = []
-    for i, char in enumerate(text):
-        if char == "*":
-            # A resource's * that ends a segment may match beyond the colons.
-            ends_segment = i + 1 == len(text) or text[i + 1] == ":"
-            tokens.append(("*", not resource or ends_segment))
-        elif char == "?":
-            tokens.append(("?", not resource))
-        else:
-            tokens.append((char, False))
-    return tuple(tokens)
-
-
-def _closure(tokens: tuple[_Token, ...], states: Iterable[int]) -> frozenset[int]:
-    result = set(states)
-    stack = list(result)
-    while stack:
-        i = stack.pop()
-        if i < len(tokens) and tokens[i][0] == "*" and i + 1 not in result:
-            result.add(i + 1)
-            stack.append(i + 1)
-    return frozenset(result)
-
-
-def _step(tokens: tuple[_Token, ...], states: frozenset[int], char: str) -> frozenset[int]:
-    moved: set[int] = set()
-    for i in states:
-        if i >= len(tokens):
-            continue
-        kind, colon = tokens[i]
-        if kind == "*":
-            if colon or char != ":":
-                moved.add(i)
-        elif kind == "?":
-            if colon or char != ":":
-                moved.add(i + 1)
-        elif kind == char:
-            moved.add(i + 1)
-    return _closure(tokens, moved) if moved else frozenset()
-
-
-def _literal(pattern: str) -> bool:
-    return "*" not in pattern and "?" not in pattern
-
-
 class Undecided(Exception):
     """The patterns' product is too large to explore."""
 
@@ -178,7 +127,7 @@ def signatures(
 
     Cached: one base role's specs serve every role of a listing. Do not mutate the result.
     """
-    if not role.negated and all(_literal(p) for p in role.patterns):
+    if not role.negated and all(is_literal(p) for p in role.patterns):
         # The common case (a role listing actions one by one) needs no search.
         literal: dict[frozenset[tuple[int, int]], str] = {}
         for pattern in role.patterns:
@@ -186,7 +135,7 @@ def signatures(
             literal.setdefault(_hits(text, base, resource), text)
         return literal
     patterns = list(role.patterns) + [p for spec in base for p in spec.patterns]
-    automata = [_tokens(p, resource) for p in patterns]
+    automata = [tokens(p, resource) for p in patterns]
     alphabet = {c for tokens in automata for c, _ in tokens if len(c) == 1 and c not in "*?"}
     alphabet |= {":"}
     alphabet.add(next(c for c in _CANDIDATE_OTHER + "\u00e9\u00e8" if c not in alphabet))
@@ -195,7 +144,7 @@ def signatures(
     owners += [(-1, i) for i in range(len(role.patterns))]
     for index, spec in enumerate(base):
         owners += [(index, i) for i in range(len(spec.patterns))]
-    start = tuple(_closure(t, [0]) for t in automata)
+    start = tuple(closure(t, [0]) for t in automata)
     seen = {start: ""}
     queue = [start]
     found: dict[frozenset[tuple[int, int]], str] = {}
@@ -209,7 +158,7 @@ def signatures(
         if not role.negated and not any(state[:n_role]):
             continue  # no extension can match the role's patterns
         for char in ordered:
-            following = tuple(_step(automata[k], state[k], char) for k in range(len(automata)))
+            following = tuple(step(automata[k], state[k], char) for k in range(len(automata)))
             if following not in seen:
                 if len(seen) >= MAX_STATES:
                     raise Undecided
@@ -218,22 +167,12 @@ def signatures(
     return found
 
 
-def _matches(text: str, pattern: str, resource: bool) -> bool:
-    tokens = _tokens(pattern, resource)
-    states = _closure(tokens, [0])
-    for char in text if resource else text.lower():
-        states = _step(tokens, states, char)
-        if not states:
-            return False
-    return len(tokens) in states
-
-
 def _hits(text: str, specs: Sequence[Spec], resource: bool) -> frozenset[tuple[int, int]]:
     return frozenset(
         (i, k)
         for i, spec in enumerate(specs)
         for k, pattern in enumerate(spec.patterns)
-        if _matches(text, pattern, resource)
+        if matches(text, pattern, resource)
     )
 
 
@@ -248,7 +187,7 @@ def matching(text: str, specs: Sequence[Spec], *, resource: bool) -> frozenset[i
     return frozenset(
         i
         for i, spec in enumerate(specs)
-        if any(_matches(text, p, resource) for p in spec.patterns) != spec.negated
+        if any(matches(text, p, resource) for p in spec.patterns) != spec.negated
     )
 
 
@@ -391,7 +330,7 @@ class Ceiling:
             resource_hit = bool(matching(resource, [s.resources], resource=True))
             if not action_hit and s.actions.negated and resource_hit:
                 excluded = tuple(
-                    p for p in s.actions.patterns if _matches(action, p, resource=False)
+                    p for p in s.actions.patterns if matches(action, p, resource=False)
                 )
                 return _Verdict("refused", ("notaction", s.policy), excluded)
             if action_hit and not resource_hit:

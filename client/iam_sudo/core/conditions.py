@@ -37,7 +37,9 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from .arn import account_of
 from .context_keys import KeyClass, lookup
+from .globs import arn_like, string_like
 from .principal import allows_session_tags
 
 # A key's value for the role: a string, a list of strings (multivalued; may be empty),
@@ -125,8 +127,7 @@ class Target:
 
     @property
     def account(self) -> str:
-        parts = self.arn.split(":")
-        return parts[4] if len(parts) > 4 else ""
+        return account_of(self.arn)
 
     def value(self, key: str) -> Any:
         """The key's value in the role's own requests: a string, a list (multivalued),
@@ -154,7 +155,7 @@ class Target:
         if lowered in ("aws:principalorgid", "aws:principalorgpaths"):
             # The organization is the account's: the session's is the role's only when
             # the base role is in the same account.
-            same = self.base_arn is not None and self.base_arn.split(":")[4:5] == [self.account]
+            same = self.base_arn is not None and account_of(self.base_arn) == self.account
             return AS_SESSION if same else MAYBE_ABSENT
         return None  # aws:username, aws:AssumedRoot, aws:PrincipalServiceName(sList)
 
@@ -193,18 +194,6 @@ def is_principal_key(key: str) -> bool:
 
 # --- IAM's condition operators (IAM User Guide, "IAM JSON policy elements: Condition
 # operators") ----------------------------------------------------------------------------
-
-
-def _like(value: str, pattern: str) -> bool:
-    """StringLike: ``*`` and ``?`` are the only wildcards, case-sensitive."""
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, re.DOTALL) is not None
-
-
-def _arn_like(value: str, pattern: str) -> bool:
-    """ArnEquals/ArnLike: the six colon-separated parts match one by one, with wildcards."""
-    parts, patterns = value.split(":", 5), pattern.split(":", 5)
-    return len(parts) == len(patterns) == 6 and all(map(_like, parts, patterns))
 
 
 def _number(text: str) -> Decimal | None:
@@ -258,9 +247,9 @@ def _matches(positive: str, context: str, policy: str) -> bool | None:
             return None  # how IAM folds other letters' case is not documented
         return context.lower() == policy.lower()
     if positive == "stringlike":
-        return _like(context, policy)
+        return string_like(context, policy)
     if positive == "arnlike":
-        return _arn_like(context, policy)
+        return arn_like(context, policy)
     # A context value the operator cannot read (a tag "high" under NumericNotEquals) is
     # not documented to match or not: undecided, so that a negation does not "hold".
     if positive == "bool":

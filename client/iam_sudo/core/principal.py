@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
-from typing import Any, TypeGuard
+from typing import Any
 
+from . import arn
+from .arn import is_account_id
 from .documents import as_list, statement_list
 from .exceptions import InvalidPrincipal
+from .globs import action_matches
 
-_ACCOUNT_ID = re.compile(r"\d{12}")
-
-
-def is_account_id(value: object) -> TypeGuard[str]:
-    """Whether ``value`` is an AWS account id: exactly 12 digits (IAM User Guide, "AWS
-    account identifiers")."""
-    return isinstance(value, str) and _ACCOUNT_ID.fullmatch(value) is not None
-
-
-_ACCOUNT_ROOT = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):root")
 PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
 # The actions by which a trusted principal becomes the role: a statement that allows none
 # of them (e.g. only sts:TagSession) lets nobody assume the role.
@@ -80,7 +71,7 @@ def _allows_assuming(
 
     def covered(patterns: Any) -> bool:
         return any(
-            isinstance(pattern, str) and fnmatchcase(action, pattern.lower())
+            isinstance(pattern, str) and action_matches(action, pattern)
             for pattern in as_list(patterns)
             for action in actions
         )
@@ -88,7 +79,7 @@ def _allows_assuming(
     if "NotAction" in statement:
         excluded = as_list(statement["NotAction"])
         return any(
-            not any(isinstance(p, str) and fnmatchcase(action, p.lower()) for p in excluded)
+            not any(isinstance(p, str) and action_matches(action, p) for p in excluded)
             for action in actions
         )
     return covered(statement.get("Action"))
@@ -119,11 +110,14 @@ def trusted_principals(trust_policy: Mapping[str, Any] | None) -> list[Principal
 
 
 def _account_of(value: str) -> str | None:
-    """The account of an account principal, in either of its spellings."""
+    """The account of an account principal, in either of its spellings: ``123456789012``
+    or ``arn:<partition>:iam::123456789012:root``."""
     if is_account_id(value):
         return value
-    match = _ACCOUNT_ROOT.fullmatch(value)
-    return match.group(1) if match else None
+    fields = arn.parse(value)
+    if fields and fields.service == "iam" and not fields.region and fields.resource == "root":
+        return fields.account if is_account_id(fields.account) else None
+    return None
 
 
 def _same_aws_account_principal(a: str, b: str) -> bool:

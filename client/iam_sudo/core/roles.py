@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .arn import ROLE_ARN, ROLE_NAME
 from .exceptions import AmbiguousRole, InvalidRequest, RoleNotFound
 from .principal import Principal, admits, trusted_principals
 from .text import bounded, names_and_more
-
-# IAM's charsets are ASCII: Python's \w alone would also take any Unicode letter.
-_ROLE_ARN = re.compile(
-    r"arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})",
-    re.ASCII,
-)
-_ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -64,12 +57,12 @@ RolePolicies = tuple[list[str], dict[str, dict[str, Any]], dict[str, dict[str, A
 
 def is_role_arn(text: str) -> bool:
     """Whether ``text`` is an IAM role ARN in the aws, aws-cn or aws-us-gov partition."""
-    return _ROLE_ARN.fullmatch(text) is not None
+    return ROLE_ARN.fullmatch(text) is not None
 
 
 def role_name_of(arn: str) -> str:
     """The role name at the end of a role ARN (after any path)."""
-    match = _ROLE_ARN.fullmatch(arn)
+    match = ROLE_ARN.fullmatch(arn)
     if match is None:
         raise ValueError(f"not a role ARN: {arn}")
     return match.group(3)
@@ -83,7 +76,7 @@ def check_role_reference(name_or_arn: str) -> None:
                 f"{bounded(name_or_arn)} is not a valid IAM role ARN; "
                 "use arn:<partition>:iam::<account>:role/<name> or a bare role name"
             )
-    elif not _ROLE_NAME.fullmatch(name_or_arn):
+    elif not ROLE_NAME.fullmatch(name_or_arn):
         raise InvalidRequest(
             f"{bounded(name_or_arn)} is not a valid IAM role name; "
             "use up to 64 letters, digits and +=,.@_- or a role ARN"

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
+from .arn import EXTERNAL_ID, NOT_SESSION_NAME_CHARACTER, SESSION_NAME, account_of, partition_of
 from .conditions import Rewrite, Target, rewrite
 from .documents import statement_list
 from .exceptions import InvalidRequest, UnsupportedRole
@@ -33,9 +34,6 @@ DENY_ALL: Mapping[str, Any] = {
     "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}],
 }
 
-_SESSION_NAME_INVALID = re.compile(r"[^\w+=,.@-]", re.ASCII)
-_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
-_EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
 _MFA_SERIAL = re.compile(
     r"arn:aws[a-z-]*:iam::\d{12}:mfa/[\w+=,.@/-]{1,512}|[\w+=/:,.@-]{9,256}", re.ASCII
 )
@@ -124,12 +122,12 @@ def check_assume_options(
     session_name: str | None = None,
 ) -> None:
     """Raise :class:`InvalidRequest` for a value STS would refuse, before asking it."""
-    if session_name is not None and not _SESSION_NAME.fullmatch(session_name):
+    if session_name is not None and not SESSION_NAME.fullmatch(session_name):
         raise InvalidRequest(
             f"invalid --session-name {bounded(session_name)}: "
             "use 2 to 64 letters, digits and +=,.@_-"
         )
-    if external_id is not None and not _EXTERNAL_ID.fullmatch(external_id):
+    if external_id is not None and not EXTERNAL_ID.fullmatch(external_id):
         raise InvalidRequest("invalid --external-id: use 2 to 1224 letters, digits and +=,.@:/_-")
     if mfa_serial is not None and not _MFA_SERIAL.fullmatch(mfa_serial):
         raise InvalidRequest(
@@ -144,7 +142,7 @@ def check_assume_options(
 
 def session_name(role_name: str) -> str:
     """``iam-sudo-<role name>`` in STS's charset, cut to its 64 characters."""
-    return _SESSION_NAME_INVALID.sub("-", f"iam-sudo-{role_name}")[:MAX_SESSION_NAME_CHARS]
+    return NOT_SESSION_NAME_CHARACTER.sub("-", f"iam-sudo-{role_name}")[:MAX_SESSION_NAME_CHARS]
 
 
 def _literal_dollars(value: Any) -> Any:
@@ -211,11 +209,6 @@ def _rewritten(
     return kept, rewrites, sent
 
 
-def _account(arn: str) -> str:
-    parts = arn.split(":")
-    return parts[4] if len(parts) > 5 else ""
-
-
 def check_base_role_account(role_arn: str, base_role_arn: str) -> None:
     """Raise :class:`UnsupportedRole` unless the base role is in the role's account.
 
@@ -224,7 +217,7 @@ def check_base_role_account(role_arn: str, base_role_arn: str) -> None:
     need B's resource-based policies too (IAM User Guide, "Cross-account policy
     evaluation logic"). The session would be wider; no session policy can say so.
     """
-    role_account, base_account = _account(role_arn), _account(base_role_arn)
+    role_account, base_account = account_of(role_arn), account_of(base_role_arn)
     if role_account != base_account:
         raise UnsupportedRole(
             f"base role {base_role_arn} is in account {base_account or '?'}, the role "
@@ -244,6 +237,7 @@ def plan_session(
     target: Target,
     tags: Mapping[str, str] | None = None,
     duration_seconds: int = DEFAULT_DURATION_SECONDS,
+    source_identity: str | None = None,
 ) -> SessionPlan:
     """The AssumeRole request of the base role limited to exactly the role's policies.
 
@@ -251,11 +245,11 @@ def plan_session(
     ARN: each statement is rewritten for the role (see :mod:`iam_sudo.core.conditions`)
     before it is sent, and managed policies are packed when 10 ARNs do not hold them;
     ``target`` is the role (:meth:`Target.for_role`) for deciding conditions; ``tags``
-    become session tags. Raises :class:`ValueError` for a missing document or a target
-    that is not a :class:`Target` (nothing is ever sent unrewritten),
-    :class:`UnsupportedRole` for a base role in another account than the role's (see
-    :func:`check_base_role_account`), :class:`SessionLimitExceeded` rather than build a
-    request STS would refuse.
+    become session tags; ``source_identity`` names the caller (STS SourceIdentity).
+    Raises :class:`ValueError` for a missing document or a target that is not a
+    :class:`Target` (nothing is ever sent unrewritten), :class:`UnsupportedRole` for a
+    base role in another account than the role's (see :func:`check_base_role_account`),
+    :class:`SessionLimitExceeded` rather than build a request STS would refuse.
     """
     if not isinstance(target, Target):
         raise ValueError("plan_session needs the role as a Target, to rewrite its statements")
@@ -286,7 +280,7 @@ def plan_session(
         sent += done
         # Environment findings and kept conditions change nothing: the ARN still serves.
         managed.append(ManagedPolicy(arn, tuple(kept), rewritten=kept != original))
-    partition, account = base_role_arn.split(":")[1], base_role_arn.split(":")[4]
+    partition, account = partition_of(base_role_arn), account_of(base_role_arn)
     fitted = fit(
         role_name=role_name, managed=managed, inline=inline, partition=partition, account=account
     )
@@ -298,6 +292,7 @@ def plan_session(
         policy=fitted.policy,
         duration_seconds=duration_seconds,
         tags=session_tag_pairs,
+        source_identity=source_identity,
     )
     return SessionPlan(
         request, fitted.packed, fitted.inlined_managed, tuple(rewrites), dropped, tuple(sent)

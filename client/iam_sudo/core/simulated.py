@@ -90,6 +90,8 @@ def simulated_session(
     duration_seconds: int,
     base_role_tags: dict[str, str] | None = None,
     ceiling: Ceiling | str | None = None,
+    source_identity: str | None = None,
+    account: str | None = None,
 ) -> SimulatedSession:
     """The session that simulates ``role`` (pure: everything is read already).
 
@@ -97,7 +99,9 @@ def simulated_session(
     ``listing`` the roles it was resolved among, and ``base_role_tags`` the base role's when
     known, for the fidelity report. ``session_tags`` passes the role's tags as session tags.
     ``ceiling`` is what the base role can grant (or why it could not be read): what it
-    cannot grant of the role becomes findings of kind ``narrower``. Raises
+    cannot grant of the role becomes findings of kind ``narrower``. ``source_identity``
+    goes into the request as it is; ``account`` is the other account the role is in
+    (see :attr:`SimulatedSession.account`). Raises
     :class:`SessionLimitExceeded` when the policies do not fit STS's limits.
     """
     arns, documents, inline_policies = policies
@@ -110,6 +114,7 @@ def simulated_session(
         target=Target.for_role(role.arn, details.tags, role.trust_policy),
         tags=details.tags if session_tags else {},
         duration_seconds=duration_seconds,
+        source_identity=source_identity,
     )
     narrowings: list[Narrowing] = []
     if isinstance(ceiling, Ceiling):
@@ -125,4 +130,4 @@ def simulated_session(
         narrowings=narrowings,
         ceiling_unknown=ceiling if isinstance(ceiling, str) else None,
     )
-    return SimulatedSession(role, base_role_arn, plan, tuple(findings))
+    return SimulatedSession(role, base_role_arn, plan, tuple(findings), account)

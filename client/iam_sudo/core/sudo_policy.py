@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from fnmatch import fnmatchcase
 from typing import Any
 
+from .arn import account_of
 from .exceptions import InvalidSudoPolicy, RoleNotFound, SudoPolicyDenied
+from .globs import shell_glob
 from .principal import Principal, admits
 from .roles import Role, is_role_arn, resolve_role
 
@@ -141,10 +142,6 @@ def load_yaml(text: str) -> object:
         raise InvalidSudoPolicy("invalid sudo policy: nested too deeply") from None
 
 
-def _matches(value: str, patterns: Sequence[str]) -> bool:
-    return any(value == pattern or fnmatchcase(value, pattern) for pattern in patterns)
-
-
 def _string_list(document: Mapping[str, Any], key: str, where: str = "") -> tuple[str, ...]:
     value = document[key]
     if not isinstance(value, list):
@@ -170,11 +167,6 @@ def _account_list(document: Mapping[str, Any], where: str = "") -> tuple[str, ..
                 f"or a glob of one (digits, * and ?), got {_shown(glob)}"
             )
     return globs
-
-
-def _account_of(arn: str) -> str:
-    parts = arn.split(":")
-    return parts[4] if len(parts) > 5 else ""
 
 
 def _principal_list(document: Mapping[str, Any], where: str = "") -> tuple[Principal, ...]:
@@ -318,30 +310,30 @@ class Rule:
         """Whether the rule is for ``caller`` (a verified ARN; None: unknown, everyone's only)."""
         if self.allowed_callers is None:
             return True
-        return caller is not None and _matches(caller, self.allowed_callers)
+        return caller is not None and shell_glob(caller, self.allowed_callers)
 
     def allows_role_name(self, name: str) -> bool:
-        return _matches(name, self.allowed_role_names)
+        return shell_glob(name, self.allowed_role_names)
 
     def allows_principal(self, principal: Principal) -> bool:
         """An account matches in either spelling (``123456789012`` or its root ARN)."""
         return any(
-            fnmatchcase(principal.type, allowed.type)
-            and any(fnmatchcase(alias, allowed.id) for alias in principal.aliases)
+            shell_glob(principal.type, (allowed.type,))
+            and any(shell_glob(alias, (allowed.id,)) for alias in principal.aliases)
             for allowed in self.allowed_principals
         )
 
     def allows_account(self, account: str) -> bool:
         """Whether a role of ``account`` (a 12-digit id) may be simulated under this rule."""
         return all(
-            globs is None or _matches(account, globs)
+            globs is None or shell_glob(account, globs)
             for globs in (self.allowed_accounts, self.policy_accounts)
         )
 
     def allows_role(self, role: Role) -> bool:
         """Whether the role's account, name and one of the principals it trusts are allowed."""
         return (
-            self.allows_account(_account_of(role.arn))
+            self.allows_account(account_of(role.arn))
             and self.allows_role_name(role.name)
             and any(self.allows_principal(trusted) for trusted in role.principals)
         )
@@ -349,8 +341,8 @@ class Rule:
     def allows_base_role_glob(self, arn: str) -> bool:
         return (
             is_role_arn(arn)
-            and _matches(arn, self.allowed_base_roles)
-            and self.allows_account(_account_of(arn))
+            and shell_glob(arn, self.allowed_base_roles)
+            and self.allows_account(account_of(arn))
         )
 
 
@@ -445,7 +437,7 @@ class SudoPolicy:
         return [rule for rule in self.rules if rule.applies_to(caller)]
 
     def _in_accounts(self, arn: str) -> bool:
-        return self.base_role_accounts is None or arn.split(":")[4] in self.base_role_accounts
+        return self.base_role_accounts is None or account_of(arn) in self.base_role_accounts
 
     def allows_account(self, account: str, caller: str | None = None) -> bool:
         """Whether ``caller`` may simulate roles in ``account`` (a 12-digit id) at all."""
@@ -531,7 +523,7 @@ class SudoPolicy:
             for rule in rules
         ) and self._in_accounts(base_role_arn):
             return
-        account = _account_of(role.arn)
+        account = account_of(role.arn)
         if not rules:
             reason = f"sudo policy allows {caller or 'an unknown caller'} no simulation"
         elif not self.allows_account(account, caller):

@@ -44,14 +44,14 @@ class Found:
 
     ``listing`` is what the role was resolved among (the role alone on the exact path
     unless the whole listing was asked for); ``details`` and ``policies`` are set when
-    the exact path read them already; ``caller`` is the verified caller, or this
-    client's own identity.
+    the exact path read them already; ``caller`` is who asks, always known by now: the
+    verified caller, or this client's own identity as STS gave it.
     """
 
     role: Role
     listing: list[Role]
     base_role_arn: str
-    caller: str | None
+    caller: str
     versions: dict[str, str]
     details: RoleDetails | None = None
     policies: RolePolicies | None = None
@@ -81,6 +81,10 @@ class RoleLookup:
         whole_listing: bool = False,
     ) -> Found:
         """The role ``reference`` (a part of a name, a name, or an ARN) means for ``caller``.
+
+        ``caller`` is a verified caller's ARN, or None for this client itself, whose ARN
+        is read from STS alongside the lookup (and whose own view of the exact role is
+        read speculatively): :attr:`Found.caller` is always the ARN.
 
         ``policy`` decides which roles ``caller`` may use, among those trusting
         ``principal``; ``base_role`` (name or ARN) is resolved to an ARN on the way.
@@ -118,6 +122,7 @@ class RoleLookup:
                 found = await exact
                 if me is not None:
                     caller = (await me).arn
+                assert caller is not None
                 if found is not None and by_arn and found[0].arn != reference:
                     found = None  # the same name on another path is another role
                 use_exact = (

@@ -19,6 +19,7 @@ from ..aws.errors import spoke_base_role_refusals
 from ..aws.iam_reader import IamReader
 from ..aws.policy_store import PolicyStore
 from ..aws.sts import assume_role
+from ..core.arn import account_of
 from ..core.exceptions import ConfigurationError, IamSudoError, InvalidRequest, SudoPolicyDenied
 from ..core.principal import Principal
 from ..core.roles import Role
@@ -29,7 +30,6 @@ from .lookup import RoleLookup, visible_roles
 from .spokes import (
     ACCOUNTS_IN_FLIGHT,
     AccountReaders,
-    account_of,
     base_role_in,
     check_account,
     check_chained_duration,

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
+from ..aws.caller import source_identity as caller_source_identity
 from ..aws.iam_reader import IamReader
 from ..aws.tasks import task_group
+from ..core.arn import account_of
 from ..core.ceiling import Ceiling
 from ..core.drafts import Draft, with_drafts
 from ..core.exceptions import (
@@ -21,14 +23,16 @@ from ..core.exceptions import (
     IamSudoError,
     RoleNotFound,
     SessionLimitExceeded,
+    SudoPolicyDenied,
     UnsupportedRole,
 )
-from ..core.fidelity import narrowing_lines
+from ..core.fidelity import Finding, narrowing_lines
 from ..core.principal import Principal
 from ..core.roles import Role, RoleDetails, RolePolicies, boundary_variant_arn, role_name_of
 from ..core.session import DEFAULT_DURATION_SECONDS
 from ..core.simulated import SimulatedSession, simulated_session
 from ..core.sudo_policy import SudoPolicy
+from ..core.template import Template, template_role
 from .lookup import Found
 
 
@@ -79,8 +83,8 @@ async def read_ceiling(reader: IamReader, base_arn: str) -> Ceiling | str:
 
     async def fetch() -> Ceiling | str:
         here = await reader.account()
-        if base_arn.split(":")[4] != here:
-            return f"it is in account {base_arn.split(':')[4]}, read from {here}"
+        if account_of(base_arn) != here:
+            return f"it is in account {account_of(base_arn)}, read from {here}"
         name = role_name_of(base_arn)
         versions = asyncio.sleep(0, await reader.policy_versions())
         try:
@@ -105,6 +109,41 @@ async def read_ceiling(reader: IamReader, base_arn: str) -> Ceiling | str:
     return await reader.memo(f"ceiling:{base_arn}", fetch)
 
 
+async def template_found(
+    reader: IamReader, template: Template, name: str, base_role: str, caller: str | None
+) -> tuple[Found, tuple[Finding, ...]]:
+    """The role ``name`` of a CloudFormation ``template`` as if the lookup had found it
+    in this account, and what could not be resolved of it (:mod:`iam_sudo.core.template`).
+
+    Its managed policies' documents are read from IAM (AWS managed, or the account's).
+    """
+    async with task_group() as group:
+        me = group.create_task(reader.identity())
+        base_arn = group.create_task(reader.base_role_arn(base_role))
+        versions = group.create_task(reader.policy_versions())
+    identity = me.result()
+    picked = template_role(
+        template.document,
+        name,
+        account=identity.account,
+        partition=identity.partition,
+        region=template.region,
+        parameters=template.parameters,
+    )
+    arns = list(picked.managed_arns)
+    documents = await reader.managed_documents(arns, versions.result())
+    found = Found(
+        picked.role,
+        [picked.role],
+        base_arn.result(),
+        caller if caller is not None else identity.arn,
+        versions.result(),
+        picked.details,
+        (arns, documents, {k: dict(v) for k, v in picked.inline.items()}),
+    )
+    return found, picked.findings
+
+
 async def plan_found(
     reader: IamReader,
     policy: SudoPolicy,
@@ -116,20 +155,39 @@ async def plan_found(
     full_report: bool = False,
     boundary_variants: bool = True,
     ceiling: bool = False,
+    source_identity: bool = False,
+    account: str | None = None,
     drafts: Sequence[Draft] = (),
+    defined: bool = False,
 ) -> SimulatedSession:
-    """Read what the found role's session needs and plan it (see :meth:`IamSudo.plan`).
+    """Read what the found role's session needs, decide it by the sudo policy, and plan it
+    (see :meth:`IamSudo.plan`): the one place a simulation is decided and its request built.
 
-    ``full_report`` also reads the base role's tags; ``ceiling`` its policies, so that
-    what it cannot grant of the role becomes ``narrower`` findings. Without
-    ``boundary_variants`` a role's boundary is not looked up (prune's view). ``drafts``
-    are planned as more inline policies of the role (:mod:`iam_sudo.core.drafts`).
+    The sudo policy judges the role, ``principal`` and the base role the session will
+    really use (a boundary variant, when the role has a boundary), for ``found.caller``;
+    :class:`SudoPolicyDenied` otherwise. ``full_report`` also reads the base role's tags;
+    ``ceiling`` its policies, so that what it cannot grant of the role becomes
+    ``narrower`` findings. ``source_identity`` names the caller in the request (STS
+    SourceIdentity); ``account`` is the other account the role is in. Without
+    ``boundary_variants`` (prune's view: it plans every role with the caller's own IAM
+    rights, to learn which policies are needed, and grants nothing) a role's boundary is
+    not looked up and no sudo policy decides. ``drafts`` are planned as more inline
+    policies of the role (:mod:`iam_sudo.core.drafts`); they, and a role ``defined`` by the
+    caller (a template's), need the sudo policy's ``allowed-added-policies``.
     """
     role, base_role_arn = found.role, found.base_role_arn
     details, policies = await read_role(reader, found)
-    if details.boundary and boundary_variants:
-        base_role_arn = await boundary_variant(reader, role, base_role_arn, details.boundary)
-        policy.check(role, base_role_arn, principal, found.caller, added_policies=bool(drafts))
+    if boundary_variants:
+        if details.boundary:
+            base_role_arn = await boundary_variant(reader, role, base_role_arn, details.boundary)
+        added = bool(drafts) or defined
+        policy.check(role, base_role_arn, principal, found.caller, added_policies=added)
+    # The base role's account is where the session lives: its own users keep bare names.
+    identity = (
+        caller_source_identity(found.caller, home_account=account_of(found.base_role_arn))
+        if source_identity
+        else None
+    )
     ceiling_read = await read_ceiling(reader, base_role_arn) if ceiling else None
     base_role_tags = None
     if full_report:
@@ -144,6 +202,8 @@ async def plan_found(
         duration_seconds=duration_seconds,
         base_role_tags=base_role_tags,
         ceiling=ceiling_read,
+        source_identity=identity,
+        account=account,
     )
 
 
@@ -156,9 +216,10 @@ async def needed_policies(
     be deleted. A role too large for STS needs none.
     """
     versions = await reader.policy_versions()
+    me = (await reader.identity()).arn
 
     async def needed_by(role: Role) -> set[str]:
-        found = Found(role, list(roles), base_arn, None, versions)
+        found = Found(role, list(roles), base_arn, me, versions)
         try:
             planned = await plan_found(reader, policy, found, boundary_variants=False)
         except SessionLimitExceeded:
@@ -182,7 +243,8 @@ async def narrowings(
 
     Each role is planned as :meth:`IamSudo.plan` would with ``exact``, under
     ``base_role`` (name or ARN) or the variant carrying its boundary; a role that cannot
-    be simulated at all (no such variant, too large for STS) has that error as its line.
+    be simulated at all (no such variant, too large for STS, a base role the sudo policy
+    does not allow) has that error as its line.
     """
     async with task_group() as group:
         base_arn = group.create_task(reader.base_role_arn(base_role))
@@ -193,7 +255,7 @@ async def narrowings(
         found = Found(role, list(roles), base_arn.result(), me.result().arn, versions.result())
         try:
             planned = await plan_found(reader, policy, found, ceiling=True)
-        except (UnsupportedRole, SessionLimitExceeded) as error:
+        except (UnsupportedRole, SessionLimitExceeded, SudoPolicyDenied) as error:
             return [str(error)]
         return narrowing_lines(planned.findings)
 

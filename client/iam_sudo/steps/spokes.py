@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from ..aws.caller import CallerProof
+from ..core.arn import account_of, is_account_id, is_role_name
 from ..core.exceptions import (
     AccessDenied,
     AccountUnreachable,
@@ -37,7 +37,6 @@ from ..core.exceptions import (
     IamSudoError,
     InvalidRequest,
 )
-from ..core.principal import is_account_id
 from ..settings.credentials import Credentials
 
 #: The role a spoke account's IAM is read through (``IAM_SUDO_READER_ROLE`` overrides it).
@@ -50,7 +49,6 @@ READER_SESSION_NAME = "iam-sudo"
 #: How many accounts ``roles --all-accounts`` reads at once: each is one ListRoles (and, for
 #: a cold reader, one AssumeRole) in its own account's IAM quota.
 ACCOUNTS_IN_FLIGHT = 32
-_ROLE_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 
 
 def check_account(account: object) -> str:
@@ -61,17 +59,11 @@ def check_account(account: object) -> str:
     return account
 
 
-def account_of(arn: str) -> str:
-    """The account field of an ARN ('' for an AWS managed resource or a malformed ARN)."""
-    parts = arn.split(":")
-    return parts[4] if len(parts) > 5 else ""
-
-
 def reader_role_name(environ: Mapping[str, str] | None = None) -> str:
     """``IAM_SUDO_READER_ROLE``, else :data:`DEFAULT_READER_ROLE`; ConfigurationError if bad."""
     environ = os.environ if environ is None else environ
     name = environ.get("IAM_SUDO_READER_ROLE", "").strip() or DEFAULT_READER_ROLE
-    if not _ROLE_NAME.fullmatch(name):
+    if not is_role_name(name):
         raise ConfigurationError(
             f"IAM_SUDO_READER_ROLE={name[:70]!r} is not an IAM role name (1 to 64 of "
             "letters, digits and +=,.@_-)"
