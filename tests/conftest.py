@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,9 +16,23 @@ import pytest
 from devtools import localaws
 
 ROOT = Path(__file__).resolve().parent.parent
-NODE_SDK = ROOT / ".pytest_cache" / "node-aws-sdk"
 PRINT_IDENTITY = "import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])"
 _counter = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """Every test ends with the process environment it started with.
+
+    The CLI run in-process sets ``os.environ`` on purpose (it marks the profiles it is
+    resolving, ``IAM_SUDO_RESOLVING_PROFILES``, for the children it starts); without this,
+    a later test's subprocess would inherit the mark and refuse to run.
+    """
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @pytest.fixture(scope="session")
@@ -237,10 +252,44 @@ def remote_env(
     return {**aws_env, **env}
 
 
+NODE_SDK = ROOT / ".pytest_cache" / "node-aws-sdk"
+NODE_PACKAGES = ("client-sts", "credential-providers")
+WHOAMI_JS = """\
+const { STSClient, GetCallerIdentityCommand } = require("@aws-sdk/client-sts");
+new STSClient({}).send(new GetCallerIdentityCommand({}))
+  .then((r) => console.log("js " + r.Arn))
+  .catch((e) => { console.log("js failed " + e.name + ": " + e.message); });
+"""
+# `node who.js [PROFILE]`: "js REGION ARN" as the SDK resolves them (a profile as the
+# client's `profile` option, as `--profile` is to the AWS CLI); "none" for no region.
+WHO_JS = """\
+const { STSClient, GetCallerIdentityCommand } = require("@aws-sdk/client-sts");
+(async () => {
+  const profile = process.argv[2];
+  const client = new STSClient(profile ? { profile } : {});
+  let region = "none";
+  try { region = await client.config.region(); } catch (e) { region = "none"; }
+  try {
+    const r = await client.send(new GetCallerIdentityCommand({}));
+    console.log("js " + region + " " + r.Arn);
+  } catch (e) { console.log("js " + region + " failed:" + e.name); }
+})();
+"""
+
+
+@pytest.fixture(scope="session")
+def node_sdk() -> Path:
+    """The AWS SDK for JavaScript v3 (its STS client and credential providers), installed
+    once into the test cache, with whoami.js (prints "js ARN") and who.js (see WHO_JS)."""
+    node_packages(*NODE_PACKAGES)
+    (NODE_SDK / "whoami.js").write_text(WHOAMI_JS)
+    (NODE_SDK / "who.js").write_text(WHO_JS)
+    return NODE_SDK
+
+
 def node_packages(*clients: str) -> Path:
     """The AWS SDK for JavaScript v3 packages ``@aws-sdk/<client>``, installed once into the
     test cache (what is there already is not installed again); skips without node and npm."""
-    import shutil
 
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.skip("node and npm are not installed")
