@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from iam_sudo.aws.recorder import RecordingEndpoint, Upstreams, partition_of
+from iam_sudo.aws.recorder import RecordingEndpoint, Upstreams, partition_of_region
 from iam_sudo.core.record import Run
 
 
@@ -84,7 +84,7 @@ def test_the_command_reaches_the_recorder_whatever_it_had_configured(tmp_path: P
 
 
 def test_partitions() -> None:
-    assert [partition_of(r) for r in ("eu-west-1", "cn-northwest-1", "us-gov-east-1")] == [
+    assert [partition_of_region(r) for r in ("eu-west-1", "cn-northwest-1", "us-gov-east-1")] == [
         "aws",
         "aws-cn",
         "aws-us-gov",

@@ -186,7 +186,7 @@ def _resolver() -> Any:
     return _RESOLVER
 
 
-def partition_of(region: str) -> str:
+def partition_of_region(region: str) -> str:
     """The partition (aws, aws-cn, aws-us-gov, ...) whose region pattern ``region`` fits."""
     try:
         return str(_resolver().get_partition_for_region(region))
@@ -612,7 +612,7 @@ class RecordingEndpoint:
             prefix,
             operation,
             params,
-            partition=partition_of(scope.region),
+            partition=partition_of_region(scope.region),
             region=scope.region,
             account=self._record.run.account,
         )

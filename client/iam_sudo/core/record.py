@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from .arn import parse as parse_arn
 from .exceptions import RecordError
 from .text import bounded
 
@@ -326,14 +327,15 @@ def _dict(value: Any) -> dict[str, Any]:
 def simulated_run(session: SimulatedSession, *, command: str = "simulate") -> Run:
     """The run of a simulation planned locally: the roles, the account, the statements
     sent as session policies and the fidelity findings (each with its one-line form)."""
-    fields = session.base_role_arn.split(":")
-    account = fields[4] if len(fields) >= 6 else None
+    base = parse_arn(session.base_role_arn)
+    account = base.account if base else None
     session_arn = None
-    if account:
+    if base:
         # The session's ARN, as STS names it: no request needed to know it.
-        name = fields[5].rpartition("/")[2]
+        name = base.resource.rpartition("/")[2]
         session_arn = (
-            f"arn:{fields[1]}:sts::{account}:assumed-role/{name}/{session.request.session_name}"
+            f"arn:{base.partition}:sts::{base.account}:assumed-role/{name}/"
+            f"{session.request.session_name}"
         )
     return Run(
         command=command,

@@ -25,12 +25,12 @@ permissions are the intersection of both), so:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .ceiling import Spec, matching
 from .denials import Denial, parse
+from .globs import action_matches
 from .record import Call, Record, Run
 
 Cause = Literal[
@@ -150,10 +150,6 @@ class Report:
         }
 
 
-def _glob_spec(patterns: Sequence[str]) -> Spec:
-    return Spec(tuple(patterns))
-
-
 def _covering_finding(run: Run, action: str | None) -> str | None:
     if not action:
         return None
@@ -161,7 +157,7 @@ def _covering_finding(run: Run, action: str | None) -> str | None:
         if finding.get("Kind") != "narrower":
             continue
         actions = [a for a in finding.get("Actions") or [] if isinstance(a, str)]
-        if actions and matching(action, [_glob_spec(actions)], resource=False):
+        if any(action_matches(action, pattern) for pattern in actions):
             return str(finding.get("Reason") or finding.get("Line") or "")
     return None
 
@@ -286,11 +282,7 @@ def _unused(record: Record) -> tuple[Unused, ...] | None:
             continue
         patterns = statement["Action"]
         patterns = [patterns] if isinstance(patterns, str) else list(patterns)
-        unused = tuple(
-            p
-            for p in patterns
-            if not any(matching(a, [Spec((p,))], resource=False) for a in actions)
-        )
+        unused = tuple(p for p in patterns if not any(action_matches(a, p) for a in actions))
         if unused:
             res = statement.get("Resource", [])
             res = [res] if isinstance(res, str) else list(res)
