@@ -875,3 +875,24 @@ def test_a_run_killed_midway_leaves_a_readable_incomplete_record(
     report = cli("report", str(record))
     assert report.returncode == 0
     assert "is incomplete" in report.stderr
+
+
+def test_remote_records_what_the_client_knows(
+    cli: Any, remote_env: dict[str, str], role: dict[str, Any], tmp_path: Path
+) -> None:
+    record = tmp_path / "run.json"
+    result = cli("simulate", "--role-name", role["name"], "--record", str(record), "--",
+                 sys.executable, "-c", "import boto3; boto3.client('sqs').list_queues()",
+                 env=remote_env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    document = json.loads(record.read_text())
+    run = document["Run"]
+    assert (run["Mode"], run["TargetRole"], run["SessionPolicies"]) == (
+        "remote",
+        role["name"],
+        None,
+    )
+    assert run["SessionArn"].endswith(f"assumed-role/IAMSudoUser/iam-sudo-{role['name']}")
+    assert [c["Operation"] for c in document["Calls"]] == ["ListQueues"]
+    report = cli("report", str(record), env=remote_env)
+    assert "GRANTED BUT NEVER USED: not known" in report.stdout
