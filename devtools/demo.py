@@ -4,6 +4,9 @@ Starts moto's server, seeds a small account (an ECS task role with inline and ma
 policies, a CodeBuild role, and the IAMSudoUser base role), then runs the real `iam-sudo`
 command: `simulate --local`, and `simulate --remote` through the function the Pulumi
 program deploys (run under Pulumi's mocks), served by a loopback Lambda Invoke API.
+Last, the fix loop (devtools/demo_fix.py): on a local AWS that denies as AWS does, a script
+run as a role that lacks one permission, the report naming it, the fix tried with
+`--add-policy`, the script passing.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from devtools import federation, localaws, pulumi_program
+from devtools import demo_fix, federation, localaws, pulumi_program
 from devtools.lambda_stand_in import LambdaStandIn
 
 BIN = Path(sys.executable).parent
@@ -163,6 +166,7 @@ def main() -> None:
 
         serve(aws, env, Path(home))
         remote(aws, env, Path(home))
+    demo_fix.loop(show, run)
     show("done")
 
 
