@@ -23,6 +23,7 @@ from typing import Any, Self, TypeVar
 
 from ..core.arn import partition_of
 from ..core.exceptions import RoleNotFound
+from ..core.refresh import Clock
 from ..core.roles import (
     Role,
     RoleDetails,
@@ -31,7 +32,7 @@ from ..core.roles import (
     role_name_of,
 )
 from .errors import Transport, base_role_refusals, reading_answer, role_arn_refusals
-from .tasks import Clock, SingleFlight, task_group
+from .tasks import SingleFlight, task_group
 
 IAM_PAGE_SIZE = 1000  # IAM's largest page: one request lists most accounts' roles
 DEFAULT_ROLES_TTL = 60.0

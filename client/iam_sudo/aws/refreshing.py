@@ -22,9 +22,8 @@ from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from ..core.exceptions import CredentialsExpired
-from ..core.refresh import Backoff, Lease
+from ..core.refresh import Backoff, Clock, Lease, system_clock
 from ..settings.credentials import Credentials
-from .tasks import Clock, system_clock
 
 __all__ = [
     "Clock",

@@ -1,27 +1,18 @@
-"""asyncio helpers: task groups, shared tasks, unwatched tasks, daemon worker threads, and
-the clocks they count time on."""
+"""asyncio helpers: task groups, shared tasks, unwatched tasks, and daemon worker threads."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
 
 from ..core.exceptions import IamSudoError
-from ..core.refresh import Instant
+from ..core.refresh import Clock, Instant, system_clock
 
 T = TypeVar("T")
-#: Now on both clocks (see :class:`iam_sudo.core.refresh.Instant`); tests pass their own.
-Clock = Callable[[], Instant]
-
-
-def system_clock() -> Instant:
-    """Now, on the wall clock and the monotonic clock."""
-    return Instant(time.time(), time.monotonic())
 
 
 @contextlib.asynccontextmanager

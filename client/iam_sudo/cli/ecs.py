@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from ..aws.refreshing import RefreshingCredentials
-from ..aws.tasks import Clock, system_clock
 from ..core.exceptions import CredentialsExpired, IamSudoError
+from ..core.refresh import Clock, system_clock
 from ..settings import config
 from ..settings import files as _files
 from ..settings.credentials import Credentials

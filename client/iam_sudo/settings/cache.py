@@ -37,7 +37,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from ..core.exceptions import ConfigurationError
-from ..core.refresh import Instant, Lease
+from ..core.refresh import Clock, Instant, Lease, system_clock
 from . import files as _files
 from .credentials import Credentials
 
@@ -267,10 +267,6 @@ def _open_own(path: Path, flags: int, mode: int = _files.FILE_MODE) -> int | Non
     return fd
 
 
-def _now() -> Instant:
-    return Instant(time.time(), time.monotonic())
-
-
 @functools.cache
 def _boot() -> str:
     """This boot's id (Linux): monotonic times of another boot mean nothing here."""
@@ -318,7 +314,7 @@ def read(path: Path, now: Instant | None = None, key: str | None = None) -> Cred
     ``key`` defaults to the file's name without ``.json``: an entry renamed to another
     key's name is refused.
     """
-    now = now or _now()
+    now = now or system_clock()
     key = key if key is not None else path.name.removesuffix(".json")
     fd = _open_own(path, os.O_RDONLY) if hasattr(os, "getuid") else None
     if fd is None:
@@ -341,7 +337,7 @@ def read(path: Path, now: Instant | None = None, key: str | None = None) -> Cred
 def entry(credentials: Credentials, key: str, received: Instant | None = None) -> str:
     """The text of a cache entry: the credential_process document, with its own key and
     when the credentials were received (default: now)."""
-    received = received or _now()
+    received = received or system_clock()
     when = {"wall": received.wall, "mono": received.mono, "boot": _boot()}
     return json.dumps(
         {"Version": 1, **credentials.to_dict(), _KEY_FIELD: key, _RECEIVED_FIELD: when},
@@ -405,7 +401,7 @@ async def obtain(
     *,
     environ: Mapping[str, str] | None = None,
     wait_seconds: float = LOCK_TIMEOUT,
-    clock: Callable[[], Instant] = _now,
+    clock: Clock = system_clock,
 ) -> Credentials:
     """``fetch()``'s credentials through the cache; a hit sends nothing and imports no SDK.
 

@@ -30,7 +30,6 @@ from typing import Any, Self
 
 from ..aws.caller import CallerProof
 from ..aws.refreshing import Refreshing
-from ..aws.tasks import Clock, system_clock
 from ..core.arn import account_of, is_account_id, is_role_name
 from ..core.duties import READER_ROLE
 from ..core.exceptions import (
@@ -40,6 +39,7 @@ from ..core.exceptions import (
     IamSudoError,
     InvalidRequest,
 )
+from ..core.refresh import Clock, system_clock
 from ..settings.credentials import Credentials
 
 #: The role a spoke account's IAM is read through (``IAM_SUDO_READER_ROLE`` overrides it).
