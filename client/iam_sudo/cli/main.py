@@ -52,10 +52,13 @@ class _Cli(click.Group):
 
 def _with_next_step(error: IamSudoError) -> str:
     """The error's line, with where to go next when the error itself cannot say it."""
-    from ..core.exceptions import SudoPolicyDenied
+    from ..core.exceptions import RemoteError, SudoPolicyDenied
 
     message = str(error)
-    if isinstance(error, SudoPolicyDenied) and "iam-sudo roles" not in message:
+    denied = isinstance(error, SudoPolicyDenied) or (
+        isinstance(error, RemoteError) and error.error_type == "SudoPolicyDenied"
+    )  # the function's own, as its reply names it
+    if denied and "iam-sudo roles" not in message:
         # The denial names only what was asked (never the policy's rules): say where the
         # allowed roles are listed.
         message += "; `iam-sudo roles` lists the roles the sudo policy lets you simulate"
