@@ -8,6 +8,7 @@ transient errors): 2 or 3 sessions for one request. These two are re-sent only w
 surely did nothing (no connection; a throttling refusal). What is *sent* is counted here.
 """
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -140,3 +141,29 @@ def test_the_retry_handler_decides_what_surely_was_not_carried_out(
     status: int | None, code: str, error: Exception | None
 ) -> None:
     assert _decide(status, code, error) is None
+
+
+async def test_prune_s_delete_sent_again_after_a_lost_answer_counts_as_done(
+    faulty_aws: tuple[dict[str, str], dict[str, str], localaws.Recorder],
+    iam: Any,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # DeletePolicy is idempotent and keeps botocore's retries; the retry after a lost answer
+    # finds nothing (NoSuchEntity): the policy is gone, as asked, and prune goes on.
+    from iam_sudo.aws.iam_reader import IamReader
+    from iam_sudo.aws.policy_store import PolicyStore
+    from iam_sudo.aws.transports import AioTransport
+
+    env, faults, recorder = faulty_aws
+    monkeypatch.setenv("AWS_ENDPOINT_URL", env["AWS_ENDPOINT_URL"])
+    arn = iam.create_policy(
+        PolicyName=f"iam-sudo-{prefix}gone",
+        Path="/iam-sudo/",
+        PolicyDocument=json.dumps(localaws.allow("s3:GetObject")),
+    )["Policy"]["Arn"]
+    faults["DeletePolicy"] = "lost*1"
+    async with IamReader(AioTransport()) as reader:
+        await PolicyStore(reader).delete([arn])
+    assert recorder.actions().count("DeletePolicy") == 2
+    assert arn not in {p["Arn"] for p in iam.list_policies(Scope="Local")["Policies"]}
