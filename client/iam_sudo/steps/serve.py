@@ -56,6 +56,7 @@ READ_TIMEOUT = 5.0
 # IMDSv2's token TTL range (EC2 User Guide, "Use IMDSv2": 1 second to 6 hours).
 IMDS_MIN_TTL, IMDS_MAX_TTL = 1, 21600
 IMDS_MAX_TOKENS = 1024
+_MAX_DIGITS = 12
 IMDS_TOKEN_PATH = "/latest/api/token"  # noqa: S105 (a path, not a secret)
 IMDS_CREDENTIALS_PATH = "/latest/meta-data/iam/security-credentials/"
 # Linux's IP_FREEBIND (linux/in.h), absent from Python's socket module before 3.12: it
@@ -116,6 +117,7 @@ _REASONS = {
     405: "Method Not Allowed",
     408: "Request Timeout",
     431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
     503: "Service Unavailable",
 }
 
@@ -184,7 +186,14 @@ class _Listener:
                 # Bounded: a flood of connections gets closed, not queued.
                 return
             async with self._gate:
-                reply = await self._answer(reader)
+                try:
+                    reply = await self._answer(reader)
+                except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
+                    raise
+                except Exception as error:  # a fault of ours: one line, never a traceback
+                    # Only the type: a message could quote the request, and a secret in it.
+                    log.warning("serve: a request could not be answered (%s)", type(error).__name__)
+                    reply = _error(500, "InternalError", "the request could not be answered")
                 await self._write(writer, reply)
         except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
             pass
@@ -251,9 +260,17 @@ def _parse(head: bytes) -> _Request | None:
     return _Request(method, path, headers)
 
 
+def _number(text: str) -> int | None:
+    """A header's decimal number, or None: ASCII digits only, and few of them (``isdigit``
+    alone takes "²", which int() refuses, and int() refuses 4300 digits or more)."""
+    if not (text.isascii() and text.isdigit()) or len(text) > _MAX_DIGITS:
+        return None
+    return int(text)
+
+
 def _length(request: _Request) -> int:
-    value = request.headers.get("content-length", "0")
-    return int(value) if value.isdigit() else -1
+    value = _number(request.headers.get("content-length", "0"))
+    return -1 if value is None else value
 
 
 class CredentialsServer:
@@ -452,8 +469,7 @@ class CredentialsServer:
         if "x-forwarded-for" in headers:
             # EC2 refuses token requests that went through a proxy (EC2 User Guide, IMDSv2).
             return _Reply(403, b"", content_type="text/plain")
-        ttl_text = headers.get("x-aws-ec2-metadata-token-ttl-seconds", "")
-        ttl = int(ttl_text) if ttl_text.isdigit() else 0
+        ttl = _number(headers.get("x-aws-ec2-metadata-token-ttl-seconds", "")) or 0
         if not IMDS_MIN_TTL <= ttl <= IMDS_MAX_TTL:
             return _Reply(400, b"", content_type="text/plain")
         token = secrets.token_urlsafe(32)
