@@ -505,3 +505,37 @@ async def test_remote_serves_the_role_the_function_simulates(
     )
     arn = sts.get_caller_identity()["Arn"]
     assert arn.endswith(f"assumed-role/IAMSudoUser/iam-sudo-{task_role['name']}")
+
+
+# -- the files it keeps: where, and what stops it --------------------------------------------
+
+
+def sts_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *services: str, **kw: Any) -> Stack:
+    """A stack of ``NAME=ROLE`` services whose roles come from :class:`Sts` (no AWS), its
+    env files in ``tmp_path/env`` (a private home, as the cache's checks require)."""
+    for name, value in private_cache(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    clock = FakeClock()
+    specs = [parse_service_option(text) for text in services]
+    return Stack(
+        specs,
+        lambda spec: Sts(clock, spec.name).fetch,
+        setup="host",
+        address="127.0.0.1",
+        port=0,
+        env_dir=kw.pop("env_dir", tmp_path / "env"),
+        region=None,
+        clock=clock,
+        **kw,
+    )
+
+
+async def test_a_service_may_be_named_like_the_lock_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compose service name is letters, digits, '.', '_', '-' from a letter or digit:
+    "serve.lock" is one, and its token directory must not be the lock file."""
+    async with sts_stack(tmp_path, monkeypatch, "serve.lock=R", "serve=S") as stack:
+        assert (stack.state_dir / "serve.lock" / "token").read_text() == stack.routes[
+            "serve.lock"
+        ].secret

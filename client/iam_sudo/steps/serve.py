@@ -600,7 +600,9 @@ class Stack:
 
     def _lock(self) -> None:
         secure_directory(self.state_dir)
-        lock = self.state_dir / "serve"
+        # Dotted: a service's token directory, beside it, is named for the service, and a
+        # service name starts with a letter or digit (a service "serve.lock" is valid).
+        lock = self.state_dir / ".serve"
         try:
             self._exits.enter_context(_files.locked(lock, wait_seconds=0))
         except TimeoutError as error:
