@@ -43,7 +43,7 @@ from ..core.compose import (
     override,
 )
 from ..core.compose import reach as compose_reach
-from ..core.exceptions import IamSudoError
+from ..core.exceptions import ConfigurationError, IamSudoError
 from ..settings import files as _files
 from ..settings.cache import secure_directory
 from ..settings.credentials import Credentials
@@ -501,6 +501,8 @@ class CredentialsServer:
 
 Fetch = Callable[[], Awaitable[Credentials]]
 _HEADER = "# iam-sudo serve"
+# How settings.cache.secure_directory's refusal begins (the rest names what it found).
+_CACHE_REFUSAL = "refusing the credential cache: "
 
 
 class ServeError(IamSudoError):
@@ -599,7 +601,7 @@ class Stack:
         self._exits.close()
 
     def _lock(self) -> None:
-        secure_directory(self.state_dir)
+        self._secure_directory(self.state_dir)
         # Dotted: a service's token directory, beside it, is named for the service, and a
         # service name starts with a letter or digit (a service "serve.lock" is valid).
         lock = self.state_dir / ".serve"
@@ -610,7 +612,32 @@ class Stack:
                 f"another iam-sudo serve uses {self.env_dir} ({error.strerror}); "
                 "stop it or give another --env-dir"
             ) from None
+        except OSError as error:  # a read-only file system, a symlink at the lock (ELOOP)
+            raise ServeError(
+                f"cannot lock {lock.with_name(lock.name + '.lock')}: "
+                f"{error.strerror or error}; give another --env-dir"
+            ) from None
         self._exits.callback(_remove, lock.with_name(lock.name + ".lock"))
+
+    def _secure_directory(self, directory: Path) -> None:
+        """Create ``directory`` 0700 after checking it and those above it (the cache's
+        rules: owned by you, not writable by group or others), never through a symlink."""
+        if directory.is_symlink():
+            raise ServeError(
+                f"{directory} is a symlink: serve keeps the services' tokens only in a "
+                "directory of its own; remove it or give another --env-dir"
+            )
+        try:
+            secure_directory(directory)
+        except ConfigurationError as error:
+            # Its message advises on the credential cache (IAM_SUDO_CACHE_DIR, --no-cache):
+            # keep what it found, "DIR is writable by group or others (mode 775)".
+            found = str(error).removeprefix(_CACHE_REFUSAL).partition("; ")[0]
+            raise ServeError(
+                f"refusing to keep the services' tokens under {self.env_dir}: {found}; "
+                "make it yours and not writable by group or others (chmod go-w), or give "
+                "--env-dir a directory of your own"
+            ) from None
 
     async def _warm(self) -> None:
         """Fetch every role once, now: prompts (MFA) happen here, on the host, and a role
@@ -711,7 +738,7 @@ class Stack:
             _check_ours(path)
         for spec in self.specs:
             token_dir = self.state_dir / spec.name
-            secure_directory(token_dir)
+            self._secure_directory(token_dir)
             # No newline: botocore refuses a token with one ("not a legal header value").
             self._write(token_dir / "token", self.routes[spec.name].secret)
         for path, text in contents.items():
