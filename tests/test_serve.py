@@ -27,7 +27,7 @@ from devtools import localaws
 from iam_sudo.core.compose import ServiceSpec, parse_service_option
 from iam_sudo.core.refresh import refresh_age
 from iam_sudo.settings.credentials import Credentials
-from iam_sudo.steps.serve import Stack
+from iam_sudo.steps.serve import ServeError, Stack
 from tests.conftest import private_cache
 from tests.fake_clock import FakeClock
 
@@ -505,3 +505,83 @@ async def test_remote_serves_the_role_the_function_simulates(
     )
     arn = sts.get_caller_identity()["Arn"]
     assert arn.endswith(f"assumed-role/IAMSudoUser/iam-sudo-{task_role['name']}")
+
+
+# -- the files it keeps: where, and what stops it --------------------------------------------
+
+
+def sts_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *services: str, **kw: Any) -> Stack:
+    """A stack of ``NAME=ROLE`` services whose roles come from :class:`Sts` (no AWS), its
+    env files in ``tmp_path/env`` (a private home, as the cache's checks require)."""
+    for name, value in private_cache(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    clock = FakeClock()
+    specs = [parse_service_option(text) for text in services]
+    return Stack(
+        specs,
+        lambda spec: Sts(clock, spec.name).fetch,
+        setup="host",
+        address="127.0.0.1",
+        port=0,
+        env_dir=kw.pop("env_dir", tmp_path / "env"),
+        region=None,
+        clock=clock,
+        **kw,
+    )
+
+
+async def test_a_service_may_be_named_like_the_lock_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compose service name is letters, digits, '.', '_', '-' from a letter or digit:
+    "serve.lock" is one, and its token directory must not be the lock file."""
+    async with sts_stack(tmp_path, monkeypatch, "serve.lock=R", "serve=S") as stack:
+        assert (stack.state_dir / "serve.lock" / "token").read_text() == stack.routes[
+            "serve.lock"
+        ].secret
+
+
+async def test_a_lock_that_cannot_be_opened_is_one_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only file system or a symlink at the lock (opened O_NOFOLLOW: ELOOP)."""
+    stack = sts_stack(tmp_path, monkeypatch, "api=R")
+    stack.state_dir.mkdir(mode=0o700, parents=True)
+    (stack.state_dir / ".serve.lock").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(ServeError, match=r"cannot lock .*\.serve\.lock: .*give another --env-dir"):
+        await stack.__aenter__()
+    assert not (tmp_path / "elsewhere").exists()
+    assert not list(stack.env_dir.glob("iam-sudo.*"))
+
+
+async def test_an_env_dir_others_may_write_is_refused_with_advice_about_env_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not the credential cache's advice (IAM_SUDO_CACHE_DIR, --no-cache), which would not help."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o775)  # a umask of 002, as Debian and Ubuntu give users
+    stack = sts_stack(tmp_path, monkeypatch, "api=R", env_dir=shared)
+    with pytest.raises(ServeError) as raised:
+        await stack.__aenter__()
+    message = str(raised.value)
+    assert f"{shared} is writable by group or others (mode 775)" in message
+    assert "--env-dir" in message
+    assert "IAM_SUDO_CACHE_DIR" not in message
+    assert "cache" not in message
+    assert list(shared.iterdir()) == []
+
+
+@pytest.mark.parametrize("linked", [".iam-sudo", ".iam-sudo/api"])
+async def test_tokens_are_never_written_through_a_symlinked_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, linked: str
+) -> None:
+    stack = sts_stack(tmp_path, monkeypatch, "api=R")
+    target = tmp_path / "target"
+    target.mkdir(mode=0o700)
+    link = stack.env_dir / linked
+    link.parent.mkdir(mode=0o700, parents=True)
+    link.symlink_to(target)
+    with pytest.raises(ServeError, match=f"{link} is a symlink"):
+        await stack.__aenter__()
+    assert not [p for p in target.rglob("*") if p.is_file()]

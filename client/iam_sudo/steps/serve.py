@@ -43,7 +43,7 @@ from ..core.compose import (
     override,
 )
 from ..core.compose import reach as compose_reach
-from ..core.exceptions import IamSudoError
+from ..core.exceptions import ConfigurationError, IamSudoError
 from ..settings import files as _files
 from ..settings.cache import secure_directory
 from ..settings.credentials import Credentials
@@ -56,6 +56,7 @@ READ_TIMEOUT = 5.0
 # IMDSv2's token TTL range (EC2 User Guide, "Use IMDSv2": 1 second to 6 hours).
 IMDS_MIN_TTL, IMDS_MAX_TTL = 1, 21600
 IMDS_MAX_TOKENS = 1024
+_MAX_DIGITS = 12
 IMDS_TOKEN_PATH = "/latest/api/token"  # noqa: S105 (a path, not a secret)
 IMDS_CREDENTIALS_PATH = "/latest/meta-data/iam/security-credentials/"
 # Linux's IP_FREEBIND (linux/in.h), absent from Python's socket module before 3.12: it
@@ -116,6 +117,7 @@ _REASONS = {
     405: "Method Not Allowed",
     408: "Request Timeout",
     431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
     503: "Service Unavailable",
 }
 
@@ -184,7 +186,14 @@ class _Listener:
                 # Bounded: a flood of connections gets closed, not queued.
                 return
             async with self._gate:
-                reply = await self._answer(reader)
+                try:
+                    reply = await self._answer(reader)
+                except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
+                    raise
+                except Exception as error:  # a fault of ours: one line, never a traceback
+                    # Only the type: a message could quote the request, and a secret in it.
+                    log.warning("serve: a request could not be answered (%s)", type(error).__name__)
+                    reply = _error(500, "InternalError", "the request could not be answered")
                 await self._write(writer, reply)
         except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
             pass
@@ -251,9 +260,17 @@ def _parse(head: bytes) -> _Request | None:
     return _Request(method, path, headers)
 
 
+def _number(text: str) -> int | None:
+    """A header's decimal number, or None: ASCII digits only, and few of them (``isdigit``
+    alone takes "²", which int() refuses, and int() refuses 4300 digits or more)."""
+    if not (text.isascii() and text.isdigit()) or len(text) > _MAX_DIGITS:
+        return None
+    return int(text)
+
+
 def _length(request: _Request) -> int:
-    value = request.headers.get("content-length", "0")
-    return int(value) if value.isdigit() else -1
+    value = _number(request.headers.get("content-length", "0"))
+    return -1 if value is None else value
 
 
 class CredentialsServer:
@@ -452,8 +469,7 @@ class CredentialsServer:
         if "x-forwarded-for" in headers:
             # EC2 refuses token requests that went through a proxy (EC2 User Guide, IMDSv2).
             return _Reply(403, b"", content_type="text/plain")
-        ttl_text = headers.get("x-aws-ec2-metadata-token-ttl-seconds", "")
-        ttl = int(ttl_text) if ttl_text.isdigit() else 0
+        ttl = _number(headers.get("x-aws-ec2-metadata-token-ttl-seconds", "")) or 0
         if not IMDS_MIN_TTL <= ttl <= IMDS_MAX_TTL:
             return _Reply(400, b"", content_type="text/plain")
         token = secrets.token_urlsafe(32)
@@ -485,6 +501,8 @@ class CredentialsServer:
 
 Fetch = Callable[[], Awaitable[Credentials]]
 _HEADER = "# iam-sudo serve"
+# How settings.cache.secure_directory's refusal begins (the rest names what it found).
+_CACHE_REFUSAL = "refusing the credential cache: "
 
 
 class ServeError(IamSudoError):
@@ -583,8 +601,10 @@ class Stack:
         self._exits.close()
 
     def _lock(self) -> None:
-        secure_directory(self.state_dir)
-        lock = self.state_dir / "serve"
+        self._secure_directory(self.state_dir)
+        # Dotted: a service's token directory, beside it, is named for the service, and a
+        # service name starts with a letter or digit (a service "serve.lock" is valid).
+        lock = self.state_dir / ".serve"
         try:
             self._exits.enter_context(_files.locked(lock, wait_seconds=0))
         except TimeoutError as error:
@@ -592,7 +612,32 @@ class Stack:
                 f"another iam-sudo serve uses {self.env_dir} ({error.strerror}); "
                 "stop it or give another --env-dir"
             ) from None
+        except OSError as error:  # a read-only file system, a symlink at the lock (ELOOP)
+            raise ServeError(
+                f"cannot lock {lock.with_name(lock.name + '.lock')}: "
+                f"{error.strerror or error}; give another --env-dir"
+            ) from None
         self._exits.callback(_remove, lock.with_name(lock.name + ".lock"))
+
+    def _secure_directory(self, directory: Path) -> None:
+        """Create ``directory`` 0700 after checking it and those above it (the cache's
+        rules: owned by you, not writable by group or others), never through a symlink."""
+        if directory.is_symlink():
+            raise ServeError(
+                f"{directory} is a symlink: serve keeps the services' tokens only in a "
+                "directory of its own; remove it or give another --env-dir"
+            )
+        try:
+            secure_directory(directory)
+        except ConfigurationError as error:
+            # Its message advises on the credential cache (IAM_SUDO_CACHE_DIR, --no-cache):
+            # keep what it found, "DIR is writable by group or others (mode 775)".
+            found = str(error).removeprefix(_CACHE_REFUSAL).partition("; ")[0]
+            raise ServeError(
+                f"refusing to keep the services' tokens under {self.env_dir}: {found}; "
+                "make it yours and not writable by group or others (chmod go-w), or give "
+                "--env-dir a directory of your own"
+            ) from None
 
     async def _warm(self) -> None:
         """Fetch every role once, now: prompts (MFA) happen here, on the host, and a role
@@ -693,7 +738,7 @@ class Stack:
             _check_ours(path)
         for spec in self.specs:
             token_dir = self.state_dir / spec.name
-            secure_directory(token_dir)
+            self._secure_directory(token_dir)
             # No newline: botocore refuses a token with one ("not a legal header value").
             self._write(token_dir / "token", self.routes[spec.name].secret)
         for path, text in contents.items():
