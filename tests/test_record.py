@@ -542,6 +542,10 @@ def enforcing() -> Iterator[tuple[Any, dict[str, str]]]:
         localaws.trust_policy(("AWS", f"arn:aws:iam::{LOOP_ACCOUNT}:user/developer"))
     )
     iam.create_role(RoleName="IAMSudoUser", AssumeRolePolicyDocument=trust)
+    for name, document in localaws.guard(account=LOOP_ACCOUNT).items():
+        iam.put_role_policy(
+            RoleName="IAMSudoUser", PolicyName=name, PolicyDocument=json.dumps(document)
+        )
     iam.put_role_policy(
         RoleName="IAMSudoUser",
         PolicyName="ceiling",

@@ -52,10 +52,12 @@ class _Cli(click.Group):
 
 def _with_next_step(error: IamSudoError) -> str:
     """The error's line, with where to go next when the error itself cannot say it."""
-    from ..core.exceptions import RemoteError, SudoPolicyDenied
+    from ..core.exceptions import RemoteError, SudoPolicyDenied, UnsafeBaseRole
 
     message = str(error)
-    denied = isinstance(error, SudoPolicyDenied) or (
+    # An unsafe base role's refusal names its own fix (another base role): `roles` would
+    # not help. Every other denial names only what was asked, never the policy's rules.
+    denied = (isinstance(error, SudoPolicyDenied) and not isinstance(error, UnsafeBaseRole)) or (
         isinstance(error, RemoteError) and error.error_type == "SudoPolicyDenied"
     )  # the function's own, as its reply names it
     if denied and "iam-sudo roles" not in message:
