@@ -14,9 +14,12 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -140,9 +143,84 @@ def main() -> None:
             f"the second time, iam-sudo answered from its cache: {len(simulated)} requests to AWS"
         )
 
+        serve(aws, env, Path(home))
         remote(aws, env, Path(home))
     demo_fix.loop(show, run)
     show("done")
+
+
+def serve(aws: localaws.LocalAws, env: dict[str, str], home: Path) -> None:
+    """`iam-sudo serve` with two services, each a host process started with its env file."""
+    show("serve a local stack: each service its own simulated role, from one server")
+    stack = home / "stack"
+    stack.mkdir()
+    args = [
+        "iam-sudo",
+        "serve",
+        "--local",
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--env-dir",
+        str(stack),
+        "--service",
+        "api=TaskRole",
+        "--service",
+        "build=BuildRole",
+    ]
+    print(f"$ {shlex.join(args)} &", flush=True)
+    log = home / "serve.log"
+    serve_env = {**env, "HOME": str(home)}  # its token directory lives under a private home
+    with open(log, "w") as output:
+        process = subprocess.Popen(args, env=serve_env, stdout=output, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while "Ctrl-C stops serving" not in log.read_text():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"serve did not start:\n{log.read_text()}")
+            time.sleep(0.1)
+        print(_indent(log.read_text()))
+        print(f"$ cat {stack / 'iam-sudo.api.env'}")
+        print(_indent((stack / "iam-sudo.api.env").read_text()))
+        for service in ("api", "build"):
+            container = _container_env(stack / f"iam-sudo.{service}.env", home, aws.url)
+            print(f"as service {service} (a host process with only its env file):", flush=True)
+            run(WHOAMI, container)
+        api_token = (stack / ".iam-sudo" / "api" / "token").read_text()
+        build_url = _env_file(stack / "iam-sudo.build.env")["AWS_CONTAINER_CREDENTIALS_FULL_URI"]
+        request = urllib.request.Request(build_url, headers={"Authorization": api_token})
+        try:
+            urllib.request.urlopen(request, timeout=10).close()
+            print("api's secret opened build's route: this must not happen")
+        except urllib.error.HTTPError as error:
+            print(f"api's secret on build's route: HTTP {error.code} (each secret opens one route)")
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+    left = sorted(p.name for p in stack.rglob("*") if p.is_file())
+    print(f"Ctrl-C: serve stopped; files left in {stack}: {left or 'none'}")
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"  {line}" for line in text.strip().splitlines())
+
+
+def _env_file(path: Path) -> dict[str, str]:
+    lines = path.read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def _container_env(env_file: Path, home: Path, aws_url: str) -> dict[str, str]:
+    """What a container started with `--env-file` has: that and the (local) AWS endpoint."""
+    empty = home / "container-home"
+    empty.mkdir(exist_ok=True)
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(empty),
+        "AWS_ENDPOINT_URL": aws_url,
+        **_env_file(env_file),
+    }
 
 
 def remote(aws: localaws.LocalAws, env: dict[str, str], home: Path) -> None:

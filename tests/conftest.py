@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,21 @@ from devtools import localaws
 ROOT = Path(__file__).resolve().parent.parent
 PRINT_IDENTITY = "import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])"
 _counter = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def _environment_restored() -> Iterator[None]:
+    """Every test ends with the process environment it started with.
+
+    The CLI run in-process sets ``os.environ`` on purpose (it marks the profiles it is
+    resolving, ``IAM_SUDO_RESOLVING_PROFILES``, for the children it starts); without this,
+    a later test's subprocess would inherit the mark and refuse to run.
+    """
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @pytest.fixture(scope="session")
@@ -234,3 +250,58 @@ def remote_env(
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return {**aws_env, **env}
+
+
+NODE_SDK = ROOT / ".pytest_cache" / "node-aws-sdk"
+NODE_PACKAGES = ("client-sts", "credential-providers")
+WHOAMI_JS = """\
+const { STSClient, GetCallerIdentityCommand } = require("@aws-sdk/client-sts");
+new STSClient({}).send(new GetCallerIdentityCommand({}))
+  .then((r) => console.log("js " + r.Arn))
+  .catch((e) => { console.log("js failed " + e.name + ": " + e.message); });
+"""
+# `node who.js [PROFILE]`: "js REGION ARN" as the SDK resolves them (a profile as the
+# client's `profile` option, as `--profile` is to the AWS CLI); "none" for no region.
+WHO_JS = """\
+const { STSClient, GetCallerIdentityCommand } = require("@aws-sdk/client-sts");
+(async () => {
+  const profile = process.argv[2];
+  const client = new STSClient(profile ? { profile } : {});
+  let region = "none";
+  try { region = await client.config.region(); } catch (e) { region = "none"; }
+  try {
+    const r = await client.send(new GetCallerIdentityCommand({}));
+    console.log("js " + region + " " + r.Arn);
+  } catch (e) { console.log("js " + region + " failed:" + e.name); }
+})();
+"""
+
+
+@pytest.fixture(scope="session")
+def node_sdk() -> Path:
+    """The AWS SDK for JavaScript v3 (its STS client and credential providers), installed
+    once into the test cache, with whoami.js (prints "js ARN") and who.js (see WHO_JS)."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node and npm are not installed")
+    if not all((NODE_SDK / "node_modules" / "@aws-sdk" / p).is_dir() for p in NODE_PACKAGES):
+        NODE_SDK.mkdir(parents=True, exist_ok=True)
+        installed = subprocess.run(
+            [
+                "npm",
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+                str(NODE_SDK),
+                *(f"@aws-sdk/{package}@3" for package in NODE_PACKAGES),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if installed.returncode != 0:
+            pytest.skip(f"npm could not install the JS SDK: {installed.stderr[-300:]}")
+    (NODE_SDK / "whoami.js").write_text(WHOAMI_JS)
+    (NODE_SDK / "who.js").write_text(WHO_JS)
+    return NODE_SDK

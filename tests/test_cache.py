@@ -2,7 +2,10 @@
 can touch (tests run as root; the attacker is uid 65534)."""
 
 import asyncio
+import contextlib
+import errno
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -15,9 +18,11 @@ from pathlib import Path
 import pytest
 
 from iam_sudo import ConfigurationError, Credentials
+from iam_sudo.core.exceptions import CredentialsExpired
+from iam_sudo.core.refresh import Instant
+from iam_sudo.settings import cache
 from iam_sudo.settings.cache import (
     MAX_AHEAD,
-    REFRESH_MARGIN,
     cache_key,
     entry,
     lock,
@@ -26,8 +31,17 @@ from iam_sudo.settings.cache import (
     secure_directory,
     write,
 )
+from tests.fake_clock import FakeClock
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+MONO = 5000.0
+
+
+def at(seconds: float = 0, *, wall_only: float = 0) -> Instant:
+    """NOW plus ``seconds`` on both clocks, plus ``wall_only`` on the wall clock alone."""
+    return Instant(NOW.timestamp() + seconds + wall_only, MONO + seconds)
+
+
 NOBODY = 65534
 OTHER_USERS_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
@@ -37,16 +51,58 @@ def creds(minutes: int, now: datetime = NOW, key_id: str = "ASIAX") -> Credentia
 
 
 def store(path: Path, credentials: Credentials, key: str | None = None) -> None:
+    """An entry received at NOW."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    write(path, entry(credentials, key or path.name.removesuffix(".json")))
+    write(path, entry(credentials, key or path.name.removesuffix(".json"), at()))
 
 
-def test_fresh_credentials_are_reused_and_near_expiry_they_are_not(tmp_path: Path) -> None:
+def test_fresh_credentials_are_reused_until_the_refresh_rule_says_renew(tmp_path: Path) -> None:
     path = tmp_path / "cache" / "k.json"
     store(path, creds(60))
-    assert read(path, NOW) == creds(60)
-    assert read(path, NOW + timedelta(minutes=60) - REFRESH_MARGIN) is None
+    assert read(path, at()) == creds(60)
+    assert read(path, at(40 * 60 - 1)) == creds(60)
+    assert read(path, at(40 * 60)) is None  # 20 minutes before expiry
     assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+def test_a_15_minute_session_is_a_hit_for_half_its_life_not_never(tmp_path: Path) -> None:
+    # botocore asks credential_process again at every call inside its 15-minute advisory
+    # window (botocore/credentials.py): a 900 s answer must still be served from here.
+    path = tmp_path / "k.json"
+    store(path, creds(15))
+    assert read(path, at(449)) == creds(15)
+    assert read(path, at(450)) is None
+
+
+def test_a_wall_clock_jump_or_set_back_never_serves_an_expired_entry(tmp_path: Path) -> None:
+    path = tmp_path / "k.json"
+    store(path, creds(60))
+    assert read(path, at(0, wall_only=2 * 3600)) is None  # woke after two hours' suspend
+    assert read(path, at(3600, wall_only=-2 * 3600)) is None  # clock set back two hours
+
+
+async def test_one_fetch_per_window_over_a_simulated_hour(tmp_path: Path) -> None:
+    clock = FakeClock(datetime.now(UTC))
+    env = {"HOME": str(tmp_path), "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
+    calls: list[int] = []
+
+    async def fetch() -> Credentials:
+        calls.append(1)
+        return Credentials(f"ASIA{len(calls)}", "s", "t", clock.in_(900))
+
+    for _ in range(120):  # an SDK running credential_process every 30 s
+        got = await obtain(["a"], fetch, environ=env, clock=clock)
+        assert got.expiration > clock.now()
+        clock.advance(30)
+    assert len(calls) == 8  # every 7.5 minutes, halfway through each 15-minute session
+
+
+async def test_credentials_fetched_too_near_expiry_are_refused_not_cached(tmp_path: Path) -> None:
+    env = {"HOME": str(tmp_path), "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
+    stale = creds(1, datetime.now(UTC))
+    with pytest.raises(CredentialsExpired, match="clock"):
+        await obtain(["a"], lambda: fetch_counting([], stale), environ=env)
+    assert list((tmp_path / "cache").glob("*.json")) == []
 
 
 def test_corrupt_or_foreign_files_are_never_trusted(tmp_path: Path) -> None:
@@ -61,21 +117,21 @@ def test_corrupt_or_foreign_files_are_never_trusted(tmp_path: Path) -> None:
     ):
         path.write_text(text)
         os.chmod(path, 0o600)
-        assert read(path, NOW) is None
+        assert read(path, at()) is None
     store(path, creds(60))
     for mode in (0o644, 0o640, 0o400, 0o700):
         os.chmod(path, mode)
-        assert read(path, NOW) is None, f"mode {mode:o}: only 0600 is ours"
+        assert read(path, at()) is None, f"mode {mode:o}: only 0600 is ours"
     os.chmod(path, 0o600)
     os.chown(path, NOBODY, -1)
-    assert read(path, NOW) is None, "another user's file"
+    assert read(path, at()) is None, "another user's file"
     os.chown(path, 0, -1)
     link = tmp_path / "link.json"
     link.symlink_to(path)
-    assert read(link, NOW, key="k") is None, "a symlink is not followed"
+    assert read(link, at(), key="k") is None, "a symlink is not followed"
     fifo = tmp_path / "fifo.json"
     os.mkfifo(fifo, 0o600)
-    assert read(fifo, NOW) is None, "a FIFO is neither waited on nor read"
+    assert read(fifo, at()) is None, "a FIFO is neither waited on nor read"
 
 
 def test_an_entry_is_used_for_its_own_key_only(tmp_path: Path) -> None:
@@ -86,19 +142,19 @@ def test_an_entry_is_used_for_its_own_key_only(tmp_path: Path) -> None:
     os.rename(admin, tmp_path / "x")
     os.rename(readonly, admin)
     os.rename(tmp_path / "x", readonly)
-    assert read(readonly, NOW) is None
-    assert read(admin, NOW) is None
+    assert read(readonly, at()) is None
+    assert read(admin, at()) is None
 
 
 def test_an_entry_expiring_later_than_any_sts_session_is_refused(tmp_path: Path) -> None:
     # STS API reference, AssumeRole DurationSeconds: at most 43200 seconds (12 hours).
     path = tmp_path / "k.json"
     store(path, creds(int(MAX_AHEAD.total_seconds() // 60)))
-    assert read(path, NOW) is not None
+    assert read(path, at()) is not None
     store(path, creds(12 * 60 + 1))
-    assert read(path, NOW) is None
+    assert read(path, at()) is None
     store(path, creds(24 * 60 * 365))
-    assert read(path, NOW) is None
+    assert read(path, at()) is None
 
 
 def test_the_key_covers_the_arguments_and_the_settings_that_change_the_answer(
@@ -141,22 +197,106 @@ async def fetch_counting(calls: list[int], credentials: Credentials) -> Credenti
     return credentials
 
 
-async def test_a_refused_cache_is_one_line_and_no_cache_still_serves(tmp_path: Path) -> None:
+def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_a_refused_cache_is_one_warning_and_the_credentials_come_without_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     shared = tmp_path / "shared"
     shared.mkdir(mode=0o777)
     os.chmod(shared, 0o777)  # noqa: S103
     env = {"HOME": str(tmp_path), "IAM_SUDO_CACHE_DIR": str(shared / "cache")}
     calls: list[int] = []
     fresh = creds(60, datetime.now(UTC))
-    with pytest.raises(ConfigurationError) as caught:
-        await obtain(["a"], lambda: fetch_counting(calls, fresh), environ=env)
-    assert str(caught.value) == (
-        f"refusing the credential cache: {shared} is writable by group or others (mode 777); "
-        "make it yours and not writable by group or others (chown, chmod go-w), set "
-        "IAM_SUDO_CACHE_DIR to a directory of your own, or use --no-cache"
-    )
-    assert calls == []
+    assert await obtain(["a"], lambda: fetch_counting(calls, fresh), environ=env) == fresh
+    assert warnings_of(caplog) == [
+        f"not using the credential cache: refusing the credential cache: {shared} is "
+        "writable by group or others (mode 777); make it yours and not writable by group "
+        "or others (chown, chmod go-w), set IAM_SUDO_CACHE_DIR to a directory of your own, "
+        "or use --no-cache; getting the credentials without it"
+    ]
+    assert calls == [1]
     assert list(shared.iterdir()) == [], "nothing created"
+
+
+async def test_a_read_only_home_is_one_warning_and_the_credentials_come_without_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    env = {"HOME": str(home)}  # the default cache, ~/.aws/iam-sudo/cache
+    calls: list[int] = []
+    fresh = creds(60, datetime.now(UTC))
+    with read_only(home):
+        for _ in range(2):
+            assert await obtain(["a"], lambda: fetch_counting(calls, fresh), environ=env) == fresh
+    assert calls == [1, 1]
+    assert len(warnings_of(caplog)) == 2, "one line per run"
+    assert "cannot be created" in warnings_of(caplog)[0]
+
+
+async def test_a_read_only_cache_directory_is_one_warning_and_no_fetch_more(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = {"HOME": str(tmp_path), "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
+    calls: list[int] = []
+    fresh = creds(60, datetime.now(UTC))
+    directory = secure_directory(tmp_path / "cache", env)
+    with read_only(directory):
+        assert await obtain(["a"], lambda: fetch_counting(calls, fresh), environ=env) == fresh
+    assert calls == [1]
+    [warning] = warnings_of(caplog)
+    assert "cannot create the credential cache lock" in warning
+    assert "Read-only file system" in warning
+
+
+async def test_an_entry_that_cannot_be_written_is_one_warning_after_one_fetch(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {"HOME": str(tmp_path), "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
+    calls: list[int] = []
+    fresh = creds(60, datetime.now(UTC))
+
+    def disk_full(path: Path, data: str) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(cache, "write", disk_full)
+    assert await obtain(["a"], lambda: fetch_counting(calls, fresh), environ=env) == fresh
+    assert calls == [1]
+    [warning] = warnings_of(caplog)
+    assert warning.startswith("not using the credential cache: cannot write ")
+    assert "No space left on device" in warning
+
+
+async def test_no_home_at_all_is_one_warning_not_a_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def nowhere() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(Path, "home", staticmethod(nowhere))
+    fresh = creds(60, datetime.now(UTC))
+    assert await obtain(["a"], lambda: fetch_counting([], fresh), environ={}) == fresh
+    [warning] = warnings_of(caplog)
+    assert "home directory" in warning
+
+
+@contextlib.contextmanager
+def read_only(path: Path) -> Iterator[None]:
+    """``path`` on a read-only bind mount, as a read-only home is (root ignores modes)."""
+    done = subprocess.run(
+        ["mount", "--bind", "-o", "ro", str(path), str(path)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot bind-mount read-only here: {done.stderr.decode()[-200:]}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
 
 
 def test_a_directory_above_the_cache_up_to_home_is_checked_too(tmp_path: Path) -> None:
@@ -224,7 +364,9 @@ def reachable() -> Iterator[Path]:
     shutil.rmtree(path)
 
 
-async def test_another_local_user_cannot_plant_swap_or_redirect_entries(reachable: Path) -> None:
+async def test_another_local_user_cannot_plant_swap_or_redirect_entries(
+    reachable: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     tmp_path = reachable
     # A world-writable, sticky place like /tmp, where the attacker got there first.
     public = tmp_path / "public"
@@ -252,15 +394,17 @@ async def test_another_local_user_cannot_plant_swap_or_redirect_entries(reachabl
     )
     calls: list[int] = []
     mine = creds(60, datetime.now(UTC), "ASIAREADONLY")
-    with pytest.raises(ConfigurationError, match=rf"{shared} is owned by uid {NOBODY}"):
-        await obtain(["simulate", "{}"], lambda: fetch_counting(calls, mine), environ=env)
-    assert calls == []
+    got = await obtain(["simulate", "{}"], lambda: fetch_counting(calls, mine), environ=env)
+    assert got == mine, "the planted entry is never served"
+    assert calls == [1]
+    assert f"{shared} is owned by uid {NOBODY}" in warnings_of(caplog)[-1]
     assert victim_file.read_text() == "mine\n", "nothing written through the symlink"
     assert sorted(p.name for p in shared.iterdir()) == [f"{key}.json", f"{key}.json.lock"]
     # The attacker's directory, even made not writable by others, is still not ours.
     as_nobody("import os, sys; os.chmod(sys.argv[1], 0o755)", str(shared))
-    with pytest.raises(ConfigurationError, match=f"owned by uid {NOBODY}"):
-        await obtain(["simulate", "{}"], lambda: fetch_counting(calls, mine), environ=env)
+    got = await obtain(["simulate", "{}"], lambda: fetch_counting(calls, mine), environ=env)
+    assert got == mine
+    assert f"owned by uid {NOBODY}" in warnings_of(caplog)[-1]
     # In a cache of one's own, the same planted files are ignored and replaced.
     own = home / "cache"
     env = {"HOME": str(home), "IAM_SUDO_CACHE_DIR": str(own)}
@@ -273,10 +417,10 @@ async def test_another_local_user_cannot_plant_swap_or_redirect_entries(reachabl
     (own / f"{key}.json.lock").symlink_to(victim_file)
     got = await obtain(["simulate", "{}"], lambda: fetch_counting(calls, mine), environ=env)
     assert got == mine
-    assert calls == [1]
+    assert calls == [1, 1, 1]
     assert victim_file.read_text() == "mine\n"
     assert planted.stat().st_uid == os.getuid()
     assert (
         await obtain(["simulate", "{}"], lambda: fetch_counting(calls, mine), environ=env) == mine
     )
-    assert calls == [1], "the replaced entry is a hit"
+    assert calls == [1, 1, 1], "the replaced entry is a hit"

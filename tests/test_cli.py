@@ -1021,7 +1021,7 @@ def test_profile_may_replace_keys_iam_sudo_saved_there_before(
         (
             "[default]\nmfa_serial = arn:aws:iam::123456789012:mfa/me\n",
             ["assume", "--role-name", "R"],
-            "mfa_serial of profile default needs a fresh MFA code",
+            "profile default has mfa_serial, which asks for an MFA code, and no one can type it",
         ),
         ("", ["simulate", "--role-name", "X", "--duration", "7200"], "--duration goes with"),
         ("", ["assume", "--role-name", "R", "--session-name", "a b"], "invalid --session-name"),

@@ -67,9 +67,14 @@ def test_the_demo_runs_both_paths_on_the_embedded_local_aws() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     arn = "assumed-role/IAMSudoUser/iam-sudo-demo-stack-TaskRole-9AO01PCC7I0T"
-    assert result.stdout.count(arn) == 6, (
-        "local, profile, credential_process twice, remote, console"
+    assert result.stdout.count(arn) == 7, (
+        "local, profile, credential_process twice, serve's api service, remote, console"
     )
+    build = "assumed-role/IAMSudoUser/iam-sudo-demo-stack-BuildRole-1QW2E3R4"
+    assert result.stdout.count(build) == 1, "serve's build service"
+    assert "api's secret on build's route: HTTP 401" in result.stdout
+    assert "files left in" in result.stdout
+    assert result.stdout.split("files left in", 1)[1].split("\n", 1)[0].endswith(": none")
     assert f"the federation endpoint signed in arn:aws:sts::123456789012:{arn}" in result.stdout
     assert "the second time, iam-sudo answered from its cache: 0 requests to AWS" in result.stdout
     assert "demo-stack-TaskRole-9AO01PCC7I0T\tService:ecs-tasks.amazonaws.com" in result.stdout

@@ -118,6 +118,15 @@ def _check_configurable(name: str, params: dict[str, Any], source_profile: str |
             "--ecs-server serves a command; a profile's credential_process prints its "
             "credentials: drop --ecs-server"
         )
+    from ..settings.config import DEFAULT_PROFILE, profile_in_effect
+    from ..settings.unattended import check_unattended
+
+    source = source_profile or profile_in_effect() or DEFAULT_PROFILE
+    try:
+        # For assume and simulate alike: the source's own chain may ask for an MFA code.
+        check_unattended("at each refresh of a credential_process", profile=source)
+    except IamSudoError as error:
+        raise click.UsageError(str(error)) from None
     if name == "simulate":
         if params.get("remote") and params.get("duration") != DEFAULT_DURATION_SECONDS:
             raise click.UsageError("--duration goes with --local; --remote credentials last 1 hour")
@@ -128,7 +137,6 @@ def _check_configurable(name: str, params: dict[str, Any], source_profile: str |
             "drop it (for MFA, assume the role with `iam-sudo assume` when you need it)"
         )
     from ..core.session import check_assume_options
-    from ..settings.config import DEFAULT_PROFILE, profile_in_effect, read_config
 
     try:
         check_assume_options(
@@ -136,14 +144,11 @@ def _check_configurable(name: str, params: dict[str, Any], source_profile: str |
             external_id=params.get("external_id"),
             session_name=params.get("session_name"),
         )
-        source = source_profile or profile_in_effect() or DEFAULT_PROFILE
-        profile_serial = read_config().profile(source).get("mfa_serial")
     except IamSudoError as error:
         raise click.UsageError(str(error)) from None
-    if params.get("mfa_serial") or profile_serial:
-        where = "--mfa-serial" if params.get("mfa_serial") else f"mfa_serial of profile {source}"
+    if params.get("mfa_serial"):
         raise click.UsageError(
-            f"{where} needs a fresh MFA code at every refresh, which a credential_process "
+            "--mfa-serial needs a fresh MFA code at every refresh, which a credential_process "
             "cannot ask for off a terminal: use `iam-sudo assume` when you need it, or give "
             "--source-profile a profile without mfa_serial"
         )

@@ -3,9 +3,11 @@
 Static keys in a command's environment die with the session (remote simulations last an
 hour). Instead the command gets ``AWS_CONTAINER_CREDENTIALS_FULL_URI`` and
 ``AWS_CONTAINER_AUTHORIZATION_TOKEN``, the ECS container credentials protocol every AWS
-SDK speaks: it asks this server for credentials, with the token, and asks again before
-they expire; the server has fresh ones ready by then. Requests without the token get 401.
-The server lives exactly as long as the command.
+SDK speaks: it asks this server for credentials, with the token, and asks again inside
+its own window before they expire. The server renews them by the refresh rule of
+:mod:`iam_sudo.core.refresh` (once per window, however often it is asked), and never
+answers with expired ones. Requests without the token get 401. The server lives
+exactly as long as the command.
 
 The SDKs' default chains look elsewhere before the container endpoint: environment keys,
 web identity (AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE), the profile's role_arn, SSO,
@@ -21,28 +23,26 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-import logging
 import secrets
 import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Coroutine, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from ..aws.refreshing import Clock, RefreshingCredentials, system_clock
+from ..core.exceptions import CredentialsExpired, IamSudoError
 from ..settings import config
 from ..settings import files as _files
 from ..settings.credentials import Credentials
 from . import command
 
-log = logging.getLogger("iam_sudo")
-
-# The SDKs refresh container credentials 15 minutes before they expire (botocore's
-# advisory window); fresh ones are fetched a little before that.
-REFRESH_BEFORE = timedelta(minutes=20)
-RETRY_AFTER = timedelta(seconds=30)
+# How long a request waits for credentials being renewed (only when nothing valid is
+# held: a machine waking from suspend); longer than any SDK waits for this endpoint.
+ANSWER_TIMEOUT = timedelta(seconds=60)
 # Settings that would make an SDK prefer other credentials over the endpoint, or another
 # endpoint or token over ours (botocore's ContainerProvider reads RELATIVE_URI before
 # FULL_URI, and a token file before the token), besides command.CREDENTIAL_VARIABLES.
@@ -64,10 +64,15 @@ _HIDDEN = (
 
 
 class CredentialsServer:
-    """Serves the latest credentials; refreshes them with ``fetch`` in its own thread.
+    """Serves credentials to a command, renewed with ``fetch`` by the refresh rule.
 
-    Without ``fetch`` (an MFA session cannot be renewed unattended) it serves them until
-    they expire.
+    ``credentials`` are held from the start; each request is answered from a
+    :class:`~iam_sudo.aws.refreshing.RefreshingCredentials` running in the server's own
+    event loop: one fetch per refresh window however often the command's SDKs ask
+    (botocore re-asks at every call inside its 15-minute window), shared by concurrent
+    requests, never expired credentials. Without ``fetch`` (an MFA session cannot be
+    renewed unattended) it serves them until they expire, then answers 503. ``clock``:
+    see :mod:`iam_sudo.core.refresh` (tests move it).
     """
 
     def __init__(
@@ -75,22 +80,31 @@ class CredentialsServer:
         credentials: Credentials,
         fetch: Callable[[], Coroutine[Any, Any, Credentials]] | None,
         *,
-        refresh_before: timedelta = REFRESH_BEFORE,
+        clock: Clock | None = None,
     ) -> None:
-        self._credentials = credentials
-        self._fetch = fetch
-        self._refresh_before = refresh_before
+        self.credentials = RefreshingCredentials(
+            fetch,
+            initial=credentials,
+            clock=clock or system_clock,
+            # An SDK gives the endpoint 1-2 s: what is held is still valid then.
+            serve_while_refreshing=True,
+        )
         self._token = secrets.token_urlsafe(32)
-        self._lock = threading.Lock()
-        self._stopped = threading.Event()
-        self.refreshes = 0
+        self._loop = asyncio.new_event_loop()
+        self._counting = threading.Lock()
+        self.requests = 0
         self._settings: Path | None = None
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._threads = [
             threading.Thread(target=self._server.serve_forever, daemon=True),
-            threading.Thread(target=self._refresh_loop, daemon=True),
+            threading.Thread(target=self._loop.run_forever, daemon=True),
         ]
+
+    @property
+    def refreshes(self) -> int:
+        """How many times the credentials were renewed."""
+        return self.credentials.fetches
 
     @property
     def url(self) -> str:
@@ -125,33 +139,33 @@ class CredentialsServer:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stopped.set()
         self._server.shutdown()
         self._server.server_close()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._threads[1].join(timeout=5)
+        if not self._loop.is_running():
+            for task in asyncio.all_tasks(self._loop):
+                task.cancel()  # a renewal in flight: nobody will ask for it any more
+            self._loop.close()
         if self._settings is not None:
             shutil.rmtree(self._settings, ignore_errors=True)
 
-    def current(self) -> Credentials:
-        with self._lock:
-            return self._credentials
+    def settle(self) -> None:
+        """Wait until no renewal is in flight (a status view, tests, the end of a run)."""
+        future = asyncio.run_coroutine_threadsafe(self.credentials.settle(), self._loop)
+        future.result(timeout=ANSWER_TIMEOUT.total_seconds())
 
-    def _refresh_loop(self) -> None:
-        if self._fetch is None:
-            return
-        while not self._stopped.is_set():
-            due = self.current().expiration - self._refresh_before - datetime.now(UTC)
-            if self._stopped.wait(max(due.total_seconds(), 0)):
-                return
-            try:
-                fresh = asyncio.run(self._fetch())
-            except Exception as error:  # keep serving what is still valid, and retry
-                log.warning("refreshing the credentials failed: %s", error)
-                self._stopped.wait(RETRY_AFTER.total_seconds())
-                continue
-            with self._lock:
-                self._credentials = fresh
-                self.refreshes += 1
-            log.info("credentials refreshed, valid until %s", fresh.expiration.isoformat())
+    def current(self) -> Credentials:
+        """What a request gets now (renewing if due); raises what the renewal raised."""
+        future = asyncio.run_coroutine_threadsafe(self.credentials.get(), self._loop)
+        try:
+            return future.result(timeout=ANSWER_TIMEOUT.total_seconds())
+        except TimeoutError:
+            future.cancel()  # the renewal itself goes on, shared, for the next request
+            raise CredentialsExpired(
+                "the credentials expired and their renewal takes longer than "
+                f"{ANSWER_TIMEOUT.total_seconds():g} s; ask again"
+            ) from None
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -173,7 +187,18 @@ class CredentialsServer:
                 if not hmac.compare_digest(given.encode(), server._token.encode()):
                     self._send(401, {"message": "missing or wrong authorization token"})
                     return
-                credentials = server.current()
+                with server._counting:
+                    server.requests += 1
+                try:
+                    credentials = server.current()
+                except IamSudoError as error:
+                    # The SDK reports it; the message names no secret.
+                    self._send(503, {"code": type(error).__name__, "message": str(error)})
+                    return
+                except Exception as error:  # an SDK's own, unmapped: its type only
+                    message = f"renewing the credentials failed ({type(error).__name__})"
+                    self._send(503, {"code": "RenewalFailed", "message": message})
+                    return
                 self._send(
                     200,
                     {

@@ -17,6 +17,7 @@ from . import configure as cli_configure
 from . import console as cli_console
 from . import credential_process, options, sources
 from . import recording as cli_recording
+from . import serve as cli_serve
 from .delivery import deliver
 
 if TYPE_CHECKING:
@@ -75,6 +76,9 @@ def cli(verbose: bool, source_profile: str | None) -> None:
     meta = click.get_current_context().meta
     meta[options.SOURCE_PROFILE_GIVEN] = source_profile
     meta[options.RESOLVING_BEFORE] = os.environ.get(RESOLVING_VARIABLE)
+    meta[options.USER_PROFILE_VARIABLES] = [
+        name for name in options.PROFILE_VARIABLES if name in os.environ
+    ]
     try:
         use_source_profile(os.environ, source_profile)
     except IamSudoError as error:
@@ -130,8 +134,10 @@ async def assume(
     options.require_destination(profile, cmd, format_name, ecs_server)
     record_path = cli_recording.check_record(record_file, cmd)
     mfa_serial, token_code = await options.assume_mfa(
-        mfa_serial, token_code, external_id, session_name
+        mfa_serial, token_code, external_id, session_name, unattended=format_name == "process"
     )
+    # With a code typed now, the endpoint does not renew (below): nothing asks again.
+    options.check_unattended(format_name, ecs_server, refreshes=not token_code)
 
     fetch = sources.assumed(
         role_name,
@@ -271,6 +277,8 @@ async def simulate(
     if remote and duration != DEFAULT_DURATION_SECONDS:
         # The function assumes the base role from its own role: STS caps such chains at 1 hour.
         raise click.UsageError("--duration goes with --local; --remote credentials last 1 hour")
+    if not dry_run:
+        options.check_unattended(format_name, ecs_server)
     template = None
     if role_template is not None:
         if remote:
@@ -435,6 +443,7 @@ async def prune(dry_run: bool, account: str | None) -> None:
 cli.add_command(cli_configure.command(assume, simulate))
 cli.add_command(cli_console.command(simulate, assume))
 cli.add_command(cli_recording.report)
+cli.add_command(cli_serve.command())
 
 
 def main(argv: Sequence[str] | None = None) -> None:

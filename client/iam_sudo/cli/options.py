@@ -142,6 +142,19 @@ def _set_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> Non
 # Where the group's callback leaves what --source-profile after the subcommand needs.
 SOURCE_PROFILE_GIVEN = "iam_sudo.source_profile"
 RESOLVING_BEFORE = "iam_sudo.resolving_before"
+# The profile variables of the user's own environment, before --source-profile set its own.
+USER_PROFILE_VARIABLES = "iam_sudo.user_profile_variables"
+PROFILE_VARIABLES = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE")
+
+
+def user_profile_variables() -> list[str]:
+    """The profile variables (AWS_PROFILE, AWS_DEFAULT_PROFILE) set where iam-sudo was run."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        import os
+
+        return [name for name in PROFILE_VARIABLES if name in os.environ]
+    return list(ctx.find_root().meta.get(USER_PROFILE_VARIABLES, []))
 
 
 def _set_source_profile(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
@@ -275,11 +288,13 @@ async def assume_mfa(
     token_code: str | None,
     external_id: str | None,
     session_name: str | None,
+    unattended: bool = False,
 ) -> tuple[str | None, str | None]:
     """Check assume's options; (MFA serial, code): the profile's serial, a code asked for.
 
     The serial defaults to ``mfa_serial`` of the calling profile, as the AWS CLI's; the
-    code is prompted for on a terminal. Raises :class:`click.UsageError` for bad values.
+    code is prompted for on a terminal, unless ``unattended`` (a credential_process: the
+    SDK captures the prompt). Raises :class:`click.UsageError` for bad values.
     """
     from ..core.session import check_assume_options
 
@@ -301,8 +316,30 @@ async def assume_mfa(
 
     check(token_code)
     if mfa_serial and token_code is None:
-        if not sys.stdin.isatty():
-            raise click.UsageError("--mfa-serial needs --token-code when not run on a terminal")
+        if unattended or not sys.stdin.isatty():
+            where = "with --format process" if unattended else "when not run on a terminal"
+            raise click.UsageError(f"--mfa-serial needs --token-code {where}")
         token_code = str(await click.prompt(f"MFA code for {mfa_serial}", err=True)).strip()
         check(token_code)
     return mfa_serial, token_code
+
+
+def check_unattended(format_name: str | None, ecs_server: bool, refreshes: bool = True) -> None:
+    """Refuse, before anything starts, a run that would wait on an MFA prompt no one sees.
+
+    Unattended: printing for a credential_process (``--format process``), and an ECS
+    endpoint that renews the credentials while the command holds the terminal. See
+    :func:`iam_sudo.settings.unattended.check_unattended`. Raises :class:`click.UsageError`.
+    """
+    if format_name == "process":
+        where = "as a credential_process"
+    elif ecs_server and refreshes:
+        where = "while --ecs-server renews the credentials"
+    else:
+        return
+    from ..settings.unattended import check_unattended as check
+
+    try:
+        check(where)
+    except IamSudoError as error:
+        raise click.UsageError(str(error)) from None

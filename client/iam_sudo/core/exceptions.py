@@ -24,6 +24,7 @@ The hierarchy, like httpx's, groups failures by what the caller can do about the
     │   └── AccessDenied
     ├── RemoteError             the iam-sudo function failed
     ├── CredentialsFileError    the shared credentials file cannot be written
+    ├── CredentialsExpired      held credentials expired and cannot be renewed now
     └── CommandError            the command to run with the credentials cannot be started
 
 Each message is one line that says what is wrong and what to do.
@@ -151,6 +152,11 @@ class RemoteError(IamSudoError):
 
 class CredentialsFileError(IamSudoError):
     """The shared credentials file cannot be read or written."""
+
+
+class CredentialsExpired(IamSudoError):
+    """Credentials cannot be served: they expired (or arrived too near their expiry) and
+    could not be renewed (see :mod:`iam_sudo.core.refresh`)."""
 
 
 class CommandError(IamSudoError):

@@ -1,8 +1,10 @@
 """A credential cache for ``credential_process``, like the AWS CLI's ``~/.aws/cli/cache``.
 
 An SDK runs ``credential_process`` whenever it needs credentials, and many processes may
-run it at once. One 0600 file per request in a 0700 directory holds the answer until
-:data:`REFRESH_MARGIN` before it expires; the key covers everything that changes the
+run it at once. One 0600 file per request in a 0700 directory holds the answer until it
+is due for renewal by the refresh rule of :mod:`iam_sudo.core.refresh` (20 minutes
+before expiry, or halfway through a shorter session; its age counted on the wall clock
+and, within one boot, the monotonic clock); the key covers everything that changes the
 answer, including who iam-sudo's own credentials are. Concurrent askers take a lock per
 key, so one of them refreshes and the others read what it wrote.
 
@@ -22,24 +24,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import json
+import logging
 import os
 import stat
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from ..core.exceptions import ConfigurationError
+from ..core.refresh import Instant, Lease
 from . import files as _files
 from .credentials import Credentials
 
-# botocore refreshes credential_process credentials 15 minutes before they expire
-# (advisory) and insists 10 minutes before: a cached answer closer than this to its
-# expiry would be asked for again on every call.
-REFRESH_MARGIN = timedelta(minutes=15)
+log = logging.getLogger("iam_sudo")
+
 # The longest STS session is 12 hours (AssumeRole DurationSeconds, up to 43200): an entry
 # expiring later than that was not written by iam-sudo for an STS answer.
 MAX_AHEAD = timedelta(hours=12)
@@ -49,8 +52,10 @@ LOCK_TIMEOUT = 90.0
 _LOCK_POLL = 0.05
 _MAX_ENTRY_BYTES = 64 * 1024
 _MAX_IDENTITY_FILE_BYTES = 1024 * 1024
-_KEY_VERSION = "2"
+_KEY_VERSION = "3"  # 3: entries record when they were received
 _KEY_FIELD = "IamSudoCacheKey"
+_RECEIVED_FIELD = "IamSudoReceived"
+_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 # Settings that change which credentials iam-sudo gets, or as whom it asks.
 _ENV_KEYS = (
     "AWS_PROFILE",
@@ -77,14 +82,18 @@ _O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
 def cache_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """``$IAM_SUDO_CACHE_DIR``, else ``~/.aws/iam-sudo/cache``."""
+    """``$IAM_SUDO_CACHE_DIR``, else ``~/.aws/iam-sudo/cache`` (``~``: ``environ``'s HOME).
+
+    RuntimeError if there is no home to find."""
     environ = os.environ if environ is None else environ
     configured = environ.get("IAM_SUDO_CACHE_DIR")
-    return Path(configured).expanduser() if configured else Path.home() / ".aws/iam-sudo/cache"
+    if configured:
+        return Path(configured).expanduser()
+    return _home(environ) / ".aws/iam-sudo/cache"
 
 
 def _home(environ: Mapping[str, str]) -> Path:
-    home = environ.get("HOME") or str(Path.home())
+    home = environ.get("HOME") or str(Path.home())  # RuntimeError if there is none
     return Path(os.path.realpath(home))
 
 
@@ -238,7 +247,35 @@ def _open_own(path: Path, flags: int, mode: int = _files.FILE_MODE) -> int | Non
     return fd
 
 
-def _parse(text: str, key: str) -> Credentials | None:
+def _now() -> Instant:
+    return Instant(time.time(), time.monotonic())
+
+
+@functools.cache
+def _boot() -> str:
+    """This boot's id (Linux): monotonic times of another boot mean nothing here."""
+    try:
+        return _BOOT_ID.read_text().strip()
+    except OSError:
+        return ""
+
+
+def _received(document: Mapping[str, object], now: Instant) -> Instant | None:
+    """When the entry's credentials were received, as this boot can count it; None if
+    the entry does not say or says nonsense."""
+    field = document.get(_RECEIVED_FIELD)
+    if not isinstance(field, dict):
+        return None
+    wall, mono, boot = field.get("wall"), field.get("mono"), field.get("boot")
+    if not isinstance(wall, int | float) or not isinstance(mono, int | float):
+        return None
+    if boot and boot == _boot():
+        return Instant(float(wall), float(mono))
+    # Another boot (or no boot id): the wall clock alone counts, and must not go back.
+    return Instant(float(wall), now.mono) if wall <= now.wall else None
+
+
+def _parse(text: str, key: str, now: Instant) -> tuple[Credentials, Instant] | None:
     try:
         document = json.loads(text)
         if (
@@ -248,18 +285,20 @@ def _parse(text: str, key: str) -> Credentials | None:
         ):
             return None
         credentials = Credentials.from_sts(document)
+        received = _received(document, now)
     except (ValueError, TypeError, KeyError):
         return None
-    return credentials
+    return (credentials, received) if received is not None else None
 
 
-def read(path: Path, now: datetime | None = None, key: str | None = None) -> Credentials | None:
-    """The cached credentials if the file is ours, sound, for ``key`` and fresh; else None.
+def read(path: Path, now: Instant | None = None, key: str | None = None) -> Credentials | None:
+    """The cached credentials if the file is ours, sound, for ``key`` and not yet due for
+    renewal at ``now`` (default: the clocks' now); else None.
 
     ``key`` defaults to the file's name without ``.json``: an entry renamed to another
     key's name is refused.
     """
-    now = now or datetime.now(UTC)
+    now = now or _now()
     key = key if key is not None else path.name.removesuffix(".json")
     fd = _open_own(path, os.O_RDONLY) if hasattr(os, "getuid") else None
     if fd is None:
@@ -267,19 +306,27 @@ def read(path: Path, now: datetime | None = None, key: str | None = None) -> Cre
     try:
         with os.fdopen(fd, "rb") as file:
             data = file.read(_MAX_ENTRY_BYTES + 1)
-        credentials = None if len(data) > _MAX_ENTRY_BYTES else _parse(data.decode(), key)
+        parsed = None if len(data) > _MAX_ENTRY_BYTES else _parse(data.decode(), key, now)
     except (OSError, UnicodeDecodeError):
         return None
-    if credentials is None:
+    if parsed is None:
         return None
-    if not REFRESH_MARGIN < credentials.expiration - now <= MAX_AHEAD:
+    credentials, received = parsed
+    lease = Lease(received, credentials.expiration.timestamp())
+    if lease.expires - now.wall > MAX_AHEAD.total_seconds() or lease.due(now):
         return None
     return credentials
 
 
-def entry(credentials: Credentials, key: str) -> str:
-    """The text of a cache entry: the credential_process document, with its own key."""
-    return json.dumps({"Version": 1, **credentials.to_dict(), _KEY_FIELD: key}, indent=2)
+def entry(credentials: Credentials, key: str, received: Instant | None = None) -> str:
+    """The text of a cache entry: the credential_process document, with its own key and
+    when the credentials were received (default: now)."""
+    received = received or _now()
+    when = {"wall": received.wall, "mono": received.mono, "boot": _boot()}
+    return json.dumps(
+        {"Version": 1, **credentials.to_dict(), _KEY_FIELD: key, _RECEIVED_FIELD: when},
+        indent=2,
+    )
 
 
 def write(path: Path, document: str) -> None:
@@ -299,13 +346,16 @@ async def lock(path: Path, wait_seconds: float = LOCK_TIMEOUT) -> AsyncIterator[
     lock_path = path.with_name(path.name + ".lock")
     fd = _open_own(lock_path, os.O_RDWR | os.O_CREAT)
     if fd is None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(lock_path)
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lock_path)
+        except OSError as error:  # a read-only file system, say
+            raise ConfigurationError(
+                f"cannot create the credential cache lock {lock_path} ({error.strerror})"
+            ) from None
         fd = _open_own(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL)
         if fd is None:
-            raise ConfigurationError(
-                f"cannot create the credential cache lock {lock_path}; use --no-cache"
-            )
+            raise ConfigurationError(f"cannot create the credential cache lock {lock_path}")
     try:
         deadline = time.monotonic() + wait_seconds
         while not _files.try_lock(fd):
@@ -323,37 +373,53 @@ async def lock(path: Path, wait_seconds: float = LOCK_TIMEOUT) -> AsyncIterator[
         os.close(fd)
 
 
+def _without_cache(reason: object) -> None:
+    """Say once, on stderr, that the cache is left out this time, and why."""
+    log.warning("not using the credential cache: %s; getting the credentials without it", reason)
+
+
 async def obtain(
     arguments: Sequence[str],
     fetch: Callable[[], Awaitable[Credentials]],
     *,
     environ: Mapping[str, str] | None = None,
     wait_seconds: float = LOCK_TIMEOUT,
+    clock: Callable[[], Instant] = _now,
 ) -> Credentials:
     """``fetch()``'s credentials through the cache; a hit sends nothing and imports no SDK.
 
-    Raises :class:`ConfigurationError` (one line) if the cache directory is not safe, or
-    the entry stays locked for ``wait_seconds``.
+    When the cache cannot be used safely (see the module) one warning line says why and
+    ``fetch()`` answers without it; only ``fetch()``'s own errors are raised, and
+    :class:`CredentialsExpired` for credentials fetched too near their expiry to hold.
     """
     environ = os.environ if environ is None else environ
     if sys.platform == "win32":  # no ownership checks to make there: no cache
         return await fetch()
-    directory = secure_directory(cache_dir(environ), environ)
-    key = cache_key(arguments, environ)
+    try:
+        directory = secure_directory(cache_dir(environ), environ)
+        key = cache_key(arguments, environ)
+    except (ConfigurationError, OSError, RuntimeError) as error:  # RuntimeError: no home
+        _without_cache(error)
+        return await fetch()
     path = directory / f"{key}.json"
-    hit = read(path, key=key)
+    hit = read(path, clock(), key)
     if hit is not None:
         return hit
+    held = contextlib.AsyncExitStack()
     try:
-        async with lock(path, wait_seconds):
-            hit = read(path, key=key)  # another process may have refreshed it meanwhile
-            if hit is not None:
-                return hit
-            credentials = await fetch()
-            write(path, entry(credentials, key))
-    except OSError as error:
-        raise ConfigurationError(
-            f"cannot use the credential cache {directory}: {error.strerror or error}; "
-            "check IAM_SUDO_CACHE_DIR or use --no-cache"
-        ) from None
+        await held.enter_async_context(lock(path, wait_seconds))
+    except (ConfigurationError, OSError) as error:
+        _without_cache(error)
+        return await fetch()
+    async with held:
+        hit = read(path, clock(), key)  # another process may have refreshed it meanwhile
+        if hit is not None:
+            return hit
+        credentials = await fetch()
+        received = clock()
+        Lease.start(received, credentials.expiration)  # too short to hold: refused
+        try:
+            write(path, entry(credentials, key, received))
+        except OSError as error:
+            _without_cache(f"cannot write {path.name}: {error.strerror or error}")
     return credentials

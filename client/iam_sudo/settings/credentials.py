@@ -64,9 +64,11 @@ class Credentials:
 
 
 # Read by SDKs as credentials or beside them (botocore's EnvProvider, the JS SDK's fromEnv:
-# AWS_CREDENTIAL_EXPIRATION, AWS_ACCOUNT_ID, AWS_CREDENTIAL_SCOPE), or naming where to find
-# them: never handed on from iam-sudo's own environment.
-CREDENTIAL_VARIABLES = (
+# AWS_CREDENTIAL_EXPIRATION, AWS_ACCOUNT_ID, AWS_CREDENTIAL_SCOPE), or naming a profile to
+# take them from instead: the JS SDK v3's defaultProvider skips fromEnv altogether while
+# AWS_PROFILE is set (@aws-sdk/credential-provider-node, defaultProvider.ts), botocore reads
+# AWS_DEFAULT_PROFILE. Whatever iam-sudo hands over sets or unsets every one of them.
+SDK_VARIABLES = (
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
@@ -76,8 +78,9 @@ CREDENTIAL_VARIABLES = (
     "AWS_CREDENTIAL_SCOPE",
     "AWS_PROFILE",
     "AWS_DEFAULT_PROFILE",
-    RESOLVING_VARIABLE,
 )
+# ... and, in a command's environment, iam-sudo's own mark: never handed on either.
+CREDENTIAL_VARIABLES = (*SDK_VARIABLES, RESOLVING_VARIABLE)
 
 
 def with_region(env: dict[str, str], region: str | None) -> dict[str, str]:
@@ -89,19 +92,39 @@ def with_region(env: dict[str, str], region: str | None) -> dict[str, str]:
     return env
 
 
+def handover(credentials: Credentials, region: str | None) -> dict[str, str | None]:
+    """The environment changes that make ``credentials`` the only ones every SDK finds.
+
+    Name -> value to set, or None to unset: every one of :data:`SDK_VARIABLES` is unset
+    but the keys, the token and the expiration (set as the AWS CLI's
+    ``configure export-credentials`` sets them), and ``region`` (if any) is set as both
+    region variables: a region that came from the unset profile stays. What a printed
+    ``--format`` says and what a command's environment is made of.
+    """
+    changes: dict[str, str | None] = dict.fromkeys(SDK_VARIABLES)
+    changes.update(
+        AWS_ACCESS_KEY_ID=credentials.access_key_id,
+        AWS_SECRET_ACCESS_KEY=credentials.secret_access_key,
+        AWS_SESSION_TOKEN=credentials.session_token,
+        AWS_CREDENTIAL_EXPIRATION=credentials.expiration.isoformat(),
+    )
+    if region:
+        changes.update(AWS_REGION=region, AWS_DEFAULT_REGION=region)
+    return changes
+
+
 def environment(
     base: Mapping[str, str], credentials: Credentials, region: str | None
 ) -> dict[str, str]:
     """``base`` with ``credentials`` as the only credentials an SDK finds, and ``region``.
 
-    The expiration is set as the AWS CLI's ``configure export-credentials`` sets it.
+    See :func:`handover`; iam-sudo's own mark (RESOLVING_VARIABLE) is removed too.
     """
     env = {k: v for k, v in base.items() if k not in CREDENTIAL_VARIABLES}
-    env["AWS_ACCESS_KEY_ID"] = credentials.access_key_id
-    env["AWS_SECRET_ACCESS_KEY"] = credentials.secret_access_key
-    env["AWS_SESSION_TOKEN"] = credentials.session_token
-    env["AWS_CREDENTIAL_EXPIRATION"] = credentials.expiration.isoformat()
-    return with_region(env, region)
+    for name, value in handover(credentials, region).items():
+        if value is not None:
+            env[name] = value
+    return env
 
 
 def shared_credentials_file(environ: Mapping[str, str] | None = None) -> Path:
@@ -473,3 +496,47 @@ def write_process_profile(
             ) from None
 
     return _update_file("AWS config file", "AWS_CONFIG_FILE", target, update)
+
+
+def add_profile_region(profile: str, region: str, path: Path | None = None) -> bool:
+    """Give ``profile`` ``region`` in the AWS config file if it has none; whether it did.
+
+    A profile saved by ``--profile`` holds keys only: without a region, botocore stops
+    with NoRegionError and the AWS CLI with "You must specify a region", whatever region
+    the keys were got in. The region goes where ``aws configure set region`` puts it (the
+    config file's ``[profile NAME]``, or the section botocore reads the profile from), and
+    only when neither file has one for the profile: botocore prefers the credentials
+    file's region, the JS SDK v3 the config file's, so two would disagree. Written as
+    every file here (atomically, 0600, locked). Raises :class:`CredentialsFileError`.
+    """
+    from . import config
+
+    config.check_config_profile_name(profile)
+    target = aws_config_file() if path is None else path
+    added: list[bool] = []
+
+    def update(text: str) -> str:
+        try:
+            sections = inifile.read(text)
+            try:
+                in_credentials = inifile.read(_files.read_text(config.credentials_file()))
+            except FileNotFoundError:
+                in_credentials = {}
+            section = config.profile_sections(sections).get(profile) or (
+                profile if profile == config.DEFAULT_PROFILE else f"profile {profile}"
+            )
+            if any(
+                where.get(name, {}).get("region", "").strip()
+                for where, name in ((sections, section), (in_credentials, profile))
+            ):
+                return text
+            added.append(True)
+            return inifile.set_options(text, section, {"region": region})
+        except inifile.IniError as error:
+            raise CredentialsFileError(
+                f"an AWS file cannot be read as AWS tools read it ({error}); the region was "
+                "not written"
+            ) from None
+
+    _update_file("AWS config file", "AWS_CONFIG_FILE", target, update)
+    return bool(added)
