@@ -114,6 +114,11 @@ def main() -> None:
         print(f"  Policy:     {json.dumps(json.loads(sent['Policy']))}")
         print(f"iam-sudo made {len(mine)} requests to AWS, none of them twice")
 
+        show("a role without iam-sudo's Deny on packed policies is never a base role")
+        build = "demo-stack-BuildRole-1QW2E3R4"
+        run(["iam-sudo", "simulate", "--local", "--role-name", "TaskRole", "--base-role", build,
+             "--", "true"], env, check=False)  # fmt: skip
+
         show("save the simulated credentials as a profile")
         run(
             ["iam-sudo", "simulate", "--local", "--role-name", "TaskRole", "--profile", "task"], env

@@ -18,6 +18,7 @@ from iam_sudo.core.duties import (
     FUNCTION_NAME,
     GUARD_POLICY_NAME,
     execution_role_name,
+    never_assumed,
     packed_policies_arn,
     packed_policy_guard,
 )
@@ -331,6 +332,20 @@ class IamSudoDeployment(pulumi.ComponentResource):
                         "Effect": "Allow",
                         "Action": "sts:AssumeRole",
                         "Resource": assumable,
+                    },
+                    {
+                        # What the function checks by name, IAM refuses too, whatever the
+                        # policy's globs: the roles of other duties (core/duties.py).
+                        "Sid": "NeverRolesOfOtherDuties",
+                        "Effect": "Deny",
+                        "Action": "sts:AssumeRole",
+                        "Resource": [
+                            f"arn:{partition}:iam::*:role/{name}"
+                            for name in never_assumed(
+                                function_names=(args.function_name,),
+                                deploy_role=args.spoke_deploy_role,
+                            )
+                        ],
                     },
                     *(
                         [

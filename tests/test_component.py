@@ -77,6 +77,7 @@ def test_the_execution_role_may_read_roles_assume_allowed_base_roles_and_log(
         "ReadPolicies",
         "CreateSessionPolicies",
         "AssumeBaseRoles",
+        "NeverRolesOfOtherDuties",
         "Log",
     }
     assert statements["ListRolesAndPolicies"]["Resource"] == "*"
@@ -103,6 +104,17 @@ def test_the_execution_role_may_read_roles_assume_allowed_base_roles_and_log(
     assert statements["Log"]["Resource"] == (
         "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/iam-sudo:*"
     )
+    # IAM's own bound on what the function checks by name (core/duties.py): no role of
+    # another duty in any account, whatever the policy's globs; never the spoke reader,
+    # which the hub reads spokes through.
+    never = statements.pop("NeverRolesOfOtherDuties")
+    assert (never["Effect"], never["Action"]) == ("Deny", "sts:AssumeRole")
+    assert {
+        "arn:aws:iam::*:role/iam-sudo-execution",
+        "arn:aws:iam::*:role/OrganizationAccountAccessRole",
+        "arn:aws:iam::*:role/stacksets-exec-*",
+    } <= set(never["Resource"])
+    assert not [r for r in never["Resource"] if r.endswith("/iam-sudo-reader")]
     assert all(s["Effect"] == "Allow" for s in statements.values())
 
 

@@ -92,21 +92,34 @@ def test_service_principals_are_the_global_spelling_in_every_partition() -> None
     assert partitions.service_principal("lambda") == "lambda.amazonaws.com"
 
 
-def _in_region(local_aws: localaws.LocalAws, region: str) -> Any:
+IN_PARTITIONS = pytest.mark.parametrize(
+    ("region", "partition"), [("us-gov-west-1", "aws-us-gov"), ("cn-north-1", "aws-cn")]
+)
+
+
+def _seed(local_aws: localaws.LocalAws, prefix: str, region: str, partition: str) -> str:
+    """A base role (with its guard) and a role ``<prefix>TaskRole`` trusting EC2 in the
+    China spelling, in ``region``'s partition of the local AWS; the base role's ARN."""
     import boto3
 
-    return boto3.client(
+    iam = boto3.client(
         "iam",
         endpoint_url=local_aws.moto_url,
         region_name=region,
         aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
         aws_secret_access_key="local",
     )
+    base_arn = localaws.create_base_role(iam, f"{prefix}IAMSudoUser", partition)
+    localaws.create_role(
+        iam,
+        f"{prefix}TaskRole",
+        trust=localaws.trust_policy(("Service", "ec2.amazonaws.com.cn")),
+        inline={"read": localaws.allow("s3:GetObject", f"arn:{partition}:s3:::bucket/*")},
+    )
+    return base_arn
 
 
-@pytest.mark.parametrize(
-    ("region", "partition"), [("us-gov-west-1", "aws-us-gov"), ("cn-north-1", "aws-cn")]
-)
+@IN_PARTITIONS
 def test_simulate_local_and_assume_work_in_govcloud_and_china_with_no_sudo_policy(
     local_aws: localaws.LocalAws,
     aws_env: dict[str, str],
@@ -118,17 +131,9 @@ def test_simulate_local_and_assume_work_in_govcloud_and_china_with_no_sudo_polic
     # The issue's example: in us-gov-west-1, no IAM_SUDO_POLICY, `simulate --local
     # --role-name TaskRole` was refused "sudo policy does not allow the base role
     # arn:aws-us-gov:iam::..."; the default policy now names no partition.
-    iam = _in_region(local_aws, region)
-    base = f"{prefix}IAMSudoUser"
-    localaws.create_base_role(iam, base, partition)
-    task = f"{prefix}TaskRole"
     # In China, an EC2 role's trust written with the China spelling of the service.
-    localaws.create_role(
-        iam,
-        task,
-        trust=localaws.trust_policy(("Service", "ec2.amazonaws.com.cn")),
-        inline={"read": localaws.allow("s3:GetObject", f"arn:{partition}:s3:::bucket/*")},
-    )
+    _seed(local_aws, prefix, region, partition)
+    base, task = f"{prefix}IAMSudoUser", f"{prefix}TaskRole"
     env = {**aws_env, "AWS_REGION": region, "AWS_DEFAULT_REGION": region}
     identity = ["--", sys.executable, "-c", PRINT_IDENTITY]
     simulated = cli(
@@ -146,9 +151,7 @@ def test_simulate_local_and_assume_work_in_govcloud_and_china_with_no_sudo_polic
     assert sent[0]["RoleArn"] == f"arn:{partition}:iam::{localaws.ACCOUNT_ID}:role/{base}"
 
 
-@pytest.mark.parametrize(
-    ("region", "partition"), [("us-gov-west-1", "aws-us-gov"), ("cn-north-1", "aws-cn")]
-)
+@IN_PARTITIONS
 def test_simulate_through_the_function_in_govcloud_and_china(
     local_aws: localaws.LocalAws,
     function_aws: localaws.LocalAws,
@@ -162,11 +165,8 @@ def test_simulate_through_the_function_in_govcloud_and_china(
 ) -> None:
     # The caller's proof names the function by its ARN in its partition (arn:aws-us-gov:
     # lambda:...), signed for the region's STS; the function's base role is of its partition.
-    iam = _in_region(local_aws, region)
-    base = f"{prefix}IAMSudoUser"
-    base_arn = localaws.create_base_role(iam, base, partition)
-    task = f"{prefix}TaskRole"
-    localaws.create_role(iam, task, inline={"read": localaws.allow("s3:GetObject")})
+    base_arn = _seed(local_aws, prefix, region, partition)
+    base, task = f"{prefix}IAMSudoUser", f"{prefix}TaskRole"
     name = f"{prefix}fn"
     stand_in.add_function(
         name,

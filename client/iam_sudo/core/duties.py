@@ -90,6 +90,17 @@ def reserved_roles(
     return reserved
 
 
+def never_assumed(
+    *, function_names: tuple[str, ...] = (FUNCTION_NAME,), deploy_role: str = DEPLOY_ROLE
+) -> list[str]:
+    """The role name globs of :func:`reserved_roles` the function never assumes at all:
+    all but the spoke readers (which it assumes to read spokes). The program denies its
+    execution role ``sts:AssumeRole`` on them in every account, as IAM's own bound."""
+    readers = {READER_ROLE}
+    reserved = reserved_roles(function_names=function_names, deploy_role=deploy_role)
+    return [name for name in reserved if name not in readers]
+
+
 def reserved_duty(role_name: str, reserved: Mapping[str, str]) -> str | None:
     """The other duty of the role ``role_name`` if ``reserved`` names it, else None.
 
