@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -585,3 +586,46 @@ async def test_tokens_are_never_written_through_a_symlinked_directory(
     with pytest.raises(ServeError, match=f"{link} is a symlink"):
         await stack.__aenter__()
     assert not [p for p in target.rglob("*") if p.is_file()]
+
+
+async def test_a_role_that_cannot_be_had_at_start_is_said_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One line: not also logged as a failed renewal (nothing was renewed)."""
+    stack = sts_stack(tmp_path, monkeypatch, "api=R", "twin=R", "ok=S")
+    sts: dict[str, Sts] = {}
+
+    def fetch_for(spec: ServiceSpec) -> Any:
+        sts.setdefault(spec.role, Sts(FakeClock(), spec.role))
+        sts[spec.role].failing = spec.role == "R"
+        return sts[spec.role].fetch
+
+    stack._fetch_for = fetch_for
+    with pytest.raises(ServeError) as raised:
+        await stack.__aenter__()
+    assert str(raised.value) == (
+        "cannot serve api, twin: ExpiredToken: the source session of R expired"
+    )
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert sts["R"].calls == 1  # api and twin share the role: asked once
+    assert not list(stack.env_dir.glob("iam-sudo.*"))
+
+
+async def test_each_role_is_fetched_once_at_start_and_its_status_says_when(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    stack = sts_stack(tmp_path, monkeypatch, "api=R", "twin=R")
+    clock = FakeClock()
+    inner = Sts(clock, "r")
+
+    async def fetch() -> Credentials:
+        calls.append("r")
+        return await inner.fetch()
+
+    stack._fetch_for = lambda spec: fetch
+    async with stack:
+        rows = stack.status()
+        assert calls == ["r"]
+        assert [row.refresh.fetches for row in rows] == [1, 1]
+        assert all(row.refresh.refreshed_at is not None for row in rows)

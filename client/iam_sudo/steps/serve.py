@@ -641,25 +641,36 @@ class Stack:
 
     async def _warm(self) -> None:
         """Fetch every role once, now: prompts (MFA) happen here, on the host, and a role
-        that cannot be had stops the start with its reason."""
+        that cannot be had stops the start with its reason, once (a holder would also log
+        the failure as a failed renewal)."""
+        fetches: dict[tuple[Any, ...], Fetch] = {}
         for spec in self.specs:
-            if spec.role_key not in self.holders:
-                self.holders[spec.role_key] = RefreshingCredentials(
-                    self._fetch_for(spec), clock=self._clock, serve_while_refreshing=True
-                )
-        keys = list(self.holders)
-        results = await asyncio.gather(
-            *(self.holders[key].get() for key in keys), return_exceptions=True
-        )
+            fetches.setdefault(spec.role_key, self._fetch_for(spec))
+        keys = list(fetches)
+        results = await asyncio.gather(*(fetches[key]() for key in keys), return_exceptions=True)
         failed = []
         for key, result in zip(keys, results, strict=True):
             if isinstance(result, BaseException):
                 if not isinstance(result, Exception):
                     raise result
-                names = ", ".join(s.name for s in self.specs if s.role_key == key)
-                failed.append(f"{names}: {result}")
+                failed.append((key, result))
+                continue
+            holder = RefreshingCredentials(
+                _primed(result, fetches[key]), clock=self._clock, serve_while_refreshing=True
+            )
+            try:
+                await holder.get()  # takes what was just fetched: its lease starts now
+            except Exception as error:  # too short to hold (core.refresh.MIN_LIFETIME)
+                failed.append((key, error))
+            self.holders[key] = holder
         if failed:
-            raise ServeError("cannot serve " + "; ".join(failed))
+            raise ServeError(
+                "cannot serve "
+                + "; ".join(
+                    ", ".join(s.name for s in self.specs if s.role_key == key) + f": {error}"
+                    for key, error in failed
+                )
+            )
 
     async def _start(self) -> None:
         imds_base = self._port + 1 if self._port else 0
@@ -773,6 +784,16 @@ class Stack:
             )
             for spec in self.specs
         ]
+
+
+def _primed(value: Credentials, fetch: Fetch) -> Fetch:
+    """``fetch``, whose first call returns ``value`` (fetched already) without fetching."""
+    pending = [value]
+
+    async def primed() -> Credentials:
+        return pending.pop() if pending else await fetch()
+
+    return primed
 
 
 def _check_ours(path: Path) -> None:
