@@ -110,6 +110,14 @@ def test_service_options_simulate_or_assume() -> None:
         check_unique([parse_service_option("a=R"), parse_service_option("a=S")])
 
 
+def test_services_whose_names_differ_only_in_case_are_refused() -> None:
+    """Their token directories and env files are one on a case-insensitive file system
+    (macOS, Windows): one would be served the other's role."""
+    with pytest.raises(RequestError, match="services api and API differ only in case"):
+        check_unique([parse_service_option("api=R"), parse_service_option("API=assume:Admin")])
+    check_unique([parse_service_option("api=R"), parse_service_option("api2=R")])
+
+
 def test_services_with_the_same_role_and_options_share_its_credentials() -> None:
     one, two, three = (parse_service_option(t) for t in ("a=R", "b=R", "c=assume:R"))
     assert one.role_key == two.role_key != three.role_key

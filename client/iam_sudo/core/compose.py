@@ -217,12 +217,21 @@ def parse_compose(document: object, source: str) -> tuple[list[ServiceSpec], dic
 
 
 def check_unique(specs: Sequence[ServiceSpec]) -> None:
-    """Each service once (a compose file and --service may both name it)."""
-    seen: set[str] = set()
+    """Each service once (a compose file and --service may both name it), and no two
+    names differing only in case: each names a token directory and an env file, one and
+    the same on macOS's and Windows' case-insensitive file systems (one service would get
+    the other's secret and route)."""
+    seen: dict[str, str] = {}
     for spec in specs:
-        if spec.name in seen:
+        other = seen.get(spec.name.casefold())
+        if other == spec.name:
             raise RequestError(f"service {spec.name} is given twice")
-        seen.add(spec.name)
+        if other is not None:
+            raise RequestError(
+                f"services {other} and {spec.name} differ only in case: their files would be "
+                "one on a case-insensitive file system; rename one"
+            )
+        seen[spec.name.casefold()] = spec.name
 
 
 @dataclass(frozen=True)
