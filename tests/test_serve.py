@@ -629,3 +629,65 @@ async def test_each_role_is_fetched_once_at_start_and_its_status_says_when(
         assert calls == ["r"]
         assert [row.refresh.fetches for row in rows] == [1, 1]
         assert all(row.refresh.refreshed_at is not None for row in rows)
+
+
+# -- compose files: what a hostile or mistaken one gets ---------------------------------------
+
+DUPLICATE_SERVICE = (
+    "services:\n  api: { x-iam-sudo: ApiTaskRole }\n  api: { x-iam-sudo: { assume: Admin } }\n"
+)
+DUPLICATE_KEY = "services:\n  api: { x-iam-sudo: { role: ApiTaskRole, role: Admin } }\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        # YAML keeps the later key silently; docker compose refuses the file.
+        (DUPLICATE_SERVICE, "at line 3: duplicate key 'api'"),
+        (DUPLICATE_KEY, "at line 2: duplicate key 'role'"),
+        ("services: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+        (b"services:\n  api: { x-iam-sudo: \xff }\n", "is not UTF-8 text"),
+    ],
+)
+def test_a_compose_file_it_cannot_take_as_written_is_refused_in_one_line(
+    tmp_path: Path, content: str | bytes, message: str
+) -> None:
+    import asyncclick as click
+
+    from iam_sudo.cli.serve import _specs
+
+    compose = tmp_path / "compose.yml"
+    if isinstance(content, bytes):
+        compose.write_bytes(content)
+    else:
+        compose.write_text(content)
+    with pytest.raises(click.BadParameter, match=message):
+        _specs(compose, ())
+
+
+def test_anchors_and_merge_keys_are_compose_as_usual(tmp_path: Path) -> None:
+    from iam_sudo.cli.serve import _specs
+
+    compose = tmp_path / "compose.yml"
+    compose.write_text(
+        "x-role: &role { role: ApiTaskRole, duration: 3600 }\n"
+        "services:\n"
+        "  api: { x-iam-sudo: *role }\n"
+        "  worker: { x-iam-sudo: { <<: *role, duration: 1800 } }\n"
+    )
+    specs, _ = _specs(compose, ())
+    assert [dict(spec.options)["duration_seconds"] for spec in specs] == [3600, 1800]
+
+
+def test_a_huge_compose_file_is_refused_before_it_is_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncclick as click
+
+    from iam_sudo.cli import serve as serve_cli
+
+    monkeypatch.setattr(serve_cli, "MAX_COMPOSE_BYTES", 1024 * 1024)
+    compose = tmp_path / "compose.yml"
+    compose.write_text("services:\n  api: { x-iam-sudo: R }\nx-pad: " + "a" * 1024 * 1024 + "\n")
+    with pytest.raises(click.BadParameter, match="is larger than 1 MiB"):
+        serve_cli._specs(compose, ())

@@ -29,28 +29,69 @@ if TYPE_CHECKING:
 log = logging.getLogger("iam_sudo")
 
 
+# Compose files are a few kilobytes; PyYAML (pure Python) takes minutes and gigabytes
+# over a 200 MB one.
+MAX_COMPOSE_BYTES = 4 * 1024 * 1024
+
+
+def _load_compose(path: Path) -> object:
+    """The compose file's YAML, or :class:`click.BadParameter` in one line: unreadable,
+    not UTF-8, larger than :data:`MAX_COMPOSE_BYTES`, not YAML, nested too deeply for
+    the parser, or a key given twice in a mapping (YAML keeps the last silently, docker
+    compose refuses the file: a service or its role could be replaced unseen)."""
+    import yaml
+
+    def refuse(message: str) -> click.BadParameter:
+        return click.BadParameter(message, param_hint="--compose")
+
+    try:
+        with open(path, "rb") as file:
+            data = file.read(MAX_COMPOSE_BYTES + 1)
+    except OSError as error:
+        raise refuse(f"cannot read {path}: {error.strerror}") from None
+    if len(data) > MAX_COMPOSE_BYTES:
+        raise refuse(f"{path} is larger than {MAX_COMPOSE_BYTES // 1024 // 1024} MiB")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise refuse(f"{path} is not UTF-8 text (byte {error.start})") from None
+
+    class Loader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # "<<: *defaults": explicit keys override merged ones
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                    seen.add(key)
+                except TypeError:
+                    continue  # unhashable: the base class reports it
+                if duplicate:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {str(key)[:80]!r}", key_node.start_mark
+                    )
+            return super().construct_mapping(node, deep)
+
+    try:
+        return yaml.load(text, Loader=Loader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or "not valid YAML"
+        raise refuse(f"{path}{where}: {problem}") from None
+    except RecursionError:
+        raise refuse(f"{path} is nested too deeply") from None
+
+
 def _specs(compose_file: Path | None, services: tuple[str, ...]) -> tuple[list[Any], Any]:
     from ..core.compose import check_unique, parse_compose, parse_service_option
 
     specs: list[ServiceSpec] = []
     compose_services = None
     if compose_file is not None:
-        import yaml
-
-        try:
-            text = compose_file.read_text(encoding="utf-8")
-        except OSError as error:
-            raise click.BadParameter(
-                f"cannot read {compose_file}: {error.strerror}", param_hint="--compose"
-            ) from None
-        try:
-            document = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            raise click.BadParameter(
-                f"{compose_file} is not valid YAML{where}", param_hint="--compose"
-            ) from None
+        document = _load_compose(compose_file)
         specs, compose_services = parse_compose(document, str(compose_file))
     specs += [parse_service_option(text) for text in services]
     if not specs:
