@@ -10,6 +10,8 @@ import yaml
 from iam_sudo.core.compose import (
     IMDS_MIN_DURATION,
     ServiceSpec,
+    bind_exposure,
+    check_imds_bind,
     check_unique,
     env_file,
     override,
@@ -217,3 +219,31 @@ def test_loopback_warns_about_services_not_on_the_host_network() -> None:
     assert "networks" not in document["services"]["api"]
     assert len(warnings) == 1
     assert "worker" in warnings[0]
+
+
+EVERY_INTERFACE = ("0.0.0.0", "::")  # noqa: S104 (what is checked)
+
+
+@pytest.mark.parametrize("address", [*EVERY_INTERFACE, "10.1.2.3", "172.17.0.1", "myhost.lan"])
+def test_a_bind_beyond_this_machine_is_warned_about(address: str) -> None:
+    warning = bind_exposure(address)
+    assert warning is not None
+    assert "any machine that can reach it may connect" in warning
+    if address in EVERY_INTERFACE:
+        assert "every interface" in warning
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"])
+def test_loopback_and_ecs_address_are_not_warned_about(address: str) -> None:
+    assert bind_exposure(address) is None
+    assert bind_exposure("169.254.170.2") is None
+
+
+def test_imds_on_every_interface_is_refused() -> None:
+    """IMDS has no secret: on 0.0.0.0 every machine of every network would get the role."""
+    api = ServiceSpec("api", "simulate", "R", imds=True)
+    for address in EVERY_INTERFACE:
+        with pytest.raises(RequestError, match=f"--bind {address} with imds \\(api\\)"):
+            check_imds_bind([api, ServiceSpec("db", "simulate", "D")], address)
+    check_imds_bind([api], "127.0.0.1")
+    check_imds_bind([ServiceSpec("db", "simulate", "D")], EVERY_INTERFACE[0])

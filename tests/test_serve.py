@@ -691,3 +691,30 @@ def test_a_huge_compose_file_is_refused_before_it_is_parsed(
     compose.write_text("services:\n  api: { x-iam-sudo: R }\nx-pad: " + "a" * 1024 * 1024 + "\n")
     with pytest.raises(click.BadParameter, match="is larger than 1 MiB"):
         serve_cli._specs(compose, ())
+
+
+async def test_the_banner_warns_when_it_listens_on_every_interface(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = sts_stack(tmp_path, monkeypatch, "api=R")
+    stack._address = "0.0.0.0"  # noqa: S104 (what --bind 0.0.0.0 gives it)
+    async with stack:
+        assert any("listening on every interface" in w for w in stack.warnings)
+
+
+def test_imds_with_bind_on_every_interface_stops_before_anything(cli: Any, tmp_path: Path) -> None:
+    result = cli(
+        "serve",
+        "--local",
+        "--bind",
+        "0.0.0.0",  # noqa: S104 (what is checked)
+        "--imds",
+        "--env-dir",
+        str(tmp_path / "env"),
+        "--service",
+        "api=R",
+    )
+    assert result.returncode == 2
+    assert "an IMDS endpoint has no secret" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "env").exists()

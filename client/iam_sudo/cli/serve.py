@@ -310,6 +310,7 @@ def command() -> click.Command:
 
         from ..core.compose import (
             bind_address,
+            check_imds_bind,
             check_imds_duration,
             default_setup,
             setup_of_bind,
@@ -333,6 +334,10 @@ def command() -> click.Command:
         if setup is None:
             setup = setup_of_bind(bind, sys.platform) if bind else default_setup(sys.platform)
         address = bind or bind_address(setup)
+        try:
+            check_imds_bind(specs, address)
+        except IamSudoError as error:
+            raise click.UsageError(str(error)) from None
         prompt_line = _check_prompts(sys.stdin.isatty())
         if env_dir is None:
             env_dir = compose_file.parent if compose_file else Path.cwd()

@@ -24,6 +24,7 @@ The ``x-iam-sudo`` shape (docs/serve.md)::
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -394,6 +395,40 @@ def setup_of_bind(address: str, platform: str) -> str:
     if address == ECS_LINK_LOCAL:
         return "link-local"
     return "custom"
+
+
+def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return None  # a host name
+
+
+def bind_exposure(address: str) -> str | None:
+    """A warning when listening on ``address`` lets more than this machine's processes
+    and its containers connect (every interface, or a routable address), else None."""
+    ip = _ip(address)
+    if address == "localhost" or (ip is not None and ip.is_loopback) or address == ECS_LINK_LOCAL:
+        return None
+    where = "every interface" if ip is not None and ip.is_unspecified else address
+    return (
+        f"listening on {where}: any machine that can reach it may connect (each service's "
+        "route still needs its secret; task metadata does not); bind 127.0.0.1 or "
+        f"{ECS_LINK_LOCAL} unless other machines must connect"
+    )
+
+
+def check_imds_bind(specs: Sequence[ServiceSpec], address: str) -> None:
+    """Refuse IMDS on every interface: it has no secret, so every machine of every network
+    this one is on would get the service's role. Raises :class:`RequestError`."""
+    ip = _ip(address)
+    imds = [spec.name for spec in specs if spec.imds]
+    if imds and ip is not None and ip.is_unspecified:
+        raise RequestError(
+            f"--bind {address} with imds ({', '.join(imds)}): an IMDS endpoint has no secret, "
+            "so any machine on your networks would get the role; bind a narrower address "
+            "or drop imds"
+        )
 
 
 def reach(setup: str, address: str, server_port: int, imds_ports: Mapping[str, int]) -> Reach:

@@ -38,6 +38,7 @@ from ..core.compose import (
     METADATA_V4,
     Reach,
     ServiceSpec,
+    bind_exposure,
     check_unique,
     env_file,
     override,
@@ -735,10 +736,13 @@ class Stack:
             contents[env_path] = text
             self.env_files[spec.name] = env_path
             env_files[spec.name], token_dirs[spec.name] = str(env_path), str(token_dir)
+        exposure = bind_exposure(self._address)
+        self.warnings = [exposure] if exposure else []
         if self._compose_services is not None and self.override_path is not None:
-            document, self.warnings = override(
+            document, warnings = override(
                 self.specs, self._compose_services, self.reach, env_files, token_dirs
             )
+            self.warnings += warnings
             import yaml
 
             contents[self.override_path] = (
