@@ -718,3 +718,20 @@ def test_imds_with_bind_on_every_interface_stops_before_anything(cli: Any, tmp_p
     assert "an IMDS endpoint has no secret" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "env").exists()
+
+
+async def test_the_override_says_how_to_use_it_without_naming_itself_as_the_compose_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    override = tmp_path / "env" / "docker-compose.iam-sudo.yml"
+    stack = sts_stack(
+        tmp_path,
+        monkeypatch,
+        "api=R",
+        compose_services={"api": {"image": "my/api"}},
+        override_path=override,
+    )
+    async with stack:
+        header = override.read_text().splitlines()[0]
+    assert "override for docker-compose.iam-sudo.yml" not in header
+    assert "docker compose -f COMPOSE_FILE -f docker-compose.iam-sudo.yml up" in header

@@ -746,7 +746,8 @@ class Stack:
             import yaml
 
             contents[self.override_path] = (
-                f"{_HEADER}: the compose override for {self.override_path.name}; it is "
+                f"{_HEADER}: a compose override; use it after your compose file, as in "
+                f"docker compose -f COMPOSE_FILE -f {self.override_path.name} up; it is "
                 "removed when serve stops\n" + yaml.safe_dump(document, sort_keys=False)
             )
         for path in contents:
