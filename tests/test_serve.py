@@ -735,3 +735,30 @@ async def test_the_override_says_how_to_use_it_without_naming_itself_as_the_comp
         header = override.read_text().splitlines()[0]
     assert "override for docker-compose.iam-sudo.yml" not in header
     assert "docker compose -f COMPOSE_FILE -f docker-compose.iam-sudo.yml up" in header
+
+
+@pytest.mark.slow
+def test_the_documented_host_process_command_runs_as_the_service_not_as_you(
+    serving: Serving, local_aws: localaws.LocalAws, prefix: str, tmp_path: Path
+) -> None:
+    """docs/serve.md's command, word for word but for the local AWS's endpoint, in a shell
+    where you have keys in the environment and a default profile: the SDKs take both before
+    the container endpoint."""
+    docs = (Path(__file__).parent.parent / "docs" / "serve.md").read_text()
+    [command] = [line for line in docs.splitlines() if "iam-sudo.api.env)" in line]
+    command = command.split("  #")[0].replace(
+        "env -i ", f"env -i AWS_ENDPOINT_URL={local_aws.url} "
+    )
+    (serving.project / "app.py").write_text(WHOAMI_PY)
+    home = tmp_path / "you"
+    (home / ".aws").mkdir(parents=True)
+    (home / ".aws" / "credentials").write_text(
+        "[default]\naws_access_key_id = AKIAYOURSELF00000000\naws_secret_access_key = you\n"
+    )
+    yours = {
+        **local_aws.env(),  # your own keys, in your shell
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "HOME": str(home),
+    }
+    arn = run_as(["bash", "-c", command], yours, cwd=serving.project)
+    assert arn.endswith(f"assumed-role/IAMSudoUser/iam-sudo-{prefix}ApiTaskRole")

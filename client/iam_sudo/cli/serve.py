@@ -304,7 +304,8 @@ def command() -> click.Command:
           iam-sudo serve --compose docker-compose.yml
           docker compose -f docker-compose.yml -f docker-compose.iam-sudo.yml up
           iam-sudo serve --local --bind 127.0.0.1 --service api=ApiTaskRole
-          env $(grep -v '^#' iam-sudo.api.env) python app.py
+          env -i PATH="$PATH" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \\
+            $(grep -v '^#' iam-sudo.api.env) python app.py
         """
         from dataclasses import replace
 
