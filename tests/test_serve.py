@@ -762,3 +762,19 @@ def test_the_documented_host_process_command_runs_as_the_service_not_as_you(
     }
     arn = run_as(["bash", "-c", command], yours, cwd=serving.project)
     assert arn.endswith(f"assumed-role/IAMSudoUser/iam-sudo-{prefix}ApiTaskRole")
+
+
+@pytest.mark.parametrize("env_dir", ["env", "new/env"])
+async def test_a_start_that_fails_leaves_no_directory_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env_dir: str
+) -> None:
+    """Nothing was served, so nothing stays: not .iam-sudo, not the env dir it made."""
+    (tmp_path / "env").mkdir(mode=0o700)
+    stack = sts_stack(tmp_path, monkeypatch, "api=R", env_dir=tmp_path / env_dir)
+    failing = Sts(FakeClock(), "R")
+    failing.failing = True
+    stack._fetch_for = lambda spec: failing.fetch
+    with pytest.raises(ServeError):
+        await stack.__aenter__()
+    assert list((tmp_path / "env").iterdir()) == []
+    assert not (tmp_path / "new").exists()

@@ -577,6 +577,7 @@ class Stack:
         self.warnings: list[str] = []
         self.env_files: dict[str, Path] = {}
         self._written = _Written()
+        self._created: list[Path] = []  # directories it made, in the order it made them
         self._exits = contextlib.ExitStack()
 
     def label(self, spec: ServiceSpec) -> str:
@@ -591,6 +592,11 @@ class Stack:
             self._write_files()
         except BaseException:
             await self.__aexit__(None, None, None)
+            # Nothing was served: leave no trace, not even the directories it made (a
+            # started serve keeps its token directories, which containers have mounted).
+            for directory in reversed(self._created):
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
             raise
         return self
 
@@ -628,8 +634,13 @@ class Stack:
                 f"{directory} is a symlink: serve keeps the services' tokens only in a "
                 "directory of its own; remove it or give another --env-dir"
             )
+        missing, each = [], directory
+        while not each.exists() and not each.is_symlink() and each != each.parent:
+            missing.append(each)
+            each = each.parent
         try:
             secure_directory(directory)
+            self._created += reversed(missing)
         except ConfigurationError as error:
             # Its message advises on the credential cache (IAM_SUDO_CACHE_DIR, --no-cache):
             # keep what it found, "DIR is writable by group or others (mode 775)".
