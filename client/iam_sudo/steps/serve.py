@@ -52,6 +52,7 @@ from ..settings.credentials import Credentials
 log = logging.getLogger("iam_sudo")
 
 MAX_CONNECTIONS = 64
+MAX_PER_PEER = MAX_CONNECTIONS // 2
 MAX_HEAD_BYTES = 16 * 1024
 READ_TIMEOUT = 5.0
 # IMDSv2's token TTL range (EC2 User Guide, "Use IMDSv2": 1 second to 6 hours).
@@ -131,6 +132,36 @@ def _error(status: int, code: str, message: str, **headers: str) -> _Reply:
     return _json(status, {"Code": code, "Message": message}, **headers)
 
 
+class _Bounds:
+    """Connections held at once: at most :data:`MAX_CONNECTIONS`, and at most
+    :data:`MAX_PER_PEER` of them from one address, so that one container (each has its
+    own address on the bridge) holding connections open cannot starve the others."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.peers: dict[str, int] = {}
+
+    def admit(self, peer: str) -> bool:
+        """Count a new connection from ``peer`` in, or False if it is one too many."""
+        if self.total >= MAX_CONNECTIONS or self.peers.get(peer, 0) >= MAX_PER_PEER:
+            return False
+        self.total += 1
+        self.peers[peer] = self.peers.get(peer, 0) + 1
+        return True
+
+    def release(self, peer: str) -> None:
+        """Count an admitted connection out."""
+        self.total -= 1
+        self.peers[peer] -= 1
+        if not self.peers[peer]:
+            del self.peers[peer]
+
+
+def _peer(writer: asyncio.StreamWriter) -> str:
+    address = writer.get_extra_info("peername")
+    return str(address[0]) if isinstance(address, tuple) and address else "?"
+
+
 class _Listener:
     """One listening socket with its own Host allow-list and request handler."""
 
@@ -140,13 +171,13 @@ class _Listener:
         port: int,
         hosts: Callable[[int], frozenset[str]],
         handle: Callable[[_Request], Awaitable[_Reply]],
-        gate: asyncio.Semaphore,
+        bounds: _Bounds,
     ) -> None:
         self.address, self.requested_port = address, port
         self.port = 0
         self._hosts = hosts
         self._handle = handle
-        self._gate = gate
+        self._bounds = bounds
         self._server: asyncio.AbstractServer | None = None
         self._handlers: set[asyncio.Task[None]] = set()
 
@@ -182,11 +213,12 @@ class _Listener:
         if task is not None:
             self._handlers.add(task)
             task.add_done_callback(self._handlers.discard)
+        peer = _peer(writer)
         try:
-            if self._gate.locked():
+            if not self._bounds.admit(peer):
                 # Bounded: a flood of connections gets closed, not queued.
                 return
-            async with self._gate:
+            try:
                 try:
                     reply = await self._answer(reader)
                 except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
@@ -196,6 +228,8 @@ class _Listener:
                     log.warning("serve: a request could not be answered (%s)", type(error).__name__)
                     reply = _error(500, "InternalError", "the request could not be answered")
                 await self._write(writer, reply)
+            finally:
+                self._bounds.release(peer)
         except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
             pass
         except asyncio.CancelledError:
@@ -302,8 +336,8 @@ class CredentialsServer:
         self._now = now
         self._clock = clock
         self._metadata = dict(metadata or {})
-        gate = asyncio.Semaphore(MAX_CONNECTIONS)
-        self._main = _Listener(address, port, hosts, self._credentials_request, gate)
+        bounds = _Bounds()
+        self._main = _Listener(address, port, hosts, self._credentials_request, bounds)
         self._imds: dict[str, _Listener] = {}
         self._imds_tokens: OrderedDict[str, tuple[str, float]] = OrderedDict()
         allowed = imds_hosts or (lambda name, port: frozenset({f"127.0.0.1:{port}"}))
@@ -315,7 +349,7 @@ class CredentialsServer:
             async def handle(request: _Request, name: str = service) -> _Reply:
                 return await self._imds_request(name, request)
 
-            self._imds[service] = _Listener(imds_address, imds_port, hosts_of, handle, gate)
+            self._imds[service] = _Listener(imds_address, imds_port, hosts_of, handle, bounds)
 
     @property
     def port(self) -> int:
