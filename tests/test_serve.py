@@ -778,3 +778,31 @@ async def test_a_start_that_fails_leaves_no_directory_behind(
         await stack.__aenter__()
     assert list((tmp_path / "env").iterdir()) == []
     assert not (tmp_path / "new").exists()
+
+
+async def test_a_port_in_use_is_named_whichever_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """IMDS ports follow --port: when one of them is taken, the error names it."""
+    import socket
+
+    while True:  # a taken port whose neighbour below is free (for the credentials)
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port - 1))
+                break
+            except OSError:
+                taken.close()
+    try:
+        stack = sts_stack(tmp_path, monkeypatch, "api=R")
+        stack.specs = [ServiceSpec("api", "simulate", "R", imds=True)]
+        stack._port = port - 1
+        with pytest.raises(ServeError) as raised:
+            await stack.__aenter__()
+    finally:
+        taken.close()
+    assert str(raised.value).startswith(f"cannot listen on 127.0.0.1 port {port} (IMDS of api):")

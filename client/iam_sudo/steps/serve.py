@@ -172,8 +172,10 @@ class _Listener:
         hosts: Callable[[int], frozenset[str]],
         handle: Callable[[_Request], Awaitable[_Reply]],
         bounds: _Bounds,
+        role: str = "",
     ) -> None:
         self.address, self.requested_port = address, port
+        self.name = f"{address} port {port}" + (f" ({role})" if role else "")
         self.port = 0
         self._hosts = hosts
         self._handle = handle
@@ -191,9 +193,10 @@ class _Listener:
             sock.bind((self.address, self.requested_port))
             sock.listen(128)
             sock.setblocking(False)
-        except OSError:
+        except OSError as error:
             sock.close()
-            raise
+            # Which of the ports (credentials, or a service's IMDS) could not be had.
+            raise OSError(error.errno, error.strerror, self.name) from None
         self._server = await asyncio.start_server(self._connection, sock=sock, limit=MAX_HEAD_BYTES)
         self.port = int(sock.getsockname()[1])
 
@@ -349,7 +352,9 @@ class CredentialsServer:
             async def handle(request: _Request, name: str = service) -> _Reply:
                 return await self._imds_request(name, request)
 
-            self._imds[service] = _Listener(imds_address, imds_port, hosts_of, handle, bounds)
+            self._imds[service] = _Listener(
+                imds_address, imds_port, hosts_of, handle, bounds, f"IMDS of {service}"
+            )
 
     @property
     def port(self) -> int:
@@ -753,9 +758,9 @@ class Stack:
         try:
             await server.__aenter__()
         except OSError as error:
+            where = error.filename or f"{self._address} port {self._port}"
             raise ServeError(
-                f"cannot listen on {self._address} port {self._port}: {error.strerror}; "
-                "give another --port or --bind"
+                f"cannot listen on {where}: {error.strerror}; give another --port or --bind"
             ) from None
         self.server = server
         self.reach = compose_reach(
