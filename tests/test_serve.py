@@ -806,3 +806,22 @@ async def test_a_port_in_use_is_named_whichever_it_is(
     finally:
         taken.close()
     assert str(raised.value).startswith(f"cannot listen on 127.0.0.1 port {port} (IMDS of api):")
+
+
+async def test_the_live_status_line_fits_one_terminal_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Redrawn with "\\r" and "erase line": a line that wrapped would leave rows behind."""
+    from iam_sudo.cli.serve import StatusView
+
+    services = [f"service-number-{n}=R{n}" for n in range(8)]
+    async with sts_stack(tmp_path, monkeypatch, *services) as stack:
+        monkeypatch.setenv("COLUMNS", "80")
+        capsys.readouterr()
+        StatusView(stack, live=True).tick()
+        drawn = capsys.readouterr().err
+    assert drawn.startswith("\r")
+    line = drawn.removeprefix("\r").removeprefix("\033[2K")  # click drops it off a terminal
+    assert "\n" not in line
+    assert len(line) < 80
+    assert line.endswith("...")

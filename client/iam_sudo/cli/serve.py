@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import signal
 import sys
 from datetime import UTC, datetime
@@ -184,7 +185,13 @@ class StatusView:
                 for row in rows
             )
             stamp = datetime.now(UTC).astimezone().strftime("%H:%M:%S")
-            click.echo(f"\r\033[2K{stamp} {summary}", nl=False, err=True)
+            line = f"{stamp} {summary}"
+            # One terminal line: "\r" and "erase line" redraw only the line the cursor is
+            # on, so a line that wrapped would leave its first rows behind at every tick.
+            width = shutil.get_terminal_size().columns - 1
+            if len(line) > width:
+                line = line[: max(width - 3, 0)] + "..."
+            click.echo(f"\r\033[2K{line}", nl=False, err=True)
             return
         for row, line in zip(rows, _status_lines(rows), strict=True):
             key = (row.asks > 0, row.refresh.refreshed_at, row.refresh.last_error)
