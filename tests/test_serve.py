@@ -825,3 +825,52 @@ async def test_the_live_status_line_fits_one_terminal_line(
     assert "\n" not in line
     assert len(line) < 80
     assert line.endswith("...")
+
+
+@pytest.mark.parametrize(
+    "volume",
+    [
+        ".:/app",  # the usual live-reload mount of the project
+        "./:/app:ro",
+        {"type": "bind", "source": ".", "target": "/app"},
+        "./.iam-sudo/admin:/secrets",
+        "~/project:/app",
+    ],
+)
+async def test_a_service_that_mounts_another_services_token_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, volume: Any
+) -> None:
+    """Its container (as root) would read that token and take that service's role."""
+    project = tmp_path / "project"  # the private home is tmp_path: ~/project is the project
+    stack = sts_stack(
+        tmp_path,
+        monkeypatch,
+        "api=R",
+        "admin=assume:Admin",
+        env_dir=project,
+        compose_services={"api": {"volumes": [volume]}, "admin": {}},
+        override_path=project / "compose.iam-sudo.yml",
+    )
+    with pytest.raises(ServeError, match=r"service api mounts .* the token of service admin"):
+        await stack.__aenter__()
+    assert not project.exists()
+
+
+@pytest.mark.parametrize(
+    "volume", ["data:/var/lib/data", "/var/lib/data", "./src:/app/src", "./.iam-sudo/api:/t"]
+)
+async def test_named_volumes_and_mounts_beside_the_tokens_are_fine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, volume: str
+) -> None:
+    project = tmp_path / "project"
+    stack = sts_stack(
+        tmp_path,
+        monkeypatch,
+        "api=R",
+        "admin=assume:Admin",
+        env_dir=project,
+        compose_services={"api": {"volumes": [volume]}, "admin": {}, "db": {"volumes": "x"}},
+        override_path=project / "compose.iam-sudo.yml",
+    )
+    async with stack:
+        assert stack.server is not None

@@ -20,6 +20,7 @@ import contextlib
 import hmac
 import json
 import logging
+import os
 import secrets
 import socket
 import sys
@@ -624,6 +625,7 @@ class Stack:
         return self._labels.get(spec.name) or spec.describe()
 
     async def __aenter__(self) -> Stack:
+        self._check_mounts()
         try:
             self._lock()
             await self._warm()
@@ -664,6 +666,25 @@ class Stack:
                 f"{error.strerror or error}; give another --env-dir"
             ) from None
         self._exits.callback(_remove, lock.with_name(lock.name + ".lock"))
+
+    def _check_mounts(self) -> None:
+        """Refuse a compose file one of whose services bind-mounts a directory holding
+        another service's token (``volumes: [".:/app"]`` beside the default env dir): its
+        container, as root, would read that token and take that service's role."""
+        if self._compose_services is None or self.override_path is None:
+            return
+        base = self.override_path.parent  # the compose file's directory
+        tokens = {spec.name: _real(self.state_dir / spec.name) for spec in self.specs}
+        for name, service in self._compose_services.items():
+            for source in _bind_sources(service, base):
+                for owner, token_dir in tokens.items():
+                    if owner == name or not _overlap(source, token_dir):
+                        continue
+                    raise ServeError(
+                        f"service {name} mounts {source}, which holds the token of service "
+                        f"{owner}: its container could take {owner}'s role; give --env-dir a "
+                        "directory that no service mounts"
+                    )
 
     def _secure_directory(self, directory: Path) -> None:
         """Create ``directory`` 0700 after checking it and those above it (the cache's
@@ -839,6 +860,31 @@ class Stack:
             )
             for spec in self.specs
         ]
+
+
+def _real(path: Path) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def _overlap(one: Path, other: Path) -> bool:
+    return one == other or one in other.parents or other in one.parents
+
+
+def _bind_sources(service: object, base: Path) -> list[Path]:
+    """The host paths a compose service bind-mounts (``volumes`` in the short syntax,
+    ``SRC:DST[:MODE]`` with SRC a path, or the long one, ``type: bind``), absolute."""
+    volumes = service.get("volumes") if isinstance(service, Mapping) else None
+    sources = []
+    for volume in volumes if isinstance(volumes, list) else []:
+        if isinstance(volume, str) and ":" in volume:
+            source = volume.split(":", 1)[0]
+        elif isinstance(volume, Mapping) and volume.get("type") == "bind":
+            source = str(volume.get("source", ""))
+        else:
+            continue  # an anonymous volume
+        if source.startswith((".", "/", "~")):  # else a named volume
+            sources.append(_real(base / os.path.expanduser(source)))
+    return sources
 
 
 def _primed(value: Credentials, fetch: Fetch) -> Fetch:
