@@ -12,6 +12,7 @@ from iam_sudo.core.compose import (
     ServiceSpec,
     bind_exposure,
     check_imds_bind,
+    check_setup_bind,
     check_unique,
     env_file,
     override,
@@ -169,7 +170,27 @@ def test_the_host_allow_list_holds_only_what_clients_send() -> None:
 def test_an_explicit_bind_implies_its_setup() -> None:
     assert setup_of_bind("127.0.0.1", "linux") == "host"
     assert setup_of_bind("169.254.170.2", "darwin") == "link-local"
-    assert setup_of_bind("0.0.0.0", "linux") == "custom"  # noqa: S104
+    # Every interface includes loopback, where the services' URLs point: host processes.
+    for everywhere in EVERY_INTERFACE:
+        assert setup_of_bind(everywhere, "linux") == "host"
+    assert setup_of_bind("10.1.2.3", "linux") == "custom"
+
+
+@pytest.mark.parametrize(
+    ("setup", "address"),
+    [("link-local", "127.0.0.1"), ("host", "169.254.170.2"), ("sidecar", "10.1.2.3")],
+)
+def test_a_setup_and_a_bind_that_do_not_go_together_are_refused(setup: str, address: str) -> None:
+    """The services' URLs would point where the server does not listen."""
+    with pytest.raises(RequestError, match=f"--setup {setup}"):
+        check_setup_bind(setup, address)
+
+
+def test_link_local_on_every_interface_still_points_containers_at_ecs_address() -> None:
+    for everywhere in EVERY_INTERFACE:
+        check_setup_bind("link-local", everywhere)
+        where = reach("link-local", everywhere, 9911, {})
+        assert where.credentials_url("api") == "http://169.254.170.2:9911/v2/credentials/api"
 
 
 def compose_override(setup: str, services: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:

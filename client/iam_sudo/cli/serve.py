@@ -320,6 +320,7 @@ def command() -> click.Command:
             bind_address,
             check_imds_bind,
             check_imds_duration,
+            check_setup_bind,
             default_setup,
             setup_of_bind,
         )
@@ -343,6 +344,7 @@ def command() -> click.Command:
             setup = setup_of_bind(bind, sys.platform) if bind else default_setup(sys.platform)
         address = bind or bind_address(setup)
         try:
+            check_setup_bind(setup, address)
             check_imds_bind(specs, address)
         except IamSudoError as error:
             raise click.UsageError(str(error)) from None

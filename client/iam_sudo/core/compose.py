@@ -336,7 +336,7 @@ def override(
         elif reach.mode == "loopback":
             if base.get("network_mode") != "host":
                 warnings.append(
-                    f"service {spec.name}: with --bind 127.0.0.1 only host processes and "
+                    f"service {spec.name}: with the server on loopback only host processes and "
                     "services with network_mode: host reach the server (docs/serve.md)"
                 )
         elif "network_mode" in base:
@@ -389,12 +389,34 @@ def bind_address(setup: str) -> str:
 
 
 def setup_of_bind(address: str, platform: str) -> str:
-    """The set-up an explicit --bind implies: loopback serves host processes."""
-    if address in ("127.0.0.1", "::1", "localhost"):
+    """The set-up an explicit --bind implies: loopback (or every interface, loopback
+    included, where services' URLs point) serves host processes."""
+    ip = _ip(address)
+    if address == "localhost" or (ip is not None and (ip.is_loopback or ip.is_unspecified)):
         return "host"
     if address == ECS_LINK_LOCAL:
         return "link-local"
     return "custom"
+
+
+def check_setup_bind(setup: str, address: str) -> None:
+    """Refuse a --setup and --bind that do not go together: the services' URLs would
+    point where the server does not listen. link-local listens at ECS's address (or on
+    every interface); host and sidecar on loopback (Docker Desktop forwards
+    host.docker.internal there), or every interface. Raises :class:`RequestError`."""
+    ip = _ip(address)
+    everywhere = ip is not None and ip.is_unspecified
+    loopback = address == "localhost" or (ip is not None and ip.is_loopback)
+    if setup == "link-local" and not (address == ECS_LINK_LOCAL or everywhere):
+        raise RequestError(
+            f"--setup link-local serves containers at {ECS_LINK_LOCAL}, where --bind "
+            f"{address} does not listen: leave --bind out, or choose --setup host"
+        )
+    if setup in ("host", "sidecar") and not (loopback or everywhere):
+        raise RequestError(
+            f"--setup {setup} needs the server on loopback, not --bind {address}: "
+            "leave --setup out to serve that address as it is"
+        )
 
 
 def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -435,7 +457,11 @@ def reach(setup: str, address: str, server_port: int, imds_ports: Mapping[str, i
     """The :class:`Reach` of a running server (its ports known)."""
     if setup == "sidecar":
         return Reach("sidecar", ECS_LINK_LOCAL, 80, server_port, DESKTOP_HOST, imds_ports)
-    host = "127.0.0.1" if address in ("0.0.0.0", "::", "localhost") else address  # noqa: S104
+    ip = _ip(address)
+    everywhere = ip is not None and ip.is_unspecified
+    host = "127.0.0.1" if address == "localhost" or everywhere else address
+    if setup == "link-local":
+        host = ECS_LINK_LOCAL  # it listens there, or on every interface (check_setup_bind)
     if ":" in host:
         host = f"[{host}]"
     mode = {"host": "loopback", "link-local": "link-local"}.get(setup, "custom")
