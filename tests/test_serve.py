@@ -874,3 +874,19 @@ async def test_named_volumes_and_mounts_beside_the_tokens_are_fine(
     )
     async with stack:
         assert stack.server is not None
+
+
+async def test_services_that_cannot_start_for_one_reason_are_named_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = sts_stack(tmp_path, monkeypatch, "api=A", "worker=W", "admin=assume:Admin")
+
+    async def not_deployed() -> Credentials:
+        raise RuntimeError("Function not found: deploy iam-sudo with `pulumi up`")
+
+    stack._fetch_for = lambda spec: not_deployed
+    with pytest.raises(ServeError) as raised:
+        await stack.__aenter__()
+    assert str(raised.value) == (
+        "cannot serve api, worker, admin: Function not found: deploy iam-sudo with `pulumi up`"
+    )

@@ -736,12 +736,15 @@ class Stack:
                 failed.append((key, error))
             self.holders[key] = holder
         if failed:
+            # Services failing for one reason (the function is not deployed, your own
+            # session expired) are named together: the reason is said once.
+            reasons: dict[str, list[str]] = {}
+            for key, error in failed:
+                names = reasons.setdefault(str(error), [])
+                names += [s.name for s in self.specs if s.role_key == key]
             raise ServeError(
                 "cannot serve "
-                + "; ".join(
-                    ", ".join(s.name for s in self.specs if s.role_key == key) + f": {error}"
-                    for key, error in failed
-                )
+                + "; ".join(f"{', '.join(names)}: {reason}" for reason, names in reasons.items())
             )
 
     async def _start(self) -> None:
