@@ -739,12 +739,12 @@ class Stack:
             # Services failing for one reason (the function is not deployed, your own
             # session expired) are named together: the reason is said once.
             reasons: dict[str, list[str]] = {}
-            for key, error in failed:
-                names = reasons.setdefault(str(error), [])
+            for key, reason in failed:
+                names = reasons.setdefault(str(reason), [])
                 names += [s.name for s in self.specs if s.role_key == key]
             raise ServeError(
                 "cannot serve "
-                + "; ".join(f"{', '.join(names)}: {reason}" for reason, names in reasons.items())
+                + "; ".join(f"{', '.join(names)}: {text}" for text, names in reasons.items())
             )
 
     async def _start(self) -> None:
