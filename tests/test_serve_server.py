@@ -491,3 +491,24 @@ async def test_a_fault_while_answering_is_a_500_and_one_log_line_without_the_req
     assert loop_errors == []
     [record] = [r for r in caplog.records if r.name == "iam_sudo"]
     assert record.getMessage() == "serve: a request could not be answered (KeyError)"
+
+
+async def test_one_peer_holding_connections_open_does_not_starve_the_others(
+    server: CredentialsServer,
+) -> None:
+    """A container (its own address on the bridge) that opens connections and never
+    finishes a request: other containers are still answered. 127.0.0.2 stands for it."""
+    held: list[Any] = []
+    for _ in range(serve_module.MAX_CONNECTIONS):
+        _, writer = await asyncio.open_connection(
+            "127.0.0.1", server.port, local_addr=("127.0.0.2", 0)
+        )
+        writer.write(b"GET / HTTP/1.1\r\n")  # and never the rest
+        held.append(writer)
+    await asyncio.sleep(0.2)  # let the server accept them all
+    try:
+        status, _, _ = await send(server.port, "GET", "/v3/api")
+        assert status == 200
+    finally:
+        for writer in held:
+            writer.close()
