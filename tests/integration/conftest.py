@@ -38,7 +38,7 @@ class EnforcedWorld:
         local = localaws.LocalAws("", self.aws.url, self.aws.recorder, None, None)  # type: ignore[arg-type]
         return local.env()
 
-    def function_env(self) -> dict[str, str]:
+    def function_environment(self) -> dict[str, str]:
         """The function's environment: this AWS, the execution role's session, the program's."""
         return {**self.local, **self.execution, **self.program.function_env}
 
@@ -114,5 +114,7 @@ def enforced_world(
     )
     stand_in = LambdaStandIn()
     world = EnforcedWorld(aws, program, iam, sts, keys, execution, stand_in, None)  # type: ignore[arg-type]
-    world.function = stand_in.add_function("iam-sudo", program.archive, world.function_env())
+    world.function = stand_in.add_function(
+        "iam-sudo", program.archive, world.function_environment()
+    )
     return world

@@ -99,7 +99,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             inline=verbose,
             managed=["arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"],
         )
-    env = hub.function_env()
+    env = hub.function_environment()
     # The same name in another region of the account, and in another account.
     in_region = LambdaStandIn()
     regional = in_region.add_function("iam-sudo", hub.program.archive, env, region="eu-west-1")
@@ -194,7 +194,8 @@ def test_per_caller_rules_decide_and_a_denial_names_only_what_was_asked(
     denied = simulate(world, "alice", "app-BuildRole", aws_env)
     assert denied.returncode == 1
     assert denied.stderr.strip() == (
-        "iam-sudo: error: sudo policy allows no role matching name 'app-BuildRole'"
+        "iam-sudo: error: sudo policy allows no role matching name 'app-BuildRole'; "
+        "`iam-sudo roles` lists the roles the sudo policy lets you simulate"
     )
     assert simulate(world, "bob", "app-BuildRole", aws_env).returncode == 0
 

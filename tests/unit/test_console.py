@@ -24,11 +24,12 @@ from iam_sudo.core.exceptions import (
     ConfigurationError,
     InvalidRequest,
 )
+from iam_sudo.core.partitions import PARTITIONS
 from iam_sudo.settings.credentials import Credentials
 
-AWS = console.PARTITIONS["aws"]
-GOV = console.PARTITIONS["aws-us-gov"]
-CN = console.PARTITIONS["aws-cn"]
+AWS = PARTITIONS["aws"]
+GOV = PARTITIONS["aws-us-gov"]
+CN = PARTITIONS["aws-cn"]
 ACCOUNT = localaws.ACCOUNT_ID
 SECRET_CREDENTIALS = Credentials(
     "ASIAEXAMPLEKEY", "secret/key+value", "token-of-the-session", datetime(2030, 1, 1, tzinfo=UTC)
