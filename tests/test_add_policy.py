@@ -15,7 +15,7 @@ import pytest
 
 from devtools import localaws
 from devtools.iam_reference import Request, allowed
-from tests.test_cli import one_line_error
+from tests.integration.test_cli import one_line_error
 
 FIX = {
     "Version": "2012-10-17",

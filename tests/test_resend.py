@@ -17,7 +17,7 @@ import pytest
 
 from devtools import localaws
 from iam_sudo.aws.errors import AnswerLost, _no_blind_resend
-from tests.test_cli import one_line_error
+from tests.integration.test_cli import one_line_error
 
 LOST = "was lost"
 
