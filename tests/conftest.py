@@ -38,10 +38,16 @@ INTEGRATION_FIXTURES = frozenset(
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark ``aws`` every test that needs the local AWS (moto's server): `make quick` runs
-    the others. Modules with an enforced world of their own say so with a ``pytestmark``."""
+    """Mark ``aws`` every test that needs the local AWS: moto's server (the ``local_aws``
+    fixture), or moto in this process (its module imports devtools.enforced). `make quick`
+    runs the others."""
+    in_process = sys.modules.get("devtools.enforced")
     for item in items:
-        if "local_aws" in getattr(item, "fixturenames", ()):
+        module = getattr(item, "module", None)
+        if "local_aws" in getattr(item, "fixturenames", ()) or (
+            in_process is not None
+            and any(value is in_process for value in vars(module or sys).values())
+        ):
             item.add_marker(pytest.mark.aws)
 
 

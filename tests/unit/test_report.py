@@ -1,7 +1,7 @@
 """The report of a record: classes, the cause of each denial, and the fix policy (pure).
 
 Denial messages are in AWS's exact wording: the IAM User Guide's "Troubleshoot access denied
-error messages" examples (the same forms as tests/test_denials.py), S3's bare "Access
+error messages" examples (the same forms as tests/unit/test_denials.py), S3's bare "Access
 Denied", and moto's "User: ... is not authorized to perform: ACTION" without a reason.
 """
 
