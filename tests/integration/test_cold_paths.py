@@ -31,6 +31,7 @@ CLI = {
     "iam_sudo.cli.formats",
     "iam_sudo.cli.main",
     "iam_sudo.cli.options",
+    "iam_sudo.cli.recording",
     "iam_sudo.cli.serve",
     "iam_sudo.cli.sources",
 }
