@@ -904,10 +904,19 @@ def _check_ours(path: Path) -> None:
     """Refuse to replace a file iam-sudo did not write, or to write through a symlink."""
     if path.is_symlink():
         raise ServeError(f"{path} is a symlink: remove it or choose another --env-dir")
-    if path.exists():
-        head = _files.read_text(path)[: len(_HEADER)]
-        if head != _HEADER:
-            raise ServeError(f"{path} exists and was not written by iam-sudo serve: move it")
+    if not path.exists():
+        return
+    # Only its first bytes, and only of a regular file: a directory or undecodable bytes
+    # would raise, and opening a FIFO would wait for a writer forever.
+    head = b""
+    if path.is_file():
+        try:
+            with open(path, "rb") as file:
+                head = file.read(len(_HEADER))
+        except OSError as error:
+            raise ServeError(f"cannot read {path}: {error.strerror or error}") from None
+    if head != _HEADER.encode():
+        raise ServeError(f"{path} exists and was not written by iam-sudo serve: move it")
 
 
 def _remove(path: Path) -> None:
