@@ -910,3 +910,13 @@ async def test_something_else_where_an_env_file_goes_is_refused_in_one_line(
     with pytest.raises(ServeError, match="exists and was not written by iam-sudo serve: move it"):
         await asyncio.wait_for(stack.__aenter__(), 60)
     assert there.exists()
+
+
+def test_no_live_status_line_when_your_credentials_may_ask_for_an_mfa_code() -> None:
+    """The live line erases its row every second; botocore's MFA prompt, asked on the same
+    terminal when it renews your session, would be erased as it is asked."""
+    from iam_sudo.cli.serve import live_status
+
+    assert live_status(True, None)
+    assert not live_status(True, "profile dev has mfa_serial: it is asked for here")
+    assert not live_status(False, None)
