@@ -82,7 +82,10 @@ class Function:
 
     @property
     def arn(self) -> str:
-        return f"arn:aws:lambda:{self.region}:{self.account}:function:{self.name}"
+        from iam_sudo.core.partitions import partition_of_region
+
+        partition = partition_of_region(self.region).name
+        return f"arn:{partition}:lambda:{self.region}:{self.account}:function:{self.name}"
 
     def invoke(self, event: Any, boto_dir: Path, invoked_arn: str | None = None) -> dict[str, Any]:
         with self.lock:

@@ -175,9 +175,10 @@ def start_proxy(
     """A loopback proxy to ``upstream`` that records and optionally delays every request.
 
     ``faults`` maps an action (or ``"*"``) to what the proxy does instead of forwarding:
-    a canned answer of :data:`FAULTS`, ``"reset"`` (close the connection unanswered) or
-    ``"blackhole"`` (read the request, never answer). ``"fault*N"`` does it N times,
-    then forwards. The mapping is read per request.
+    a canned answer of :data:`FAULTS`, ``"reset"`` (close the connection unanswered),
+    ``"blackhole"`` (read the request, never answer) or ``"lost"`` (forward it, so that AWS
+    carries it out, then close the connection without its answer). ``"fault*N"`` does it N
+    times, then forwards. The mapping is read per request.
     """
     target = urllib.parse.urlsplit(upstream)
     faults = {} if faults is None else faults
@@ -205,7 +206,8 @@ def start_proxy(
                 fault = kind
             if fault == "forward":
                 fault = None
-            if fault is not None:
+            lost = fault == "lost"
+            if fault is not None and not lost:
                 self._fault(fault, entry)
                 return
             try:
@@ -222,6 +224,9 @@ def start_proxy(
                 with recorder.lock:
                     recorder.in_flight -= 1
                     recorder.requests.append(entry)
+            if lost:
+                self._reset()
+                return
             self.send_response(reply.status)
             for name, value in reply.getheaders():
                 if name.lower() not in ("transfer-encoding", "connection", "content-length"):
@@ -236,10 +241,7 @@ def start_proxy(
                 recorder.in_flight -= 1
                 recorder.requests.append(entry)
             if fault == "reset":
-                self.close_connection = True
-                self.connection.setsockopt(
-                    socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
-                )
+                self._reset()
                 return
             if fault == "blackhole":
                 time.sleep(3600)  # the daemon thread dies with the server
@@ -251,6 +253,12 @@ def start_proxy(
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+
+        def _reset(self) -> None:
+            self.close_connection = True
+            self.connection.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+            )
 
         do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _forward
 
@@ -383,11 +391,129 @@ def too_large_inline(marker: str, count: int = 20) -> dict[str, dict[str, Any]]:
     }
 
 
-def create_base_role(iam: Any, name: str = "IAMSudoUser") -> str:
-    """The powerful role simulations assume, trusted by the (local) account."""
+def guard(partition: str = "aws", account: str = ACCOUNT_ID) -> dict[str, dict[str, Any]]:
+    """The inline policy every base role carries: the Deny on rewriting the account's
+    packed policies (core/duties.py), as ``create_role``'s ``inline``."""
+    from iam_sudo.core.duties import GUARD_POLICY_NAME, packed_policies_arn, packed_policy_guard
+
+    return {GUARD_POLICY_NAME: packed_policy_guard(packed_policies_arn(partition, account))}
+
+
+def create_base_role(iam: Any, name: str = "IAMSudoUser", partition: str = "aws") -> str:
+    """The powerful role simulations assume, trusted by the (local) account; ``partition``
+    is that of ``iam``'s region (moto keeps each partition's IAM apart). It carries the
+    Deny on rewriting packed policies that every base role must (core/duties.py), as the
+    Pulumi program's do."""
     return create_role(
         iam,
         name,
-        trust=trust_policy(("AWS", f"arn:aws:iam::{ACCOUNT_ID}:root")),
-        managed=["arn:aws:iam::aws:policy/PowerUserAccess"],
+        trust=trust_policy(("AWS", f"arn:{partition}:iam::{ACCOUNT_ID}:root")),
+        inline=guard(partition),
+        managed=[f"arn:{partition}:iam::aws:policy/PowerUserAccess"],
     )
+
+
+# The account `python -m devtools.localaws --demo` (`make local-aws`) serves: the roles the
+# README's first examples name, and the function they reach with --remote (the default).
+README_STACK = "my-stack"
+README_ROLES = ("Deployer",)
+
+
+def _exports(env: dict[str, str], shell: str) -> str:
+    """The lines that point a shell at the local AWS, and at nothing of the user's."""
+    from iam_sudo.cli.formats import shell_lines
+    from iam_sudo.settings.credentials import SDK_VARIABLES
+
+    changes: dict[str, str | None] = dict.fromkeys(SDK_VARIABLES)
+    changes.update(env)
+    return shell_lines(shell, changes)
+
+
+def serve_demo(shell: str = "env") -> None:
+    """Run the demo's local AWS until Ctrl-C (or SIGTERM), for trying iam-sudo by hand.
+
+    moto's server with the demo account (the README's roles: my-stack-TaskRole-..., a
+    CodeBuild role, Deployer, the IAMSudoUser base role), and the function the Pulumi
+    program deploys (under Pulumi's mocks) served on loopback, so that --remote works as
+    --local does. AWS files go to a private temporary directory, removed on exit: trying
+    `--profile` or `configure` touches nothing of yours. Prints the lines to paste into
+    another shell (``shell``: a format of ``iam-sudo --format``), then a line "ready".
+    """
+    import shutil
+    import signal
+    import tempfile
+
+    from devtools import demo, pulumi_program
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if signum is not None:
+            signal.signal(signum, lambda *_: stop.set())
+    home = Path(tempfile.mkdtemp(prefix="iam-sudo-local-aws-"))  # 0700
+    aws = start()
+    stand_in = None
+    try:
+        demo.seed(aws, README_STACK)
+        iam = client("iam", aws.moto_url)
+        for name in README_ROLES:
+            create_role(
+                iam,
+                name,
+                trust=trust_policy(("AWS", f"arn:aws:iam::{ACCOUNT_ID}:root")),
+                managed=["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+            )
+        program = pulumi_program.run({"policy": demo.ECS_ONLY_POLICY}, home / "pulumi")
+        stand_in, endpoints = demo.serve_function(aws, program)
+        (home / "aws").mkdir(mode=0o700)
+        env = {
+            **aws.env(),
+            **endpoints,
+            "AWS_CONFIG_FILE": str(home / "aws" / "config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(home / "aws" / "credentials"),
+        }
+        print(
+            f"iam-sudo's local AWS (moto) at {aws.url}, account {ACCOUNT_ID}: roles "
+            f"{README_STACK}-TaskRole-9AO01PCC7I0T, {README_STACK}-BuildRole-1QW2E3R4, "
+            f"{', '.join(README_ROLES)} and IAMSudoUser; the iam-sudo function at "
+            f"{stand_in.url}, its sudo policy allowing ECS task roles.\n"
+            "In another shell, run these lines, then the README's examples "
+            "(Ctrl-C here stops it all):\n",
+            file=sys.stderr,
+            flush=True,
+        )
+        sys.stdout.write(_exports(env, shell))
+        sys.stdout.flush()
+        print("\nready", file=sys.stderr, flush=True)
+        while not stop.wait(1.0):
+            if aws.process.poll() is not None:
+                print("moto's server ended", file=sys.stderr)
+                raise SystemExit(1)
+    finally:
+        if stand_in is not None:
+            stand_in.stop()
+        aws.stop()
+        shutil.rmtree(home, ignore_errors=True)
+    print("iam-sudo's local AWS stopped", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m devtools.localaws --demo [--shell FORMAT]``: see :func:`serve_demo`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m devtools.localaws",
+        description="Run the demo's local AWS until Ctrl-C and print the lines to export.",
+    )
+    parser.add_argument("--demo", action="store_true", required=True, help="the demo account")
+    parser.add_argument(
+        "--shell",
+        default="env",
+        choices=["env", "fish", "powershell", "windows-cmd"],
+        help="the shell to print the lines for [default: env, for sh/bash/zsh]",
+    )
+    arguments = parser.parse_args(argv)
+    serve_demo(arguments.shell)
+
+
+if __name__ == "__main__":
+    main()

@@ -51,6 +51,14 @@ class Mocks(pulumi.runtime.Mocks):
     resources: list[Resource] = field(default_factory=list)
     #: OU id -> [(account id, state)], what Organizations answers at deploy time.
     organizational_units: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    #: Where the program deploys: the region, and so its partition (aws-us-gov, aws-cn, ...).
+    region: str = REGION
+
+    @property
+    def partition(self) -> str:
+        from iam_sudo.core.partitions import partition_of_region
+
+        return partition_of_region(self.region).name
 
     def account_of(self, provider_reference: str) -> str:
         """The account a resource created through ``provider_reference`` lands in."""
@@ -67,11 +75,12 @@ class Mocks(pulumi.runtime.Mocks):
             Resource(args.typ, args.name, dict(args.inputs), args.provider or "", resource_id)
         )
         account = self.account_of(args.provider or "")
+        at = f"{self.partition}:{{}}:{self.region}:{ACCOUNT}"
         arns = {
-            "aws:iam/role:Role": f"arn:aws:iam::{account}:role/{name}",
-            "aws:iam/policy:Policy": f"arn:aws:iam::{account}:policy/{name}",
-            "aws:lambda/function:Function": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}",
-            "aws:cloudwatch/logGroup:LogGroup": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}",
+            "aws:iam/role:Role": f"arn:{self.partition}:iam::{account}:role/{name}",
+            "aws:iam/policy:Policy": f"arn:{self.partition}:iam::{account}:policy/{name}",
+            "aws:lambda/function:Function": f"arn:{at.format('lambda')}:function:{name}",
+            "aws:cloudwatch/logGroup:LogGroup": f"arn:{at.format('logs')}:log-group:{name}",
         }
         state = {**args.inputs, "name": name}
         if args.typ in arns:
@@ -81,20 +90,25 @@ class Mocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         # A bare dict: pulumi's mock monitor cannot take (result, None) for "no failures".
         if args.token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
+            from iam_sudo.core.partitions import PARTITIONS
+
+            suffix = PARTITIONS[self.partition].dns_suffix
+            return {"partition": self.partition, "dnsSuffix": suffix, "id": self.partition}
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            arn = f"arn:aws:iam::{ACCOUNT}:user/deployer"
+            arn = f"arn:{self.partition}:iam::{ACCOUNT}:user/deployer"
             return {"accountId": ACCOUNT, "arn": arn, "userId": "AIDA", "id": ACCOUNT}
         if args.token == "aws:index/getRegion:getRegion":
-            return {"region": REGION, "name": REGION, "id": REGION, "endpoint": ""}
+            region = self.region
+            return {"region": region, "name": region, "id": region, "endpoint": ""}
         if args.token == "aws:organizations/getOrganization:getOrganization":
             return {"masterAccountId": MANAGEMENT_ACCOUNT, "id": "o-example"}
         token = "aws:organizations/getOrganizationalUnitDescendantAccounts:"
         if args.token.startswith(token):
             unit = args.args["parentId"]
+            org = f"arn:{self.partition}:organizations::{MANAGEMENT_ACCOUNT}:account/o-example"
             accounts = [
-                {"id": a, "state": state, "status": state, "arn": f"arn:aws:organizations::"
-                 f"{MANAGEMENT_ACCOUNT}:account/o-example/{a}", "email": f"{a}@example.com",
+                {"id": a, "state": state, "status": state, "arn": f"{org}/{a}",
+                 "email": f"{a}@example.com",
                  "name": a, "joinedMethod": "CREATED", "joinedTimestamp": "2026-01-01T00:00:00Z"}
                 for a, state in self.organizational_units[unit]
             ]  # fmt: skip

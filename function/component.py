@@ -13,8 +13,17 @@ import pulumi_aws as aws
 
 from iam_sudo import IamSudoError, SudoPolicy
 from iam_sudo.core.arn import is_account_id
-from iam_sudo.core.fitting import POLICY_PATH
+from iam_sudo.core.duties import (
+    DEPLOY_ROLE,
+    FUNCTION_NAME,
+    GUARD_POLICY_NAME,
+    execution_role_name,
+    never_assumed,
+    packed_policies_arn,
+    packed_policy_guard,
+)
 from iam_sudo.core.globs import shell_glob
+from iam_sudo.core.partitions import service_principal
 from iam_sudo.core.roles import boundary_variant_arn, boundary_variant_name
 
 from . import spoke
@@ -24,7 +33,6 @@ from .permissions import (
     IAM_LIST_ACTIONS,
     IAM_POLICY_ACTIONS,
     IAM_ROLE_ACTIONS,
-    PACKED_POLICY_WRITES,
 )
 
 
@@ -33,7 +41,7 @@ class IamSudoDeploymentArgs:
     """What to deploy; every field but ``policy`` has the documented default."""
 
     policy: str
-    function_name: str = "iam-sudo"
+    function_name: str = FUNCTION_NAME
     runtime: str = "python3.13"
     base_role_name: str = "IAMSudoUser"
     base_role_policies: Sequence[str] | None = None
@@ -48,7 +56,7 @@ class IamSudoDeploymentArgs:
     # Spokes (function/spoke.py): member accounts the hub reaches through their roles.
     spoke_accounts: Sequence[str] = ()
     spoke_organizational_units: Sequence[str] = ()
-    spoke_deploy_role: str = "OrganizationAccountAccessRole"
+    spoke_deploy_role: str = DEPLOY_ROLE
     spoke_stack_set: bool = False
     build_dir: Path = field(default_factory=lambda: Path.cwd() / "build")
 
@@ -117,39 +125,66 @@ def scoped_base_role_globs(
 
 
 # Lambda caps all environment variables of a function together (names and values) at 4 KB
-# (Lambda Developer Guide, Lambda quotas: "Function environment variables: 4 KB, for all
-# environment variables associated with the function, in aggregate").
+# (Lambda Developer Guide, "Lambda quotas": "Function environment variables: 4 KB, for all
+# environment variables associated with the function, in aggregate"). What Lambda measures
+# is the variables as one compact JSON object: its refusal quotes the "String measured",
+# {"NAME":"value",...}, quotes, braces, commas and escapes included (an InvalidParameter
+# ValueException "... exceeded the 4KB limit. String measured: {...}"). A YAML policy's
+# newlines and quotes each take two bytes there (\n, \").
 MAX_ENVIRONMENT_BYTES = 4096
 
 
 def function_environment(
-    policy: str, base_role_arn: str, accounts: Sequence[str]
+    policy: str,
+    base_role_arn: str,
+    accounts: Sequence[str],
+    spoke_accounts: Sequence[str] = (),
 ) -> dict[str, str]:
-    """Every environment variable the function gets, as the deployment sets them."""
-    return {
+    """Every environment variable the function gets, exactly as the deployment sets them."""
+    variables = {
         "IAM_SUDO_POLICY": policy,
         "IAM_SUDO_BASE_ROLE": base_role_arn,
         "IAM_SUDO_BASE_ROLE_ACCOUNTS": ",".join(accounts),
     }
+    if spoke_accounts:
+        variables[spoke.SPOKE_ACCOUNTS_VARIABLE] = ",".join(spoke_accounts)
+    return variables
 
 
 def environment_bytes(variables: Mapping[str, str]) -> int:
-    """What ``variables`` take of Lambda's 4 KB: names and values, UTF-8."""
-    return sum(len(k.encode()) + len(v.encode()) for k, v in variables.items())
+    """What ``variables`` take of Lambda's 4 KB, counted as Lambda counts: the UTF-8 bytes
+    of the compact JSON object it measures (see :data:`MAX_ENVIRONMENT_BYTES`).
+
+    Characters beyond ASCII are counted as JSON's ``\\uXXXX`` escapes, the longer of the
+    two spellings a serializer may choose: the count never passes a set Lambda refuses.
+    """
+    return len(json.dumps(dict(variables), separators=(",", ":")).encode())
 
 
 def check_environment_size(variables: Mapping[str, str]) -> None:
-    """RunError unless all of ``variables`` (names and values, UTF-8) fit Lambda's 4 KB."""
+    """RunError unless ``variables`` (all of them, as the function gets them) fit Lambda's
+    4 KB as Lambda counts them (:func:`environment_bytes`)."""
     size = environment_bytes(variables)
-    if size > MAX_ENVIRONMENT_BYTES:
-        policy = len(b"IAM_SUDO_POLICY") + len(variables.get("IAM_SUDO_POLICY", "").encode())
-        raise pulumi.RunError(
-            f"the function's environment would take {size} bytes (the sudo policy {policy}, "
-            f"the base role and accounts {size - policy}); Lambda allows "
-            f"{MAX_ENVIRONMENT_BYTES} bytes for all its variables together: shorten the policy "
-            f"(YAML flow style, fewer comments, broader globs) by at least "
-            f"{size - MAX_ENVIRONMENT_BYTES} bytes, or list fewer baseRoleAccounts"
+    if size <= MAX_ENVIRONMENT_BYTES:
+        return
+    spokes = variables.get(spoke.SPOKE_ACCOUNTS_VARIABLE)
+    others = {k: v for k, v in variables.items() if k != spoke.SPOKE_ACCOUNTS_VARIABLE}
+    if spokes and environment_bytes(others) <= MAX_ENVIRONMENT_BYTES:
+        # The rest fits: the spoke list is what does not.
+        spoke.refuse_spokes(
+            spokes.split(","),
+            size=size,
+            used=environment_bytes(others),
+            limit=MAX_ENVIRONMENT_BYTES,
         )
+    policy = environment_bytes({"IAM_SUDO_POLICY": variables.get("IAM_SUDO_POLICY", "")}) - 2
+    raise pulumi.RunError(
+        f"the function's environment would take {size} bytes as Lambda counts them (the "
+        f"sudo policy {policy}, the base role and accounts {size - policy}); Lambda allows "
+        f"{MAX_ENVIRONMENT_BYTES} bytes for all its variables together: shorten the policy "
+        f"(YAML flow style, fewer comments and line breaks, broader globs) by at least "
+        f"{size - MAX_ENVIRONMENT_BYTES} bytes, or list fewer baseRoleAccounts"
+    )
 
 
 def _base_role_arn(args: IamSudoDeploymentArgs, partition: str, account: str) -> str:
@@ -170,7 +205,17 @@ def validate(args: IamSudoDeploymentArgs, partition: str, account: str) -> SudoP
         )
     base_role_arn = _base_role_arn(args, partition, account)
     variants = [boundary_variant_arn(base_role_arn, b) for b in args.boundary_variants]
+    # The roles this deployment creates or uses for other duties, by their configured names.
+    policy = policy.reserving(
+        function_names=(args.function_name,), deploy_role=args.spoke_deploy_role
+    )
     for arn in [base_role_arn, *variants]:
+        duty = policy.duty_of(arn)
+        if duty is not None:
+            raise pulumi.RunError(
+                f"iam-sudo:baseRoleName makes the base role {arn}, the name of {duty}: a "
+                "role of another duty is never a base role; choose another baseRoleName"
+            )
         if not policy.allows_base_role_for_anyone(arn):
             raise pulumi.RunError(
                 f"the sudo policy's allowed-base-roles do not include the base role {arn}; "
@@ -197,13 +242,7 @@ class IamSudoDeployment(pulumi.ComponentResource):
         account = aws.get_caller_identity().account_id
         policy = validate(args, partition, account)
         accounts = base_role_accounts(args, account)
-        variables = function_environment(
-            args.policy, _base_role_arn(args, partition, account), accounts
-        )
-        check_environment_size(variables)
         assumable = scoped_base_role_globs(policy.allowed_base_roles, partition, accounts)
-        # Imported here: the spoke's reader is granted this module's action lists.
-
         targets = spoke.SpokeTargets(
             accounts=tuple(args.spoke_accounts),
             organizational_units=tuple(args.spoke_organizational_units),
@@ -211,24 +250,25 @@ class IamSudoDeployment(pulumi.ComponentResource):
             stack_set=args.spoke_stack_set,
         )
         spoke_accounts = spoke.resolve_accounts(targets, account) if targets.configured else []
+        # Built once, checked, and given to the function as is: what is counted is what
+        # Lambda gets (the base role's ARN is the one its resource will have, no path).
+        variables = function_environment(
+            args.policy, _base_role_arn(args, partition, account), accounts, spoke_accounts
+        )
+        check_environment_size(variables)
         managed = args.base_role_policies
         if managed is None:
             managed = [f"arn:{partition}:iam::aws:policy/PowerUserAccess"]
         definition = spoke.spoke_definition(
             partition=partition,
             hub_execution_role_arn=f"arn:{partition}:iam::{account}:role/"
-            f"{args.function_name}-execution",
+            f"{execution_role_name(args.function_name)}",
             base_role_name=args.base_role_name,
             base_role_policies=managed,
             trusted_principals=args.base_role_trusted_principals,
             boundary_variants=args.boundary_variants,
             max_session_duration=args.max_session_duration,
         )
-        spoke.check_environment_room(
-            spoke_accounts, used=environment_bytes(variables), limit=MAX_ENVIRONMENT_BYTES
-        )
-        if spoke_accounts:
-            variables[spoke.SPOKE_ACCOUNTS_VARIABLE] = ",".join(spoke_accounts)
         # Exactly the spoke roles, account by account: never a `*` account.
         spoke_roles = [arn for a in spoke_accounts for arn in definition.role_arns(a)]
         super().__init__("iam-sudo:index:IamSudoDeployment", name, None, opts)
@@ -243,12 +283,12 @@ class IamSudoDeployment(pulumi.ComponentResource):
 
         execution_role = aws.iam.Role(
             f"{name}-execution",
-            name=f"{args.function_name}-execution",
+            name=execution_role_name(args.function_name),
             description="Runs the iam-sudo function: reads roles, assumes the base roles",
             assume_role_policy=_policy(
                 {
                     "Effect": "Allow",
-                    "Principal": {"Service": "lambda.amazonaws.com"},
+                    "Principal": {"Service": service_principal("lambda")},
                     "Action": "sts:AssumeRole",
                 }
             ),
@@ -285,13 +325,27 @@ class IamSudoDeployment(pulumi.ComponentResource):
                         "Sid": "CreateSessionPolicies",
                         "Effect": "Allow",
                         "Action": list(IAM_CREATE_ACTIONS),
-                        "Resource": f"arn:{partition}:iam::{account}:policy{POLICY_PATH}*",
+                        "Resource": packed_policies_arn(partition, account),
                     },
                     {
                         "Sid": "AssumeBaseRoles",
                         "Effect": "Allow",
                         "Action": "sts:AssumeRole",
                         "Resource": assumable,
+                    },
+                    {
+                        # What the function checks by name, IAM refuses too, whatever the
+                        # policy's globs: the roles of other duties (core/duties.py).
+                        "Sid": "NeverRolesOfOtherDuties",
+                        "Effect": "Deny",
+                        "Action": "sts:AssumeRole",
+                        "Resource": [
+                            f"arn:{partition}:iam::*:role/{name}"
+                            for name in never_assumed(
+                                function_names=(args.function_name,),
+                                deploy_role=args.spoke_deploy_role,
+                            )
+                        ],
                     },
                     *(
                         [
@@ -351,15 +405,8 @@ class IamSudoDeployment(pulumi.ComponentResource):
             aws.iam.RolePolicy(
                 f"{name}-{suffix}-packed-policies",
                 role=base_role_variant.name,
-                name="iam-sudo-packed-policies",
-                policy=_policy(
-                    {
-                        "Sid": "KeepPackedPoliciesAsWritten",
-                        "Effect": "Deny",
-                        "Action": list(PACKED_POLICY_WRITES),
-                        "Resource": f"arn:{partition}:iam::{account}:policy{POLICY_PATH}*",
-                    }
-                ),
+                name=GUARD_POLICY_NAME,
+                policy=json.dumps(packed_policy_guard(packed_policies_arn(partition, account))),
                 opts=child,
             )
             for index, policy_arn in enumerate(managed):
@@ -383,12 +430,9 @@ class IamSudoDeployment(pulumi.ComponentResource):
             timeout=30,
             role=execution_role.arn,
             code=pulumi.FileArchive(str(archive)),
-            environment=aws.lambda_.FunctionEnvironmentArgs(
-                # The same variables as checked; the ARN as an output, so that the function
-                # is created after its base role.
-                variables={**variables, "IAM_SUDO_BASE_ROLE": base_role.arn}
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
+            # Exactly the variables checked; created after its base roles, which they name.
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables=variables),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, *base_roles]),
         )
 
         invoker_policy = aws.iam.Policy(

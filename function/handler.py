@@ -30,7 +30,7 @@ from iam_sudo.aws.caller import own_audience
 from iam_sudo.core.arn import account_of, is_account_id
 from iam_sudo.core.roles import check_role_reference
 from iam_sudo.steps.remote import EVENT_FIELDS, RolesRequest, describe_roles, split_event
-from iam_sudo.steps.spokes import AccountReaders, spoke_accounts
+from iam_sudo.steps.spokes import AccountReaders, reader_role_name, spoke_accounts
 
 MAX_LOGGED_CHARS = 512
 # One log line per event, whatever the event: the audit trail must never fail to be written,
@@ -81,7 +81,12 @@ def _configuration() -> tuple[SudoPolicy, str]:
     check_role_reference(base_role)
     # Base roles live in the deploying account (and those configured) and in each spoke.
     accounts = [*_base_role_accounts(base_role), *(spoke_accounts() or ())]
-    return SudoPolicy.from_yaml(text).scoped_to_accounts(accounts), base_role
+    policy = SudoPolicy.from_yaml(text).scoped_to_accounts(accounts)
+    # Never a base role, whatever the globs: this function's own execution role (Lambda
+    # sets AWS_LAMBDA_FUNCTION_NAME, "Defined runtime environment variables") and the
+    # reader it reads spokes through (core/duties.py).
+    function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+    return policy.reserving(reader_role=reader_role_name(), function_names=(function,)), base_role
 
 
 @functools.cache
@@ -135,7 +140,10 @@ async def _simulate(event: Any, record: dict[str, Any], context: Any = None) -> 
             caller=caller,
             exact=request.exact,
             account=request.account,
+            drafts=request.drafts,
         )
+        if request.drafts:
+            record["added_policies"] = [draft.name for draft in request.drafts]
         record["resolved_role"] = session.role.arn
         record["base_role"] = session.base_role_arn
         record["source_identity"] = session.request.source_identity

@@ -16,13 +16,5 @@ IAM_POLICY_ACTIONS = ("iam:GetPolicy", "iam:GetPolicyVersion")
 # Creating content-addressed policies, only under /iam-sudo/.
 IAM_CREATE_ACTIONS = ("iam:CreatePolicy",)
 IAM_READ_ACTIONS = IAM_LIST_ACTIONS + IAM_ROLE_ACTIONS + IAM_POLICY_ACTIONS
-# What could change the document a live session's packed policy ARN stands for (a new
-# default version), or remove it: denied to every base role, whatever it is granted.
-PACKED_POLICY_WRITES = (
-    "iam:CreatePolicyVersion",
-    "iam:SetDefaultPolicyVersion",
-    "iam:DeletePolicyVersion",
-    "iam:DeletePolicy",
-    "iam:TagPolicy",
-    "iam:UntagPolicy",
-)
+# What every base role is denied on packed policies (PACKED_POLICY_WRITES) is a fact of
+# iam-sudo's core, which checks it at use: iam_sudo.core.duties.

@@ -21,22 +21,22 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import pulumi
 import pulumi_aws as aws
 
 from iam_sudo.core.arn import is_account_id, is_role_name
-from iam_sudo.core.fitting import POLICY_PATH
-from iam_sudo.core.roles import boundary_variant_name
-from iam_sudo.steps.spokes import DEFAULT_READER_ROLE
-
-from .permissions import (
-    IAM_LIST_ACTIONS,
-    IAM_POLICY_ACTIONS,
-    IAM_ROLE_ACTIONS,
-    PACKED_POLICY_WRITES,
+from iam_sudo.core.duties import (
+    DEPLOY_ROLE,
+    GUARD_POLICY_NAME,
+    READER_ROLE,
+    packed_policies_arn,
+    packed_policy_guard,
 )
+from iam_sudo.core.roles import boundary_variant_name
+
+from .permissions import IAM_LIST_ACTIONS, IAM_POLICY_ACTIONS, IAM_ROLE_ACTIONS
 
 #: Stands for the spoke's own account id; CloudFormation resolves it itself (Fn::Sub).
 ACCOUNT = "${AWS::AccountId}"
@@ -45,7 +45,7 @@ IAM_PRUNE_ACTIONS = ("iam:DeletePolicy",)
 #: The actions of the spoke roles that the hub function's execution role is trusted for.
 BASE_ROLE_TRUST_ACTIONS = ("sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession")
 READER_TRUST_ACTIONS = ("sts:AssumeRole", "sts:SetSourceIdentity")
-DEFAULT_DEPLOY_ROLE = "OrganizationAccountAccessRole"
+DEFAULT_DEPLOY_ROLE = DEPLOY_ROLE
 _OU_ID = re.compile(r"ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32}")
 
 
@@ -88,7 +88,7 @@ def spoke_definition(
     trusted_principals: Sequence[str] = (),
     boundary_variants: Sequence[str] = (),
     max_session_duration: int = 3600,
-    reader_role_name: str = DEFAULT_READER_ROLE,
+    reader_role_name: str = READER_ROLE,
 ) -> SpokeDefinition:
     """The roles of a spoke, trusting ``hub_execution_role_arn`` and ``trusted_principals``.
 
@@ -108,7 +108,7 @@ def spoke_definition(
          "Resource": [f"arn:{partition}:iam::aws:policy/*", f"{in_spoke}:policy/*"]},
         {"Sid": "CreateAndPruneSessionPolicies", "Effect": "Allow",
          "Action": ["iam:CreatePolicy", *IAM_PRUNE_ACTIONS],
-         "Resource": f"{in_spoke}:policy{POLICY_PATH}*"},
+         "Resource": packed_policies_arn(partition, ACCOUNT)},
     )  # fmt: skip
     reader = SpokeRole(
         logical_id="Reader",
@@ -127,10 +127,7 @@ def spoke_definition(
     )
     # As the hub's base roles: a simulated session must not rewrite or delete the packed
     # policies other sessions in this account pass by ARN (see component.py).
-    keep_packed = _document(
-        {"Sid": "KeepPackedPoliciesAsWritten", "Effect": "Deny",
-         "Action": list(PACKED_POLICY_WRITES), "Resource": f"{in_spoke}:policy{POLICY_PATH}*"}
-    )  # fmt: skip
+    keep_packed = packed_policy_guard(packed_policies_arn(partition, ACCOUNT))
     roles = [reader]
     for index, boundary in enumerate([None, *boundary_variants]):
         name = base_role_name
@@ -144,7 +141,7 @@ def spoke_definition(
                 name=name,
                 description="The role iam-sudo assumes with session policies to simulate roles",
                 trust=base_trust,
-                inline={"iam-sudo-packed-policies": keep_packed},
+                inline={GUARD_POLICY_NAME: keep_packed},
                 managed=tuple(base_role_policies),
                 boundary=spoke_boundary,
                 max_session_duration=max_session_duration,
@@ -321,24 +318,24 @@ def resolve_accounts(targets: SpokeTargets, hub_account: str) -> list[str]:
 SPOKE_ACCOUNTS_VARIABLE = "IAM_SUDO_SPOKE_ACCOUNTS"
 
 
-def check_environment_room(accounts: Sequence[str], *, used: int, limit: int) -> None:
-    """RunError unless the spoke list fits in the function's environment beside ``used`` bytes.
+def refuse_spokes(accounts: Sequence[str], *, size: int, used: int, limit: int) -> NoReturn:
+    """RunError: the function's environment, ``size`` bytes with the spoke list and ``used``
+    without it (as Lambda counts them, ``component.environment_bytes``), is over ``limit``.
 
-    Lambda caps all of a function's environment variables together at 4 KB (Lambda
-    Developer Guide, "Lambda quotas"); each spoke takes 13 bytes of it.
+    Says how many spokes one hub could serve with this policy: each takes 13 bytes (an
+    account id and a comma) of Lambda's 4 KB (Lambda Developer Guide, "Lambda quotas").
     """
-    if not accounts:
-        return
-    size = len(SPOKE_ACCOUNTS_VARIABLE) + len(",".join(accounts))
-    if used + size > limit:
-        fit = max(0, (limit - used - len(SPOKE_ACCOUNTS_VARIABLE) + 1) // 13)
-        raise pulumi.RunError(
-            f"{len(accounts)} spoke accounts take {size} bytes of the function's environment "
-            f"beside the other variables' {used}; Lambda allows {limit} bytes for all its "
-            "variables together: "
-            f"one hub serves at most {fit} spokes with this policy (shorten the policy, or "
-            "split the Organization between hubs)"
-        )
+    listed = size - used
+    # The variable itself (name, quotes, colon, comma) costs what one account does not.
+    fixed = listed - 13 * len(accounts) + 1
+    fit = max(0, (limit - used - fixed + 1) // 13)
+    raise pulumi.RunError(
+        f"{len(accounts)} spoke accounts take {listed} bytes of the function's environment "
+        f"beside the other variables' {used}; Lambda allows {limit} bytes for "
+        "all its variables together: "
+        f"one hub serves at most {fit} spokes with this policy (shorten the policy, or "
+        "split the Organization between hubs)"
+    )
 
 
 def deploy_spokes(

@@ -546,6 +546,7 @@ async def test_a_boundary_variant_is_the_ceiling_of_a_role_with_that_boundary(
         iam,
         boundary_variant_name("IAMSudoUser", boundary),
         trust=localaws.trust_policy(("AWS", f"arn:aws:iam::{localaws.ACCOUNT_ID}:root")),
+        inline=localaws.guard(),
         managed=[POWER_USER],
         PermissionsBoundary=boundary,
     )

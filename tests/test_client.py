@@ -91,6 +91,7 @@ async def test_one_simulation_makes_each_request_once(
             "GetRole",  # the base role's, for its ARN (its IAM path)
             "ListAttachedRolePolicies",
             "ListRolePolicies",
+            "GetRolePolicy",  # the base role's guard of packed policies (core/duties.py)
         ]
         + ["GetRolePolicy"] * 3
         + ["GetPolicyVersion"] * 2
@@ -111,8 +112,9 @@ async def test_a_simulation_takes_at_most_four_sequential_rounds(
         await sudo.simulate(f"{prefix}stack-", principal=ECS)
     # A part of a name: a GetRole of it and its policy listings (no such role, so two
     # requests find nothing) beside the roles listing, which decides; the base role's
-    # GetRole gives its ARN.
-    assert len(slow_aws.recorder.requests) == 16
+    # GetRole gives its ARN, its GetRolePolicy its guard of packed policies (beside the
+    # role's reads: no round more).
+    assert len(slow_aws.recorder.requests) == 17
     assert slow_aws.recorder.rounds() <= 4
     assert slow_aws.recorder.max_in_flight >= 3
 
@@ -142,8 +144,8 @@ async def test_the_benchmark_scenario_stays_within_the_round_trip_budget(
         await sudo.simulate(name)
     recorder = slow_aws.recorder
     # 8 (the base role's GetRole among them) + inline documents + managed documents (read
-    # to check for principal conditions).
-    assert len(recorder.requests) == 8 + 9 + 3
+    # to check for principal conditions) + the base role's guard of packed policies.
+    assert len(recorder.requests) == 8 + 9 + 3 + 1
     assert recorder.duplicates() == 0
     assert recorder.rounds() <= 4
     assert recorder.actions().count("ListRoles") == 1
@@ -193,7 +195,8 @@ async def test_every_page_is_read_and_every_document_fetched_once(
     assert grants(sent) == grants(statements(list(inline.values())))
     recorder = local_aws.recorder
     assert recorder.duplicates() == 0
-    assert recorder.actions().count("GetRolePolicy") == 5
+    read = [p for p in recorder.sent("GetRolePolicy") if p["RoleName"] == f"{prefix}Paged"]
+    assert len(read) == 5
     # moto pages ListRoles by MaxItems (but not the role policy listings).
     assert recorder.actions().count("ListRoles") > 1
 
@@ -598,6 +601,7 @@ async def test_a_base_role_variant_with_the_same_boundary_simulates_it(
         iam,
         "IAMSudoUser-AWSLambdaExecute",
         trust=localaws.trust_policy(("AWS", "arn:aws:iam::123456789012:root")),
+        inline=localaws.guard(),
         PermissionsBoundary=boundary,
     )
     async with IamSudo() as sudo:

@@ -11,7 +11,13 @@ import iam_sudo.aws.iam_reader
 import iam_sudo.client
 from devtools import localaws, pulumi_program
 from iam_sudo import IamSudo, InvalidSudoPolicy, SudoPolicy
-from iam_sudo_deploy.permissions import IAM_CREATE_ACTIONS, IAM_READ_ACTIONS, PACKED_POLICY_WRITES
+from iam_sudo.core.duties import PACKED_POLICY_WRITES
+from iam_sudo_deploy.component import (
+    MAX_ENVIRONMENT_BYTES,
+    environment_bytes,
+    function_environment,
+)
+from iam_sudo_deploy.permissions import IAM_CREATE_ACTIONS, IAM_READ_ACTIONS
 from tests.conftest import ALLOW_ALL_POLICY, ROOT
 
 FUNCTION = "aws:lambda/function:Function"
@@ -71,6 +77,7 @@ def test_the_execution_role_may_read_roles_assume_allowed_base_roles_and_log(
         "ReadPolicies",
         "CreateSessionPolicies",
         "AssumeBaseRoles",
+        "NeverRolesOfOtherDuties",
         "Log",
     }
     assert statements["ListRolesAndPolicies"]["Resource"] == "*"
@@ -97,6 +104,17 @@ def test_the_execution_role_may_read_roles_assume_allowed_base_roles_and_log(
     assert statements["Log"]["Resource"] == (
         "arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/iam-sudo:*"
     )
+    # IAM's own bound on what the function checks by name (core/duties.py): no role of
+    # another duty in any account, whatever the policy's globs; never the spoke reader,
+    # which the hub reads spokes through.
+    never = statements.pop("NeverRolesOfOtherDuties")
+    assert (never["Effect"], never["Action"]) == ("Deny", "sts:AssumeRole")
+    assert {
+        "arn:aws:iam::*:role/iam-sudo-execution",
+        "arn:aws:iam::*:role/OrganizationAccountAccessRole",
+        "arn:aws:iam::*:role/stacksets-exec-*",
+    } <= set(never["Resource"])
+    assert not [r for r in never["Resource"] if r.endswith("/iam-sudo-reader")]
     assert all(s["Effect"] == "Allow" for s in statements.values())
 
 
@@ -345,7 +363,7 @@ def test_the_size_check_counts_every_variable_the_function_gets(tmp_path: Path) 
     # that fits beside one account does not beside 200 baseRoleAccounts (13 bytes each).
     policy = ALLOW_ALL_POLICY + "#" * (3000 - len(ALLOW_ALL_POLICY))
     program = pulumi_program.run({"policy": policy}, tmp_path / "one")
-    assert sum(len(k) + len(v) for k, v in program.function_env.items()) <= 4096
+    assert environment_bytes(program.function_env) <= MAX_ENVIRONMENT_BYTES
     accounts = [f"{i:012d}" for i in range(1, 201)]
     with pytest.raises(pulumi.RunError) as caught:
         pulumi_program.run({"policy": policy, "baseRoleAccounts": accounts}, tmp_path / "many")
@@ -353,6 +371,55 @@ def test_the_size_check_counts_every_variable_the_function_gets(tmp_path: Path) 
     assert "\n" not in message
     assert "would take" in message
     assert message.endswith("or list fewer baseRoleAccounts")
+
+
+# 223 quoted role names, one a line, and a comment: 3,525 bytes of names and values, but
+# each newline and quote is two bytes (\n, \") of the JSON that Lambda measures.
+NAMES_POLICY = (
+    'allowed-principals: [{"*": "*"}]\n'
+    'allowed-base-roles: ["arn:aws:iam::*:role/IAMSudoUser"]\n'
+    "allowed-role-names:\n"
+    + "".join(f'  - "app{i:03d}"\n' for i in range(223))
+    + '#"'
+    + "-" * 400
+    + "\n"
+)
+
+
+def test_the_size_check_counts_the_json_lambda_measures_not_names_and_values(
+    tmp_path: Path,
+) -> None:
+    # Lambda refuses a set over 4 KB with "... exceeded the 4KB limit. String measured:
+    # {"NAME":"value",...}": quotes, colons, commas, braces and escapes count.
+    variables = function_environment(
+        NAMES_POLICY, "arn:aws:iam::123456789012:role/IAMSudoUser", ["123456789012"]
+    )
+    assert sum(len(k) + len(v) for k, v in variables.items()) == 3525  # the old count
+    measured = json.dumps(variables, separators=(",", ":"))
+    assert environment_bytes(variables) == len(measured.encode()) == 4224
+    with pytest.raises(pulumi.RunError, match=r"would take 4224 bytes as Lambda counts them"):
+        pulumi_program.run({"policy": NAMES_POLICY}, tmp_path)
+
+
+def test_what_the_function_gets_is_what_was_counted_up_to_the_last_byte(tmp_path: Path) -> None:
+    base = {"policy": ALLOW_ALL_POLICY, "spokeAccounts": ["111111111111"]}
+    program = pulumi_program.run(base, tmp_path / "base")
+    room = MAX_ENVIRONMENT_BYTES - environment_bytes(program.function_env)
+    # A comment line of exactly the room left (its newline is two bytes): 4096, accepted.
+    fits = ALLOW_ALL_POLICY + "#" * (room - 2) + "\n"
+    program = pulumi_program.run({**base, "policy": fits}, tmp_path / "fits")
+    env = program.function_env
+    assert environment_bytes(env) == MAX_ENVIRONMENT_BYTES
+    assert set(env) == {
+        "IAM_SUDO_POLICY",
+        "IAM_SUDO_BASE_ROLE",
+        "IAM_SUDO_BASE_ROLE_ACCOUNTS",
+        "IAM_SUDO_SPOKE_ACCOUNTS",
+    }
+    assert env["IAM_SUDO_BASE_ROLE"] == program.outputs["baseRoleArn"]
+    # One byte more (4097): refused, naming the spoke list as what no longer fits.
+    with pytest.raises(pulumi.RunError, match=r"take 41 bytes .* other variables' 4056;"):
+        pulumi_program.run({**base, "policy": fits + "#"}, tmp_path / "over")
 
 
 def test_every_base_role_may_not_rewrite_or_delete_packed_policies(tmp_path: Path) -> None:
@@ -412,3 +479,61 @@ def test_every_base_role_may_not_rewrite_or_delete_packed_policies(tmp_path: Pat
     assert found.certain
     assert "iam-sudo-packed-policies" in found.line("IAMSudoUser")
     assert not ceiling.narrowings([("p", "inline policy p", localaws.allow("s3:*"))])
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string in a resource's inputs, JSON documents (policies, templates) opened."""
+    if isinstance(value, str):
+        try:
+            opened = json.loads(value)
+        except ValueError:
+            return [value]
+        return _strings(opened) if isinstance(opened, dict | list) else [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in [k, *_strings(v)]]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+@pytest.mark.parametrize(
+    ("region", "partition"), [("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")]
+)
+@pytest.mark.parametrize("stack_set", [False, True])
+def test_the_program_writes_the_partition_it_deploys_in_never_aws(
+    tmp_path: Path, region: str, partition: str, stack_set: bool
+) -> None:
+    # IAM User Guide, "AWS partitions": every ARN names its partition, and nothing crosses
+    # between them; a policy naming arn:aws: in China grants nothing there.
+    unit = "ou-ab12-cdefgh34"
+    mocks = pulumi_program.Mocks(
+        organizational_units={unit: [("333333333333", "ACTIVE")]}, region=region
+    )
+    config: dict[str, Any] = {
+        "policy": ALLOW_ALL_POLICY.replace("arn:aws:", f"arn:{partition}:").replace(
+            "role/IAMSudoUser", "role/IAMSudoUser*"
+        ),
+        "boundaryVariants": [f"arn:{partition}:iam::123456789012:policy/Boundary"],
+        "spokeOrganizationalUnits": [unit],
+        "spokeStackSet": stack_set,
+    }
+    if not stack_set:
+        config["spokeAccounts"] = ["111111111111"]
+    program = pulumi_program.run(config, tmp_path, mocks)
+    arns = [s for r in program.resources for s in _strings(r.inputs) if s.startswith("arn:")]
+    assert arns, "the program names ARNs"
+    assert {arn.split(":")[1] for arn in arns} == {partition}
+    assert f"arn:{partition}:iam::aws:policy/PowerUserAccess" in arns
+    execution = program.one("aws:iam/role:Role", "execution")
+    [trust] = json.loads(execution.inputs["assumeRolePolicy"])["Statement"]
+    # Lambda's service principal is lambda.amazonaws.com in China too (core/partitions.py).
+    assert trust["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert program.function_env["IAM_SUDO_BASE_ROLE"].startswith(f"arn:{partition}:iam::")
+
+
+def test_the_default_base_role_glob_is_refused_where_it_names_another_partition(
+    tmp_path: Path,
+) -> None:
+    mocks = pulumi_program.Mocks(region="cn-north-1")
+    with pytest.raises(pulumi.RunError, match=r"do not include the base role arn:aws-cn:iam::"):
+        pulumi_program.run({"policy": ALLOW_ALL_POLICY}, tmp_path, mocks)

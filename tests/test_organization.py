@@ -13,6 +13,8 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,6 +59,9 @@ class Org:
     stand_in: LambdaStandIn
     users: dict[str, dict[str, str]]
     log: list[str]
+    #: The deployed archive and the function's environment (another function beside it).
+    archive: Path
+    function_env: dict[str, str]
 
     def env(self, user: str, base: dict[str, str]) -> dict[str, str]:
         local = localaws.LocalAws("", self.aws.url, self.aws.recorder, None, None)  # type: ignore[arg-type]
@@ -135,11 +140,10 @@ def org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Org]:
     )
     stand_in = LambdaStandIn()
     local = localaws.LocalAws("", aws.url, aws.recorder, None, None)  # type: ignore[arg-type]
-    function = stand_in.add_function(
-        "iam-sudo", program.archive, {**local.env(), **execution, **program.function_env}
-    )
+    function_env = {**local.env(), **execution, **program.function_env}
+    function = stand_in.add_function("iam-sudo", program.archive, function_env)
     aws.enforce()
-    yield Org(aws, stand_in, users, function.logs)
+    yield Org(aws, stand_in, users, function.logs, program.archive, function_env)
     stand_in.stop()
     aws.stop()
 
@@ -232,7 +236,8 @@ def test_allowed_accounts_per_rule_refuse_before_anything_is_assumed(
     assert result.returncode == 1
     assert result.stderr.strip() == (
         f"iam-sudo: error: sudo policy does not allow simulating roles in account {B}; ask for "
-        "it in the policy's allowed-accounts"
+        "it in the policy's allowed-accounts; `iam-sudo roles` lists the roles the sudo policy "
+        "lets you simulate"
     )
     assert org.assumed() == []
     assert org.whoami("alice", aws_env, "--account", A, "--role-name", "app-Task")
@@ -353,3 +358,162 @@ def test_prune_in_a_spoke_deletes_only_its_unneeded_iam_sudo_policies(
     assert result.stdout.split() == [orphan]
     left = {a for a in iam_backends[A]["aws"].managed_policies if "/iam-sudo/" in a}
     assert left == needed
+
+
+# Every role of the hub and spokes, as a base role glob: the README's default.
+ANY_BASE_ROLE = """\
+allowed-role-names: ["*"]
+allowed-principals: [{"*": "*"}]
+allowed-base-roles: ["arn:aws:iam::*:role/*"]
+"""
+
+
+def _iam_as(org: Org, credentials: dict[str, str]) -> Any:
+    return _client_as(org, "iam", credentials)
+
+
+def _client_as(org: Org, service: str, credentials: dict[str, str]) -> Any:
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=org.aws.url,
+        region_name=localaws.REGION,
+        aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=credentials.get("AWS_SESSION_TOKEN"),
+    )
+
+
+def _packed_policy_of(org: Org, aws_env: dict[str, str]) -> str:
+    """A packed policy in spoke A that bob's live sessions of app-PackedRole pass by ARN."""
+    from moto.iam.models import iam_backends
+
+    org.whoami("bob", aws_env, "--account", A, "--role-name", "app-PackedRole")
+    packed = sorted(a for a in iam_backends[A]["aws"].managed_policies if "/iam-sudo/" in a)
+    assert packed
+    return packed[0]
+
+
+def test_the_spoke_reader_is_never_a_base_role_whatever_the_globs_local(
+    org: Org, aws_env: dict[str, str]
+) -> None:
+    """The issue's example: a sudo policy allowing arn:aws:iam::*:role/*, base role
+    iam-sudo-reader of a spoke. The reader may delete and create /iam-sudo/ policies and
+    lacks the Deny: a session through it could delete another user's packed policy and
+    create one of the same ARN granting *:*. Refused before it is assumed as a base role."""
+    packed = _packed_policy_of(org, aws_env)
+    org.aws.recorder.clear()
+    result = org.run(
+        "alice", {**aws_env, "IAM_SUDO_POLICY": ANY_BASE_ROLE},
+        "simulate", "--local", "--account", A, "--role-name", "app-TaskRole",
+        "--base-role", "iam-sudo-reader", "--", "true",
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "iam-sudo: error: the base role iam-sudo-reader is iam-sudo's spoke reader: a role "
+        "iam-sudo deploys or uses for another duty is never a base role, whatever the sudo "
+        "policy allows; use a base role (IAMSudoUser, or one the Pulumi program deployed)"
+    )
+    # The reader was assumed to read (no session policy), never as a base role.
+    assert [s.get("Policy") for s in org.assumed()] == [None]
+    from moto.iam.models import iam_backends
+
+    assert packed in iam_backends[A]["aws"].managed_policies
+
+
+def test_the_spoke_reader_is_never_a_base_role_through_the_function_either(
+    org: Org, aws_env: dict[str, str]
+) -> None:
+    # A second deployment of the same hub, with the README's default policy: the function
+    # refuses the reader, its own execution role and the deploy role by name.
+    org.stand_in.add_function(
+        "iam-sudo-wide", org.archive, {**org.function_env, "IAM_SUDO_POLICY": ANY_BASE_ROLE}
+    )
+    cases = {
+        "iam-sudo-reader": (A, "iam-sudo's spoke reader"),
+        "iam-sudo-wide-execution": (None, "the execution role of the function iam-sudo-wide"),
+        "iam-sudo-execution": (None, "the execution role of the function iam-sudo"),
+        "OrganizationAccountAccessRole": (A, "the Organization's deploy role"),
+    }
+    for base, (account, duty) in cases.items():
+        org.aws.recorder.clear()
+        where = ["--account", account] if account else []
+        result = org.run(
+            "bob", aws_env, "simulate", "--function-name", "iam-sudo-wide", *where,
+            "--role-name", "app-TaskRole" if account else "app-HubRole",
+            "--base-role", base, "--", "true",
+        )  # fmt: skip
+        assert result.returncode == 1, base
+        assert f"the base role {base} is {duty}: a role iam-sudo" in result.stderr, base
+        assert [s for s in org.assumed() if "Policy" in s] == [], base
+
+
+def test_a_base_role_without_the_packed_policy_deny_is_refused_and_one_with_it_holds(
+    org: Org, aws_env: dict[str, str]
+) -> None:
+    """IAM User Guide, "Policy evaluation logic": an explicit Deny in an identity-based
+    policy overrides every Allow. The guard is what keeps a live session's packed policy
+    ARN meaning what it meant; a base role lacking it is refused at use."""
+    admin = "arn:aws:iam::aws:policy/AdministratorAccess"
+    trust = localaws.trust_policy(("AWS", ALICE))
+    org.aws.enforce(False)
+    try:
+        spoke = enforced.admin(org.aws, "iam", A)
+        localaws.create_role(spoke, "Unguarded", trust=trust, managed=[admin])
+        localaws.create_role(
+            spoke, "GuardedAdmin", trust=trust, managed=[admin], inline=localaws.guard(account=A)
+        )
+        localaws.create_role(spoke, "app-Admin", inline={"all": localaws.allow("*")})
+        throwaway = [
+            spoke.create_policy(
+                PolicyName=f"iam-sudo-throwaway-{i}",
+                Path="/iam-sudo/",
+                PolicyDocument=json.dumps(localaws.allow("s3:GetObject")),
+            )["Policy"]["Arn"]
+            for i in (1, 2)
+        ]
+    finally:
+        org.aws.enforce()
+    wide = {**aws_env, "IAM_SUDO_POLICY": ANY_BASE_ROLE}
+    args = ("simulate", "--local", "--account", A, "--role-name", "app-Admin")
+    org.aws.recorder.clear()
+    refused = org.run("alice", wide, *args, "--base-role", "Unguarded", "--", "true")
+    assert refused.returncode == 1
+    assert refused.stderr.strip().startswith(
+        f"iam-sudo: error: the base role arn:aws:iam::{A}:role/Unguarded lacks iam-sudo's "
+        "Deny on rewriting packed policies (its inline policy iam-sudo-packed-policies must "
+        "deny iam:CreatePolicyVersion, "
+    )
+    assert [s.get("Policy") for s in org.assumed()] == [None]  # the reader only
+    # Through a guarded base role, a session allowed *:* cannot touch the policies other
+    # sessions pass by ARN: IAM (moto, enforcing) refuses it by the guard alone.
+    printed = org.run("alice", wide, *args, "--base-role", "GuardedAdmin", "--format", "process")
+    assert printed.returncode == 0, printed.stderr
+    guarded = _iam_as(org, _process_env(printed.stdout))
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError, match="AccessDenied"):
+        guarded.delete_policy(PolicyArn=throwaway[0])
+    with pytest.raises(ClientError, match="AccessDenied"):
+        guarded.create_policy_version(
+            PolicyArn=throwaway[0], PolicyDocument=json.dumps(localaws.allow("*"))
+        )
+    assert guarded.list_policies(PathPrefix="/iam-sudo/")["Policies"]  # admin otherwise
+    # The same administrator without the guard deletes one: what the check prevents.
+    sts = _client_as(org, "sts", org.users["alice"])
+    unguarded = enforced.session_env(
+        sts.assume_role(RoleArn=f"arn:aws:iam::{A}:role/Unguarded", RoleSessionName="admin")[
+            "Credentials"
+        ]
+    )
+    _iam_as(org, unguarded).delete_policy(PolicyArn=throwaway[1])
+
+
+def _process_env(printed: str) -> dict[str, str]:
+    answer = json.loads(printed)
+    return {
+        "AWS_ACCESS_KEY_ID": answer["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": answer["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": answer["SessionToken"],
+    }

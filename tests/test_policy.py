@@ -12,6 +12,7 @@ from iam_sudo import (
     SudoPolicy,
     SudoPolicyDenied,
 )
+from iam_sudo.core.partitions import NAMES
 
 BASE = "arn:aws:iam::123456789012:role/IAMSudoUser"
 ECS = Principal("Service", "ecs-tasks.amazonaws.com")
@@ -24,22 +25,27 @@ allowed-base-roles:
 """
 
 
-def role(name: str, principal: object) -> Role:
+def role(name: str, principal: object, partition: str = "aws") -> Role:
     trust = {"Statement": [{"Effect": "Allow", "Principal": principal, "Action": "sts:AssumeRole"}]}
-    return Role(name, f"arn:aws:iam::123456789012:role/{name}", trust)
+    return Role(name, f"arn:{partition}:iam::123456789012:role/{name}", trust)
 
 
 TASK = role("app-TaskRole-1", {"Service": "ecs-tasks.amazonaws.com"})
 LAMBDA = role("app-Fn-1", {"Service": "lambda.amazonaws.com"})
 
 
-def test_the_default_policy_allows_any_role_principal_and_base_role_in_aws() -> None:
+def test_the_default_policy_allows_any_role_principal_and_base_role_in_every_partition() -> None:
     policy = SudoPolicy.default()
     assert policy.allowed_role_names == ("*",)
     assert policy.allowed_principals == (Principal("*", "*"),)
-    assert policy.allowed_base_roles == ("arn:aws:iam::*:role/*",)
+    assert policy.allowed_base_roles == ("arn:*:iam::*:role/*",)
     policy.check(TASK, BASE, ECS)
     policy.check(LAMBDA, BASE)
+    # The issue's example: in us-gov-west-1 the base role is arn:aws-us-gov:... (IAM User
+    # Guide, "AWS partitions"); so in China, and in every partition botocore knows.
+    for partition in NAMES:
+        task = role("app-TaskRole-1", {"Service": "ecs-tasks.amazonaws.com"}, partition)
+        policy.check(task, f"arn:{partition}:iam::123456789012:role/IAMSudoUser", ECS)
 
 
 def test_a_principal_restricted_policy_allows_only_roles_that_trust_that_principal() -> None:
@@ -460,8 +466,9 @@ def test_an_account_glob_in_a_role_caller_means_that_role_name_in_every_account(
 
 
 ALL_FORMS = (
-    "write arn:aws:iam::ACCOUNT:role/NAME or arn:aws:sts::ACCOUNT:assumed-role/NAME/* "
-    "(NAME may be a glob), arn:aws:iam::ACCOUNT:user/[PATH/]NAME or arn:aws:iam::ACCOUNT:root"
+    "write arn:PARTITION:iam::ACCOUNT:role/NAME or arn:PARTITION:sts::ACCOUNT:assumed-role/NAME/* "
+    "(NAME may be a glob), arn:PARTITION:iam::ACCOUNT:user/[PATH/]NAME or "
+    "arn:PARTITION:iam::ACCOUNT:root (PARTITION: aws, aws-us-gov, aws-cn, ...)"
 )
 
 

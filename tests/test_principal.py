@@ -107,11 +107,14 @@ def test_not_action_counts_unless_it_excludes_every_way_to_assume() -> None:
 
 
 def test_an_account_principal_answers_to_both_spellings() -> None:
-    assert Principal("AWS", "123456789012").aliases == (
+    aliases = Principal("AWS", "123456789012").aliases
+    assert aliases[:4] == (
         "123456789012",
         "arn:aws:iam::123456789012:root",
         "arn:aws-cn:iam::123456789012:root",
         "arn:aws-us-gov:iam::123456789012:root",
     )
+    # ...and the root ARN of every other partition (core/partitions.py).
+    assert "arn:aws-iso-b:iam::123456789012:root" in aliases
     assert "123456789012" in Principal("AWS", "arn:aws:iam::123456789012:root").aliases
     assert Principal("Service", "123456789012").aliases == ("123456789012",)

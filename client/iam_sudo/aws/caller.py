@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from ..core.arn import NOT_SESSION_NAME_CHARACTER, SESSION_NAME
 from ..core.exceptions import ConfigurationError, Unauthenticated
+from ..core.partitions import NAME_PATTERN
 
 AUDIENCE_HEADER = "X-IAM-Sudo-Audience"
 IDENTITY_BODY = "Action=GetCallerIdentity&Version=2011-06-15"
@@ -61,7 +62,7 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}", re.ASCII)
 _HEADER_VALUE = re.compile(r"(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?", re.ASCII)
 # Lambda function names and qualifiers (Lambda API reference, Invoke: FunctionName, Qualifier).
 _FUNCTION_ARN = re.compile(
-    r"arn:(?P<partition>aws[a-z-]*):lambda:(?P<region>[a-z]{2}(?:-[a-z0-9]+)+-\d+):"
+    rf"arn:(?P<partition>{NAME_PATTERN}):lambda:(?P<region>[a-z]{{2,4}}(?:-[a-z0-9]+)+-\d+):"
     r"(?P<account>\d{12}):function:(?P<name>[A-Za-z0-9_-]{1,64})(?::(?:\$LATEST|[A-Za-z0-9_-]{1,128}))?",
     re.ASCII,
 )

@@ -35,7 +35,6 @@ import tempfile
 import threading
 import urllib.parse
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -48,6 +47,7 @@ from ..core.exceptions import (
     EndpointUnreachable,
     InvalidRequest,
 )
+from ..core.partitions import NAME_PATTERN, Partition, partition_of_region
 from ..settings.credentials import Credentials
 from .errors import Timeouts
 
@@ -64,60 +64,34 @@ BROWSER_WAIT_SECONDS = 120.0
 # A sign-in token answer is a few hundred bytes; anything far larger is not one.
 _MAX_ANSWER = 65536
 
-_REGION = re.compile(r"[a-z]{2}(?:-[a-z]+)+-\d{1,2}")
+_REGION = re.compile(r"[a-z]{2,4}(?:-[a-z]+)+-\d{1,2}")
 _SERVICE = re.compile(r"[a-z0-9][a-z0-9-]*")
-_IAM_USER = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:user/.+")
+_IAM_USER = re.compile(rf"arn:{NAME_PATTERN}:iam::\d{{12}}:user/.+")
 
 
-@dataclass(frozen=True)
-class Partition:
-    """An AWS partition's console hosts: where to sign in, and the console itself."""
-
-    name: str
-    signin_host: str
-    console_host: str
-
-    @property
-    def federation_endpoint(self) -> str:
-        return f"https://{self.signin_host}/federation"
-
-
-# The partitions whose console is reachable from the internet. The global sign-in host
-# of each, not the regional <region>.signin.aws.amazon.com ones: it is the one the IAM User
-# Guide documents for every region of the partition, and a token it issues signs in to the
-# console of any region; which regions have a regional sign-in host is nowhere iam-sudo can
-# check, and a wrong guess is a DNS failure. IAM_SUDO_FEDERATION_ENDPOINT picks another.
-PARTITIONS = {
-    "aws": Partition("aws", "signin.aws.amazon.com", "console.aws.amazon.com"),
-    "aws-us-gov": Partition(
-        "aws-us-gov", "signin.amazonaws-us-gov.com", "console.amazonaws-us-gov.com"
-    ),
-    "aws-cn": Partition("aws-cn", "signin.amazonaws.cn", "console.amazonaws.cn"),
-}
-# Region name prefixes of the partitions (botocore's endpoints.json, "regionRegex"); the
-# isolated partitions (us-iso-, us-isob-, eu-isoe-, us-isof-) have no public console.
-_PREFIXES = (("us-gov-", "aws-us-gov"), ("cn-", "aws-cn"))
-_ISOLATED = ("us-iso-", "us-isob-", "eu-isoe-", "us-isof-")
+def federation_url(partition: Partition) -> str:
+    """The federation endpoint of ``partition``'s global sign-in host."""
+    return f"https://{partition.signin_host}/federation"
 
 
 def partition_of(region: str) -> Partition:
     """The partition of ``region`` (``us-gov-west-1`` -> aws-us-gov, ``cn-north-1`` -> aws-cn).
 
     Raises :class:`ConfigurationError` for a malformed region, or one of an isolated
-    partition, whose console iam-sudo cannot know.
+    partition, whose console iam-sudo cannot know (see :mod:`..core.partitions`).
     """
     if not _REGION.fullmatch(region):
         raise ConfigurationError(
             f"{region[:40]!r} is not an AWS region name (like eu-west-1); check --region "
             "or AWS_REGION"
         )
-    if region.startswith(_ISOLATED):
+    partition = partition_of_region(region)
+    if not partition.signin_host or not partition.console_host:
         raise ConfigurationError(
             f"region {region} is in an isolated AWS partition, whose console iam-sudo does "
             f"not know; set {FEDERATION_ENDPOINT_VARIABLE} and pass --destination as a full URL"
         )
-    name = next((name for prefix, name in _PREFIXES if region.startswith(prefix)), "aws")
-    return PARTITIONS[name]
+    return partition
 
 
 def check_session_partition(region: str, session_partition: str, source: str) -> None:
@@ -145,7 +119,7 @@ def federation_endpoint(partition: Partition, environ: Mapping[str, str]) -> str
     """
     override = environ.get(FEDERATION_ENDPOINT_VARIABLE, "").strip()
     if not override:
-        return partition.federation_endpoint
+        return federation_url(partition)
     parts = urllib.parse.urlsplit(override)
     problem = None
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -399,6 +373,47 @@ def _page(url: str) -> str:
     )
 
 
+# Variables a browser never needs and must not keep: AWS credentials and settings (the
+# user's own keys, an SSO or container token), iam-sudo's and boto's. A browser, or the
+# browser process it hands the page to, may run for days after iam-sudo has ended.
+_NOT_FOR_THE_BROWSER = ("AWS_", "IAM_SUDO_", "BOTO_")
+# Run with `python -I` (no PYTHON* variables, no user site): the stdlib's webbrowser only.
+_LAUNCHER = "import sys, webbrowser; sys.exit(0 if webbrowser.open(sys.argv[1]) else 1)"
+
+
+def browser_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` without what a browser must not inherit: every ``AWS_*``,
+    ``IAM_SUDO_*`` and ``BOTO_*`` variable (names compared without case, as Windows does).
+
+    Everything else stays: a browser needs the display, the desktop session, the locale,
+    the user's proxies and ``BROWSER``, and a list of those would miss some.
+    """
+    return {
+        name: value
+        for name, value in environ.items()
+        if not name.upper().startswith(_NOT_FOR_THE_BROWSER)
+    }
+
+
+def open_with_clean_environment(page_url: str) -> bool:
+    """:func:`webbrowser.open` ``page_url`` from a process with :func:`browser_environment`.
+
+    webbrowser starts the browser with this process's environment and has no way to give
+    it another, so a small ``python -I`` process with the clean environment runs it.
+    Whether a browser started (as :func:`webbrowser.open` says); waits as it does, for a
+    ``BROWSER`` command to end. ``page_url`` is no secret (see :func:`open_in_browser`).
+    """
+    import subprocess
+
+    launched = subprocess.run(
+        [sys.executable, "-I", "-c", _LAUNCHER, page_url],
+        env=browser_environment(os.environ),
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    return launched.returncode == 0
+
+
 async def open_in_browser(
     url: str,
     *,
@@ -417,12 +432,11 @@ async def open_in_browser(
     seconds, and (exit status 128 + the signal's number) on SIGTERM or SIGHUP. The wait is
     an await: Ctrl-C (the event loop's first SIGINT cancels the task) ends it at once. The
     page and its directory are removed however it ends. ``opener`` defaults to
-    :func:`webbrowser.open` (it honours ``BROWSER``).
+    :func:`open_with_clean_environment` (:func:`webbrowser.open`, which honours
+    ``BROWSER``, in a process without iam-sudo's AWS settings and credentials).
     """
     if opener is None:
-        import webbrowser
-
-        opener = webbrowser.open
+        opener = open_with_clean_environment
     loop = asyncio.get_running_loop()
     woken = asyncio.Event()
     nonce = f"/{secrets.token_urlsafe(32)}"

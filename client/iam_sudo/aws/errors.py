@@ -80,6 +80,60 @@ def _bare_429_is_throttling(
     response_dict["body"] = body.encode()
 
 
+# Calls that create something each time they reach AWS, so that sending one again after its
+# answer was lost makes a second one: sts:AssumeRole (a session, and a CloudTrail event in
+# the caller's SourceIdentity) and lambda:Invoke (a whole simulation in the function: a
+# session, packed policies, a decision in its log). botocore's retries re-send a request
+# whose answer timed out, whose connection broke after it was sent, or that got a 5xx (AWS
+# SDKs and Tools Reference Guide, "Retry behavior": transient errors): 2 or 3 sessions for
+# one request. These two are re-sent only when AWS surely did nothing: the connection was
+# never made, or AWS refused it as throttling.
+NOT_RESENT_WHEN_MAYBE_DONE = {"sts": ("AssumeRole",), "lambda": ("Invoke",)}
+
+
+class AnswerLost(Exception):
+    """A call of :data:`NOT_RESENT_WHEN_MAYBE_DONE` may have taken effect, but its answer
+    did not arrive (``what``): it is not sent again."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+def _no_blind_resend(
+    response: Any, caught_exception: Exception | None, operation: Any, attempts: int, **_: Any
+) -> None:
+    """botocore ``needs-retry.<service>.<operation>`` handler, called before the retry
+    handler (handlers of the more specific event run first): lets it decide only for
+    requests AWS surely did not carry out, raises :class:`AnswerLost` for the others."""
+    import botocore.exceptions as bce
+    from botocore.retries.standard import RetryContext, ThrottledRetryableChecker
+
+    if caught_exception is not None:
+        if isinstance(caught_exception, bce.EndpointConnectionError | bce.ConnectTimeoutError):
+            return  # not connected: nothing was sent
+        raise AnswerLost(type(caught_exception).__name__)
+    http, parsed = response
+    if http.status_code < 500:
+        return  # AWS answered: done, refused, or throttled before doing anything
+    context = RetryContext(
+        attempt_number=attempts,
+        operation_model=operation,
+        parsed_response=parsed,
+        http_response=http,
+    )
+    if ThrottledRetryableChecker().is_retryable(context):
+        return
+    raise AnswerLost(f"HTTP {http.status_code}")
+
+
+def register_no_blind_resend(client: Any) -> None:
+    """Register :func:`_no_blind_resend` on ``client`` for its calls that create something."""
+    service = client.meta.service_model.service_id.hyphenize()
+    for operation in NOT_RESENT_WHEN_MAYBE_DONE.get(service, ()):
+        client.meta.events.register(f"needs-retry.{service}.{operation}", _no_blind_resend)
+
+
 # What an endpoint that is not AWS, or a broken hop on the way, answers instead of AWS.
 _NOT_AN_ANSWER = "answered with something that is not an AWS answer"
 _CHECK_ENDPOINT = "check AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_{service} and any proxy on the way"
@@ -115,6 +169,13 @@ def map_exceptions(service: str, operation: str, endpoint: str | None = None) ->
         yield
     except IamSudoError:
         raise
+    except AnswerLost as error:
+        made = "a session" if service == "sts" else "a simulation (a session, a log entry)"
+        raise EndpointUnreachable(
+            f"{where}: the answer of the {service} endpoint{at} was lost ({error.what}); AWS "
+            f"may have made {made} already, so iam-sudo does not send it again: run the "
+            "command again"
+        ) from None
     except bce.ProfileNotFound as error:
         from ..settings.config import profile_in_effect
 
@@ -185,8 +246,9 @@ def map_exceptions(service: str, operation: str, endpoint: str | None = None) ->
             ) from None
         if code == "ResourceNotFoundException" and service == "lambda":
             raise RemoteError(
-                f"{message}; deploy iam-sudo with `pulumi up`, or name the function with "
-                "--function-name or IAM_SUDO_FUNCTION",
+                f"{message}; deploy iam-sudo with `pulumi up`, name the function with "
+                "--function-name or IAM_SUDO_FUNCTION, or use --local to simulate with your "
+                "own credentials (no function needed)",
                 error_type=code,
             ) from None
         if code == "NoSuchEntity" and service == "iam" and "role" in operation:
@@ -337,7 +399,7 @@ def base_role_refusals(base_role: str) -> Iterator[None]:
         raise RoleNotFound(
             f"the base role {base_role} ({chosen}) does not exist in this account: name an "
             "existing base role with --base-role or IAM_SUDO_BASE_ROLE, or deploy "
-            "iam-sudo's (IAMSudoUser)"
+            "iam-sudo's (IAMSudoUser) with `pulumi up`"
         ) from None
 
 

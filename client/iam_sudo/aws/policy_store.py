@@ -116,7 +116,15 @@ class PolicyStore:
         return arns
 
     async def delete(self, arns: list[str]) -> None:
-        """Delete the policies ``arns``, one after the other."""
+        """Delete the policies ``arns``, one after the other.
+
+        A policy already gone counts as deleted: botocore sends DeletePolicy again after a
+        lost answer (an idempotent call, retried as such), and the second one finds nothing.
+        """
         for arn in arns:
-            await self._reader.iam("delete_policy", lambda reply: None, PolicyArn=arn)
+            try:
+                await self._reader.iam("delete_policy", lambda reply: None, PolicyArn=arn)
+            except AwsError as error:
+                if error.code != "NoSuchEntity":
+                    raise
             log.info("deleted %s", arn)

@@ -23,6 +23,7 @@ from .errors import (
     _bare_429_is_throttling,
     _endpoint_hint,
     map_exceptions,
+    register_no_blind_resend,
 )
 from .tasks import DaemonThreads
 
@@ -184,6 +185,7 @@ class AioTransport:
             self._session.client(service, region_name=region, config=config)
         )
         client.meta.events.register("before-parse", _bare_429_is_throttling)
+        register_no_blind_resend(client)
         protect_sdk_logs()  # the loggers of the modules the client just imported
         return client
 
@@ -296,6 +298,7 @@ class ThreadTransport:
             )
             client = self._boto3_session().client(service, region_name=region_name, config=config)
             client.meta.events.register("before-parse", _bare_429_is_throttling)
+            register_no_blind_resend(client)
             self._clients[service] = client
             protect_sdk_logs()
         return self._clients[service]

@@ -20,16 +20,18 @@ import re
 from dataclasses import dataclass
 from typing import TypeGuard
 
+from .partitions import NAME_PATTERN
+
 #: One character of an IAM name (role, session, source identity), as a regex class.
 IAM_NAME_CHARACTER = r"[\w+=,.@-]"
 ACCOUNT_ID = re.compile(r"\d{12}", re.ASCII)
 #: The partitions IAM roles are read in: ``aws``, ``aws-cn``, ``aws-us-gov`` and the
-#: isolated ``aws-iso*`` ones (AWS General Reference, "Partitions").
-PARTITION = re.compile(r"aws(?:-[a-z]+)*", re.ASCII)
+#: isolated ``aws-iso*`` ones, as :mod:`.partitions` lists them.
+PARTITION = re.compile(NAME_PATTERN, re.ASCII)
 ROLE_NAME = re.compile(rf"{IAM_NAME_CHARACTER}{{1,64}}", re.ASCII)
 #: A role ARN with its path: group 1 the partition, 2 the account, 3 the role's name.
 ROLE_ARN = re.compile(
-    rf"arn:(aws|aws-cn|aws-us-gov):iam::(\d{{12}}):role/"
+    rf"arn:({NAME_PATTERN}):iam::(\d{{12}}):role/"
     rf"(?:{IAM_NAME_CHARACTER}+/)*({IAM_NAME_CHARACTER}{{1,64}})",
     re.ASCII,
 )

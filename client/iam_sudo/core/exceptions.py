@@ -90,6 +90,12 @@ class SudoPolicyDenied(SudoPolicyError):
         self.base_role_arn = base_role_arn
 
 
+class UnsafeBaseRole(SudoPolicyDenied):
+    """The base role serves another duty of iam-sudo's, or lacks the Deny that keeps packed
+    policies as written: never a base role, whatever the sudo policy's globs
+    (:mod:`iam_sudo.core.duties`)."""
+
+
 class SessionLimitExceeded(IamSudoError):
     """The role's policies exceed what STS accepts as session policies."""
 
@@ -165,3 +171,8 @@ class CommandError(IamSudoError):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class RecordError(IamSudoError):
+    """A record of a run cannot be written there, or read back (damaged, truncated, of
+    another format or version); the message says which and what to do."""

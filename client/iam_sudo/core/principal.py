@@ -11,8 +11,8 @@ from .arn import is_account_id
 from .documents import as_list, statement_list
 from .exceptions import InvalidPrincipal
 from .globs import action_matches
+from .partitions import NAMES, service_principal_aliases
 
-PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
 # The actions by which a trusted principal becomes the role: a statement that allows none
 # of them (e.g. only sts:TagSession) lets nobody assume the role.
 _ASSUME_ACTIONS = ("sts:assumerole", "sts:assumerolewithwebidentity", "sts:assumerolewithsaml")
@@ -49,13 +49,17 @@ class Principal:
 
         An account is ``123456789012`` or ``arn:<partition>:iam::123456789012:root``: IAM
         stores the short form as the ARN, so a glob written for one must match the other.
+        A service is ``X.amazonaws.com`` or, in AWS in China, also ``X.amazonaws.com.cn``
+        (:func:`partitions.service_principal_aliases`).
         """
+        if self.type == "Service":
+            return service_principal_aliases(self.id)
         if self.type != "AWS":
             return (self.id,)
         account = _account_of(self.id)
         if account is None:
             return (self.id,)
-        return (account, *(f"arn:{partition}:iam::{account}:root" for partition in PARTITIONS))
+        return (account, *(f"arn:{partition}:iam::{account}:root" for partition in NAMES))
 
     @property
     def is_wildcard(self) -> bool:
@@ -133,7 +137,7 @@ def admits(trust_policy: Mapping[str, Any] | None, principal: Principal) -> bool
             return True
         if trusted.type != principal.type:
             continue
-        if trusted.id == principal.id:
+        if trusted.id == principal.id or trusted.id in principal.aliases:
             return True
         if trusted.type == "AWS" and _same_aws_account_principal(trusted.id, principal.id):
             return True

@@ -56,7 +56,7 @@ RolePolicies = tuple[list[str], dict[str, dict[str, Any]], dict[str, dict[str, A
 
 
 def is_role_arn(text: str) -> bool:
-    """Whether ``text`` is an IAM role ARN in the aws, aws-cn or aws-us-gov partition."""
+    """Whether ``text`` is an IAM role ARN, in any partition (:mod:`.partitions`)."""
     return ROLE_ARN.fullmatch(text) is not None
 
 

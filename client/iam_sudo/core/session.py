@@ -18,6 +18,7 @@ from .fitting import (
     fit,
     plaintext_chars,
 )
+from .partitions import NAME_PATTERN
 from .text import bounded
 
 MAX_SESSION_NAME_CHARS = 64
@@ -35,7 +36,7 @@ DENY_ALL: Mapping[str, Any] = {
 }
 
 _MFA_SERIAL = re.compile(
-    r"arn:aws[a-z-]*:iam::\d{12}:mfa/[\w+=,.@/-]{1,512}|[\w+=/:,.@-]{9,256}", re.ASCII
+    rf"arn:{NAME_PATTERN}:iam::\d{{12}}:mfa/[\w+=,.@/-]{{1,512}}|[\w+=/:,.@-]{{9,256}}", re.ASCII
 )
 _TOKEN_CODE = re.compile(r"\d{6}", re.ASCII)
 _TAG_TEXT = re.compile(r"[\w\s.:/=+\-@]*")

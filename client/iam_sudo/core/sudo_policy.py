@@ -10,6 +10,10 @@ A sudo policy is YAML with three glob lists, and optionally the callers it is fo
 or, like sudoers, a list of such rules under ``rules:``, each with its own callers.
 Callers are verified ARNs (what STS says, never what a request claims).
 
+``allowed-added-policies: true`` lets the rule's callers add draft policies to the role
+(``--add-policy``, :mod:`iam_sudo.core.drafts`): never wider than the role plus the drafts, but
+that can be anything the base role can do, so it is off unless a rule says so.
+
 ``allowed-accounts`` (12-digit account globs) says *where*: at the top level it bounds
 every rule, in a rule it bounds that rule further. Absent, every account the deployment
 can reach (its own and its spokes) is allowed. It applies to the account of the simulated
@@ -24,31 +28,37 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .arn import account_of
-from .exceptions import InvalidSudoPolicy, RoleNotFound, SudoPolicyDenied
+from .duties import DEPLOY_ROLE, READER_ROLE, reserved_duty, reserved_roles
+from .exceptions import InvalidSudoPolicy, RoleNotFound, SudoPolicyDenied, UnsafeBaseRole
 from .globs import shell_glob
+from .partitions import ANY_ROLE_GLOB
 from .principal import Principal, admits
-from .roles import Role, is_role_arn, resolve_role
+from .roles import Role, is_role_arn, resolve_role, role_name_of
 
 ROLE_NAMES = "allowed-role-names"
 PRINCIPALS = "allowed-principals"
 BASE_ROLES = "allowed-base-roles"
 CALLERS = "allowed-callers"
 ACCOUNTS = "allowed-accounts"
+ADDED = "allowed-added-policies"
 RULES = "rules"
 # A 12-digit account id glob: digits, * and ?; without *, exactly 12 characters.
 _ACCOUNT_GLOB = re.compile(r"[0-9?*]+")
 
-DEFAULT_POLICY_YAML = """\
+# Every partition's roles (arn:aws:, arn:aws-us-gov:, arn:aws-cn:, ...): the client's
+# default assumes no partition; roles iam-sudo deploys for other duties stay refused.
+DEFAULT_POLICY_YAML = f"""\
 allowed-role-names:
   - "*"
 allowed-principals:
   - "*": "*"
 allowed-base-roles:
-  - "arn:aws:iam::*:role/*"
+  - "{ANY_ROLE_GLOB}"
+allowed-added-policies: true
 """
 
 
@@ -196,8 +206,9 @@ _CALLER_KINDS = {
     "sts": ("assumed-role/", "federated-user/"),
 }
 _CALLER_FORMS = (
-    "write arn:aws:iam::ACCOUNT:role/NAME or arn:aws:sts::ACCOUNT:assumed-role/NAME/* "
-    "(NAME may be a glob), arn:aws:iam::ACCOUNT:user/[PATH/]NAME or arn:aws:iam::ACCOUNT:root"
+    "write arn:PARTITION:iam::ACCOUNT:role/NAME or arn:PARTITION:sts::ACCOUNT:assumed-role/NAME/* "
+    "(NAME may be a glob), arn:PARTITION:iam::ACCOUNT:user/[PATH/]NAME or "
+    "arn:PARTITION:iam::ACCOUNT:root (PARTITION: aws, aws-us-gov, aws-cn, ...)"
 )
 
 
@@ -271,14 +282,22 @@ class Rule:
     allowed_accounts: tuple[str, ...] | None = None
     #: The policy's top-level ``allowed-accounts``, which bounds every rule as well.
     policy_accounts: tuple[str, ...] | None = None
+    #: ``allowed-added-policies``: whether the callers may add draft policies to the role.
+    allowed_added_policies: bool = False
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any], where: str = "") -> Rule:
-        unknown = [key for key in document if key not in (*RULE_FIELDS, CALLERS, ACCOUNTS)]
+        unknown = [key for key in document if key not in (*RULE_FIELDS, CALLERS, ACCOUNTS, ADDED)]
         if unknown:
             raise InvalidSudoPolicy(
                 f"invalid sudo policy: unknown field {where}{_shown(unknown[0])}; expected "
-                f"{ROLE_NAMES}, {PRINCIPALS}, {BASE_ROLES} and optionally {CALLERS}, {ACCOUNTS}"
+                f"{ROLE_NAMES}, {PRINCIPALS}, {BASE_ROLES} and optionally {CALLERS}, "
+                f"{ACCOUNTS}, {ADDED}"
+            )
+        added = document.get(ADDED, False)
+        if not isinstance(added, bool):
+            raise InvalidSudoPolicy(
+                f"invalid sudo policy: {where}{ADDED} must be true or false, got {_shown(added)}"
             )
         missing = [key for key in RULE_FIELDS if key not in document]
         if missing:
@@ -289,6 +308,7 @@ class Rule:
             allowed_base_roles=_string_list(document, BASE_ROLES, where),
             allowed_callers=_caller_list(document, where) if CALLERS in document else None,
             allowed_accounts=_account_list(document, where) if ACCOUNTS in document else None,
+            allowed_added_policies=added,
         )
 
     def applies_to(self, caller: str | None) -> bool:
@@ -347,6 +367,9 @@ class SudoPolicy:
     base_role_accounts: tuple[str, ...] | None = None
     #: The top-level ``allowed-accounts`` (already applied to each rule); None if absent.
     allowed_accounts: tuple[str, ...] | None = None
+    #: Role name globs iam-sudo deploys for other duties -> that duty: never base roles,
+    #: whatever the globs (:mod:`.duties`; :meth:`reserving` adds configured names).
+    reserved: Mapping[str, str] = field(default_factory=reserved_roles, compare=False)
 
     @classmethod
     def from_document(cls, document: object) -> SudoPolicy:
@@ -356,11 +379,14 @@ class SudoPolicy:
                 f"invalid sudo policy: expected a mapping with {ROLE_NAMES}, {PRINCIPALS} "
                 f"and {BASE_ROLES} (or {RULES}), got {type(document).__name__}"
             )
-        unknown = [key for key in document if key not in (*RULE_FIELDS, CALLERS, ACCOUNTS, RULES)]
+        unknown = [
+            key for key in document if key not in (*RULE_FIELDS, CALLERS, ACCOUNTS, ADDED, RULES)
+        ]
         if unknown:
             raise InvalidSudoPolicy(
                 f"invalid sudo policy: unknown field {_shown(unknown[0])}; expected "
-                f"{ROLE_NAMES}, {PRINCIPALS} and {BASE_ROLES}, {CALLERS}, {ACCOUNTS}, or {RULES}"
+                f"{ROLE_NAMES}, {PRINCIPALS} and {BASE_ROLES}, {CALLERS}, {ACCOUNTS}, {ADDED}, "
+                f"or {RULES}"
             )
         # A top-level allowed-accounts bounds every rule, the top-level one and those listed.
         everywhere = _account_list(document) if ACCOUNTS in document else None
@@ -415,6 +441,41 @@ class SudoPolicy:
         """This policy, allowing base roles only in ``accounts``."""
         return replace(self, base_role_accounts=tuple(dict.fromkeys(accounts)))
 
+    def reserving(
+        self,
+        *,
+        reader_role: str | None = None,
+        function_names: Iterable[str | None] = (),
+        deploy_role: str | None = None,
+    ) -> SudoPolicy:
+        """This policy, also refusing as base roles the reader ``reader_role``, the
+        execution roles of ``function_names`` and ``deploy_role`` (configured names)."""
+        extra = reserved_roles(
+            reader_role=reader_role or READER_ROLE,
+            function_names=tuple(name for name in function_names if name),
+            deploy_role=deploy_role or DEPLOY_ROLE,
+        )
+        return replace(self, reserved={**self.reserved, **extra})
+
+    def duty_of(self, base_role: str) -> str | None:
+        """The other duty of the role ``base_role`` (an ARN or a name), for which iam-sudo
+        deploys or uses it: never a base role. None if it has none."""
+        name = role_name_of(base_role) if is_role_arn(base_role) else base_role
+        return None if name.startswith("arn:") else reserved_duty(name, self.reserved)
+
+    def check_not_reserved(self, base_role_arn: str, role_arn: str | None = None) -> None:
+        """Raise :class:`UnsafeBaseRole` if the base role (an ARN or a name) serves
+        another duty."""
+        duty = self.duty_of(base_role_arn)
+        if duty is not None:
+            raise UnsafeBaseRole(
+                f"the base role {base_role_arn} is {duty}: a role iam-sudo deploys or uses "
+                "for another duty is never a base role, whatever the sudo policy allows; "
+                "use a base role (IAMSudoUser, or one the Pulumi program deployed)",
+                role_arn=role_arn,
+                base_role_arn=base_role_arn,
+            )
+
     def rules_for(self, caller: str | None) -> list[Rule]:
         return [rule for rule in self.rules if rule.applies_to(caller)]
 
@@ -434,14 +495,22 @@ class SudoPolicy:
         return any(rule.allows_principal(principal) for rule in self.rules_for(caller))
 
     def allows_base_role(self, arn: str, caller: str | None = None) -> bool:
-        """Whether the base role ARN matches a glob of one of ``caller``'s rules."""
-        return self._in_accounts(arn) and any(
-            rule.allows_base_role_glob(arn) for rule in self.rules_for(caller)
+        """Whether the base role ARN matches a glob of one of ``caller``'s rules (and is no
+        role of another duty)."""
+        return (
+            self._in_accounts(arn)
+            and self.duty_of(arn) is None
+            and any(rule.allows_base_role_glob(arn) for rule in self.rules_for(caller))
         )
 
     def allows_base_role_for_anyone(self, arn: str) -> bool:
-        """Whether any rule, whoever it is for, allows this base role."""
-        return self._in_accounts(arn) and any(r.allows_base_role_glob(arn) for r in self.rules)
+        """Whether any rule, whoever it is for, allows this base role (and it is no role of
+        another duty)."""
+        return (
+            self._in_accounts(arn)
+            and self.duty_of(arn) is None
+            and any(r.allows_base_role_glob(arn) for r in self.rules)
+        )
 
     def allows_role(self, role: Role, caller: str | None = None) -> bool:
         """Whether ``caller`` may simulate ``role`` (its name and a trusted principal)."""
@@ -486,18 +555,24 @@ class SudoPolicy:
         base_role_arn: str,
         principal: Principal | None = None,
         caller: str | None = None,
+        *,
+        added_policies: bool = False,
     ) -> None:
         """Raise :class:`SudoPolicyDenied` unless one of ``caller``'s rules allows all of it.
 
         The role name and trust principals are those of the *resolved* role, so a short
         substring cannot slip past the policy. A denial names what was asked, never the
-        rules or the role's trust.
+        rules or the role's trust. A base role of another duty (:mod:`.duties`) is refused
+        first, with :class:`UnsafeBaseRole`, whatever the rules. ``added_policies``: draft
+        policies are added to the role (the rule must say ``allowed-added-policies: true``).
         """
+        self.check_not_reserved(base_role_arn, role.arn)
         rules = self.rules_for(caller)
         if any(
             rule.allows_base_role_glob(base_role_arn)
             and rule.allows_role(role)
             and (principal is None or rule.allows_principal(principal))
+            and (rule.allowed_added_policies or not added_policies)
             for rule in rules
         ) and self._in_accounts(base_role_arn):
             return
@@ -519,6 +594,11 @@ class SudoPolicy:
             reason = f"sudo policy does not allow the principal {principal}"
         elif not self.allows_role(role, caller):
             reason = f"sudo policy allows none of the principals of role {role.name}"
+        elif added_policies and not any(rule.allowed_added_policies for rule in rules):
+            reason = (
+                f"sudo policy does not allow you to add policies to role {role.name} "
+                f"(--add-policy needs {ADDED}: true in your rule); try the draft with --local"
+            )
         else:
             reason = (
                 f"sudo policy has no rule that allows role {role.name} through the base role "

@@ -15,23 +15,40 @@ from collections.abc import Sequence
 from ..aws.caller import source_identity as caller_source_identity
 from ..aws.iam_reader import IamReader
 from ..aws.tasks import task_group
-from ..core.arn import account_of
+from ..core.arn import account_of, partition_of
 from ..core.ceiling import Ceiling
+from ..core.drafts import Draft, with_drafts
+from ..core.duties import (
+    GUARD_POLICY_NAME,
+    PACKED_POLICY_WRITES,
+    guards_packed_policies,
+    packed_policies_arn,
+)
 from ..core.exceptions import (
     AwsError,
     IamSudoError,
     RoleNotFound,
     SessionLimitExceeded,
     SudoPolicyDenied,
+    UnsafeBaseRole,
     UnsupportedRole,
 )
-from ..core.fidelity import narrowing_lines
+from ..core.fidelity import Finding, narrowing_lines
 from ..core.principal import Principal
 from ..core.roles import Role, RoleDetails, RolePolicies, boundary_variant_arn, role_name_of
 from ..core.session import DEFAULT_DURATION_SECONDS
 from ..core.simulated import SimulatedSession, simulated_session
 from ..core.sudo_policy import SudoPolicy
+from ..core.template import Template, template_role
 from .lookup import Found
+
+
+def _ready(versions: dict[str, str]) -> asyncio.Future[dict[str, str]]:
+    """``versions`` as an awaitable that may be dropped unawaited (a sibling task failed
+    first) without a "coroutine was never awaited" warning on stderr."""
+    future: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
+    future.set_result(versions)
+    return future
 
 
 async def read_role(reader: IamReader, found: Found) -> tuple[RoleDetails, RolePolicies]:
@@ -45,7 +62,7 @@ async def read_role(reader: IamReader, found: Found) -> tuple[RoleDetails, RoleP
     async def policies() -> RolePolicies:
         if found.policies is not None:
             return found.policies
-        return await reader.role_policies(found.role.name, asyncio.sleep(0, found.versions))
+        return await reader.role_policies(found.role.name, _ready(found.versions))
 
     async with task_group() as group:
         read_details = group.create_task(details())
@@ -84,7 +101,7 @@ async def read_ceiling(reader: IamReader, base_arn: str) -> Ceiling | str:
         if account_of(base_arn) != here:
             return f"it is in account {account_of(base_arn)}, read from {here}"
         name = role_name_of(base_arn)
-        versions = asyncio.sleep(0, await reader.policy_versions())
+        versions = _ready(await reader.policy_versions())
         try:
             async with task_group() as group:
                 details = group.create_task(reader.base_role_details(base_arn))
@@ -107,6 +124,68 @@ async def read_ceiling(reader: IamReader, base_arn: str) -> Ceiling | str:
     return await reader.memo(f"ceiling:{base_arn}", fetch)
 
 
+async def check_base_role(
+    reader: IamReader, policy: SudoPolicy, base_arn: str, role_arn: str | None = None
+) -> None:
+    """Raise :class:`UnsafeBaseRole` unless ``base_arn`` may serve as a base role: it is no
+    role of another duty, and it carries the Deny that keeps the account's packed policies
+    as written (:func:`duties.guards_packed_policies`, read from its inline policy
+    :data:`duties.GUARD_POLICY_NAME`; one GetRolePolicy per ``roles_ttl``).
+
+    A base role without it would let a session granted ``iam:*`` delete another user's
+    packed policy and create one of the same ARN: that session's policy ARN would then
+    mean something else. AccessDenied reading it fails closed.
+    """
+    policy.check_not_reserved(base_arn, role_arn)
+    document = await reader.base_role_guard(base_arn, GUARD_POLICY_NAME)
+    partition, account = partition_of(base_arn), account_of(base_arn)
+    if not guards_packed_policies(document, partition, account):
+        raise UnsafeBaseRole(
+            f"the base role {base_arn} lacks iam-sudo's Deny on rewriting packed policies "
+            f"(its inline policy {GUARD_POLICY_NAME} must deny "
+            f"{', '.join(PACKED_POLICY_WRITES)} on {packed_policies_arn(partition, account)}): "
+            "through it a simulated session could rewrite the session policies of others; "
+            "use a base role the iam-sudo Pulumi program deployed, or add that policy",
+            role_arn=role_arn,
+            base_role_arn=base_arn,
+        )
+
+
+async def template_found(
+    reader: IamReader, template: Template, name: str, base_role: str, caller: str | None
+) -> tuple[Found, tuple[Finding, ...]]:
+    """The role ``name`` of a CloudFormation ``template`` as if the lookup had found it
+    in this account, and what could not be resolved of it (:mod:`iam_sudo.core.template`).
+
+    Its managed policies' documents are read from IAM (AWS managed, or the account's).
+    """
+    async with task_group() as group:
+        me = group.create_task(reader.identity())
+        base_arn = group.create_task(reader.base_role_arn(base_role))
+        versions = group.create_task(reader.policy_versions())
+    identity = me.result()
+    picked = template_role(
+        template.document,
+        name,
+        account=identity.account,
+        partition=identity.partition,
+        region=template.region,
+        parameters=template.parameters,
+    )
+    arns = list(picked.managed_arns)
+    documents = await reader.managed_documents(arns, versions.result())
+    found = Found(
+        picked.role,
+        [picked.role],
+        base_arn.result(),
+        caller if caller is not None else identity.arn,
+        versions.result(),
+        picked.details,
+        (arns, documents, {k: dict(v) for k, v in picked.inline.items()}),
+    )
+    return found, picked.findings
+
+
 async def plan_found(
     reader: IamReader,
     policy: SudoPolicy,
@@ -120,6 +199,9 @@ async def plan_found(
     ceiling: bool = False,
     source_identity: bool = False,
     account: str | None = None,
+    guard: bool = False,
+    drafts: Sequence[Draft] = (),
+    defined: bool = False,
 ) -> SimulatedSession:
     """Read what the found role's session needs, decide it by the sudo policy, and plan it
     (see :meth:`IamSudo.plan`): the one place a simulation is decided and its request built.
@@ -132,14 +214,25 @@ async def plan_found(
     SourceIdentity); ``account`` is the other account the role is in. Without
     ``boundary_variants`` (prune's view: it plans every role with the caller's own IAM
     rights, to learn which policies are needed, and grants nothing) a role's boundary is
-    not looked up and no sudo policy decides.
+    not looked up and no sudo policy decides. ``guard`` (a session to be assumed) checks
+    the base role as :func:`check_base_role` does, its guard read alongside the role's
+    policies. ``drafts`` are planned as more inline policies of the role
+    (:mod:`iam_sudo.core.drafts`); they, and a role ``defined`` by the caller (a
+    template's), need the sudo policy's ``allowed-added-policies``.
     """
     role, base_role_arn = found.role, found.base_role_arn
-    details, policies = await read_role(reader, found)
+    async with task_group() as group:
+        read = group.create_task(read_role(reader, found))
+        if guard:
+            group.create_task(reader.base_role_guard(base_role_arn, GUARD_POLICY_NAME))
+    details, policies = read.result()
     if boundary_variants:
         if details.boundary:
             base_role_arn = await boundary_variant(reader, role, base_role_arn, details.boundary)
-        policy.check(role, base_role_arn, principal, found.caller)
+        added = bool(drafts) or defined
+        policy.check(role, base_role_arn, principal, found.caller, added_policies=added)
+    if guard:
+        await check_base_role(reader, policy, base_role_arn, role.arn)
     # The base role's account is where the session lives: its own users keep bare names.
     identity = (
         caller_source_identity(found.caller, home_account=account_of(found.base_role_arn))
@@ -154,7 +247,7 @@ async def plan_found(
         role,
         base_role_arn,
         details,
-        policies,
+        with_drafts(policies, drafts),
         listing=found.listing,
         session_tags=session_tags,
         duration_seconds=duration_seconds,
