@@ -920,3 +920,14 @@ def test_no_live_status_line_when_your_credentials_may_ask_for_an_mfa_code() -> 
     assert live_status(True, None)
     assert not live_status(True, "profile dev has mfa_serial: it is asked for here")
     assert not live_status(False, None)
+
+
+async def test_imds_ports_past_the_last_port_are_one_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """IMDS ports follow --port: from 65535 the next is 65536 (OverflowError in bind)."""
+    stack = sts_stack(tmp_path, monkeypatch, "api=R")
+    stack.specs = [ServiceSpec("api", "simulate", "R", imds=True)]
+    stack._port = 65535
+    with pytest.raises(ServeError, match="--port 65535 leaves no room for the 1 IMDS ports"):
+        await stack.__aenter__()

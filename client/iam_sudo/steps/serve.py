@@ -60,6 +60,7 @@ READ_TIMEOUT = 5.0
 IMDS_MIN_TTL, IMDS_MAX_TTL = 1, 21600
 IMDS_MAX_TOKENS = 1024
 _MAX_DIGITS = 12
+_MAX_PORT = 65535
 IMDS_TOKEN_PATH = "/latest/api/token"  # noqa: S105 (a path, not a secret)
 IMDS_CREDENTIALS_PATH = "/latest/meta-data/iam/security-credentials/"
 # Linux's IP_FREEBIND (linux/in.h), absent from Python's socket module before 3.12: it
@@ -753,6 +754,11 @@ class Stack:
             spec.name: (self._address, imds_base + i if imds_base else 0)
             for i, spec in enumerate(s for s in self.specs if s.imds)
         }
+        if any(port > _MAX_PORT for _, port in imds.values()):
+            raise ServeError(
+                f"--port {self._port} leaves no room for the {len(imds)} IMDS ports that "
+                f"follow it (up to {_MAX_PORT}): give a lower --port"
+            )
         for spec in self.specs:
             self.routes[spec.name] = ServiceRoute(
                 spec.name,
