@@ -446,7 +446,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     )
     admin_trust = localaws.trust_policy(("AWS", f"arn:aws:iam::{ACCOUNT}:user/admin"))
     localaws.create_role(
-        iam, LOCAL_BASE, trust=admin_trust, managed=["arn:aws:iam::aws:policy/PowerUserAccess"]
+        iam,
+        LOCAL_BASE,
+        trust=admin_trust,
+        inline=localaws.guard(),
+        managed=["arn:aws:iam::aws:policy/PowerUserAccess"],
     )
     localaws.create_role(
         iam, REAL_ROLE, trust=admin_trust, inline={"read": localaws.allow("s3:Get*")}

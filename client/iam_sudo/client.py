@@ -34,7 +34,7 @@ from .core.sudo_policy import SudoPolicy
 from .settings.credentials import Credentials
 from .steps.lookup import visible_roles
 from .steps.organization import Accounts
-from .steps.planning import narrowings, needed_policies, plan_found
+from .steps.planning import narrowings, needed_policies, plan_found, prefetch_guard
 from .steps.remote import (
     DEFAULT_FUNCTION_NAME,
     RolesRequest,
@@ -188,6 +188,7 @@ class IamSudo:
         )
         # A role of another duty is refused by its name before anything is read of it.
         policy.check_not_reserved(base_role)
+        prefetch_guard(steps.reader, base_role)
         found = await steps.lookup.find(
             role_name,
             policy=policy,
