@@ -490,6 +490,14 @@ def test_assume_records_a_real_role(
             ("assume", "--role-name", "x", "--record", "r.json", "--format", "env"),
             "--record records a command's AWS calls",
         ),
+        (  # nothing but --record: its own message, not the generic "specify --profile..."
+            ("simulate", "--local", "--role-name", "x", "--record", "r.json"),
+            "--record records a command's AWS calls: give a command to run",
+        ),
+        (
+            ("assume", "--role-name", "x", "--record", "r.json"),
+            "--record records a command's AWS calls: give a command to run",
+        ),
     ],
 )
 def test_record_without_a_command_is_a_usage_error(

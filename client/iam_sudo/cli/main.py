@@ -148,8 +148,9 @@ async def assume(
       iam-sudo assume --role-name Admin --mfa-serial arn:aws:iam::123456789012:mfa/me \\
         --format env
     """
-    options.require_destination(profile, cmd, format_name, ecs_server)
+    # --record first: without a command, its own message says what is missing.
     record_path = cli_recording.check_record(record_file, cmd)
+    options.require_destination(profile, cmd, format_name, ecs_server)
     mfa_serial, token_code = await options.assume_mfa(
         mfa_serial, token_code, external_id, session_name, unattended=format_name == "process"
     )
@@ -283,14 +284,14 @@ async def simulate(
       iam-sudo simulate --local --role-name TaskRole \\
         --principal Service:ecs-tasks.amazonaws.com -- python app.py
     """
-    if dry_run:
-        if remote or profile or cmd or format_name:
-            raise click.UsageError(
-                "--dry-run goes with --local, without --profile, --format or a command"
-            )
-    else:
-        options.require_destination(profile, cmd, format_name, ecs_server)
+    if dry_run and (remote or profile or cmd or format_name):
+        raise click.UsageError(
+            "--dry-run goes with --local, without --profile, --format or a command"
+        )
+    # --record first: without a command, its own message says what is missing.
     record_path = cli_recording.check_record(record_file, cmd, dry_run)
+    if not dry_run:
+        options.require_destination(profile, cmd, format_name, ecs_server)
     if remote and duration != DEFAULT_DURATION_SECONDS:
         # The function assumes the base role from its own role: STS caps such chains at 1 hour.
         raise click.UsageError("--duration goes with --local; --remote credentials last 1 hour")
