@@ -228,4 +228,6 @@ def command(simulate: click.Command, assume: click.Command) -> click.Command:
         *_reused_options(simulate, _CONSOLE_SIMULATE_OPTIONS),
         *_reused_options(assume, _CONSOLE_ASSUME_OPTIONS),
     ]
-    return click.command("console", params=params)(_console)
+    return click.command("console", params=params, short_help="Open the AWS console as the role.")(
+        _console
+    )

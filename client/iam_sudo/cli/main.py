@@ -78,9 +78,10 @@ def _with_next_step(error: IamSudoError) -> str:
 def cli(verbose: bool, source_profile: str | None) -> None:
     """Get credentials of a real or a simulated IAM role.
 
-    Credentials go to a profile in the shared credentials file (--profile), to a command
-    run with them (CMD...), or both. AWS settings come from the usual places: AWS_PROFILE,
-    AWS_REGION, AWS_ENDPOINT_URL and friends.
+    `assume` and `simulate` give the credentials to a command run with them (CMD...), a
+    profile in the shared credentials file (--profile), stdout (--format) or a command
+    through an ECS credentials endpoint (--ecs-server). AWS settings come from the usual
+    places: AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL and friends.
     """
     # Only our own logger: botocore's INFO lines are noise to a user.
     if not log.handlers:
@@ -354,7 +355,7 @@ async def simulate(
     await ctx.aexit(deliver(credentials, profile, cmd, format_name, ecs_server, fetch, recording))
 
 
-@cli.command()
+@cli.command(short_help="List the roles you may simulate.")
 @options.principal
 @click.option(
     "--remote/--local",

@@ -126,7 +126,7 @@ def simulated(sessions: list[Any]) -> Callable[[Run, Credentials], Run]:
     return complete
 
 
-@click.command()
+@click.command(short_help="Report a --record run: used, denied and why, unused.")
 @click.argument("record_file", metavar="FILE", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document, for scripts.")
 @click.option(
