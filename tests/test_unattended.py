@@ -168,9 +168,18 @@ def test_an_unattended_run_from_a_source_that_asks_is_refused_before_it_starts(
     assert "aborted" not in result.stderr
 
 
-@pytest.mark.parametrize("command", ["simulate", "assume"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["simulate", "--role-name", "R", "--", "true"],
+        ["assume", "--role-name", "R", "--", "true"],
+        ["roles"],
+        ["roles", "--local"],
+        ["prune", "--dry-run"],
+    ],
+)
 def test_a_run_without_a_terminal_from_a_source_that_asks_is_refused_in_one_line(
-    aws_env: dict[str, str], command: str
+    aws_env: dict[str, str], command: list[str]
 ) -> None:
     # CI or cron: no controlling terminal, stdin empty. botocore's getpass would fall back
     # to stdin: a GetPassWarning, a prompt, then "aborted" (exit 130) or, on a stdin that
@@ -183,7 +192,7 @@ def test_a_run_without_a_terminal_from_a_source_that_asks_is_refused_in_one_line
         k: v for k, v in aws_env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
     }
     result = subprocess.run(
-        [*IAM_SUDO, "--source-profile", "chain", command, "--role-name", "R", "--", "true"],
+        [*IAM_SUDO, "--source-profile", "chain", *command],
         env=env,
         stdin=subprocess.DEVNULL,
         start_new_session=True,  # no controlling terminal, as under CI

@@ -398,6 +398,7 @@ async def roles(
         raise click.UsageError("give --account or --all-accounts, not both")
     if check_exact and (account or all_accounts):
         raise click.UsageError("--exact reads this account's base role: drop --account")
+    options.check_unattended(None, ecs_server=False)  # without a terminal: no MFA prompt
     narrowings: dict[str, list[str]] = {}
     async with sources.client() as sudo:
         if remote:
@@ -450,7 +451,7 @@ async def prune(dry_run: bool, account: str | None) -> None:
     with your credentials and deletes the iam-sudo policies none of them needs; it never
     touches other policies. A simulation re-creates a deleted policy when it needs it.
     """
-
+    options.check_unattended(None, ecs_server=False)  # without a terminal: no MFA prompt
     async with sources.client() as sudo:
         arns = await sudo.prune_policies(dry_run=dry_run, account=account)
     for arn in arns:
