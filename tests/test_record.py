@@ -908,3 +908,17 @@ def test_remote_records_what_the_client_knows(
     assert [c["Operation"] for c in document["Calls"]] == ["ListQueues"]
     report = cli("report", str(record), env=remote_env)
     assert "GRANTED BUT NEVER USED: not known" in report.stdout
+
+
+def test_a_policy_with_nothing_to_add_says_so_on_stderr(cli: Any, tmp_path: Path) -> None:
+    # `report --policy > fix.json` then `--add-policy fix.json`: an empty Statement is
+    # refused there, so the report says at once that there is nothing to add.
+    from tests.test_report import LOCAL
+
+    record = tmp_path / "run.json"
+    record.write_text(json.dumps({"RecordVersion": 1, "Run": LOCAL.to_json(), "Calls": []}))
+    result = cli("report", str(record), "--policy")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["Statement"] == []
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "nothing to add" in result.stderr
