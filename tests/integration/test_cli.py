@@ -41,6 +41,19 @@ def test_help_lists_both_commands_and_their_options(cli: Any) -> None:
         assert option in result.stdout
 
 
+def test_help_names_every_destination_and_summarises_every_command_without_cutting_it(
+    cli: Any,
+) -> None:
+    result = cli("--help")
+    assert result.returncode == 0
+    for destination in ("CMD...", "--profile", "--format", "--ecs-server"):
+        assert destination in result.stdout
+    listed = result.stdout.partition("Commands:")[2].strip().splitlines()
+    names = {line.split()[0] for line in listed}
+    assert names >= {"assume", "configure", "console", "prune", "report", "roles", "serve"}
+    assert [line for line in listed if line.endswith("...")] == []
+
+
 def test_help_and_usage_errors_do_not_load_the_aws_sdk() -> None:
     for args in (["--help"], ["simulate"], ["simulate", "--help"]):
         result = subprocess.run(

@@ -705,3 +705,14 @@ def test_the_browser_gets_nothing_of_aws_or_iam_sudo_and_everything_else() -> No
         "HTTPS_PROXY": "http://proxy:3128",
         "AWSOME": "kept: not an AWS_ variable",
     }
+
+
+def test_console_help_says_how_assume_reads_the_role_name_and_simulate_keeps_its_own() -> None:
+    def help_of(command: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "iam_sudo", command, "--help"],
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout  # fmt: skip
+
+    assert "--assume: a name or an ARN" in " ".join(help_of("console").split())
+    assert "--assume" not in help_of("simulate")

@@ -490,6 +490,14 @@ def test_assume_records_a_real_role(
             ("assume", "--role-name", "x", "--record", "r.json", "--format", "env"),
             "--record records a command's AWS calls",
         ),
+        (  # nothing but --record: its own message, not the generic "specify --profile..."
+            ("simulate", "--local", "--role-name", "x", "--record", "r.json"),
+            "--record records a command's AWS calls: give a command to run",
+        ),
+        (
+            ("assume", "--role-name", "x", "--record", "r.json"),
+            "--record records a command's AWS calls: give a command to run",
+        ),
     ],
 )
 def test_record_without_a_command_is_a_usage_error(
@@ -900,3 +908,17 @@ def test_remote_records_what_the_client_knows(
     assert [c["Operation"] for c in document["Calls"]] == ["ListQueues"]
     report = cli("report", str(record), env=remote_env)
     assert "GRANTED BUT NEVER USED: not known" in report.stdout
+
+
+def test_a_policy_with_nothing_to_add_says_so_on_stderr(cli: Any, tmp_path: Path) -> None:
+    # `report --policy > fix.json` then `--add-policy fix.json`: an empty Statement is
+    # refused there, so the report says at once that there is nothing to add.
+    from tests.test_report import LOCAL
+
+    record = tmp_path / "run.json"
+    record.write_text(json.dumps({"RecordVersion": 1, "Run": LOCAL.to_json(), "Calls": []}))
+    result = cli("report", str(record), "--policy")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["Statement"] == []
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "nothing to add" in result.stderr

@@ -168,6 +168,46 @@ def test_an_unattended_run_from_a_source_that_asks_is_refused_before_it_starts(
     assert "aborted" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["simulate", "--role-name", "R", "--", "true"],
+        ["assume", "--role-name", "R", "--", "true"],
+        ["roles"],
+        ["roles", "--local"],
+        ["prune", "--dry-run"],
+    ],
+)
+def test_a_run_without_a_terminal_from_a_source_that_asks_is_refused_in_one_line(
+    aws_env: dict[str, str], command: list[str]
+) -> None:
+    # CI or cron: no controlling terminal, stdin empty. botocore's getpass would fall back
+    # to stdin: a GetPassWarning, a prompt, then "aborted" (exit 130) or, on a stdin that
+    # stays open, a wait without end.
+    config = Path(aws_env["AWS_CONFIG_FILE"])
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(CONFIG)
+    Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"]).write_text(CREDENTIALS)
+    env = {
+        k: v for k, v in aws_env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    }
+    result = subprocess.run(
+        [*IAM_SUDO, "--source-profile", "chain", *command],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # no controlling terminal, as under CI
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "profile mfa (reached through chain -> mfa) has mfa_serial" in result.stderr
+    assert "without a terminal" in result.stderr
+    assert "MFA code for" not in result.stderr
+
+
 def test_an_mfa_code_is_not_asked_for_a_credential_process_even_on_a_terminal(
     aws_env: dict[str, str],
 ) -> None:

@@ -242,6 +242,12 @@ def test_loopback_warns_about_services_not_on_the_host_network() -> None:
     assert "worker" in warnings[0]
 
 
+def test_services_loopback_does_not_reach_are_named_in_one_warning() -> None:
+    _, warnings = compose_override("host", {"api": {"image": "a"}, "worker": {"image": "w"}})
+    assert len(warnings) == 1
+    assert warnings[0].startswith("services api, worker: with the server on loopback only")
+
+
 EVERY_INTERFACE = ("0.0.0.0", "::")  # noqa: S104 (what is checked)
 
 

@@ -1,7 +1,7 @@
 import pytest
 
 from iam_sudo import AmbiguousRole, InvalidRequest, Principal, Role, RoleNotFound, resolve_role
-from iam_sudo.core.roles import is_role_arn, role_arn, role_name_of
+from iam_sudo.core.roles import check_role_reference, is_role_arn, role_arn, role_name_of
 
 ECS = Principal("Service", "ecs-tasks.amazonaws.com")
 
@@ -85,3 +85,10 @@ def test_a_bare_name_resolves_in_the_callers_account_and_partition() -> None:
 def test_invalid_role_references_are_rejected(bad: str) -> None:
     with pytest.raises(InvalidRequest):
         role_arn(bad, partition="aws", account="123456789012")
+
+
+@pytest.mark.parametrize("given", ["app/Admin", "/app/Admin", "app/team/Admin"])
+def test_a_name_with_its_path_is_refused_naming_the_name_alone(given: str) -> None:
+    # IAM User Guide, "IAM identifiers": a role's name has no path; the path is in its ARN.
+    with pytest.raises(InvalidRequest, match="use Admin \\(the name alone\\) or the role's ARN"):
+        check_role_reference(given)

@@ -20,7 +20,10 @@ def command(assume: click.Command, simulate: click.Command) -> click.Command:
     """The ``configure`` command, for these ``assume`` and ``simulate`` commands."""
     commands = {"assume": assume, "simulate": simulate}
 
-    @click.command(context_settings=options.COMMAND_SETTINGS)
+    @click.command(
+        context_settings=options.COMMAND_SETTINGS,
+        short_help="Make an AWS profile get its credentials from iam-sudo.",
+    )
     @click.option(
         "--source-profile",
         metavar="PROFILE",

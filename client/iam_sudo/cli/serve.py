@@ -248,7 +248,7 @@ def _banner(stack: Stack, remote: bool, prompt_line: str | None, compose: Path |
 def command() -> click.Command:
     """The ``serve`` command."""
 
-    @click.command("serve")
+    @click.command("serve", short_help="Serve each service of a local stack its own role.")
     @click.option(
         "--compose",
         "compose_file",
