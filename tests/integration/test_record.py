@@ -913,7 +913,7 @@ def test_remote_records_what_the_client_knows(
 def test_a_policy_with_nothing_to_add_says_so_on_stderr(cli: Any, tmp_path: Path) -> None:
     # `report --policy > fix.json` then `--add-policy fix.json`: an empty Statement is
     # refused there, so the report says at once that there is nothing to add.
-    from tests.test_report import LOCAL
+    from tests.unit.test_report import LOCAL
 
     record = tmp_path / "run.json"
     record.write_text(json.dumps({"RecordVersion": 1, "Run": LOCAL.to_json(), "Calls": []}))
