@@ -176,6 +176,9 @@ def test_an_unattended_run_from_a_source_that_asks_is_refused_before_it_starts(
         ["roles"],
         ["roles", "--local"],
         ["prune", "--dry-run"],
+        ["console", "--role-name", "R", "--url"],
+        ["console", "--local", "--role-name", "R", "--url"],
+        ["console", "--assume", "--role-name", "R", "--url"],
     ],
 )
 def test_a_run_without_a_terminal_from_a_source_that_asks_is_refused_in_one_line(

@@ -138,6 +138,7 @@ async def _console(
             signin.check_session_partition(console_region, *known)
     except IamSudoError as error:
         raise click.UsageError(str(error)) from None
+    options.check_unattended(None, ecs_server=False)  # without a terminal: no MFA prompt
 
     if assume_role:
         mfa_serial, token_code = await options.assume_mfa(
