@@ -100,7 +100,11 @@ def base_role(iam: Any) -> str:
 
 @pytest.fixture
 def aws_env(
-    local_aws: localaws.LocalAws, base_role: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    local_aws: localaws.LocalAws,
+    base_role: str,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> dict[str, str]:
     """This process and its children talk to the local AWS; nothing of the user's leaks in,
     and nothing of the tests' leaks out into the user's home."""
@@ -109,8 +113,7 @@ def aws_env(
             monkeypatch.delenv(name)
     # A home of the test's own: a profile that runs iam-sudo keeps its credential cache
     # there, never in the developer's ~/.aws (private, as the cache demands of a home).
-    home = tmp_path / "aws-env-home"
-    home.mkdir(mode=0o700, exist_ok=True)
+    home = tmp_path_factory.mktemp("aws-env-home")  # beside tmp_path, not in it
     env = {
         **local_aws.env(),
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws" / "credentials"),

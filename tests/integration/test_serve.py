@@ -29,7 +29,7 @@ from iam_sudo.core.compose import ServiceSpec, parse_service_option
 from iam_sudo.core.refresh import refresh_age
 from iam_sudo.settings.credentials import Credentials
 from iam_sudo.steps.serve import ServeError, Stack
-from tests.conftest import private_cache
+from tests.conftest import ROOT, private_cache
 from tests.fake_clock import FakeClock
 
 BIN = Path(sys.executable).parent
@@ -746,7 +746,7 @@ def test_the_documented_host_process_command_runs_as_the_service_not_as_you(
     """docs/serve.md's command, word for word but for the local AWS's endpoint, in a shell
     where you have keys in the environment and a default profile: the SDKs take both before
     the container endpoint."""
-    docs = (Path(__file__).parent.parent / "docs" / "serve.md").read_text()
+    docs = (ROOT / "docs" / "serve.md").read_text()
     [command] = [line for line in docs.splitlines() if "iam-sudo.api.env)" in line]
     command = command.split("  #")[0].replace(
         "env -i ", f"env -i AWS_ENDPOINT_URL={local_aws.url} "

@@ -58,7 +58,8 @@ class Refreshing(Generic[T]):
     raises :class:`CredentialsExpired` (an MFA session cannot be renewed unattended).
     ``serve_while_refreshing``: once renewal is due, an asker gets the held value (still
     valid, outside the SDKs' windows) at once while the fetch runs, rather than waiting
-    for it (an SDK gives the ECS endpoint 1-2 s). ``clock`` is injected by tests.
+    for it (an SDK gives the ECS endpoint 1-2 s). ``label`` names what is renewed in log
+    lines (a holder among several: serve's roles). ``clock`` is injected by tests.
     """
 
     def __init__(
@@ -69,8 +70,10 @@ class Refreshing(Generic[T]):
         initial: T | None = None,
         clock: Clock = system_clock,
         serve_while_refreshing: bool = False,
+        label: str = "the credentials",
     ) -> None:
         self._fetch = fetch
+        self._label = label
         self._expiry = expiry
         self._clock = clock
         self._serve_while_refreshing = serve_while_refreshing
@@ -175,14 +178,14 @@ class Refreshing(Generic[T]):
             failures = self._backoff.failures + 1 if self._backoff is not None else 1
             self._backoff = Backoff(self._clock(), failures)
             self._last_error = error
-            log.warning("renewing the credentials failed: %s", error)
+            log.warning("renewing %s failed: %s", self._label, error)
             raise
         self._held = (value, lease)
         self._backoff = None
         self._last_error = None
         self._refreshed_at = _when(lease.received.wall)
         self.fetches += 1
-        log.info("credentials renewed, valid until %s", _when(lease.expires).isoformat())
+        log.info("%s renewed, valid until %s", self._label, _when(lease.expires).isoformat())
         return value
 
 
@@ -196,6 +199,7 @@ class RefreshingCredentials(Refreshing[Credentials]):
         initial: Credentials | None = None,
         clock: Clock = system_clock,
         serve_while_refreshing: bool = False,
+        label: str = "the credentials",
     ) -> None:
         super().__init__(
             fetch,
@@ -203,6 +207,7 @@ class RefreshingCredentials(Refreshing[Credentials]):
             initial=initial,
             clock=clock,
             serve_while_refreshing=serve_while_refreshing,
+            label=label,
         )
 
 

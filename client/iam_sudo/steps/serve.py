@@ -728,8 +728,12 @@ class Stack:
                     raise result
                 failed.append((key, result))
                 continue
+            roles = sorted({self.label(s) for s in self.specs if s.role_key == key})
             holder = RefreshingCredentials(
-                _primed(result, fetches[key]), clock=self._clock, serve_while_refreshing=True
+                _primed(result, fetches[key]),
+                clock=self._clock,
+                serve_while_refreshing=True,
+                label=f"the credentials of {', '.join(roles)}",
             )
             try:
                 await holder.get()  # takes what was just fetched: its lease starts now
