@@ -7,7 +7,7 @@ DOCS_STAMP := $(VENV)/.installed-docs
 TEST_STAMP := $(VENV)/.installed-test
 PIP := $(PY) -m pip install --disable-pip-version-check
 
-.PHONY: demo test quick bench docs clean
+.PHONY: demo local-aws test quick bench docs clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -30,6 +30,10 @@ $(DOCS_STAMP): pyproject.toml | $(PY)
 
 demo: $(DEMO_STAMP)
 	$(PY) -m devtools.demo
+
+# The demo's local AWS, left running for the README's examples: prints what to export.
+local-aws: $(DEMO_STAMP)
+	$(PY) -m devtools.localaws --demo
 
 # CI runs this: the manual first (seconds; its strict build fails on a broken link or
 # reference), then the tests.

@@ -107,9 +107,9 @@ def measure_cli(
     }
 
 
-def time_command(command: list[str]) -> float:
+def time_command(command: list[str], env: dict[str, str] | None = None) -> float:
     started = time.perf_counter()
-    subprocess.run(command, capture_output=True, check=False)
+    subprocess.run(command, capture_output=True, check=False, env=env)
     return time.perf_counter() - started
 
 
@@ -195,8 +195,14 @@ def function_figures(aws: localaws.LocalAws, work: Path, runs: int) -> dict[str,
 def cache_hit_figures(
     new_bin: Path, env: dict[str, str], work: Path, runs: int
 ) -> dict[str, float]:
-    """A credential_process cache hit against --help: both import no AWS SDK."""
-    env = {**env, "IAM_SUDO_CACHE_DIR": str(work / "cache")}
+    """A credential_process cache hit against --help: both import no AWS SDK.
+
+    The cache lives in a private home of its own: the cache refuses a directory any of
+    whose parents others may write, up to the home (a temporary directory is under /tmp).
+    """
+    home = work / "home"
+    home.mkdir(mode=0o700, exist_ok=True)
+    env = {**env, "HOME": str(home), "IAM_SUDO_CACHE_DIR": str(home / "cache")}
     process = [str(new_bin / "iam-sudo"), "simulate", "--local", "--role-name", TARGET]
     process += ["--format", "process"]
     subprocess.run(process, env=env, capture_output=True, check=True)  # fill the cache
@@ -295,7 +301,7 @@ def organization_figures(delay: float, work: Path, runs: int, spokes: int = 50) 
                 "IAM_SUDO_BASE_ROLE_ACCOUNTS": ",".join([localaws.ACCOUNT_ID, *accounts]),
                 "IAM_SUDO_SPOKE_ACCOUNTS": ",".join(accounts),
             }
-            stand_in.add_function("iam-sudo", archive, env)
+            function = stand_in.add_function("iam-sudo", archive, env)
             import boto3
             from botocore.config import Config
 
@@ -308,7 +314,8 @@ def organization_figures(delay: float, work: Path, runs: int, spokes: int = 50) 
                 config=Config(read_timeout=300, retries={"max_attempts": 1}),
             )
             os.environ.update(aws.env())  # the caller signs its proof with these
-            proof = asyncio.run(caller_proof("iam-sudo"))
+            # The audience is the function's ARN, as the client signs it (not its name).
+            proof = asyncio.run(caller_proof(function.arn))
             log("invoking the function")
 
             def invoke(event: dict[str, Any]) -> dict[str, float]:
@@ -356,6 +363,50 @@ def organization_figures(delay: float, work: Path, runs: int, spokes: int = 50) 
         "all_accounts": median(everywhere),
         "time_ratio": statistics.median(s["wall_s"] for s in everywhere)
         / statistics.median(s["wall_s"] for s in one),
+    }
+
+
+# The command recorded: N calls in a row, each timed by the command itself.
+CALLS = 50
+TIMED_CALLS = (
+    "import sys, time, boto3\n"
+    "sqs = boto3.client('sqs'); sqs.list_queues()\n"  # connection and client warmed up
+    "times = []\n"
+    f"for _ in range({CALLS}):\n"
+    "    t = time.perf_counter(); sqs.list_queues(); times.append(time.perf_counter() - t)\n"
+    "times.sort(); print(times[len(times) // 2] * 1000)\n"
+)
+
+
+def recording_figures(
+    new_bin: Path, env: dict[str, str], work: Path, runs: int, args: list[str]
+) -> dict[str, Any]:
+    """What ``--record`` costs: per call (the median of CALLS calls, timed by the command)
+    and on the simulate bench (the whole run with ``-- true``), each with and without."""
+    record = work / "bench-record.json"
+    simulate = [str(new_bin / "iam-sudo"), *args[: args.index("--")]]
+    per_call: dict[str, list[float]] = {"direct": [], "recorded": []}
+    whole: dict[str, list[float]] = {"direct": [], "recorded": []}
+    python = str(new_bin / "python")
+    for _ in range(runs):
+        for kind, extra in (("direct", []), ("recorded", ["--record", str(record)])):
+            out = subprocess.run(
+                [*simulate, *extra, "--", python, "-c", TIMED_CALLS],
+                env=env, capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            per_call[kind].append(float(out.stdout.strip().splitlines()[-1]))
+            whole[kind].append(time_command([*simulate, *extra, "--", "true"], env=env))
+    medians = {
+        f"{what}_{kind}_ms": statistics.median(samples[kind]) * (1 if what == "call" else 1000)
+        for what, samples in (("call", per_call), ("simulate", whole))
+        for kind in ("direct", "recorded")
+    }
+    return {
+        **medians,
+        "call_added_ms": medians["call_recorded_ms"] - medians["call_direct_ms"],
+        "call_ratio": medians["call_recorded_ms"] / medians["call_direct_ms"],
+        "simulate_ratio": medians["simulate_recorded_ms"] / medians["simulate_direct_ms"],
+        "calls_per_run": CALLS,
     }
 
 
@@ -435,6 +486,14 @@ def table(results: dict[str, Any]) -> str:
         ),
         "",
     ]
+    rec = results["recording"]
+    lines += [
+        f"--record: per call {rec['call_direct_ms']:.1f} -> {rec['call_recorded_ms']:.1f} ms "
+        f"(+{rec['call_added_ms']:.1f} ms, {rec['call_ratio']:.2f}x, median of "
+        f"{rec['calls_per_run']} calls); simulate -- true {rec['simulate_direct_ms']:.0f} -> "
+        f"{rec['simulate_recorded_ms']:.0f} ms ({rec['simulate_ratio']:.2f}x)",
+        "",
+    ]
     lib, fn = results["library"], results["function"]
     lines += [
         f"library: one simulation {lib['one_simulation_median_s'] * 1000:.0f} ms; "
@@ -461,16 +520,30 @@ def main() -> None:
         help="only `roles --all-accounts` over --spokes spokes against one account's listing",
     )
     parser.add_argument("--spokes", type=int, default=50, help="spoke accounts (organization)")
+    parser.add_argument(
+        "--recording-only", action="store_true", help="only what --record costs (see recording)"
+    )
     options = parser.parse_args()
     runs = max(options.runs, 5)
+    # Each tool runs from its own virtualenv: a PYTHONPATH of the shell (a checkout's
+    # client/, say) would make both import that one instead.
+    os.environ.pop("PYTHONPATH", None)
     if options.organization_only:
         with tempfile.TemporaryDirectory() as work:
             figures = organization_figures(options.delay, Path(work), runs, options.spokes)
         print(json.dumps(figures, indent=2))
         return
 
-    old_bin = venv("old", f"iam-sudo=={OLD_VERSION}")
     new_bin = venv("new", str(ROOT), refresh=True)
+    if options.recording_only:
+        with localaws.running(options.delay) as aws, tempfile.TemporaryDirectory() as work:
+            seed(aws, 50)
+            env = {**os.environ, **aws.env(), "AWS_CONFIG_FILE": str(Path(work) / "config"),
+                   "AWS_SHARED_CREDENTIALS_FILE": str(Path(work) / "credentials")}  # fmt: skip
+            args = ["simulate", "--local", "--role-name", TARGET, "--", "true"]
+            print(json.dumps(recording_figures(new_bin, env, Path(work), runs, args), indent=2))
+        return
+    old_bin = venv("old", f"iam-sudo=={OLD_VERSION}")
     log(f"starting the local AWS with {options.delay * 1000:.0f} ms per request")
     with localaws.running(options.delay) as aws, tempfile.TemporaryDirectory() as work:
         seed(aws, options.roles)
@@ -516,6 +589,8 @@ def main() -> None:
         library = asyncio.run(library_batch(aws, runs))
         log("function")
         function = function_figures(aws, Path(work), runs)
+        log("recording")
+        recording = recording_figures(new_bin, env, Path(work), runs, args)
         account_size = account_size_figures(new_bin, options.delay, Path(work), runs)
         organization = organization_figures(options.delay, Path(work), runs, options.spokes)
 
@@ -530,6 +605,7 @@ def main() -> None:
         "library": library,
         "function": function,
         "cache_hit": cache_hit,
+        "recording": recording,
         "account_size": account_size,
         "organization": organization,
         "samples": samples,
@@ -540,5 +616,17 @@ def main() -> None:
     print(f"\n(written to {options.json})")
 
 
+def run_main() -> None:
+    """main(), with a failed step said in one line (and what it printed), not a traceback."""
+    try:
+        main()
+    except subprocess.CalledProcessError as error:
+        said = error.stderr.decode(errors="replace") if isinstance(error.stderr, bytes) else ""
+        tail = " ".join(said.split())[-400:]
+        command = " ".join(map(str, error.cmd))[:200]
+        log(f"bench: failed (exit {error.returncode}): {command}" + (f": {tail}" if tail else ""))
+        raise SystemExit(1) from None
+
+
 if __name__ == "__main__":
-    main()
+    run_main()

@@ -4,6 +4,9 @@ Starts moto's server, seeds a small account (an ECS task role with inline and ma
 policies, a CodeBuild role, and the IAMSudoUser base role), then runs the real `iam-sudo`
 command: `simulate --local`, and `simulate --remote` through the function the Pulumi
 program deploys (run under Pulumi's mocks), served by a loopback Lambda Invoke API.
+Last, the fix loop (devtools/demo_fix.py): on a local AWS that denies as AWS does, a script
+run as a role that lacks one permission, the report naming it, the fix tried with
+`--add-policy`, the script passing.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from devtools import federation, localaws, pulumi_program
+from devtools import demo_fix, federation, localaws, pulumi_program
 from devtools.lambda_stand_in import LambdaStandIn
 
 BIN = Path(sys.executable).parent
@@ -51,12 +54,13 @@ allowed-base-roles:
 """
 
 
-def seed(aws: localaws.LocalAws) -> None:
+def seed(aws: localaws.LocalAws, stack: str = "demo-stack") -> None:
+    """The demo account: the base role, an ECS task role and a CodeBuild role of ``stack``."""
     iam = localaws.client("iam", aws.moto_url)
     localaws.create_base_role(iam)
     localaws.create_role(
         iam,
-        "demo-stack-TaskRole-9AO01PCC7I0T",
+        f"{stack}-TaskRole-9AO01PCC7I0T",
         inline={
             "read-orders": localaws.allow("dynamodb:Query", "arn:aws:dynamodb:*:*:table/orders"),
             "send-events": localaws.allow("sqs:SendMessage", "arn:aws:sqs:*:*:events"),
@@ -65,7 +69,7 @@ def seed(aws: localaws.LocalAws) -> None:
     )
     localaws.create_role(
         iam,
-        "demo-stack-BuildRole-1QW2E3R4",
+        f"{stack}-BuildRole-1QW2E3R4",
         trust=localaws.trust_policy(("Service", "codebuild.amazonaws.com")),
         inline={"all": localaws.allow("*")},
     )
@@ -145,8 +149,29 @@ def main() -> None:
             f"the second time, iam-sudo answered from its cache: {len(simulated)} requests to AWS"
         )
 
+        show("a 15-minute session served to a long-running command (--ecs-server)")
+        aws.recorder.clear()
+        calls = (
+            "import boto3; sts = boto3.client('sts'); "
+            "[sts.get_caller_identity() for _ in range(20)]; print('boto3: 20 calls')"
+        )
+        run(
+            [
+                "iam-sudo", "simulate", "--local", "--role-name", TASK, "--duration", "900",
+                "--ecs-server", "--", sys.executable, "-c", calls,
+            ],
+            env,
+        )  # fmt: skip
+        assumed = aws.recorder.actions("sts").count("AssumeRole")
+        print(
+            f"boto3 asked the endpoint before each call (15 minutes left is inside its refresh "
+            f"window); iam-sudo made {assumed} AssumeRole: it renews once per window (every 7.5 "
+            "minutes for 15-minute credentials), however often the SDKs ask"
+        )
+
         serve(aws, env, Path(home))
         remote(aws, env, Path(home))
+    demo_fix.loop(show, run)
     show("done")
 
 
@@ -230,16 +255,9 @@ def remote(aws: localaws.LocalAws, env: dict[str, str], home: Path) -> None:
     program = pulumi_program.run({"policy": ECS_ONLY_POLICY}, home / "pulumi")
     for resource in program.resources[1:]:
         print(f"  + {resource.type:<52} {resource.inputs.get('name', resource.name)}")
-    stand_in = LambdaStandIn()
+    stand_in, endpoints = serve_function(aws, program)
     try:
-        function_env = {**aws.env(), "AWS_ENDPOINT_URL": aws.moto_url, **program.function_env}
-        stand_in.add_function("iam-sudo", program.archive, function_env)
-        # The client signs its caller proof for the STS endpoint the function uses.
-        remote_env = {
-            **env,
-            "AWS_ENDPOINT_URL_LAMBDA": stand_in.url,
-            "AWS_ENDPOINT_URL_STS": aws.moto_url,
-        }
+        remote_env = {**env, **endpoints}
         print(f"its archive is served by a loopback Lambda Invoke API at {stand_in.url}")
 
         show("simulate --remote (the default): the function simulates with its own permissions")
@@ -255,6 +273,20 @@ def remote(aws: localaws.LocalAws, env: dict[str, str], home: Path) -> None:
             print(f"  {line}")
     finally:
         stand_in.stop()
+
+
+def serve_function(
+    aws: localaws.LocalAws, program: pulumi_program.ProgramRun
+) -> tuple[LambdaStandIn, dict[str, str]]:
+    """The program's function served on loopback as `iam-sudo`; the endpoints a client needs.
+
+    The client signs its caller proof for the STS endpoint the function uses (moto's own,
+    as in AWS, where both resolve the same regional endpoint). Stop the stand-in when done.
+    """
+    stand_in = LambdaStandIn()
+    function_env = {**aws.env(), "AWS_ENDPOINT_URL": aws.moto_url, **program.function_env}
+    stand_in.add_function("iam-sudo", program.archive, function_env)
+    return stand_in, {"AWS_ENDPOINT_URL_LAMBDA": stand_in.url, "AWS_ENDPOINT_URL_STS": aws.moto_url}
 
 
 def console(aws: localaws.LocalAws, env: dict[str, str]) -> None:

@@ -4,7 +4,7 @@ moto verifies SigV4 signatures and evaluates identity policies once its
 ``INITIAL_NO_AUTH_ACTION_COUNT`` is used up; that setting is read in-process, so this
 runs moto's server in this process (seeded first, enforcing after :meth:`enforce`).
 
-moto's evaluation is simpler than IAM's in two places that matter here; both are taught
+moto's evaluation is simpler than IAM's in places that matter here; each is taught
 the AWS rule, never loosened:
 
 * IAM actions on policies are authorized against resource ``*``: a grant scoped to
@@ -13,7 +13,8 @@ the AWS rule, never loosened:
   Likewise a request naming a role that does not exist (GetRole of a part of a name) is
   authorized against that role's ARN, so that a ``role/*`` grant answers NoSuchEntity.
 * a trust policy naming a role ARN admits that role's sessions in AWS; moto compares the
-  session's ARN with the role's literally, and would refuse every role chain.
+  session's ARN with the role's literally, and would refuse every role chain. Likewise a
+  trust policy naming an account (its ID or root ARN) admits the account's principals.
 
 With several accounts (moto's credentials from AssumeRole act in the role's account),
 three more AWS rules that moto does not apply are taught:
@@ -30,6 +31,36 @@ three more AWS rules that moto does not apply are taught:
   and concepts", role chaining; AWS re:Post "iam-role-chaining-limit").
 
 The first two apply under enforcement, like moto's own authorization; the cap always.
+
+Under enforcement every request is decided by ONE evaluator written from the IAM User Guide,
+:func:`devtools.iam_reference.decide` (moto's own is replaced, see devtools/authorize.py):
+the caller's identity-based policies (a role's inline and attached; a user's and their
+groups'), intersected with the session policies the session was given (AssumeRole's
+``Policy`` and ``PolicyArns``, remembered by the access key it issued: moto keeps none),
+within the entity's permissions boundary, with S3 bucket policies as resource-based
+policies; an explicit deny anywhere wins. A denial carries AWS's message ("User: ... is not
+authorized to perform: ... because no session policy allows the ... action", "... with an
+explicit deny in an identity-based policy", ...) in the service's error shape, for S3
+(including multipart uploads), SQS, SNS, DynamoDB, STS and IAM.
+
+What it does not cover (a request these would decide is decided without them):
+
+* Organizations SCPs and RCPs, VPC endpoint policies;
+* resource-based policies other than S3 bucket policies (SQS queue, SNS topic, KMS key
+  policies; a role's trust policy is moto's check, taught above), S3 ACLs and Block
+  Public Access, and cross-account requests' resource-policy rules;
+* session policies of AssumeRoleWithWebIdentity, AssumeRoleWithSAML and GetFederationToken
+  (moto issues GetFederationToken one fixed key), session tags, and source identity;
+* context keys moto does not give: only aws:PrincipalArn, aws:PrincipalAccount,
+  aws:PrincipalType, aws:PrincipalTag/* (the role's tags), aws:userid, aws:username,
+  aws:RequestedRegion, aws:CurrentTime, aws:EpochTime and aws:SecureTransport (true: the
+  local endpoint stands for AWS's HTTPS ones) are present; aws:SourceIp, aws:ResourceTag/*,
+  aws:RequestTag/* and service keys (s3:prefix, dynamodb:LeadingKeys, ...) are absent, so a
+  condition on them is decided as on an absent key;
+* the IAM action of an operation is moto's (for S3, its table of actions, corrected where
+  it is not IAM's, e.g. HeadBucket needs s3:ListBucket); an operation that needs several
+  actions is authorized for one;
+* presigned URLs (moto authorizes only signed headers).
 """
 
 from __future__ import annotations
@@ -40,7 +71,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from devtools import localaws
+from devtools import authorize, localaws
 from devtools.pulumi_program import ProgramRun
 
 _SESSION = re.compile(r"arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/.+")
@@ -68,6 +99,13 @@ def _teach_moto() -> None:
             # answers NoSuchEntity; moto would authorize against "*" and deny.
             role = self.data["RoleName"][0]
             return f"arn:{self.partition}:iam::{self.current_account}:role/{role}"
+        if determined == "*" and "UserName" in self.data:
+            # Likewise a user ("Actions, resources, and condition keys for IAM": user).
+            name = self.data["UserName"][0]
+            try:
+                return str(self.backend.get_user(name).arn)
+            except Exception:  # moto's NoSuchEntity: the ARN it would have
+                return f"arn:{self.partition}:iam::{self.current_account}:user/{name}"
         return determined
 
     IamResponse._determine_resource = resource  # type: ignore[method-assign]
@@ -79,6 +117,14 @@ def _teach_moto() -> None:
         session = _SESSION.fullmatch(principal)
         trusted = (self._statement.get("Principal") or {}).get("AWS", [])
         trusted = trusted if isinstance(trusted, list) else [trusted]
+        # An account principal (its ID or root ARN) trusts every principal of the account
+        # whose identity policies allow the call ("IAM JSON policy elements: Principal",
+        # AWS account principals); moto compares ARNs literally.
+        parts = principal.split(":")
+        if len(parts) > 4 and any(
+            t in (parts[4], f"arn:{parts[1]}:iam::{parts[4]}:root") for t in trusted
+        ):
+            return True
         if session is None:
             return False
         partition, account, role = session.groups()
@@ -90,6 +136,7 @@ def _teach_moto() -> None:
 
     access_control.IAMPolicyStatement._check_principal = principal_matches  # type: ignore[method-assign]
     _teach_cross_account_assume_role()
+    authorize.install()
     IamResponse._iam_sudo_taught = True  # type: ignore[attr-defined]
 
 
@@ -140,7 +187,13 @@ def _teach_cross_account_assume_role() -> None:
         chained = self.backend.get_assumed_role_from_access_key(self.get_access_key())
         if chained is not None and duration > CHAINED_SESSION_LIMIT:
             raise STSValidationError(CHAINING_MESSAGE)
-        return assume_role(self)
+        result = assume_role(self)
+        # moto keeps no session policy: remember them by the access key the session got.
+        arns = [entry["arn"] for entry in self._get_param("PolicyArns") or []]
+        authorize.remember_session(
+            result.result["Credentials"].access_key_id, self._get_param("Policy"), arns
+        )
+        return result
 
     TokenResponse.assume_role = capped  # type: ignore[method-assign]
 
@@ -182,6 +235,7 @@ def start() -> EnforcedAws:
     reset = urllib.request.Request(f"http://127.0.0.1:{port}/moto-api/reset", method="POST")
     with urllib.request.urlopen(reset, timeout=30):
         pass
+    authorize.forget_sessions()
     return EnforcedAws(server, proxy, url, recorder)
 
 

@@ -411,3 +411,109 @@ def create_base_role(iam: Any, name: str = "IAMSudoUser", partition: str = "aws"
         inline=guard(partition),
         managed=[f"arn:{partition}:iam::aws:policy/PowerUserAccess"],
     )
+
+
+# The account `python -m devtools.localaws --demo` (`make local-aws`) serves: the roles the
+# README's first examples name, and the function they reach with --remote (the default).
+README_STACK = "my-stack"
+README_ROLES = ("Deployer",)
+
+
+def _exports(env: dict[str, str], shell: str) -> str:
+    """The lines that point a shell at the local AWS, and at nothing of the user's."""
+    from iam_sudo.cli.formats import shell_lines
+    from iam_sudo.settings.credentials import SDK_VARIABLES
+
+    changes: dict[str, str | None] = dict.fromkeys(SDK_VARIABLES)
+    changes.update(env)
+    return shell_lines(shell, changes)
+
+
+def serve_demo(shell: str = "env") -> None:
+    """Run the demo's local AWS until Ctrl-C (or SIGTERM), for trying iam-sudo by hand.
+
+    moto's server with the demo account (the README's roles: my-stack-TaskRole-..., a
+    CodeBuild role, Deployer, the IAMSudoUser base role), and the function the Pulumi
+    program deploys (under Pulumi's mocks) served on loopback, so that --remote works as
+    --local does. AWS files go to a private temporary directory, removed on exit: trying
+    `--profile` or `configure` touches nothing of yours. Prints the lines to paste into
+    another shell (``shell``: a format of ``iam-sudo --format``), then a line "ready".
+    """
+    import shutil
+    import signal
+    import tempfile
+
+    from devtools import demo, pulumi_program
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if signum is not None:
+            signal.signal(signum, lambda *_: stop.set())
+    home = Path(tempfile.mkdtemp(prefix="iam-sudo-local-aws-"))  # 0700
+    aws = start()
+    stand_in = None
+    try:
+        demo.seed(aws, README_STACK)
+        iam = client("iam", aws.moto_url)
+        for name in README_ROLES:
+            create_role(
+                iam,
+                name,
+                trust=trust_policy(("AWS", f"arn:aws:iam::{ACCOUNT_ID}:root")),
+                managed=["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+            )
+        program = pulumi_program.run({"policy": demo.ECS_ONLY_POLICY}, home / "pulumi")
+        stand_in, endpoints = demo.serve_function(aws, program)
+        (home / "aws").mkdir(mode=0o700)
+        env = {
+            **aws.env(),
+            **endpoints,
+            "AWS_CONFIG_FILE": str(home / "aws" / "config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(home / "aws" / "credentials"),
+        }
+        print(
+            f"iam-sudo's local AWS (moto) at {aws.url}, account {ACCOUNT_ID}: roles "
+            f"{README_STACK}-TaskRole-9AO01PCC7I0T, {README_STACK}-BuildRole-1QW2E3R4, "
+            f"{', '.join(README_ROLES)} and IAMSudoUser; the iam-sudo function at "
+            f"{stand_in.url}, its sudo policy allowing ECS task roles.\n"
+            "In another shell, run these lines, then the README's examples "
+            "(Ctrl-C here stops it all):\n",
+            file=sys.stderr,
+            flush=True,
+        )
+        sys.stdout.write(_exports(env, shell))
+        sys.stdout.flush()
+        print("\nready", file=sys.stderr, flush=True)
+        while not stop.wait(1.0):
+            if aws.process.poll() is not None:
+                print("moto's server ended", file=sys.stderr)
+                raise SystemExit(1)
+    finally:
+        if stand_in is not None:
+            stand_in.stop()
+        aws.stop()
+        shutil.rmtree(home, ignore_errors=True)
+    print("iam-sudo's local AWS stopped", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m devtools.localaws --demo [--shell FORMAT]``: see :func:`serve_demo`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m devtools.localaws",
+        description="Run the demo's local AWS until Ctrl-C and print the lines to export.",
+    )
+    parser.add_argument("--demo", action="store_true", required=True, help="the demo account")
+    parser.add_argument(
+        "--shell",
+        default="env",
+        choices=["env", "fish", "powershell", "windows-cmd"],
+        help="the shell to print the lines for [default: env, for sh/bash/zsh]",
+    )
+    arguments = parser.parse_args(argv)
+    serve_demo(arguments.shell)
+
+
+if __name__ == "__main__":
+    main()

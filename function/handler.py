@@ -140,7 +140,10 @@ async def _simulate(event: Any, record: dict[str, Any], context: Any = None) -> 
             caller=caller,
             exact=request.exact,
             account=request.account,
+            drafts=request.drafts,
         )
+        if request.drafts:
+            record["added_policies"] = [draft.name for draft in request.drafts]
         record["resolved_role"] = session.role.arn
         record["base_role"] = session.base_role_arn
         record["source_identity"] = session.request.source_identity

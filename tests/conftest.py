@@ -174,6 +174,7 @@ allowed-base-roles:
 """
 ECS_ONLY_POLICY = ALLOW_ALL_POLICY.replace('"*": "*"', "Service: ecs-tasks.amazonaws.com")
 NAMED_POLICY = ALLOW_ALL_POLICY.replace('["*"]', '["*-Allowed-*"]')
+DRAFTS_POLICY = ALLOW_ALL_POLICY + "allowed-added-policies: true\n"
 
 
 @pytest.fixture(scope="session")
@@ -205,8 +206,9 @@ def stand_in(
 ) -> Iterator[Any]:
     """Lambda's Invoke API on loopback, serving the program's archive with the program's env.
 
-    Functions: `iam-sudo` (allow all), `iam-sudo-ecs-only`, `iam-sudo-named` (policies
-    applied through the program, which validates them), and two with an env var missing.
+    Functions: `iam-sudo` (allow all), `iam-sudo-ecs-only`, `iam-sudo-named`,
+    `iam-sudo-drafts` (allow all, with --add-policy; policies applied through the program,
+    which validates them), and two with an env var missing.
     """
     from devtools import pulumi_program
     from devtools.lambda_stand_in import LambdaStandIn
@@ -218,7 +220,11 @@ def stand_in(
     }
     stand_in = LambdaStandIn()
     stand_in.add_function("iam-sudo", program.archive, {**lambda_env, **program.function_env})
-    for name, policy in (("iam-sudo-ecs-only", ECS_ONLY_POLICY), ("iam-sudo-named", NAMED_POLICY)):
+    for name, policy in (
+        ("iam-sudo-ecs-only", ECS_ONLY_POLICY),
+        ("iam-sudo-named", NAMED_POLICY),
+        ("iam-sudo-drafts", DRAFTS_POLICY),
+    ):
         variant = pulumi_program.run({"policy": policy, "functionName": name}, build_dir)
         stand_in.add_function(name, variant.archive, {**lambda_env, **variant.function_env})
     for missing in ("IAM_SUDO_POLICY", "IAM_SUDO_BASE_ROLE"):
@@ -275,27 +281,26 @@ const { STSClient, GetCallerIdentityCommand } = require("@aws-sdk/client-sts");
 def node_sdk() -> Path:
     """The AWS SDK for JavaScript v3 (its STS client and credential providers), installed
     once into the test cache, with whoami.js (prints "js ARN") and who.js (see WHO_JS)."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("node and npm are not installed")
-    if not all((NODE_SDK / "node_modules" / "@aws-sdk" / p).is_dir() for p in NODE_PACKAGES):
-        NODE_SDK.mkdir(parents=True, exist_ok=True)
-        installed = subprocess.run(
-            [
-                "npm",
-                "install",
-                "--no-audit",
-                "--no-fund",
-                "--prefix",
-                str(NODE_SDK),
-                *(f"@aws-sdk/{package}@3" for package in NODE_PACKAGES),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-        if installed.returncode != 0:
-            pytest.skip(f"npm could not install the JS SDK: {installed.stderr[-300:]}")
+    node_packages(*NODE_PACKAGES)
     (NODE_SDK / "whoami.js").write_text(WHOAMI_JS)
     (NODE_SDK / "who.js").write_text(WHO_JS)
+    return NODE_SDK
+
+
+def node_packages(*clients: str) -> Path:
+    """The AWS SDK for JavaScript v3 packages ``@aws-sdk/<client>``, installed once into the
+    test cache (what is there already is not installed again); skips without node and npm."""
+
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node and npm are not installed")
+    missing = [c for c in clients if not (NODE_SDK / "node_modules" / "@aws-sdk" / c).is_dir()]
+    if missing:
+        NODE_SDK.mkdir(parents=True, exist_ok=True)
+        installed = subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(NODE_SDK),
+             *(f"@aws-sdk/{c}@3" for c in missing)],
+            capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+        if installed.returncode != 0:
+            pytest.skip(f"npm could not install the JS SDK: {installed.stderr[-300:]}")
     return NODE_SDK

@@ -1,16 +1,15 @@
 """Reaching other accounts: reader sessions reused until near expiry, one-line refusals."""
 
 import asyncio
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from iam_sudo import AccessDenied, AccountUnreachable, ConfigurationError, InvalidRequest
+from iam_sudo.core.refresh import refresh_age
 from iam_sudo.settings.credentials import Credentials
 from iam_sudo.steps.spokes import (
     CHAINED_SESSION_LIMIT,
-    RENEW_BEFORE_SECONDS,
     AccountReaders,
     check_account,
     check_chained_duration,
@@ -18,24 +17,25 @@ from iam_sudo.steps.spokes import (
     role_in_account,
     spoke_accounts,
 )
+from tests.fake_clock import FakeClock
 
 HUB = "arn:aws:sts::123456789012:assumed-role/iam-sudo-execution/iam-sudo"
-NOW = 1_900_000_000.0
 
 
 class Hub:
     """Records what is sent to STS; answers AssumeRole like STS (1-hour credentials)."""
 
-    def __init__(self, refuse: bool = False) -> None:
+    def __init__(self, refuse: bool = False, clock: FakeClock | None = None) -> None:
         self.sent: list[dict[str, Any]] = []
         self.refuse = refuse
+        self.clock = clock or FakeClock()
 
     async def call(self, service: str, operation: str, /, **params: Any) -> dict[str, Any]:
         self.sent.append({"operation": f"{service}:{operation}", **params})
         await asyncio.sleep(0)
         if self.refuse:
             raise AccessDenied("sts:assume_role denied: not authorized", code="AccessDenied")
-        expiration = datetime.fromtimestamp(NOW, UTC) + timedelta(seconds=3600)
+        expiration = self.clock.in_(3600)
         number = len(self.sent)
         return {
             "Credentials": {
@@ -59,18 +59,18 @@ class Reader:
         self.closed = True
 
 
-async def test_a_reader_session_is_reused_until_near_expiry_then_renewed() -> None:
-    hub = Hub()
-    clock = [NOW]
-    readers = AccountReaders(hub, Reader, reader_role="iam-sudo-reader", clock=lambda: clock[0])
+async def test_a_reader_session_is_reused_until_the_refresh_rule_says_renew() -> None:
+    clock = FakeClock()
+    hub = Hub(clock=clock)
+    readers = AccountReaders(hub, Reader, reader_role="iam-sudo-reader", clock=clock)
     first = await readers.transport("111111111111", "aws", HUB)
-    clock[0] = NOW + 3600 - RENEW_BEFORE_SECONDS - 1
+    clock.advance(refresh_age(3600) - 1)  # 40 minutes: 20 before expiry
     again = await readers.transport("111111111111", "aws", HUB)
     assert again.reader is first.reader
     assert [s["RoleArn"] for s in hub.sent] == ["arn:aws:iam::111111111111:role/iam-sudo-reader"]
     # Chained (the hub is a role session): one hour, asked for explicitly.
     assert hub.sent[0]["DurationSeconds"] == CHAINED_SESSION_LIMIT
-    clock[0] += 2
+    clock.advance(1)
     renewed = await readers.transport("111111111111", "aws", HUB)
     assert renewed.reader is not first.reader
     assert len(hub.sent) == 2
@@ -79,12 +79,37 @@ async def test_a_reader_session_is_reused_until_near_expiry_then_renewed() -> No
     assert renewed.reader.closed
 
 
+async def test_a_warm_function_woken_after_hours_never_uses_an_expired_reader_session() -> None:
+    clock = FakeClock()
+    hub = Hub(clock=clock)
+    readers = AccountReaders(hub, Reader, reader_role="r", clock=clock)
+    first = await readers.transport("111111111111", "aws", HUB)
+    clock.suspend(2 * 3600)  # a frozen Lambda container: its monotonic clock stood still
+    later = await readers.transport("111111111111", "aws", HUB)
+    assert later.reader is not first.reader
+    assert later.reader.credentials.expiration > clock.now()
+
+
 async def test_concurrent_requests_for_an_account_share_one_assume_role() -> None:
     hub = Hub()
-    readers = AccountReaders(hub, Reader, reader_role="r", clock=lambda: NOW)
+    readers = AccountReaders(hub, Reader, reader_role="r", clock=hub.clock)
     got = await asyncio.gather(*(readers.transport("111111111111", "aws", HUB) for _ in range(5)))
     assert len(hub.sent) == 1
     assert len({id(t.reader) for t in got}) == 1
+
+
+async def test_a_refusing_reader_is_not_asked_again_at_every_request() -> None:
+    clock = FakeClock()
+    hub = Hub(refuse=True, clock=clock)
+    readers = AccountReaders(hub, Reader, reader_role="r", clock=clock)
+    for _ in range(10):
+        with pytest.raises(AccountUnreachable):
+            await readers.transport("111111111111", "aws", HUB)
+    assert len(hub.sent) == 1  # backing off (core.refresh.retry_delay)
+    clock.advance(5)
+    with pytest.raises(AccountUnreachable):
+        await readers.transport("111111111111", "aws", HUB)
+    assert len(hub.sent) == 2
 
 
 async def test_a_reader_that_refuses_is_one_line_naming_the_account_and_what_to_do() -> None:
@@ -176,17 +201,43 @@ def test_requests_for_another_account_are_validated_like_every_field() -> None:
 
 
 async def test_a_warm_function_holds_at_most_two_reader_transports_per_account() -> None:
-    clock = [NOW]
+    clock = FakeClock()
     made: list[Reader] = []
 
     def make(credentials: Credentials) -> Reader:
         made.append(Reader(credentials))
         return made[-1]
 
-    readers = AccountReaders(Hub(), make, reader_role="r", clock=lambda: clock[0])
-    for hour in range(4):
-        clock[0] = NOW + hour * 3600
+    readers = AccountReaders(Hub(clock=clock), make, reader_role="r", clock=clock)
+    for _ in range(4):  # hourly invocations
         await readers.transport("111111111111", "aws", HUB)
+        clock.advance(3600)
     # Renewed three times: the two oldest are closed, the replaced one is kept for requests
     # still in flight, the current one is open.
     assert [reader.closed for reader in made] == [True, True, False, False]
+
+
+async def test_a_long_lived_client_always_reads_a_spoke_through_its_current_reader_session() -> (
+    None
+):
+    from iam_sudo.aws.iam_reader import IamReader, Identity
+    from iam_sudo.steps.organization import Accounts
+
+    clock = FakeClock()
+    made: list[Reader] = []
+
+    def make(credentials: Credentials) -> Reader:
+        made.append(Reader(credentials))
+        return made[-1]
+
+    readers = AccountReaders(Hub(clock=clock), make, reader_role="r", clock=clock)
+    own = IamReader(Hub(clock=clock), identity=Identity("123456789012", HUB))  # type: ignore[arg-type]
+    accounts = Accounts(own, readers, max_concurrency=4, roles_ttl=60)
+    first = await accounts.steps("111111111111")
+    assert await accounts.steps("111111111111") is first  # one reader session: one set of steps
+    for _ in range(5):  # renewals; retired transports are closed and may be freed
+        clock.advance(refresh_age(3600))
+        steps = await accounts.steps("111111111111")
+        assert steps.reader.transport.reader is made[-1]  # type: ignore[attr-defined]
+        assert not made[-1].closed
+    await accounts.aclose()

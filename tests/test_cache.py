@@ -212,7 +212,7 @@ async def test_a_refused_cache_is_one_warning_and_the_credentials_come_without_i
     fresh = creds(60, datetime.now(UTC))
     assert await obtain(["a"], lambda: fetch_counting(calls, fresh), environ=env) == fresh
     assert warnings_of(caplog) == [
-        f"not using the credential cache: refusing the credential cache: {shared} is "
+        f"not using the credential cache: {shared} is "
         "writable by group or others (mode 777); make it yours and not writable by group "
         "or others (chown, chmod go-w), set IAM_SUDO_CACHE_DIR to a directory of your own, "
         "or use --no-cache; getting the credentials without it"
@@ -268,6 +268,44 @@ async def test_an_entry_that_cannot_be_written_is_one_warning_after_one_fetch(
     [warning] = warnings_of(caplog)
     assert warning.startswith("not using the credential cache: cannot write ")
     assert "No space left on device" in warning
+
+
+async def test_a_lock_held_too_long_is_one_warning_and_the_credentials_come_without_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = {"HOME": str(tmp_path), "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache")}
+    calls: list[int] = []
+    fresh = creds(60, datetime.now(UTC))
+    directory = secure_directory(tmp_path / "cache", env)
+    async with lock(directory / f"{cache_key(['a'], env)}.json"):  # flock: per open file
+        got = await obtain(
+            ["a"], lambda: fetch_counting(calls, fresh), environ=env, wait_seconds=0.1
+        )
+    assert got == fresh
+    assert calls == [1]
+    [warning] = warnings_of(caplog)
+    assert f"is locked by process {os.getpid()} for more than 0.1 s" in warning
+
+
+async def test_a_config_file_that_is_a_pipe_is_neither_read_nor_waited_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # AWS_CONFIG_FILE=<(...) is a pipe: hashing it would take its content from the SDK,
+    # and with no writer, wait forever. The cache is left out instead.
+    fifo = tmp_path / "config"
+    os.mkfifo(fifo, 0o600)
+    env = {
+        "HOME": str(tmp_path),
+        "IAM_SUDO_CACHE_DIR": str(tmp_path / "cache"),
+        "AWS_CONFIG_FILE": str(fifo),
+    }
+    fresh = creds(60, datetime.now(UTC))
+    got = await asyncio.wait_for(
+        obtain(["a"], lambda: fetch_counting([], fresh), environ=env), timeout=60
+    )
+    assert got == fresh
+    [warning] = warnings_of(caplog)
+    assert f"{fifo} is not a regular file" in warning
 
 
 async def test_no_home_at_all_is_one_warning_not_a_traceback(

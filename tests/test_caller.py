@@ -729,7 +729,8 @@ def test_per_caller_rules_decide_and_a_denial_names_only_what_was_asked(
     denied = simulate(world, "alice", "app-BuildRole", aws_env)
     assert denied.returncode == 1
     assert denied.stderr.strip() == (
-        "iam-sudo: error: sudo policy allows no role matching name 'app-BuildRole'"
+        "iam-sudo: error: sudo policy allows no role matching name 'app-BuildRole'; "
+        "`iam-sudo roles` lists the roles the sudo policy lets you simulate"
     )
     assert simulate(world, "bob", "app-BuildRole", aws_env).returncode == 0
 

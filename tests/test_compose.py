@@ -10,6 +10,9 @@ import yaml
 from iam_sudo.core.compose import (
     IMDS_MIN_DURATION,
     ServiceSpec,
+    bind_exposure,
+    check_imds_bind,
+    check_setup_bind,
     check_unique,
     env_file,
     override,
@@ -110,6 +113,14 @@ def test_service_options_simulate_or_assume() -> None:
         check_unique([parse_service_option("a=R"), parse_service_option("a=S")])
 
 
+def test_services_whose_names_differ_only_in_case_are_refused() -> None:
+    """Their token directories and env files are one on a case-insensitive file system
+    (macOS, Windows): one would be served the other's role."""
+    with pytest.raises(RequestError, match="services api and API differ only in case"):
+        check_unique([parse_service_option("api=R"), parse_service_option("API=assume:Admin")])
+    check_unique([parse_service_option("api=R"), parse_service_option("api2=R")])
+
+
 def test_services_with_the_same_role_and_options_share_its_credentials() -> None:
     one, two, three = (parse_service_option(t) for t in ("a=R", "b=R", "c=assume:R"))
     assert one.role_key == two.role_key != three.role_key
@@ -159,7 +170,27 @@ def test_the_host_allow_list_holds_only_what_clients_send() -> None:
 def test_an_explicit_bind_implies_its_setup() -> None:
     assert setup_of_bind("127.0.0.1", "linux") == "host"
     assert setup_of_bind("169.254.170.2", "darwin") == "link-local"
-    assert setup_of_bind("0.0.0.0", "linux") == "custom"  # noqa: S104
+    # Every interface includes loopback, where the services' URLs point: host processes.
+    for everywhere in EVERY_INTERFACE:
+        assert setup_of_bind(everywhere, "linux") == "host"
+    assert setup_of_bind("10.1.2.3", "linux") == "custom"
+
+
+@pytest.mark.parametrize(
+    ("setup", "address"),
+    [("link-local", "127.0.0.1"), ("host", "169.254.170.2"), ("sidecar", "10.1.2.3")],
+)
+def test_a_setup_and_a_bind_that_do_not_go_together_are_refused(setup: str, address: str) -> None:
+    """The services' URLs would point where the server does not listen."""
+    with pytest.raises(RequestError, match=f"--setup {setup}"):
+        check_setup_bind(setup, address)
+
+
+def test_link_local_on_every_interface_still_points_containers_at_ecs_address() -> None:
+    for everywhere in EVERY_INTERFACE:
+        check_setup_bind("link-local", everywhere)
+        where = reach("link-local", everywhere, 9911, {})
+        assert where.credentials_url("api") == "http://169.254.170.2:9911/v2/credentials/api"
 
 
 def compose_override(setup: str, services: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
@@ -209,3 +240,31 @@ def test_loopback_warns_about_services_not_on_the_host_network() -> None:
     assert "networks" not in document["services"]["api"]
     assert len(warnings) == 1
     assert "worker" in warnings[0]
+
+
+EVERY_INTERFACE = ("0.0.0.0", "::")  # noqa: S104 (what is checked)
+
+
+@pytest.mark.parametrize("address", [*EVERY_INTERFACE, "10.1.2.3", "172.17.0.1", "myhost.lan"])
+def test_a_bind_beyond_this_machine_is_warned_about(address: str) -> None:
+    warning = bind_exposure(address)
+    assert warning is not None
+    assert "any machine that can reach it may connect" in warning
+    if address in EVERY_INTERFACE:
+        assert "every interface" in warning
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"])
+def test_loopback_and_ecs_address_are_not_warned_about(address: str) -> None:
+    assert bind_exposure(address) is None
+    assert bind_exposure("169.254.170.2") is None
+
+
+def test_imds_on_every_interface_is_refused() -> None:
+    """IMDS has no secret: on 0.0.0.0 every machine of every network would get the role."""
+    api = ServiceSpec("api", "simulate", "R", imds=True)
+    for address in EVERY_INTERFACE:
+        with pytest.raises(RequestError, match=f"--bind {address} with imds \\(api\\)"):
+            check_imds_bind([api, ServiceSpec("db", "simulate", "D")], address)
+    check_imds_bind([api], "127.0.0.1")
+    check_imds_bind([ServiceSpec("db", "simulate", "D")], EVERY_INTERFACE[0])

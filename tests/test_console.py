@@ -445,7 +445,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         UserName="admin", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"
     )
     admin_trust = localaws.trust_policy(("AWS", f"arn:aws:iam::{ACCOUNT}:user/admin"))
-    localaws.create_role(
+    localaws.create_role(  # a base role carries the packed-policy Deny (core/duties.py)
         iam,
         LOCAL_BASE,
         trust=admin_trust,
@@ -603,7 +603,7 @@ def test_console_assume_opens_the_real_role_with_its_duration(
 FAKE_BROWSER = """\
 #!{python}
 # Records its argv, reads the page it is given, and follows it as a browser would.
-import json, sys, urllib.error, urllib.parse, urllib.request
+import json, os, sys, urllib.error, urllib.parse, urllib.request
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args, **kwargs):
@@ -623,7 +623,10 @@ redirect = page.split('url=', 1)[1].split('"', 1)[0]
 first = get(redirect)
 login = get(first[1])
 with open({record!r}, "w") as out:
-    json.dump({{"argv": sys.argv, "page": page, "first": first, "login": login}}, out)
+    json.dump(
+        {{"argv": sys.argv, "env": dict(os.environ), "page": page, "first": first, "login": login}},
+        out,
+    )
 """
 
 
@@ -659,6 +662,10 @@ def test_the_browser_is_opened_with_no_secret_in_its_argv_or_in_the_logs(
         assert secret not in " ".join(seen["argv"])
         assert secret not in seen["page"]
         assert secret not in result.stderr
+        assert secret not in json.dumps(seen["env"])
+    # Issue 22, 7: the browser inherited iam-sudo's own AWS_* credentials. It needs none.
+    assert [name for name in seen["env"] if name.startswith(("AWS_", "IAM_SUDO_"))] == []
+    assert seen["env"]["PATH"] == world.env("alice", aws_env)["PATH"]
     assert "opened the AWS console" in result.stderr
     assert not Path(urllib.parse.urlsplit(argument).path).exists(), "the page is removed"
 
@@ -971,3 +978,23 @@ def test_on_a_terminal_it_says_it_waits_for_the_browser_and_ctrl_c_ends_it(
     assert "Traceback" not in text
     page = Path(urllib.parse.urlsplit(record.read_text()).path)
     assert not page.parent.exists()
+
+
+def test_the_browser_gets_nothing_of_aws_or_iam_sudo_and_everything_else() -> None:
+    environ = {
+        "AWS_ACCESS_KEY_ID": "AKIA",
+        "aws_secret_access_key": "lower case, as Windows matches it",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN": "t",
+        "IAM_SUDO_POLICY": "p",
+        "BOTO_CONFIG": "/x",
+        "DISPLAY": ":0",
+        "BROWSER": "firefox",
+        "HTTPS_PROXY": "http://proxy:3128",
+        "AWSOME": "kept: not an AWS_ variable",
+    }
+    assert console.browser_environment(environ) == {
+        "DISPLAY": ":0",
+        "BROWSER": "firefox",
+        "HTTPS_PROXY": "http://proxy:3128",
+        "AWSOME": "kept: not an AWS_ variable",
+    }

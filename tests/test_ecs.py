@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -99,6 +100,31 @@ def test_waking_from_suspend_serves_fresh_credentials_at_the_first_request() -> 
         assert status == 200
         assert body["AccessKeyId"] == "K1"
         assert datetime.fromisoformat(body["Expiration"]) > clock.now()
+
+
+def test_concurrent_requests_after_a_suspend_share_one_fetch() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    clock = FakeClock()
+    counting = CountingFetch(clock, 60)
+    server: CredentialsServer
+
+    async def fetch() -> Credentials:
+        # The fetch ends only once all 16 requests are waiting: each could have made its own.
+        for _ in range(3000):
+            if server.requests >= 16:
+                break
+            await asyncio.sleep(0.01)
+        return await counting()
+
+    with CredentialsServer(creds_at(clock, "A", 60), fetch, clock=clock) as server:
+        token = server.env({})["AWS_CONTAINER_AUTHORIZATION_TOKEN"]
+        clock.suspend(2 * 3600)  # everything held expired: every request waits for one fetch
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(lambda _: get(server.url, token), range(16)))
+    assert server.requests == 16
+    assert counting.calls == 1
+    assert {body["AccessKeyId"] for _, body in answers} == {"K1"}
 
 
 def test_without_a_way_to_renew_expired_credentials_get_503_not_the_old_keys() -> None:

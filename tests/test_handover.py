@@ -116,6 +116,10 @@ def hostile(setup: str, aws_env: dict[str, str], tmp_path: Path, node_sdk: Path)
             + _section("profile dev", {"region": "eu-west-1"}),
             _section("default", dev) + _section("dev", OWN_KEYS),
         ),
+        "region-in-credentials-file": (
+            _section("default", {"region": "us-west-2"}),
+            _section("dev", OWN_KEYS | {"region": "sa-east-1"}),
+        ),
         "region-env-only": ("", _section("default", OWN_KEYS)),
         "default-region-env-only": ("", _section("default", OWN_KEYS)),
     }[setup]
@@ -131,6 +135,8 @@ def hostile(setup: str, aws_env: dict[str, str], tmp_path: Path, node_sdk: Path)
         script.chmod(0o755)
     if setup == "profile-exported":
         env |= {"AWS_PROFILE": "dev", "AWS_DEFAULT_PROFILE": "dev"}
+    if setup == "region-in-credentials-file":
+        env["AWS_PROFILE"] = "dev"
     if setup == "region-env-only":
         env["AWS_REGION"] = "ap-south-1"
     if setup == "default-region-env-only":
@@ -148,6 +154,8 @@ SETUPS: dict[str, tuple[str, list[str]]] = {
     "default-process": ("us-west-2", []),
     "default-sso": ("eu-central-1", ["--source-profile", "base"]),
     "profile-exported": ("eu-west-1", []),
+    # botocore reads a profile's region from the credentials file too, over the config's.
+    "region-in-credentials-file": ("sa-east-1", []),
     "region-env-only": ("ap-south-1", []),
     "default-region-env-only": ("ca-central-1", []),
 }
@@ -203,14 +211,20 @@ def test_a_printed_environment_is_what_boto3_the_aws_cli_and_the_js_sdk_use(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("setup", list(SETUPS))
+@pytest.mark.parametrize("save", ["--profile", "configure"])
 def test_a_saved_profile_is_what_boto3_the_aws_cli_and_the_js_sdk_use(
-    aws_env: dict[str, str], tmp_path: Path, node_sdk: Path, setup: str
+    aws_env: dict[str, str], tmp_path: Path, node_sdk: Path, setup: str, save: str
 ) -> None:
+    # --profile: keys in the credentials file; configure: a credential_process line, run
+    # by each SDK (the JS SDK through a shell).
     region, source = SETUPS[setup]
     env = hostile(setup, aws_env, tmp_path, node_sdk)
-    saved = run_sh(
-        iam_sudo(*source, "assume", "--role-name", ROLE, "--profile", "task"), env, tmp_path
-    )
+    assume = ["assume", "--role-name", ROLE]
+    if save == "--profile":
+        command = iam_sudo(*source, *assume, "--profile", "task")
+    else:
+        command = iam_sudo(*source, "configure", "task", *assume)
+    saved = run_sh(command, env, tmp_path)
     assert saved.returncode == 0, saved.stderr
     result = run_sh("sh who.sh task", env, tmp_path)
     assert_all_use(seen(result.stdout), region)

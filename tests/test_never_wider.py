@@ -1,6 +1,6 @@
 """Never wider, for every condition (issue 13): a simulated session, evaluated with its own
 request context, allows only what the role allows with the role's, judged by the reference
-evaluator in tests/iam_reference.py (written from the IAM User Guide)."""
+evaluator in devtools/iam_reference.py (written from the IAM User Guide)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from devtools import localaws
+from devtools.iam_reference import Request, allowed, condition_holds
+from devtools.iam_reference import statements as statements_in
 from iam_sudo.core.conditions import NARROWER, Rewrite, Target, rewrite
 from iam_sudo.core.context_keys import KEYS, KeyClass, classify
 from iam_sudo.core.principal import allows_session_tags
-from tests.iam_reference import Request, allowed, condition_holds
 
 ROLE_ACCOUNT, OTHER_ACCOUNT = "111111111111", "222222222222"
 ROLE = f"arn:aws:iam::{ROLE_ACCOUNT}:role/app-TaskRole"
@@ -957,3 +958,54 @@ def test_dry_run_keeps_a_deny_on_a_tag_that_the_roles_sessions_may_carry(
         sent[name] = json.loads(result.stdout)["Policy"]["Statement"]
     assert {"Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "*"} in sent["Pod"]
     assert not any(s["Effect"] == "Deny" for s in sent["Task"])
+
+
+def _session_statements(plan: Any) -> list[dict[str, Any]]:
+    """Every statement a plan sends as session policies: its inline Policy and the
+    documents of the policies it packs (the role's managed ARNs, none here, aside)."""
+    sent: list[dict[str, Any]] = []
+    if plan.request.policy is not None:
+        sent += statements_in(plan.request.policy)
+    for packed in plan.packed:
+        sent += statements_in(packed.document)
+    return sent
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    policy=st.lists(statements(), min_size=1, max_size=4),
+    draft=st.lists(statements(), min_size=1, max_size=4),
+    world=worlds(accounts=(ROLE_ACCOUNT,)),
+)
+def test_a_draft_never_widens_the_session_beyond_the_role_plus_the_draft(
+    policy: list[dict[str, Any]], draft: list[dict[str, Any]], world: dict[str, Any]
+) -> None:
+    """--add-policy (issue 24): the whole plan, drafts added as iam_sudo.core.drafts adds
+    them, sends session policies that allow only what the role with the draft attached
+    would allow; the session is at most that (IAM User Guide, "Session policies": the
+    intersection of the base role's policies and the session policies)."""
+    from iam_sudo.core.drafts import Draft, with_drafts
+    from iam_sudo.core.session import plan_session
+
+    _, _, inline = with_drafts(
+        ([], {}, {"p": {"Version": "2012-10-17", "Statement": policy}}),
+        [Draft("fix.json", {"Version": "2012-10-17", "Statement": draft})],
+    )
+    plan = plan_session(
+        role_name="app-TaskRole",
+        base_role_arn=base_arn(ROLE_ACCOUNT),
+        attached_policy_arns=[],
+        inline_policies=inline,
+        managed_documents={},
+        target=world["target"],
+    )
+    request = Request(world["action"], world["resource"], world["role"])
+    as_role_with_draft = allowed([*policy, *draft], request)
+    as_session = allowed(
+        _session_statements(plan),
+        Request(world["action"], world["resource"], world["session"]),
+    )
+    event(f"role+draft allowed: {as_role_with_draft}, session allowed: {as_session}")
+    assert as_role_with_draft or not as_session, json.dumps(
+        {"policy": policy, "draft": draft, "sent": _session_statements(plan)}
+    )

@@ -236,7 +236,8 @@ def test_allowed_accounts_per_rule_refuse_before_anything_is_assumed(
     assert result.returncode == 1
     assert result.stderr.strip() == (
         f"iam-sudo: error: sudo policy does not allow simulating roles in account {B}; ask for "
-        "it in the policy's allowed-accounts"
+        "it in the policy's allowed-accounts; `iam-sudo roles` lists the roles the sudo policy "
+        "lets you simulate"
     )
     assert org.assumed() == []
     assert org.whoami("alice", aws_env, "--account", A, "--role-name", "app-Task")

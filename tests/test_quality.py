@@ -79,3 +79,8 @@ def test_the_demo_runs_both_paths_on_the_embedded_local_aws() -> None:
     assert "the second time, iam-sudo answered from its cache: 0 requests to AWS" in result.stdout
     assert "demo-stack-TaskRole-9AO01PCC7I0T\tService:ecs-tasks.amazonaws.com" in result.stdout
     assert "sudo policy allows no role matching name 'BuildRole'" in result.stderr
+    # The fix loop (devtools/demo_fix.py): denied in AWS's words, reported, fixed, passing.
+    denied = "s3:PutObject" + ' on resource: "arn:aws:s3:::demo-orders/orders/2.json" because'
+    assert f"{denied} no session policy allows the s3:PutObject action" in result.stderr
+    assert "cause: role lacks it" in result.stdout
+    assert result.stdout.index("--add-policy") < result.stdout.index("wrote orders/2.json")

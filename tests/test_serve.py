@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -27,7 +28,7 @@ from devtools import localaws
 from iam_sudo.core.compose import ServiceSpec, parse_service_option
 from iam_sudo.core.refresh import refresh_age
 from iam_sudo.settings.credentials import Credentials
-from iam_sudo.steps.serve import Stack
+from iam_sudo.steps.serve import ServeError, Stack
 from tests.conftest import private_cache
 from tests.fake_clock import FakeClock
 
@@ -505,3 +506,387 @@ async def test_remote_serves_the_role_the_function_simulates(
     )
     arn = sts.get_caller_identity()["Arn"]
     assert arn.endswith(f"assumed-role/IAMSudoUser/iam-sudo-{task_role['name']}")
+
+
+# -- the files it keeps: where, and what stops it --------------------------------------------
+
+
+def sts_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *services: str, **kw: Any) -> Stack:
+    """A stack of ``NAME=ROLE`` services whose roles come from :class:`Sts` (no AWS), its
+    env files in ``tmp_path/env`` (a private home, as the cache's checks require)."""
+    for name, value in private_cache(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    clock = FakeClock()
+    specs = [parse_service_option(text) for text in services]
+    return Stack(
+        specs,
+        lambda spec: Sts(clock, spec.name).fetch,
+        setup="host",
+        address="127.0.0.1",
+        port=0,
+        env_dir=kw.pop("env_dir", tmp_path / "env"),
+        region=None,
+        clock=clock,
+        **kw,
+    )
+
+
+async def test_a_service_may_be_named_like_the_lock_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compose service name is letters, digits, '.', '_', '-' from a letter or digit:
+    "serve.lock" is one, and its token directory must not be the lock file."""
+    async with sts_stack(tmp_path, monkeypatch, "serve.lock=R", "serve=S") as stack:
+        assert (stack.state_dir / "serve.lock" / "token").read_text() == stack.routes[
+            "serve.lock"
+        ].secret
+
+
+async def test_a_lock_that_cannot_be_opened_is_one_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only file system or a symlink at the lock (opened O_NOFOLLOW: ELOOP)."""
+    stack = sts_stack(tmp_path, monkeypatch, "api=R")
+    stack.state_dir.mkdir(mode=0o700, parents=True)
+    (stack.state_dir / ".serve.lock").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(ServeError, match=r"cannot lock .*\.serve\.lock: .*give another --env-dir"):
+        await stack.__aenter__()
+    assert not (tmp_path / "elsewhere").exists()
+    assert not list(stack.env_dir.glob("iam-sudo.*"))
+
+
+async def test_an_env_dir_others_may_write_is_refused_with_advice_about_env_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not the credential cache's advice (IAM_SUDO_CACHE_DIR, --no-cache), which would not help."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o775)  # a umask of 002, as Debian and Ubuntu give users
+    stack = sts_stack(tmp_path, monkeypatch, "api=R", env_dir=shared)
+    with pytest.raises(ServeError) as raised:
+        await stack.__aenter__()
+    message = str(raised.value)
+    assert f"{shared} is writable by group or others (mode 775)" in message
+    assert "--env-dir" in message
+    assert "IAM_SUDO_CACHE_DIR" not in message
+    assert "cache" not in message
+    assert list(shared.iterdir()) == []
+
+
+@pytest.mark.parametrize("linked", [".iam-sudo", ".iam-sudo/api"])
+async def test_tokens_are_never_written_through_a_symlinked_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, linked: str
+) -> None:
+    stack = sts_stack(tmp_path, monkeypatch, "api=R")
+    target = tmp_path / "target"
+    target.mkdir(mode=0o700)
+    link = stack.env_dir / linked
+    link.parent.mkdir(mode=0o700, parents=True)
+    link.symlink_to(target)
+    with pytest.raises(ServeError, match=f"{link} is a symlink"):
+        await stack.__aenter__()
+    assert not [p for p in target.rglob("*") if p.is_file()]
+
+
+async def test_a_role_that_cannot_be_had_at_start_is_said_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One line: not also logged as a failed renewal (nothing was renewed)."""
+    stack = sts_stack(tmp_path, monkeypatch, "api=R", "twin=R", "ok=S")
+    sts: dict[str, Sts] = {}
+
+    def fetch_for(spec: ServiceSpec) -> Any:
+        sts.setdefault(spec.role, Sts(FakeClock(), spec.role))
+        sts[spec.role].failing = spec.role == "R"
+        return sts[spec.role].fetch
+
+    stack._fetch_for = fetch_for
+    with pytest.raises(ServeError) as raised:
+        await stack.__aenter__()
+    assert str(raised.value) == (
+        "cannot serve api, twin: ExpiredToken: the source session of R expired"
+    )
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert sts["R"].calls == 1  # api and twin share the role: asked once
+    assert not list(stack.env_dir.glob("iam-sudo.*"))
+
+
+async def test_each_role_is_fetched_once_at_start_and_its_status_says_when(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[str] = []
+    stack = sts_stack(tmp_path, monkeypatch, "api=R", "twin=R")
+    clock = FakeClock()
+    inner = Sts(clock, "r")
+
+    async def fetch() -> Credentials:
+        calls.append("r")
+        return await inner.fetch()
+
+    stack._fetch_for = lambda spec: fetch
+    async with stack:
+        rows = stack.status()
+        assert calls == ["r"]
+        assert [row.refresh.fetches for row in rows] == [1, 1]
+        assert all(row.refresh.refreshed_at is not None for row in rows)
+
+
+# -- compose files: what a hostile or mistaken one gets ---------------------------------------
+
+DUPLICATE_SERVICE = (
+    "services:\n  api: { x-iam-sudo: ApiTaskRole }\n  api: { x-iam-sudo: { assume: Admin } }\n"
+)
+DUPLICATE_KEY = "services:\n  api: { x-iam-sudo: { role: ApiTaskRole, role: Admin } }\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        # YAML keeps the later key silently; docker compose refuses the file.
+        (DUPLICATE_SERVICE, "at line 3: duplicate key 'api'"),
+        (DUPLICATE_KEY, "at line 2: duplicate key 'role'"),
+        ("services: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+        (b"services:\n  api: { x-iam-sudo: \xff }\n", "is not UTF-8 text"),
+    ],
+)
+def test_a_compose_file_it_cannot_take_as_written_is_refused_in_one_line(
+    tmp_path: Path, content: str | bytes, message: str
+) -> None:
+    import asyncclick as click
+
+    from iam_sudo.cli.serve import _specs
+
+    compose = tmp_path / "compose.yml"
+    if isinstance(content, bytes):
+        compose.write_bytes(content)
+    else:
+        compose.write_text(content)
+    with pytest.raises(click.BadParameter, match=message):
+        _specs(compose, ())
+
+
+def test_anchors_and_merge_keys_are_compose_as_usual(tmp_path: Path) -> None:
+    from iam_sudo.cli.serve import _specs
+
+    compose = tmp_path / "compose.yml"
+    compose.write_text(
+        "x-role: &role { role: ApiTaskRole, duration: 3600 }\n"
+        "services:\n"
+        "  api: { x-iam-sudo: *role }\n"
+        "  worker: { x-iam-sudo: { <<: *role, duration: 1800 } }\n"
+    )
+    specs, _ = _specs(compose, ())
+    assert [dict(spec.options)["duration_seconds"] for spec in specs] == [3600, 1800]
+
+
+def test_a_huge_compose_file_is_refused_before_it_is_parsed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncclick as click
+
+    from iam_sudo.cli import serve as serve_cli
+
+    monkeypatch.setattr(serve_cli, "MAX_COMPOSE_BYTES", 1024 * 1024)
+    compose = tmp_path / "compose.yml"
+    compose.write_text("services:\n  api: { x-iam-sudo: R }\nx-pad: " + "a" * 1024 * 1024 + "\n")
+    with pytest.raises(click.BadParameter, match="is larger than 1 MiB"):
+        serve_cli._specs(compose, ())
+
+
+async def test_the_banner_warns_when_it_listens_on_every_interface(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = sts_stack(tmp_path, monkeypatch, "api=R")
+    stack._address = "0.0.0.0"  # noqa: S104 (what --bind 0.0.0.0 gives it)
+    async with stack:
+        assert any("listening on every interface" in w for w in stack.warnings)
+
+
+def test_imds_with_bind_on_every_interface_stops_before_anything(cli: Any, tmp_path: Path) -> None:
+    result = cli(
+        "serve",
+        "--local",
+        "--bind",
+        "0.0.0.0",  # noqa: S104 (what is checked)
+        "--imds",
+        "--env-dir",
+        str(tmp_path / "env"),
+        "--service",
+        "api=R",
+    )
+    assert result.returncode == 2
+    assert "an IMDS endpoint has no secret" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "env").exists()
+
+
+async def test_the_override_says_how_to_use_it_without_naming_itself_as_the_compose_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    override = tmp_path / "env" / "docker-compose.iam-sudo.yml"
+    stack = sts_stack(
+        tmp_path,
+        monkeypatch,
+        "api=R",
+        compose_services={"api": {"image": "my/api"}},
+        override_path=override,
+    )
+    async with stack:
+        header = override.read_text().splitlines()[0]
+    assert "override for docker-compose.iam-sudo.yml" not in header
+    assert "docker compose -f COMPOSE_FILE -f docker-compose.iam-sudo.yml up" in header
+
+
+@pytest.mark.slow
+def test_the_documented_host_process_command_runs_as_the_service_not_as_you(
+    serving: Serving, local_aws: localaws.LocalAws, prefix: str, tmp_path: Path
+) -> None:
+    """docs/serve.md's command, word for word but for the local AWS's endpoint, in a shell
+    where you have keys in the environment and a default profile: the SDKs take both before
+    the container endpoint."""
+    docs = (Path(__file__).parent.parent / "docs" / "serve.md").read_text()
+    [command] = [line for line in docs.splitlines() if "iam-sudo.api.env)" in line]
+    command = command.split("  #")[0].replace(
+        "env -i ", f"env -i AWS_ENDPOINT_URL={local_aws.url} "
+    )
+    (serving.project / "app.py").write_text(WHOAMI_PY)
+    home = tmp_path / "you"
+    (home / ".aws").mkdir(parents=True)
+    (home / ".aws" / "credentials").write_text(
+        "[default]\naws_access_key_id = AKIAYOURSELF00000000\naws_secret_access_key = you\n"
+    )
+    yours = {
+        **local_aws.env(),  # your own keys, in your shell
+        "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+        "HOME": str(home),
+    }
+    arn = run_as(["bash", "-c", command], yours, cwd=serving.project)
+    assert arn.endswith(f"assumed-role/IAMSudoUser/iam-sudo-{prefix}ApiTaskRole")
+
+
+@pytest.mark.parametrize("env_dir", ["env", "new/env"])
+async def test_a_start_that_fails_leaves_no_directory_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env_dir: str
+) -> None:
+    """Nothing was served, so nothing stays: not .iam-sudo, not the env dir it made."""
+    (tmp_path / "env").mkdir(mode=0o700)
+    stack = sts_stack(tmp_path, monkeypatch, "api=R", env_dir=tmp_path / env_dir)
+    failing = Sts(FakeClock(), "R")
+    failing.failing = True
+    stack._fetch_for = lambda spec: failing.fetch
+    with pytest.raises(ServeError):
+        await stack.__aenter__()
+    assert list((tmp_path / "env").iterdir()) == []
+    assert not (tmp_path / "new").exists()
+
+
+async def test_a_port_in_use_is_named_whichever_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """IMDS ports follow --port: when one of them is taken, the error names it."""
+    import socket
+
+    while True:  # a taken port whose neighbour below is free (for the credentials)
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port - 1))
+                break
+            except OSError:
+                taken.close()
+    try:
+        stack = sts_stack(tmp_path, monkeypatch, "api=R")
+        stack.specs = [ServiceSpec("api", "simulate", "R", imds=True)]
+        stack._port = port - 1
+        with pytest.raises(ServeError) as raised:
+            await stack.__aenter__()
+    finally:
+        taken.close()
+    assert str(raised.value).startswith(f"cannot listen on 127.0.0.1 port {port} (IMDS of api):")
+
+
+async def test_the_live_status_line_fits_one_terminal_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Redrawn with "\\r" and "erase line": a line that wrapped would leave rows behind."""
+    from iam_sudo.cli.serve import StatusView
+
+    services = [f"service-number-{n}=R{n}" for n in range(8)]
+    async with sts_stack(tmp_path, monkeypatch, *services) as stack:
+        monkeypatch.setenv("COLUMNS", "80")
+        capsys.readouterr()
+        StatusView(stack, live=True).tick()
+        drawn = capsys.readouterr().err
+    assert drawn.startswith("\r")
+    line = drawn.removeprefix("\r").removeprefix("\033[2K")  # click drops it off a terminal
+    assert "\n" not in line
+    assert len(line) < 80
+    assert line.endswith("...")
+
+
+@pytest.mark.parametrize(
+    "volume",
+    [
+        ".:/app",  # the usual live-reload mount of the project
+        "./:/app:ro",
+        {"type": "bind", "source": ".", "target": "/app"},
+        "./.iam-sudo/admin:/secrets",
+        "~/project:/app",
+    ],
+)
+async def test_a_service_that_mounts_another_services_token_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, volume: Any
+) -> None:
+    """Its container (as root) would read that token and take that service's role."""
+    project = tmp_path / "project"  # the private home is tmp_path: ~/project is the project
+    stack = sts_stack(
+        tmp_path,
+        monkeypatch,
+        "api=R",
+        "admin=assume:Admin",
+        env_dir=project,
+        compose_services={"api": {"volumes": [volume]}, "admin": {}},
+        override_path=project / "compose.iam-sudo.yml",
+    )
+    with pytest.raises(ServeError, match=r"service api mounts .* the token of service admin"):
+        await stack.__aenter__()
+    assert not project.exists()
+
+
+@pytest.mark.parametrize(
+    "volume", ["data:/var/lib/data", "/var/lib/data", "./src:/app/src", "./.iam-sudo/api:/t"]
+)
+async def test_named_volumes_and_mounts_beside_the_tokens_are_fine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, volume: str
+) -> None:
+    project = tmp_path / "project"
+    stack = sts_stack(
+        tmp_path,
+        monkeypatch,
+        "api=R",
+        "admin=assume:Admin",
+        env_dir=project,
+        compose_services={"api": {"volumes": [volume]}, "admin": {}, "db": {"volumes": "x"}},
+        override_path=project / "compose.iam-sudo.yml",
+    )
+    async with stack:
+        assert stack.server is not None
+
+
+async def test_services_that_cannot_start_for_one_reason_are_named_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack = sts_stack(tmp_path, monkeypatch, "api=A", "worker=W", "admin=assume:Admin")
+
+    async def not_deployed() -> Credentials:
+        raise RuntimeError("Function not found: deploy iam-sudo with `pulumi up`")
+
+    stack._fetch_for = lambda spec: not_deployed
+    with pytest.raises(ServeError) as raised:
+        await stack.__aenter__()
+    assert str(raised.value) == (
+        "cannot serve api, worker, admin: Function not found: deploy iam-sudo with `pulumi up`"
+    )

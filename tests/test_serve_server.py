@@ -434,3 +434,81 @@ async def test_it_listens_on_ecs_address_before_docker_gives_it_to_a_bridge() ->
         hosts=lambda port: reach("link-local", "169.254.170.2", port, {}).host_headers(),
     ) as running:
         assert running.port > 0
+
+
+@pytest.fixture
+async def loop_errors() -> list[dict[str, Any]]:
+    """What reaches the event loop's exception handler (asyncio prints it as a traceback
+    on serve's terminal): nothing a client sends may get there."""
+    errors: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda loop, context: errors.append(context))
+    return errors
+
+
+# "²" is a digit to str.isdigit() (and a latin-1 byte), not to int(); int() refuses 4300
+# digits or more. Neither is a number of bytes or seconds.
+CRAFTED_NUMBERS = [b"\xb2", b"9" * 5000]
+
+
+@pytest.mark.parametrize("number", CRAFTED_NUMBERS)
+async def test_a_crafted_content_length_is_a_bad_request_not_a_traceback(
+    server: CredentialsServer, loop_errors: list[dict[str, Any]], number: bytes
+) -> None:
+    head = f"GET /v2/credentials/api HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n".encode()
+    status, _, _ = await send(
+        server.port, "GET", "/", raw=head + b"Content-Length: " + number + b"\r\n\r\n"
+    )
+    assert status == 400
+    assert loop_errors == []
+
+
+@pytest.mark.parametrize("number", CRAFTED_NUMBERS)
+async def test_a_crafted_imds_token_ttl_is_a_bad_request_not_a_traceback(
+    server: CredentialsServer, loop_errors: list[dict[str, Any]], number: bytes
+) -> None:
+    port = server.imds_port("api")
+    head = f"PUT /latest/api/token HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n".encode()
+    ttl = b"X-aws-ec2-metadata-token-ttl-seconds: " + number + b"\r\n\r\n"
+    status, _, body = await send(port, "PUT", "/", raw=head + ttl)
+    assert status == 400
+    assert body == b""
+    assert loop_errors == []
+
+
+async def test_a_fault_while_answering_is_a_500_and_one_log_line_without_the_request(
+    server: CredentialsServer,
+    loop_errors: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(rest: str) -> Any:
+        raise KeyError(f"a message quoting {rest} and {secret(server, 'api')}")
+
+    monkeypatch.setattr(server, "_task_metadata", broken)
+    status, _, body = await send(server.port, "GET", "/v4/api")
+    assert status == 500
+    assert json.loads(body)["Code"] == "InternalError"
+    assert loop_errors == []
+    [record] = [r for r in caplog.records if r.name == "iam_sudo"]
+    assert record.getMessage() == "serve: a request could not be answered (KeyError)"
+
+
+async def test_one_peer_holding_connections_open_does_not_starve_the_others(
+    server: CredentialsServer,
+) -> None:
+    """A container (its own address on the bridge) that opens connections and never
+    finishes a request: other containers are still answered. 127.0.0.2 stands for it."""
+    held: list[Any] = []
+    for _ in range(serve_module.MAX_CONNECTIONS):
+        _, writer = await asyncio.open_connection(
+            "127.0.0.1", server.port, local_addr=("127.0.0.2", 0)
+        )
+        writer.write(b"GET / HTTP/1.1\r\n")  # and never the rest
+        held.append(writer)
+    await asyncio.sleep(0.2)  # let the server accept them all
+    try:
+        status, _, _ = await send(server.port, "GET", "/v3/api")
+        assert status == 200
+    finally:
+        for writer in held:
+            writer.close()

@@ -192,3 +192,43 @@ def test_an_mfa_code_is_not_asked_for_a_credential_process_even_on_a_terminal(
         os.close(follower)
     assert result.returncode == 2, result.stderr
     assert "--mfa-serial needs --token-code with --format process" in result.stderr
+
+
+def test_a_source_credential_process_that_reads_stdin_ends_instead_of_waiting(
+    aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    # botocore runs the source profile's credential_process with iam-sudo's stdin; an SDK
+    # running iam-sudo may leave a terminal (here: a pipe nobody writes) there.
+    script = tmp_path / "asks.sh"
+    script.write_text(
+        '#!/bin/sh\nprintf "code: " >&2\nread code || exit 1\n'
+        'echo \'{"Version": 1, "AccessKeyId": "AKIAIOSFODNN7EXAMPLE", "SecretAccessKey": "x"}\'\n'
+    )
+    script.chmod(0o755)
+    config = Path(aws_env["AWS_CONFIG_FILE"])
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f"[default]\ncredential_process = {script}\n")
+    env = {
+        k: v for k, v in aws_env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    }
+    process = subprocess.Popen(
+        [*IAM_SUDO, "assume", "--role-name", "IAMSudoUser", "--format", "process"],
+        env=env,
+        stdin=subprocess.PIPE,  # open, and never written to
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        returncode = process.wait(timeout=60)  # not communicate(): it would close stdin
+    finally:
+        if process.poll() is None:
+            process.kill()
+        assert process.stdin is not None
+        process.stdin.close()
+    assert process.stdout is not None
+    assert process.stderr is not None
+    out, err = process.stdout.read(), process.stderr.read()
+    assert returncode == 1, err
+    assert out == ""
+    assert "iam-sudo's own credentials (profile default) failed" in err

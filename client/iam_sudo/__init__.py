@@ -21,6 +21,7 @@ from .core.exceptions import (
     AwsError,
     CommandError,
     ConfigurationError,
+    CredentialsExpired,
     CredentialsFileError,
     EndpointUnreachable,
     IamSudoError,
@@ -30,6 +31,7 @@ from .core.exceptions import (
     InvalidSudoPolicy,
     NoCredentials,
     PackedPolicyConflict,
+    RecordError,
     RemoteError,
     RequestError,
     RoleError,
@@ -55,6 +57,7 @@ _LAZY = {
     "Identity": "aws.iam_reader",
     "SimulatedSession": "core.simulated",
     "Credentials": "settings.credentials",
+    "RefreshingCredentials": "aws.refreshing",
     "Finding": "core.fidelity",
     "shared_credentials_file": "settings.credentials",
     "write_profile": "settings.credentials",
@@ -67,15 +70,30 @@ _LAZY = {
     "SessionPlan": "core.session",
     "SessionRequest": "core.session",
     "plan_session": "core.session",
+    "RecordingEndpoint": "aws.recorder",
+    "Record": "core.record",
+    "Call": "core.record",
+    "Run": "core.record",
+    "load_record": "core.record",
+    "Report": "core.report",
+    "build_report": "core.report",
 }
+# Names that differ from the module's own.
+_RENAMED = {"load_record": "loads", "build_report": "build"}
 
 if TYPE_CHECKING:
     from .aws.errors import Timeouts, Transport
     from .aws.iam_reader import IamReader, Identity
+    from .aws.recorder import RecordingEndpoint
+    from .aws.refreshing import RefreshingCredentials
     from .aws.transports import AioTransport, ThreadTransport
     from .client import DEFAULT_BASE_ROLE, IamSudo
     from .core.fidelity import Finding
     from .core.principal import Principal
+    from .core.record import Call, Record, Run
+    from .core.record import loads as load_record
+    from .core.report import Report
+    from .core.report import build as build_report
     from .core.roles import Role, resolve_role
     from .core.session import SessionPlan, SessionRequest, plan_session
     from .core.simulated import SimulatedSession
@@ -88,7 +106,7 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'iam_sudo' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    value = getattr(importlib.import_module(f".{module}", __name__), _RENAMED.get(name, name))
     globals()[name] = value
     return value
 
@@ -101,9 +119,11 @@ __all__ = [
     "AioTransport",
     "AmbiguousRole",
     "AwsError",
+    "Call",
     "CommandError",
     "ConfigurationError",
     "Credentials",
+    "CredentialsExpired",
     "CredentialsFileError",
     "EndpointUnreachable",
     "Finding",
@@ -118,11 +138,17 @@ __all__ = [
     "NoCredentials",
     "PackedPolicyConflict",
     "Principal",
+    "Record",
+    "RecordError",
+    "RecordingEndpoint",
+    "RefreshingCredentials",
     "RemoteError",
+    "Report",
     "RequestError",
     "Role",
     "RoleError",
     "RoleNotFound",
+    "Run",
     "SessionLimitExceeded",
     "SessionPlan",
     "SessionRequest",
@@ -137,6 +163,8 @@ __all__ = [
     "Unauthenticated",
     "UnsafeBaseRole",
     "UnsupportedRole",
+    "build_report",
+    "load_record",
     "plan_session",
     "resolve_role",
     "shared_credentials_file",

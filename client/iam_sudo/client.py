@@ -9,10 +9,14 @@ the function's protocol, and :mod:`iam_sudo.aws.errors` is the one edge where AW
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import timedelta
-from typing import Any, Self
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
 
 from .aws.caller import verify
 from .aws.errors import RetryMode, Timeouts, Transport, exact_name_refusals
@@ -21,8 +25,9 @@ from .aws.policy_store import PRUNE_MIN_AGE
 from .aws.sts import RoleOptions, assume_role
 from .aws.tasks import task_group
 from .aws.transports import AioTransport
-from .core.exceptions import InexactSimulation
-from .core.fidelity import narrowing_lines
+from .core.drafts import Draft
+from .core.exceptions import InexactSimulation, InvalidRequest
+from .core.fidelity import Finding, narrowing_lines
 from .core.principal import Principal
 from .core.roles import Role
 from .core.session import (
@@ -31,10 +36,17 @@ from .core.session import (
 )
 from .core.simulated import SimulatedSession
 from .core.sudo_policy import SudoPolicy
+from .core.template import Template
 from .settings.credentials import Credentials
 from .steps.lookup import visible_roles
 from .steps.organization import Accounts
-from .steps.planning import narrowings, needed_policies, plan_found, prefetch_guard
+from .steps.planning import (
+    narrowings,
+    needed_policies,
+    plan_found,
+    prefetch_guard,
+    template_found,
+)
 from .steps.remote import (
     DEFAULT_FUNCTION_NAME,
     RolesRequest,
@@ -44,6 +56,9 @@ from .steps.remote import (
     parse_roles_reply,
 )
 from .steps.spokes import AccountReaders, reader_role_name
+
+if TYPE_CHECKING:
+    from .aws.recorder import RecordingEndpoint
 
 __all__ = ["DEFAULT_BASE_ROLE", "IamSudo", "Identity", "SimulatedSession"]
 
@@ -66,6 +81,14 @@ class IamSudo:
     One client lists the account's roles at most once per ``roles_ttl`` seconds (default
     60), however many roles it simulates, and keeps at most ``max_concurrency`` IAM
     requests in flight.
+
+    A long-lived client keeps nothing about IAM longer than ``roles_ttl`` seconds,
+    counted on the wall and the monotonic clock alike (a laptop waking from suspend reads
+    anew): the roles listing with each role's trust policy and tags, the attached
+    policies' default versions, role ARNs, the base role's details and policies, the
+    caller's identity. A trust, tag or policy change is therefore seen within
+    ``roles_ttl`` seconds; the role named exactly is read afresh for every plan. The
+    spokes' reader sessions are renewed by the refresh rule (:mod:`iam_sudo.core.refresh`).
     """
 
     def __init__(
@@ -132,7 +155,7 @@ class IamSudo:
         await self._reader.__aexit__(*exc_info)
 
     async def identity(self) -> Identity:
-        """The caller's account and ARN (fetched once per client)."""
+        """The caller's account and ARN (read again once ``roles_ttl`` old)."""
         return await self._reader.identity()
 
     async def roles(self) -> list[Role]:
@@ -156,6 +179,8 @@ class IamSudo:
         source_identity: bool = True,
         exact: bool = False,
         account: str | None = None,
+        drafts: Sequence[Draft] = (),
+        template: Template | None = None,
     ) -> SimulatedSession:
         """Resolve ``role_name`` and plan the AssumeRole request that simulates it exactly.
 
@@ -174,9 +199,19 @@ class IamSudo:
         :class:`InexactSimulation`, one line per narrowing, rather than plan a session that
         grants less than the role. ``account`` (or a role ARN in another account) plans in
         that account, through its spoke (:meth:`organization.Accounts.for_plan`).
+        ``drafts`` (:class:`~iam_sudo.core.drafts.Draft`) are added to the role's own policies,
+        through the same fitting, report and ``exact``; the sudo policy must allow it.
+        ``template`` (:class:`~iam_sudo.core.template.Template`): simulate the role
+        ``role_name`` of this CloudFormation template, which need not exist yet, as a role
+        of this account; what cannot be known before deployment is narrowed and reported
+        (``narrower`` findings). The sudo policy treats it as added policies.
         """
         wanted = _as_principal(principal)
         policy = self.policy
+        if template is not None and account is not None:
+            raise InvalidRequest(
+                "a template's role is simulated in your own account: drop --account"
+            )
         steps, base_role, caller = await self._accounts.for_plan(
             role_name,
             account,
@@ -189,14 +224,20 @@ class IamSudo:
         # A role of another duty is refused by its name before anything is read of it.
         policy.check_not_reserved(base_role)
         prefetch_guard(steps.reader, base_role)
-        found = await steps.lookup.find(
-            role_name,
-            policy=policy,
-            base_role=base_role,
-            principal=wanted,
-            caller=caller,
-            whole_listing=full_report,
-        )
+        unresolved: tuple[Finding, ...] = ()
+        if template is None:
+            found = await steps.lookup.find(
+                role_name,
+                policy=policy,
+                base_role=base_role,
+                principal=wanted,
+                caller=caller,
+                whole_listing=full_report,
+            )
+        else:
+            found, unresolved = await template_found(
+                steps.reader, template, role_name, base_role, caller
+            )
         session = await plan_found(
             steps.reader,
             policy,
@@ -209,7 +250,10 @@ class IamSudo:
             source_identity=source_identity,
             account=steps.account,
             guard=True,
+            drafts=drafts,
+            defined=template is not None,
         )
+        session = replace(session, findings=session.findings + unresolved)
         narrower = narrowing_lines(session.findings)
         if exact and narrower:
             raise InexactSimulation(session.role.name, narrower)
@@ -232,6 +276,60 @@ class IamSudo:
         # Packed policies are created in the role's account (through its spoke's reader).
         return await self._accounts.assume(session)
 
+    @contextlib.asynccontextmanager
+    async def recording(
+        self,
+        credentials: Credentials,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        session: SimulatedSession | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[RecordingEndpoint]:
+        """Record the AWS calls made with ``credentials`` through a loopback endpoint.
+
+        Yields a started :class:`~iam_sudo.aws.recorder.RecordingEndpoint` on this event
+        loop: point clients at ``endpoint.url`` (with ``credentials``), or give a child
+        process ``endpoint.env(credentials.env(os.environ))``, run with
+        :func:`asyncio.create_subprocess_exec` (a blocking wait would stop the loop that
+        serves it). On leaving, the record (:class:`~iam_sudo.core.record.Record`, also
+        ``endpoint.record``) is complete and written to ``path`` (JSON, 0600, atomically;
+        None: kept in memory only). ``session``, the simulation that gave ``credentials``,
+        puts the session policies sent and the findings declared in the record, so that
+        :func:`iam_sudo.core.report.build` can tell the causes of denials. ``environ`` says
+        where requests would have gone (``AWS_ENDPOINT_URL``...; default ``os.environ``).
+
+        Example::
+
+            async with IamSudo() as sudo:
+                session = await sudo.plan("TaskRole")
+                credentials = await sudo.assume_session(session)
+                async with sudo.recording(credentials, "run.json", session=session) as rec:
+                    child = await asyncio.create_subprocess_exec(
+                        "python", "app.py", env=rec.env(credentials.env(os.environ)))
+                    await child.wait()
+                print(len(rec.record.calls))
+
+        Raises :class:`~iam_sudo.core.record.RecordError` for a ``path`` that cannot take a
+        record, :class:`ConfigurationError` for an unreadable AWS config file.
+        """
+        from .aws.recorder import RecordingEndpoint, record_path
+        from .core.record import Run, simulated_run
+
+        target: Path | None = record_path(path) if path is not None else None
+        run = (
+            simulated_run(session, command="library")
+            if session is not None
+            else Run("library", "library", None)
+        )
+        endpoint = RecordingEndpoint(
+            lambda: credentials, run, target, environ=os.environ if environ is None else environ
+        )
+        await endpoint.start()
+        try:
+            yield endpoint
+        finally:
+            await endpoint.stop()
+
     async def simulate(
         self,
         role_name: str,
@@ -241,11 +339,14 @@ class IamSudo:
         duration_seconds: int = DEFAULT_DURATION_SECONDS,
         exact: bool = False,
         account: str | None = None,
+        drafts: Sequence[Draft] = (),
+        template: Template | None = None,
     ) -> Credentials:
         """Credentials of the base role limited to the policies of the role ``role_name``.
 
         ``exact`` raises :class:`InexactSimulation` where the base role cannot grant all
-        the role can; ``account`` simulates a role of that account (see :meth:`plan`).
+        the role can; ``account`` simulates a role of that account; ``drafts`` are added
+        to the role's policies; ``template``: the role is that template's (see :meth:`plan`).
         """
         session = await self.plan(
             role_name,
@@ -254,6 +355,8 @@ class IamSudo:
             duration_seconds=duration_seconds,
             exact=exact,
             account=account,
+            drafts=drafts,
+            template=template,
         )
         return await self.assume_session(session)
 
@@ -287,16 +390,18 @@ class IamSudo:
         function_name: str = DEFAULT_FUNCTION_NAME,
         exact: bool = False,
         account: str | None = None,
+        drafts: Sequence[Draft] = (),
     ) -> Credentials:
         """Ask the iam-sudo Lambda function to simulate the role, with its own permissions.
 
         Only ``lambda:InvokeFunction`` is needed; the function's sudo policy decides. A
         function error raises :class:`RemoteError` carrying the function's message;
         ``exact`` has the function refuse an inexact simulation (``InexactSimulation``);
-        ``account``: a role of that account, through the function's spoke there.
+        ``account``: a role of that account, through the function's spoke there;
+        ``drafts``: added to the role's policies (the function's sudo policy must allow it).
         """
         event: dict[str, Any] = SimulateRequest(
-            role_name, _as_principal(principal), base_role, exact, account
+            role_name, _as_principal(principal), base_role, exact, account, tuple(drafts)
         ).to_event()
         # The function's own validation, so that a bad request fails here, before any call.
         SimulateRequest.from_event(event)

@@ -373,6 +373,47 @@ def _page(url: str) -> str:
     )
 
 
+# Variables a browser never needs and must not keep: AWS credentials and settings (the
+# user's own keys, an SSO or container token), iam-sudo's and boto's. A browser, or the
+# browser process it hands the page to, may run for days after iam-sudo has ended.
+_NOT_FOR_THE_BROWSER = ("AWS_", "IAM_SUDO_", "BOTO_")
+# Run with `python -I` (no PYTHON* variables, no user site): the stdlib's webbrowser only.
+_LAUNCHER = "import sys, webbrowser; sys.exit(0 if webbrowser.open(sys.argv[1]) else 1)"
+
+
+def browser_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` without what a browser must not inherit: every ``AWS_*``,
+    ``IAM_SUDO_*`` and ``BOTO_*`` variable (names compared without case, as Windows does).
+
+    Everything else stays: a browser needs the display, the desktop session, the locale,
+    the user's proxies and ``BROWSER``, and a list of those would miss some.
+    """
+    return {
+        name: value
+        for name, value in environ.items()
+        if not name.upper().startswith(_NOT_FOR_THE_BROWSER)
+    }
+
+
+def open_with_clean_environment(page_url: str) -> bool:
+    """:func:`webbrowser.open` ``page_url`` from a process with :func:`browser_environment`.
+
+    webbrowser starts the browser with this process's environment and has no way to give
+    it another, so a small ``python -I`` process with the clean environment runs it.
+    Whether a browser started (as :func:`webbrowser.open` says); waits as it does, for a
+    ``BROWSER`` command to end. ``page_url`` is no secret (see :func:`open_in_browser`).
+    """
+    import subprocess
+
+    launched = subprocess.run(
+        [sys.executable, "-I", "-c", _LAUNCHER, page_url],
+        env=browser_environment(os.environ),
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    return launched.returncode == 0
+
+
 async def open_in_browser(
     url: str,
     *,
@@ -391,12 +432,11 @@ async def open_in_browser(
     seconds, and (exit status 128 + the signal's number) on SIGTERM or SIGHUP. The wait is
     an await: Ctrl-C (the event loop's first SIGINT cancels the task) ends it at once. The
     page and its directory are removed however it ends. ``opener`` defaults to
-    :func:`webbrowser.open` (it honours ``BROWSER``).
+    :func:`open_with_clean_environment` (:func:`webbrowser.open`, which honours
+    ``BROWSER``, in a process without iam-sudo's AWS settings and credentials).
     """
     if opener is None:
-        import webbrowser
-
-        opener = webbrowser.open
+        opener = open_with_clean_environment
     loop = asyncio.get_running_loop()
     woken = asyncio.Event()
     nonce = f"/{secrets.token_urlsafe(32)}"

@@ -246,8 +246,9 @@ def map_exceptions(service: str, operation: str, endpoint: str | None = None) ->
             ) from None
         if code == "ResourceNotFoundException" and service == "lambda":
             raise RemoteError(
-                f"{message}; deploy iam-sudo with `pulumi up`, or name the function with "
-                "--function-name or IAM_SUDO_FUNCTION",
+                f"{message}; deploy iam-sudo with `pulumi up`, name the function with "
+                "--function-name or IAM_SUDO_FUNCTION, or use --local to simulate with your "
+                "own credentials (no function needed)",
                 error_type=code,
             ) from None
         if code == "NoSuchEntity" and service == "iam" and "role" in operation:
@@ -398,7 +399,7 @@ def base_role_refusals(base_role: str) -> Iterator[None]:
         raise RoleNotFound(
             f"the base role {base_role} ({chosen}) does not exist in this account: name an "
             "existing base role with --base-role or IAM_SUDO_BASE_ROLE, or deploy "
-            "iam-sudo's (IAMSudoUser)"
+            "iam-sudo's (IAMSudoUser) with `pulumi up`"
         ) from None
 
 

@@ -5,6 +5,13 @@ an orchestrator that serves several accounts holds one reader per account. It pa
 through IAM's listings, keeps at most ``max_concurrency`` IAM requests in flight, and
 shares a listing (or the caller's identity) between every caller that asks for it at
 once, for ``roles_ttl`` seconds.
+
+What a reader keeps has a bound age, so that a long-lived client sees IAM change: every
+shared reading (the roles listing with their trust policies and tags, the policy
+versions, a role name's ARN, the base role's details and ceiling, the caller's identity)
+is read again once it is ``roles_ttl`` seconds old (default 60), counted on the wall
+and the monotonic clock alike (a machine waking from suspend reads anew). A role's own
+details and policies are read afresh for each plan.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from typing import Any, Self, TypeVar
 
 from ..core.arn import partition_of
 from ..core.exceptions import RoleNotFound
+from ..core.refresh import Clock
 from ..core.roles import (
     Role,
     RoleDetails,
@@ -60,7 +68,8 @@ class IamReader:
     """Reads one account's IAM (and its caller identity) through one transport.
 
     Use it as an async context manager: it enters its transport, and on exit cancels the
-    listings still running. Raises only :class:`IamSudoError`.
+    listings still running. Raises only :class:`IamSudoError`. Nothing it keeps is older
+    than ``roles_ttl`` seconds (see the module).
     """
 
     def __init__(
@@ -71,12 +80,14 @@ class IamReader:
         roles_ttl: float = DEFAULT_ROLES_TTL,
         identity: Identity | None = None,
         account: str | None = None,
+        clock: Clock | None = None,
     ) -> None:
-        """``roles_ttl``: seconds a listing of roles (or of policy versions) is reused.
+        """``roles_ttl``: the most seconds any reading is reused (listings, ARNs, identity).
 
         ``identity``: the caller's, when known already (a spoke's reader signs STS calls
         with the hub's credentials, whose identity the hub's reader has read); ``account``:
-        the account whose IAM the transport reads, when not the caller's own.
+        the account whose IAM the transport reads, when not the caller's own. ``clock``:
+        see :class:`SingleFlight` (tests move it).
         """
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
@@ -85,7 +96,7 @@ class IamReader:
         self.transport = transport
         self._roles_ttl = roles_ttl
         self._iam_slots = asyncio.Semaphore(max_concurrency)
-        self._shared = SingleFlight()
+        self._shared = SingleFlight(clock)
         self._identity = identity
         self._account = account
 
@@ -130,7 +141,7 @@ class IamReader:
             marker = {"Marker": next_marker}
 
     async def identity(self) -> Identity:
-        """The caller's account and ARN (fetched once per reader)."""
+        """The caller's account and ARN (read again once ``roles_ttl`` old)."""
         if self._identity is not None:
             return self._identity
 
@@ -141,7 +152,7 @@ class IamReader:
             return await self.call("sts", "get_caller_identity", read)
 
         # Shielded: one caller's cancellation must not cancel the others' shared lookup.
-        return await asyncio.shield(self._shared.run("identity", fetch))
+        return await asyncio.shield(self._shared.run("identity", fetch, self._roles_ttl))
 
     async def account(self) -> str:
         """The account whose IAM this reader reads (the caller's own unless told)."""
@@ -171,7 +182,7 @@ class IamReader:
     async def role_arn(self, name_or_arn: str) -> str:
         """The ARN of a role given by ARN, or by name in the caller's account, as IAM says.
 
-        A name's ARN comes from GetRole (once per reader), never from concatenation: a
+        A name's ARN comes from GetRole (once per ``roles_ttl``), never from concatenation: a
         role's ARN holds its IAM path (``role/ci/deployer``). Raises :class:`RoleNotFound`
         if there is no such role, :class:`AccessDenied` if GetRole is not allowed.
         """
@@ -185,7 +196,8 @@ class IamReader:
                     "get_role", lambda reply: str(reply["Role"]["Arn"]), RoleName=name_or_arn
                 )
 
-        return await asyncio.shield(self._shared.run(f"role-arn:{name_or_arn}", fetch))
+        key = f"role-arn:{name_or_arn}"
+        return await asyncio.shield(self._shared.run(key, fetch, self._roles_ttl))
 
     async def base_role_arn(self, name_or_arn: str) -> str:
         """:meth:`role_arn` of the base role; its :class:`RoleNotFound` says it is the base

@@ -16,24 +16,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from ..core.exceptions import CredentialsExpired
-from ..core.refresh import Backoff, Instant, Lease
+from ..core.refresh import Backoff, Clock, Lease, system_clock
 from ..settings.credentials import Credentials
 
+__all__ = [
+    "Clock",
+    "RefreshStatus",
+    "Refreshing",
+    "RefreshingCredentials",
+    "system_clock",
+]
 log = logging.getLogger("iam_sudo")
 T = TypeVar("T")
-Clock = Callable[[], Instant]
-
-
-def system_clock() -> Instant:
-    """Now, on the wall clock and the monotonic clock."""
-    return Instant(time.time(), time.monotonic())
 
 
 @dataclass(frozen=True)
@@ -147,7 +147,9 @@ class Refreshing(Generic[T]):
 
     def _unavailable(self) -> BaseException:
         if self._last_error is not None:
-            return self._last_error
+            # The same failure for every asker until the back-off ends, without each
+            # raise lengthening its traceback.
+            return self._last_error.with_traceback(None)
         return CredentialsExpired(
             "the credentials expired and cannot be renewed without you (an MFA session): "
             "run iam-sudo again"

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
 
 from ..core.exceptions import IamSudoError
+from ..core.refresh import Clock, Instant, system_clock
 
 T = TypeVar("T")
 
@@ -62,12 +62,15 @@ def consume_failure(future: asyncio.Future[Any]) -> None:
 class SingleFlight:
     """One shared task per key, so that concurrent callers make one request, not many.
 
-    A task is renewed after its ``ttl`` (seconds; None: kept for good); a failed or
-    cancelled one is forgotten so that a later call retries.
+    A task is renewed after its ``ttl`` (seconds; None: kept for good), its age counted
+    on both clocks (:meth:`Instant.since`: a machine waking from suspend sees a reading
+    as old as the wall clock says); a failed or cancelled one is forgotten so that a
+    later call retries. ``clock``: default :func:`system_clock`.
     """
 
-    def __init__(self) -> None:
-        self._tasks: dict[str, tuple[asyncio.Task[Any], float]] = {}
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock or system_clock
+        self._tasks: dict[str, tuple[asyncio.Task[Any], Instant]] = {}
 
     def run(
         self,
@@ -76,12 +79,12 @@ class SingleFlight:
         ttl: float | None = None,
     ) -> asyncio.Task[T]:
         """The running or finished task for ``key``, started with ``factory()`` if there is none."""
-        now = time.monotonic()
+        now = self._clock()
         task, started = self._tasks.get(key, (None, now))
         if (
             task is None
             or (task.done() and (task.cancelled() or task.exception()))
-            or (ttl is not None and now - started >= ttl)
+            or (ttl is not None and now.since(started) >= ttl)
         ):
             task = asyncio.create_task(factory())
             self._tasks[key] = (task, now)

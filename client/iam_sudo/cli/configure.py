@@ -79,9 +79,11 @@ def command(assume: click.Command, simulate: click.Command) -> click.Command:
             or params.get("profile")
             or params.get("format_name")
             or params.get("dry_run")
+            or params.get("record_file")
         ):
             raise click.UsageError(
-                "the command may not name a command to run, --profile, --format or --dry-run: "
+                "the command may not name a command to run, --profile, --format, --dry-run or "
+                "--record: "
                 "iam-sudo adds --format process itself"
             )
         _check_configurable(arguments[0], params, source_profile)

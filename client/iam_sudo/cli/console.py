@@ -19,11 +19,13 @@ from . import credential_process, sources
 from . import options as options
 
 if TYPE_CHECKING:
+    from ..core.drafts import Draft
     from ..core.principal import Principal
 
 _CONSOLE_SIMULATE_OPTIONS = (
     "role_name",
     "principal",
+    "add_policy",
     "base_role",
     "remote",
     "function_name",
@@ -34,6 +36,7 @@ _CONSOLE_SIMULATE_OPTIONS = (
 _CONSOLE_ASSUME_OPTIONS = ("mfa_serial", "token_code", "external_id", "session_name")
 _CONSOLE_SIMULATE_ONLY = (
     "principal",
+    "add_policy",
     "base_role",
     "remote",
     "function_name",
@@ -73,6 +76,7 @@ async def _console(
     ctx: click.Context,
     role_name: str,
     principal: Principal | None,
+    add_policy: tuple[Draft, ...],
     base_role: str | None,
     remote: bool,
     function_name: str,
@@ -152,7 +156,11 @@ async def _console(
         )
     elif remote:
         fetch = sources.remote(
-            role_name, principal=principal, base_role=base_role, function_name=function_name
+            role_name,
+            principal=principal,
+            base_role=base_role,
+            function_name=function_name,
+            drafts=add_policy,
         )
     else:
         fetch = sources.local(
@@ -163,6 +171,7 @@ async def _console(
             duration_seconds=duration,
             session_tags=session_tags,
             source_identity=source_identity,
+            drafts=add_policy,
         )
     credentials = await credential_process.obtain(ctx.command_path, ctx.params, None, True, fetch)
     # A --remote session is the function's role chain: never a SessionDuration for it.

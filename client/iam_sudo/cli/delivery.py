@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..core.exceptions import CredentialsFileError
 from ..settings.credentials import Credentials, add_profile_region, handover, write_profile
 from .formats import render, unsets
+
+if TYPE_CHECKING:
+    from .recording import Recording
 
 log = logging.getLogger("iam_sudo")
 
@@ -22,13 +25,15 @@ def deliver(
     format_name: str | None = None,
     ecs_server: bool = False,
     refresh: Callable[[], Coroutine[Any, Any, Credentials]] | None = None,
+    recording: Recording | None = None,
 ) -> int:
     """Print, save, and/or run ``command`` with the credentials; the exit status to return.
 
     ``format_name`` prints them (see :mod:`iam_sudo.cli.formats`) and nothing else on stdout;
     ``profile`` saves them in the shared credentials file; with ``ecs_server`` the command
-    gets an ECS credentials endpoint, renewed by ``refresh``, instead of static keys.
-    Raises :class:`CredentialsFileError` or :class:`CommandError`.
+    gets an ECS credentials endpoint, renewed by ``refresh``, instead of static keys;
+    with ``recording`` its AWS calls go through a recording endpoint (see
+    :mod:`iam_sudo.cli.recording`). Raises :class:`CredentialsFileError` or :class:`CommandError`.
     """
     region = None
     if profile or command or format_name not in (None, "process"):
@@ -67,13 +72,18 @@ def deliver(
     from ..settings.credentials import environment
     from .command import run
 
+    def run_it(env: Mapping[str, str], current: Callable[[], Credentials]) -> int:
+        if recording is None:
+            return run(command, env)
+        return recording.run(command, env, current)
+
     if not ecs_server:
-        return run(command, environment(os.environ, credentials, region))
+        return run_it(environment(os.environ, credentials, region), lambda: credentials)
     from .ecs import CredentialsServer
 
     with CredentialsServer(credentials, refresh) as server:
         log.info("serving credentials to the command at %s", server.url)
-        return run(command, server.env(os.environ, region))
+        return run_it(server.env(os.environ, region), server.current)
 
 
 def _give_region(profile: str, region: str) -> None:

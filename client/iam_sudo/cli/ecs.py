@@ -33,8 +33,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from ..aws.refreshing import Clock, RefreshingCredentials, system_clock
+from ..aws.refreshing import RefreshingCredentials
 from ..core.exceptions import CredentialsExpired, IamSudoError
+from ..core.refresh import Clock, system_clock
 from ..settings import config
 from ..settings import files as _files
 from ..settings.credentials import Credentials
@@ -144,8 +145,14 @@ class CredentialsServer:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._threads[1].join(timeout=5)
         if not self._loop.is_running():
-            for task in asyncio.all_tasks(self._loop):
-                task.cancel()  # a renewal in flight: nobody will ask for it any more
+            # A renewal in flight: nobody will ask for it any more; let it end cancelled
+            # rather than be reported as destroyed while pending.
+            pending = asyncio.all_tasks(self._loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                gathered = asyncio.gather(*pending, return_exceptions=True)
+                self._loop.run_until_complete(gathered)
             self._loop.close()
         if self._settings is not None:
             shutil.rmtree(self._settings, ignore_errors=True)

@@ -109,7 +109,7 @@ def render(
     """``credentials`` in the named format, with its own line ends.
 
     ``changes`` (shell formats only) are the environment variables to set or unset
-    (None) instead of the AWS CLI's four: see :func:`iam_sudo.credentials.handover`,
+    (None) instead of the AWS CLI's four: see :func:`iam_sudo.settings.credentials.handover`,
     which makes the credentials the only ones every SDK finds. KeyError for an unknown
     format name, ValueError for a value a shell would misread.
     """

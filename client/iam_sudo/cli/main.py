@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncclick as click
@@ -16,10 +16,12 @@ from ..core.session import DEFAULT_DURATION_SECONDS
 from . import configure as cli_configure
 from . import console as cli_console
 from . import credential_process, options, sources
+from . import recording as cli_recording
 from . import serve as cli_serve
 from .delivery import deliver
 
 if TYPE_CHECKING:
+    from ..core.drafts import Draft
     from ..core.principal import Principal
 
 log = logging.getLogger("iam_sudo")
@@ -45,7 +47,24 @@ class _Cli(click.Group):
         try:
             return await super().invoke(ctx)
         except IamSudoError as error:
-            raise UserError(str(error), getattr(error, "exit_code", 1)) from None
+            raise UserError(_with_next_step(error), getattr(error, "exit_code", 1)) from None
+
+
+def _with_next_step(error: IamSudoError) -> str:
+    """The error's line, with where to go next when the error itself cannot say it."""
+    from ..core.exceptions import RemoteError, SudoPolicyDenied, UnsafeBaseRole
+
+    message = str(error)
+    # An unsafe base role's refusal names its own fix (another base role): `roles` would
+    # not help. Every other denial names only what was asked, never the policy's rules.
+    denied = (isinstance(error, SudoPolicyDenied) and not isinstance(error, UnsafeBaseRole)) or (
+        isinstance(error, RemoteError) and error.error_type == "SudoPolicyDenied"
+    )  # the function's own, as its reply names it
+    if denied and "iam-sudo roles" not in message:
+        # The denial names only what was asked (never the policy's rules): say where the
+        # allowed roles are listed.
+        message += "; `iam-sudo roles` lists the roles the sudo policy lets you simulate"
+    return message
 
 
 @click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -103,6 +122,7 @@ def cli(verbose: bool, source_profile: str | None) -> None:
 @click.option(
     "--session-name", metavar="NAME", help="The role session's name [default: iam-sudo-<role>]."
 )
+@cli_recording.record_option
 @options.command
 @click.pass_context
 async def assume(
@@ -117,6 +137,7 @@ async def assume(
     token_code: str | None,
     external_id: str | None,
     session_name: str | None,
+    record_file: str | None,
     cmd: tuple[str, ...],
 ) -> None:
     """Assume the IAM role NAME.
@@ -128,11 +149,12 @@ async def assume(
         --format env
     """
     options.require_destination(profile, cmd, format_name, ecs_server)
+    record_path = cli_recording.check_record(record_file, cmd)
     mfa_serial, token_code = await options.assume_mfa(
         mfa_serial, token_code, external_id, session_name, unattended=format_name == "process"
     )
     # With a code typed now, the endpoint does not renew (below): nothing asks again.
-    options.check_unattended(format_name, ecs_server, refreshes=not token_code)
+    options.check_unattended(format_name, ecs_server, not token_code, bool(cmd))
 
     fetch = sources.assumed(
         role_name,
@@ -148,8 +170,23 @@ async def assume(
     if ecs_server and token_code:
         # An MFA code is good once: such a session cannot be renewed without you.
         log.warning("with MFA the endpoint cannot renew the credentials: they end at expiry")
+    recording = None
+    if record_path is not None:
+        recording = cli_recording.Recording(
+            record_path,
+            cli_recording.run_info("assume", "assume", role_name),
+            cli_recording.with_identity,
+        )
     await ctx.aexit(
-        deliver(credentials, profile, cmd, format_name, ecs_server, None if token_code else fetch)
+        deliver(
+            credentials,
+            profile,
+            cmd,
+            format_name,
+            ecs_server,
+            None if token_code else fetch,
+            recording,
+        )
     )
 
 
@@ -158,6 +195,8 @@ async def assume(
     "--role-name", required=True, metavar="NAME", help="Role to simulate: a part of its name."
 )
 @options.principal
+@options.add_policy
+@options.role_template
 @click.option(
     "--base-role",
     metavar="NAME|ARN",
@@ -208,12 +247,16 @@ async def assume(
         "role: what the base role cannot grant, Allows left out for unknown values."
     ),
 )
+@cli_recording.record_option
 @options.command
 @click.pass_context
 async def simulate(
     ctx: click.Context,
     role_name: str,
     principal: Principal | None,
+    add_policy: tuple[Draft, ...],
+    role_template: tuple[str, Mapping[str, Any]] | None,
+    template_parameter: dict[str, str],
     base_role: str | None,
     remote: bool,
     account: str | None,
@@ -227,6 +270,7 @@ async def simulate(
     session_tags: bool,
     dry_run: bool,
     exact: bool,
+    record_file: str | None,
     cmd: tuple[str, ...],
 ) -> None:
     """Simulate the IAM role whose name contains NAME.
@@ -246,11 +290,24 @@ async def simulate(
             )
     else:
         options.require_destination(profile, cmd, format_name, ecs_server)
+    record_path = cli_recording.check_record(record_file, cmd, dry_run)
     if remote and duration != DEFAULT_DURATION_SECONDS:
         # The function assumes the base role from its own role: STS caps such chains at 1 hour.
         raise click.UsageError("--duration goes with --local; --remote credentials last 1 hour")
+    template = None
+    if role_template is not None:
+        if remote:
+            raise click.UsageError(
+                "--role-template goes with --local (the function simulates roles that exist)"
+            )
+        from ..core.template import Template
+        from ..settings.config import region
+
+        template = Template(*role_template, template_parameter, region())
+    elif template_parameter:
+        raise click.UsageError("--template-parameter goes with --role-template")
     if not dry_run:
-        options.check_unattended(format_name, ecs_server)
+        options.check_unattended(format_name, ecs_server, command=bool(cmd))
 
     local: dict[str, Any] = {
         "principal": principal,
@@ -260,11 +317,14 @@ async def simulate(
         "source_identity": source_identity,
         "exact": exact,
         "account": account,
+        "drafts": add_policy,
+        "template": template,
     }
     if dry_run:
         session = await sources.plan_local(role_name, **local)
         click.echo(json.dumps(session.to_dry_run(), indent=2))
         return
+    sessions: list[Any] = []
     fetch = (
         sources.remote(
             role_name,
@@ -273,14 +333,24 @@ async def simulate(
             function_name=function_name,
             exact=exact,
             account=account,
+            drafts=add_policy,
         )
         if remote
-        else sources.local(role_name, **local)
+        else sources.local(role_name, sessions=sessions, **local)
     )
     credentials = await credential_process.obtain(
         ctx.command_path, ctx.params, format_name, no_cache, fetch
     )
-    await ctx.aexit(deliver(credentials, profile, cmd, format_name, ecs_server, fetch))
+    recording = None
+    if record_path is not None:
+        recording = cli_recording.Recording(
+            record_path,
+            cli_recording.run_info(
+                "simulate", "remote" if remote else "local", role_name, base_role
+            ),
+            cli_recording.with_identity if remote else cli_recording.simulated(sessions),
+        )
+    await ctx.aexit(deliver(credentials, profile, cmd, format_name, ecs_server, fetch, recording))
 
 
 @cli.command()
@@ -389,6 +459,7 @@ async def prune(dry_run: bool, account: str | None) -> None:
 
 cli.add_command(cli_configure.command(assume, simulate))
 cli.add_command(cli_console.command(simulate, assume))
+cli.add_command(cli_recording.report)
 cli.add_command(cli_serve.command())
 
 

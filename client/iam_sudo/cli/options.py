@@ -57,6 +57,58 @@ def _parse_account(ctx: click.Context, param: click.Parameter, value: str | None
         raise click.BadParameter(str(error)) from None
 
 
+def _read_drafts(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> Any:
+    """The ``--add-policy`` files, read and checked before anything is sent."""
+    from ..core.drafts import MAX_DRAFT_CHARS, check_drafts, parse_draft
+
+    drafts = []
+    try:
+        for value in values:
+            try:
+                with open(value, "rb") as file:
+                    data = file.read(4 * MAX_DRAFT_CHARS + 1)
+                text = data.decode("utf-8")
+            except OSError as error:
+                raise click.BadParameter(f"{value}: {error.strerror or error}") from None
+            except UnicodeDecodeError:
+                raise click.BadParameter(f"{value}: not UTF-8 text") from None
+            drafts.append(parse_draft(value, text))
+        check_drafts(drafts)
+    except IamSudoError as error:
+        raise click.BadParameter(str(error)) from None
+    return tuple(drafts)
+
+
+def _read_template(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """(file, document) of ``--role-template``, read and checked before anything is sent."""
+    if value is None:
+        return None
+    from ..core.template import MAX_TEMPLATE_CHARS, load_template
+
+    try:
+        with open(value, "rb") as file:
+            text = file.read(MAX_TEMPLATE_CHARS + 1).decode("utf-8")
+        return value, load_template(value, text)
+    except OSError as error:
+        raise click.BadParameter(f"{value}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise click.BadParameter(f"{value}: not UTF-8 text") from None
+    except IamSudoError as error:
+        raise click.BadParameter(str(error)) from None
+
+
+def _parse_parameters(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, str]:
+    parsed: dict[str, str] = {}
+    for value in values:
+        key, equals, given = value.partition("=")
+        if not equals or not key:
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE")
+        parsed[key] = given
+    return parsed
+
+
 def require_destination(
     profile: str | None,
     command: Sequence[str],
@@ -171,6 +223,35 @@ function_name = click.option(
     show_default=True,
     help="The iam-sudo Lambda function to ask with --remote [env IAM_SUDO_FUNCTION].",
 )
+add_policy = click.option(
+    "--add-policy",
+    "add_policy",
+    multiple=True,
+    metavar="FILE",
+    callback=_read_drafts,
+    help=(
+        "Add this policy document (JSON or YAML) to the role's own, to try a fix before "
+        "deploying it; repeatable. --remote: the function's sudo policy must allow it."
+    ),
+)
+role_template = group(
+    role_template=click.option(
+        "--role-template",
+        metavar="FILE",
+        callback=_read_template,
+        help=(
+            "Simulate a role that need not exist yet: the AWS::IAM::Role NAME of this "
+            "CloudFormation template (JSON or YAML); with --local."
+        ),
+    ),
+    template_parameter=click.option(
+        "--template-parameter",
+        metavar="KEY=VALUE",
+        multiple=True,
+        callback=_parse_parameters,
+        help="A value of one of the template's Parameters (else its Default); repeatable.",
+    ),
+)
 profile = click.option(
     "--profile", metavar="PROFILE", help="Save the credentials under this profile."
 )
@@ -243,15 +324,20 @@ async def assume_mfa(
     return mfa_serial, token_code
 
 
-def check_unattended(format_name: str | None, ecs_server: bool, refreshes: bool = True) -> None:
+def check_unattended(
+    format_name: str | None, ecs_server: bool, refreshes: bool = True, command: bool = False
+) -> None:
     """Refuse, before anything starts, a run that would wait on an MFA prompt no one sees.
 
-    Unattended: printing for a credential_process (``--format process``), and an ECS
-    endpoint that renews the credentials while the command holds the terminal. See
+    Unattended: printing for a credential_process (``--format process``; without a
+    ``command`` to hand it on to, stdin is then emptied), and an ECS endpoint that renews
+    the credentials while the command holds the terminal. See
     :func:`iam_sudo.settings.unattended.check_unattended`. Raises :class:`click.UsageError`.
     """
     if format_name == "process":
         where = "as a credential_process"
+        if not command:
+            _detach_stdin()
     elif ecs_server and refreshes:
         where = "while --ecs-server renews the credentials"
     else:
@@ -262,3 +348,21 @@ def check_unattended(format_name: str | None, ecs_server: bool, refreshes: bool 
         check(where)
     except IamSudoError as error:
         raise click.UsageError(str(error)) from None
+
+
+def _detach_stdin() -> None:
+    """Give this process (and so every process it starts) an empty stdin.
+
+    As a credential_process, no one answers on stdin: the SDK reads only stdout, and may
+    have left its own terminal as stdin. A credential_process of iam-sudo's own source
+    that asks for input (botocore runs it with our stdin) then reads end-of-file and
+    fails at once, in one line, instead of waiting on a terminal nobody watches.
+    """
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_RDONLY)
+    except OSError:
+        return
+    os.dup2(devnull, 0)
+    os.close(devnull)

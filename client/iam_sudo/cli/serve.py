@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import signal
 import sys
 from datetime import UTC, datetime
@@ -29,28 +30,69 @@ if TYPE_CHECKING:
 log = logging.getLogger("iam_sudo")
 
 
+# Compose files are a few kilobytes; PyYAML (pure Python) takes minutes and gigabytes
+# over a 200 MB one.
+MAX_COMPOSE_BYTES = 4 * 1024 * 1024
+
+
+def _load_compose(path: Path) -> object:
+    """The compose file's YAML, or :class:`click.BadParameter` in one line: unreadable,
+    not UTF-8, larger than :data:`MAX_COMPOSE_BYTES`, not YAML, nested too deeply for
+    the parser, or a key given twice in a mapping (YAML keeps the last silently, docker
+    compose refuses the file: a service or its role could be replaced unseen)."""
+    import yaml
+
+    def refuse(message: str) -> click.BadParameter:
+        return click.BadParameter(message, param_hint="--compose")
+
+    try:
+        with open(path, "rb") as file:
+            data = file.read(MAX_COMPOSE_BYTES + 1)
+    except OSError as error:
+        raise refuse(f"cannot read {path}: {error.strerror}") from None
+    if len(data) > MAX_COMPOSE_BYTES:
+        raise refuse(f"{path} is larger than {MAX_COMPOSE_BYTES // 1024 // 1024} MiB")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise refuse(f"{path} is not UTF-8 text (byte {error.start})") from None
+
+    class Loader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # "<<: *defaults": explicit keys override merged ones
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                    seen.add(key)
+                except TypeError:
+                    continue  # unhashable: the base class reports it
+                if duplicate:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {str(key)[:80]!r}", key_node.start_mark
+                    )
+            return super().construct_mapping(node, deep)
+
+    try:
+        return yaml.load(text, Loader=Loader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or "not valid YAML"
+        raise refuse(f"{path}{where}: {problem}") from None
+    except RecursionError:
+        raise refuse(f"{path} is nested too deeply") from None
+
+
 def _specs(compose_file: Path | None, services: tuple[str, ...]) -> tuple[list[Any], Any]:
     from ..core.compose import check_unique, parse_compose, parse_service_option
 
     specs: list[ServiceSpec] = []
     compose_services = None
     if compose_file is not None:
-        import yaml
-
-        try:
-            text = compose_file.read_text(encoding="utf-8")
-        except OSError as error:
-            raise click.BadParameter(
-                f"cannot read {compose_file}: {error.strerror}", param_hint="--compose"
-            ) from None
-        try:
-            document = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            raise click.BadParameter(
-                f"{compose_file} is not valid YAML{where}", param_hint="--compose"
-            ) from None
+        document = _load_compose(compose_file)
         specs, compose_services = parse_compose(document, str(compose_file))
     specs += [parse_service_option(text) for text in services]
     if not specs:
@@ -143,7 +185,13 @@ class StatusView:
                 for row in rows
             )
             stamp = datetime.now(UTC).astimezone().strftime("%H:%M:%S")
-            click.echo(f"\r\033[2K{stamp} {summary}", nl=False, err=True)
+            line = f"{stamp} {summary}"
+            # One terminal line: "\r" and "erase line" redraw only the line the cursor is
+            # on, so a line that wrapped would leave its first rows behind at every tick.
+            width = shutil.get_terminal_size().columns - 1
+            if len(line) > width:
+                line = line[: max(width - 3, 0)] + "..."
+            click.echo(f"\r\033[2K{line}", nl=False, err=True)
             return
         for row, line in zip(rows, _status_lines(rows), strict=True):
             key = (row.asks > 0, row.refresh.refreshed_at, row.refresh.last_error)
@@ -263,13 +311,16 @@ def command() -> click.Command:
           iam-sudo serve --compose docker-compose.yml
           docker compose -f docker-compose.yml -f docker-compose.iam-sudo.yml up
           iam-sudo serve --local --bind 127.0.0.1 --service api=ApiTaskRole
-          env $(grep -v '^#' iam-sudo.api.env) python app.py
+          env -i PATH="$PATH" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null \\
+            $(grep -v '^#' iam-sudo.api.env) python app.py
         """
         from dataclasses import replace
 
         from ..core.compose import (
             bind_address,
+            check_imds_bind,
             check_imds_duration,
+            check_setup_bind,
             default_setup,
             setup_of_bind,
         )
@@ -292,6 +343,11 @@ def command() -> click.Command:
         if setup is None:
             setup = setup_of_bind(bind, sys.platform) if bind else default_setup(sys.platform)
         address = bind or bind_address(setup)
+        try:
+            check_setup_bind(setup, address)
+            check_imds_bind(specs, address)
+        except IamSudoError as error:
+            raise click.UsageError(str(error)) from None
         prompt_line = _check_prompts(sys.stdin.isatty())
         if env_dir is None:
             env_dir = compose_file.parent if compose_file else Path.cwd()

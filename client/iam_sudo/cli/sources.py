@@ -77,8 +77,17 @@ async def plan_local(role_name: str, **options: Any) -> SimulatedSession:
     return session
 
 
-def local(role_name: str, *, callers: list[str] | None = None, **options: Any) -> Fetch:
+def local(
+    role_name: str,
+    *,
+    callers: list[str] | None = None,
+    sessions: list[SimulatedSession] | None = None,
+    **options: Any,
+) -> Fetch:
     """Credentials of the role simulated with your own credentials (``options``: plan's).
+
+    ``sessions``, when given, gets each session planned appended (``--record`` keeps what
+    was sent and declared).
 
     With ``--verbose`` the session's summary and fidelity report are logged (the report
     is then complete: it costs the requests an exact name would save).
@@ -93,6 +102,8 @@ def local(role_name: str, *, callers: list[str] | None = None, **options: Any) -
                 log.info("not reproduced: %s", finding)
             if callers is not None:
                 callers.append((await sudo.identity()).arn)  # known already: no request
+            if sessions is not None:
+                sessions.append(session)
             return await sudo.assume_session(session)
 
     return fetch

@@ -24,6 +24,7 @@ The ``x-iam-sudo`` shape (docs/serve.md)::
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -217,12 +218,21 @@ def parse_compose(document: object, source: str) -> tuple[list[ServiceSpec], dic
 
 
 def check_unique(specs: Sequence[ServiceSpec]) -> None:
-    """Each service once (a compose file and --service may both name it)."""
-    seen: set[str] = set()
+    """Each service once (a compose file and --service may both name it), and no two
+    names differing only in case: each names a token directory and an env file, one and
+    the same on macOS's and Windows' case-insensitive file systems (one service would get
+    the other's secret and route)."""
+    seen: dict[str, str] = {}
     for spec in specs:
-        if spec.name in seen:
+        other = seen.get(spec.name.casefold())
+        if other == spec.name:
             raise RequestError(f"service {spec.name} is given twice")
-        seen.add(spec.name)
+        if other is not None:
+            raise RequestError(
+                f"services {other} and {spec.name} differ only in case: their files would be "
+                "one on a case-insensitive file system; rename one"
+            )
+        seen[spec.name.casefold()] = spec.name
 
 
 @dataclass(frozen=True)
@@ -326,7 +336,7 @@ def override(
         elif reach.mode == "loopback":
             if base.get("network_mode") != "host":
                 warnings.append(
-                    f"service {spec.name}: with --bind 127.0.0.1 only host processes and "
+                    f"service {spec.name}: with the server on loopback only host processes and "
                     "services with network_mode: host reach the server (docs/serve.md)"
                 )
         elif "network_mode" in base:
@@ -379,19 +389,79 @@ def bind_address(setup: str) -> str:
 
 
 def setup_of_bind(address: str, platform: str) -> str:
-    """The set-up an explicit --bind implies: loopback serves host processes."""
-    if address in ("127.0.0.1", "::1", "localhost"):
+    """The set-up an explicit --bind implies: loopback (or every interface, loopback
+    included, where services' URLs point) serves host processes."""
+    ip = _ip(address)
+    if address == "localhost" or (ip is not None and (ip.is_loopback or ip.is_unspecified)):
         return "host"
     if address == ECS_LINK_LOCAL:
         return "link-local"
     return "custom"
 
 
+def check_setup_bind(setup: str, address: str) -> None:
+    """Refuse a --setup and --bind that do not go together: the services' URLs would
+    point where the server does not listen. link-local listens at ECS's address (or on
+    every interface); host and sidecar on loopback (Docker Desktop forwards
+    host.docker.internal there), or every interface. Raises :class:`RequestError`."""
+    ip = _ip(address)
+    everywhere = ip is not None and ip.is_unspecified
+    loopback = address == "localhost" or (ip is not None and ip.is_loopback)
+    if setup == "link-local" and not (address == ECS_LINK_LOCAL or everywhere):
+        raise RequestError(
+            f"--setup link-local serves containers at {ECS_LINK_LOCAL}, where --bind "
+            f"{address} does not listen: leave --bind out, or choose --setup host"
+        )
+    if setup in ("host", "sidecar") and not (loopback or everywhere):
+        raise RequestError(
+            f"--setup {setup} needs the server on loopback, not --bind {address}: "
+            "leave --setup out to serve that address as it is"
+        )
+
+
+def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return None  # a host name
+
+
+def bind_exposure(address: str) -> str | None:
+    """A warning when listening on ``address`` lets more than this machine's processes
+    and its containers connect (every interface, or a routable address), else None."""
+    ip = _ip(address)
+    if address == "localhost" or (ip is not None and ip.is_loopback) or address == ECS_LINK_LOCAL:
+        return None
+    where = "every interface" if ip is not None and ip.is_unspecified else address
+    return (
+        f"listening on {where}: any machine that can reach it may connect (each service's "
+        "route still needs its secret; task metadata does not); bind 127.0.0.1 or "
+        f"{ECS_LINK_LOCAL} unless other machines must connect"
+    )
+
+
+def check_imds_bind(specs: Sequence[ServiceSpec], address: str) -> None:
+    """Refuse IMDS on every interface: it has no secret, so every machine of every network
+    this one is on would get the service's role. Raises :class:`RequestError`."""
+    ip = _ip(address)
+    imds = [spec.name for spec in specs if spec.imds]
+    if imds and ip is not None and ip.is_unspecified:
+        raise RequestError(
+            f"--bind {address} with imds ({', '.join(imds)}): an IMDS endpoint has no secret, "
+            "so any machine on your networks would get the role; bind a narrower address "
+            "or drop imds"
+        )
+
+
 def reach(setup: str, address: str, server_port: int, imds_ports: Mapping[str, int]) -> Reach:
     """The :class:`Reach` of a running server (its ports known)."""
     if setup == "sidecar":
         return Reach("sidecar", ECS_LINK_LOCAL, 80, server_port, DESKTOP_HOST, imds_ports)
-    host = "127.0.0.1" if address in ("0.0.0.0", "::", "localhost") else address  # noqa: S104
+    ip = _ip(address)
+    everywhere = ip is not None and ip.is_unspecified
+    host = "127.0.0.1" if address == "localhost" or everywhere else address
+    if setup == "link-local":
+        host = ECS_LINK_LOCAL  # it listens there, or on every interface (check_setup_bind)
     if ":" in host:
         host = f"[{host}]"
     mode = {"host": "loopback", "link-local": "link-local"}.get(setup, "custom")

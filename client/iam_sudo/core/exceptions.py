@@ -171,3 +171,8 @@ class CommandError(IamSudoError):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class RecordError(IamSudoError):
+    """A record of a run cannot be written there, or read back (damaged, truncated, of
+    another format or version); the message says which and what to do."""

@@ -38,12 +38,14 @@ The rule, for credentials received at ``t0`` that expire at ``t0 + L`` (``L``, t
   they are valid, else the failure.
 
 Times are floats: wall-clock seconds since the epoch (``time.time()``) and monotonic
-seconds (``time.monotonic()``). Nothing here reads a clock: callers pass a
-:class:`Instant`.
+seconds (``time.monotonic()``). The rule reads no clock: callers pass an :class:`Instant`,
+from :func:`system_clock` or a test's own :data:`Clock`.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -78,6 +80,15 @@ class Instant:
         """Seconds from ``earlier`` to this moment: the larger of the two clocks' counts
         (never negative), so that neither a suspend nor a wall clock set back hides time."""
         return max(self.wall - earlier.wall, self.mono - earlier.mono, 0.0)
+
+
+#: Now on both clocks; tests pass their own.
+Clock = Callable[[], Instant]
+
+
+def system_clock() -> Instant:
+    """Now, on the wall clock and the monotonic clock (the one place they are read)."""
+    return Instant(time.time(), time.monotonic())
 
 
 def margin(lifetime: float) -> float:

@@ -10,6 +10,10 @@ A sudo policy is YAML with three glob lists, and optionally the callers it is fo
 or, like sudoers, a list of such rules under ``rules:``, each with its own callers.
 Callers are verified ARNs (what STS says, never what a request claims).
 
+``allowed-added-policies: true`` lets the rule's callers add draft policies to the role
+(``--add-policy``, :mod:`iam_sudo.core.drafts`): never wider than the role plus the drafts, but
+that can be anything the base role can do, so it is off unless a rule says so.
+
 ``allowed-accounts`` (12-digit account globs) says *where*: at the top level it bounds
 every rule, in a rule it bounds that rule further. Absent, every account the deployment
 can reach (its own and its spokes) is allowed. It applies to the account of the simulated
@@ -40,6 +44,7 @@ PRINCIPALS = "allowed-principals"
 BASE_ROLES = "allowed-base-roles"
 CALLERS = "allowed-callers"
 ACCOUNTS = "allowed-accounts"
+ADDED = "allowed-added-policies"
 RULES = "rules"
 # A 12-digit account id glob: digits, * and ?; without *, exactly 12 characters.
 _ACCOUNT_GLOB = re.compile(r"[0-9?*]+")
@@ -53,6 +58,7 @@ allowed-principals:
   - "*": "*"
 allowed-base-roles:
   - "{ANY_ROLE_GLOB}"
+allowed-added-policies: true
 """
 
 
@@ -276,14 +282,22 @@ class Rule:
     allowed_accounts: tuple[str, ...] | None = None
     #: The policy's top-level ``allowed-accounts``, which bounds every rule as well.
     policy_accounts: tuple[str, ...] | None = None
+    #: ``allowed-added-policies``: whether the callers may add draft policies to the role.
+    allowed_added_policies: bool = False
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any], where: str = "") -> Rule:
-        unknown = [key for key in document if key not in (*RULE_FIELDS, CALLERS, ACCOUNTS)]
+        unknown = [key for key in document if key not in (*RULE_FIELDS, CALLERS, ACCOUNTS, ADDED)]
         if unknown:
             raise InvalidSudoPolicy(
                 f"invalid sudo policy: unknown field {where}{_shown(unknown[0])}; expected "
-                f"{ROLE_NAMES}, {PRINCIPALS}, {BASE_ROLES} and optionally {CALLERS}, {ACCOUNTS}"
+                f"{ROLE_NAMES}, {PRINCIPALS}, {BASE_ROLES} and optionally {CALLERS}, "
+                f"{ACCOUNTS}, {ADDED}"
+            )
+        added = document.get(ADDED, False)
+        if not isinstance(added, bool):
+            raise InvalidSudoPolicy(
+                f"invalid sudo policy: {where}{ADDED} must be true or false, got {_shown(added)}"
             )
         missing = [key for key in RULE_FIELDS if key not in document]
         if missing:
@@ -294,6 +308,7 @@ class Rule:
             allowed_base_roles=_string_list(document, BASE_ROLES, where),
             allowed_callers=_caller_list(document, where) if CALLERS in document else None,
             allowed_accounts=_account_list(document, where) if ACCOUNTS in document else None,
+            allowed_added_policies=added,
         )
 
     def applies_to(self, caller: str | None) -> bool:
@@ -364,11 +379,14 @@ class SudoPolicy:
                 f"invalid sudo policy: expected a mapping with {ROLE_NAMES}, {PRINCIPALS} "
                 f"and {BASE_ROLES} (or {RULES}), got {type(document).__name__}"
             )
-        unknown = [key for key in document if key not in (*RULE_FIELDS, CALLERS, ACCOUNTS, RULES)]
+        unknown = [
+            key for key in document if key not in (*RULE_FIELDS, CALLERS, ACCOUNTS, ADDED, RULES)
+        ]
         if unknown:
             raise InvalidSudoPolicy(
                 f"invalid sudo policy: unknown field {_shown(unknown[0])}; expected "
-                f"{ROLE_NAMES}, {PRINCIPALS} and {BASE_ROLES}, {CALLERS}, {ACCOUNTS}, or {RULES}"
+                f"{ROLE_NAMES}, {PRINCIPALS} and {BASE_ROLES}, {CALLERS}, {ACCOUNTS}, {ADDED}, "
+                f"or {RULES}"
             )
         # A top-level allowed-accounts bounds every rule, the top-level one and those listed.
         everywhere = _account_list(document) if ACCOUNTS in document else None
@@ -537,13 +555,16 @@ class SudoPolicy:
         base_role_arn: str,
         principal: Principal | None = None,
         caller: str | None = None,
+        *,
+        added_policies: bool = False,
     ) -> None:
         """Raise :class:`SudoPolicyDenied` unless one of ``caller``'s rules allows all of it.
 
         The role name and trust principals are those of the *resolved* role, so a short
         substring cannot slip past the policy. A denial names what was asked, never the
         rules or the role's trust. A base role of another duty (:mod:`.duties`) is refused
-        first, with :class:`UnsafeBaseRole`, whatever the rules.
+        first, with :class:`UnsafeBaseRole`, whatever the rules. ``added_policies``: draft
+        policies are added to the role (the rule must say ``allowed-added-policies: true``).
         """
         self.check_not_reserved(base_role_arn, role.arn)
         rules = self.rules_for(caller)
@@ -551,6 +572,7 @@ class SudoPolicy:
             rule.allows_base_role_glob(base_role_arn)
             and rule.allows_role(role)
             and (principal is None or rule.allows_principal(principal))
+            and (rule.allowed_added_policies or not added_policies)
             for rule in rules
         ) and self._in_accounts(base_role_arn):
             return
@@ -572,6 +594,11 @@ class SudoPolicy:
             reason = f"sudo policy does not allow the principal {principal}"
         elif not self.allows_role(role, caller):
             reason = f"sudo policy allows none of the principals of role {role.name}"
+        elif added_policies and not any(rule.allowed_added_policies for rule in rules):
+            reason = (
+                f"sudo policy does not allow you to add policies to role {role.name} "
+                f"(--add-policy needs {ADDED}: true in your rule); try the draft with --local"
+            )
         else:
             reason = (
                 f"sudo policy has no rule that allows role {role.name} through the base role "

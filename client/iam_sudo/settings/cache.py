@@ -37,7 +37,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from ..core.exceptions import ConfigurationError
-from ..core.refresh import Instant, Lease
+from ..core.refresh import Clock, Instant, Lease, system_clock
 from . import files as _files
 from .credentials import Credentials
 
@@ -98,12 +98,28 @@ def _home(environ: Mapping[str, str]) -> Path:
 
 
 def _file_identity(path: Path) -> str | None:
-    """SHA-256 of a small file's bytes (no symlink games: it is the user's own config)."""
+    """SHA-256 of a small file's bytes (no symlink games: it is the user's own config);
+    None if there is no such file.
+
+    Raises :class:`ConfigurationError` for one that is not a regular file: a pipe (as
+    ``AWS_CONFIG_FILE=<(...)`` gives) cannot be read without taking its content from the
+    SDK that needs it, nor without waiting on a writer; without it, whose credentials the
+    answer is for is unknown, so the cache is left out.
+    """
     try:
-        with open(path, "rb") as file:
-            return hashlib.sha256(file.read(_MAX_IDENTITY_FILE_BYTES)).hexdigest()
+        fd = os.open(path, os.O_RDONLY | _O_NONBLOCK)
     except OSError:
         return None
+    with os.fdopen(fd, "rb") as file:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigurationError(
+                f"{path} is not a regular file: whose credentials it holds cannot be told "
+                "without reading it"
+            )
+        try:
+            return hashlib.sha256(file.read(_MAX_IDENTITY_FILE_BYTES)).hexdigest()
+        except OSError:
+            return None
 
 
 def _sso_identity(environ: Mapping[str, str]) -> list[tuple[str, int, int]]:
@@ -125,7 +141,8 @@ def credentials_identity(environ: Mapping[str, str]) -> dict[str, object]:
     config files' contents (hashed), so that replacing alice's keys by bob's is another
     identity; the web identity token file's; the SSO token caches' names, sizes and
     mtimes. A ``credential_process`` of the user's own that changes whom it answers for
-    by itself is not seen: run ``--no-cache`` after switching its identity.
+    by itself is not seen: run ``--no-cache`` after switching its identity. Raises
+    :class:`ConfigurationError` if one of those files is not a regular file (a pipe).
     """
     aws = _home(environ) / ".aws"
     files = {
@@ -165,9 +182,12 @@ def cache_key(arguments: Sequence[str], environ: Mapping[str, str]) -> str:
     return hashlib.sha256(material.encode()).hexdigest()
 
 
+_REFUSING = "refusing the credential cache: "
+
+
 def _refused(directory: Path, why: str) -> ConfigurationError:
     return ConfigurationError(
-        f"refusing the credential cache: {directory} {why}; make it yours and not writable "
+        f"{_REFUSING}{directory} {why}; make it yours and not writable "
         "by group or others (chown, chmod go-w), set IAM_SUDO_CACHE_DIR to a directory of "
         "your own, or use --no-cache"
     )
@@ -247,10 +267,6 @@ def _open_own(path: Path, flags: int, mode: int = _files.FILE_MODE) -> int | Non
     return fd
 
 
-def _now() -> Instant:
-    return Instant(time.time(), time.monotonic())
-
-
 @functools.cache
 def _boot() -> str:
     """This boot's id (Linux): monotonic times of another boot mean nothing here."""
@@ -298,7 +314,7 @@ def read(path: Path, now: Instant | None = None, key: str | None = None) -> Cred
     ``key`` defaults to the file's name without ``.json``: an entry renamed to another
     key's name is refused.
     """
-    now = now or _now()
+    now = now or system_clock()
     key = key if key is not None else path.name.removesuffix(".json")
     fd = _open_own(path, os.O_RDONLY) if hasattr(os, "getuid") else None
     if fd is None:
@@ -321,7 +337,7 @@ def read(path: Path, now: Instant | None = None, key: str | None = None) -> Cred
 def entry(credentials: Credentials, key: str, received: Instant | None = None) -> str:
     """The text of a cache entry: the credential_process document, with its own key and
     when the credentials were received (default: now)."""
-    received = received or _now()
+    received = received or system_clock()
     when = {"wall": received.wall, "mono": received.mono, "boot": _boot()}
     return json.dumps(
         {"Version": 1, **credentials.to_dict(), _KEY_FIELD: key, _RECEIVED_FIELD: when},
@@ -375,7 +391,8 @@ async def lock(path: Path, wait_seconds: float = LOCK_TIMEOUT) -> AsyncIterator[
 
 def _without_cache(reason: object) -> None:
     """Say once, on stderr, that the cache is left out this time, and why."""
-    log.warning("not using the credential cache: %s; getting the credentials without it", reason)
+    said = str(reason).removeprefix(_REFUSING)
+    log.warning("not using the credential cache: %s; getting the credentials without it", said)
 
 
 async def obtain(
@@ -384,7 +401,7 @@ async def obtain(
     *,
     environ: Mapping[str, str] | None = None,
     wait_seconds: float = LOCK_TIMEOUT,
-    clock: Callable[[], Instant] = _now,
+    clock: Clock = system_clock,
 ) -> Credentials:
     """``fetch()``'s credentials through the cache; a hit sends nothing and imports no SDK.
 

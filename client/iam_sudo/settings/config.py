@@ -107,6 +107,15 @@ def profile_sections(sections: Mapping[str, Mapping[str, str]]) -> dict[str, str
     return found
 
 
+def profile_header(sections: Mapping[str, Mapping[str, str]], profile: str) -> str:
+    """The config-file header to write ``profile``'s settings under: the section botocore
+    reads it from (however spelt), else a new ``[profile NAME]`` (``[default]``)."""
+    found = profile_sections(sections).get(profile)
+    if found is not None:
+        return found
+    return profile if profile == DEFAULT_PROFILE else f"profile {profile}"
+
+
 def check_config_profile_name(profile: str) -> None:
     """Raise :class:`CredentialsFileError` unless every SDK reads ``[profile NAME]`` back.
 
@@ -168,9 +177,9 @@ def region(environ: Mapping[str, str] | None = None, profile: str | None = None)
     """The region as the AWS CLI resolves it, or None if none is set anywhere.
 
     ``AWS_REGION``, then ``AWS_DEFAULT_REGION``, then ``region`` of ``profile`` (default:
-    the profile in effect) in the config file. Raises :class:`ConfigurationError` if the
-    region has to be read from a config file that cannot be read, or is not a region name
-    (naming where it was found).
+    the profile in effect) in the credentials file, then in the config file. Raises
+    :class:`ConfigurationError` if the region has to be read from a config file that
+    cannot be read, or is not a region name (naming where it was found).
     """
     environ = os.environ if environ is None else environ
     for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
@@ -180,10 +189,22 @@ def region(environ: Mapping[str, str] | None = None, profile: str | None = None)
             return value
     name = profile if profile is not None else profile_in_effect(environ)
     aws_config = read_config(environ)
-    value = aws_config.profile(name).get("region", "").strip()
-    if value:
-        check_region_name(value, f"region of profile {name} in {aws_config.path}")
-    return value or None
+    found = [(aws_config.profile(name).get("region", "").strip(), aws_config.path)]
+    # botocore (Session.full_config) merges the credentials file's section over the
+    # config file's: a region there wins (and is the only one of a hand-made profile).
+    path = credentials_file(environ)
+    try:
+        from . import files
+
+        in_credentials = inifile.read(files.read_text(path)).get(name, {})
+    except (OSError, UnicodeDecodeError, inifile.IniError):
+        in_credentials = {}
+    found.insert(0, (in_credentials.get("region", "").strip(), path))
+    for value, where in found:
+        if value:
+            check_region_name(value, f"region of profile {name} in {where}")
+            return value
+    return None
 
 
 # botocore.utils.validate_region_name: a region is used as a host label.
@@ -273,19 +294,74 @@ def check_not_own_source(environ: Mapping[str, str] | None = None) -> None:
         )
 
 
+# How botocore splits a credential_process line (botocore.compat.compat_shell_split): shlex
+# on POSIX, the Microsoft C runtime's rules on Windows ("Parsing C++ command-line
+# arguments": only space and tab separate, only double quotes quote, backslashes are
+# literal unless they lead up to a double quote). The JS SDK v3 hands the line to a shell
+# (child_process.exec: /bin/sh, or cmd.exe, which keeps double quotes as they are).
+def split_command_line(line: str, windows: bool | None = None) -> list[str]:
+    """``line`` split into arguments as botocore runs a credential_process on this platform
+    (``windows``: default, whether this is Windows). Raises ValueError as shlex does."""
+    if not (os.name == "nt" if windows is None else windows):
+        return shlex.split(line)
+    argv: list[str] = []
+    current: list[str] | None = None  # None: between arguments
+    quoted, backslashes = False, 0
+    for character in line:
+        if character == "\\":
+            backslashes += 1
+            continue
+        if character == '"':
+            current = current if current is not None else []
+            current.append("\\" * (backslashes // 2))
+            if backslashes % 2:
+                current.append('"')
+            else:
+                quoted = not quoted
+            backslashes = 0
+            continue
+        if backslashes:
+            current = (current if current is not None else []) + ["\\" * backslashes]
+            backslashes = 0
+        if character in " \t" and not quoted:
+            if current is not None:
+                argv.append("".join(current))
+            current = None
+        else:
+            current = (current if current is not None else []) + [character]
+    if quoted:
+        raise ValueError(f"No closing quotation in string: {line[:80]}")
+    if backslashes:
+        current = (current if current is not None else []) + ["\\" * backslashes]
+    if current is not None:
+        argv.append("".join(current))
+    return argv
+
+
+def join_command_line(argv: list[str], windows: bool | None = None) -> str:
+    """The line :func:`split_command_line` splits back into ``argv``: ``shlex.join`` on
+    POSIX, ``subprocess.list2cmdline`` (double quotes) on Windows, where single quotes are
+    no quotes at all and a ``C:\\...`` path must stay whole."""
+    if not (os.name == "nt" if windows is None else windows):
+        return shlex.join(argv)
+    import subprocess
+
+    return subprocess.list2cmdline(argv)
+
+
 def runs_iam_sudo(line: str) -> bool:
-    """Whether a credential_process line runs iam-sudo: by its command, as a shell splits it.
+    """Whether a credential_process line runs iam-sudo: by its command, as botocore splits it.
 
     ``iam-sudo ...`` (any directory), or ``PYTHON -m iam_sudo ...``; a line that merely
     mentions iam-sudo in an argument is another tool's.
     """
     try:
-        argv = shlex.split(line)
+        argv = split_command_line(line)
     except ValueError:
         return False
     if not argv:
         return False
-    program = Path(argv[0]).name
+    program = re.split(r"[\\/]", argv[0])[-1].lower()  # a Windows path, on any platform
     if program in ("iam-sudo", "iam-sudo.exe"):
         return True
     return program.startswith("python") and argv[1:3] == ["-m", "iam_sudo"]
@@ -296,7 +372,7 @@ def source_of_process(line: str) -> str | None:
     if not runs_iam_sudo(line):
         return None
     try:
-        argv = shlex.split(line)
+        argv = split_command_line(line)
     except ValueError:
         return None
     for index, argument in enumerate(argv):

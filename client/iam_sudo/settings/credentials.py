@@ -383,8 +383,6 @@ def process_line(
     iam-sudo asking ``profile`` for its own credentials would run itself without end.
     Raises :class:`CredentialsFileError` if the source is ``profile`` itself.
     """
-    import shlex
-
     from . import config
 
     source = source_profile if source_profile is not None else config.profile_in_effect()
@@ -394,7 +392,8 @@ def process_line(
             f"iam-sudo cannot get its own credentials from profile {profile}, the profile it "
             "configures: give --source-profile PROFILE, a profile with your own credentials"
         )
-    return shlex.join(
+    # Quoted for the platform's own splitting (single quotes mean nothing on Windows).
+    return config.join_command_line(
         [*self_command, "--source-profile", source, *arguments, "--format", "process"]
     )
 
@@ -472,9 +471,7 @@ def write_process_profile(
         _check_not_shadowed(profile)
         try:
             sections = inifile.read(text)
-            section = config.profile_sections(sections).get(profile) or (
-                profile if profile == config.DEFAULT_PROFILE else f"profile {profile}"
-            )
+            section = config.profile_header(sections, profile)
             existing = sections.get(section, {})
             _check_no_cycle(profile, command, config.profile_sections(sections), sections)
             other = [key for key in _OTHER_SOURCES if key in existing]
@@ -522,9 +519,7 @@ def add_profile_region(profile: str, region: str, path: Path | None = None) -> b
                 in_credentials = inifile.read(_files.read_text(config.credentials_file()))
             except FileNotFoundError:
                 in_credentials = {}
-            section = config.profile_sections(sections).get(profile) or (
-                profile if profile == config.DEFAULT_PROFILE else f"profile {profile}"
-            )
+            section = config.profile_header(sections, profile)
             if any(
                 where.get(name, {}).get("region", "").strip()
                 for where, name in ((sections, section), (in_credentials, profile))

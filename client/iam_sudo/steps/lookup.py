@@ -134,13 +134,15 @@ class RoleLookup:
                     self._stop_listing(listing)  # at once: no page more than needed
             if found is not None and use_exact:
                 role, details = found
-                roles = await listing if whole_listing and listing is not None else [role]
+                roles = [role]
+                if whole_listing and listing is not None:
+                    roles = _with_fresh(await listing, exact_name, found)
             elif by_arn:
                 roles = [found[0]] if found is not None else []
                 role = policy.resolve(roles, exact_name, principal, base_arn.result(), caller)
             else:
                 assert listing is not None
-                roles = await listing
+                roles = _with_fresh(await listing, exact_name, found)
                 role = policy.resolve(roles, reference, principal, base_arn.result(), caller)
         finally:
             self._in_flight -= 1
@@ -149,6 +151,17 @@ class RoleLookup:
                     pending.cancel()
         policies = await speculative if details is not None and speculative is not None else None
         return Found(role, roles, base_arn.result(), caller, versions.result(), details, policies)
+
+
+def _with_fresh(
+    listing: list[Role], name: str, found: tuple[Role, RoleDetails] | None
+) -> list[Role]:
+    """The shared listing (up to ``roles_ttl`` old) corrected by what GetRole has just
+    said of the role named ``name``: its fresh reading (trust policy, tags) replaces the
+    listed one, or, if it is gone, the listed one is dropped."""
+    if found is None:
+        return [role for role in listing if role.name != name]
+    return [found[0] if role.arn == found[0].arn else role for role in listing]
 
 
 async def visible_roles(

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 from ..aws.errors import spoke_base_role_refusals
 from ..aws.iam_reader import IamReader
@@ -81,13 +82,19 @@ class Accounts:
         self._own_readers = readers is None
         self._max_concurrency = max_concurrency
         self._roles_ttl = roles_ttl
-        self._spokes: dict[tuple[str, int], AccountSteps] = {}
+        # Per account, the reader session's transport and the steps over it. A renewal
+        # retires them (requests may still use them) until the next renewal closes them,
+        # as AccountReaders does with the transports themselves.
+        self._spokes: dict[str, tuple[Any, AccountSteps]] = {}
+        self._retired: dict[str, AccountSteps] = {}
 
     async def aclose(self) -> None:
         """Close the spokes' readers (and the reader sessions, unless shared)."""
-        for steps in self._spokes.values():
-            await steps.reader.__aexit__(None, None, None)
+        every = [steps for _, steps in self._spokes.values()] + list(self._retired.values())
         self._spokes.clear()
+        self._retired.clear()
+        for steps in every:
+            await steps.reader.__aexit__(None, None, None)
         if self._own_readers and self._readers is not None:
             await self._readers.aclose()
 
@@ -113,18 +120,24 @@ class Accounts:
         self._readers.check_reachable(account, me.account)
         transport = await self._readers.transport(account, me.partition, me.arn)
         # Looked up and stored with no await between, so concurrent requests share it.
-        key = (account, id(transport.reader))
-        steps = self._spokes.get(key)
-        if steps is None:
-            reader = IamReader(
-                transport,
-                max_concurrency=self._max_concurrency,
-                roles_ttl=self._roles_ttl,
-                identity=me,
-                account=account,
-            )
-            steps = self._spokes[key] = AccountSteps.over(reader, account)
-            await reader.__aenter__()
+        held = self._spokes.get(account)
+        if held is not None and held[0] is transport.reader:
+            return held[1]
+        reader = IamReader(
+            transport,
+            max_concurrency=self._max_concurrency,
+            roles_ttl=self._roles_ttl,
+            identity=me,
+            account=account,
+        )
+        steps = AccountSteps.over(reader, account)
+        self._spokes[account] = (transport.reader, steps)
+        older = self._retired.pop(account, None)
+        if held is not None:
+            self._retired[account] = held[1]
+        await reader.__aenter__()
+        if older is not None:
+            await older.reader.__aexit__(None, None, None)
         return steps
 
     async def allowed(self, account: str, policy: SudoPolicy, caller: str | None) -> AccountSteps:

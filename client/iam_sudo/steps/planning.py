@@ -17,6 +17,7 @@ from ..aws.iam_reader import IamReader
 from ..aws.tasks import task_group
 from ..core.arn import account_of, is_role_name, partition_of
 from ..core.ceiling import Ceiling
+from ..core.drafts import Draft, with_drafts
 from ..core.duties import (
     GUARD_POLICY_NAME,
     PACKED_POLICY_WRITES,
@@ -32,7 +33,7 @@ from ..core.exceptions import (
     UnsafeBaseRole,
     UnsupportedRole,
 )
-from ..core.fidelity import narrowing_lines
+from ..core.fidelity import Finding, narrowing_lines
 from ..core.principal import Principal
 from ..core.roles import (
     Role,
@@ -45,6 +46,7 @@ from ..core.roles import (
 from ..core.session import DEFAULT_DURATION_SECONDS
 from ..core.simulated import SimulatedSession, simulated_session
 from ..core.sudo_policy import SudoPolicy
+from ..core.template import Template, template_role
 from .lookup import Found
 
 
@@ -164,6 +166,41 @@ async def check_base_role(
         )
 
 
+async def template_found(
+    reader: IamReader, template: Template, name: str, base_role: str, caller: str | None
+) -> tuple[Found, tuple[Finding, ...]]:
+    """The role ``name`` of a CloudFormation ``template`` as if the lookup had found it
+    in this account, and what could not be resolved of it (:mod:`iam_sudo.core.template`).
+
+    Its managed policies' documents are read from IAM (AWS managed, or the account's).
+    """
+    async with task_group() as group:
+        me = group.create_task(reader.identity())
+        base_arn = group.create_task(reader.base_role_arn(base_role))
+        versions = group.create_task(reader.policy_versions())
+    identity = me.result()
+    picked = template_role(
+        template.document,
+        name,
+        account=identity.account,
+        partition=identity.partition,
+        region=template.region,
+        parameters=template.parameters,
+    )
+    arns = list(picked.managed_arns)
+    documents = await reader.managed_documents(arns, versions.result())
+    found = Found(
+        picked.role,
+        [picked.role],
+        base_arn.result(),
+        caller if caller is not None else identity.arn,
+        versions.result(),
+        picked.details,
+        (arns, documents, {k: dict(v) for k, v in picked.inline.items()}),
+    )
+    return found, picked.findings
+
+
 async def plan_found(
     reader: IamReader,
     policy: SudoPolicy,
@@ -178,6 +215,8 @@ async def plan_found(
     source_identity: bool = False,
     account: str | None = None,
     guard: bool = False,
+    drafts: Sequence[Draft] = (),
+    defined: bool = False,
 ) -> SimulatedSession:
     """Read what the found role's session needs, decide it by the sudo policy, and plan it
     (see :meth:`IamSudo.plan`): the one place a simulation is decided and its request built.
@@ -192,7 +231,9 @@ async def plan_found(
     rights, to learn which policies are needed, and grants nothing) a role's boundary is
     not looked up and no sudo policy decides. ``guard`` (a session to be assumed) checks
     the base role as :func:`check_base_role` does, its guard read alongside the role's
-    policies.
+    policies. ``drafts`` are planned as more inline policies of the role
+    (:mod:`iam_sudo.core.drafts`); they, and a role ``defined`` by the caller (a
+    template's), need the sudo policy's ``allowed-added-policies``.
     """
     role, base_role_arn = found.role, found.base_role_arn
     async with task_group() as group:
@@ -203,7 +244,8 @@ async def plan_found(
     if boundary_variants:
         if details.boundary:
             base_role_arn = await boundary_variant(reader, role, base_role_arn, details.boundary)
-        policy.check(role, base_role_arn, principal, found.caller)
+        added = bool(drafts) or defined
+        policy.check(role, base_role_arn, principal, found.caller, added_policies=added)
     if guard:
         await check_base_role(reader, policy, base_role_arn, role.arn)
     # The base role's account is where the session lives: its own users keep bare names.
@@ -220,7 +262,7 @@ async def plan_found(
         role,
         base_role_arn,
         details,
-        policies,
+        with_drafts(policies, drafts),
         listing=found.listing,
         session_tags=session_tags,
         duration_seconds=duration_seconds,

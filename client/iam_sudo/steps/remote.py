@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..aws.caller import CallerProof, deployment_audience, needs_caller_account
+from ..core.drafts import Draft, drafts_from_event
 from ..core.exceptions import InvalidRequest, RemoteError
 from ..core.principal import Principal
 from ..core.roles import check_role_reference
@@ -22,10 +23,12 @@ DEFAULT_FUNCTION_NAME = "iam-sudo"
 MAX_FIELD_CHARS = 512
 _FIELDS = ("role_name", "principal", "base_role", "account")
 _FLAGS = ("exact",)
+#: The draft policies added to the role (``--add-policy``), as iam_sudo.core.drafts checks them.
+ADD_POLICIES = "add_policies"
 _ROLES_FIELDS = ("action", "principal", "account", "all_accounts")
 PROOF_FIELD = "proof"
 #: Every field an event may hold, whatever it asks.
-EVENT_FIELDS = (*_FIELDS, *_FLAGS, PROOF_FIELD, "action", "all_accounts")
+EVENT_FIELDS = (*_FIELDS, *_FLAGS, ADD_POLICIES, PROOF_FIELD, "action", "all_accounts")
 _CREDENTIAL_KEYS = ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")
 
 
@@ -51,9 +54,10 @@ def split_event(event: Mapping[str, Any]) -> tuple[object, dict[str, Any]]:
 class SimulateRequest:
     """What the function is asked to simulate.
 
-    ``{"role_name", "principal"?, "base_role"?, "account"?, "exact"?: bool}``;
-    ``account`` (12 digits) is another account of the Organization, reached through its
-    spoke.
+    ``{"role_name", "principal"?, "base_role"?, "account"?, "exact"?: bool,
+    "add_policies"?: [{"name", "document"}]}``; ``account`` (12 digits) is another
+    account of the Organization, reached through its spoke; ``add_policies`` are draft
+    policies added to the role's own (:mod:`iam_sudo.core.drafts`).
     """
 
     role_name: str
@@ -61,6 +65,7 @@ class SimulateRequest:
     base_role: str | None = None
     exact: bool = False
     account: str | None = None
+    drafts: tuple[Draft, ...] = ()
 
     def to_event(self) -> dict[str, Any]:
         """The Lambda event; optional fields are left out rather than sent empty."""
@@ -73,6 +78,8 @@ class SimulateRequest:
             event["base_role"] = self.base_role
         if self.account is not None:
             event["account"] = self.account
+        if self.drafts:
+            event[ADD_POLICIES] = [draft.to_event() for draft in self.drafts]
         return event
 
     @classmethod
@@ -80,7 +87,7 @@ class SimulateRequest:
         """Validate an event; raise :class:`InvalidRequest` saying exactly what is wrong."""
         if not isinstance(event, Mapping):
             raise InvalidRequest(f"the request must be a JSON object, got {type(event).__name__}")
-        _refuse_unknown(event, _FIELDS + _FLAGS)
+        _refuse_unknown(event, (*_FIELDS, *_FLAGS, ADD_POLICIES))
         exact = event.get("exact", False)
         if not isinstance(exact, bool):
             raise InvalidRequest(f"exact must be true or false, got {type(exact).__name__}")
@@ -104,6 +111,7 @@ class SimulateRequest:
             base_role=event.get("base_role"),
             exact=exact,
             account=_account(event.get("account")),
+            drafts=drafts_from_event(event[ADD_POLICIES]) if ADD_POLICIES in event else (),
         )
 
 

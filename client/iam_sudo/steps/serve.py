@@ -20,6 +20,7 @@ import contextlib
 import hmac
 import json
 import logging
+import os
 import secrets
 import socket
 import sys
@@ -38,12 +39,13 @@ from ..core.compose import (
     METADATA_V4,
     Reach,
     ServiceSpec,
+    bind_exposure,
     check_unique,
     env_file,
     override,
 )
 from ..core.compose import reach as compose_reach
-from ..core.exceptions import IamSudoError
+from ..core.exceptions import ConfigurationError, IamSudoError
 from ..settings import files as _files
 from ..settings.cache import secure_directory
 from ..settings.credentials import Credentials
@@ -51,11 +53,13 @@ from ..settings.credentials import Credentials
 log = logging.getLogger("iam_sudo")
 
 MAX_CONNECTIONS = 64
+MAX_PER_PEER = MAX_CONNECTIONS // 2
 MAX_HEAD_BYTES = 16 * 1024
 READ_TIMEOUT = 5.0
 # IMDSv2's token TTL range (EC2 User Guide, "Use IMDSv2": 1 second to 6 hours).
 IMDS_MIN_TTL, IMDS_MAX_TTL = 1, 21600
 IMDS_MAX_TOKENS = 1024
+_MAX_DIGITS = 12
 IMDS_TOKEN_PATH = "/latest/api/token"  # noqa: S105 (a path, not a secret)
 IMDS_CREDENTIALS_PATH = "/latest/meta-data/iam/security-credentials/"
 # Linux's IP_FREEBIND (linux/in.h), absent from Python's socket module before 3.12: it
@@ -116,6 +120,7 @@ _REASONS = {
     405: "Method Not Allowed",
     408: "Request Timeout",
     431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
     503: "Service Unavailable",
 }
 
@@ -128,6 +133,36 @@ def _error(status: int, code: str, message: str, **headers: str) -> _Reply:
     return _json(status, {"Code": code, "Message": message}, **headers)
 
 
+class _Bounds:
+    """Connections held at once: at most :data:`MAX_CONNECTIONS`, and at most
+    :data:`MAX_PER_PEER` of them from one address, so that one container (each has its
+    own address on the bridge) holding connections open cannot starve the others."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.peers: dict[str, int] = {}
+
+    def admit(self, peer: str) -> bool:
+        """Count a new connection from ``peer`` in, or False if it is one too many."""
+        if self.total >= MAX_CONNECTIONS or self.peers.get(peer, 0) >= MAX_PER_PEER:
+            return False
+        self.total += 1
+        self.peers[peer] = self.peers.get(peer, 0) + 1
+        return True
+
+    def release(self, peer: str) -> None:
+        """Count an admitted connection out."""
+        self.total -= 1
+        self.peers[peer] -= 1
+        if not self.peers[peer]:
+            del self.peers[peer]
+
+
+def _peer(writer: asyncio.StreamWriter) -> str:
+    address = writer.get_extra_info("peername")
+    return str(address[0]) if isinstance(address, tuple) and address else "?"
+
+
 class _Listener:
     """One listening socket with its own Host allow-list and request handler."""
 
@@ -137,13 +172,15 @@ class _Listener:
         port: int,
         hosts: Callable[[int], frozenset[str]],
         handle: Callable[[_Request], Awaitable[_Reply]],
-        gate: asyncio.Semaphore,
+        bounds: _Bounds,
+        role: str = "",
     ) -> None:
         self.address, self.requested_port = address, port
+        self.name = f"{address} port {port}" + (f" ({role})" if role else "")
         self.port = 0
         self._hosts = hosts
         self._handle = handle
-        self._gate = gate
+        self._bounds = bounds
         self._server: asyncio.AbstractServer | None = None
         self._handlers: set[asyncio.Task[None]] = set()
 
@@ -157,9 +194,10 @@ class _Listener:
             sock.bind((self.address, self.requested_port))
             sock.listen(128)
             sock.setblocking(False)
-        except OSError:
+        except OSError as error:
             sock.close()
-            raise
+            # Which of the ports (credentials, or a service's IMDS) could not be had.
+            raise OSError(error.errno, error.strerror, self.name) from None
         self._server = await asyncio.start_server(self._connection, sock=sock, limit=MAX_HEAD_BYTES)
         self.port = int(sock.getsockname()[1])
 
@@ -179,13 +217,23 @@ class _Listener:
         if task is not None:
             self._handlers.add(task)
             task.add_done_callback(self._handlers.discard)
+        peer = _peer(writer)
         try:
-            if self._gate.locked():
+            if not self._bounds.admit(peer):
                 # Bounded: a flood of connections gets closed, not queued.
                 return
-            async with self._gate:
-                reply = await self._answer(reader)
+            try:
+                try:
+                    reply = await self._answer(reader)
+                except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
+                    raise
+                except Exception as error:  # a fault of ours: one line, never a traceback
+                    # Only the type: a message could quote the request, and a secret in it.
+                    log.warning("serve: a request could not be answered (%s)", type(error).__name__)
+                    reply = _error(500, "InternalError", "the request could not be answered")
                 await self._write(writer, reply)
+            finally:
+                self._bounds.release(peer)
         except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
             pass
         except asyncio.CancelledError:
@@ -251,9 +299,17 @@ def _parse(head: bytes) -> _Request | None:
     return _Request(method, path, headers)
 
 
+def _number(text: str) -> int | None:
+    """A header's decimal number, or None: ASCII digits only, and few of them (``isdigit``
+    alone takes "²", which int() refuses, and int() refuses 4300 digits or more)."""
+    if not (text.isascii() and text.isdigit()) or len(text) > _MAX_DIGITS:
+        return None
+    return int(text)
+
+
 def _length(request: _Request) -> int:
-    value = request.headers.get("content-length", "0")
-    return int(value) if value.isdigit() else -1
+    value = _number(request.headers.get("content-length", "0"))
+    return -1 if value is None else value
 
 
 class CredentialsServer:
@@ -284,8 +340,8 @@ class CredentialsServer:
         self._now = now
         self._clock = clock
         self._metadata = dict(metadata or {})
-        gate = asyncio.Semaphore(MAX_CONNECTIONS)
-        self._main = _Listener(address, port, hosts, self._credentials_request, gate)
+        bounds = _Bounds()
+        self._main = _Listener(address, port, hosts, self._credentials_request, bounds)
         self._imds: dict[str, _Listener] = {}
         self._imds_tokens: OrderedDict[str, tuple[str, float]] = OrderedDict()
         allowed = imds_hosts or (lambda name, port: frozenset({f"127.0.0.1:{port}"}))
@@ -297,7 +353,9 @@ class CredentialsServer:
             async def handle(request: _Request, name: str = service) -> _Reply:
                 return await self._imds_request(name, request)
 
-            self._imds[service] = _Listener(imds_address, imds_port, hosts_of, handle, gate)
+            self._imds[service] = _Listener(
+                imds_address, imds_port, hosts_of, handle, bounds, f"IMDS of {service}"
+            )
 
     @property
     def port(self) -> int:
@@ -452,8 +510,7 @@ class CredentialsServer:
         if "x-forwarded-for" in headers:
             # EC2 refuses token requests that went through a proxy (EC2 User Guide, IMDSv2).
             return _Reply(403, b"", content_type="text/plain")
-        ttl_text = headers.get("x-aws-ec2-metadata-token-ttl-seconds", "")
-        ttl = int(ttl_text) if ttl_text.isdigit() else 0
+        ttl = _number(headers.get("x-aws-ec2-metadata-token-ttl-seconds", "")) or 0
         if not IMDS_MIN_TTL <= ttl <= IMDS_MAX_TTL:
             return _Reply(400, b"", content_type="text/plain")
         token = secrets.token_urlsafe(32)
@@ -485,6 +542,8 @@ class CredentialsServer:
 
 Fetch = Callable[[], Awaitable[Credentials]]
 _HEADER = "# iam-sudo serve"
+# How settings.cache.secure_directory's refusal begins (the rest names what it found).
+_CACHE_REFUSAL = "refusing the credential cache: "
 
 
 class ServeError(IamSudoError):
@@ -558,6 +617,7 @@ class Stack:
         self.warnings: list[str] = []
         self.env_files: dict[str, Path] = {}
         self._written = _Written()
+        self._created: list[Path] = []  # directories it made, in the order it made them
         self._exits = contextlib.ExitStack()
 
     def label(self, spec: ServiceSpec) -> str:
@@ -565,6 +625,7 @@ class Stack:
         return self._labels.get(spec.name) or spec.describe()
 
     async def __aenter__(self) -> Stack:
+        self._check_mounts()
         try:
             self._lock()
             await self._warm()
@@ -572,6 +633,11 @@ class Stack:
             self._write_files()
         except BaseException:
             await self.__aexit__(None, None, None)
+            # Nothing was served: leave no trace, not even the directories it made (a
+            # started serve keeps its token directories, which containers have mounted).
+            for directory in reversed(self._created):
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
             raise
         return self
 
@@ -583,8 +649,10 @@ class Stack:
         self._exits.close()
 
     def _lock(self) -> None:
-        secure_directory(self.state_dir)
-        lock = self.state_dir / "serve"
+        self._secure_directory(self.state_dir)
+        # Dotted: a service's token directory, beside it, is named for the service, and a
+        # service name starts with a letter or digit (a service "serve.lock" is valid).
+        lock = self.state_dir / ".serve"
         try:
             self._exits.enter_context(_files.locked(lock, wait_seconds=0))
         except TimeoutError as error:
@@ -592,29 +660,92 @@ class Stack:
                 f"another iam-sudo serve uses {self.env_dir} ({error.strerror}); "
                 "stop it or give another --env-dir"
             ) from None
+        except OSError as error:  # a read-only file system, a symlink at the lock (ELOOP)
+            raise ServeError(
+                f"cannot lock {lock.with_name(lock.name + '.lock')}: "
+                f"{error.strerror or error}; give another --env-dir"
+            ) from None
         self._exits.callback(_remove, lock.with_name(lock.name + ".lock"))
+
+    def _check_mounts(self) -> None:
+        """Refuse a compose file one of whose services bind-mounts a directory holding
+        another service's token (``volumes: [".:/app"]`` beside the default env dir): its
+        container, as root, would read that token and take that service's role."""
+        if self._compose_services is None or self.override_path is None:
+            return
+        base = self.override_path.parent  # the compose file's directory
+        tokens = {spec.name: _real(self.state_dir / spec.name) for spec in self.specs}
+        for name, service in self._compose_services.items():
+            for source in _bind_sources(service, base):
+                for owner, token_dir in tokens.items():
+                    if owner == name or not _overlap(source, token_dir):
+                        continue
+                    raise ServeError(
+                        f"service {name} mounts {source}, which holds the token of service "
+                        f"{owner}: its container could take {owner}'s role; give --env-dir a "
+                        "directory that no service mounts"
+                    )
+
+    def _secure_directory(self, directory: Path) -> None:
+        """Create ``directory`` 0700 after checking it and those above it (the cache's
+        rules: owned by you, not writable by group or others), never through a symlink."""
+        if directory.is_symlink():
+            raise ServeError(
+                f"{directory} is a symlink: serve keeps the services' tokens only in a "
+                "directory of its own; remove it or give another --env-dir"
+            )
+        missing, each = [], directory
+        while not each.exists() and not each.is_symlink() and each != each.parent:
+            missing.append(each)
+            each = each.parent
+        try:
+            secure_directory(directory)
+            self._created += reversed(missing)
+        except ConfigurationError as error:
+            # Its message advises on the credential cache (IAM_SUDO_CACHE_DIR, --no-cache):
+            # keep what it found, "DIR is writable by group or others (mode 775)".
+            found = str(error).removeprefix(_CACHE_REFUSAL).partition("; ")[0]
+            raise ServeError(
+                f"refusing to keep the services' tokens under {self.env_dir}: {found}; "
+                "make it yours and not writable by group or others (chmod go-w), or give "
+                "--env-dir a directory of your own"
+            ) from None
 
     async def _warm(self) -> None:
         """Fetch every role once, now: prompts (MFA) happen here, on the host, and a role
-        that cannot be had stops the start with its reason."""
+        that cannot be had stops the start with its reason, once (a holder would also log
+        the failure as a failed renewal)."""
+        fetches: dict[tuple[Any, ...], Fetch] = {}
         for spec in self.specs:
-            if spec.role_key not in self.holders:
-                self.holders[spec.role_key] = RefreshingCredentials(
-                    self._fetch_for(spec), clock=self._clock, serve_while_refreshing=True
-                )
-        keys = list(self.holders)
-        results = await asyncio.gather(
-            *(self.holders[key].get() for key in keys), return_exceptions=True
-        )
+            fetches.setdefault(spec.role_key, self._fetch_for(spec))
+        keys = list(fetches)
+        results = await asyncio.gather(*(fetches[key]() for key in keys), return_exceptions=True)
         failed = []
         for key, result in zip(keys, results, strict=True):
             if isinstance(result, BaseException):
                 if not isinstance(result, Exception):
                     raise result
-                names = ", ".join(s.name for s in self.specs if s.role_key == key)
-                failed.append(f"{names}: {result}")
+                failed.append((key, result))
+                continue
+            holder = RefreshingCredentials(
+                _primed(result, fetches[key]), clock=self._clock, serve_while_refreshing=True
+            )
+            try:
+                await holder.get()  # takes what was just fetched: its lease starts now
+            except Exception as error:  # too short to hold (core.refresh.MIN_LIFETIME)
+                failed.append((key, error))
+            self.holders[key] = holder
         if failed:
-            raise ServeError("cannot serve " + "; ".join(failed))
+            # Services failing for one reason (the function is not deployed, your own
+            # session expired) are named together: the reason is said once.
+            reasons: dict[str, list[str]] = {}
+            for key, reason in failed:
+                names = reasons.setdefault(str(reason), [])
+                names += [s.name for s in self.specs if s.role_key == key]
+            raise ServeError(
+                "cannot serve "
+                + "; ".join(f"{', '.join(names)}: {text}" for text, names in reasons.items())
+            )
 
     async def _start(self) -> None:
         imds_base = self._port + 1 if self._port else 0
@@ -651,9 +782,9 @@ class Stack:
         try:
             await server.__aenter__()
         except OSError as error:
+            where = error.filename or f"{self._address} port {self._port}"
             raise ServeError(
-                f"cannot listen on {self._address} port {self._port}: {error.strerror}; "
-                "give another --port or --bind"
+                f"cannot listen on {where}: {error.strerror}; give another --port or --bind"
             ) from None
         self.server = server
         self.reach = compose_reach(
@@ -679,21 +810,25 @@ class Stack:
             contents[env_path] = text
             self.env_files[spec.name] = env_path
             env_files[spec.name], token_dirs[spec.name] = str(env_path), str(token_dir)
+        exposure = bind_exposure(self._address)
+        self.warnings = [exposure] if exposure else []
         if self._compose_services is not None and self.override_path is not None:
-            document, self.warnings = override(
+            document, warnings = override(
                 self.specs, self._compose_services, self.reach, env_files, token_dirs
             )
+            self.warnings += warnings
             import yaml
 
             contents[self.override_path] = (
-                f"{_HEADER}: the compose override for {self.override_path.name}; it is "
+                f"{_HEADER}: a compose override; use it after your compose file, as in "
+                f"docker compose -f COMPOSE_FILE -f {self.override_path.name} up; it is "
                 "removed when serve stops\n" + yaml.safe_dump(document, sort_keys=False)
             )
         for path in contents:
             _check_ours(path)
         for spec in self.specs:
             token_dir = self.state_dir / spec.name
-            secure_directory(token_dir)
+            self._secure_directory(token_dir)
             # No newline: botocore refuses a token with one ("not a legal header value").
             self._write(token_dir / "token", self.routes[spec.name].secret)
         for path, text in contents.items():
@@ -728,6 +863,41 @@ class Stack:
             )
             for spec in self.specs
         ]
+
+
+def _real(path: Path) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def _overlap(one: Path, other: Path) -> bool:
+    return one == other or one in other.parents or other in one.parents
+
+
+def _bind_sources(service: object, base: Path) -> list[Path]:
+    """The host paths a compose service bind-mounts (``volumes`` in the short syntax,
+    ``SRC:DST[:MODE]`` with SRC a path, or the long one, ``type: bind``), absolute."""
+    volumes = service.get("volumes") if isinstance(service, Mapping) else None
+    sources = []
+    for volume in volumes if isinstance(volumes, list) else []:
+        if isinstance(volume, str) and ":" in volume:
+            source = volume.split(":", 1)[0]
+        elif isinstance(volume, Mapping) and volume.get("type") == "bind":
+            source = str(volume.get("source", ""))
+        else:
+            continue  # an anonymous volume
+        if source.startswith((".", "/", "~")):  # else a named volume
+            sources.append(_real(base / os.path.expanduser(source)))
+    return sources
+
+
+def _primed(value: Credentials, fetch: Fetch) -> Fetch:
+    """``fetch``, whose first call returns ``value`` (fetched already) without fetching."""
+    pending = [value]
+
+    async def primed() -> Credentials:
+        return pending.pop() if pending else await fetch()
+
+    return primed
 
 
 def _check_ours(path: Path) -> None:

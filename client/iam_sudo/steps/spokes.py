@@ -8,7 +8,8 @@ role's policies and create packed ``/iam-sudo/`` policies *in that account* (STS
 then assumes that account's base role with the hub's own credentials.
 
 :class:`AccountReaders` keeps one reader session per account and reuses it (a warm
-function across invocations) until :data:`RENEW_BEFORE_SECONDS` before it expires.
+function across invocations) until the refresh rule (:mod:`iam_sudo.core.refresh`) says
+renew: 20 minutes before its hour is up, counted on both clocks.
 :class:`AccountTransport` is what IAM reads go through: IAM calls to the reader, the rest
 (STS's AssumeRole of the base role, Lambda) with the hub's own credentials.
 
@@ -21,14 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
 from ..aws.caller import CallerProof
+from ..aws.refreshing import Refreshing
 from ..core.arn import account_of, is_account_id, is_role_name
 from ..core.duties import READER_ROLE
 from ..core.exceptions import (
@@ -38,14 +39,13 @@ from ..core.exceptions import (
     IamSudoError,
     InvalidRequest,
 )
+from ..core.refresh import Clock, system_clock
 from ..settings.credentials import Credentials
 
 #: The role a spoke account's IAM is read through (``IAM_SUDO_READER_ROLE`` overrides it).
 DEFAULT_READER_ROLE = READER_ROLE
 #: STS's cap on a session made by a role session (role chaining), in seconds.
 CHAINED_SESSION_LIMIT = 3600
-#: A reader session is renewed when it has less than this many seconds left.
-RENEW_BEFORE_SECONDS = 300
 READER_SESSION_NAME = "iam-sudo"
 #: How many accounts ``roles --all-accounts`` reads at once: each is one ListRoles (and, for
 #: a cold reader, one AssumeRole) in its own account's IAM quota.
@@ -188,7 +188,9 @@ class AccountReaders:
 
     ``make_transport(credentials)`` builds a transport signing with those credentials (see
     ``AioTransport.with_credentials``); ``spokes`` limits the accounts (None: any, as the
-    caller's own permissions allow). ``clock`` is seconds since the epoch (tests move it).
+    caller's own permissions allow). Each account's session is a :class:`Refreshing`:
+    renewed by the refresh rule, one AssumeRole for concurrent requests, backed off after
+    a refusal. ``clock``: see :mod:`iam_sudo.core.refresh` (tests move it).
     """
 
     def __init__(
@@ -198,7 +200,7 @@ class AccountReaders:
         *,
         reader_role: str | None = None,
         spokes: Sequence[str] | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = system_clock,
     ) -> None:
         self._hub = hub
         self._make = make_transport
@@ -209,7 +211,7 @@ class AccountReaders:
         # The transport a renewal replaced, per account: requests may still use it. It is
         # closed at the next renewal (an hour on), so a warm function holds at most two.
         self._retired: dict[str, Any] = {}
-        self._pending: dict[tuple[int, str], asyncio.Task[_Reader]] = {}
+        self._sessions: dict[str, Refreshing[_Reader]] = {}
 
     def check_reachable(self, account: str, own_account: str) -> None:
         """AccountUnreachable unless ``account`` is a spoke of this deployment."""
@@ -226,21 +228,16 @@ class AccountReaders:
 
         ``who`` is the hub's own ARN, named in the error when the reader refuses it.
         """
-        reader = self._readers.get(account)
-        if reader is None or self._expiring(reader.credentials):
-            # One AssumeRole per account however many requests want it at once.
-            key = (id(asyncio.get_running_loop()), account)
-            task = self._pending.get(key)
-            if task is None:
-                task = asyncio.ensure_future(self._assume(account, partition, who))
-                self._pending[key] = task
-                task.add_done_callback(lambda _: self._pending.pop(key, None))
-            reader = await asyncio.shield(task)
+        session = self._sessions.get(account)
+        if session is None:
+            session = Refreshing(
+                lambda: self._assume(account, partition, who),
+                expiry=_reader_expiry,
+                clock=self._clock,
+            )
+            self._sessions[account] = session
+        reader = await session.get()
         return AccountTransport(self._hub, reader.transport, account)
-
-    def _expiring(self, credentials: Credentials) -> bool:
-        left = credentials.expiration.timestamp() - self._clock()
-        return left < RENEW_BEFORE_SECONDS
 
     async def _assume(self, account: str, partition: str, who: str) -> _Reader:
         arn = f"arn:{partition}:iam::{account}:role/{self.reader_role}"
@@ -285,13 +282,13 @@ class AccountReaders:
         transports += list(self._retired.values())
         self._readers.clear()
         self._retired.clear()
+        self._sessions.clear()
         for transport in transports:
             await transport.__aexit__(None, None, None)
 
 
-def seconds_left(credentials: Credentials, now: datetime | None = None) -> float:
-    """How long ``credentials`` remain valid, in seconds (negative once expired)."""
-    return (credentials.expiration - (now or datetime.now(UTC))).total_seconds()
+def _reader_expiry(reader: _Reader) -> datetime:
+    return reader.credentials.expiration
 
 
 async def gather_bounded(

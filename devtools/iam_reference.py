@@ -276,3 +276,157 @@ def allowed(statements: Sequence[Mapping[str, Any]], request: Request) -> bool:
     if any(s["Effect"] == "Deny" for s in applying):
         return False
     return any(s["Effect"] == "Allow" for s in applying)
+
+
+# --- policy evaluation logic ("Policy evaluation logic": "Determining whether a request is
+# allowed or denied within an account") ---------------------------------------------------
+
+# The policy types as the access-denied messages name them ("Troubleshoot access denied
+# error messages": "with an explicit deny in a <type> policy", "because no <type> policy
+# allows the <action> action"; a permissions boundary is named without "policy").
+IDENTITY = "identity-based policy"
+RESOURCE = "resource-based policy"
+BOUNDARY = "permissions boundary"
+SESSION = "session policy"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who makes the request: ``arn`` is the caller's ARN (a role session's
+    ``arn:aws:sts::A:assumed-role/R/S``, or a user's), ``entity_arn`` the IAM entity's
+    (the role's ``arn:aws:iam::A:role/PATH/R``, or the user's again), ``account`` its account.
+    """
+
+    arn: str
+    entity_arn: str
+    account: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The final decision on a request: ``allowed``, or the policy type that denied it
+    (one of IDENTITY, RESOURCE, BOUNDARY, SESSION) and whether by an explicit deny."""
+
+    allowed: bool
+    policy_type: str | None = None
+    explicit: bool = False
+
+    def reason(self, action: str) -> str:
+        """The phrase AWS ends an access-denied message with ("Troubleshoot access denied
+        error messages"), e.g. ``because no session policy allows the s3:GetObject action``.
+        ValueError for an allowed request."""
+        if self.allowed or self.policy_type is None:
+            raise ValueError("an allowed request has no reason for a denial")
+        if self.explicit:
+            article = "an" if self.policy_type[0] in "aeiou" else "a"
+            return f"with an explicit deny in {article} {self.policy_type}"
+        return f"because no {self.policy_type} allows the {action} action"
+
+
+def statements(document: Any) -> list[Mapping[str, Any]]:
+    """ "IAM JSON policy elements: Statement": a document's Statement is one statement or a
+    list of them. ``document`` is the document's JSON text or its parsed mapping."""
+    import json
+
+    parsed = json.loads(document) if isinstance(document, str | bytes) else document
+    found = parsed.get("Statement", [])
+    return list(found) if isinstance(found, list) else [found]
+
+
+def _principal_kind(value: str, principal: Principal) -> str | None:
+    """What one ``"AWS"`` principal value names, for the caller ("IAM JSON policy elements:
+    Principal"): ``"session"`` (``*``, or the caller's own ARN: a role session's ARN or a
+    user's), ``"entity"`` (the role's ARN), ``"account"`` (the account, by ID or root ARN:
+    it delegates to the account's identity-based policies, and grants nothing by itself), or
+    None (someone else)."""
+    if value == "*" or value == principal.arn:
+        return "session"
+    if value == principal.entity_arn:
+        return "entity"
+    partition = principal.arn.split(":")[1]
+    if value in (principal.account, f"arn:{partition}:iam::{principal.account}:root"):
+        return "account"
+    return None
+
+
+def _principals_named(statement: Mapping[str, Any], principal: Principal) -> set[str]:
+    """The kinds (see _principal_kind) under which a resource-based statement names the
+    caller; a ``NotPrincipal`` statement names everyone it does not list, as the caller."""
+    if "NotPrincipal" in statement:
+        listed = statement["NotPrincipal"]
+        values = _listed(listed.get("AWS", [])) if isinstance(listed, Mapping) else [listed]
+        named = {_principal_kind(str(v), principal) for v in values} - {None}
+        return set() if named else {"session"}
+    given = statement.get("Principal")
+    if given == "*":
+        return {"session"}
+    values = _listed(given.get("AWS", [])) if isinstance(given, Mapping) else []
+    return {kind for v in values if (kind := _principal_kind(str(v), principal))}
+
+
+def decide(
+    request: Request,
+    principal: Principal,
+    *,
+    identity: Sequence[Mapping[str, Any]],
+    session: Sequence[Mapping[str, Any]] | None = None,
+    boundary: Sequence[Mapping[str, Any]] | None = None,
+    resource: Sequence[Mapping[str, Any]] | None = None,
+) -> Decision:
+    """The final decision on a request by a principal of the resource's own account.
+
+    ``identity``: the statements of the principal's identity-based policies; ``session``:
+    of the session policies the session was created with (None: no session policy was
+    passed, not "an empty one"); ``boundary``: of the entity's permissions boundary (None:
+    no boundary); ``resource``: of the resource's resource-based policy (None: none).
+
+    "Determining whether a request is allowed or denied within an account", step by step:
+
+    1. Deny evaluation: an applicable Deny in any of these policies is the final decision
+       (a resource-based statement applies only if it names the caller). Several may deny;
+       "If multiple policy types deny an authorization request, AWS includes only one of
+       those policy types in the error message": here the first in the flow chart's order
+       (resource-based, identity-based, boundary, session).
+    2. Organizations SCPs and RCPs: not modelled (no organization policy reaches here).
+    3. Resource-based policies: an Allow naming the caller itself (the role session's ARN,
+       the user's ARN, or ``*``) is final: "not limited by an implicit deny in an
+       identity-based policy, a permissions boundary, or session policy". An Allow naming
+       the role's ARN counts as the identity's own ("IAM role": "limited by an implicit
+       deny in a permissions boundary or session policy"; "Session policies": "the
+       permissions from the resource-based policy are added to the role or user's
+       identity-based policy before the session is created").
+    4. Identity-based policies: without an Allow (nor one from step 3), an implicit deny.
+    5. Permissions boundaries: if present, it must allow ("Evaluating identity-based
+       policies with permissions boundaries": the intersection).
+    6. Session policies: if passed, they must allow ("Session policies": "the resulting
+       session's permissions are the intersection of the IAM entity's identity-based
+       policy and the session policies").
+    """
+    applying_resource = [
+        (s, kinds)
+        for s in resource or ()
+        if applies(s, request) and (kinds := _principals_named(s, principal))
+    ]
+    applying = {
+        IDENTITY: [s for s in identity if applies(s, request)],
+        BOUNDARY: [s for s in boundary or () if applies(s, request)],
+        SESSION: [s for s in session or () if applies(s, request)],
+    }
+    # 1. Deny evaluation.
+    if any(s["Effect"] == "Deny" for s, _ in applying_resource):
+        return Decision(False, RESOURCE, explicit=True)
+    for kind in (IDENTITY, BOUNDARY, SESSION):
+        if any(s["Effect"] == "Deny" for s in applying[kind]):
+            return Decision(False, kind, explicit=True)
+    # 3. Resource-based policies.
+    granted_to = set().union(*(kinds for s, kinds in applying_resource if s["Effect"] == "Allow"))
+    if "session" in granted_to:
+        return Decision(True)
+    # 4. Identity-based policies (with what a resource-based policy grants the role's ARN).
+    if "entity" not in granted_to and not any(s["Effect"] == "Allow" for s in applying[IDENTITY]):
+        return Decision(False, IDENTITY)
+    # 5. Permissions boundaries, 6. session policies.
+    for kind, present in ((BOUNDARY, boundary), (SESSION, session)):
+        if present is not None and not any(s["Effect"] == "Allow" for s in applying[kind]):
+            return Decision(False, kind)
+    return Decision(True)
