@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import http.server
+import io
 import itertools
+import logging
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+import tempfile
+import threading
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +27,42 @@ from devtools import localaws
 ROOT = Path(__file__).resolve().parent.parent
 PRINT_IDENTITY = "import boto3; print(boto3.client('sts').get_caller_identity()['Arn'])"
 _counter = itertools.count(1)
+#: Fixtures that reach the local AWS or a server on loopback: integration tests' only.
+INTEGRATION_FIXTURES = frozenset(
+    {
+        "local_aws", "iam", "base_role", "aws_env", "credentials_file", "cli", "slow_aws",
+        "faulty_proxy", "faulty_aws", "task_role", "function_aws", "stand_in",
+        "remote_env", "aws_home", "loopback",
+    }
+)  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``aws`` every test that needs the local AWS: moto's server (the ``local_aws``
+    fixture), or moto in this process (its module imports devtools.enforced). `make quick`
+    runs the others."""
+    in_process = sys.modules.get("devtools.enforced")
+    for item in items:
+        module = getattr(item, "module", None)
+        if "local_aws" in getattr(item, "fixturenames", ()) or (
+            in_process is not None
+            and any(value is in_process for value in vars(module or sys).values())
+        ):
+            item.add_marker(pytest.mark.aws)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _frozen_heap() -> None:
+    """Freeze what is alive as each module starts out of the garbage collector's reach.
+
+    What collection imported (the SDKs, moto, Pulumi, hypothesis) and what earlier tests
+    keep (botocore's endpoint data, cached once per process) are hundreds of thousands of
+    objects: every collection, automatic or a test's own gc.collect(), scanned them all (a
+    test that collects three times took seconds instead of milliseconds). Frozen objects
+    are still freed when nothing refers to them; only their cycles are left alone.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(autouse=True)
@@ -57,14 +102,20 @@ def base_role(iam: Any) -> str:
 def aws_env(
     local_aws: localaws.LocalAws, base_role: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, str]:
-    """This process and its children talk to the local AWS; nothing of the user's leaks in."""
+    """This process and its children talk to the local AWS; nothing of the user's leaks in,
+    and nothing of the tests' leaks out into the user's home."""
     for name in list(os.environ):
         if name.startswith(("AWS_", "IAM_SUDO_")):
             monkeypatch.delenv(name)
+    # A home of the test's own: a profile that runs iam-sudo keeps its credential cache
+    # there, never in the developer's ~/.aws (private, as the cache demands of a home).
+    home = tmp_path / "aws-env-home"
+    home.mkdir(mode=0o700, exist_ok=True)
     env = {
         **local_aws.env(),
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws" / "credentials"),
         "AWS_CONFIG_FILE": str(tmp_path / "aws" / "config"),
+        "HOME": str(home),
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -77,6 +128,59 @@ def private_cache(home: Path) -> dict[str, str]:
     any of whose parents others may write (as /tmp, where pytest's directories live), up to
     the home directory."""
     return {"HOME": str(home), "IAM_SUDO_CACHE_DIR": str(home / "cache")}
+
+
+@dataclass
+class AwsHome:
+    """The user's home of one test: the AWS config and shared credentials files that
+    ``aws_env`` names (not written yet) and a private credential cache."""
+
+    home: Path
+    config: Path
+    credentials: Path
+    #: ``aws_env`` with this home and its cache.
+    env: dict[str, str]
+
+    def write_config(self, text: str) -> Path:
+        self.config.parent.mkdir(parents=True, exist_ok=True)
+        self.config.write_text(text)
+        return self.config
+
+    def write_credentials(self, text: str) -> Path:
+        self.credentials.parent.mkdir(parents=True, exist_ok=True)
+        self.credentials.write_text(text)
+        return self.credentials
+
+
+@pytest.fixture
+def aws_home(aws_env: dict[str, str], tmp_path: Path) -> AwsHome:
+    """The test's AWS files and a private cache, in the environment of ``aws_env``."""
+    return AwsHome(
+        tmp_path,
+        Path(aws_env["AWS_CONFIG_FILE"]),
+        Path(aws_env["AWS_SHARED_CREDENTIALS_FILE"]),
+        {**aws_env, **private_cache(tmp_path)},
+    )
+
+
+@pytest.fixture
+def loopback() -> Iterator[Callable[[type[http.server.BaseHTTPRequestHandler]], str]]:
+    """``serve(Handler)``: an HTTP server of that handler on 127.0.0.1 for the test; its URL.
+
+    Each server answers from threads of its own and is shut down when the test ends.
+    """
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def serve(handler: type[http.server.BaseHTTPRequestHandler]) -> str:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture
@@ -92,19 +196,98 @@ def credentials_file(aws_env: dict[str, str]) -> Path:
 
 @pytest.fixture
 def cli(aws_env: dict[str, str]) -> Any:
-    """Run `python -m iam_sudo ARGS` as a user would, in the test's environment."""
+    """Run `iam-sudo ARGS` as a user would, in the test's environment (see :func:`run_cli`)."""
 
-    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "iam_sudo", *args],
-            env=aws_env if env is None else env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+    def run(
+        *args: str, env: dict[str, str] | None = None, process: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        return run_cli(*args, env=aws_env if env is None else env, process=process)
 
     return run
+
+
+def run_cli(
+    *args: str, env: Mapping[str, str], process: bool = False, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`iam-sudo ARGS` with exactly ``env``, as `python -m iam_sudo ARGS` would run it.
+
+    In this process by default (as click's CliRunner, but at the file descriptors, so that
+    the output of a command iam-sudo runs is captured as a shell would see it): no
+    interpreter start and no SDK import per run. ``process=True`` for what needs a process
+    of its own: signals, a terminal, imports counted from a cold start, a timeout. Inside a
+    running event loop (asyncio.run cannot nest) the run is a process too.
+    """
+    if not process:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return _run_in_process(list(args), env)
+    return subprocess.run(
+        [sys.executable, "-m", "iam_sudo", *args],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _run_in_process(args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    from iam_sudo import __main__ as entry
+
+    logger = logging.getLogger("iam_sudo")
+    saved_log = (list(logger.handlers), logger.level)
+    saved_env, saved_argv = dict(os.environ), sys.argv
+    saved_streams = (sys.stdin, sys.stdout, sys.stderr)
+    for stream in saved_streams[1:]:
+        stream.flush()
+    saved_fds = [os.dup(fd) for fd in (0, 1, 2)]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        null = os.open(os.devnull, os.O_RDONLY)
+        for source, fd in ((null, 0), (out.fileno(), 1), (err.fileno(), 2)):
+            os.dup2(source, fd)
+        os.close(null)
+        # As a process's: stdout block-buffered on a pipe, stderr line-buffered.
+        sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
+        sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8")
+        sys.stderr = io.TextIOWrapper(
+            io.FileIO(2, "w", closefd=False),
+            encoding="utf-8",
+            errors="backslashreplace",
+            line_buffering=True,
+        )
+        # moto may run in this process (devtools.enforced) and reads its MOTO_* settings
+        # from the environment when it creates an account's backend.
+        os.environ.clear()
+        os.environ.update({k: v for k, v in saved_env.items() if k.startswith("MOTO_")}, **env)
+        sys.argv = [entry.__file__, *args]
+        code: int = 0
+        try:
+            entry.main()
+        except SystemExit as exit_:
+            if isinstance(exit_.code, str):
+                print(exit_.code, file=sys.stderr)
+            code = 1 if isinstance(exit_.code, str) else exit_.code or 0
+        except Exception:
+            traceback.print_exc()
+            code = 1
+        finally:
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+            sys.stdin, sys.stdout, sys.stderr = saved_streams
+            for fd, saved in enumerate(saved_fds):
+                os.dup2(saved, fd)
+                os.close(saved)
+            sys.argv = saved_argv
+            os.environ.clear()
+            os.environ.update(saved_env)
+            logger.handlers[:] = saved_log[0]
+            logger.setLevel(saved_log[1])
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(
+            ["iam-sudo", *args], code, out.read().decode(), err.read().decode()
+        )
 
 
 @pytest.fixture(scope="session")

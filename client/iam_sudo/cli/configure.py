@@ -11,10 +11,8 @@ from typing import Any
 
 import asyncclick as click
 
+from ..core.defaults import DEFAULT_DURATION_SECONDS
 from ..core.exceptions import IamSudoError
-from ..core.session import DEFAULT_DURATION_SECONDS
-from ..settings.config import DEFAULT_PROFILE
-from ..settings.credentials import write_process_profile
 from . import options as options
 
 
@@ -22,7 +20,10 @@ def command(assume: click.Command, simulate: click.Command) -> click.Command:
     """The ``configure`` command, for these ``assume`` and ``simulate`` commands."""
     commands = {"assume": assume, "simulate": simulate}
 
-    @click.command(context_settings=options.COMMAND_SETTINGS)
+    @click.command(
+        context_settings=options.COMMAND_SETTINGS,
+        short_help="Make an AWS profile get its credentials from iam-sudo.",
+    )
     @click.option(
         "--source-profile",
         metavar="PROFILE",
@@ -88,9 +89,9 @@ def command(assume: click.Command, simulate: click.Command) -> click.Command:
             )
         _check_configurable(arguments[0], params, source_profile)
         line = process_line(self_command(), profile, source_profile, arguments)
-        if source_profile is not None and source_profile != DEFAULT_PROFILE:
-            from ..settings.config import check_profile_exists
+        from ..settings.config import DEFAULT_PROFILE, check_profile_exists
 
+        if source_profile is not None and source_profile != DEFAULT_PROFILE:
             check_profile_exists(source_profile)  # else every use of the profile fails
         from ..settings.config import profile_in_effect, read_config, region
 
@@ -98,6 +99,8 @@ def command(assume: click.Command, simulate: click.Command) -> click.Command:
         source = source_profile or profile_in_effect()
         found = region(profile=source)
         added = found if found and not read_config().profile(profile).get("region") else None
+        from ..settings.credentials import write_process_profile
+
         path = write_process_profile(profile, line, region=found)
         click.echo(f"iam-sudo: profile {profile} in {path} now runs: {line}", err=True)
         if added:

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import asyncclick as click
 
+from ..core.defaults import DEFAULT_DURATION_SECONDS
 from ..core.exceptions import IamSudoError
-from ..core.session import DEFAULT_DURATION_SECONDS
 from . import credential_process, sources
 from . import options as options
 
@@ -224,8 +224,17 @@ def _console_region() -> str:
 
 def command(simulate: click.Command, assume: click.Command) -> click.Command:
     """The ``console`` command, with ``simulate``'s and ``assume``'s role options."""
+    import copy
+
     params = [
         *_reused_options(simulate, _CONSOLE_SIMULATE_OPTIONS),
         *_reused_options(assume, _CONSOLE_ASSUME_OPTIONS),
     ]
-    return click.command("console", params=params)(_console)
+    for index, param in enumerate(params):
+        if param.name == "role_name" and isinstance(param, click.Option):
+            # simulate's own option (a part of a name), which --assume reads as assume does.
+            params[index] = param = copy.copy(param)
+            param.help = "Role to simulate: a part of its name (--assume: a name or an ARN)."
+    return click.command("console", params=params, short_help="Open the AWS console as the role.")(
+        _console
+    )

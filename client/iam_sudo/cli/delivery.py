@@ -9,10 +9,10 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..core.exceptions import CredentialsFileError
-from ..settings.credentials import Credentials, add_profile_region, handover, write_profile
 from .formats import render, unsets
 
 if TYPE_CHECKING:
+    from ..settings.credentials import Credentials
     from .recording import Recording
 
 log = logging.getLogger("iam_sudo")
@@ -44,6 +44,8 @@ def deliver(
         # profile or an environment without that source has none, or another. (Not for
         # `process`: the SDK running it has its profile's region.)
         region = resolved_region()
+    from ..settings.credentials import handover, write_profile
+
     if format_name:
         # Nothing but the credentials on stdout: scripts and SDKs read it. As bytes, with
         # the format's own line ends: a text-mode stdout on Windows would add a \r to every
@@ -88,6 +90,8 @@ def deliver(
 
 def _give_region(profile: str, region: str) -> None:
     """Give a saved profile ``region`` if it has none; say so, or why it could not be."""
+    from ..settings.credentials import add_profile_region
+
     try:
         added = add_profile_region(profile, region)
     except CredentialsFileError as error:

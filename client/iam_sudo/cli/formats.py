@@ -19,8 +19,10 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ..settings.credentials import Credentials
+if TYPE_CHECKING:
+    from ..settings.credentials import Credentials
 
 
 @dataclass(frozen=True)

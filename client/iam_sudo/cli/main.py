@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncclick as click
 
+from ..core.defaults import DEFAULT_DURATION_SECONDS
 from ..core.exceptions import IamSudoError
-from ..core.session import DEFAULT_DURATION_SECONDS
 from . import configure as cli_configure
 from . import console as cli_console
 from . import credential_process, options, sources
@@ -78,9 +78,10 @@ def _with_next_step(error: IamSudoError) -> str:
 def cli(verbose: bool, source_profile: str | None) -> None:
     """Get credentials of a real or a simulated IAM role.
 
-    Credentials go to a profile in the shared credentials file (--profile), to a command
-    run with them (CMD...), or both. AWS settings come from the usual places: AWS_PROFILE,
-    AWS_REGION, AWS_ENDPOINT_URL and friends.
+    `assume` and `simulate` give the credentials to a command run with them (CMD...), a
+    profile in the shared credentials file (--profile), stdout (--format) or a command
+    through an ECS credentials endpoint (--ecs-server). AWS settings come from the usual
+    places: AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL and friends.
     """
     # Only our own logger: botocore's INFO lines are noise to a user.
     if not log.handlers:
@@ -148,8 +149,9 @@ async def assume(
       iam-sudo assume --role-name Admin --mfa-serial arn:aws:iam::123456789012:mfa/me \\
         --format env
     """
-    options.require_destination(profile, cmd, format_name, ecs_server)
+    # --record first: without a command, its own message says what is missing.
     record_path = cli_recording.check_record(record_file, cmd)
+    options.require_destination(profile, cmd, format_name, ecs_server)
     mfa_serial, token_code = await options.assume_mfa(
         mfa_serial, token_code, external_id, session_name, unattended=format_name == "process"
     )
@@ -283,14 +285,14 @@ async def simulate(
       iam-sudo simulate --local --role-name TaskRole \\
         --principal Service:ecs-tasks.amazonaws.com -- python app.py
     """
-    if dry_run:
-        if remote or profile or cmd or format_name:
-            raise click.UsageError(
-                "--dry-run goes with --local, without --profile, --format or a command"
-            )
-    else:
-        options.require_destination(profile, cmd, format_name, ecs_server)
+    if dry_run and (remote or profile or cmd or format_name):
+        raise click.UsageError(
+            "--dry-run goes with --local, without --profile, --format or a command"
+        )
+    # --record first: without a command, its own message says what is missing.
     record_path = cli_recording.check_record(record_file, cmd, dry_run)
+    if not dry_run:
+        options.require_destination(profile, cmd, format_name, ecs_server)
     if remote and duration != DEFAULT_DURATION_SECONDS:
         # The function assumes the base role from its own role: STS caps such chains at 1 hour.
         raise click.UsageError("--duration goes with --local; --remote credentials last 1 hour")
@@ -353,7 +355,7 @@ async def simulate(
     await ctx.aexit(deliver(credentials, profile, cmd, format_name, ecs_server, fetch, recording))
 
 
-@cli.command()
+@cli.command(short_help="List the roles you may simulate.")
 @options.principal
 @click.option(
     "--remote/--local",
@@ -396,6 +398,7 @@ async def roles(
         raise click.UsageError("give --account or --all-accounts, not both")
     if check_exact and (account or all_accounts):
         raise click.UsageError("--exact reads this account's base role: drop --account")
+    options.check_unattended(None, ecs_server=False)  # without a terminal: no MFA prompt
     narrowings: dict[str, list[str]] = {}
     async with sources.client() as sudo:
         if remote:
@@ -448,7 +451,7 @@ async def prune(dry_run: bool, account: str | None) -> None:
     with your credentials and deletes the iam-sudo policies none of them needs; it never
     touches other policies. A simulation re-creates a deleted policy when it needs it.
     """
-
+    options.check_unattended(None, ecs_server=False)  # without a terminal: no MFA prompt
     async with sources.client() as sudo:
         arns = await sudo.prune_policies(dry_run=dry_run, account=account)
     for arn in arns:

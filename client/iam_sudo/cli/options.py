@@ -12,9 +12,8 @@ from typing import Any, TypeVar
 
 import asyncclick as click
 
+from ..core.defaults import DEFAULT_DURATION_SECONDS, DEFAULT_FUNCTION_NAME
 from ..core.exceptions import IamSudoError
-from ..core.session import DEFAULT_DURATION_SECONDS
-from ..steps.remote import DEFAULT_FUNCTION_NAME
 from .formats import FORMATS
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -330,8 +329,10 @@ def check_unattended(
     """Refuse, before anything starts, a run that would wait on an MFA prompt no one sees.
 
     Unattended: printing for a credential_process (``--format process``; without a
-    ``command`` to hand it on to, stdin is then emptied), and an ECS endpoint that renews
-    the credentials while the command holds the terminal. See
+    ``command`` to hand it on to, stdin is then emptied), an ECS endpoint that renews
+    the credentials while the command holds the terminal, and any run without a terminal
+    (CI, cron, ``setsid``): botocore's getpass would read the code from an empty or silent
+    stdin, failing in several lines or waiting for ever. See
     :func:`iam_sudo.settings.unattended.check_unattended`. Raises :class:`click.UsageError`.
     """
     if format_name == "process":
@@ -340,6 +341,8 @@ def check_unattended(
             _detach_stdin()
     elif ecs_server and refreshes:
         where = "while --ecs-server renews the credentials"
+    elif not _on_a_terminal():
+        where = "without a terminal"
     else:
         return
     from ..settings.unattended import check_unattended as check
@@ -348,6 +351,22 @@ def check_unattended(
         check(where)
     except IamSudoError as error:
         raise click.UsageError(str(error)) from None
+
+
+def _on_a_terminal() -> bool:
+    """Whether an MFA prompt could reach a person: as getpass asks, on the controlling
+    terminal (``/dev/tty``), else on stdin if it is one. Not POSIX: assumed so (getpass
+    asks the Windows console)."""
+    import os
+
+    if sys.stdin.isatty() or os.name != "posix":
+        return True
+    try:
+        terminal = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return False
+    os.close(terminal)
+    return True
 
 
 def _detach_stdin() -> None:

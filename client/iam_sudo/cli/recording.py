@@ -126,7 +126,7 @@ def simulated(sessions: list[Any]) -> Callable[[Run, Credentials], Run]:
     return complete
 
 
-@click.command()
+@click.command(short_help="Report a --record run: used, denied and why, unused.")
 @click.argument("record_file", metavar="FILE", type=click.Path(dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document, for scripts.")
 @click.option(
@@ -173,6 +173,13 @@ async def report(record_file: str, as_json: bool, as_policy: bool) -> None:
         click.echo(json.dumps(document, indent=2))
         for note in notes:
             click.echo(f"iam-sudo: {note}", err=True)
+        if not document["Statement"]:
+            # Valid JSON for scripts, but no policy IAM (or --add-policy) accepts: say so.
+            click.echo(
+                "iam-sudo: no call was denied for lack of the role's permissions: the policy "
+                "has no statement, nothing to add",
+                err=True,
+            )
         return
     if as_json:
         click.echo(json.dumps(built.to_json(), indent=2))

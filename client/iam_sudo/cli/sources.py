@@ -12,15 +12,15 @@ import os
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from ..settings.credentials import Credentials
-from ..steps.remote import DEFAULT_FUNCTION_NAME
+from ..core.defaults import DEFAULT_FUNCTION_NAME
 
 if TYPE_CHECKING:
     from ..client import IamSudo
     from ..core.simulated import SimulatedSession
+    from ..settings.credentials import Credentials
 
 log = logging.getLogger("iam_sudo")
-Fetch = Callable[[], Coroutine[Any, Any, Credentials]]
+Fetch = Callable[[], Coroutine[Any, Any, "Credentials"]]
 
 
 def client() -> IamSudo:

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .arn import is_account_id
+from .defaults import DEFAULT_PORT as DEFAULT_PORT
+from .defaults import SETUPS as SETUPS
 from .exceptions import RequestError
 from .principal import Principal
 
@@ -320,6 +322,7 @@ def override(
     ``sidecar`` attach each service to the ``iam-sudo`` network besides its own networks.
     """
     warnings: list[str] = []
+    off_host: list[str] = []  # services a loopback or custom address does not reach
     out: dict[str, Any] = {}
     for spec in specs:
         base = services.get(spec.name)
@@ -328,17 +331,9 @@ def override(
             "env_file": [env_files[spec.name]],
             "volumes": [f"{token_dirs[spec.name]}:{token_dirs[spec.name]}:ro"],
         }
-        if reach.mode == "custom":
-            warnings.append(
-                f"service {spec.name}: SDKs accept a plain-http container endpoint only on "
-                f"loopback or ECS's addresses, not {reach.host} (docs/serve.md)"
-            )
-        elif reach.mode == "loopback":
-            if base.get("network_mode") != "host":
-                warnings.append(
-                    f"service {spec.name}: with the server on loopback only host processes and "
-                    "services with network_mode: host reach the server (docs/serve.md)"
-                )
+        if reach.mode in ("custom", "loopback"):
+            if reach.mode == "custom" or base.get("network_mode") != "host":
+                off_host.append(spec.name)
         elif "network_mode" in base:
             warnings.append(
                 f"service {spec.name}: has network_mode {base['network_mode']}; it cannot "
@@ -353,6 +348,15 @@ def override(
             if reach.mode == "sidecar":
                 entry["depends_on"] = [SIDECAR]
         out[spec.name] = entry
+    if off_host:  # one line for every service with the same reason, not one each
+        named = f"service{'s' if len(off_host) > 1 else ''} {', '.join(off_host)}"
+        warnings.append(
+            f"{named}: SDKs accept a plain-http container endpoint only on loopback or "
+            f"ECS's addresses, not {reach.host} (docs/serve.md)"
+            if reach.mode == "custom"
+            else f"{named}: with the server on loopback only host processes and services "
+            "with network_mode: host reach the server (docs/serve.md)"
+        )
     document: dict[str, Any] = {"services": out}
     if reach.mode in ("link-local", "sidecar"):
         ipam: dict[str, Any] = {"subnet": LINK_LOCAL_SUBNET}
@@ -371,10 +375,6 @@ def override(
                 "restart": "unless-stopped",
             }
     return document, warnings
-
-
-SETUPS = ("link-local", "sidecar", "host")
-DEFAULT_PORT = 9911
 
 
 def default_setup(platform: str) -> str:

@@ -77,6 +77,13 @@ def check_role_reference(name_or_arn: str) -> None:
                 "use arn:<partition>:iam::<account>:role/<name> or a bare role name"
             )
     elif not ROLE_NAME.fullmatch(name_or_arn):
+        path, _, last = name_or_arn.rpartition("/")
+        if path and ROLE_NAME.fullmatch(last):
+            # A role at a path (/app/Admin): IAM names it without the path.
+            raise InvalidRequest(
+                f"{bounded(name_or_arn)} is not a valid IAM role name: a role's name has no "
+                f"path; use {last} (the name alone) or the role's ARN"
+            )
         raise InvalidRequest(
             f"{bounded(name_or_arn)} is not a valid IAM role name; "
             "use up to 64 letters, digits and +=,.@_- or a role ARN"

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 from .arn import EXTERNAL_ID, NOT_SESSION_NAME_CHARACTER, SESSION_NAME, account_of, partition_of
 from .conditions import Rewrite, Target, rewrite
+from .defaults import DEFAULT_DURATION_SECONDS as DEFAULT_DURATION_SECONDS
 from .documents import statement_list
 from .exceptions import InvalidRequest, UnsupportedRole
 from .fitting import (
@@ -22,7 +23,6 @@ from .partitions import NAME_PATTERN
 from .text import bounded
 
 MAX_SESSION_NAME_CHARS = 64
-DEFAULT_DURATION_SECONDS = 3600
 # STS's session tag limits.
 MAX_TAGS = 50
 MAX_TAG_KEY_CHARS = 128

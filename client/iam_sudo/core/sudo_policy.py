@@ -49,17 +49,25 @@ RULES = "rules"
 # A 12-digit account id glob: digits, * and ?; without *, exactly 12 characters.
 _ACCOUNT_GLOB = re.compile(r"[0-9?*]+")
 
-# Every partition's roles (arn:aws:, arn:aws-us-gov:, arn:aws-cn:, ...): the client's
-# default assumes no partition; roles iam-sudo deploys for other duties stay refused.
-DEFAULT_POLICY_YAML = f"""\
-allowed-role-names:
-  - "*"
-allowed-principals:
-  - "*": "*"
-allowed-base-roles:
-  - "{ANY_ROLE_GLOB}"
-allowed-added-policies: true
-"""
+# The client's default, as a document: parsing it needs no YAML parser (imported only for a
+# policy the user gives), which keeps `simulate --local`'s start-up short. Every
+# partition's roles (arn:aws:, arn:aws-us-gov:, arn:aws-cn:, ...): the client's default
+# assumes no partition; roles iam-sudo deploys for other duties stay refused.
+DEFAULT_POLICY: dict[str, Any] = {
+    "allowed-role-names": ["*"],
+    "allowed-principals": [{"*": "*"}],
+    "allowed-base-roles": [ANY_ROLE_GLOB],
+    "allowed-added-policies": True,
+}
+
+
+def __getattr__(name: str) -> str:
+    """``DEFAULT_POLICY_YAML``: the default as YAML text, made when asked for."""
+    if name == "DEFAULT_POLICY_YAML":
+        import yaml
+
+        return str(yaml.safe_dump(DEFAULT_POLICY, sort_keys=False))
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # A sudo policy is a few lines: these bounds make a hostile one fail fast and small.
@@ -420,7 +428,7 @@ class SudoPolicy:
     @classmethod
     def default(cls) -> SudoPolicy:
         """The client's default: every role name, principal and base role is allowed."""
-        return cls.from_yaml(DEFAULT_POLICY_YAML)
+        return cls.from_document(DEFAULT_POLICY)
 
     @property
     def allowed_role_names(self) -> tuple[str, ...]:

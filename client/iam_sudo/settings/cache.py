@@ -22,7 +22,6 @@ This module is on the cold path of a cache hit: it imports no AWS SDK and sends 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import hashlib
@@ -381,12 +380,75 @@ async def lock(path: Path, wait_seconds: float = LOCK_TIMEOUT) -> AsyncIterator[
                     f"{_files.lock_holder(fd)} for more than {wait_seconds:g} s; wait for it, "
                     "stop it, or use --no-cache"
                 )
-            await asyncio.sleep(_LOCK_POLL)
+            await _sleep(_LOCK_POLL)
         _files.mark_holder(fd)
         _files._remove_stale_temps(path)  # a crashed writer's temporary files
         yield
     finally:
         os.close(fd)
+
+
+async def _sleep(seconds: float) -> None:
+    import asyncio  # here: a hit answered before the CLI starts imports no event loop
+
+    await asyncio.sleep(seconds)
+
+
+def _argv_key(argv: Sequence[str], environ: Mapping[str, str]) -> str:
+    """The name of the record (``<hash>.argv``, beside the ``<key>.json`` entries) of a
+    command line as typed, in this environment: every AWS and iam-sudo
+    variable (hashed with the rest) and the identity of iam-sudo's own credentials. The
+    same command line with the same settings parses to the same request."""
+    settings = sorted((k, v) for k, v in environ.items() if k.startswith(("AWS_", "IAM_SUDO_")))
+    material = json.dumps(
+        [_KEY_VERSION, "argv", list(argv), settings, credentials_identity(environ)],
+        sort_keys=True,
+    )
+    return hashlib.sha256(material.encode()).hexdigest() + ".argv"
+
+
+def remember(argv: Sequence[str], started: Mapping[str, str], arguments: Sequence[str]) -> None:
+    """Record that the command line ``argv``, run in the environment ``started``, asks for
+    the entry that ``arguments`` key in this process's environment now (:func:`obtain`'s):
+    :func:`recall` answers it again before the CLI starts. Call it only for a command line
+    whose whole output is that entry's answer. Best effort: where the cache cannot be used
+    nothing is recorded.
+    """
+    if sys.platform == "win32":
+        return
+    try:
+        directory = secure_directory(cache_dir(os.environ), os.environ)
+        key = cache_key(arguments, os.environ)
+        alias = _argv_key(argv, started)
+        write(directory / alias, json.dumps({_KEY_FIELD: key}))
+    except (ConfigurationError, OSError, RuntimeError):
+        return
+
+
+def recall(
+    argv: Sequence[str], environ: Mapping[str, str] | None = None, now: Instant | None = None
+) -> Credentials | None:
+    """The credentials :func:`remember` recorded for ``argv`` in this very environment, if
+    their entry is still a hit (:func:`read`); else None, never an error (the CLI decides).
+    Creates nothing: no cache directory, no lock."""
+    environ = os.environ if environ is None else environ
+    if sys.platform == "win32":
+        return None
+    try:
+        directory = cache_dir(environ)
+        if not directory.is_dir():
+            return None
+        directory = secure_directory(directory, environ)
+        fd = _open_own(directory / _argv_key(argv, environ), os.O_RDONLY)
+        if fd is None:
+            return None
+        with os.fdopen(fd, "rb") as file:
+            key = json.loads(file.read(_MAX_ENTRY_BYTES))[_KEY_FIELD]
+    except (ConfigurationError, OSError, RuntimeError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(key, str) or len(key) != 64 or not key.isalnum():
+        return None
+    return read(directory / f"{key}.json", now, key)
 
 
 def _without_cache(reason: object) -> None:

@@ -8,7 +8,7 @@ the same time: for a full name or an ARN this saves a round, for a part of a nam
 two requests that find nothing. For another caller (the function) the sudo policy decides
 first, so nothing of a role it may not see is read.
 
-Cancellation rules, each tested on its own (tests/test_lookup.py):
+Cancellation rules, each tested on its own (tests/unit/test_lookup.py):
 
 - a lookup that no longer needs the listing stops waiting for it; the shared listing
   itself is cancelled only when no other lookup is in flight;

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..aws.caller import CallerProof, deployment_audience, needs_caller_account
+from ..core.defaults import DEFAULT_FUNCTION_NAME as DEFAULT_FUNCTION_NAME
 from ..core.drafts import Draft, drafts_from_event
 from ..core.exceptions import InvalidRequest, RemoteError
 from ..core.principal import Principal
@@ -19,7 +20,6 @@ from .spokes import check_account
 if TYPE_CHECKING:
     from ..aws.iam_reader import IamReader
 
-DEFAULT_FUNCTION_NAME = "iam-sudo"
 MAX_FIELD_CHARS = 512
 _FIELDS = ("role_name", "principal", "base_role", "account")
 _FLAGS = ("exact",)
