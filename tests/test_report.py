@@ -332,3 +332,18 @@ def test_a_damaged_record_is_one_clear_error(text: str) -> None:
     message = str(raised.value)
     assert "run.json" in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 100_000,
+        '{"RecordVersion": 1, "Run": ' + "{" * 50_000,
+        '{"RecordVersion": 1, "Calls": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    ],
+)
+def test_a_deeply_nested_record_is_one_clear_error_not_a_traceback(text: str) -> None:
+    with pytest.raises(RecordError) as raised:
+        loads(text, "the record run.json")
+    assert "run.json" in str(raised.value)
+    assert "\n" not in str(raised.value)

@@ -154,8 +154,9 @@ async def report(record_file: str, as_json: bool, as_policy: bool) -> None:
 
     if as_json and as_policy:
         raise click.UsageError("give --json or --policy, not both")
+    path = Path(record_file).expanduser()
     try:
-        path, text = _read(record_file)
+        text = _read(path)
     except (OSError, UnicodeDecodeError) as error:
         raise RecordError(f"cannot read the record {path}: {error}") from None
     if text is None:
@@ -180,9 +181,8 @@ async def report(record_file: str, as_json: bool, as_policy: bool) -> None:
     click.echo(reporting.table(built), nl=False)
 
 
-def _read(record_file: str) -> tuple[Path, str | None]:
-    """The record's path and text (None if there is no such file); a few KB, read at once."""
+def _read(path: Path) -> str | None:
+    """The record's text (None if there is no such file); a few KB, read at once."""
     from ..settings import files
 
-    path = Path(record_file).expanduser()
-    return path, (files.read_text(path) if path.exists() else None)
+    return files.read_text(path) if path.exists() else None

@@ -264,6 +264,11 @@ def loads(text: str, source: str = "the record") -> Record:
             f"{source} is not a readable iam-sudo record (damaged or truncated JSON: "
             f"{error.msg} at line {error.lineno}); record the run again"
         ) from None
+    except RecursionError:
+        # json's decoder recurses per nesting level: a hostile file nests deeper than the stack.
+        raise RecordError(
+            f"{source} is not an iam-sudo record (JSON nested too deeply); record the run again"
+        ) from None
     if not isinstance(document, dict) or "RecordVersion" not in document:
         raise RecordError(f"{source} is not an iam-sudo record (no RecordVersion)")
     if document["RecordVersion"] != RECORD_VERSION:
