@@ -150,3 +150,37 @@ def test_the_function_serves_drafts_only_where_the_callers_rule_allows_them() ->
 
 def test_locally_your_own_default_policy_allows_drafts() -> None:
     SudoPolicy.default().check(ROLE, BASE, added_policies=True)
+
+
+def _alias_bomb() -> str:
+    """A policy whose Condition value is a "billion laughs": 10**9 strings once expanded."""
+    lines = [
+        'Version: "2012-10-17"',
+        "Statement:",
+        "- Effect: Allow",
+        "  Action: s3:GetObject",
+        '  Resource: "*"',
+        "  Condition:",
+        "    StringEquals:",
+        "      k0: &a0 [x, x, x, x, x, x, x, x, x, x]",
+    ]
+    for level in range(1, 9):
+        lines.append(f"      k{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 10)}]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (_alias_bomb(), "anchors and aliases"),
+        ("[" * 50_000, "nested"),
+        ("a: " + "[" * 50_000, "nested"),
+    ],
+)
+def test_a_hostile_draft_is_refused_in_one_line_without_expanding_it(text: str, says: str) -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        parse_draft("fix.yaml", text)
+    message = str(raised.value)
+    assert message.startswith("fix.yaml: ")
+    assert says in message
+    assert "\n" not in message

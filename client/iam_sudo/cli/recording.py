@@ -154,7 +154,7 @@ async def report(record_file: str, as_json: bool, as_policy: bool) -> None:
 
     if as_json and as_policy:
         raise click.UsageError("give --json or --policy, not both")
-    path = Path(record_file).expanduser()
+    path = _expand(record_file)
     try:
         text = _read(path)
     except (OSError, UnicodeDecodeError) as error:
@@ -179,6 +179,10 @@ async def report(record_file: str, as_json: bool, as_policy: bool) -> None:
         click.echo(json.dumps(built.to_json(), indent=2))
         return
     click.echo(reporting.table(built), nl=False)
+
+
+def _expand(record_file: str) -> Path:
+    return Path(record_file).expanduser()
 
 
 def _read(path: Path) -> str | None:

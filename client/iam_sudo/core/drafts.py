@@ -122,18 +122,37 @@ def parse_draft(name: str, text: str) -> Draft:
     :class:`InvalidRequest` naming ``name`` and what is wrong."""
     if len(text) > 4 * MAX_DRAFT_CHARS:
         raise InvalidRequest(f"{name}: larger than a policy document can be")
-    try:
-        document: object = json.loads(text)
-    except ValueError:
-        import yaml
+    return Draft(_check_name(name), check_document(name, load_document(name, text)))
 
-        try:
-            document = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            raise InvalidRequest(f"{name}: neither JSON nor YAML{where}") from None
-    return Draft(_check_name(name), check_document(name, document))
+
+def load_document(name: str, text: str, loader: Any = None) -> object:
+    """``text`` parsed as JSON, else as YAML with the sudo policy's hardened loader (or
+    ``loader``, a subclass of it): no anchors or aliases (a "billion laughs" would expand
+    into gigabytes when the document is serialised), no duplicate keys, bounded nesting.
+    Raises :class:`InvalidRequest` naming ``name``, in one line."""
+    import yaml
+
+    from .exceptions import InvalidSudoPolicy
+    from .sudo_policy import _loader
+
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    except RecursionError:
+        raise InvalidRequest(f"{name}: nested too deeply to be a policy document") from None
+    try:
+        return yaml.load(text, Loader=loader or _loader())  # noqa: S506 (a SafeLoader subclass)
+    except InvalidSudoPolicy as error:
+        # The loader's words are the sudo policy's: keep what it found, name this file.
+        found = str(error).removeprefix("invalid sudo policy: ")
+        raise InvalidRequest(f"{name}: {found}") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InvalidRequest(f"{name}: neither JSON nor YAML{where}") from None
+    except RecursionError:
+        raise InvalidRequest(f"{name}: nested too deeply to be a policy document") from None
 
 
 def drafts_from_event(value: object) -> tuple[Draft, ...]:
