@@ -8,6 +8,7 @@ Denied", and moto's "User: ... is not authorized to perform: ACTION" without a r
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -347,3 +348,28 @@ def test_a_deeply_nested_record_is_one_clear_error_not_a_traceback(text: str) ->
         loads(text, "the record run.json")
     assert "run.json" in str(raised.value)
     assert "\n" not in str(raised.value)
+
+
+def test_the_fix_grants_only_the_action_aws_named_denied_not_what_the_record_lists() -> None:
+    # A hand-edited (or hostile) record: the message names sqs:SendMessage, the Actions list
+    # wildcards and an action nobody saw denied. --policy grants what AWS said was denied.
+    call = replace(
+        denied(
+            "sqs:SendMessage",
+            QUEUE,
+            "because no session policy allows the sqs:SendMessage action",
+        ),
+        actions=("sqs:SendMessage", "sqs:*", "iam:PassRole", "*"),
+    )
+    document, _ = fix_policy(build(Record(LOCAL, (call,))), {"sqs:SendMessage": ["queue"]}.get)
+    assert document["Statement"] == [
+        {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": QUEUE}
+    ]
+
+
+@pytest.mark.parametrize("action", ["s3:*", "s3:Get*", "s3:GetObjec?"])
+def test_a_denial_naming_a_wildcard_action_is_never_granted_as_one(action: str) -> None:
+    call = denied(action, None, f"because no session policy allows the {action} action")
+    document, notes = fix_policy(build(Record(LOCAL, (call,))), lambda _: [])
+    assert document["Statement"] == []
+    assert "wildcard" in notes[0]

@@ -56,7 +56,8 @@ _TYPES: tuple[tuple[str, PolicyType], ...] = (
 
 _HEAD = re.compile(
     r"(?:User|Principal)?:?\s*(?P<principal>\S+)\s+is not authorized to perform:?\s+"
-    r"(?P<action>[A-Za-z0-9-]+:[A-Za-z0-9*]+)",
+    # The action ends the word: "s3:GetObjec?" is garbled, not s3:GetObjec.
+    r"(?P<action>[A-Za-z0-9-]+:[A-Za-z0-9*?]+)(?=[\s.,;]|$)",
     re.IGNORECASE,
 )
 _RESOURCE = re.compile(r"\s+on resource:?\s+", re.IGNORECASE)
