@@ -495,6 +495,11 @@ class RecordingEndpoint:
             # A chunk or the body did not match its signature: AWS got an incomplete request.
             raise Refused(str(error), 400) from None
         except Exception as error:
+            # aiohttp wraps what the body's generator raised: a body that broke its own
+            # signature is the request's fault, not AWS's.
+            cause = _signature_error(error)
+            if cause is not None:
+                raise Refused(str(cause), 400) from None
             self._record_call(
                 identified, scope, 0, "IamSudoUpstreamUnreachable", str(error), _iso(when)
             )
@@ -529,18 +534,25 @@ class RecordingEndpoint:
                 trailer=payload_hash == sigv4.STREAMING_SIGNED_TRAILER,
             )
         digest = hashlib.sha256() if _is_hex(payload_hash) else None
+        # The last piece is held back until the whole body's hash is checked: raised
+        # before it is sent, the error leaves AWS with an incomplete request, never a
+        # complete body the signature does not cover.
+        held = b""
         async for data in request.content.iter_any():
             if digest is not None:
                 digest.update(data)
             if resigner is not None:
                 data = resigner.feed(data)
             if data:
-                yield data
+                if held:
+                    yield held
+                held = data
         if resigner is not None:
             resigner.close()
         if digest is not None and not hmac.compare_digest(digest.hexdigest(), payload_hash):
-            # Raised before the last byte is sent: AWS never gets a complete request.
             raise sigv4.SignatureError("the body does not match its signed SHA-256")
+        if held:
+            yield held
 
     async def _answer(
         self,
@@ -664,6 +676,17 @@ def _queue_urls_back(data: bytes, here: str, upstream: str) -> bytes:
         data = data.replace(form.encode(), origin.encode())
         data = data.replace(quote(form, safe="").encode(), quote(origin, safe="").encode())
     return data
+
+
+def _signature_error(error: BaseException) -> sigv4.SignatureError | None:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, sigv4.SignatureError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _is_hex(value: str) -> bool:

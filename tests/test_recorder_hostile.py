@@ -1,0 +1,124 @@
+"""The recording endpoint against requests crafted to misuse it.
+
+In process, no moto: a stand-in upstream (a plain HTTP server that keeps what it fully
+received) behind a :class:`RecordingEndpoint`, and requests signed by hand with botocore's
+SigV4 signers as the session's SDK would sign them, then altered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from iam_sudo.aws.recorder import RecordingEndpoint
+from iam_sudo.core.record import Run
+from iam_sudo.settings.credentials import Credentials
+
+SESSION = Credentials(
+    "ASIAEXAMPLESESSION01",
+    "session/secret+key/EXAMPLEKEY0123456789ab",
+    "IQoJb3JpZ2luX2VjEXAMPLESESSIONTOKEN/+=",
+    datetime.now(UTC) + timedelta(hours=1),
+)
+
+
+class Upstream(BaseHTTPRequestHandler):
+    """Keeps each request's body only if it arrived whole (as its Content-Length says)."""
+
+    protocol_version = "HTTP/1.1"
+    received: ClassVar[list[tuple[str, str, bytes]]] = []
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def _any(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if len(body) == length:
+            self.received.append((self.command, self.path, body))
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_PUT = do_POST = _any
+
+
+@pytest.fixture
+def upstream() -> Iterator[str]:
+    Upstream.received = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture
+def endpoint(
+    upstream: str, tmp_path: Path
+) -> Iterator[tuple[RecordingEndpoint, asyncio.AbstractEventLoop]]:
+    config = tmp_path / "config"
+    config.write_text("")
+    environ = {"AWS_CONFIG_FILE": str(config), "AWS_ENDPOINT_URL": upstream}
+    endpoint = RecordingEndpoint(
+        lambda: SESSION, Run("simulate", "local", None), None, environ=environ
+    )
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(endpoint.start())
+    yield endpoint, loop
+    loop.run_until_complete(endpoint.stop())
+    loop.close()
+
+
+def signed_s3(url: str, method: str, path: str, body: bytes, **query: str) -> Any:
+    """A request signed with the session's key as botocore's S3 client signs it."""
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials as BotoCredentials
+
+    target = url + path + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+    request = AWSRequest(method=method, url=target, data=body)
+    request.headers["X-Amz-Content-SHA256"] = hashlib.sha256(body).hexdigest()
+    boto = BotoCredentials(SESSION.access_key_id, SESSION.secret_access_key, SESSION.session_token)
+    S3SigV4Auth(boto, "s3", "us-east-1").add_auth(request)
+    return request
+
+
+async def send(method: str, url: str, headers: dict[str, str], body: bytes) -> int:
+    from aiohttp import ClientSession
+
+    async with (
+        ClientSession() as client,
+        client.request(
+            method, url, headers=headers, data=body, skip_auto_headers=("Content-Type",)
+        ) as answer,
+    ):
+        await answer.read()
+        return answer.status
+
+
+def test_a_body_that_does_not_match_its_signed_hash_never_reaches_aws_whole(
+    endpoint: tuple[RecordingEndpoint, asyncio.AbstractEventLoop],
+) -> None:
+    recorder, loop = endpoint
+    good = b"g" * 200_000
+    request = signed_s3(recorder.url, "PUT", "/bucket/key", good)
+    headers = dict(request.headers.items())
+    evil = b"e" * len(good)  # same length, another content: the signature covers its hash
+    status = loop.run_until_complete(send("PUT", request.url, headers, evil))
+    assert status >= 400
+    assert not [body for _, _, body in Upstream.received if body == evil]
+    assert [r.reason for r in recorder.record.refused] == [
+        "the body does not match its signed SHA-256"
+    ]
+    assert recorder.record.calls == ()  # refused, not "AWS unreachable"
+    # the same request with its own body goes through: the stand-in is not the reason
+    loop.run_until_complete(send("PUT", request.url, headers, good))
+    assert [body for _, _, body in Upstream.received] == [good]
