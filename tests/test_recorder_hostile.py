@@ -122,3 +122,33 @@ def test_a_body_that_does_not_match_its_signed_hash_never_reaches_aws_whole(
     # the same request with its own body goes through: the stand-in is not the reason
     loop.run_until_complete(send("PUT", request.url, headers, good))
     assert [body for _, _, body in Upstream.received] == [good]
+
+
+def presigned_s3(url: str, path: str, expires: int) -> str:
+    """A presigned GET URL, as ``generate_presigned_url`` makes it with the session's key."""
+    from botocore.auth import S3SigV4QueryAuth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials as BotoCredentials
+
+    request = AWSRequest(method="GET", url=url + path)
+    boto = BotoCredentials(SESSION.access_key_id, SESSION.secret_access_key, SESSION.session_token)
+    S3SigV4QueryAuth(boto, "s3", "us-east-1", expires=expires).add_auth(request)
+    return str(request.url)
+
+
+def test_a_presigned_url_is_refused_once_its_own_expiry_has_passed(
+    endpoint: tuple[RecordingEndpoint, asyncio.AbstractEventLoop],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # "Authenticating Requests: Using Query Parameters": X-Amz-Expires is how long the URL
+    # is valid, from X-Amz-Date. Re-signed fresh, an expired URL would live again.
+    import iam_sudo.aws.recorder as recorder_module
+
+    recorder, loop = endpoint
+    url = presigned_s3(recorder.url, "/bucket/key", expires=60)
+    assert loop.run_until_complete(send("GET", url, {}, b"")) == 200
+    later = datetime.now(UTC) + timedelta(seconds=120)
+    monkeypatch.setattr(recorder_module, "_now", lambda: later)
+    assert loop.run_until_complete(send("GET", url, {}, b"")) == 403
+    assert len(Upstream.received) == 1
+    assert "expired" in recorder.record.refused[-1].reason

@@ -29,6 +29,7 @@ STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 # AWS refuses a request whose X-Amz-Date is more than 15 minutes away from its clock
 # (the General Reference, "Elements of an AWS API request signature": RequestTimeTooSkewed).
 MAX_SKEW = timedelta(minutes=15)
+MAX_EXPIRES = 7 * 24 * 3600
 
 _AUTHORIZATION = re.compile(
     r"AWS4-HMAC-SHA256\s+Credential=(?P<credential>[^,\s]+)\s*,\s*"
@@ -76,6 +77,8 @@ class Signed:
     amz_date: str
     #: True when the signature is in the query string (a presigned URL).
     presigned: bool = False
+    #: A presigned URL's X-Amz-Expires: seconds it is valid from ``amz_date``.
+    expires: int | None = None
 
 
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
@@ -173,12 +176,18 @@ def parse_signed(headers: Mapping[str, str], raw_query: str) -> Signed:
     signed = tuple(query.get("X-Amz-SignedHeaders", "").split(";"))
     if "host" not in signed:
         raise SignatureError("the signature does not cover the Host header")
+    expires = query.get("X-Amz-Expires", "")
+    # "Authenticating Requests: Using Query Parameters" (S3 API Reference): 1 to 604800
+    # seconds (seven days).
+    if not expires.isdigit() or not 1 <= int(expires) <= MAX_EXPIRES:
+        raise SignatureError("the presigned URL's X-Amz-Expires is not 1 to 604800 seconds")
     return Signed(
         Scope.parse(query.get("X-Amz-Credential", "")),
         signed,
         signature,
         query.get("X-Amz-Date", ""),
         presigned=True,
+        expires=int(expires),
     )
 
 
@@ -208,6 +217,9 @@ def verify(
     without one. ``now`` bounds the request's age (:data:`MAX_SKEW`, as AWS does).
     """
     when = request_time(signed.amz_date)
+    if signed.expires is not None and now > when + timedelta(seconds=signed.expires):
+        # Re-signed fresh, an expired URL would be valid again: refuse it as AWS would.
+        raise SignatureError("the presigned URL has expired (X-Amz-Date + X-Amz-Expires)")
     if abs(now - when) > MAX_SKEW:
         raise SignatureError("the request's X-Amz-Date is more than 15 minutes from now")
     if signed.scope.date != signed.amz_date[:8]:
