@@ -152,3 +152,25 @@ def test_a_presigned_url_is_refused_once_its_own_expiry_has_passed(
     assert loop.run_until_complete(send("GET", url, {}, b"")) == 403
     assert len(Upstream.received) == 1
     assert "expired" in recorder.record.refused[-1].reason
+
+
+def test_no_secret_reaches_a_debug_log_or_the_record(
+    endpoint: tuple[RecordingEndpoint, asyncio.AbstractEventLoop],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    recorder, loop = endpoint
+    # signed here before the log is captured: botocore's own signer logs what it signs
+    request = signed_s3(recorder.url, "PUT", "/bucket/key", b"data")
+    url = presigned_s3(recorder.url, "/bucket/key", expires=60)
+    caplog.set_level(logging.DEBUG)
+    loop.run_until_complete(send("PUT", request.url, dict(request.headers.items()), b"data"))
+    loop.run_until_complete(send("GET", url, {}, b""))
+    signature = str(request.headers["Authorization"]).rpartition("Signature=")[2]
+    written = recorder.record.dumps()
+    for secret in (SESSION.secret_access_key, SESSION.session_token, signature):
+        assert secret not in caplog.text
+        assert secret not in written
+    assert "X-Amz-Signature" not in written
+    assert len(recorder.record.calls) == 2

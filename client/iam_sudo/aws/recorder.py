@@ -49,7 +49,7 @@ from urllib.parse import unquote
 from ..core import sigv4
 from ..core.denials import parse as parse_denial
 from ..core.record import Call, Record, Refusal, Run, message_text, outcome_of
-from ..core.redact import scrub
+from ..core.redact import protect_sdk_logs, scrub
 from ..core.text import bounded
 from ..settings import config, files
 from ..settings.credentials import Credentials
@@ -290,6 +290,10 @@ class RecordingEndpoint:
         """Bind 127.0.0.1 on a free port and serve; raises OSError if it cannot bind."""
         from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 
+        # The re-signing is botocore's signer, which logs the canonical request (the
+        # session's token among its headers) at DEBUG: filtered here too, since a cache
+        # hit or a library user may have created no AWS client that would have done it.
+        protect_sdk_logs()
         app = web.Application(client_max_size=MAX_HELD_BODY)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
