@@ -174,3 +174,27 @@ def test_no_secret_reaches_a_debug_log_or_the_record(
         assert secret not in written
     assert "X-Amz-Signature" not in written
     assert len(recorder.record.calls) == 2
+
+
+def test_record_never_overwrites_a_file_that_is_not_a_record(tmp_path: Path) -> None:
+    from iam_sudo.aws.recorder import record_path
+    from iam_sudo.core.exceptions import RecordError
+
+    script = tmp_path / "main.py"
+    script.write_text("print('my work')\n")
+    with pytest.raises(RecordError, match="not an iam-sudo record"):
+        record_path(script)
+    assert script.read_text() == "print('my work')\n"
+    # a record (or an empty file, or none) is replaced as before
+    old = tmp_path / "run.json"
+    old.write_text(a_record_text())
+    assert record_path(old) == old
+    (tmp_path / "empty.json").write_text("")
+    assert record_path(tmp_path / "empty.json") == tmp_path / "empty.json"
+    assert record_path(tmp_path / "new.json") == tmp_path / "new.json"
+
+
+def a_record_text() -> str:
+    from iam_sudo.core.record import Record
+
+    return Record(Run("simulate", "local", None)).dumps()

@@ -809,7 +809,23 @@ def record_path(path: str | os.PathLike[str]) -> Path:
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
         raise RecordError(f"--record {bounded(str(path))}: the folder {parent} does not exist")
+    if target.exists() and (not target.is_file() or not _is_record(target)):
+        # A mistyped --record (the script itself, a config file) would be replaced whole.
+        raise RecordError(
+            f"--record {bounded(str(path))} exists and is not an iam-sudo record: name a new "
+            "file, or remove it first"
+        )
     return target
+
+
+def _is_record(path: Path) -> bool:
+    """Empty, or begins as :meth:`Record.dumps` writes a record (RecordVersion first)."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(64)
+    except OSError:
+        return False
+    return not head.strip() or re.match(rb'\s*\{\s*"RecordVersion"\s*:', head) is not None
 
 
 def session_identity(credentials: Credentials) -> tuple[str, str] | None:
