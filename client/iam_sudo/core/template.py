@@ -54,12 +54,11 @@ def load_template(name: str, text: str) -> Mapping[str, Any]:
         raise InvalidRequest(f"{name}: larger than a CloudFormation template can be")
     import yaml
 
-    from .drafts import load_document
-    from .sudo_policy import _loader
+    from .drafts import json_loader, load_document
 
     # The drafts' hardened loader (no anchors or aliases, no duplicate keys, bounded
-    # nesting), with CloudFormation's short-form tags.
-    class Loader(_loader()):  # type: ignore[misc]
+    # nesting, dates kept as strings), with CloudFormation's short-form tags.
+    class Loader(json_loader()):  # type: ignore[misc]
         pass
 
     def tagged(loader: Any, suffix: str, node: Any) -> Any:
