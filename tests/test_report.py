@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -373,3 +374,25 @@ def test_a_denial_naming_a_wildcard_action_is_never_granted_as_one(action: str) 
     document, notes = fix_policy(build(Record(LOCAL, (call,))), lambda _: [])
     assert document["Statement"] == []
     assert "wildcard" in notes[0]
+
+
+def _with(change: Any) -> str:
+    document = record().to_json()
+    change(document)
+    return json.dumps(document)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        _with(lambda d: d["Run"]["SessionPolicies"][0]["Statement"].update(Action=5)),
+        _with(lambda d: d["Run"]["SessionPolicies"][0]["Statement"].update(Resource=[1])),
+        _with(lambda d: d["Run"]["SessionPolicies"][0]["Statement"].update(NotAction={})),
+        # a string where a list belongs: read as characters, "*" would cover every action
+        _with(lambda d: d["Run"].update(Findings=[{"Kind": "narrower", "Actions": "s3:*"}])),
+    ],
+)
+def test_a_record_with_values_of_the_wrong_type_is_one_clear_error(text: str) -> None:
+    with pytest.raises(RecordError) as raised:
+        build(loads(text, "the record run.json"))
+    assert "run.json" in str(raised.value)

@@ -192,12 +192,17 @@ class Run:
             if not isinstance(policies, list):
                 raise TypeError("SessionPolicies")
             sent = tuple(
-                SentStatement(_str(p["Policy"]), _int(p["Number"]), _dict(p["Statement"]))
+                SentStatement(_str(p["Policy"]), _int(p["Number"]), _statement(p["Statement"]))
                 for p in policies
             )
         findings = item["Findings"]
         if not isinstance(findings, list) or not all(isinstance(f, dict) for f in findings):
             raise TypeError("Findings")
+        for finding in findings:
+            # The report matches a denial's action against these: a string here would be
+            # read as its characters, and "*" covers every action.
+            if "Actions" in finding and finding["Actions"] is not None:
+                _strs(finding["Actions"])
         mode = item["Mode"]
         if mode not in ("local", "remote", "assume", "library"):
             raise ValueError("Mode")
@@ -321,6 +326,16 @@ def _strs(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise TypeError(f"expected a list, got {type(value).__name__}")
     return tuple(_str(v) for v in value)
+
+
+def _statement(value: Any) -> dict[str, Any]:
+    """A statement sent, whose actions and resources are a string or a list of strings
+    (what the report matches calls against)."""
+    statement = _dict(value)
+    for key in ("Action", "NotAction", "Resource", "NotResource"):
+        if key in statement and not isinstance(statement[key], str):
+            _strs(statement[key])
+    return statement
 
 
 def _dict(value: Any) -> dict[str, Any]:
