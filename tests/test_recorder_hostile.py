@@ -198,3 +198,17 @@ def a_record_text() -> str:
     from iam_sudo.core.record import Record
 
     return Record(Run("simulate", "local", None)).dumps()
+
+
+def test_an_unsigned_x_amz_header_is_refused_as_aws_refuses_it_not_signed_on_its_behalf(
+    endpoint: tuple[RecordingEndpoint, asyncio.AbstractEventLoop],
+) -> None:
+    # S3 API Reference, "Signature Calculations for the Authorization Header": every
+    # x-amz-* header of the request must be signed. Re-signed whole, a header added to
+    # the session's request by someone else would reach AWS signed.
+    recorder, loop = endpoint
+    request = signed_s3(recorder.url, "PUT", "/bucket/key", b"data")
+    headers = {**dict(request.headers.items()), "x-amz-acl": "public-read"}
+    assert loop.run_until_complete(send("PUT", request.url, headers, b"data")) == 403
+    assert Upstream.received == []
+    assert "x-amz-acl" in recorder.record.refused[-1].reason

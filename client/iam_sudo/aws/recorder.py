@@ -432,6 +432,16 @@ class RecordingEndpoint:
             )
         except sigv4.SignatureError as error:
             raise Refused(str(error)) from None
+        unsigned = sorted(
+            {k.lower() for k, _ in headers if k.lower().startswith("x-amz-")}
+            - set(signed.signed_headers)
+            # a presigned request's body hash header is dropped before forwarding
+            - ({"x-amz-content-sha256"} if signed.presigned else set())
+        )
+        if unsigned:
+            # AWS refuses an x-amz-* header the signature does not cover; the re-signing
+            # would cover it, so it must be refused here.
+            raise Refused(f"the header {bounded(unsigned[0], 60)} is not signed", 403)
         if payload_hash.startswith("STREAMING-AWS4-ECDSA"):
             raise Refused("SigV4a (ECDSA) chunk signing is not supported by the recorder", 400)
 
