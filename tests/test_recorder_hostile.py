@@ -30,6 +30,15 @@ SESSION = Credentials(
 )
 
 
+# AWS's validation errors quote the value they refused ("1 validation error detected:
+# Value '...' at '...' failed to satisfy constraint"): a password, a secret string.
+VALIDATION_ERROR = (
+    b"<Error><Code>ValidationException</Code><Message>1 validation error detected: Value "
+    b"'hunter2-Secret/Value' at 'secretString' failed to satisfy constraint: Member must "
+    b"have length less than or equal to 10</Message></Error>"
+)
+
+
 class Upstream(BaseHTTPRequestHandler):
     """Keeps each request's body only if it arrived whole (as its Content-Length says)."""
 
@@ -44,9 +53,11 @@ class Upstream(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         if len(body) == length:
             self.received.append((self.command, self.path, body))
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
+        answer = VALIDATION_ERROR if self.path.endswith("/validation") else b""
+        self.send_response(400 if answer else 200)
+        self.send_header("Content-Length", str(len(answer)))
         self.end_headers()
+        self.wfile.write(answer)
 
     do_GET = do_PUT = do_POST = _any
 
@@ -212,3 +223,18 @@ def test_an_unsigned_x_amz_header_is_refused_as_aws_refuses_it_not_signed_on_its
     assert loop.run_until_complete(send("PUT", request.url, headers, b"data")) == 403
     assert Upstream.received == []
     assert "x-amz-acl" in recorder.record.refused[-1].reason
+
+
+def test_a_value_an_error_message_quotes_is_not_kept_in_the_record(
+    endpoint: tuple[RecordingEndpoint, asyncio.AbstractEventLoop],
+) -> None:
+    recorder, loop = endpoint
+    request = signed_s3(recorder.url, "GET", "/bucket/validation", b"")
+    assert (
+        loop.run_until_complete(send("GET", request.url, dict(request.headers.items()), b"")) == 400
+    )
+    (call,) = recorder.record.calls
+    assert call.error_code == "ValidationException"
+    assert call.error_message is not None
+    assert "at 'secretString' failed to satisfy constraint" in call.error_message
+    assert "hunter2" not in recorder.record.dumps()

@@ -9,6 +9,7 @@ body, a parameter value that is not a resource name, a key, a token or a signatu
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -298,11 +299,21 @@ def loads(text: str, source: str = "the record") -> Record:
         ) from None
 
 
+# AWS's validation errors quote the value they refused: "Value 'x' at 'secretString' failed
+# to satisfy constraint" (Smithy's validation message); the value may be a password.
+_REFUSED_VALUE = re.compile(
+    r"""(\bValue\s+)(?:'.*?'|".*?"|\[.*?\]|\{.*?\})(?=\s+at\s+['"])""", re.IGNORECASE
+)
+VALUE_REDACTED = "<value not kept>"
+
+
 def message_text(message: str | None) -> str | None:
-    """An error message as it is kept: whitespace collapsed, at most MAX_MESSAGE_CHARS."""
+    """An error message as it is kept: whitespace collapsed, a value AWS quotes as refused
+    left out, at most MAX_MESSAGE_CHARS."""
     if not message:
         return None
     text = " ".join(message.split())
+    text = _REFUSED_VALUE.sub(lambda match: f"{match.group(1)}{VALUE_REDACTED}", text)
     return text[:MAX_MESSAGE_CHARS]
 
 
