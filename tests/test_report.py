@@ -396,3 +396,16 @@ def test_a_record_with_values_of_the_wrong_type_is_one_clear_error(text: str) ->
     with pytest.raises(RecordError) as raised:
         build(loads(text, "the record run.json"))
     assert "run.json" in str(raised.value)
+
+
+def test_the_fix_spells_the_denied_action_as_the_catalogue_does() -> None:
+    # A service may write the action in its own case (IAM's names are case-insensitive);
+    # the recorder keeps the catalogue's spelling.
+    call = replace(
+        denied(
+            "sqs:sendmessage", QUEUE, "because no session policy allows the sqs:sendmessage action"
+        ),
+        actions=("sqs:SendMessage",),
+    )
+    document, _ = fix_policy(build(Record(LOCAL, (call,))), {"sqs:SendMessage": ["queue"]}.get)
+    assert document["Statement"][0]["Action"] == "sqs:SendMessage"

@@ -336,7 +336,9 @@ def fix_policy(
                 "than the call needed"
             )
             continue
-        for action in (denied.action,):
+        # IAM's action names are case-insensitive; the record's spelling is the catalogue's.
+        spelled = [a for a in call.actions if a.lower() == denied.action.lower()]
+        for action in spelled[:1] or [denied.action]:
             if call.resources:
                 exact = [_literal(r) for r in call.resources]
             elif resource_types(action) == []:
