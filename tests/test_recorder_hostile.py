@@ -238,3 +238,34 @@ def test_a_value_an_error_message_quotes_is_not_kept_in_the_record(
     assert call.error_message is not None
     assert "at 'secretString' failed to satisfy constraint" in call.error_message
     assert "hunter2" not in recorder.record.dumps()
+
+
+def test_a_password_in_the_users_endpoint_url_is_never_shown(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    config = tmp_path / "config"
+    config.write_text("")
+    environ = {
+        "AWS_CONFIG_FILE": str(config),
+        "AWS_ENDPOINT_URL": f"http://admin:Pa55-word@127.0.0.1:{closed}",
+    }
+    recorder = RecordingEndpoint(
+        lambda: SESSION, Run("simulate", "local", None), None, environ=environ
+    )
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(recorder.start())
+        request = signed_s3(recorder.url, "GET", "/bucket/key", b"")
+        headers = dict(request.headers.items())
+        assert loop.run_until_complete(send("GET", request.url, headers, b"")) == 502
+    finally:
+        loop.run_until_complete(recorder.stop())
+        loop.close()
+    assert recorder.record.refused
+    assert "Pa55-word" not in recorder.record.dumps()
+    assert "Pa55-word" not in caplog.text

@@ -515,10 +515,17 @@ class RecordingEndpoint:
             if cause is not None:
                 raise Refused(str(cause), 400) from None
             self._record_call(
-                identified, scope, 0, "IamSudoUpstreamUnreachable", str(error), _iso(when)
+                identified,
+                scope,
+                0,
+                "IamSudoUpstreamUnreachable",
+                _shown_url(str(error)),
+                _iso(when),
             )
             raise Refused(
-                f"AWS could not be reached at {bounded(base)}: {bounded(str(error))}", 502
+                f"AWS could not be reached at {bounded(_shown_url(base))}: "
+                f"{bounded(_shown_url(str(error)))}",
+                502,
             ) from None
 
     async def _stream_body(
@@ -690,6 +697,15 @@ def _queue_urls_back(data: bytes, here: str, upstream: str) -> bytes:
         data = data.replace(form.encode(), origin.encode())
         data = data.replace(quote(form, safe="").encode(), quote(origin, safe="").encode())
     return data
+
+
+_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+
+
+def _shown_url(text: str) -> str:
+    """``text`` without the user and password of any URL in it (an endpoint URL may carry
+    them)."""
+    return _USERINFO.sub("", text)
 
 
 def _signature_error(error: BaseException) -> sigv4.SignatureError | None:
