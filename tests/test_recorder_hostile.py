@@ -269,3 +269,30 @@ def test_a_password_in_the_users_endpoint_url_is_never_shown(
     assert recorder.record.refused
     assert "Pa55-word" not in recorder.record.dumps()
     assert "Pa55-word" not in caplog.text
+
+
+@pytest.mark.parametrize("region", ["evil.example", "us-east-1.evil.example#", "nowhere"])
+def test_a_region_of_no_partition_is_refused_in_one_line_not_forwarded(
+    endpoint: tuple[RecordingEndpoint, asyncio.AbstractEventLoop], region: str
+) -> None:
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials as BotoCredentials
+
+    recorder, loop = endpoint
+    # SQS, not S3: without an endpoint of the user's own it is forwarded by region
+    recorder._upstreams = type(recorder._upstreams)({}, None)
+    request = AWSRequest(
+        method="POST",
+        url=recorder.url + "/",
+        data=b"Action=ListQueues&Version=2012-11-05",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    boto = BotoCredentials(SESSION.access_key_id, SESSION.secret_access_key, SESSION.session_token)
+    SigV4Auth(boto, "sqs", region).add_auth(request)
+    status = loop.run_until_complete(
+        send("POST", request.url, dict(request.headers.items()), request.body)
+    )
+    assert status in (400, 403)
+    assert "region" in recorder.record.refused[-1].reason
+    assert Upstream.received == []

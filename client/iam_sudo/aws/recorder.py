@@ -457,7 +457,12 @@ class RecordingEndpoint:
         service = identified.service if identified else scope.service
         service_id = identified.service_id if identified else scope.service
         prefix = operations.endpoint_prefix(service) if identified else None
-        base = self._upstreams.url(service_id, prefix, scope.region)
+        try:
+            base = self._upstreams.url(service_id, prefix, scope.region)
+        except Exception:  # botocore's UnknownRegionError: a region of no partition
+            raise Refused(
+                f"the signature's region {bounded(scope.region, 40)} is in no AWS partition", 400
+            ) from None
         kept = [
             (k, v) for k, v in _pairs(raw_query) if k not in _PRESIGN_PARAMS or not signed.presigned
         ]

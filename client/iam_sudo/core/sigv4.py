@@ -36,6 +36,8 @@ _AUTHORIZATION = re.compile(
     r"SignedHeaders=(?P<signed>[^,\s]+)\s*,\s*Signature=(?P<signature>[0-9a-f]{64})\s*"
 )
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_DATE = re.compile(r"[0-9]{8}")
+_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 
 class SignatureError(IamSudoError):
@@ -64,6 +66,12 @@ class Scope:
             raise SignatureError(
                 "the credential scope is not AKID/date/region/service/aws4_request"
             )
+        # The region and the service choose where the request is forwarded: names, never
+        # URL syntax ("us-east-1.evil.example#" would make a host of its own).
+        if not _DATE.fullmatch(parts[1]):
+            raise SignatureError("the credential scope's date is not YYYYMMDD")
+        if not (_NAME.fullmatch(parts[2]) and _NAME.fullmatch(parts[3])):
+            raise SignatureError("the credential scope's region or service is not a name")
         return cls(*parts[:4])
 
 
