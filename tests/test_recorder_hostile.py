@@ -296,3 +296,26 @@ def test_a_region_of_no_partition_is_refused_in_one_line_not_forwarded(
     assert status in (400, 403)
     assert "region" in recorder.record.refused[-1].reason
     assert Upstream.received == []
+
+
+def test_a_malformed_request_from_another_process_is_one_line_not_a_traceback(
+    endpoint: tuple[RecordingEndpoint, asyncio.AbstractEventLoop],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # aiohttp logs an unparsable request with its traceback at ERROR: with no logging
+    # configured, Python prints it on the user's terminal. Any local process can send one.
+    recorder, loop = endpoint
+    port = recorder.url.rpartition(":")[2]
+
+    async def garbage() -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(port))
+        writer.write(b"GET @evil.example/?X-Amz-Signature=abc123def456 HTTP/1.1\r\n\r\n")
+        await writer.drain()
+        answer = await reader.read()
+        writer.close()
+        return answer
+
+    assert loop.run_until_complete(garbage()).startswith(b"HTTP/1.0 400")
+    assert "Traceback" not in caplog.text
+    assert "abc123def456" not in caplog.text
+    assert any("malformed" in r.getMessage() for r in caplog.records)

@@ -296,7 +296,7 @@ class RecordingEndpoint:
         protect_sdk_logs()
         app = web.Application(client_max_size=MAX_HELD_BODY)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, logger=_http_log())
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -702,6 +702,30 @@ def _queue_urls_back(data: bytes, here: str, upstream: str) -> bytes:
         data = data.replace(form.encode(), origin.encode())
         data = data.replace(quote(form, safe="").encode(), quote(origin, safe="").encode())
     return data
+
+
+class _OneLine(logging.Filter):
+    """aiohttp's server errors as one line without a traceback: a malformed request from
+    any local process would otherwise print one on the user's terminal (Python's last-
+    resort handler), with the request line in it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        reason = type(error).__name__ if error is not None else "an error"
+        record.msg, record.args = (
+            f"recording endpoint: a malformed request was refused, or a request failed ({reason})",
+            None,
+        )
+        record.exc_info, record.exc_text = None, None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def _http_log() -> logging.Logger:
+    http = logging.getLogger("iam_sudo.recorder.http")
+    if not any(isinstance(f, _OneLine) for f in http.filters):
+        http.addFilter(_OneLine())
+    return http
 
 
 _USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
