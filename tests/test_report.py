@@ -409,3 +409,17 @@ def test_the_fix_spells_the_denied_action_as_the_catalogue_does() -> None:
     )
     document, _ = fix_policy(build(Record(LOCAL, (call,))), {"sqs:SendMessage": ["queue"]}.get)
     assert document["Statement"][0]["Action"] == "sqs:SendMessage"
+
+
+def test_the_fix_grants_on_the_resource_aws_named_denied_not_others_the_record_lists() -> None:
+    other = "arn:aws:sqs:us-east-1:123456789012:everything-else"
+    call = replace(
+        denied(
+            "sqs:SendMessage", QUEUE, "because no session policy allows the sqs:SendMessage action"
+        ),
+        resources=(QUEUE, other),
+    )
+    document, _ = fix_policy(build(Record(LOCAL, (call,))), {"sqs:SendMessage": ["queue"]}.get)
+    assert document["Statement"] == [
+        {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": QUEUE}
+    ]

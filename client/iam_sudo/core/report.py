@@ -68,6 +68,8 @@ class Denied:
     finding: str | None = None
     #: The action AWS's message named as denied (None: it named none).
     action: str | None = None
+    #: The resource ARN AWS's message named (None: it named none, or not an ARN).
+    resource: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -179,7 +181,8 @@ def cause_of(call: Call, run: Run) -> Denied:
             "iam-sudo does not guess",
         )
     denied = _cause_of(call, run, denial, action, simulated)
-    return replace(denied, action=denial.action)
+    named = denial.resource if denial.resource and denial.resource.startswith("arn:") else None
+    return replace(denied, action=denial.action, resource=named)
 
 
 def _cause_of(call: Call, run: Run, denial: Denial, action: str | None, simulated: bool) -> Denied:
@@ -339,8 +342,11 @@ def fix_policy(
         # IAM's action names are case-insensitive; the record's spelling is the catalogue's.
         spelled = [a for a in call.actions if a.lower() == denied.action.lower()]
         for action in spelled[:1] or [denied.action]:
-            if call.resources:
-                exact = [_literal(r) for r in call.resources]
+            # AWS's named resource when it names one: the record may list more (a call on
+            # two resources, a hand-edited record) than the one denied.
+            named = (denied.resource,) if denied.resource else call.resources
+            if named:
+                exact = [_literal(r) for r in named]
             elif resource_types(action) == []:
                 exact = ["*"]  # the action takes no resource: "*" is exactly it
             else:
