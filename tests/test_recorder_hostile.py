@@ -319,3 +319,38 @@ def test_a_malformed_request_from_another_process_is_one_line_not_a_traceback(
     assert "Traceback" not in caplog.text
     assert "abc123def456" not in caplog.text
     assert any("malformed" in r.getMessage() for r in caplog.records)
+
+
+def test_the_record_written_is_the_newest_whoever_waited_for_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The periodic flush and the final write at stop() may race for the file's lock: the
+    # one that writes last must write the newest record, or the file ends incomplete.
+    import contextlib
+    import json
+
+    import iam_sudo.aws.recorder as recorder_module
+    from iam_sudo.core.record import Refusal
+
+    config = tmp_path / "config"
+    config.write_text("")
+    path = tmp_path / "run.json"
+    recorder = RecordingEndpoint(
+        lambda: SESSION,
+        Run("simulate", "local", None),
+        path,
+        environ={"AWS_CONFIG_FILE": str(config)},
+    )
+    real = recorder_module.files.locked
+
+    @contextlib.contextmanager
+    def locked(target: Path) -> Iterator[None]:
+        # while this writer waited for the lock, another call was recorded
+        recorder._add(refusal=Refusal("t", "came in while the writer waited"))
+        with real(target):
+            yield
+
+    monkeypatch.setattr(recorder_module.files, "locked", locked)
+    recorder._write()
+    written = json.loads(path.read_text())
+    assert [r["Reason"] for r in written["Refused"]] == ["came in while the writer waited"]

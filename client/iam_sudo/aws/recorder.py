@@ -346,10 +346,12 @@ class RecordingEndpoint:
     def _write(self) -> None:
         if self._path is None:
             return
-        with self._lock:
-            text = self._record.dumps()
-            self._dirty = False
+        # The snapshot is taken holding the file's lock: the periodic flush and the final
+        # write at stop() may race for it, and the one that writes last must write the newest.
         with files.locked(self._path):
+            with self._lock:
+                text = self._record.dumps()
+                self._dirty = False
             files.write_atomic(self._path, text)
 
     def _add(self, call: Call | None = None, refusal: Refusal | None = None) -> None:
