@@ -528,6 +528,20 @@ def test_a_record_that_is_not_text_or_nested_too_deep_is_one_line_and_exit_1(
         assert str(path) in result.stderr
 
 
+def test_a_record_larger_than_any_run_writes_is_refused_before_it_is_read(
+    cli: Any, tmp_path: Path
+) -> None:
+    from iam_sudo.core.record import MAX_RECORD_BYTES
+
+    huge = tmp_path / "huge.json"
+    with open(huge, "wb") as file:
+        file.truncate(MAX_RECORD_BYTES + 1)  # sparse: no disk used
+    result = cli("report", str(huge))
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "larger than" in result.stderr
+
+
 # -- the whole loop against a local AWS that denies as AWS does (devtools.enforced) --------
 
 LOOP_ACCOUNT = localaws.ACCOUNT_ID

@@ -187,6 +187,16 @@ def _expand(record_file: str) -> Path:
 
 def _read(path: Path) -> str | None:
     """The record's text (None if there is no such file); a few KB, read at once."""
+    from ..core.exceptions import RecordError
+    from ..core.record import MAX_RECORD_BYTES
     from ..settings import files
 
-    return files.read_text(path) if path.exists() else None
+    if not path.exists():
+        return None
+    size = path.stat().st_size
+    if size > MAX_RECORD_BYTES:
+        raise RecordError(
+            f"the record {path} is {size} bytes, larger than any run writes "
+            f"({MAX_RECORD_BYTES} bytes): is it a record?"
+        )
+    return files.read_text(path)

@@ -28,6 +28,9 @@ ActionSource = Literal["catalogue", "denial", "none"]
 Mode = Literal["local", "remote", "assume", "library"]
 # Longer messages are cut: a denial's is a few hundred characters.
 MAX_MESSAGE_CHARS = 2000
+#: ``report`` reads no larger record: about half a million calls, more than a run records
+#: (the recorder rewrites the whole file every 2 seconds).
+MAX_RECORD_BYTES = 256 * 1024 * 1024
 
 # Error codes that mean "not authorized", whatever the HTTP status (DynamoDB answers 400).
 DENIED_CODES = frozenset(
