@@ -57,14 +57,20 @@ def base_role(iam: Any) -> str:
 def aws_env(
     local_aws: localaws.LocalAws, base_role: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> dict[str, str]:
-    """This process and its children talk to the local AWS; nothing of the user's leaks in."""
+    """This process and its children talk to the local AWS; nothing of the user's leaks in,
+    and nothing of the tests' leaks out into the user's home."""
     for name in list(os.environ):
         if name.startswith(("AWS_", "IAM_SUDO_")):
             monkeypatch.delenv(name)
+    # A home of the test's own: a profile that runs iam-sudo keeps its credential cache
+    # there, never in the developer's ~/.aws (private, as the cache demands of a home).
+    home = tmp_path / "aws-env-home"
+    home.mkdir(mode=0o700, exist_ok=True)
     env = {
         **local_aws.env(),
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "aws" / "credentials"),
         "AWS_CONFIG_FILE": str(tmp_path / "aws" / "config"),
+        "HOME": str(home),
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -63,6 +63,9 @@ def readme_examples() -> list[tuple[str, list[str]]]:
 def local_aws_shell(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """`python -m devtools.localaws --demo` running; the environment its lines export."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "IAM_SUDO_"))}
+    # `make local-aws` runs it from the checkout, whose devtools/ is no installed package;
+    # here the working directory is a scratch one, so the checkout goes on the path.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     server = subprocess.Popen(
         [sys.executable, "-m", "devtools.localaws", "--demo"],
         env=env,

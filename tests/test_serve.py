@@ -890,3 +890,44 @@ async def test_services_that_cannot_start_for_one_reason_are_named_together(
     assert str(raised.value) == (
         "cannot serve api, worker, admin: Function not found: deploy iam-sudo with `pulumi up`"
     )
+
+
+@pytest.mark.parametrize("kind", ["directory", "not utf-8", "fifo", "someone's file"])
+async def test_something_else_where_an_env_file_goes_is_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Not a traceback (a directory, bytes that are not UTF-8), not a wait for a writer
+    that never comes (a FIFO), and not replaced (a file of someone else's)."""
+    stack = sts_stack(tmp_path, monkeypatch, "api=R")
+    stack.env_dir.mkdir(mode=0o700)
+    there = stack.env_dir / "iam-sudo.api.env"
+    if kind == "directory":
+        there.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(there)
+    else:
+        there.write_bytes(b"\xff\xfe" if kind == "not utf-8" else b"API_KEY=mine\n")
+    with pytest.raises(ServeError, match="exists and was not written by iam-sudo serve: move it"):
+        await asyncio.wait_for(stack.__aenter__(), 60)
+    assert there.exists()
+
+
+def test_no_live_status_line_when_your_credentials_may_ask_for_an_mfa_code() -> None:
+    """The live line erases its row every second; botocore's MFA prompt, asked on the same
+    terminal when it renews your session, would be erased as it is asked."""
+    from iam_sudo.cli.serve import live_status
+
+    assert live_status(True, None)
+    assert not live_status(True, "profile dev has mfa_serial: it is asked for here")
+    assert not live_status(False, None)
+
+
+async def test_imds_ports_past_the_last_port_are_one_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """IMDS ports follow --port: from 65535 the next is 65536 (OverflowError in bind)."""
+    stack = sts_stack(tmp_path, monkeypatch, "api=R")
+    stack.specs = [ServiceSpec("api", "simulate", "R", imds=True)]
+    stack._port = 65535
+    with pytest.raises(ServeError, match="--port 65535 leaves no room for the 1 IMDS ports"):
+        await stack.__aenter__()

@@ -40,7 +40,13 @@ from .core.template import Template
 from .settings.credentials import Credentials
 from .steps.lookup import visible_roles
 from .steps.organization import Accounts
-from .steps.planning import narrowings, needed_policies, plan_found, template_found
+from .steps.planning import (
+    narrowings,
+    needed_policies,
+    plan_found,
+    prefetch_guard,
+    template_found,
+)
 from .steps.remote import (
     DEFAULT_FUNCTION_NAME,
     RolesRequest,
@@ -217,6 +223,7 @@ class IamSudo:
         )
         # A role of another duty is refused by its name before anything is read of it.
         policy.check_not_reserved(base_role)
+        prefetch_guard(steps.reader, base_role)
         unresolved: tuple[Finding, ...] = ()
         if template is None:
             found = await steps.lookup.find(

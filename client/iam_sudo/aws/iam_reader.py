@@ -32,7 +32,7 @@ from ..core.roles import (
     role_name_of,
 )
 from .errors import Transport, base_role_refusals, reading_answer, role_arn_refusals
-from .tasks import SingleFlight, task_group
+from .tasks import SingleFlight, consume_failure, task_group
 
 IAM_PAGE_SIZE = 1000  # IAM's largest page: one request lists most accounts' roles
 DEFAULT_ROLES_TTL = 60.0
@@ -234,23 +234,34 @@ class IamReader:
         name = role_name_of(base_arn)
         return await self.memo(f"base-role:{base_arn}", lambda: self.role_details(name))
 
-    async def base_role_guard(self, base_arn: str, policy_name: str) -> dict[str, Any] | None:
-        """The base role's inline policy ``policy_name`` (its guard of the packed policies,
-        :mod:`iam_sudo.core.duties`), read once per ``roles_ttl``; None if it has none
-        (or the role does not exist). One GetRolePolicy."""
+    def _guard_read(self, base_role: str, policy_name: str) -> asyncio.Task[dict[str, Any] | None]:
+        # Keyed by the role's name (unique in the account): a read started with the name
+        # serves the check made later with the ARN.
+        name = role_name_of(base_role) if base_role.startswith("arn:") else base_role
 
         async def fetch() -> dict[str, Any] | None:
             try:
                 return await self.iam(
                     "get_role_policy",
                     lambda reply: _document(reply, "PolicyDocument"),
-                    RoleName=role_name_of(base_arn),
+                    RoleName=name,
                     PolicyName=policy_name,
                 )
             except RoleNotFound:
                 return None
 
-        return await self.memo(f"guard:{base_arn}", fetch)
+        return self._shared.run(f"guard:{name}", fetch, self._roles_ttl)
+
+    def prefetch_base_role_guard(self, base_role: str, policy_name: str) -> None:
+        """Start :meth:`base_role_guard`'s read now (``base_role`` a valid name or ARN), so
+        that it costs no round of its own; a failure is the later call's to report."""
+        self._guard_read(base_role, policy_name).add_done_callback(consume_failure)
+
+    async def base_role_guard(self, base_role: str, policy_name: str) -> dict[str, Any] | None:
+        """The base role's inline policy ``policy_name`` (its guard of the packed policies,
+        :mod:`iam_sudo.core.duties`), read once per ``roles_ttl`` (shared with a prefetch);
+        None if it has none (or the role does not exist). One GetRolePolicy."""
+        return await asyncio.shield(self._guard_read(base_role, policy_name))
 
     async def role_details(self, role_name: str) -> RoleDetails:
         """The boundary and tags of the role ``role_name``; :class:`RoleNotFound` if none."""

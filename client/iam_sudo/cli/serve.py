@@ -154,6 +154,14 @@ def _status_lines(rows: list[ServiceStatus]) -> list[str]:
     return lines
 
 
+def live_status(terminal: bool, prompt_line: str | None) -> bool:
+    """Whether the status view is a live line: on a terminal, unless your own credentials
+    may ask for an MFA code there (``prompt_line``, from :func:`_check_prompts`). botocore
+    asks when it renews that session, in a worker thread, while the live line is redrawn
+    every second with "erase line": the prompt would vanish as it is asked."""
+    return terminal and prompt_line is None
+
+
 class StatusView:
     """What the host's terminal shows: a live line on a terminal, plain lines otherwise
     (on a change: a service's first ask, a refresh, a failure). A role that fails to
@@ -388,7 +396,8 @@ async def _run(stack: Stack, remote: bool, prompt_line: str | None, compose: Pat
     try:
         async with stack:
             _banner(stack, remote, prompt_line, compose)
-            view = asyncio.create_task(StatusView(stack, sys.stderr.isatty()).run())
+            live = live_status(sys.stderr.isatty(), prompt_line)
+            view = asyncio.create_task(StatusView(stack, live).run())
             try:
                 await stop.wait()
             finally:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from ..aws.caller import source_identity as caller_source_identity
 from ..aws.iam_reader import IamReader
 from ..aws.tasks import task_group
-from ..core.arn import account_of, partition_of
+from ..core.arn import account_of, is_role_name, partition_of
 from ..core.ceiling import Ceiling
 from ..core.drafts import Draft, with_drafts
 from ..core.duties import (
@@ -35,7 +35,14 @@ from ..core.exceptions import (
 )
 from ..core.fidelity import Finding, narrowing_lines
 from ..core.principal import Principal
-from ..core.roles import Role, RoleDetails, RolePolicies, boundary_variant_arn, role_name_of
+from ..core.roles import (
+    Role,
+    RoleDetails,
+    RolePolicies,
+    boundary_variant_arn,
+    is_role_arn,
+    role_name_of,
+)
 from ..core.session import DEFAULT_DURATION_SECONDS
 from ..core.simulated import SimulatedSession, simulated_session
 from ..core.sudo_policy import SudoPolicy
@@ -122,6 +129,14 @@ async def read_ceiling(reader: IamReader, base_arn: str) -> Ceiling | str:
         )
 
     return await reader.memo(f"ceiling:{base_arn}", fetch)
+
+
+def prefetch_guard(reader: IamReader, base_role: str) -> None:
+    """Start reading ``base_role``'s guard (a name or an ARN) beside the lookup, so that
+    :func:`check_base_role` finds it read or in flight. Reads the base role only, never
+    the target role; what it finds is told to nobody before the sudo policy has decided."""
+    if is_role_name(base_role) or is_role_arn(base_role):
+        reader.prefetch_base_role_guard(base_role, GUARD_POLICY_NAME)
 
 
 async def check_base_role(

@@ -60,6 +60,7 @@ READ_TIMEOUT = 5.0
 IMDS_MIN_TTL, IMDS_MAX_TTL = 1, 21600
 IMDS_MAX_TOKENS = 1024
 _MAX_DIGITS = 12
+_MAX_PORT = 65535
 IMDS_TOKEN_PATH = "/latest/api/token"  # noqa: S105 (a path, not a secret)
 IMDS_CREDENTIALS_PATH = "/latest/meta-data/iam/security-credentials/"
 # Linux's IP_FREEBIND (linux/in.h), absent from Python's socket module before 3.12: it
@@ -753,6 +754,11 @@ class Stack:
             spec.name: (self._address, imds_base + i if imds_base else 0)
             for i, spec in enumerate(s for s in self.specs if s.imds)
         }
+        if any(port > _MAX_PORT for _, port in imds.values()):
+            raise ServeError(
+                f"--port {self._port} leaves no room for the {len(imds)} IMDS ports that "
+                f"follow it (up to {_MAX_PORT}): give a lower --port"
+            )
         for spec in self.specs:
             self.routes[spec.name] = ServiceRoute(
                 spec.name,
@@ -904,10 +910,19 @@ def _check_ours(path: Path) -> None:
     """Refuse to replace a file iam-sudo did not write, or to write through a symlink."""
     if path.is_symlink():
         raise ServeError(f"{path} is a symlink: remove it or choose another --env-dir")
-    if path.exists():
-        head = _files.read_text(path)[: len(_HEADER)]
-        if head != _HEADER:
-            raise ServeError(f"{path} exists and was not written by iam-sudo serve: move it")
+    if not path.exists():
+        return
+    # Only its first bytes, and only of a regular file: a directory or undecodable bytes
+    # would raise, and opening a FIFO would wait for a writer forever.
+    head = b""
+    if path.is_file():
+        try:
+            with open(path, "rb") as file:
+                head = file.read(len(_HEADER))
+        except OSError as error:
+            raise ServeError(f"cannot read {path}: {error.strerror or error}") from None
+    if head != _HEADER.encode():
+        raise ServeError(f"{path} exists and was not written by iam-sudo serve: move it")
 
 
 def _remove(path: Path) -> None:
