@@ -521,6 +521,35 @@ def test_a_damaged_record_is_one_line_and_exit_1(cli: Any, tmp_path: Path) -> No
     assert "there is no record" in missing.stderr
 
 
+def test_a_record_that_is_not_text_or_nested_too_deep_is_one_line_and_exit_1(
+    cli: Any, tmp_path: Path
+) -> None:
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe{not utf-8")
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 200_000)
+    for path in (binary, deep):
+        result = cli("report", str(path))
+        assert result.returncode == 1, result.stderr
+        assert "Traceback" not in result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert str(path) in result.stderr
+
+
+def test_a_record_larger_than_any_run_writes_is_refused_before_it_is_read(
+    cli: Any, tmp_path: Path
+) -> None:
+    from iam_sudo.core.record import MAX_RECORD_BYTES
+
+    huge = tmp_path / "huge.json"
+    with open(huge, "wb") as file:
+        file.truncate(MAX_RECORD_BYTES + 1)  # sparse: no disk used
+    result = cli("report", str(huge))
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "larger than" in result.stderr
+
+
 # -- the whole loop against a local AWS that denies as AWS does (devtools.enforced) --------
 
 LOOP_ACCOUNT = localaws.ACCOUNT_ID

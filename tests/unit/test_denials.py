@@ -259,3 +259,47 @@ def test_moto_names_the_action_but_gives_no_reason() -> None:
     assert denial.explicit is None
     assert denial.policy_type is None
     assert not denial.says_why
+
+
+# A reason is read only where AWS puts it, once, and in its own words: anything else
+# ("garbled") gives no policy type, so that the report says "unknown", never "the role
+# lacks it". A resource's name is the requester's text (an S3 key may say anything).
+SESSION_REASON = "because no session policy allows the s3:GetObject action"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        # the key names a reason; AWS gave none
+        GUIDE + f's3:GetObject on resource: "arn:aws:s3:::b/k {SESSION_REASON}"',
+        # the reason's action is not the denied one
+        GUIDE + "s3:GetObject because no session policy allows the s3:PutObject action",
+        # words after the policy type that no guide's form has
+        GUIDE + "s3:GetObject because no session policy statement in the permissions "
+        "boundary allows the s3:GetObject action",
+        # two reasons that contradict each other
+        GUIDE + f"s3:GetObject {SESSION_REASON} with an explicit deny in a service control policy",
+        GUIDE + f"s3:GetObject {SESSION_REASON}; because no identity-based policy allows the "
+        "s3:GetObject action",
+    ],
+)
+def test_a_garbled_or_injected_reason_gives_no_policy_type(message: str) -> None:
+    assert parse(message).policy_type is None
+
+
+def test_a_reason_inside_a_quoted_resource_does_not_replace_awss_own() -> None:
+    message = (
+        GUIDE + f's3:GetObject on resource: "arn:aws:s3:::b/k {SESSION_REASON}" because no '
+        "identity-based policy allows the s3:GetObject action"
+    )
+    denial = parse(message)
+    assert denial.policy_type == "identity-based"
+    assert denial.resource == f"arn:aws:s3:::b/k {SESSION_REASON}"
+
+
+def test_an_scp_denial_worded_due_to_an_explicit_deny_is_read() -> None:
+    # The guide's note: "When an SCP denies access, the error message can include the
+    # phrase due to an explicit deny in a Service Control Policy, even if the denial is
+    # implicit."
+    denial = parse(GUIDE + "s3:GetObject due to an explicit deny in a Service Control Policy")
+    assert (denial.explicit, denial.policy_type) == (True, "service-control")

@@ -150,3 +150,62 @@ def test_the_function_serves_drafts_only_where_the_callers_rule_allows_them() ->
 
 def test_locally_your_own_default_policy_allows_drafts() -> None:
     SudoPolicy.default().check(ROLE, BASE, added_policies=True)
+
+
+def _alias_bomb() -> str:
+    """A policy whose Condition value is a "billion laughs": 10**9 strings once expanded."""
+    lines = [
+        'Version: "2012-10-17"',
+        "Statement:",
+        "- Effect: Allow",
+        "  Action: s3:GetObject",
+        '  Resource: "*"',
+        "  Condition:",
+        "    StringEquals:",
+        "      k0: &a0 [x, x, x, x, x, x, x, x, x, x]",
+    ]
+    for level in range(1, 9):
+        lines.append(f"      k{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 10)}]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (_alias_bomb(), "anchors and aliases"),
+        ("[" * 50_000, "nested"),
+        ("a: " + "[" * 50_000, "nested"),
+    ],
+)
+def test_a_hostile_draft_is_refused_in_one_line_without_expanding_it(text: str, says: str) -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        parse_draft("fix.yaml", text)
+    message = str(raised.value)
+    assert message.startswith("fix.yaml: ")
+    assert says in message
+    assert "\n" not in message
+
+
+POLICY_HEAD = 'Version: "2012-10-17"\nStatement:\n- Effect: Allow\n  Action: s3:GetObject\n'
+
+
+def test_yaml_dates_are_kept_as_the_strings_iam_reads() -> None:
+    # IAM's grammar has no date type: "Version" and a DateLessThan value are strings. YAML
+    # would read both unquoted as dates.
+    text = POLICY_HEAD.replace('"2012-10-17"', "2012-10-17") + (
+        '  Resource: "*"\n  Condition:\n    DateLessThan:\n'
+        "      aws:CurrentTime: 2030-01-01T00:00:00Z\n"
+    )
+    document = parse_draft("fix.yaml", text).document
+    assert document["Version"] == "2012-10-17"
+    statement = document["Statement"][0]
+    assert statement["Condition"]["DateLessThan"]["aws:CurrentTime"] == "2030-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize("value", ["!!binary aGVsbG8=", ".nan", "!!set {a: null}", "-.inf"])
+def test_a_draft_value_no_json_policy_can_hold_is_one_clear_error(value: str) -> None:
+    text = POLICY_HEAD + f'  Resource: "*"\n  Condition:\n    StringEquals:\n      aws:x: {value}\n'
+    with pytest.raises(InvalidRequest) as raised:
+        parse_draft("fix.yaml", text)
+    assert str(raised.value).startswith("fix.yaml: ")
+    assert "\n" not in str(raised.value)

@@ -8,6 +8,8 @@ Denied", and moto's "User: ... is not authorized to perform: ACTION" without a r
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -332,3 +334,92 @@ def test_a_damaged_record_is_one_clear_error(text: str) -> None:
     message = str(raised.value)
     assert "run.json" in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 100_000,
+        '{"RecordVersion": 1, "Run": ' + "{" * 50_000,
+        '{"RecordVersion": 1, "Calls": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    ],
+)
+def test_a_deeply_nested_record_is_one_clear_error_not_a_traceback(text: str) -> None:
+    with pytest.raises(RecordError) as raised:
+        loads(text, "the record run.json")
+    assert "run.json" in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_the_fix_grants_only_the_action_aws_named_denied_not_what_the_record_lists() -> None:
+    # A hand-edited (or hostile) record: the message names sqs:SendMessage, the Actions list
+    # wildcards and an action nobody saw denied. --policy grants what AWS said was denied.
+    call = replace(
+        denied(
+            "sqs:SendMessage",
+            QUEUE,
+            "because no session policy allows the sqs:SendMessage action",
+        ),
+        actions=("sqs:SendMessage", "sqs:*", "iam:PassRole", "*"),
+    )
+    document, _ = fix_policy(build(Record(LOCAL, (call,))), {"sqs:SendMessage": ["queue"]}.get)
+    assert document["Statement"] == [
+        {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": QUEUE}
+    ]
+
+
+@pytest.mark.parametrize("action", ["s3:*", "s3:Get*", "s3:GetObjec?"])
+def test_a_denial_naming_a_wildcard_action_is_never_granted_as_one(action: str) -> None:
+    call = denied(action, None, f"because no session policy allows the {action} action")
+    document, notes = fix_policy(build(Record(LOCAL, (call,))), lambda _: [])
+    assert document["Statement"] == []
+    assert "wildcard" in notes[0]
+
+
+def _with(change: Any) -> str:
+    document = record().to_json()
+    change(document)
+    return json.dumps(document)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        _with(lambda d: d["Run"]["SessionPolicies"][0]["Statement"].update(Action=5)),
+        _with(lambda d: d["Run"]["SessionPolicies"][0]["Statement"].update(Resource=[1])),
+        _with(lambda d: d["Run"]["SessionPolicies"][0]["Statement"].update(NotAction={})),
+        # a string where a list belongs: read as characters, "*" would cover every action
+        _with(lambda d: d["Run"].update(Findings=[{"Kind": "narrower", "Actions": "s3:*"}])),
+    ],
+)
+def test_a_record_with_values_of_the_wrong_type_is_one_clear_error(text: str) -> None:
+    with pytest.raises(RecordError) as raised:
+        build(loads(text, "the record run.json"))
+    assert "run.json" in str(raised.value)
+
+
+def test_the_fix_spells_the_denied_action_as_the_catalogue_does() -> None:
+    # A service may write the action in its own case (IAM's names are case-insensitive);
+    # the recorder keeps the catalogue's spelling.
+    call = replace(
+        denied(
+            "sqs:sendmessage", QUEUE, "because no session policy allows the sqs:sendmessage action"
+        ),
+        actions=("sqs:SendMessage",),
+    )
+    document, _ = fix_policy(build(Record(LOCAL, (call,))), {"sqs:SendMessage": ["queue"]}.get)
+    assert document["Statement"][0]["Action"] == "sqs:SendMessage"
+
+
+def test_the_fix_grants_on_the_resource_aws_named_denied_not_others_the_record_lists() -> None:
+    other = "arn:aws:sqs:us-east-1:123456789012:everything-else"
+    call = replace(
+        denied(
+            "sqs:SendMessage", QUEUE, "because no session policy allows the sqs:SendMessage action"
+        ),
+        resources=(QUEUE, other),
+    )
+    document, _ = fix_policy(build(Record(LOCAL, (call,))), {"sqs:SendMessage": ["queue"]}.get)
+    assert document["Statement"] == [
+        {"Effect": "Allow", "Action": "sqs:SendMessage", "Resource": QUEUE}
+    ]

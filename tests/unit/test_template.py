@@ -145,3 +145,12 @@ def test_an_unknown_permissions_boundary_is_refused() -> None:
 def test_a_file_that_is_no_template_is_refused_naming_it(text: str, problem: str) -> None:
     with pytest.raises(InvalidRequest, match=f"t.yaml: {problem}"):
         load_template("t.yaml", text)
+
+
+def test_a_template_with_an_alias_bomb_is_refused_before_it_expands() -> None:
+    lines = ["Resources:", "  R:", "    Type: AWS::IAM::Role", "    Metadata:"]
+    lines.append("      k0: &a0 [x, x, x, x, x, x, x, x, x, x]")
+    for level in range(1, 9):
+        lines.append(f"      k{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 10)}]")
+    with pytest.raises(InvalidRequest, match=r"^t\.yaml: anchors and aliases"):
+        load_template("t.yaml", "\n".join(lines) + "\n")

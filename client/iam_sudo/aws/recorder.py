@@ -49,7 +49,7 @@ from urllib.parse import unquote
 from ..core import sigv4
 from ..core.denials import parse as parse_denial
 from ..core.record import Call, Record, Refusal, Run, message_text, outcome_of
-from ..core.redact import scrub
+from ..core.redact import protect_sdk_logs, scrub
 from ..core.text import bounded
 from ..settings import config, files
 from ..settings.credentials import Credentials
@@ -290,9 +290,13 @@ class RecordingEndpoint:
         """Bind 127.0.0.1 on a free port and serve; raises OSError if it cannot bind."""
         from aiohttp import ClientSession, ClientTimeout, TCPConnector, web
 
+        # The re-signing is botocore's signer, which logs the canonical request (the
+        # session's token among its headers) at DEBUG: filtered here too, since a cache
+        # hit or a library user may have created no AWS client that would have done it.
+        protect_sdk_logs()
         app = web.Application(client_max_size=MAX_HELD_BODY)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, logger=_http_log())
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -342,10 +346,12 @@ class RecordingEndpoint:
     def _write(self) -> None:
         if self._path is None:
             return
-        with self._lock:
-            text = self._record.dumps()
-            self._dirty = False
+        # The snapshot is taken holding the file's lock: the periodic flush and the final
+        # write at stop() may race for it, and the one that writes last must write the newest.
         with files.locked(self._path):
+            with self._lock:
+                text = self._record.dumps()
+                self._dirty = False
             files.write_atomic(self._path, text)
 
     def _add(self, call: Call | None = None, refusal: Refusal | None = None) -> None:
@@ -428,6 +434,16 @@ class RecordingEndpoint:
             )
         except sigv4.SignatureError as error:
             raise Refused(str(error)) from None
+        unsigned = sorted(
+            {k.lower() for k, _ in headers if k.lower().startswith("x-amz-")}
+            - set(signed.signed_headers)
+            # a presigned request's body hash header is dropped before forwarding
+            - ({"x-amz-content-sha256"} if signed.presigned else set())
+        )
+        if unsigned:
+            # AWS refuses an x-amz-* header the signature does not cover; the re-signing
+            # would cover it, so it must be refused here.
+            raise Refused(f"the header {bounded(unsigned[0], 60)} is not signed", 403)
         if payload_hash.startswith("STREAMING-AWS4-ECDSA"):
             raise Refused("SigV4a (ECDSA) chunk signing is not supported by the recorder", 400)
 
@@ -443,7 +459,12 @@ class RecordingEndpoint:
         service = identified.service if identified else scope.service
         service_id = identified.service_id if identified else scope.service
         prefix = operations.endpoint_prefix(service) if identified else None
-        base = self._upstreams.url(service_id, prefix, scope.region)
+        try:
+            base = self._upstreams.url(service_id, prefix, scope.region)
+        except Exception:  # botocore's UnknownRegionError: a region of no partition
+            raise Refused(
+                f"the signature's region {bounded(scope.region, 40)} is in no AWS partition", 400
+            ) from None
         kept = [
             (k, v) for k, v in _pairs(raw_query) if k not in _PRESIGN_PARAMS or not signed.presigned
         ]
@@ -495,11 +516,23 @@ class RecordingEndpoint:
             # A chunk or the body did not match its signature: AWS got an incomplete request.
             raise Refused(str(error), 400) from None
         except Exception as error:
+            # aiohttp wraps what the body's generator raised: a body that broke its own
+            # signature is the request's fault, not AWS's.
+            cause = _signature_error(error)
+            if cause is not None:
+                raise Refused(str(cause), 400) from None
             self._record_call(
-                identified, scope, 0, "IamSudoUpstreamUnreachable", str(error), _iso(when)
+                identified,
+                scope,
+                0,
+                "IamSudoUpstreamUnreachable",
+                _shown_url(str(error)),
+                _iso(when),
             )
             raise Refused(
-                f"AWS could not be reached at {bounded(base)}: {bounded(str(error))}", 502
+                f"AWS could not be reached at {bounded(_shown_url(base))}: "
+                f"{bounded(_shown_url(str(error)))}",
+                502,
             ) from None
 
     async def _stream_body(
@@ -529,18 +562,25 @@ class RecordingEndpoint:
                 trailer=payload_hash == sigv4.STREAMING_SIGNED_TRAILER,
             )
         digest = hashlib.sha256() if _is_hex(payload_hash) else None
+        # The last piece is held back until the whole body's hash is checked: raised
+        # before it is sent, the error leaves AWS with an incomplete request, never a
+        # complete body the signature does not cover.
+        held = b""
         async for data in request.content.iter_any():
             if digest is not None:
                 digest.update(data)
             if resigner is not None:
                 data = resigner.feed(data)
             if data:
-                yield data
+                if held:
+                    yield held
+                held = data
         if resigner is not None:
             resigner.close()
         if digest is not None and not hmac.compare_digest(digest.hexdigest(), payload_hash):
-            # Raised before the last byte is sent: AWS never gets a complete request.
             raise sigv4.SignatureError("the body does not match its signed SHA-256")
+        if held:
+            yield held
 
     async def _answer(
         self,
@@ -666,6 +706,50 @@ def _queue_urls_back(data: bytes, here: str, upstream: str) -> bytes:
     return data
 
 
+class _OneLine(logging.Filter):
+    """aiohttp's server errors as one line without a traceback: a malformed request from
+    any local process would otherwise print one on the user's terminal (Python's last-
+    resort handler), with the request line in it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        reason = type(error).__name__ if error is not None else "an error"
+        record.msg, record.args = (
+            f"recording endpoint: a malformed request was refused, or a request failed ({reason})",
+            None,
+        )
+        record.exc_info, record.exc_text = None, None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def _http_log() -> logging.Logger:
+    http = logging.getLogger("iam_sudo.recorder.http")
+    if not any(isinstance(f, _OneLine) for f in http.filters):
+        http.addFilter(_OneLine())
+    return http
+
+
+_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+
+
+def _shown_url(text: str) -> str:
+    """``text`` without the user and password of any URL in it (an endpoint URL may carry
+    them)."""
+    return _USERINFO.sub("", text)
+
+
+def _signature_error(error: BaseException) -> sigv4.SignatureError | None:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, sigv4.SignatureError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
 def _is_hex(value: str) -> bool:
     return len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
@@ -782,7 +866,23 @@ def record_path(path: str | os.PathLike[str]) -> Path:
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
         raise RecordError(f"--record {bounded(str(path))}: the folder {parent} does not exist")
+    if target.exists() and (not target.is_file() or not _is_record(target)):
+        # A mistyped --record (the script itself, a config file) would be replaced whole.
+        raise RecordError(
+            f"--record {bounded(str(path))} exists and is not an iam-sudo record: name a new "
+            "file, or remove it first"
+        )
     return target
+
+
+def _is_record(path: Path) -> bool:
+    """Empty, or begins as :meth:`Record.dumps` writes a record (RecordVersion first)."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(64)
+    except OSError:
+        return False
+    return not head.strip() or re.match(rb'\s*\{\s*"RecordVersion"\s*:', head) is not None
 
 
 def session_identity(credentials: Credentials) -> tuple[str, str] | None:

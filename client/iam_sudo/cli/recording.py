@@ -154,8 +154,9 @@ async def report(record_file: str, as_json: bool, as_policy: bool) -> None:
 
     if as_json and as_policy:
         raise click.UsageError("give --json or --policy, not both")
+    path = _expand(record_file)
     try:
-        path, text = _read(record_file)
+        text = _read(path)
     except (OSError, UnicodeDecodeError) as error:
         raise RecordError(f"cannot read the record {path}: {error}") from None
     if text is None:
@@ -187,9 +188,22 @@ async def report(record_file: str, as_json: bool, as_policy: bool) -> None:
     click.echo(reporting.table(built), nl=False)
 
 
-def _read(record_file: str) -> tuple[Path, str | None]:
-    """The record's path and text (None if there is no such file); a few KB, read at once."""
+def _expand(record_file: str) -> Path:
+    return Path(record_file).expanduser()
+
+
+def _read(path: Path) -> str | None:
+    """The record's text (None if there is no such file); a few KB, read at once."""
+    from ..core.exceptions import RecordError
+    from ..core.record import MAX_RECORD_BYTES
     from ..settings import files
 
-    path = Path(record_file).expanduser()
-    return path, (files.read_text(path) if path.exists() else None)
+    if not path.exists():
+        return None
+    size = path.stat().st_size
+    if size > MAX_RECORD_BYTES:
+        raise RecordError(
+            f"the record {path} is {size} bytes, larger than any run writes "
+            f"({MAX_RECORD_BYTES} bytes): is it a record?"
+        )
+    return files.read_text(path)

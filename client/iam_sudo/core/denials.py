@@ -56,22 +56,28 @@ _TYPES: tuple[tuple[str, PolicyType], ...] = (
 
 _HEAD = re.compile(
     r"(?:User|Principal)?:?\s*(?P<principal>\S+)\s+is not authorized to perform:?\s+"
-    r"(?P<action>[A-Za-z0-9-]+:[A-Za-z0-9*]+)",
+    # The action ends the word: "s3:GetObjec?" is garbled, not s3:GetObjec.
+    r"(?P<action>[A-Za-z0-9-]+:[A-Za-z0-9*?]+)(?=[\s.,;]|$)",
     re.IGNORECASE,
 )
 _RESOURCE = re.compile(r"\s+on resource:?\s+", re.IGNORECASE)
 _IMPLICIT = re.compile(
-    r"because no (?P<type>.+?) allows? the (?P<action>\S+) action", re.IGNORECASE | re.DOTALL
+    r"because no (?P<type>.+?) allows? the (?P<action>\S+) action(?=[\s.;]|$)",
+    re.IGNORECASE | re.DOTALL,
 )
 # The guide's own example of a trust policy's implicit denial drops the "no".
 _TRUST_IMPLICIT = re.compile(r"because the role trust policy allows", re.IGNORECASE)
+# "due to an explicit deny": the guide's note on SCPs ("When an SCP denies access, the error
+# message can include the phrase due to an explicit deny in a Service Control Policy").
 _EXPLICIT = re.compile(
-    r"with an explicit deny in (?:an?|the) (?P<type>.+?)"
+    r"(?:with|due to) an explicit deny in (?:an?|the) (?P<type>.+?)"
     r"(?::\s*(?P<arn>arn:[^\s,;]+?))?"
     r"(?:\s+transitively through (?:an?|the) (?P<via>[a-z -]+?))?\s*(?:[.;]\s|[.;]?$)",
     re.IGNORECASE | re.DOTALL,
 )
-_REASON_START = re.compile(r"\s+(?:because |with an explicit deny)", re.IGNORECASE)
+_REASON_START = re.compile(r"\s+(?:because |(?:with|due to) an explicit deny)", re.IGNORECASE)
+# Every place a reason could begin: a message that has more than one is garbled.
+_ANY_REASON = re.compile(r"\b(?:because|(?:with|due to) an explicit deny)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -102,7 +108,8 @@ class Denial:
 def _policy_type(words: str) -> PolicyType | None:
     text = " ".join(words.lower().split())
     for phrase, kind in _TYPES:
-        if text == phrase or text.startswith(phrase):
+        # Exactly AWS's words: "session policy statement in the ..." is no known form.
+        if text == phrase:
             return kind
     return None
 
@@ -124,12 +131,25 @@ def parse(message: str | None) -> Denial:
     on = _RESOURCE.match(rest)
     if on:
         after = rest[on.end() :]
-        reason = _REASON_START.search(after)
-        resource = (after[: reason.start()] if reason else after).strip().rstrip(".").strip('"')
-        rest = after[reason.start() :] if reason else ""
+        if after.startswith('"'):
+            # S3 quotes the resource; its name is the requester's text and may hold anything,
+            # a reason's words included: the reason is only what follows the closing quote.
+            close = after.rfind('"')
+            if close <= 0:
+                return Denial(action=action, principal=head["principal"])
+            resource, rest = after[1:close], after[close + 1 :]
+        else:
+            reason = _REASON_START.search(after)
+            resource = (after[: reason.start()] if reason else after).strip().rstrip(".")
+            rest = after[reason.start() :] if reason else ""
     denial = Denial(action=action, resource=resource or None, principal=head["principal"])
-    implicit = _IMPLICIT.search(rest)
+    rest = rest.strip()
+    if len(_ANY_REASON.findall(rest)) != 1:
+        return denial  # no reason, or several that may contradict: AWS's form has one
+    implicit = _IMPLICIT.match(rest)
     if implicit:
+        if implicit["action"].lower() != action.lower():
+            return denial  # the reason is about another action: garbled
         return Denial(
             action=action,
             resource=denial.resource,
@@ -137,9 +157,9 @@ def parse(message: str | None) -> Denial:
             explicit=False,
             policy_type=_policy_type(implicit["type"]),
         )
-    if _TRUST_IMPLICIT.search(rest):
+    if _TRUST_IMPLICIT.match(rest):
         return Denial(action, denial.resource, denial.principal, False, "role-trust")
-    explicit = _EXPLICIT.search(rest)
+    explicit = _EXPLICIT.match(rest)
     if explicit:
         kind = _policy_type(explicit["type"])
         via = _policy_type(explicit["via"]) if explicit["via"] else None

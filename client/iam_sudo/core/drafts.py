@@ -15,6 +15,7 @@ true`` (see :mod:`iam_sudo.core.sudo_policy`).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -122,18 +123,80 @@ def parse_draft(name: str, text: str) -> Draft:
     :class:`InvalidRequest` naming ``name`` and what is wrong."""
     if len(text) > 4 * MAX_DRAFT_CHARS:
         raise InvalidRequest(f"{name}: larger than a policy document can be")
-    try:
-        document: object = json.loads(text)
-    except ValueError:
-        import yaml
+    return Draft(_check_name(name), check_document(name, load_document(name, text)))
 
+
+def load_document(name: str, text: str, loader: Any = None) -> object:
+    """``text`` parsed as JSON, else as YAML with :func:`json_loader` (or ``loader``, a
+    subclass of it): no anchors or aliases (a "billion laughs" would expand into gigabytes
+    when the document is serialised), no duplicate keys, bounded nesting, and nothing JSON
+    cannot hold. Raises :class:`InvalidRequest` naming ``name``, in one line."""
+    import yaml
+
+    from .exceptions import InvalidSudoPolicy
+
+    try:
         try:
-            document = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            raise InvalidRequest(f"{name}: neither JSON nor YAML{where}") from None
-    return Draft(_check_name(name), check_document(name, document))
+            document: object = json.loads(text)
+        except ValueError:
+            document = yaml.load(text, Loader=loader or json_loader())  # noqa: S506 (SafeLoader)
+        odd = _not_json(document)
+    except InvalidSudoPolicy as error:
+        # The loader's words are the sudo policy's: keep what it found, name this file.
+        found = str(error).removeprefix("invalid sudo policy: ")
+        raise InvalidRequest(f"{name}: {found}") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise InvalidRequest(f"{name}: neither JSON nor YAML{where}") from None
+    except RecursionError:
+        # json's decoder recurses per level: a hostile file nests deeper than the stack.
+        raise InvalidRequest(f"{name}: nested too deeply to be a policy document") from None
+    if odd:
+        raise InvalidRequest(f"{name}: {odd} is no JSON value a policy document can hold")
+    return document
+
+
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+
+def json_loader() -> Any:
+    """The sudo policy's hardened YAML loader, reading only what JSON can say: a date or
+    time stays the string it was written as (IAM's grammar has no date: ``Version:
+    2012-10-17`` and a ``DateLessThan`` value are strings)."""
+    from .sudo_policy import _loader
+
+    base = _loader()
+
+    class Loader(base):  # type: ignore[misc, valid-type]
+        pass
+
+    # PyYAML keeps the resolvers per class: this class's own copy, without timestamps.
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP]
+        for first, resolvers in base.yaml_implicit_resolvers.items()
+    }
+    Loader.add_constructor(_TIMESTAMP, lambda loader, node: loader.construct_scalar(node))
+    return Loader
+
+
+def _not_json(value: object) -> str | None:
+    """What in ``value`` JSON cannot hold (a type's name, or nan/inf), or None."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"a key of type {type(key).__name__}"
+            found = _not_json(item)
+            if found:
+                return found
+        return None
+    if isinstance(value, list):
+        return next((found for item in value if (found := _not_json(item))), None)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, str | int | float | bool):
+        return None
+    return f"a value of type {type(value).__name__}"
 
 
 def drafts_from_event(value: object) -> tuple[Draft, ...]:

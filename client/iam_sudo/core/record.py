@@ -9,6 +9,7 @@ body, a parameter value that is not a resource name, a key, a token or a signatu
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,6 +28,9 @@ ActionSource = Literal["catalogue", "denial", "none"]
 Mode = Literal["local", "remote", "assume", "library"]
 # Longer messages are cut: a denial's is a few hundred characters.
 MAX_MESSAGE_CHARS = 2000
+#: ``report`` reads no larger record: about half a million calls, more than a run records
+#: (the recorder rewrites the whole file every 2 seconds).
+MAX_RECORD_BYTES = 256 * 1024 * 1024
 
 # Error codes that mean "not authorized", whatever the HTTP status (DynamoDB answers 400).
 DENIED_CODES = frozenset(
@@ -192,12 +196,17 @@ class Run:
             if not isinstance(policies, list):
                 raise TypeError("SessionPolicies")
             sent = tuple(
-                SentStatement(_str(p["Policy"]), _int(p["Number"]), _dict(p["Statement"]))
+                SentStatement(_str(p["Policy"]), _int(p["Number"]), _statement(p["Statement"]))
                 for p in policies
             )
         findings = item["Findings"]
         if not isinstance(findings, list) or not all(isinstance(f, dict) for f in findings):
             raise TypeError("Findings")
+        for finding in findings:
+            # The report matches a denial's action against these: a string here would be
+            # read as its characters, and "*" covers every action.
+            if "Actions" in finding and finding["Actions"] is not None:
+                _strs(finding["Actions"])
         mode = item["Mode"]
         if mode not in ("local", "remote", "assume", "library"):
             raise ValueError("Mode")
@@ -264,6 +273,11 @@ def loads(text: str, source: str = "the record") -> Record:
             f"{source} is not a readable iam-sudo record (damaged or truncated JSON: "
             f"{error.msg} at line {error.lineno}); record the run again"
         ) from None
+    except RecursionError:
+        # json's decoder recurses per nesting level: a hostile file nests deeper than the stack.
+        raise RecordError(
+            f"{source} is not an iam-sudo record (JSON nested too deeply); record the run again"
+        ) from None
     if not isinstance(document, dict) or "RecordVersion" not in document:
         raise RecordError(f"{source} is not an iam-sudo record (no RecordVersion)")
     if document["RecordVersion"] != RECORD_VERSION:
@@ -288,11 +302,21 @@ def loads(text: str, source: str = "the record") -> Record:
         ) from None
 
 
+# AWS's validation errors quote the value they refused: "Value 'x' at 'secretString' failed
+# to satisfy constraint" (Smithy's validation message); the value may be a password.
+_REFUSED_VALUE = re.compile(
+    r"""(\bValue\s+)(?:'.*?'|".*?"|\[.*?\]|\{.*?\})(?=\s+at\s+['"])""", re.IGNORECASE
+)
+VALUE_REDACTED = "<value not kept>"
+
+
 def message_text(message: str | None) -> str | None:
-    """An error message as it is kept: whitespace collapsed, at most MAX_MESSAGE_CHARS."""
+    """An error message as it is kept: whitespace collapsed, a value AWS quotes as refused
+    left out, at most MAX_MESSAGE_CHARS."""
     if not message:
         return None
     text = " ".join(message.split())
+    text = _REFUSED_VALUE.sub(lambda match: f"{match.group(1)}{VALUE_REDACTED}", text)
     return text[:MAX_MESSAGE_CHARS]
 
 
@@ -316,6 +340,16 @@ def _strs(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise TypeError(f"expected a list, got {type(value).__name__}")
     return tuple(_str(v) for v in value)
+
+
+def _statement(value: Any) -> dict[str, Any]:
+    """A statement sent, whose actions and resources are a string or a list of strings
+    (what the report matches calls against)."""
+    statement = _dict(value)
+    for key in ("Action", "NotAction", "Resource", "NotResource"):
+        if key in statement and not isinstance(statement[key], str):
+            _strs(statement[key])
+    return statement
 
 
 def _dict(value: Any) -> dict[str, Any]:

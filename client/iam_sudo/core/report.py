@@ -24,9 +24,10 @@ permissions are the intersection of both), so:
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from .denials import Denial, parse
@@ -65,6 +66,10 @@ class Denied:
     where: str | None
     explanation: str
     finding: str | None = None
+    #: The action AWS's message named as denied (None: it named none).
+    action: str | None = None
+    #: The resource ARN AWS's message named (None: it named none, or not an ARN).
+    resource: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -175,6 +180,12 @@ def cause_of(call: Call, run: Run) -> Denied:
             "the service does not say which policy denied it (no policy type in its message); "
             "iam-sudo does not guess",
         )
+    denied = _cause_of(call, run, denial, action, simulated)
+    named = denial.resource if denial.resource and denial.resource.startswith("arn:") else None
+    return replace(denied, action=denial.action, resource=named)
+
+
+def _cause_of(call: Call, run: Run, denial: Denial, action: str | None, simulated: bool) -> Denied:
     kind = denial.policy_type
     where = _WHERE[kind] if kind else None
     if where and denial.policy_arn:
@@ -290,6 +301,9 @@ def _unused(record: Record) -> tuple[Unused, ...] | None:
     return tuple(found)
 
 
+_LITERAL_ACTION = re.compile(r"[a-z0-9-]+:[A-Za-z0-9]+")
+
+
 def _literal(arn: str) -> str:
     """``arn`` as a Resource that matches only itself: IAM's ``${*}``, ``${?}`` and ``${$}``
     stand for the characters (IAM User Guide, "IAM policy elements: Variables and tags",
@@ -314,12 +328,25 @@ def fix_policy(
         if denied.cause != "role-lacks-it":
             notes.append(f"{name}: not covered: {denied.cause}: {denied.explanation}")
             continue
-        if not call.actions:
+        # Only the action AWS named as denied: the record's Actions list may say more (a
+        # hand-edited record), and a wildcard would grant more than the call needed.
+        if not denied.action:
             notes.append(f"{name}: not covered: no IAM action known (AWS did not name one)")
             continue
-        for action in call.actions:
-            if call.resources:
-                exact = [_literal(r) for r in call.resources]
+        if not _LITERAL_ACTION.fullmatch(denied.action):
+            notes.append(
+                f"{name}: {denied.action} not covered: a wildcard action would grant more "
+                "than the call needed"
+            )
+            continue
+        # IAM's action names are case-insensitive; the record's spelling is the catalogue's.
+        spelled = [a for a in call.actions if a.lower() == denied.action.lower()]
+        for action in spelled[:1] or [denied.action]:
+            # AWS's named resource when it names one: the record may list more (a call on
+            # two resources, a hand-edited record) than the one denied.
+            named = (denied.resource,) if denied.resource else call.resources
+            if named:
+                exact = [_literal(r) for r in named]
             elif resource_types(action) == []:
                 exact = ["*"]  # the action takes no resource: "*" is exactly it
             else:

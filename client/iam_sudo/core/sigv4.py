@@ -29,12 +29,15 @@ STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 # AWS refuses a request whose X-Amz-Date is more than 15 minutes away from its clock
 # (the General Reference, "Elements of an AWS API request signature": RequestTimeTooSkewed).
 MAX_SKEW = timedelta(minutes=15)
+MAX_EXPIRES = 7 * 24 * 3600
 
 _AUTHORIZATION = re.compile(
     r"AWS4-HMAC-SHA256\s+Credential=(?P<credential>[^,\s]+)\s*,\s*"
     r"SignedHeaders=(?P<signed>[^,\s]+)\s*,\s*Signature=(?P<signature>[0-9a-f]{64})\s*"
 )
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_DATE = re.compile(r"[0-9]{8}")
+_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 
 class SignatureError(IamSudoError):
@@ -63,6 +66,12 @@ class Scope:
             raise SignatureError(
                 "the credential scope is not AKID/date/region/service/aws4_request"
             )
+        # The region and the service choose where the request is forwarded: names, never
+        # URL syntax ("us-east-1.evil.example#" would make a host of its own).
+        if not _DATE.fullmatch(parts[1]):
+            raise SignatureError("the credential scope's date is not YYYYMMDD")
+        if not (_NAME.fullmatch(parts[2]) and _NAME.fullmatch(parts[3])):
+            raise SignatureError("the credential scope's region or service is not a name")
         return cls(*parts[:4])
 
 
@@ -76,6 +85,8 @@ class Signed:
     amz_date: str
     #: True when the signature is in the query string (a presigned URL).
     presigned: bool = False
+    #: A presigned URL's X-Amz-Expires: seconds it is valid from ``amz_date``.
+    expires: int | None = None
 
 
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
@@ -173,12 +184,18 @@ def parse_signed(headers: Mapping[str, str], raw_query: str) -> Signed:
     signed = tuple(query.get("X-Amz-SignedHeaders", "").split(";"))
     if "host" not in signed:
         raise SignatureError("the signature does not cover the Host header")
+    expires = query.get("X-Amz-Expires", "")
+    # "Authenticating Requests: Using Query Parameters" (S3 API Reference): 1 to 604800
+    # seconds (seven days).
+    if not expires.isdigit() or not 1 <= int(expires) <= MAX_EXPIRES:
+        raise SignatureError("the presigned URL's X-Amz-Expires is not 1 to 604800 seconds")
     return Signed(
         Scope.parse(query.get("X-Amz-Credential", "")),
         signed,
         signature,
         query.get("X-Amz-Date", ""),
         presigned=True,
+        expires=int(expires),
     )
 
 
@@ -208,6 +225,9 @@ def verify(
     without one. ``now`` bounds the request's age (:data:`MAX_SKEW`, as AWS does).
     """
     when = request_time(signed.amz_date)
+    if signed.expires is not None and now > when + timedelta(seconds=signed.expires):
+        # Re-signed fresh, an expired URL would be valid again: refuse it as AWS would.
+        raise SignatureError("the presigned URL has expired (X-Amz-Date + X-Amz-Expires)")
     if abs(now - when) > MAX_SKEW:
         raise SignatureError("the request's X-Amz-Date is more than 15 minutes from now")
     if signed.scope.date != signed.amz_date[:8]:

@@ -52,34 +52,30 @@ def load_template(name: str, text: str) -> Mapping[str, Any]:
     :class:`InvalidRequest` naming ``name`` and what is wrong."""
     if len(text) > MAX_TEMPLATE_CHARS:
         raise InvalidRequest(f"{name}: larger than a CloudFormation template can be")
-    try:
-        document: object = json.loads(text)
-    except ValueError:
-        import yaml
+    import yaml
 
-        class Loader(yaml.SafeLoader):
-            pass
+    from .drafts import json_loader, load_document
 
-        def tagged(loader: Any, suffix: str, node: Any) -> Any:
-            if isinstance(node, yaml.ScalarNode):
-                value: Any = loader.construct_scalar(node)
-            elif isinstance(node, yaml.SequenceNode):
-                value = loader.construct_sequence(node, deep=True)
-            else:
-                value = loader.construct_mapping(node, deep=True)
-            if suffix in ("Ref", "Condition"):
-                return {suffix: value}
-            if suffix == "GetAtt" and isinstance(value, str):
-                value = value.split(".", 1)
-            return {f"Fn::{suffix}": value}
+    # The drafts' hardened loader (no anchors or aliases, no duplicate keys, bounded
+    # nesting, dates kept as strings), with CloudFormation's short-form tags.
+    class Loader(json_loader()):  # type: ignore[misc]
+        pass
 
-        Loader.add_multi_constructor("!", tagged)
-        try:
-            document = yaml.load(text, Loader=Loader)  # noqa: S506 (SafeLoader, tags mapped)
-        except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            where = f" at line {mark.line + 1}" if mark is not None else ""
-            raise InvalidRequest(f"{name}: neither JSON nor YAML{where}") from None
+    def tagged(loader: Any, suffix: str, node: Any) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            value: Any = loader.construct_scalar(node)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)
+        if suffix in ("Ref", "Condition"):
+            return {suffix: value}
+        if suffix == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+        return {f"Fn::{suffix}": value}
+
+    Loader.add_multi_constructor("!", tagged)
+    document = load_document(name, text, Loader)
     if not isinstance(document, Mapping) or not isinstance(document.get("Resources"), Mapping):
         raise InvalidRequest(f"{name}: not a CloudFormation template (no Resources)")
     return document
