@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from ..core.arn import NOT_SESSION_NAME_CHARACTER, SESSION_NAME
+from ..core.arn import NOT_SESSION_NAME_CHARACTER, is_session_name
 from ..core.exceptions import ConfigurationError, Unauthenticated
 from ..core.partitions import NAME_PATTERN
 
@@ -388,7 +388,7 @@ def source_identity(caller_arn: str, home_account: str | None = None) -> str:
         readable = f"{role}.{session}"
     elif kind == "federated-user":
         readable = rest
-    if bare is not None and account == home and "," not in bare and SESSION_NAME.fullmatch(bare):
+    if bare is not None and account == home and "," not in bare and is_session_name(bare):
         return bare
     digest = hashlib.sha256(caller_arn.encode()).hexdigest()[:_HASH_CHARS]
     # No colon survives, so the reserved "aws:" prefix cannot either.

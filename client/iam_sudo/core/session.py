@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
-from .arn import EXTERNAL_ID, NOT_SESSION_NAME_CHARACTER, SESSION_NAME, account_of, partition_of
+from .arn import EXTERNAL_ID, NOT_SESSION_NAME_CHARACTER, account_of, is_session_name, partition_of
 from .conditions import Rewrite, Target, rewrite
 from .defaults import DEFAULT_DURATION_SECONDS as DEFAULT_DURATION_SECONDS
 from .documents import statement_list
@@ -123,7 +123,7 @@ def check_assume_options(
     session_name: str | None = None,
 ) -> None:
     """Raise :class:`InvalidRequest` for a value STS would refuse, before asking it."""
-    if session_name is not None and not SESSION_NAME.fullmatch(session_name):
+    if session_name is not None and not is_session_name(session_name):
         raise InvalidRequest(
             f"invalid --session-name {bounded(session_name)}: "
             "use 2 to 64 letters, digits and +=,.@_-"
